@@ -1,0 +1,140 @@
+//! A typed async client of the daemon's `/api/v1` REST API.
+
+use crate::{ApiError, Report, ShutdownAccepted, Status, VersionInfo};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing answers at the address: the daemon is not running (or listens elsewhere).
+    #[error("no weave daemon answers at {addr}")]
+    Unreachable { addr: String },
+    /// The daemon answered with an error.
+    #[error("{}", .error.error)]
+    Api { status: u16, error: ApiError },
+    /// The feature is disabled in the daemon (Weave's exit status 4).
+    #[error("{0}")]
+    Disabled(String),
+    #[error("talking to the weave daemon at {addr}: {source}")]
+    Transport {
+        addr: String,
+        source: reqwest::Error,
+    },
+    #[error(
+        "the weave daemon at {addr} sent a response this client does not understand: {detail}"
+    )]
+    Decode { addr: String, detail: String },
+}
+
+impl ClientError {
+    /// The hint the daemon gave, if any.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { error, .. } => error.hint.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    addr: String,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client of the daemon at `addr` (`host:port`, as `--http-addr`).
+    pub fn new(addr: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .no_proxy()
+            .build()
+            .expect("reqwest client without TLS builds");
+        Client {
+            addr: addr.to_string(),
+            base: format!("http://{addr}"),
+            http,
+        }
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        self.get("/api/v1/status").await
+    }
+
+    pub async fn report(&self) -> Result<Report, ClientError> {
+        self.get("/api/v1/report").await
+    }
+
+    pub async fn version(&self) -> Result<VersionInfo, ClientError> {
+        self.get("/api/v1/version").await
+    }
+
+    pub async fn shutdown(&self) -> Result<ShutdownAccepted, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/shutdown")))
+            .await
+    }
+
+    /// The OpenAPI document the daemon serves.
+    pub async fn openapi(&self) -> Result<serde_json::Value, ClientError> {
+        self.get("/api/v1/openapi.json").await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let resp = req.send().await.map_err(|e| self.transport(e))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| self.transport(e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| self.decode(e.to_string()));
+        }
+        let error = serde_json::from_slice::<ApiError>(&body).unwrap_or_else(|_| ApiError {
+            error: format!("HTTP {status}: {}", String::from_utf8_lossy(&body).trim()),
+            hint: None,
+        });
+        if status.as_u16() == 404 && error.hint.as_deref() == Some(DISABLED_HINT) {
+            return Err(ClientError::Disabled(error.error));
+        }
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            error,
+        })
+    }
+
+    fn transport(&self, e: reqwest::Error) -> ClientError {
+        if e.is_connect() || e.is_timeout() {
+            ClientError::Unreachable {
+                addr: self.addr.clone(),
+            }
+        } else {
+            ClientError::Transport {
+                addr: self.addr.clone(),
+                source: e,
+            }
+        }
+    }
+
+    fn decode(&self, detail: String) -> ClientError {
+        ClientError::Decode {
+            addr: self.addr.clone(),
+            detail,
+        }
+    }
+}
+
+/// The hint the daemon attaches to 404s for subsystems switched off by a flag.
+pub const DISABLED_HINT: &str = "the feature is disabled by a daemon flag";

@@ -1,0 +1,21 @@
+//! weave-api: everything a client knows about the weave daemon.
+//!
+//! The request/response types of the REST API (`/api/v1/...`), Weave Net's `WeaveStatus`
+//! report with Weave's field names, the pure formatters that render Weave's plain-text
+//! status views, and a typed async client. The CLI and the TUI link only this crate.
+
+pub mod client;
+mod go_json;
+pub mod report;
+pub mod status;
+pub mod template;
+pub mod text;
+
+pub use client::{Client, ClientError};
+pub use report::*;
+pub use status::*;
+
+/// The address the daemon's REST API listens on unless told otherwise.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:6784";
+/// Environment variable naming the REST API address, as Weave.
+pub const HTTP_ADDR_ENV: &str = "WEAVE_HTTP_ADDR";

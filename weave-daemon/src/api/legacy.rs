@@ -1,0 +1,99 @@
+//! Weave Net's own endpoints, with Weave's paths, plain-text bodies and status codes, so that
+//! existing scripts and tooling keep working. Thin adapters over the same snapshots as `/api/v1`.
+
+use super::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use weave_api::{text, Report};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/status", get(status))
+        .route("/status/{view}", get(status_view))
+        .route("/report", get(report))
+}
+
+/// Weave's handlers answer 503 (with the body) until the router is ready.
+fn text_response(r: &Report, body: String) -> Response {
+    let code = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn plain(code: StatusCode, body: &str) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{body}\n"),
+    )
+        .into_response()
+}
+
+async fn status(State(d): State<AppState>) -> Response {
+    let r = d.report();
+    text_response(&r, text::status(&r))
+}
+
+async fn status_view(State(d): State<AppState>, Path(view): Path<String>) -> Response {
+    let r = d.report();
+    let body = match view.as_str() {
+        "targets" => text::targets(&r),
+        "connections" => text::connections(&r),
+        "peers" => text::peers(&r),
+        "dns" if r.dns.is_some() => text::dns(&r),
+        "ipam" if r.ipam.is_some() => text::ipam(&r),
+        _ => return plain(StatusCode::NOT_FOUND, "404 page not found"),
+    };
+    text_response(&r, body)
+}
+
+/// JSON with `Accept: application/json`, else exactly one `format` template, as Weave.
+async fn report(
+    State(d): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let r = d.report();
+    let wants_json =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) == Some("application/json");
+    if wants_json {
+        let mut out = Vec::new();
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+        if let Err(e) = serde::Serialize::serialize(&r, &mut ser) {
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+        }
+        return ([(header::CONTENT_TYPE, "application/json")], out).into_response();
+    }
+    let formats: Vec<&String> = q
+        .iter()
+        .filter(|(k, _)| k == "format")
+        .map(|(_, v)| v)
+        .collect();
+    let [format] = formats.as_slice() else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "error: must supply one format parameter",
+        );
+    };
+    match weave_api::template::render(&r, format) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(e) => plain(StatusCode::BAD_REQUEST, &e),
+    }
+}

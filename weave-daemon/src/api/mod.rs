@@ -1,0 +1,68 @@
+//! The REST API: `/api/v1` (JSON, described by the OpenAPI document) and Weave Net's own
+//! endpoints with Weave's paths and bodies. Handlers read daemon snapshots; they never reach
+//! into a subsystem's internals.
+
+mod error;
+mod legacy;
+mod v1;
+
+pub use error::ApiFailure;
+
+use crate::daemon::Daemon;
+use axum::Router;
+use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub type AppState = Arc<Daemon>;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "weave",
+        description = "The REST API of weave-daemon, the Weave Net compatible router. \
+                       Errors are JSON `{\"error\": ..., \"hint\": ...}` with a 4xx/5xx status.",
+        license(name = "Apache-2.0")
+    ),
+    tags((name = "daemon", description = "This peer and the daemon process"))
+)]
+struct ApiDoc;
+
+/// The `/api/v1` routes with their OpenAPI document.
+fn v1_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(v1::routes())
+        .split_for_parts()
+}
+
+/// The OpenAPI document, generated from the handlers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    v1_parts().1
+}
+
+/// Every route the daemon serves.
+pub fn router(daemon: AppState) -> Router {
+    let (v1, doc) = v1_parts();
+    let doc = Arc::new(doc);
+    v1.route(
+        "/api/v1/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    )
+    .merge(legacy::routes())
+    .fallback(error::not_found)
+    .with_state(daemon)
+}
+
+/// Serves the API until the daemon shuts down.
+pub async fn serve(listener: tokio::net::TcpListener, daemon: AppState) -> std::io::Result<()> {
+    let stop = daemon.shutdown_signal();
+    axum::serve(listener, router(daemon))
+        .with_graceful_shutdown(stop)
+        .await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+//! In-process tests of the HTTP surface: requests go through the real router, no sockets.
+
+use super::*;
+use crate::config::Config;
+use crate::identity::Identity;
+use crate::store::Store;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use clap::Parser;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+struct TestDaemon {
+    daemon: AppState,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn daemon(tag: &str) -> TestDaemon {
+    let dir = std::env::temp_dir().join(format!("weave-api-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = Config::try_parse_from([
+        "weave-daemon",
+        "--name",
+        "02:00:00:00:00:0a",
+        "--nickname",
+        "hostA",
+        "--resolv-conf",
+        "",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "10.0.0.2",
+    ])
+    .unwrap();
+    let store = Store::open(&config.db_path()).unwrap();
+    let identity = Identity::new(config.name.unwrap(), "hostA".into());
+    TestDaemon {
+        daemon: Daemon::new(config, identity, store),
+        dir,
+    }
+}
+
+async fn call(d: &AppState, req: Request<Body>) -> (StatusCode, String) {
+    let resp = router(d.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn weave_status_is_503_until_ready_then_200() {
+    let t = daemon("ready");
+    let (code, body) = call(&t.daemon, get("/status")).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body.contains("           Name: 02:00:00:00:00:0a(hostA)\n"),
+        "{body}"
+    );
+    t.daemon.set_ready();
+    let (code, body) = call(&t.daemon, get("/status")).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(body.contains("        Targets: 1\n"), "{body}");
+    assert!(
+        body.contains("        Service: ipam\n         Status: idle\n"),
+        "{body}"
+    );
+    let (code, body) = call(&t.daemon, get("/status/targets")).await;
+    assert_eq!((code, body.as_str()), (StatusCode::OK, "10.0.0.2\n"));
+}
+
+#[tokio::test]
+async fn v1_status_is_json_with_this_peer() {
+    let t = daemon("v1");
+    t.daemon.set_ready();
+    let (code, body) = call(&t.daemon, get("/api/v1/status")).await;
+    assert_eq!(code, StatusCode::OK);
+    let s: weave_api::Status = serde_json::from_str(&body).unwrap();
+    assert!(s.ready);
+    assert_eq!(s.name, "02:00:00:00:00:0a");
+    assert_eq!(s.router.port, 6783);
+    assert_eq!(s.ipam.unwrap().status, "idle");
+    assert_eq!(s.dns.unwrap().domain, "weave.local.");
+}
+
+#[tokio::test]
+async fn report_needs_json_or_exactly_one_format_as_weave() {
+    let t = daemon("report");
+    let (code, body) = call(&t.daemon, get("/report")).await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            "error: must supply one format parameter\n"
+        )
+    );
+    let (code, body) = call(
+        &t.daemon,
+        get("/report?format=%7B%7B.Router.NickName%7D%7D"),
+    )
+    .await;
+    assert_eq!((code, body.as_str()), (StatusCode::OK, "hostA"));
+    let req = Request::get("/report")
+        .header("Accept", "application/json")
+        .body(Body::empty())
+        .unwrap();
+    let (code, body) = call(&t.daemon, req).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(body.starts_with("{\n    \"Ready\": false,\n"), "{body}");
+    let r: weave_api::Report = serde_json::from_str(&body).unwrap();
+    assert_eq!(r.router.nick_name, "hostA");
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_in_the_callers_dialect() {
+    let t = daemon("404");
+    let (code, body) = call(&t.daemon, get("/api/v1/nope")).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let e: weave_api::ApiError = serde_json::from_str(&body).unwrap();
+    assert!(e.error.contains("/api/v1/nope") && e.hint.is_some());
+    let (code, body) = call(&t.daemon, get("/status/nonexistent")).await;
+    assert_eq!(
+        (code, body.as_str()),
+        (StatusCode::NOT_FOUND, "404 page not found\n")
+    );
+}
+
+#[tokio::test]
+async fn shutdown_is_accepted_and_signalled() {
+    let t = daemon("shutdown");
+    let stop = t.daemon.shutdown_signal();
+    let (code, _) = call(
+        &t.daemon,
+        Request::post("/api/v1/shutdown")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    tokio::time::timeout(std::time::Duration::from_secs(5), stop)
+        .await
+        .expect("shutdown signalled");
+}
+
+#[tokio::test]
+async fn serves_its_openapi_document() {
+    let t = daemon("openapi");
+    let (code, body) = call(&t.daemon, get("/api/v1/openapi.json")).await;
+    assert_eq!(code, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(doc["paths"]["/api/v1/status"]["get"].is_object());
+}

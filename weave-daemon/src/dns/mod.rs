@@ -1,0 +1,3 @@
+//! weaveDNS. So far: reading the upstream servers from resolv.conf.
+
+pub mod resolv;

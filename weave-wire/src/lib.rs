@@ -1,0 +1,6 @@
+//! Weave Net 2.8 wire formats. Everything here is pure: bytes in, values out, no I/O and no clock.
+
+pub mod gob;
+pub mod peer_name;
+
+pub use peer_name::{PeerName, PeerNameError, PEER_NAME_FLAVOUR};
