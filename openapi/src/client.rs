@@ -16,13 +16,8 @@ pub enum ClientError {
     #[error("{0}")]
     Disabled(String),
     #[error("talking to the weave daemon at {addr}: {source}")]
-    Transport {
-        addr: String,
-        source: reqwest::Error,
-    },
-    #[error(
-        "the weave daemon at {addr} sent a response this client does not understand: {detail}"
-    )]
+    Transport { addr: String, source: reqwest::Error },
+    #[error("the weave daemon at {addr} sent a response this client does not understand: {detail}")]
     Decode { addr: String, detail: String },
 }
 
@@ -51,11 +46,7 @@ impl Client {
             .no_proxy()
             .build()
             .expect("reqwest client without TLS builds");
-        Client {
-            addr: addr.to_string(),
-            base: format!("http://{addr}"),
-            http,
-        }
+        Client { addr: addr.to_string(), base: format!("http://{addr}"), http }
     }
 
     pub fn addr(&self) -> &str {
@@ -75,8 +66,7 @@ impl Client {
     }
 
     pub async fn shutdown(&self) -> Result<ShutdownAccepted, ClientError> {
-        self.send(self.http.post(self.url("/api/v1/shutdown")))
-            .await
+        self.send(self.http.post(self.url("/api/v1/shutdown"))).await
     }
 
     /// The OpenAPI document the daemon serves.
@@ -92,10 +82,7 @@ impl Client {
         self.send(self.http.get(self.url(path))).await
     }
 
-    async fn send<T: DeserializeOwned>(
-        &self,
-        req: reqwest::RequestBuilder,
-    ) -> Result<T, ClientError> {
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
         let resp = req.send().await.map_err(|e| self.transport(e))?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| self.transport(e))?;
@@ -109,30 +96,19 @@ impl Client {
         if status.as_u16() == 404 && error.hint.as_deref() == Some(DISABLED_HINT) {
             return Err(ClientError::Disabled(error.error));
         }
-        Err(ClientError::Api {
-            status: status.as_u16(),
-            error,
-        })
+        Err(ClientError::Api { status: status.as_u16(), error })
     }
 
     fn transport(&self, e: reqwest::Error) -> ClientError {
         if e.is_connect() || e.is_timeout() {
-            ClientError::Unreachable {
-                addr: self.addr.clone(),
-            }
+            ClientError::Unreachable { addr: self.addr.clone() }
         } else {
-            ClientError::Transport {
-                addr: self.addr.clone(),
-                source: e,
-            }
+            ClientError::Transport { addr: self.addr.clone(), source: e }
         }
     }
 
     fn decode(&self, detail: String) -> ClientError {
-        ClientError::Decode {
-            addr: self.addr.clone(),
-            detail,
-        }
+        ClientError::Decode { addr: self.addr.clone(), detail }
     }
 }
 

@@ -11,8 +11,7 @@ pub fn render(report: &Report, format: &str) -> Result<String, String> {
     let mut t = gtmpl::Template::default();
     t.add_func("json", json);
     t.parse(format).map_err(|e| format!("template: {e}"))?;
-    t.render(&gtmpl::Context::from(to_gtmpl(&data)))
-        .map_err(|e| format!("template: {e}"))
+    t.render(&gtmpl::Context::from(to_gtmpl(&data))).map_err(|e| format!("template: {e}"))
 }
 
 /// JSON objects become gtmpl maps so both `.Field` and `range` work on them, as in Go.
@@ -31,11 +30,9 @@ fn to_gtmpl(v: &serde_json::Value) -> Value {
         }
         serde_json::Value::String(s) => Value::String(s.clone()),
         serde_json::Value::Array(a) => Value::Array(a.iter().map(to_gtmpl).collect()),
-        serde_json::Value::Object(o) => Value::Map(
-            o.iter()
-                .map(|(k, v)| (k.clone(), to_gtmpl(v)))
-                .collect::<HashMap<_, _>>(),
-        ),
+        serde_json::Value::Object(o) => {
+            Value::Map(o.iter().map(|(k, v)| (k.clone(), to_gtmpl(v))).collect::<HashMap<_, _>>())
+        }
     }
 }
 
@@ -50,9 +47,7 @@ fn from_gtmpl(v: &Value) -> serde_json::Value {
             } else if let Some(i) = n.as_i64() {
                 i.into()
             } else {
-                n.as_f64()
-                    .map(serde_json::Value::from)
-                    .unwrap_or(serde_json::Value::Null)
+                n.as_f64().map(serde_json::Value::from).unwrap_or(serde_json::Value::Null)
             }
         }
         Value::Array(a) => serde_json::Value::Array(a.iter().map(from_gtmpl).collect()),
@@ -75,10 +70,8 @@ mod tests {
     use super::*;
 
     fn report() -> Report {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/reference/vectors/http/A_report_json.body"
-        );
+        let path =
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/vectors/http/A_report_json.body");
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
@@ -90,26 +83,16 @@ mod tests {
             "/../../shared/reference/vectors/http/A_report_format.body"
         ))
         .unwrap();
-        assert_eq!(
-            render(&report(), "{{.Router.Name}} {{.IPAM.DefaultSubnet}}").unwrap(),
-            expect
-        );
+        assert_eq!(render(&report(), "{{.Router.Name}} {{.IPAM.DefaultSubnet}}").unwrap(), expect);
     }
 
     #[test]
     fn json_range_and_errors() {
         let r = report();
-        let out = render(
-            &r,
-            "{{json .DNS.TTL}} {{range .Router.Peers}}{{.NickName}},{{end}}",
-        )
-        .unwrap();
+        let out = render(&r, "{{json .DNS.TTL}} {{range .Router.Peers}}{{.NickName}},{{end}}").unwrap();
         assert_eq!(out, "1 hostA,hostB,");
-        let ipam: serde_json::Value =
-            serde_json::from_str(&render(&r, "{{json .IPAM}}").unwrap()).unwrap();
+        let ipam: serde_json::Value = serde_json::from_str(&render(&r, "{{json .IPAM}}").unwrap()).unwrap();
         assert_eq!(ipam["Range"], "10.32.0.0/12");
-        assert!(render(&r, "{{.Router.Name")
-            .unwrap_err()
-            .starts_with("template:"));
+        assert!(render(&r, "{{.Router.Name").unwrap_err().starts_with("template:"));
     }
 }

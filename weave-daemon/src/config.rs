@@ -168,22 +168,16 @@ pub enum IpallocInit {
 }
 
 fn parse_peer_name(s: &str) -> Result<PeerName, String> {
-    let name: PeerName = s
-        .parse()
-        .map_err(|e: weave_wire::PeerNameError| e.to_string())?;
+    let name: PeerName = s.parse().map_err(|e: weave_wire::PeerNameError| e.to_string())?;
     if name == PeerName::UNKNOWN {
-        return Err(
-            "00:00:00:00:00:00 is reserved for \"unknown peer\"; choose another name".into(),
-        );
+        return Err("00:00:00:00:00:00 is reserved for \"unknown peer\"; choose another name".into());
     }
     Ok(name)
 }
 
 fn parse_cidr(s: &str) -> Result<Ipv4Net, String> {
-    let net: Ipv4Net = s
-        .trim()
-        .parse()
-        .map_err(|_| "expected an IPv4 CIDR such as 10.32.0.0/12".to_string())?;
+    let net: Ipv4Net =
+        s.trim().parse().map_err(|_| "expected an IPv4 CIDR such as 10.32.0.0/12".to_string())?;
     if net.network() != net.addr() {
         return Err(format!("host bits are set; did you mean {}?", net.trunc()));
     }
@@ -221,8 +215,7 @@ fn parse_mtu(s: &str) -> Result<u32, String> {
 }
 
 fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
-    s.parse()
-        .map_err(|_| "expected IP:PORT, such as 127.0.0.1:6784".to_string())
+    s.parse().map_err(|_| "expected IP:PORT, such as 127.0.0.1:6784".to_string())
 }
 
 fn parse_ipalloc_init(s: &str) -> Result<IpallocInit, String> {
@@ -232,15 +225,10 @@ fn parse_ipalloc_init(s: &str) -> Result<IpallocInit, String> {
         None if s == "observer" => Ok(IpallocInit::Observer),
         Some(("consensus", n)) => match n.parse::<u32>() {
             Ok(n) if n > 0 => Ok(IpallocInit::Consensus(Some(n))),
-            _ => Err(format!(
-                "consensus=N needs a positive number of peers, not {n:?}"
-            )),
+            _ => Err(format!("consensus=N needs a positive number of peers, not {n:?}")),
         },
         Some(("seed", list)) => {
-            let seeds = list
-                .split(',')
-                .map(|p| parse_peer_name(p.trim()))
-                .collect::<Result<Vec<_>, _>>()?;
+            let seeds = list.split(',').map(|p| parse_peer_name(p.trim())).collect::<Result<Vec<_>, _>>()?;
             if seeds.is_empty() {
                 return Err("seed= needs at least one peer name".into());
             }
@@ -257,8 +245,7 @@ fn parse_domain(s: &str) -> Result<String, String> {
         && d.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         });
     if !ok {
         return Err("expected a DNS domain such as weave.local.".into());
@@ -267,17 +254,10 @@ fn parse_domain(s: &str) -> Result<String, String> {
 }
 
 fn parse_docker_api(s: &str) -> Result<String, String> {
-    if s.is_empty()
-        || s.starts_with("unix://")
-        || s.starts_with("tcp://")
-        || s.starts_with("http://")
-    {
+    if s.is_empty() || s.starts_with("unix://") || s.starts_with("tcp://") || s.starts_with("http://") {
         Ok(s.to_string())
     } else {
-        Err(
-            "expected unix:///path/to/docker.sock, tcp://HOST:PORT, or empty to disable Docker"
-                .into(),
-        )
+        Err("expected unix:///path/to/docker.sock, tcp://HOST:PORT, or empty to disable Docker".into())
     }
 }
 
@@ -290,9 +270,7 @@ pub fn parse_peer_addr(s: &str) -> Result<String, String> {
     let host_ok = host.parse::<std::net::Ipv4Addr>().is_ok()
         || (!host.is_empty()
             && host.len() <= 253
-            && host
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.'));
+            && host.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.'));
     if !host_ok {
         return Err("expected a peer address HOST or HOST:PORT".into());
     }
@@ -332,46 +310,14 @@ mod tests {
         for (args, flag, value) in [
             (vec!["--port", "99999"], "--port", "99999"),
             (vec!["--port", "abc"], "--port", "abc"),
-            (
-                vec!["--ipalloc-range", "10.32.0.0/33"],
-                "--ipalloc-range",
-                "10.32.0.0/33",
-            ),
-            (
-                vec!["--ipalloc-range", "10.32.0.1/12"],
-                "--ipalloc-range",
-                "10.32.0.1/12",
-            ),
-            (
-                vec!["--trusted-subnets", "10.0.0.0/8,bogus"],
-                "--trusted-subnets",
-                "bogus",
-            ),
-            (
-                vec!["--name", "zz:00:00:00:00:01"],
-                "--name",
-                "zz:00:00:00:00:01",
-            ),
-            (
-                vec!["--ipalloc-init", "quorum=2"],
-                "--ipalloc-init",
-                "quorum=2",
-            ),
-            (
-                vec!["--ipalloc-init", "consensus=0"],
-                "--ipalloc-init",
-                "consensus=0",
-            ),
-            (
-                vec!["--ipalloc-init", "seed=::1,nope"],
-                "--ipalloc-init",
-                "seed=::1,nope",
-            ),
-            (
-                vec!["--dns-domain", "bad domain"],
-                "--dns-domain",
-                "bad domain",
-            ),
+            (vec!["--ipalloc-range", "10.32.0.0/33"], "--ipalloc-range", "10.32.0.0/33"),
+            (vec!["--ipalloc-range", "10.32.0.1/12"], "--ipalloc-range", "10.32.0.1/12"),
+            (vec!["--trusted-subnets", "10.0.0.0/8,bogus"], "--trusted-subnets", "bogus"),
+            (vec!["--name", "zz:00:00:00:00:01"], "--name", "zz:00:00:00:00:01"),
+            (vec!["--ipalloc-init", "quorum=2"], "--ipalloc-init", "quorum=2"),
+            (vec!["--ipalloc-init", "consensus=0"], "--ipalloc-init", "consensus=0"),
+            (vec!["--ipalloc-init", "seed=::1,nope"], "--ipalloc-init", "seed=::1,nope"),
+            (vec!["--dns-domain", "bad domain"], "--dns-domain", "bad domain"),
             (vec!["--http-addr", "localhost"], "--http-addr", "localhost"),
             (vec!["--mtu", "100"], "--mtu", "100"),
             (vec!["--log-level", "loud"], "--log-level", "loud"),
@@ -404,17 +350,12 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.name, Some(PeerName(1)));
-        assert_eq!(
-            c.ipalloc_init,
-            Some(IpallocInit::Seed(vec![PeerName(1), PeerName(2)]))
-        );
+        assert_eq!(c.ipalloc_init, Some(IpallocInit::Seed(vec![PeerName(1), PeerName(2)])));
         assert_eq!(c.ipalloc_range.0, None);
         assert_eq!(c.dns_domain, "foo.bar.");
         assert_eq!(c.peers, vec!["10.0.0.1", "peer.example:6783"]);
         assert_eq!(
-            parse(&["--ipalloc-init", "consensus=3"])
-                .unwrap()
-                .ipalloc_init,
+            parse(&["--ipalloc-init", "consensus=3"]).unwrap().ipalloc_init,
             Some(IpallocInit::Consensus(Some(3)))
         );
     }

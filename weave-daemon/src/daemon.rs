@@ -74,10 +74,7 @@ impl Daemon {
                 version: 1,
                 connections: vec![],
             }],
-            unicast_routes: vec![UnicastRoute {
-                dest: name,
-                via: PeerName::UNKNOWN.to_string(),
-            }],
+            unicast_routes: vec![UnicastRoute { dest: name, via: PeerName::UNKNOWN.to_string() }],
             targets: c.peers.clone(),
             trusted_subnets: c.trusted_subnets.iter().map(|n| n.to_string()).collect(),
             interface: format!("{BRIDGE} (bridge)"),
@@ -86,10 +83,7 @@ impl Daemon {
         let ipam = c.ipalloc_range.0.map(|range| IpamStatus {
             range: range.to_string(),
             range_num_ips: 1u64 << (32 - range.prefix_len()),
-            default_subnet: c
-                .default_subnet()
-                .map(|n| n.to_string())
-                .unwrap_or_default(),
+            default_subnet: c.default_subnet().map(|n| n.to_string()).unwrap_or_default(),
             ..Default::default()
         });
         let dns = (!c.no_dns).then(|| DnsStatus {
@@ -99,14 +93,7 @@ impl Daemon {
             ttl: c.dns_ttl,
             entries: vec![],
         });
-        Report {
-            ready: self.is_ready(),
-            version: VERSION.into(),
-            router,
-            ipam,
-            dns,
-            ..Default::default()
-        }
+        Report { ready: self.is_ready(), version: VERSION.into(), router, ipam, dns, ..Default::default() }
     }
 
     fn upstream_servers(&self) -> Vec<String> {
@@ -172,10 +159,8 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
 
 async fn terminate_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
         return std::future::pending().await;
     };
     tokio::select! {

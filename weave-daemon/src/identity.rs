@@ -16,11 +16,7 @@ pub struct Identity {
 
 impl Identity {
     pub fn new(name: PeerName, nickname: String) -> Identity {
-        Identity {
-            name,
-            nickname,
-            uid: random_uid(),
-        }
+        Identity { name, nickname, uid: random_uid() }
     }
 }
 

@@ -5,10 +5,7 @@ use std::path::PathBuf;
 
 #[test]
 fn committed_openapi_document_matches_the_code() {
-    let generated = weave_daemon::api::openapi()
-        .to_pretty_json()
-        .expect("document serialises")
-        + "\n";
+    let generated = weave_daemon::api::openapi().to_pretty_json().expect("document serialises") + "\n";
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi/weave.json");
     if std::env::var_os("WEAVE_UPDATE_OPENAPI").is_some() {
         std::fs::write(&path, &generated).expect("write openapi/weave.json");

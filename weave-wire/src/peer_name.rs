@@ -77,11 +77,7 @@ impl FromStr for PeerName {
 impl fmt::Display for PeerName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.bytes();
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -117,10 +113,7 @@ mod tests {
             "a:b:c::d:e",
             ":1",
         ] {
-            assert!(
-                bad.parse::<PeerName>().is_err(),
-                "{bad:?} should be refused"
-            );
+            assert!(bad.parse::<PeerName>().is_err(), "{bad:?} should be refused");
         }
     }
 

@@ -152,16 +152,13 @@ fn vectors_dir() -> PathBuf {
 fn unhex(s: &str) -> Vec<u8> {
     let pairs = s.as_bytes().chunks_exact(2);
     assert!(pairs.remainder().is_empty(), "odd hex length");
-    pairs
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).expect("hex digit"))
-        .collect()
+    pairs.map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).expect("hex digit")).collect()
 }
 
 /// One record per data line, paired with the comment line just above it.
 fn load(rel: &str) -> Vec<Record> {
     let path = vectors_dir().join(rel);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let mut comment = String::new();
     let mut records = Vec::new();
     for line in text.lines() {
@@ -171,11 +168,7 @@ fn load(rel: &str) -> Vec<Record> {
             let mut fields = line.split_whitespace();
             let wire = unhex(fields.next().unwrap());
             let plaintext = fields.nth(1).map(unhex);
-            records.push(Record {
-                comment: comment.clone(),
-                wire,
-                plaintext,
-            });
+            records.push(Record { comment: comment.clone(), wire, plaintext });
         }
     }
     records
@@ -183,11 +176,7 @@ fn load(rel: &str) -> Vec<Record> {
 
 /// The decoded meaning in a comment: the text after "body_len=N: " / "plaintext_len=N: ".
 fn description(comment: &str) -> &str {
-    let key = if comment.contains("plaintext_len=") {
-        "plaintext_len="
-    } else {
-        "body_len="
-    };
+    let key = if comment.contains("plaintext_len=") { "plaintext_len=" } else { "body_len=" };
     let rest = &comment[comment.find(key).expect("length in comment")..];
     &rest[rest.find(": ").expect("description") + 2..]
 }
@@ -196,17 +185,11 @@ fn description(comment: &str) -> &str {
 
 fn mac(x: u64) -> String {
     let b = x.to_be_bytes();
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        b[2], b[3], b[4], b[5], b[6], b[7]
-    )
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[2], b[3], b[4], b[5], b[6], b[7])
 }
 
 fn mac_bytes(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
 }
 
 fn ip(x: u64) -> String {
@@ -229,29 +212,15 @@ fn render(v: &Value, hint: &str) -> String {
         Value::Float(x) => x.to_string(),
         Value::Bytes(b) => mac_bytes(b),
         Value::Slice(items) | Value::Array(items) => {
-            format!(
-                "[{}]",
-                join(items.iter().map(|x| render(x, hint)).collect())
-            )
+            format!("[{}]", join(items.iter().map(|x| render(x, hint)).collect()))
         }
         Value::Map(entries) => format!(
             "map[{}]",
-            join(
-                entries
-                    .iter()
-                    .map(|(k, x)| format!("{}={}", render(k, hint), render(x, "")))
-                    .collect()
-            )
+            join(entries.iter().map(|(k, x)| format!("{}={}", render(k, hint), render(x, ""))).collect())
         ),
-        Value::Struct(fields) => format!(
-            "{{{}}}",
-            join(
-                fields
-                    .iter()
-                    .map(|(n, x)| format!("{n}:{}", render(x, n)))
-                    .collect()
-            )
-        ),
+        Value::Struct(fields) => {
+            format!("{{{}}}", join(fields.iter().map(|(n, x)| format!("{n}:{}", render(x, n))).collect()))
+        }
     }
 }
 
@@ -290,16 +259,11 @@ fn render_topology(peers: &[(PeerSummary, Vec<ConnectionSummary>)]) -> String {
 fn sorted_maps(v: &Value) -> Value {
     match v {
         Value::Map(entries) => {
-            let mut e: Vec<_> = entries
-                .iter()
-                .map(|(k, x)| (sorted_maps(k), sorted_maps(x)))
-                .collect();
+            let mut e: Vec<_> = entries.iter().map(|(k, x)| (sorted_maps(k), sorted_maps(x))).collect();
             e.sort_by_key(|(k, _)| format!("{k:?}"));
             Value::Map(e)
         }
-        Value::Struct(f) => {
-            Value::Struct(f.iter().map(|(n, x)| (n.clone(), sorted_maps(x))).collect())
-        }
+        Value::Struct(f) => Value::Struct(f.iter().map(|(n, x)| (n.clone(), sorted_maps(x))).collect()),
         Value::Slice(i) => Value::Slice(i.iter().map(sorted_maps).collect()),
         other => other.clone(),
     }
@@ -332,11 +296,7 @@ struct Decoded {
 
 impl Checker {
     fn new(peers: &'static [(u64, &'static str, u64)]) -> Self {
-        Checker {
-            peers,
-            counts: Counts::default(),
-            streams: Vec::new(),
-        }
+        Checker { peers, counts: Counts::default(), streams: Vec::new() }
     }
 
     /// Decodes a gob stream, re-encodes it, and checks the result decodes the same (and, if
@@ -349,37 +309,25 @@ impl Checker {
             items.push(item);
         }
         let defs = dec.wire_types();
-        let typedefs = defs
-            .iter()
-            .map(|(id, wt)| format!("#{id}={wt}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let typedefs = defs.iter().map(|(id, wt)| format!("#{id}={wt}")).collect::<Vec<_>>().join(", ");
         let mut enc = match defs.iter().map(|(id, _)| *id).min() {
             Some(first) => Encoder::with_first_type_id(first).unwrap(),
             None => Encoder::new(),
         };
         for (ty, v) in &items {
-            enc.encode(ty, v)
-                .unwrap_or_else(|e| panic!("{what}: re-encode: {e}"));
+            enc.encode(ty, v).unwrap_or_else(|e| panic!("{what}: re-encode: {e}"));
         }
         let again = enc.finish();
         if exact {
             assert_eq!(again, bytes, "{what}: re-encoding differs");
         }
-        assert_eq!(
-            gob::decode_all(&again).unwrap(),
-            items,
-            "{what}: round trip"
-        );
+        assert_eq!(gob::decode_all(&again).unwrap(), items, "{what}: round trip");
         Decoded { items, typedefs }
     }
 
     fn peer(&self, name: u64) -> (&'static str, u64) {
-        let &(_, nick, uid) = self
-            .peers
-            .iter()
-            .find(|p| p.0 == name)
-            .unwrap_or_else(|| panic!("unknown peer {}", mac(name)));
+        let &(_, nick, uid) =
+            self.peers.iter().find(|p| p.0 == name).unwrap_or_else(|| panic!("unknown peer {}", mac(name)));
         (nick, uid)
     }
 
@@ -394,10 +342,7 @@ impl Checker {
             .iter()
             .map(|(k, v)| format!("{}: {}", k.as_str().unwrap(), v.as_str().unwrap()))
             .collect();
-        assert_eq!(
-            format!("features map[string]string {{{}}}", entries.join(", ")),
-            desc
-        );
+        assert_eq!(format!("features map[string]string {{{}}}", entries.join(", ")), desc);
         let map: BTreeMap<String, String> = gob::from_bytes(body).unwrap();
         let name = u64::from_str_radix(&map["Name"].replace(':', ""), 16).unwrap();
         let (nick, uid) = self.peer(name);
@@ -478,10 +423,7 @@ impl Checker {
         let mut peers = Vec::new();
         while let Some(p) = dec.next_as::<PeerSummary>().unwrap() {
             let conns: Vec<ConnectionSummary> = dec.read().unwrap();
-            let name = p
-                .name_byte
-                .iter()
-                .fold(0u64, |x, &b| (x << 8) | u64::from(b));
+            let name = p.name_byte.iter().fold(0u64, |x, &b| (x << 8) | u64::from(b));
             assert_eq!(self.peer(name), (p.nick_name.as_str(), p.uid));
             peers.push((p, conns));
         }
@@ -519,15 +461,8 @@ impl Checker {
                 let range: Range = gob::from_bytes(body).unwrap();
                 assert!(range.start < range.end);
                 assert_eq!(d.items[0].1, range.to_gob());
-                let label = if kind == 0 {
-                    "SpaceRequest"
-                } else {
-                    "SpaceRequestDenied"
-                };
-                let text = format!(
-                    "IPAM unicast kind={kind}({label}) {}",
-                    render(&d.items[0].1, "")
-                );
+                let label = if kind == 0 { "SpaceRequest" } else { "SpaceRequestDenied" };
+                let text = format!("IPAM unicast kind={kind}({label}) {}", render(&d.items[0].1, ""));
                 (text, d.typedefs)
             }
             _ => panic!("unknown IPAM unicast kind {kind}"),
@@ -543,10 +478,7 @@ impl Checker {
             assert!(e.hostname.ends_with('.'), "{e:?}");
             self.peer(e.origin);
         }
-        (
-            format!("DNS GossipData {}", render(&d.items[0].1, "")),
-            d.typedefs,
-        )
+        (format!("DNS GossipData {}", render(&d.items[0].1, "")), d.typedefs)
     }
 }
 
@@ -558,10 +490,7 @@ fn check_plain(file: &str) -> Checker {
     assert_eq!(records[1].wire, [0]);
     for (i, rec) in records.iter().enumerate().skip(2) {
         let (len, body) = rec.wire.split_at(4);
-        assert_eq!(
-            u32::from_be_bytes(len.try_into().unwrap()) as usize,
-            body.len()
-        );
+        assert_eq!(u32::from_be_bytes(len.try_into().unwrap()) as usize, body.len());
         let desc = description(&rec.comment);
         if i == 2 {
             checker.features(body, desc);
@@ -580,11 +509,7 @@ fn check_encrypted(file: &str) -> Checker {
         let Some(plain) = &rec.plaintext else {
             continue; // the unencrypted intro
         };
-        assert!(
-            rec.comment.contains(&format!("seq={seq} ")),
-            "{}",
-            rec.comment
-        );
+        assert!(rec.comment.contains(&format!("seq={seq} ")), "{}", rec.comment);
         let desc = description(&rec.comment);
         if seq == 0 {
             checker.features(plain, desc);
@@ -599,56 +524,28 @@ fn check_encrypted(file: &str) -> Checker {
 #[test]
 fn tcp_plain_a_to_b_every_record() {
     let c = check_plain("tcp-plain/a_to_b.hex");
-    let expected = Counts {
-        features: 1,
-        gossip: 10,
-        unicast: 2,
-        broadcast: 5,
-        overlay: 3,
-        heartbeat: 2,
-    };
+    let expected = Counts { features: 1, gossip: 10, unicast: 2, broadcast: 5, overlay: 3, heartbeat: 2 };
     assert_eq!(c.counts, expected);
 }
 
 #[test]
 fn tcp_plain_b_to_a_every_record() {
     let c = check_plain("tcp-plain/b_to_a.hex");
-    let expected = Counts {
-        features: 1,
-        gossip: 10,
-        unicast: 2,
-        broadcast: 3,
-        overlay: 3,
-        heartbeat: 2,
-    };
+    let expected = Counts { features: 1, gossip: 10, unicast: 2, broadcast: 3, overlay: 3, heartbeat: 2 };
     assert_eq!(c.counts, expected);
 }
 
 #[test]
 fn tcp_encrypted_weaver_to_peer_every_record() {
     let c = check_encrypted("tcp-encrypted/weaver_to_peer.hex");
-    let expected = Counts {
-        features: 1,
-        gossip: 7,
-        unicast: 0,
-        broadcast: 3,
-        overlay: 3,
-        heartbeat: 1,
-    };
+    let expected = Counts { features: 1, gossip: 7, unicast: 0, broadcast: 3, overlay: 3, heartbeat: 1 };
     assert_eq!(c.counts, expected);
 }
 
 #[test]
 fn tcp_encrypted_peer_to_weaver_every_record() {
     let c = check_encrypted("tcp-encrypted/peer_to_weaver.hex");
-    let expected = Counts {
-        features: 1,
-        gossip: 1,
-        unicast: 0,
-        broadcast: 0,
-        overlay: 5,
-        heartbeat: 2,
-    };
+    let expected = Counts { features: 1, gossip: 1, unicast: 0, broadcast: 0, overlay: 5, heartbeat: 2 };
     assert_eq!(c.counts, expected);
 }
 
@@ -656,10 +553,7 @@ fn tcp_encrypted_peer_to_weaver_every_record() {
 fn ring_spot_check() {
     // tcp-plain a_to_b msg 10: A's first Ring after consensus.
     let records = load("tcp-plain/a_to_b.hex");
-    let rec = records
-        .iter()
-        .find(|r| r.comment.starts_with("[msg 10]"))
-        .unwrap();
+    let rec = records.iter().find(|r| r.comment.starts_with("[msg 10]")).unwrap();
     let mut dec = Decoder::new(&rec.wire[5..]);
     assert_eq!(dec.read::<String>().unwrap(), "IPallocation");
     assert_eq!(dec.read::<u64>().unwrap(), 0x02_00_00_00_00_0a);
@@ -669,17 +563,10 @@ fn ring_spot_check() {
     assert!(state.paxos.is_none());
     let ring = state.ring.unwrap();
     assert_eq!((ring.start, ring.end), (0x0a20_0000, 0x0a30_0000));
-    let entries: Vec<_> = ring
-        .entries
-        .iter()
-        .map(|e| (e.token, e.peer, e.version, e.free))
-        .collect();
+    let entries: Vec<_> = ring.entries.iter().map(|e| (e.token, e.peer, e.version, e.free)).collect();
     assert_eq!(
         entries,
-        [
-            (0x0a20_0000, 0x02_00_00_00_00_0a, 1, 524287),
-            (0x0a28_0000, 0x02_00_00_00_00_0b, 0, 524288)
-        ]
+        [(0x0a20_0000, 0x02_00_00_00_00_0a, 1, 524287), (0x0a28_0000, 0x02_00_00_00_00_0b, 0, 524288)]
     );
     assert_eq!(ring.seeds, [0x02_00_00_00_00_0a, 0x02_00_00_00_00_0b]);
 }
@@ -721,9 +608,7 @@ fn decoder_survives_mutated_vectors() {
                     2 if at < m.len() => {
                         m.remove(at);
                     }
-                    _ if at < m.len() => {
-                        m[at] = [0x00, 0x7f, 0x80, 0xf8, 0xff][next() as usize % 5]
-                    }
+                    _ if at < m.len() => m[at] = [0x00, 0x7f, 0x80, 0xf8, 0xff][next() as usize % 5],
                     _ => {}
                 }
             }

@@ -15,12 +15,7 @@ const CONNECTION_STATES: [&str; 5] = ["established", "pending", "retrying", "fai
 pub fn status(r: &Report) -> String {
     let mut s = String::new();
     let rt = &r.router;
-    let _ = writeln!(
-        s,
-        "        Version: {} ({})",
-        r.version,
-        version_check(&r.version_check)
-    );
+    let _ = writeln!(s, "        Version: {} ({})", r.version, version_check(&r.version_check));
     s.push('\n');
     s.push_str("        Service: router\n");
     let protocol = if rt.protocol_min_version == rt.protocol_max_version {
@@ -45,23 +40,14 @@ pub fn status(r: &Report) -> String {
     );
     let mut peer_counts = BTreeMap::new();
     for c in rt.peers.iter().flat_map(|p| &p.connections) {
-        let state = if c.established {
-            "established"
-        } else {
-            "pending"
-        };
+        let state = if c.established { "established" } else { "pending" };
         *peer_counts.entry(state).or_insert(0) += 1;
     }
     let _ = writeln!(
         s,
         "          Peers: {}{}",
         rt.peers.len(),
-        parenthesised(
-            &peer_counts,
-            &["established", "pending"],
-            "with ",
-            " connections"
-        )
+        parenthesised(&peer_counts, &["established", "pending"], "with ", " connections")
     );
     let _ = writeln!(s, " TrustedSubnets: {}", list(&rt.trusted_subnets));
     if let Some(ipam) = &r.ipam {
@@ -95,10 +81,7 @@ pub fn ipam_state(ipam: &IpamStatus) -> String {
         }
     } else if let Some(p) = &ipam.paxos {
         if p.elector {
-            format!(
-                "awaiting consensus (quorum: {}, known: {})",
-                p.quorum, p.known_nodes
-            )
+            format!("awaiting consensus (quorum: {}, known: {})", p.quorum, p.known_nodes)
         } else {
             "priming".into()
         }
@@ -123,15 +106,7 @@ pub fn connections(r: &Report) -> String {
             .filter(|(k, _)| k.as_str() != "name")
             .map(|(k, v)| format!("{k}={}", go_value(v)))
             .collect();
-        let _ = writeln!(
-            s,
-            "{} {:<21} {:<11} {} {}",
-            arrow(c.outbound),
-            c.address,
-            c.state,
-            c.info,
-            attrs
-        );
+        let _ = writeln!(s, "{} {:<21} {:<11} {} {}", arrow(c.outbound), c.address, c.state, c.info, attrs);
     }
     s
 }
@@ -143,19 +118,8 @@ pub fn peers(r: &Report) -> String {
         let _ = writeln!(s, "{}({})", p.name, p.nick_name);
         for c in &p.connections {
             let who = format!("{}({})", c.name, c.nick_name);
-            let state = if c.established {
-                "established"
-            } else {
-                "pending"
-            };
-            let _ = writeln!(
-                s,
-                "   {} {:<21} {:<37} {}",
-                arrow(c.outbound),
-                c.address,
-                who,
-                state
-            );
+            let state = if c.established { "established" } else { "pending" };
+            let _ = writeln!(s, "   {} {:<21} {:<37} {}", arrow(c.outbound), c.address, who, state);
         }
     }
     s
@@ -170,11 +134,7 @@ pub fn dns(r: &Report) -> String {
     let mut s = String::new();
     for e in dns.entries.iter().filter(|e| e.tombstone == 0) {
         let host = e.hostname.strip_suffix(&suffix).unwrap_or(&e.hostname);
-        let _ = writeln!(
-            s,
-            "{:<12} {:<15} {:>12.12} {}",
-            host, e.address, e.container_id, e.origin
-        );
+        let _ = writeln!(s, "{:<12} {:<15} {:>12.12} {}", host, e.address, e.container_id, e.origin);
     }
     s
 }
@@ -188,9 +148,7 @@ pub fn ipam(r: &Report) -> String {
     // Weave iterated a Go map.
     let mut owners: BTreeMap<&str, (&str, bool, u32)> = BTreeMap::new();
     for e in &ipam.entries {
-        let o = owners
-            .entry(&e.peer)
-            .or_insert((&e.nickname, e.is_known_peer, 0));
+        let o = owners.entry(&e.peer).or_insert((&e.nickname, e.is_known_peer, 0));
         o.2 = o.2.wrapping_add(e.size);
     }
     let mut s = String::new();
@@ -205,12 +163,7 @@ pub fn ipam(r: &Report) -> String {
     }
     for (peer, (nick, reachable, ips)) in &owners {
         if *peer != ours {
-            line(
-                peer,
-                nick,
-                if *reachable { "" } else { "- unreachable!" },
-                *ips,
-            );
+            line(peer, nick, if *reachable { "" } else { "- unreachable!" }, *ips);
         }
     }
     s
@@ -220,10 +173,7 @@ fn version_check(v: &VersionCheck) -> String {
     if !v.enabled {
         "version check update disabled".into()
     } else if !v.success {
-        format!(
-            "failed to check latest version - see logs; next check at {}",
-            v.next_check_at
-        )
+        format!("failed to check latest version - see logs; next check at {}", v.next_check_at)
     } else if !v.new_version.is_empty() {
         format!("version {} available - please upgrade!", v.new_version)
     } else {
@@ -257,10 +207,7 @@ fn list(items: &[String]) -> String {
 
 /// ` (1 established, 2 failed)` for the non-zero counts in `order`, or nothing.
 fn parenthesised(counts: &BTreeMap<&str, u32>, order: &[&str], pre: &str, post: &str) -> String {
-    let parts: Vec<String> = order
-        .iter()
-        .filter_map(|k| counts.get(k).map(|n| format!("{n} {k}")))
-        .collect();
+    let parts: Vec<String> = order.iter().filter_map(|k| counts.get(k).map(|n| format!("{n} {k}"))).collect();
     if parts.is_empty() {
         String::new()
     } else {

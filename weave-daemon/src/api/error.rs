@@ -15,11 +15,7 @@ pub struct ApiFailure {
 
 impl ApiFailure {
     pub fn new(status: StatusCode, error: impl Into<String>) -> ApiFailure {
-        ApiFailure {
-            status,
-            error: error.into(),
-            hint: None,
-        }
+        ApiFailure { status, error: error.into(), hint: None }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> ApiFailure {
@@ -34,26 +30,16 @@ impl ApiFailure {
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(ApiError {
-                error: self.error,
-                hint: self.hint,
-            }),
-        )
-            .into_response()
+        (self.status, Json(ApiError { error: self.error, hint: self.hint })).into_response()
     }
 }
 
 /// Unknown paths: JSON under `/api/`, Go's plain text elsewhere (as Weave's mux).
 pub async fn not_found(uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
-        ApiFailure::new(
-            StatusCode::NOT_FOUND,
-            format!("no such endpoint: {}", uri.path()),
-        )
-        .hint("see /api/v1/openapi.json for the endpoints this daemon serves")
-        .into_response()
+        ApiFailure::new(StatusCode::NOT_FOUND, format!("no such endpoint: {}", uri.path()))
+            .hint("see /api/v1/openapi.json for the endpoints this daemon serves")
+            .into_response()
     } else {
         (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
     }

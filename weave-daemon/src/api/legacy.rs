@@ -18,26 +18,12 @@ pub fn routes() -> Router<AppState> {
 
 /// Weave's handlers answer 503 (with the body) until the router is ready.
 fn text_response(r: &Report, body: String) -> Response {
-    let code = if r.ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        code,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    let code = if r.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
 fn plain(code: StatusCode, body: &str) -> Response {
-    (
-        code,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("{body}\n"),
-    )
-        .into_response()
+    (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{body}\n")).into_response()
 }
 
 async fn status(State(d): State<AppState>) -> Response {
@@ -65,8 +51,7 @@ async fn report(
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
     let r = d.report();
-    let wants_json =
-        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) == Some("application/json");
+    let wants_json = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) == Some("application/json");
     if wants_json {
         let mut out = Vec::new();
         let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
@@ -76,24 +61,14 @@ async fn report(
         }
         return ([(header::CONTENT_TYPE, "application/json")], out).into_response();
     }
-    let formats: Vec<&String> = q
-        .iter()
-        .filter(|(k, _)| k == "format")
-        .map(|(_, v)| v)
-        .collect();
+    let formats: Vec<&String> = q.iter().filter(|(k, _)| k == "format").map(|(_, v)| v).collect();
     let [format] = formats.as_slice() else {
-        return plain(
-            StatusCode::BAD_REQUEST,
-            "error: must supply one format parameter",
-        );
+        return plain(StatusCode::BAD_REQUEST, "error: must supply one format parameter");
     };
     match weave_api::template::render(&r, format) {
-        Ok(body) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            body,
-        )
-            .into_response(),
+        Ok(body) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+        }
         Err(e) => plain(StatusCode::BAD_REQUEST, &e),
     }
 }

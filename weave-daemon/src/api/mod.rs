@@ -30,9 +30,7 @@ struct ApiDoc;
 
 /// The `/api/v1` routes with their OpenAPI document.
 fn v1_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(v1::routes())
-        .split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(v1::routes()).split_for_parts()
 }
 
 /// The OpenAPI document, generated from the handlers.
@@ -59,9 +57,7 @@ pub fn router(daemon: AppState) -> Router {
 /// Serves the API until the daemon shuts down.
 pub async fn serve(listener: tokio::net::TcpListener, daemon: AppState) -> std::io::Result<()> {
     let stop = daemon.shutdown_signal();
-    axum::serve(listener, router(daemon))
-        .with_graceful_shutdown(stop)
-        .await
+    axum::serve(listener, router(daemon)).with_graceful_shutdown(stop).await
 }
 
 #[cfg(test)]

@@ -39,10 +39,7 @@ fn daemon(tag: &str) -> TestDaemon {
     .unwrap();
     let store = Store::open(&config.db_path()).unwrap();
     let identity = Identity::new(config.name.unwrap(), "hostA".into());
-    TestDaemon {
-        daemon: Daemon::new(config, identity, store),
-        dir,
-    }
+    TestDaemon { daemon: Daemon::new(config, identity, store), dir }
 }
 
 async fn call(d: &AppState, req: Request<Body>) -> (StatusCode, String) {
@@ -61,18 +58,12 @@ async fn weave_status_is_503_until_ready_then_200() {
     let t = daemon("ready");
     let (code, body) = call(&t.daemon, get("/status")).await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(
-        body.contains("           Name: 02:00:00:00:00:0a(hostA)\n"),
-        "{body}"
-    );
+    assert!(body.contains("           Name: 02:00:00:00:00:0a(hostA)\n"), "{body}");
     t.daemon.set_ready();
     let (code, body) = call(&t.daemon, get("/status")).await;
     assert_eq!(code, StatusCode::OK);
     assert!(body.contains("        Targets: 1\n"), "{body}");
-    assert!(
-        body.contains("        Service: ipam\n         Status: idle\n"),
-        "{body}"
-    );
+    assert!(body.contains("        Service: ipam\n         Status: idle\n"), "{body}");
     let (code, body) = call(&t.daemon, get("/status/targets")).await;
     assert_eq!((code, body.as_str()), (StatusCode::OK, "10.0.0.2\n"));
 }
@@ -95,23 +86,10 @@ async fn v1_status_is_json_with_this_peer() {
 async fn report_needs_json_or_exactly_one_format_as_weave() {
     let t = daemon("report");
     let (code, body) = call(&t.daemon, get("/report")).await;
-    assert_eq!(
-        (code, body.as_str()),
-        (
-            StatusCode::BAD_REQUEST,
-            "error: must supply one format parameter\n"
-        )
-    );
-    let (code, body) = call(
-        &t.daemon,
-        get("/report?format=%7B%7B.Router.NickName%7D%7D"),
-    )
-    .await;
+    assert_eq!((code, body.as_str()), (StatusCode::BAD_REQUEST, "error: must supply one format parameter\n"));
+    let (code, body) = call(&t.daemon, get("/report?format=%7B%7B.Router.NickName%7D%7D")).await;
     assert_eq!((code, body.as_str()), (StatusCode::OK, "hostA"));
-    let req = Request::get("/report")
-        .header("Accept", "application/json")
-        .body(Body::empty())
-        .unwrap();
+    let req = Request::get("/report").header("Accept", "application/json").body(Body::empty()).unwrap();
     let (code, body) = call(&t.daemon, req).await;
     assert_eq!(code, StatusCode::OK);
     assert!(body.starts_with("{\n    \"Ready\": false,\n"), "{body}");
@@ -127,27 +105,16 @@ async fn unknown_paths_are_404_in_the_callers_dialect() {
     let e: weave_api::ApiError = serde_json::from_str(&body).unwrap();
     assert!(e.error.contains("/api/v1/nope") && e.hint.is_some());
     let (code, body) = call(&t.daemon, get("/status/nonexistent")).await;
-    assert_eq!(
-        (code, body.as_str()),
-        (StatusCode::NOT_FOUND, "404 page not found\n")
-    );
+    assert_eq!((code, body.as_str()), (StatusCode::NOT_FOUND, "404 page not found\n"));
 }
 
 #[tokio::test]
 async fn shutdown_is_accepted_and_signalled() {
     let t = daemon("shutdown");
     let stop = t.daemon.shutdown_signal();
-    let (code, _) = call(
-        &t.daemon,
-        Request::post("/api/v1/shutdown")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (code, _) = call(&t.daemon, Request::post("/api/v1/shutdown").body(Body::empty()).unwrap()).await;
     assert_eq!(code, StatusCode::ACCEPTED);
-    tokio::time::timeout(std::time::Duration::from_secs(5), stop)
-        .await
-        .expect("shutdown signalled");
+    tokio::time::timeout(std::time::Duration::from_secs(5), stop).await.expect("shutdown signalled");
 }
 
 #[tokio::test]

@@ -48,12 +48,7 @@ async fn version() -> Json<VersionInfo> {
     responses((status = 202, description = "The daemon is stopping", body = ShutdownAccepted)))]
 async fn shutdown(State(d): State<AppState>) -> (StatusCode, Json<ShutdownAccepted>) {
     d.request_shutdown();
-    (
-        StatusCode::ACCEPTED,
-        Json(ShutdownAccepted {
-            name: d.identity.name.to_string(),
-        }),
-    )
+    (StatusCode::ACCEPTED, Json(ShutdownAccepted { name: d.identity.name.to_string() }))
 }
 
 fn summarise(d: &crate::daemon::Daemon, r: &Report) -> Status {

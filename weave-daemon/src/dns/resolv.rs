@@ -9,10 +9,7 @@ pub fn nameservers(path: &Path, exclude: Option<IpAddr>) -> Vec<IpAddr> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return vec![];
     };
-    parse(&text)
-        .into_iter()
-        .filter(|ip| Some(*ip) != exclude)
-        .collect()
+    parse(&text).into_iter().filter(|ip| Some(*ip) != exclude).collect()
 }
 
 fn parse(text: &str) -> Vec<IpAddr> {
@@ -34,12 +31,6 @@ mod tests {
     #[test]
     fn reads_nameserver_lines_only() {
         let got = parse("# comment\nsearch example\nnameserver 10.0.0.2\nnameserver   fe80::1%eth0\nnameserver bogus\noptions ndots:2\n");
-        assert_eq!(
-            got,
-            vec![
-                "10.0.0.2".parse::<IpAddr>().unwrap(),
-                "fe80::1".parse().unwrap()
-            ]
-        );
+        assert_eq!(got, vec!["10.0.0.2".parse::<IpAddr>().unwrap(), "fe80::1".parse().unwrap()]);
     }
 }

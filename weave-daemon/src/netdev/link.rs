@@ -70,9 +70,7 @@ impl Netlink {
     pub fn link_by_name(&mut self, name: &str) -> Result<Option<Link>, NetdevError> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.into()));
-        match self.query(RouteNetlinkMessage::GetLink(msg), &|| {
-            format!("look up link {name}")
-        }) {
+        match self.query(RouteNetlinkMessage::GetLink(msg), &|| format!("look up link {name}")) {
             Ok(msgs) => Ok(msgs.iter().find_map(|m| match m {
                 RouteNetlinkMessage::NewLink(l) => Some(Link::from_message(l)),
                 _ => None,
@@ -84,10 +82,8 @@ impl Netlink {
 
     /// Every link in this namespace.
     pub fn links(&mut self) -> Result<Vec<Link>, NetdevError> {
-        let msgs = self.dump(
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            &|| "list links".into(),
-        )?;
+        let msgs =
+            self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()), &|| "list links".into())?;
         Ok(msgs
             .iter()
             .filter_map(|m| match m {
@@ -98,27 +94,17 @@ impl Netlink {
     }
 
     /// Creates a Linux bridge with the given MAC (and MTU), down.
-    pub fn create_bridge(
-        &mut self,
-        name: &str,
-        mac: [u8; 6],
-        mtu: Option<u32>,
-    ) -> Result<(), NetdevError> {
+    pub fn create_bridge(&mut self, name: &str, mac: [u8; 6], mtu: Option<u32>) -> Result<(), NetdevError> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.into()));
         msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
         if let Some(mtu) = mtu {
             msg.attributes.push(LinkAttribute::Mtu(mtu));
         }
-        msg.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
-                InfoKind::Bridge,
-            )]));
-        self.execute(
-            RouteNetlinkMessage::NewLink(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-            &|| format!("create bridge {name}"),
-        )
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+        self.execute(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL, &|| {
+            format!("create bridge {name}")
+        })
     }
 
     /// Sets the link up or down.
@@ -130,9 +116,7 @@ impl Netlink {
             msg.header.flags = LinkFlags::Up;
         }
         let what = if up { "up" } else { "down" };
-        self.execute(RouteNetlinkMessage::SetLink(msg), 0, &|| {
-            format!("set link {} {what}", link.name)
-        })
+        self.execute(RouteNetlinkMessage::SetLink(msg), 0, &|| format!("set link {} {what}", link.name))
     }
 
     /// Changes the link's MAC address.
@@ -140,16 +124,12 @@ impl Netlink {
         let mut msg = LinkMessage::default();
         msg.header.index = link.index;
         msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
-        self.execute(RouteNetlinkMessage::SetLink(msg), 0, &|| {
-            format!("set MAC of {}", link.name)
-        })
+        self.execute(RouteNetlinkMessage::SetLink(msg), 0, &|| format!("set MAC of {}", link.name))
     }
 
     pub fn delete_link(&mut self, link: &Link) -> Result<(), NetdevError> {
         let mut msg = LinkMessage::default();
         msg.header.index = link.index;
-        self.execute(RouteNetlinkMessage::DelLink(msg), 0, &|| {
-            format!("delete link {}", link.name)
-        })
+        self.execute(RouteNetlinkMessage::DelLink(msg), 0, &|| format!("delete link {}", link.name))
     }
 }

@@ -18,10 +18,7 @@ pub struct NetdevError {
 
 impl NetdevError {
     pub fn new(op: impl Into<String>, source: io::Error) -> NetdevError {
-        NetdevError {
-            op: op.into(),
-            source,
-        }
+        NetdevError { op: op.into(), source }
     }
 
     /// The errno, when the kernel refused the request.
@@ -44,11 +41,7 @@ impl Netlink {
         sock.bind_auto().map_err(op)?;
         sock.connect(&SocketAddr::new(0, 0)).map_err(op)?;
         sock.set_ext_ack(true).ok();
-        Ok(Netlink {
-            sock,
-            seq: 0,
-            buf: vec![0; 64 * 1024],
-        })
+        Ok(Netlink { sock, seq: 0, buf: vec![0; 64 * 1024] })
     }
 
     /// Sends a request that changes state and waits for the kernel's ACK.
@@ -96,33 +89,21 @@ impl Netlink {
         packet.finalize();
         let mut out = vec![0u8; packet.buffer_len()];
         packet.serialize(&mut out);
-        self.sock
-            .send(&out, 0)
-            .map_err(|e| NetdevError::new(op(), e))?;
+        self.sock.send(&out, 0).map_err(|e| NetdevError::new(op(), e))?;
         Ok(())
     }
 
     /// Reads replies to the last request until its ACK, error or end of dump.
-    fn receive(
-        &mut self,
-        op: &dyn Fn() -> String,
-    ) -> Result<Vec<RouteNetlinkMessage>, NetdevError> {
+    fn receive(&mut self, op: &dyn Fn() -> String) -> Result<Vec<RouteNetlinkMessage>, NetdevError> {
         let mut out = Vec::new();
         loop {
-            let n = self
-                .sock
-                .recv(&mut &mut self.buf[..], 0)
-                .map_err(|e| NetdevError::new(op(), e))?;
+            let n = self.sock.recv(&mut &mut self.buf[..], 0).map_err(|e| NetdevError::new(op(), e))?;
             let mut offset = 0;
             while offset < n {
                 let bytes = &self.buf[offset..n];
-                let msg =
-                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes).map_err(|e| {
-                        NetdevError::new(
-                            op(),
-                            io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
-                        )
-                    })?;
+                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes).map_err(|e| {
+                    NetdevError::new(op(), io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+                })?;
                 let len = msg.header.length as usize;
                 let seq = msg.header.sequence_number;
                 let multipart = msg.header.flags & netlink_packet_core::NLM_F_MULTIPART != 0;
@@ -137,10 +118,9 @@ impl Netlink {
                     NetlinkPayload::Error(e) => {
                         return match e.code {
                             None => Ok(out),
-                            Some(code) => Err(NetdevError::new(
-                                op(),
-                                io::Error::from_raw_os_error(-code.get()),
-                            )),
+                            Some(code) => {
+                                Err(NetdevError::new(op(), io::Error::from_raw_os_error(-code.get())))
+                            }
                         }
                     }
                     NetlinkPayload::Done(_) => return Ok(out),

@@ -16,10 +16,7 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create data directory {path}: {source}")]
-    CreateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    CreateDir { path: PathBuf, source: std::io::Error },
     #[error("database {path} is in use by another process (is another weave-daemon running with the same --data-dir?)")]
     InUse { path: PathBuf },
     #[error("database {path} cannot be read ({detail}); weave will not overwrite it: move it aside to start with empty state, or restore a backup")]
@@ -40,26 +37,16 @@ impl Store {
     /// Opens (or creates) `<dir>/weave.db`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.into(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::CreateDir { path: dir.into(), source })?;
         }
         let p = path.to_path_buf();
         let db = match Database::create(path) {
             Ok(db) => db,
             Err(DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::InUse { path: p }),
-            Err(e) => {
-                return Err(StoreError::Damaged {
-                    path: p,
-                    detail: e.to_string(),
-                })
-            }
+            Err(e) => return Err(StoreError::Damaged { path: p, detail: e.to_string() }),
         };
-        let store = Store {
-            db: Arc::new(db),
-            path: p,
-        };
+        let store = Store { db: Arc::new(db), path: p };
         store.check_schema()?;
         Ok(store)
     }
@@ -73,28 +60,19 @@ impl Store {
     }
 
     fn io(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Io {
-            path: self.path.clone(),
-            detail: e.to_string(),
-        }
+        StoreError::Io { path: self.path.clone(), detail: e.to_string() }
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
         match self.meta("schema")? {
             Some(v) => {
-                let found = v
-                    .as_slice()
-                    .try_into()
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Damaged {
+                let found =
+                    v.as_slice().try_into().map(u32::from_be_bytes).map_err(|_| StoreError::Damaged {
                         path: self.path.clone(),
                         detail: "schema version is not 4 bytes".into(),
                     })?;
                 if found > SCHEMA_VERSION {
-                    return Err(StoreError::TooNew {
-                        path: self.path.clone(),
-                        found,
-                    });
+                    return Err(StoreError::TooNew { path: self.path.clone(), found });
                 }
                 Ok(())
             }
@@ -168,11 +146,7 @@ mod tests {
         std::fs::write(&path, &junk).unwrap();
         let err = Store::open(&path).err().expect("junk must be refused");
         assert!(err.to_string().contains("will not overwrite"), "{err}");
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            junk,
-            "the file must be untouched"
-        );
+        assert_eq!(std::fs::read(&path).unwrap(), junk, "the file must be untouched");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -102,8 +102,7 @@ impl<'a> Decoder<'a> {
     /// The next top-level value converted to `T`; an error at the end of the stream.
     pub fn read<T: Gob>(&mut self) -> Result<T> {
         let at = self.pos;
-        self.next_as()?
-            .ok_or_else(|| Error::truncated(at, 1, 0, "a value").with_ctx(Ctx::Stream))
+        self.next_as()?.ok_or_else(|| Error::truncated(at, 1, 0, "a value").with_ctx(Ctx::Stream))
     }
 
     fn next_inner(&mut self) -> Result<Option<(Type, Value)>> {
@@ -123,8 +122,7 @@ impl<'a> Decoder<'a> {
             }
             self.pos = end;
             if id < 0 {
-                self.define(-id, &mut r)
-                    .map_err(|e| e.with_ctx(Ctx::TypeDefinition(-id)))?;
+                self.define(-id, &mut r).map_err(|e| e.with_ctx(Ctx::TypeDefinition(-id)))?;
                 continue;
             }
             let result = self.resolve_top(id, body).and_then(|ty| {
@@ -140,10 +138,7 @@ impl<'a> Decoder<'a> {
     fn define(&mut self, id: i64, r: &mut Reader<'_>) -> Result<()> {
         let at = r.pos();
         if id < FIRST_USER_ID {
-            return Err(Error::invalid(
-                at,
-                format!("type id {id} is reserved for Go's builtin types"),
-            ));
+            return Err(Error::invalid(at, format!("type id {id} is reserved for Go's builtin types")));
         }
         if self.by_id.contains_key(&id) {
             return Err(Error::invalid(at, format!("type id {id} defined twice")));
@@ -185,12 +180,8 @@ impl<'a> Decoder<'a> {
             return Ok(ty);
         }
         match id {
-            schema::ID_COMPLEX => {
-                return Err(Error::unsupported(at, "complex numbers (type id 7)"))
-            }
-            schema::ID_INTERFACE => {
-                return Err(Error::unsupported(at, "interface values (type id 8)"))
-            }
+            schema::ID_COMPLEX => return Err(Error::unsupported(at, "complex numbers (type id 7)")),
+            schema::ID_INTERFACE => return Err(Error::unsupported(at, "interface values (type id 8)")),
             _ => {}
         }
         if stack.contains(&id) {
@@ -200,10 +191,7 @@ impl<'a> Decoder<'a> {
             ));
         }
         if stack.len() >= MAX_DEPTH {
-            return Err(Error::unsupported(
-                at,
-                format!("types nested deeper than {MAX_DEPTH}"),
-            ));
+            return Err(Error::unsupported(at, format!("types nested deeper than {MAX_DEPTH}")));
         }
         let wt = self
             .by_id
@@ -239,15 +227,10 @@ impl<'a> Decoder<'a> {
                             format!("struct {name:?} has a field with an empty name"),
                         ));
                     }
-                    let fty = self
-                        .resolve(*fid, at, stack)
-                        .map_err(|e| e.in_field(fname))?;
+                    let fty = self.resolve(*fid, at, stack).map_err(|e| e.in_field(fname))?;
                     out.push((fname.clone(), fty));
                 }
-                Type::Struct {
-                    name: name.clone(),
-                    fields: out,
-                }
+                Type::Struct { name: name.clone(), fields: out }
             }
             WireType::External { name, kind } => {
                 return Err(Error::unsupported(
@@ -261,10 +244,7 @@ impl<'a> Decoder<'a> {
 
 fn charge(budget: &mut u64, units: u64, at: usize) -> Result<()> {
     *budget = budget.checked_sub(units).ok_or_else(|| {
-        Error::unsupported(
-            at,
-            "decoding would need far more work than the input size justifies",
-        )
+        Error::unsupported(at, "decoding would need far more work than the input size justifies")
     })?;
     Ok(())
 }
@@ -272,10 +252,7 @@ fn charge(budget: &mut u64, units: u64, at: usize) -> Result<()> {
 fn expect_end(r: &Reader<'_>) -> Result<()> {
     match r.remaining() {
         0 => Ok(()),
-        n => Err(Error::invalid(
-            r.pos(),
-            format!("{n} bytes left over at the end of the message"),
-        )),
+        n => Err(Error::invalid(r.pos(), format!("{n} bytes left over at the end of the message"))),
     }
 }
 
@@ -288,10 +265,9 @@ fn decode_top(r: &mut Reader<'_>, ty: &Type, budget: &mut u64) -> Result<Value> 
     let at = r.pos();
     match r.uint("singleton field delta")? {
         0 => decode_value(r, ty, budget),
-        d => Err(Error::invalid(
-            at,
-            format!("a top-level {ty} value must start with a zero byte, found {d}"),
-        )),
+        d => {
+            Err(Error::invalid(at, format!("a top-level {ty} value must start with a zero byte, found {d}")))
+        }
     }
 }
 
@@ -320,10 +296,7 @@ fn decode_value(r: &mut Reader<'_>, ty: &Type, budget: &mut u64) -> Result<Value
             let at = r.pos();
             let n = r.count("array length", 1)?;
             if n != *len {
-                return Err(Error::invalid(
-                    at,
-                    format!("array of type [{len}] arrived with {n} elements"),
-                ));
+                return Err(Error::invalid(at, format!("array of type [{len}] arrived with {n} elements")));
             }
             Value::Array(decode_elems(r, elem, n, budget)?)
         }

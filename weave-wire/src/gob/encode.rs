@@ -29,35 +29,23 @@ impl Default for Encoder {
 impl Encoder {
     /// An encoder whose first user type gets id 65, like a fresh Go process.
     pub fn new() -> Self {
-        Encoder {
-            out: Vec::new(),
-            next_id: DEFAULT_FIRST_ID,
-            ids: HashMap::new(),
-            sent: HashSet::new(),
-        }
+        Encoder { out: Vec::new(), next_id: DEFAULT_FIRST_ID, ids: HashMap::new(), sent: HashSet::new() }
     }
 
     /// An encoder whose first user type gets `id` (Go's ids are process-global, so a given Go
     /// stream can start anywhere from 64 up: Weave's features map is #74).
     pub fn with_first_type_id(id: i64) -> Result<Self> {
         if !(FIRST_USER_ID..=MAX_ID).contains(&id) {
-            return Err(Error::encode(format!(
-                "first type id {id} is outside {FIRST_USER_ID}..={MAX_ID}"
-            )));
+            return Err(Error::encode(format!("first type id {id} is outside {FIRST_USER_ID}..={MAX_ID}")));
         }
-        Ok(Encoder {
-            next_id: id,
-            ..Self::new()
-        })
+        Ok(Encoder { next_id: id, ..Self::new() })
     }
 
     /// Appends the definitions `ty` still needs and one top-level value. On error nothing is
     /// appended and no id is used up.
     pub fn encode(&mut self, ty: &Type, value: &Value) -> Result<()> {
         if ty.depth() > MAX_DEPTH {
-            return Err(Error::encode(format!(
-                "type nested deeper than {MAX_DEPTH}"
-            )));
+            return Err(Error::encode(format!("type nested deeper than {MAX_DEPTH}")));
         }
         let mut body = Vec::new();
         match ty {
@@ -172,26 +160,14 @@ impl Encoder {
             return;
         }
         let wt = match ty {
-            Type::Array(len, e) => WireType::Array {
-                name: String::new(),
-                elem: self.id_of(e),
-                len: *len as i64,
-            },
-            Type::Slice(e) => WireType::Slice {
-                name: String::new(),
-                elem: self.id_of(e),
-            },
-            Type::Map(k, v) => WireType::Map {
-                name: String::new(),
-                key: self.id_of(k),
-                elem: self.id_of(v),
-            },
+            Type::Array(len, e) => {
+                WireType::Array { name: String::new(), elem: self.id_of(e), len: *len as i64 }
+            }
+            Type::Slice(e) => WireType::Slice { name: String::new(), elem: self.id_of(e) },
+            Type::Map(k, v) => WireType::Map { name: String::new(), key: self.id_of(k), elem: self.id_of(v) },
             Type::Struct { name, fields } => WireType::Struct {
                 name: name.clone(),
-                fields: fields
-                    .iter()
-                    .map(|(n, t)| (n.clone(), self.id_of(t)))
-                    .collect(),
+                fields: fields.iter().map(|(n, t)| (n.clone(), self.id_of(t))).collect(),
             },
             _ => return,
         };

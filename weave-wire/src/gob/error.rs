@@ -85,31 +85,14 @@ impl fmt::Display for Path {
 pub enum Error {
     /// The input ended inside an item.
     #[error("gob: {ctx} truncated at byte {at}{}: need {need} bytes for {what}, have {have}", .path.in_suffix())]
-    Truncated {
-        ctx: Ctx,
-        path: Path,
-        at: usize,
-        need: u64,
-        have: usize,
-        what: &'static str,
-    },
+    Truncated { ctx: Ctx, path: Path, at: usize, need: u64, have: usize, what: &'static str },
     /// The bytes are not valid gob (or not what Go's encoder produces).
     #[error("gob: {ctx} is invalid at byte {at}{}: {reason}", .path.in_suffix())]
-    Invalid {
-        ctx: Ctx,
-        path: Path,
-        at: usize,
-        reason: String,
-    },
+    Invalid { ctx: Ctx, path: Path, at: usize, reason: String },
     /// Valid gob that this codec deliberately does not handle (interfaces, GobEncoder types,
     /// complex numbers, recursive types, absurdly large or deep types).
     #[error("gob: {ctx} at byte {at}{} is not supported: {reason}", .path.in_suffix())]
-    Unsupported {
-        ctx: Ctx,
-        path: Path,
-        at: usize,
-        reason: String,
-    },
+    Unsupported { ctx: Ctx, path: Path, at: usize, reason: String },
     /// A `Value` handed to the encoder does not fit its `Type`.
     #[error("gob: cannot encode {}: {reason}", .path.subject())]
     Encode { path: Path, reason: String },
@@ -120,54 +103,31 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn truncated(at: usize, need: u64, have: usize, what: &'static str) -> Self {
-        Error::Truncated {
-            ctx: Ctx::Stream,
-            path: Path::default(),
-            at,
-            need,
-            have,
-            what,
-        }
+        Error::Truncated { ctx: Ctx::Stream, path: Path::default(), at, need, have, what }
     }
 
     pub(crate) fn invalid(at: usize, reason: impl Into<String>) -> Self {
-        Error::Invalid {
-            ctx: Ctx::Stream,
-            path: Path::default(),
-            at,
-            reason: reason.into(),
-        }
+        Error::Invalid { ctx: Ctx::Stream, path: Path::default(), at, reason: reason.into() }
     }
 
     pub(crate) fn unsupported(at: usize, reason: impl Into<String>) -> Self {
-        Error::Unsupported {
-            ctx: Ctx::Stream,
-            path: Path::default(),
-            at,
-            reason: reason.into(),
-        }
+        Error::Unsupported { ctx: Ctx::Stream, path: Path::default(), at, reason: reason.into() }
     }
 
     pub(crate) fn encode(reason: impl Into<String>) -> Self {
-        Error::Encode {
-            path: Path::default(),
-            reason: reason.into(),
-        }
+        Error::Encode { path: Path::default(), reason: reason.into() }
     }
 
     pub(crate) fn convert(reason: impl Into<String>) -> Self {
-        Error::Convert {
-            path: Path::default(),
-            reason: reason.into(),
-        }
+        Error::Convert { path: Path::default(), reason: reason.into() }
     }
 
     /// Sets the context of a decoding error (the message it happened in).
     pub(crate) fn with_ctx(mut self, new: Ctx) -> Self {
         match &mut self {
-            Error::Truncated { ctx, .. }
-            | Error::Invalid { ctx, .. }
-            | Error::Unsupported { ctx, .. } => *ctx = new,
+            Error::Truncated { ctx, .. } | Error::Invalid { ctx, .. } | Error::Unsupported { ctx, .. } => {
+                *ctx = new
+            }
             Error::Encode { .. } | Error::Convert { .. } => {}
         }
         self

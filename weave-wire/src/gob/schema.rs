@@ -98,9 +98,7 @@ impl fmt::Display for WireType {
                 }
                 f.write_str("}")
             }
-            WireType::Map {
-                name, key, elem, ..
-            } => {
+            WireType::Map { name, key, elem, .. } => {
                 write!(f, "map[{}]{}", IdName(*key), IdName(*elem))?;
                 if !name.is_empty() {
                     write!(f, " {name:?}")?;
@@ -120,30 +118,14 @@ pub(crate) fn wire_type_schema() -> &'static Type {
         let field = Type::structure("fieldType", &[("Name", Type::String), ("Id", Type::Int)]);
         let array = Type::structure(
             "arrayType",
-            &[
-                ("CommonType", common.clone()),
-                ("Elem", Type::Int),
-                ("Len", Type::Int),
-            ],
+            &[("CommonType", common.clone()), ("Elem", Type::Int), ("Len", Type::Int)],
         );
-        let slice = Type::structure(
-            "sliceType",
-            &[("CommonType", common.clone()), ("Elem", Type::Int)],
-        );
-        let strukt = Type::structure(
-            "structType",
-            &[
-                ("CommonType", common.clone()),
-                ("Field", Type::slice(field)),
-            ],
-        );
+        let slice = Type::structure("sliceType", &[("CommonType", common.clone()), ("Elem", Type::Int)]);
+        let strukt =
+            Type::structure("structType", &[("CommonType", common.clone()), ("Field", Type::slice(field))]);
         let map = Type::structure(
             "mapType",
-            &[
-                ("CommonType", common.clone()),
-                ("Key", Type::Int),
-                ("Elem", Type::Int),
-            ],
+            &[("CommonType", common.clone()), ("Key", Type::Int), ("Elem", Type::Int)],
         );
         let external = Type::structure("gobEncoderType", &[("CommonType", common)]);
         Type::structure(
@@ -165,10 +147,7 @@ pub(crate) fn wire_type_schema() -> &'static Type {
 pub(crate) fn wire_type_from_value(v: &Value) -> Result<WireType, String> {
     let fields = v.as_struct().unwrap_or_default();
     let [(kind, body)] = fields else {
-        return Err(format!(
-            "a type definition must set exactly one kind, found {}",
-            fields.len()
-        ));
+        return Err(format!("a type definition must set exactly one kind, found {}", fields.len()));
     };
     let name = body
         .field("CommonType")
@@ -178,15 +157,8 @@ pub(crate) fn wire_type_from_value(v: &Value) -> Result<WireType, String> {
         .to_string();
     let int = |field: &str| body.field(field).and_then(Value::as_int).unwrap_or(0);
     Ok(match kind.as_str() {
-        "ArrayT" => WireType::Array {
-            name,
-            elem: int("Elem"),
-            len: int("Len"),
-        },
-        "SliceT" => WireType::Slice {
-            name,
-            elem: int("Elem"),
-        },
+        "ArrayT" => WireType::Array { name, elem: int("Elem"), len: int("Len") },
+        "SliceT" => WireType::Slice { name, elem: int("Elem") },
         "StructT" => {
             let fields = body
                 .field("Field")
@@ -201,23 +173,10 @@ pub(crate) fn wire_type_from_value(v: &Value) -> Result<WireType, String> {
                 .collect();
             WireType::Struct { name, fields }
         }
-        "MapT" => WireType::Map {
-            name,
-            key: int("Key"),
-            elem: int("Elem"),
-        },
-        "GobEncoderT" => WireType::External {
-            name,
-            kind: "GobEncoder",
-        },
-        "BinaryMarshalerT" => WireType::External {
-            name,
-            kind: "BinaryMarshaler",
-        },
-        _ => WireType::External {
-            name,
-            kind: "TextMarshaler",
-        },
+        "MapT" => WireType::Map { name, key: int("Key"), elem: int("Elem") },
+        "GobEncoderT" => WireType::External { name, kind: "GobEncoder" },
+        "BinaryMarshalerT" => WireType::External { name, kind: "BinaryMarshaler" },
+        _ => WireType::External { name, kind: "TextMarshaler" },
     })
 }
 
@@ -234,30 +193,22 @@ pub(crate) fn wire_type_to_value(id: i64, wt: &WireType) -> Value {
     };
     let int = |name: &str, x: i64| (name.to_string(), Value::Int(x));
     let (kind, body) = match wt {
-        WireType::Array { name, elem, len } => (
-            "ArrayT",
-            vec![common(name), int("Elem", *elem), int("Len", *len)],
-        ),
+        WireType::Array { name, elem, len } => {
+            ("ArrayT", vec![common(name), int("Elem", *elem), int("Len", *len)])
+        }
         WireType::Slice { name, elem } => ("SliceT", vec![common(name), int("Elem", *elem)]),
         WireType::Struct { name, fields } => {
             let list = fields
                 .iter()
                 .map(|(n, fid)| {
-                    Value::Struct(vec![
-                        ("Name".to_string(), Value::String(n.clone())),
-                        int("Id", *fid),
-                    ])
+                    Value::Struct(vec![("Name".to_string(), Value::String(n.clone())), int("Id", *fid)])
                 })
                 .collect();
-            (
-                "StructT",
-                vec![common(name), ("Field".to_string(), Value::Slice(list))],
-            )
+            ("StructT", vec![common(name), ("Field".to_string(), Value::Slice(list))])
         }
-        WireType::Map { name, key, elem } => (
-            "MapT",
-            vec![common(name), int("Key", *key), int("Elem", *elem)],
-        ),
+        WireType::Map { name, key, elem } => {
+            ("MapT", vec![common(name), int("Key", *key), int("Elem", *elem)])
+        }
         WireType::External { name, kind } => {
             let field = match *kind {
                 "GobEncoder" => "GobEncoderT",

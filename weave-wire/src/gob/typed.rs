@@ -70,10 +70,7 @@ pub fn from_bytes<T: Gob>(bytes: &[u8]) -> Result<T> {
     let mut dec = Decoder::new(bytes);
     let value = dec.read()?;
     if !dec.is_at_end() {
-        return Err(Error::invalid(
-            dec.position(),
-            "more data after the value (expected a single value)",
-        ));
+        return Err(Error::invalid(dec.position(), "more data after the value (expected a single value)"));
     }
     Ok(value)
 }
@@ -83,11 +80,7 @@ fn expected(what: &str, found: &Value) -> Error {
 }
 
 fn elems_from_gob<T: Gob>(items: &[Value]) -> Result<Vec<T>> {
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, v)| T::from_gob(v).map_err(|e| e.in_seg(Seg::Index(i))))
-        .collect()
+    items.iter().enumerate().map(|(i, v)| T::from_gob(v).map_err(|e| e.in_seg(Seg::Index(i)))).collect()
 }
 
 impl Gob for bool {
@@ -161,10 +154,7 @@ impl Gob for u8 {
         Value::Bytes(items.to_vec())
     }
     fn vec_from_gob(value: &Value) -> Result<Vec<Self>> {
-        value
-            .as_bytes()
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| expected("[]byte", value))
+        value.as_bytes().map(<[u8]>::to_vec).ok_or_else(|| expected("[]byte", value))
     }
 }
 
@@ -205,10 +195,7 @@ impl Gob for String {
         Value::String(self.clone())
     }
     fn from_gob(value: &Value) -> Result<Self> {
-        value
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| expected("string", value))
+        value.as_str().map(str::to_string).ok_or_else(|| expected("string", value))
     }
 }
 
@@ -313,9 +300,7 @@ pub fn push_field<T: Gob>(out: &mut Vec<(String, Value)>, go_name: &str, value: 
 /// The field list of a struct value. Used by [`gob_struct!`](crate::gob_struct).
 #[doc(hidden)]
 pub fn struct_fields<'v>(value: &'v Value, go_name: &str) -> Result<&'v [(String, Value)]> {
-    value
-        .as_struct()
-        .ok_or_else(|| expected(&format!("struct {go_name}"), value))
+    value.as_struct().ok_or_else(|| expected(&format!("struct {go_name}"), value))
 }
 
 /// Reads one field by Go name; absent means zero. Used by [`gob_struct!`](crate::gob_struct).
@@ -350,18 +335,12 @@ pub fn check_compatible(wire: &Type, local: &Type) -> Result<()> {
             matched > 0 || wf.is_empty() || lf.is_empty()
         }
         (w, l) => {
-            w == l
-                && !matches!(
-                    w,
-                    Type::Slice(_) | Type::Array(..) | Type::Map(..) | Type::Struct { .. }
-                )
+            w == l && !matches!(w, Type::Slice(_) | Type::Array(..) | Type::Map(..) | Type::Struct { .. })
         }
     };
     if fits {
         Ok(())
     } else {
-        Err(Error::convert(format!(
-            "received {wire} does not fit local {local}"
-        )))
+        Err(Error::convert(format!("received {wire} does not fit local {local}")))
     }
 }

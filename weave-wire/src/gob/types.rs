@@ -61,10 +61,7 @@ impl Type {
     pub fn structure(name: &str, fields: &[(&str, Type)]) -> Type {
         Type::Struct {
             name: name.to_string(),
-            fields: fields
-                .iter()
-                .map(|(n, t)| (n.to_string(), t.clone()))
-                .collect(),
+            fields: fields.iter().map(|(n, t)| (n.to_string(), t.clone())).collect(),
         }
     }
 
@@ -100,9 +97,7 @@ impl Type {
         match self {
             Type::Slice(e) | Type::Array(_, e) => 1 + e.depth(),
             Type::Map(k, v) => 1 + k.depth().max(v.depth()),
-            Type::Struct { fields, .. } => {
-                1 + fields.iter().map(|(_, t)| t.depth()).max().unwrap_or(0)
-            }
+            Type::Struct { fields, .. } => 1 + fields.iter().map(|(_, t)| t.depth()).max().unwrap_or(0),
             _ => 1,
         }
     }

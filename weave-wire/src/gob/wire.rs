@@ -20,11 +20,7 @@ pub(crate) fn put_uint(out: &mut Vec<u8>, x: u64) {
 }
 
 pub(crate) fn put_int(out: &mut Vec<u8>, i: i64) {
-    let u = if i < 0 {
-        (!(i as u64) << 1) | 1
-    } else {
-        (i as u64) << 1
-    };
+    let u = if i < 0 { (!(i as u64) << 1) | 1 } else { (i as u64) << 1 };
     put_uint(out, u);
 }
 
@@ -59,11 +55,7 @@ pub(crate) struct Reader<'a> {
 impl<'a> Reader<'a> {
     pub(crate) fn new(data: &'a [u8], pos: usize, end: usize) -> Self {
         let end = end.min(data.len());
-        Reader {
-            data,
-            pos: pos.min(end),
-            end,
-        }
+        Reader { data, pos: pos.min(end), end }
     }
 
     pub(crate) fn pos(&self) -> usize {
@@ -96,10 +88,7 @@ impl<'a> Reader<'a> {
         }
         let n = first.wrapping_neg();
         if n > 8 {
-            return Err(Error::invalid(
-                at,
-                format!("{what}: byte count {n} (0x{first:02x}) exceeds 8"),
-            ));
+            return Err(Error::invalid(at, format!("{what}: byte count {n} (0x{first:02x}) exceeds 8")));
         }
         // Go accepts non-minimal encodings (leading zero bytes), so we do too.
         let bytes = self.take(u64::from(n), what)?;
@@ -128,10 +117,7 @@ impl<'a> Reader<'a> {
         let have = self.remaining();
         match n.checked_mul(min_bytes) {
             Some(need) if need <= have as u64 => Ok(n as usize),
-            _ => Err(Error::invalid(
-                at,
-                format!("{what} {n} exceeds the {have} bytes left in the message"),
-            )),
+            _ => Err(Error::invalid(at, format!("{what} {n} exceeds the {have} bytes left in the message"))),
         }
     }
 }

@@ -71,15 +71,7 @@ fn reader_inverts_every_primitive() {
     let mut buf = Vec::new();
     let ints = [0, 1, -1, 63, -64, 64, -129, 1 << 40, i64::MIN, i64::MAX];
     let uints = [0, 1, 127, 128, 255, 256, 1 << 56, u64::MAX];
-    let floats = [
-        0.0,
-        -0.0,
-        1.5,
-        -17.0,
-        f64::MAX,
-        f64::MIN_POSITIVE,
-        f64::INFINITY,
-    ];
+    let floats = [0.0, -0.0, 1.5, -17.0, f64::MAX, f64::MIN_POSITIVE, f64::INFINITY];
     for i in ints {
         put_int(&mut buf, i);
     }
@@ -130,28 +122,16 @@ fn top_level_basics() {
     // Top-level zero values are sent too.
     assert_eq!(stream(Type::Bool, Value::Bool(false)), hex("03 02 00 00"));
     assert_eq!(stream(Type::Int, Value::Int(-1)), hex("03 04 00 01"));
-    assert_eq!(
-        stream(Type::Float, Value::Float(17.0)),
-        hex("05 08 00 fe 31 40")
-    );
-    assert_eq!(
-        stream(Type::Bytes, Value::Bytes(vec![1, 2, 3])),
-        hex("06 0a 00 03 01 02 03")
-    );
-    assert_eq!(
-        stream(Type::String, Value::String(String::new())),
-        hex("03 0c 00 00")
-    );
+    assert_eq!(stream(Type::Float, Value::Float(17.0)), hex("05 08 00 fe 31 40"));
+    assert_eq!(stream(Type::Bytes, Value::Bytes(vec![1, 2, 3])), hex("06 0a 00 03 01 02 03"));
+    assert_eq!(stream(Type::String, Value::String(String::new())), hex("03 0c 00 00"));
 }
 
 #[test]
 fn go_doc_point_example() {
     // encoding/gob doc.go: type Point struct {X, Y int}; Point{22, 33}.
     let point = Type::structure("Point", &[("X", Type::Int), ("Y", Type::Int)]);
-    let value = Value::Struct(vec![
-        ("X".into(), Value::Int(22)),
-        ("Y".into(), Value::Int(33)),
-    ]);
+    let value = Value::Struct(vec![("X".into(), Value::Int(22)), ("Y".into(), Value::Int(33))]);
     let expected = hex("1f ff 81 03 01 01 05 50 6f 69 6e 74 01 ff 82 00
          01 02 01 01 58 01 04 00 01 01 59 01 04 00 00 00
          07 ff 82 01 2c 01 42 00");
@@ -171,8 +151,7 @@ fn empty_top_level_slice_is_sent() {
     // Vectors README observation 3: Go sends `04 ff9a 00 00` for an empty []connectionSummary #77.
     let conn = Type::structure("connectionSummary", &[("NameByte", Type::Bytes)]);
     let mut enc = Encoder::with_first_type_id(76).unwrap();
-    enc.encode(&Type::slice(conn), &Value::Slice(vec![]))
-        .unwrap();
+    enc.encode(&Type::slice(conn), &Value::Slice(vec![])).unwrap();
     let bytes = enc.finish();
     assert!(bytes.ends_with(&hex("04 ff 9a 00 00")), "{bytes:02x?}");
 }
@@ -201,17 +180,11 @@ fn struct_fields_follow_go_zero_rules() {
     let bytes = enc.finish();
     // Value message: id 100 (ff c8), C (delta 3) as an empty map, E (delta 2) as an empty
     // struct, end of struct.
-    assert!(
-        bytes.ends_with(&hex("07 ff c8 03 00 02 00 00")),
-        "{bytes:02x?}"
-    );
+    assert!(bytes.ends_with(&hex("07 ff c8 03 00 02 00 00")), "{bytes:02x?}");
     let decoded = decode_all(&bytes).unwrap();
     assert_eq!(
         decoded[0].1,
-        Value::Struct(vec![
-            ("C".into(), Value::Map(vec![])),
-            ("E".into(), Value::Struct(vec![])),
-        ])
+        Value::Struct(vec![("C".into(), Value::Map(vec![])), ("E".into(), Value::Struct(vec![])),])
     );
 }
 
@@ -219,17 +192,10 @@ fn struct_fields_follow_go_zero_rules() {
 fn features_map_matches_capture_byte_for_byte() {
     // The definition of Weave's features map[string]string as #74 (tcp-plain msg 0).
     let mut enc = Encoder::with_first_type_id(74).unwrap();
-    let entries = vec![(
-        Value::String("Trusted".into()),
-        Value::String("false".into()),
-    )];
-    enc.encode(&Type::map(Type::String, Type::String), &Value::Map(entries))
-        .unwrap();
+    let entries = vec![(Value::String("Trusted".into()), Value::String("false".into()))];
+    enc.encode(&Type::map(Type::String, Type::String), &Value::Map(entries)).unwrap();
     let bytes = enc.finish();
     let def = hex("0e ff 93 04 01 02 ff 94 00 01 0c 01 0c 00 00");
     assert_eq!(bytes[..def.len()], def[..]);
-    assert_eq!(
-        bytes[def.len()..],
-        hex("12 ff 94 00 01 07 54727573746564 05 66616c7365")[..]
-    );
+    assert_eq!(bytes[def.len()..], hex("12 ff 94 00 01 07 54727573746564 05 66616c7365")[..]);
 }

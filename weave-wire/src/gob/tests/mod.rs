@@ -19,10 +19,7 @@ pub(crate) fn hex(s: &str) -> Vec<u8> {
         })
         .collect();
     let pairs = digits.chunks_exact(2);
-    assert!(
-        pairs.remainder().is_empty(),
-        "odd number of hex digits in {s:?}"
-    );
+    assert!(pairs.remainder().is_empty(), "odd number of hex digits in {s:?}");
     pairs.map(|p| (p[0] << 4) | p[1]).collect()
 }
 

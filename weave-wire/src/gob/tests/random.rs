@@ -30,14 +30,7 @@ impl Rng {
 pub(crate) fn gen_type(rng: &mut Rng, depth: u32) -> Type {
     if depth == 0 || rng.below(3) == 0 {
         return rng
-            .pick(&[
-                Type::Bool,
-                Type::Int,
-                Type::Uint,
-                Type::Float,
-                Type::Bytes,
-                Type::String,
-            ])
+            .pick(&[Type::Bool, Type::Int, Type::Uint, Type::Float, Type::Bytes, Type::String])
             .clone();
     }
     match rng.below(4) {
@@ -83,19 +76,13 @@ pub(crate) fn gen_value(rng: &mut Rng, ty: &Type) -> Value {
         Type::Bytes => Value::Bytes((0..rng.below(6)).map(|_| rng.next_u64() as u8).collect()),
         Type::String => {
             let n = rng.below(6);
-            Value::String(
-                (0..n)
-                    .map(|_| *rng.pick(&['a', 'Z', '0', ' ', 'é', '☃']))
-                    .collect(),
-            )
+            Value::String((0..n).map(|_| *rng.pick(&['a', 'Z', '0', ' ', 'é', '☃'])).collect())
         }
         Type::Slice(e) => Value::Slice((0..rng.below(4)).map(|_| gen_value(rng, e)).collect()),
         Type::Array(n, e) => Value::Array((0..*n).map(|_| gen_value(rng, e)).collect()),
-        Type::Map(k, v) => Value::Map(
-            (0..rng.below(4))
-                .map(|_| (gen_value(rng, k), gen_value(rng, v)))
-                .collect(),
-        ),
+        Type::Map(k, v) => {
+            Value::Map((0..rng.below(4)).map(|_| (gen_value(rng, k), gen_value(rng, v))).collect())
+        }
         Type::Struct { fields, .. } => {
             let mut present = Vec::new();
             for (name, fty) in fields {
@@ -120,12 +107,9 @@ pub(crate) fn wire_normal(v: &Value) -> Value {
         ),
         Value::Slice(items) => Value::Slice(items.iter().map(wire_normal).collect()),
         Value::Array(items) => Value::Array(items.iter().map(wire_normal).collect()),
-        Value::Map(entries) => Value::Map(
-            entries
-                .iter()
-                .map(|(k, v)| (wire_normal(k), wire_normal(v)))
-                .collect(),
-        ),
+        Value::Map(entries) => {
+            Value::Map(entries.iter().map(|(k, v)| (wire_normal(k), wire_normal(v))).collect())
+        }
         other => other.clone(),
     }
 }

@@ -12,14 +12,9 @@ fn random_stream(seed: u64) -> (Vec<(Type, Value)>, Vec<u8>) {
     let mut items = Vec::new();
     for _ in 0..1 + rng.below(3) {
         // Mostly repeat one type, so definitions must be sent once and reused.
-        let ty = if rng.below(3) == 0 {
-            gen_type(&mut rng, 4)
-        } else {
-            shared.clone()
-        };
+        let ty = if rng.below(3) == 0 { gen_type(&mut rng, 4) } else { shared.clone() };
         let value = gen_value(&mut rng, &ty);
-        enc.encode(&ty, &value)
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        enc.encode(&ty, &value).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         items.push((ty, value));
     }
     (items, enc.finish())
@@ -30,10 +25,7 @@ fn random_values_round_trip() {
     for seed in 0..3000 {
         let (items, bytes) = random_stream(seed);
         let decoded = decode_all(&bytes).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-        let expected: Vec<_> = items
-            .iter()
-            .map(|(t, v)| (t.clone(), wire_normal(v)))
-            .collect();
+        let expected: Vec<_> = items.iter().map(|(t, v)| (t.clone(), wire_normal(v))).collect();
         assert_eq!(decoded, expected, "seed {seed}");
     }
 }

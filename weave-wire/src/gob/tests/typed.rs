@@ -86,11 +86,7 @@ fn macro_builds_go_type() {
 
 #[test]
 fn zero_fields_are_left_out() {
-    let p = PeerSummary {
-        version: 0,
-        nick_name: String::new(),
-        ..peer()
-    };
+    let p = PeerSummary { version: 0, nick_name: String::new(), ..peer() };
     let names: Vec<_> = match p.to_gob() {
         Value::Struct(f) => f.into_iter().map(|(n, _)| n).collect(),
         other => panic!("{other:?}"),
@@ -104,31 +100,18 @@ fn typed_round_trip() {
         now: -5,
         nicknames: Some(BTreeMap::from([(10, "a".to_string()), (11, String::new())])),
         paxos: Some(BTreeMap::new()),
-        ring: Some(Ring {
-            start: 7,
-            seeds: vec![1, 2],
-            mac: [2, 0, 0, 0, 0, 0xb],
-        }),
+        ring: Some(Ring { start: 7, seeds: vec![1, 2], mac: [2, 0, 0, 0, 0, 0xb] }),
     };
     let bytes = to_bytes(&[&state]).unwrap();
     assert_eq!(from_bytes::<State>(&bytes).unwrap(), state);
 
     // Nil maps and pointers stay nil; empty non-nil maps are sent and stay empty.
-    let sparse = State {
-        paxos: Some(BTreeMap::new()),
-        ..State::default()
-    };
+    let sparse = State { paxos: Some(BTreeMap::new()), ..State::default() };
     let bytes = to_bytes(&[&sparse]).unwrap();
     let decoded = decode_all(&bytes).unwrap();
-    assert_eq!(
-        decoded[0].1,
-        Value::Struct(vec![("Paxos".into(), Value::Map(vec![]))])
-    );
+    assert_eq!(decoded[0].1, Value::Struct(vec![("Paxos".into(), Value::Map(vec![]))]));
     assert_eq!(from_bytes::<State>(&bytes).unwrap(), sparse);
-    assert_eq!(
-        from_bytes::<Empty>(&to_bytes(&[&Empty {}]).unwrap()).unwrap(),
-        Empty {}
-    );
+    assert_eq!(from_bytes::<Empty>(&to_bytes(&[&Empty {}]).unwrap()).unwrap(), Empty {});
 }
 
 #[test]
@@ -136,10 +119,7 @@ fn struct_keys_in_maps() {
     let key = NodeId { name: 1, uid: 2 };
     let mut paxos = BTreeMap::new();
     paxos.insert(key.clone(), NodeId::default());
-    let state = State {
-        paxos: Some(paxos),
-        ..State::default()
-    };
+    let state = State { paxos: Some(paxos), ..State::default() };
     let back: State = from_bytes(&to_bytes(&[&state]).unwrap()).unwrap();
     assert_eq!(back.paxos.unwrap().get(&key), Some(&NodeId::default()));
 
@@ -169,11 +149,7 @@ fn several_values_in_one_stream() {
 fn unknown_fields_are_ignored_and_absent_ones_are_zero() {
     let wide = Type::structure(
         "peerSummary",
-        &[
-            ("Extra", Type::String),
-            ("UID", Type::Uint),
-            ("Later", Type::Float),
-        ],
+        &[("Extra", Type::String), ("UID", Type::Uint), ("Later", Type::Float)],
     );
     let value = Value::Struct(vec![
         ("Extra".into(), Value::String("x".into())),
@@ -183,65 +159,37 @@ fn unknown_fields_are_ignored_and_absent_ones_are_zero() {
     let mut enc = Encoder::new();
     enc.encode(&wide, &value).unwrap();
     let p: PeerSummary = from_bytes(&enc.finish()).unwrap();
-    assert_eq!(
-        p,
-        PeerSummary {
-            uid: 9,
-            ..PeerSummary::default()
-        }
-    );
+    assert_eq!(p, PeerSummary { uid: 9, ..PeerSummary::default() });
 }
 
 #[test]
 fn mismatches_name_the_field() {
     let wrong = Value::Struct(vec![("ShortID".into(), Value::String("x".into()))]);
     let e = PeerSummary::from_gob(&wrong).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "gob: cannot decode field ShortID: expected uint, found string"
-    );
+    assert_eq!(e.to_string(), "gob: cannot decode field ShortID: expected uint, found string");
 
     let big = Value::Struct(vec![("ShortID".into(), Value::Uint(70000))]);
     let e = PeerSummary::from_gob(&big).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "gob: cannot decode field ShortID: value 70000 out of range for u16"
-    );
+    assert_eq!(e.to_string(), "gob: cannot decode field ShortID: value 70000 out of range for u16");
 
     let nested = Value::Struct(vec![(
         "Ring".into(),
-        Value::Struct(vec![(
-            "Seeds".into(),
-            Value::Slice(vec![Value::Uint(1), Value::Int(-1)]),
-        )]),
+        Value::Struct(vec![("Seeds".into(), Value::Slice(vec![Value::Uint(1), Value::Int(-1)]))]),
     )]);
     let e = State::from_gob(&nested).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "gob: cannot decode field Ring.Seeds[1]: expected uint, found int"
-    );
+    assert_eq!(e.to_string(), "gob: cannot decode field Ring.Seeds[1]: expected uint, found int");
 
     let e = PeerSummary::from_gob(&Value::Uint(1)).unwrap_err();
     assert!(matches!(e, Error::Convert { .. }));
-    assert!(
-        e.to_string()
-            .contains("expected struct peerSummary, found uint"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("expected struct peerSummary, found uint"), "{e}");
 }
 
 #[test]
 fn incompatible_wire_types_are_refused_like_go() {
     // An empty map[string]string cannot become a map[string]u64, even with no entries.
     let bytes = to_bytes(&[&HashMap::<String, String>::new()]).unwrap();
-    let e = Decoder::new(&bytes)
-        .read::<HashMap<String, u64>>()
-        .unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("received string does not fit local uint"),
-        "{e}"
-    );
+    let e = Decoder::new(&bytes).read::<HashMap<String, u64>>().unwrap_err();
+    assert!(e.to_string().contains("received string does not fit local uint"), "{e}");
 
     // int and uint are different gob types.
     let bytes = to_bytes(&[&5i64]).unwrap();
@@ -265,19 +213,10 @@ fn option_follows_go_pointer_rules() {
             b: Option<u64> = "B",
         }
     }
-    let p = P {
-        a: Some(3),
-        b: Some(0),
-    };
+    let p = P { a: Some(3), b: Some(0) };
     // Go omits a pointer to zero just like a zero value, so B arrives as nil.
     let back: P = from_bytes(&to_bytes(&[&p]).unwrap()).unwrap();
-    assert_eq!(
-        back,
-        P {
-            a: Some(3),
-            b: None
-        }
-    );
+    assert_eq!(back, P { a: Some(3), b: None });
 }
 
 #[test]
@@ -286,8 +225,5 @@ fn floats() {
     assert!(back == 0.0 && back.is_sign_negative());
     let big = to_bytes(&[&1e300f64]).unwrap();
     assert!(from_bytes::<f32>(&big).is_err());
-    assert_eq!(
-        from_bytes::<f32>(&to_bytes(&[&1.5f32]).unwrap()).unwrap(),
-        1.5
-    );
+    assert_eq!(from_bytes::<f32>(&to_bytes(&[&1.5f32]).unwrap()).unwrap(), 1.5);
 }

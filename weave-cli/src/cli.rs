@@ -1,0 +1,73 @@
+//! The command line: global options and one subcommand per operation.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "weave",
+    version,
+    about = "Manage a weave network: one virtual Ethernet switch across hosts"
+)]
+pub struct Cli {
+    /// Address of the daemon's REST API
+    #[arg(long, global = true, env = weave_api::HTTP_ADDR_ENV, default_value = weave_api::DEFAULT_HTTP_ADDR)]
+    pub http_addr: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start weave-daemon in the background and wait until it is ready
+    #[command(disable_help_flag = true)]
+    Launch {
+        /// Flags for weave-daemon (see `weave-daemon --help`) and peers to connect to
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "DAEMON FLAGS] [PEER")]
+        args: Vec<String>,
+    },
+    /// Stop the daemon; attached containers keep their interfaces and addresses
+    Stop,
+    /// Show the status of this peer, or one view of it
+    Status {
+        #[arg(value_enum)]
+        view: Option<StatusView>,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Show the full state as Weave Net's report JSON, or through a Go template
+    Report {
+        /// A Go template over the report, e.g. '{{.Router.Name}}'
+        #[arg(short = 'f', long = "format")]
+        format: Option<String>,
+    },
+    /// Show the versions of this command and of the daemon
+    Version {
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// A live full-screen dashboard of the network
+    Top,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum StatusView {
+    Targets,
+    Connections,
+    Peers,
+    Dns,
+    Ipam,
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+pub struct OutputArg {
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Output {
+    Text,
+    Json,
+}

@@ -1,0 +1,30 @@
+//! One module per subcommand; each has an `exec` returning success or a [`Failure`].
+
+mod launch;
+mod status;
+mod stop;
+mod top;
+mod version;
+
+use crate::cli::{Cli, Command};
+use crate::output::Failure;
+use weave_api::Client;
+
+pub async fn run(cli: Cli) -> i32 {
+    let client = Client::new(&cli.http_addr);
+    let result = match cli.command {
+        Command::Launch { args } => launch::exec(&client, args).await,
+        Command::Stop => stop::exec(&client).await,
+        Command::Status { view, output } => status::exec(&client, view, output.output).await,
+        Command::Report { format } => status::report(&client, format.as_deref()).await,
+        Command::Version { output } => version::exec(&client, output.output).await,
+        Command::Top => top::exec(&client),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(Failure { message, code }) => {
+            eprintln!("weave: {message}");
+            code
+        }
+    }
+}
