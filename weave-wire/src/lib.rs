@@ -1,6 +1,11 @@
 //! Weave Net 2.8 wire formats. Everything here is pure: bytes in, values out, no I/O and no clock.
 
+pub mod crypto;
 pub mod gob;
 pub mod peer_name;
+pub mod protocol;
+pub mod sleeve;
+pub mod topology;
 
 pub use peer_name::{PeerName, PeerNameError, PEER_NAME_FLAVOUR};
+pub use topology::{ConnectionSummary, PeerSummary};
