@@ -1,6 +1,9 @@
 //! A typed async client of the daemon's `/api/v1` REST API.
 
-use crate::{ApiError, Report, ShutdownAccepted, Status, VersionInfo};
+use crate::{
+    ApiError, ConnectRequest, Connection, ForgetRequest, Peer, Report, Routes, ShutdownAccepted, Status,
+    Targets, VersionInfo,
+};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
@@ -67,6 +70,34 @@ impl Client {
 
     pub async fn shutdown(&self) -> Result<ShutdownAccepted, ClientError> {
         self.send(self.http.post(self.url("/api/v1/shutdown"))).await
+    }
+
+    pub async fn peers(&self) -> Result<Vec<Peer>, ClientError> {
+        self.get("/api/v1/peers").await
+    }
+
+    pub async fn connections(&self) -> Result<Vec<Connection>, ClientError> {
+        self.get("/api/v1/connections").await
+    }
+
+    pub async fn routes(&self) -> Result<Routes, ClientError> {
+        self.get("/api/v1/routes").await
+    }
+
+    pub async fn targets(&self) -> Result<Targets, ClientError> {
+        self.get("/api/v1/targets").await
+    }
+
+    /// Adds connection targets (replaces them all with `replace`).
+    pub async fn connect(&self, peers: &[String], replace: bool) -> Result<Targets, ClientError> {
+        let body = ConnectRequest { peers: peers.to_vec(), replace };
+        self.send(self.http.post(self.url("/api/v1/targets")).json(&body)).await
+    }
+
+    /// Removes connection targets.
+    pub async fn forget(&self, peers: &[String]) -> Result<Targets, ClientError> {
+        let body = ForgetRequest { peers: peers.to_vec() };
+        self.send(self.http.post(self.url("/api/v1/targets/forget")).json(&body)).await
     }
 
     /// The OpenAPI document the daemon serves.

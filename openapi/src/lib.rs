@@ -6,12 +6,14 @@
 
 pub mod client;
 mod go_json;
+pub mod mesh;
 pub mod report;
 pub mod status;
 pub mod template;
 pub mod text;
 
 pub use client::{Client, ClientError};
+pub use mesh::*;
 pub use report::*;
 pub use status::*;
 

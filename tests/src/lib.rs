@@ -9,6 +9,7 @@
 mod bin;
 mod cluster;
 mod daemon;
+mod mesh;
 mod netns;
 mod wait;
 

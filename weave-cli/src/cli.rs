@@ -46,6 +46,19 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArg,
     },
+    /// Add connection targets (persisted); with --replace, make them the only ones
+    Connect {
+        #[arg(long)]
+        replace: bool,
+        /// HOST or HOST:PORT
+        #[arg(value_name = "PEER")]
+        peers: Vec<String>,
+    },
+    /// Remove connection targets (persisted); existing connections stay up
+    Forget {
+        #[arg(value_name = "PEER", required = true)]
+        peers: Vec<String>,
+    },
     /// A live full-screen dashboard of the network
     Top,
 }

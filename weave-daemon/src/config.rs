@@ -118,6 +118,12 @@ pub struct Config {
 impl Config {
     /// Checks that need more than one flag.
     pub fn validate(&self) -> Result<(), String> {
+        if self.resume && !self.peers.is_empty() {
+            return Err(format!(
+                "invalid value '{}' for 'PEER': peers cannot be given together with --resume (which uses the persisted ones)",
+                self.peers.join(" ")
+            ));
+        }
         if let (Some(sub), Some(range)) = (self.ipalloc_default_subnet, self.ipalloc_range.0) {
             if !range.contains(&sub) && !sub.contains(&range) {
                 return Err(format!(

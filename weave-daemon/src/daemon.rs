@@ -2,35 +2,43 @@
 
 use crate::config::Config;
 use crate::identity::{self, Identity};
+use crate::mesh::router::{self, MeshHandle, RouterConfig};
+use crate::mesh::MeshConfig;
 use crate::netdev::{LinkKind, Netlink};
 use crate::store::Store;
 use crate::{api, BRIDGE, PROTOCOL, PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, VERSION};
 use anyhow::Context;
-use std::path::Path;
+use rand::RngExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::sync::watch;
-use weave_api::{DnsStatus, IpamStatus, PeerStatus, Report, RouterStatus, UnicastRoute};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use weave_api::{DnsStatus, IpamStatus, Report, RouterStatus};
 use weave_wire::PeerName;
+
+/// Weave's periodic gossip interval.
+const GOSSIP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// What every part of the daemon and the API share.
 pub struct Daemon {
     pub config: Config,
     pub identity: Identity,
     pub store: Store,
+    pub mesh: MeshHandle,
     ready: AtomicBool,
-    shutdown: watch::Sender<bool>,
+    shutdown: CancellationToken,
 }
 
 impl Daemon {
-    pub fn new(config: Config, identity: Identity, store: Store) -> Arc<Daemon> {
-        Arc::new(Daemon {
-            config,
-            identity,
-            store,
-            ready: AtomicBool::new(false),
-            shutdown: watch::channel(false).0,
-        })
+    pub fn new(
+        config: Config,
+        identity: Identity,
+        store: Store,
+        mesh: MeshHandle,
+        shutdown: CancellationToken,
+    ) -> Arc<Daemon> {
+        Arc::new(Daemon { config, identity, store, mesh, ready: AtomicBool::new(false), shutdown })
     }
 
     pub fn is_ready(&self) -> bool {
@@ -43,39 +51,33 @@ impl Daemon {
 
     /// Asks the daemon to stop; `run` returns once the API has answered in-flight requests.
     pub fn request_shutdown(&self) {
-        self.shutdown.send_replace(true);
+        self.shutdown.cancel();
     }
 
     pub fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut rx = self.shutdown.subscribe();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        }
+        let token = self.shutdown.clone();
+        async move { token.cancelled().await }
     }
 
     /// Weave's `WeaveStatus`, holding what exists so far.
     pub fn report(&self) -> Report {
         let c = &self.config;
-        let name = self.identity.name.to_string();
+        let m = self.mesh.snapshot();
         let router = RouterStatus {
             protocol: PROTOCOL.into(),
             protocol_min_version: PROTOCOL_MIN_VERSION,
             protocol_max_version: PROTOCOL_MAX_VERSION,
             encryption: c.password.is_some(),
             peer_discovery: !c.no_discovery,
-            name: name.clone(),
-            nick_name: self.identity.nickname.clone(),
+            name: m.name.to_string(),
+            nick_name: m.nickname.clone(),
             port: c.port,
-            peers: vec![PeerStatus {
-                name: name.clone(),
-                nick_name: self.identity.nickname.clone(),
-                uid: self.identity.uid,
-                short_id: 0,
-                version: 1,
-                connections: vec![],
-            }],
-            unicast_routes: vec![UnicastRoute { dest: name, via: PeerName::UNKNOWN.to_string() }],
-            targets: c.peers.clone(),
+            peers: m.peers.clone(),
+            unicast_routes: m.unicast_routes.clone(),
+            broadcast_routes: m.broadcast_routes.clone(),
+            connections: m.connections.clone(),
+            termination_count: m.termination_count,
+            targets: m.targets.clone(),
             trusted_subnets: c.trusted_subnets.iter().map(|n| n.to_string()).collect(),
             interface: format!("{BRIDGE} (bridge)"),
             ..Default::default()
@@ -119,6 +121,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     rt.block_on(run_async(config))
 }
 
+/// Present while the daemon runs after a successful start, as Weave's `restart.sentinel`: a
+/// daemon restarted without `weave stop` (a crash, systemd) resumes its persisted targets.
+fn sentinel_path(config: &Config) -> PathBuf {
+    config.data_dir.join("restart.sentinel")
+}
+
 async fn run_async(config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config.db_path())?;
     let mut nl = Netlink::open()?;
@@ -136,17 +144,29 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("listen on --http-addr {}", config.http_addr))?;
-    let daemon = Daemon::new(config, identity, store);
-    let server = tokio::spawn(api::serve(listener, daemon.clone()));
+    ensure_bridge(&mut nl, identity.name)?;
 
-    ensure_bridge(&mut nl, daemon.identity.name)?;
+    let peers = initial_peers(&config, &store)?;
+    let shutdown = CancellationToken::new();
+    let mesh = start_mesh(&config, &identity, &store, peers, shutdown.clone()).await?;
+    let daemon = Daemon::new(config, identity, store, mesh, shutdown);
+    let server = tokio::spawn(api::serve(listener, daemon.clone()));
     daemon.set_ready();
+    std::fs::write(sentinel_path(&daemon.config), b"")
+        .with_context(|| format!("create {}", sentinel_path(&daemon.config).display()))?;
     tracing::info!(peer = %daemon.identity.name, http = %daemon.config.http_addr, "ready");
 
     let stop = daemon.shutdown_signal();
-    tokio::select! {
-        _ = stop => tracing::info!("shutdown requested over the API"),
-        _ = terminate_signal() => tracing::info!("terminating on signal"),
+    let stopped_by_api = tokio::select! {
+        _ = stop => true,
+        _ = terminate_signal() => false,
+    };
+    if stopped_by_api {
+        // `weave stop`: the next start is a fresh launch, as after Weave's container removal.
+        tracing::info!("shutdown requested over the API");
+        let _ = std::fs::remove_file(sentinel_path(&daemon.config));
+    } else {
+        tracing::info!("terminating on signal");
     }
     daemon.request_shutdown();
     match server.await {
@@ -155,6 +175,54 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The peers to connect to: the persisted ones on `--resume` or after an unclean stop, else
+/// the command line's (as Weave).
+fn initial_peers(config: &Config, store: &Store) -> anyhow::Result<Vec<String>> {
+    if config.resume || sentinel_path(config).exists() {
+        let stored = store.targets()?.unwrap_or_default();
+        tracing::info!(?stored, "restart/resume detected - using persisted peer list");
+        return Ok(stored);
+    }
+    tracing::info!(peers = ?config.peers, "launch detected - using supplied peer list");
+    Ok(config.peers.clone())
+}
+
+pub async fn start_mesh(
+    config: &Config,
+    identity: &Identity,
+    store: &Store,
+    peers: Vec<String>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<MeshHandle> {
+    let mesh_cfg = MeshConfig {
+        name: identity.name,
+        nickname: identity.nickname.clone(),
+        uid: identity.uid,
+        short_id: rand::rng().random_range(0..1 << crate::mesh::SHORT_ID_BITS),
+        port: config.port,
+        conn_limit: config.conn_limit,
+        discovery: !config.no_discovery,
+        password: config.password.is_some(),
+        gossip_interval: GOSSIP_INTERVAL,
+        external_overlay: false,
+    };
+    let router_cfg = RouterConfig {
+        mesh: mesh_cfg,
+        host: config.host,
+        password: config.password.clone().map(String::into_bytes),
+        trusted_subnets: config.trusted_subnets.clone(),
+    };
+    let persist_store = store.clone();
+    let persist = move |targets: Vec<String>| {
+        if let Err(e) = persist_store.set_targets(&targets) {
+            tracing::error!("persisting connection targets: {e}");
+        }
+    };
+    router::start(router_cfg, vec![], peers, persist, shutdown)
+        .await
+        .with_context(|| format!("listen for peers on TCP port {} (--port)", config.port))
 }
 
 async fn terminate_signal() {

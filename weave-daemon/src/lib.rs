@@ -8,8 +8,10 @@ pub mod config;
 pub mod daemon;
 pub mod dns;
 pub mod identity;
+pub mod mesh;
 pub mod netdev;
 pub mod store;
+pub mod timefmt;
 
 /// The daemon's version, shown by `weave version` and in Weave's report.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

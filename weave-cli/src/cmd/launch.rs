@@ -35,6 +35,9 @@ pub async fn exec(client: &Client, args: Vec<String>) -> CmdResult {
     let data_dir = PathBuf::from(flag_value(&args, "--data-dir").unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| Failure::new(format!("cannot create the data directory {}: {e}", data_dir.display())))?;
+    // A launch is a fresh start: the daemon uses the peers given, not the persisted ones
+    // (as a new Weave container would); only a restart without `weave stop` resumes.
+    let _ = std::fs::remove_file(data_dir.join("restart.sentinel"));
     let log_path = data_dir.join("weave-daemon.log");
     rotate(&log_path);
     let log = std::fs::File::create(&log_path)

@@ -1,5 +1,6 @@
 //! One module per subcommand; each has an `exec` returning success or a [`Failure`].
 
+mod connect;
 mod launch;
 mod status;
 mod stop;
@@ -18,6 +19,8 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Status { view, output } => status::exec(&client, view, output.output).await,
         Command::Report { format } => status::report(&client, format.as_deref()).await,
         Command::Version { output } => version::exec(&client, output.output).await,
+        Command::Connect { replace, peers } => connect::connect(&client, &peers, replace).await,
+        Command::Forget { peers } => connect::forget(&client, &peers).await,
         Command::Top => top::exec(&client),
     };
     match result {

@@ -21,11 +21,11 @@ pub async fn exec(client: &Client, view: Option<StatusView>, output: Output) -> 
     };
     match (view, output) {
         (StatusView::Targets, Output::Text) => print!("{}", text::targets(&r)),
-        (StatusView::Targets, Output::Json) => println!("{}", json(&r.router.targets)),
+        (StatusView::Targets, Output::Json) => println!("{}", json(&client.targets().await?)),
         (StatusView::Connections, Output::Text) => print!("{}", text::connections(&r)),
-        (StatusView::Connections, Output::Json) => println!("{}", json(&r.router.connections)),
+        (StatusView::Connections, Output::Json) => println!("{}", json(&client.connections().await?)),
         (StatusView::Peers, Output::Text) => print!("{}", text::peers(&r)),
-        (StatusView::Peers, Output::Json) => println!("{}", json(&r.router.peers)),
+        (StatusView::Peers, Output::Json) => println!("{}", json(&client.peers().await?)),
         (StatusView::Dns, _) if r.dns.is_none() => return Err(dns_off()),
         (StatusView::Dns, Output::Text) => print!("{}", text::dns(&r)),
         (StatusView::Dns, Output::Json) => {

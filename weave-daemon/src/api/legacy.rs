@@ -5,7 +5,7 @@ use super::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use weave_api::{text, Report};
 
@@ -14,6 +14,8 @@ pub fn routes() -> Router<AppState> {
         .route("/status", get(status))
         .route("/status/{view}", get(status_view))
         .route("/report", get(report))
+        .route("/connect", post(connect))
+        .route("/forget", post(forget))
 }
 
 /// Weave's handlers answer 503 (with the body) until the router is ready.
@@ -71,4 +73,39 @@ async fn report(
         }
         Err(e) => plain(StatusCode::BAD_REQUEST, &e),
     }
+}
+
+/// Weave's form values: the query string and the urlencoded body, as Go's `ParseForm`.
+fn form(q: Vec<(String, String)>, body: &str) -> Vec<(String, String)> {
+    let mut all = q;
+    all.extend(serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default());
+    all
+}
+
+fn values(form: &[(String, String)], key: &str) -> Vec<String> {
+    form.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+}
+
+/// `POST /connect` with `peer=...` (repeatable) and `replace=true`: 200, or 400 listing the
+/// peers that could not be used (the others are added).
+async fn connect(
+    State(d): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    body: String,
+) -> Response {
+    let f = form(q, &body);
+    let replace = values(&f, "replace").first().map(String::as_str) == Some("true");
+    let errors = d.mesh.connect(&values(&f, "peer"), replace).await;
+    if errors.is_empty() {
+        StatusCode::OK.into_response()
+    } else {
+        plain(StatusCode::BAD_REQUEST, &errors.join("\n"))
+    }
+}
+
+/// `POST /forget` with `peer=...` (repeatable).
+async fn forget(State(d): State<AppState>, Query(q): Query<Vec<(String, String)>>, body: String) -> Response {
+    let f = form(q, &body);
+    d.mesh.forget(&values(&f, "peer")).await;
+    StatusCode::OK.into_response()
 }

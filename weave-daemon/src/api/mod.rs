@@ -3,7 +3,9 @@
 //! into a subsystem's internals.
 
 mod error;
+mod events;
 mod legacy;
+mod mesh;
 mod v1;
 
 pub use error::ApiFailure;
@@ -24,13 +26,21 @@ pub type AppState = Arc<Daemon>;
                        Errors are JSON `{\"error\": ..., \"hint\": ...}` with a 4xx/5xx status.",
         license(name = "Apache-2.0")
     ),
-    tags((name = "daemon", description = "This peer and the daemon process"))
+    tags(
+        (name = "daemon", description = "This peer and the daemon process"),
+        (name = "mesh", description = "Peers, connections, routes and connection targets"),
+        (name = "events", description = "The stream of changes")
+    )
 )]
 struct ApiDoc;
 
 /// The `/api/v1` routes with their OpenAPI document.
 fn v1_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(v1::routes()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(v1::routes())
+        .merge(mesh::routes())
+        .routes(utoipa_axum::routes!(events::events))
+        .split_for_parts()
 }
 
 /// The OpenAPI document, generated from the handlers.

@@ -21,10 +21,10 @@ impl Drop for TestDaemon {
     }
 }
 
-fn daemon(tag: &str) -> TestDaemon {
+async fn daemon(tag: &str) -> TestDaemon {
     let dir = std::env::temp_dir().join(format!("weave-api-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let config = Config::try_parse_from([
+    let mut config = Config::try_parse_from([
         "weave-daemon",
         "--name",
         "02:00:00:00:00:0a",
@@ -37,9 +37,16 @@ fn daemon(tag: &str) -> TestDaemon {
         "10.0.0.2",
     ])
     .unwrap();
+    // The mesh listens on loopback on a port of the kernel's choosing.
+    config.host = Some([127, 0, 0, 1].into());
+    config.port = 0;
     let store = Store::open(&config.db_path()).unwrap();
     let identity = Identity::new(config.name.unwrap(), "hostA".into());
-    TestDaemon { daemon: Daemon::new(config, identity, store), dir }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mesh = crate::daemon::start_mesh(&config, &identity, &store, config.peers.clone(), stop.clone())
+        .await
+        .unwrap();
+    TestDaemon { daemon: Daemon::new(config, identity, store, mesh, stop), dir }
 }
 
 async fn call(d: &AppState, req: Request<Body>) -> (StatusCode, String) {
@@ -55,7 +62,7 @@ fn get(path: &str) -> Request<Body> {
 
 #[tokio::test]
 async fn weave_status_is_503_until_ready_then_200() {
-    let t = daemon("ready");
+    let t = daemon("ready").await;
     let (code, body) = call(&t.daemon, get("/status")).await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("           Name: 02:00:00:00:00:0a(hostA)\n"), "{body}");
@@ -70,21 +77,21 @@ async fn weave_status_is_503_until_ready_then_200() {
 
 #[tokio::test]
 async fn v1_status_is_json_with_this_peer() {
-    let t = daemon("v1");
+    let t = daemon("v1").await;
     t.daemon.set_ready();
     let (code, body) = call(&t.daemon, get("/api/v1/status")).await;
     assert_eq!(code, StatusCode::OK);
     let s: weave_api::Status = serde_json::from_str(&body).unwrap();
     assert!(s.ready);
     assert_eq!(s.name, "02:00:00:00:00:0a");
-    assert_eq!(s.router.port, 6783);
+    assert_eq!(s.router.port, 0, "the test daemon listens on a port of the kernel's choosing");
     assert_eq!(s.ipam.unwrap().status, "idle");
     assert_eq!(s.dns.unwrap().domain, "weave.local.");
 }
 
 #[tokio::test]
 async fn report_needs_json_or_exactly_one_format_as_weave() {
-    let t = daemon("report");
+    let t = daemon("report").await;
     let (code, body) = call(&t.daemon, get("/report")).await;
     assert_eq!((code, body.as_str()), (StatusCode::BAD_REQUEST, "error: must supply one format parameter\n"));
     let (code, body) = call(&t.daemon, get("/report?format=%7B%7B.Router.NickName%7D%7D")).await;
@@ -99,7 +106,7 @@ async fn report_needs_json_or_exactly_one_format_as_weave() {
 
 #[tokio::test]
 async fn unknown_paths_are_404_in_the_callers_dialect() {
-    let t = daemon("404");
+    let t = daemon("404").await;
     let (code, body) = call(&t.daemon, get("/api/v1/nope")).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     let e: weave_api::ApiError = serde_json::from_str(&body).unwrap();
@@ -110,7 +117,7 @@ async fn unknown_paths_are_404_in_the_callers_dialect() {
 
 #[tokio::test]
 async fn shutdown_is_accepted_and_signalled() {
-    let t = daemon("shutdown");
+    let t = daemon("shutdown").await;
     let stop = t.daemon.shutdown_signal();
     let (code, _) = call(&t.daemon, Request::post("/api/v1/shutdown").body(Body::empty()).unwrap()).await;
     assert_eq!(code, StatusCode::ACCEPTED);
@@ -119,9 +126,60 @@ async fn shutdown_is_accepted_and_signalled() {
 
 #[tokio::test]
 async fn serves_its_openapi_document() {
-    let t = daemon("openapi");
+    let t = daemon("openapi").await;
     let (code, body) = call(&t.daemon, get("/api/v1/openapi.json")).await;
     assert_eq!(code, StatusCode::OK);
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(doc["paths"]["/api/v1/status"]["get"].is_object());
+}
+
+#[tokio::test]
+async fn targets_can_be_added_replaced_and_forgotten_and_are_persisted() {
+    let t = daemon("targets").await;
+    let post = |path: &str, body: &str| {
+        Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (code, body) =
+        call(&t.daemon, post("/api/v1/targets", r#"{"peers": ["10.0.0.3", "10.0.0.4:6783"]}"#)).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let got: weave_api::Targets = serde_json::from_str(&body).unwrap();
+    assert_eq!(got.targets, ["10.0.0.2", "10.0.0.3", "10.0.0.4:6783"]);
+    let (code, body) = call(&t.daemon, post("/api/v1/targets/forget", r#"{"peers": ["10.0.0.2"]}"#)).await;
+    assert_eq!(code, StatusCode::OK);
+    let got: weave_api::Targets = serde_json::from_str(&body).unwrap();
+    assert_eq!(got.targets, ["10.0.0.3", "10.0.0.4:6783"]);
+    assert_eq!(t.daemon.store.targets().unwrap().unwrap(), ["10.0.0.3", "10.0.0.4:6783"]);
+    let (code, body) =
+        call(&t.daemon, post("/api/v1/targets", r#"{"peers": ["10.0.0.9"], "replace": true}"#)).await;
+    assert_eq!(code, StatusCode::OK);
+    let got: weave_api::Targets = serde_json::from_str(&body).unwrap();
+    assert_eq!(got.targets, ["10.0.0.9"]);
+    // Bad peers are refused with a reason; malformed bodies too.
+    let (code, body) = call(&t.daemon, post("/api/v1/targets", r#"{"peers": ["10.0.0.5:99999"]}"#)).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body.contains("invalid port"), "{body}");
+    let (code, _) = call(&t.daemon, post("/api/v1/targets", r#"{"peers": 5}"#)).await;
+    assert!(code.is_client_error());
+}
+
+#[tokio::test]
+async fn weaves_connect_and_forget_take_form_values() {
+    let t = daemon("legacyconnect").await;
+    let form = |path: &str, body: &str| {
+        Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (code, body) = call(&t.daemon, form("/connect", "peer=not-an-address%3A99999")).await;
+    assert_eq!((code, body.as_str()), (StatusCode::BAD_REQUEST, "address 99999: invalid port\n"));
+    let (code, _) = call(&t.daemon, form("/connect", "peer=10.0.0.7&peer=10.0.0.8")).await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, _) = call(&t.daemon, form("/forget", "peer=10.0.0.7")).await;
+    assert_eq!(code, StatusCode::OK);
+    let (_, body) = call(&t.daemon, get("/status/targets")).await;
+    assert_eq!(body, "10.0.0.2\n10.0.0.8\n");
 }

@@ -103,6 +103,27 @@ impl Store {
     }
 }
 
+/// Key of the persisted connection targets (Weave's `directPeers`).
+const TARGETS: &str = "directPeers";
+
+impl Store {
+    /// The persisted connection targets, if any were ever stored.
+    pub fn targets(&self) -> Result<Option<Vec<String>>, StoreError> {
+        match self.meta(TARGETS)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| StoreError::Damaged {
+                path: self.path.clone(),
+                detail: format!("persisted targets: {e}"),
+            }),
+        }
+    }
+
+    pub fn set_targets(&self, targets: &[String]) -> Result<(), StoreError> {
+        let v = serde_json::to_vec(targets).map_err(|e| self.io(e))?;
+        self.set_meta(TARGETS, &v)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,127 @@
+//! `/api/v1` types of the mesh: peers, connections, routes, targets, and the event stream.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// A peer of the topology and the connections it announces.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Peer {
+    pub name: String,
+    pub nickname: String,
+    /// Incarnation id; changes when the peer restarts.
+    pub uid: u64,
+    /// 12-bit id used by fastdp.
+    pub short_id: u16,
+    /// Bumped on every change of its connections.
+    pub version: u64,
+    pub connections: Vec<PeerConnection>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PeerConnection {
+    pub name: String,
+    pub nickname: String,
+    pub address: String,
+    pub outbound: bool,
+    pub established: bool,
+}
+
+/// A connection of this peer, or a target it is trying to reach.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Connection {
+    pub address: String,
+    pub outbound: bool,
+    /// `established`, `pending`, `connecting`, `retrying`, `failed` or `waiting`.
+    pub state: String,
+    /// The remote peer, once the handshake has told us who it is.
+    pub peer: Option<String>,
+    pub nickname: Option<String>,
+    /// `sleeve`, `fastdp`, or absent.
+    pub overlay: Option<String>,
+    pub encrypted: bool,
+    pub mtu: Option<u32>,
+    /// Weave's info column: the overlay and peer, or the last error and next retry.
+    pub info: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Routes {
+    /// Next hop per destination over established, symmetric connections.
+    pub unicast: Vec<UnicastHop>,
+    /// Neighbours a broadcast from each source is passed on to.
+    pub broadcast: Vec<BroadcastHops>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UnicastHop {
+    pub dest: String,
+    /// `00:00:00:00:00:00` for this peer itself.
+    pub via: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct BroadcastHops {
+    pub source: String,
+    pub via: Vec<String>,
+}
+
+/// The connection targets (direct peers).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Targets {
+    pub targets: Vec<String>,
+}
+
+/// `POST /api/v1/targets`: add (or, with `replace`, set) connection targets.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ConnectRequest {
+    /// `HOST` or `HOST:PORT`.
+    pub peers: Vec<String>,
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// `POST /api/v1/targets/forget`: remove connection targets (their connections stay up).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ForgetRequest {
+    pub peers: Vec<String>,
+}
+
+/// One change, as sent on `GET /api/v1/events` (the SSE event name is `type`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    PeerAdded { name: String, nickname: String },
+    PeerRemoved { name: String, nickname: String },
+    ConnectionAdded { peer: String, address: String, outbound: bool },
+    ConnectionEstablished { peer: String, address: String },
+    ConnectionClosed { peer: Option<String>, address: String, reason: String },
+    RoutesChanged,
+    TargetsChanged { targets: Vec<String> },
+}
+
+impl Event {
+    /// The SSE event name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::PeerAdded { .. } => "peer_added",
+            Event::PeerRemoved { .. } => "peer_removed",
+            Event::ConnectionAdded { .. } => "connection_added",
+            Event::ConnectionEstablished { .. } => "connection_established",
+            Event::ConnectionClosed { .. } => "connection_closed",
+            Event::RoutesChanged => "routes_changed",
+            Event::TargetsChanged { .. } => "targets_changed",
+        }
+    }
+}

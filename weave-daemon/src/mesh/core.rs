@@ -1,0 +1,823 @@
+//! The mesh state machine: local connections, topology and routes, gossip dispatch and the
+//! connection maker, driven by `(now, input)` calls that queue [`Output`]s.
+
+use super::gossip::{GossipData, Gossiper, Messages, Pending, Senders, Surrogate, TopologyNames};
+use super::maker::{Attempt, ConnectionMaker, Ending, OurConn};
+use super::peers::{Changes, ConnSummary, Peer, Peers};
+use super::routes::Routes;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use weave_wire::protocol::{Features, GossipMsg, Message, UnicastMsg};
+use weave_wire::PeerName;
+
+pub type ConnId = u64;
+
+/// The topology channel's name on the wire.
+pub const TOPOLOGY: &str = "topology";
+/// Topology changes are announced at most this often (coalesced), as Weave.
+const TOPOLOGY_UPDATE_DELAY: Duration = Duration::from_secs(1);
+/// Unreachable peers are collected this long after an update.
+const GC_DELAY: Duration = Duration::from_secs(1);
+/// Route changes are published at most this often.
+const ROUTES_DELAY: Duration = Duration::from_millis(100);
+/// Gossip messages in flight per connection; more wait (and merge) in the senders.
+const WINDOW: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct MeshConfig {
+    pub name: PeerName,
+    pub nickname: String,
+    pub uid: u64,
+    pub short_id: u16,
+    pub port: u16,
+    /// 0 = unlimited.
+    pub conn_limit: u32,
+    pub discovery: bool,
+    pub password: bool,
+    pub gossip_interval: Duration,
+    /// Whether an overlay (sleeve/fastdp) decides when connections are established; without
+    /// one they are established as soon as they are added.
+    pub external_overlay: bool,
+}
+
+/// What the shell learnt from a completed handshake.
+#[derive(Debug, Clone)]
+pub struct Handshaked {
+    pub features: Features,
+    pub outbound: bool,
+    /// The dialled target (outbound) or the remote socket address (inbound).
+    pub remote_addr: String,
+    pub accept_new_peer: bool,
+    /// Our ConnID XOR theirs: the same at both ends.
+    pub conn_uid: u64,
+    /// Whether we trust the remote's address (`--trusted-subnets`).
+    pub trust_remote: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MeshEvent {
+    PeerAdded { name: PeerName, nickname: String },
+    PeerRemoved { name: PeerName, nickname: String },
+    ConnectionAdded { peer: PeerName, address: String, outbound: bool },
+    ConnectionEstablished { peer: PeerName, address: String },
+    ConnectionClosed { peer: Option<PeerName>, address: String, reason: String },
+    RoutesChanged,
+    TargetsChanged { targets: Vec<String> },
+    ShortIdsInvalidated,
+}
+
+#[derive(Debug)]
+pub enum Output {
+    /// A message body (tag + payload) for a connection. `gossip` ones must be acknowledged
+    /// with [`Mesh::sent`] once written.
+    Send {
+        conn: ConnId,
+        body: Vec<u8>,
+        gossip: bool,
+    },
+    Close {
+        conn: ConnId,
+        reason: String,
+    },
+    Dial {
+        address: String,
+        accept_new_peer: bool,
+    },
+    /// Overlay control message received for a connection (tags 1-3, 7).
+    OverlayControl {
+        conn: ConnId,
+        tag: u8,
+        payload: Vec<u8>,
+    },
+    /// The direct peers changed: persist them.
+    PersistTargets(Vec<String>),
+    Event(MeshEvent),
+}
+
+pub(super) struct LocalConn {
+    pub remote: Option<PeerName>,
+    pub addr: String,
+    pub outbound: bool,
+    pub established: bool,
+    pub uid: u64,
+    pub untrusted: bool,
+    /// Registered in our peer's connection list (not a tie-break loser or a failed one).
+    pub registered: bool,
+    /// Holds a reference on the remote peer.
+    pub pinned: bool,
+    /// Why the connection is going away, once we know.
+    pub ending: Option<Ending>,
+    pub senders: Senders,
+    pub inflight: usize,
+    pub attrs: BTreeMap<String, serde_json::Value>,
+}
+
+pub struct Mesh {
+    pub(super) cfg: MeshConfig,
+    pub(super) peers: Peers,
+    pub(super) routes: Routes,
+    routes_dirty: bool,
+    routes_publish_at: Option<Instant>,
+    pub(super) conns: BTreeMap<ConnId, LocalConn>,
+    pub(super) by_remote: BTreeMap<PeerName, ConnId>,
+    pub(super) maker: ConnectionMaker,
+    maker_due: Option<Instant>,
+    maker_dirty: bool,
+    channels: BTreeMap<String, Box<dyn Gossiper>>,
+    surrogates: BTreeMap<String, Surrogate>,
+    topology_pending: BTreeSet<PeerName>,
+    topology_at: Option<Instant>,
+    gc_at: Option<Instant>,
+    next_gossip: Instant,
+    rng: SmallRng,
+    out: Vec<Output>,
+}
+
+impl Mesh {
+    pub fn new(cfg: MeshConfig, now: Instant, seed: u64) -> Mesh {
+        let us = Peer::new(cfg.name, cfg.nickname.clone(), cfg.uid, 0, Some(cfg.short_id));
+        let peers = Peers::new(us);
+        let routes = Routes::calculate(&peers);
+        Mesh {
+            maker: ConnectionMaker::new(cfg.port, cfg.discovery),
+            next_gossip: now + cfg.gossip_interval,
+            cfg,
+            peers,
+            routes,
+            routes_dirty: false,
+            routes_publish_at: None,
+            conns: BTreeMap::new(),
+            by_remote: BTreeMap::new(),
+            maker_due: None,
+            maker_dirty: true,
+            channels: BTreeMap::new(),
+            surrogates: BTreeMap::new(),
+            topology_pending: BTreeSet::new(),
+            topology_at: None,
+            gc_at: None,
+            rng: SmallRng::seed_from_u64(seed),
+            out: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &MeshConfig {
+        &self.cfg
+    }
+
+    pub fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    /// Our current announcement (name, nickname, uid, short id) for new handshakes.
+    pub fn ourself(&self) -> &Peer {
+        self.peers.ourself()
+    }
+
+    /// Registers a subsystem's gossip channel.
+    pub fn register_channel(&mut self, name: &str, gossiper: Box<dyn Gossiper>) {
+        self.channels.insert(name.to_string(), gossiper);
+    }
+
+    /// The queued outputs, in order.
+    pub fn take_outputs(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// When `tick` next has work to do.
+    pub fn next_deadline(&self) -> Instant {
+        [self.topology_at, self.gc_at, self.routes_publish_at, self.maker_due, Some(self.next_gossip)]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("next_gossip is always set")
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    /// A handshake completed. On refusal a `Close` is queued; the shell then reports
+    /// [`Mesh::connection_closed`] as for any other connection.
+    pub fn connection_ready(&mut self, now: Instant, id: ConnId, hs: Handshaked) {
+        let f = &hs.features;
+        let untrusted = !hs.trust_remote || !f.trusted;
+        self.conns.insert(
+            id,
+            LocalConn {
+                remote: None,
+                addr: hs.remote_addr.clone(),
+                outbound: hs.outbound,
+                established: false,
+                uid: hs.conn_uid,
+                untrusted,
+                registered: false,
+                pinned: false,
+                ending: None,
+                senders: Senders::default(),
+                inflight: 0,
+                attrs: BTreeMap::new(),
+            },
+        );
+        if let Err((ending, reason)) = self.register(now, id, &hs) {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.ending = Some(ending);
+            }
+            self.out.push(Output::Close { conn: id, reason });
+        }
+        self.after_input(now);
+    }
+
+    fn register(&mut self, now: Instant, id: ConnId, hs: &Handshaked) -> Result<(), (Ending, String)> {
+        let f = &hs.features;
+        let remote = Peer::new(f.name, f.nick_name.clone(), f.uid, 0, f.short_id);
+        let mut changes = Changes::default();
+        let prior_uid = if hs.accept_new_peer {
+            self.peers.fetch_with_default(remote, &mut changes)
+        } else {
+            match self.peers.fetch_and_add_ref(&f.name) {
+                Some(uid) => Some(uid),
+                None => {
+                    return Err((
+                        Ending::Error,
+                        format!("Found unknown remote name: {} at {}", f.name, hs.remote_addr),
+                    ))
+                }
+            }
+        };
+        let conn = self.conns.get_mut(&id).expect("inserted by caller");
+        conn.remote = Some(f.name);
+        conn.pinned = true;
+        if prior_uid.is_none() {
+            self.out
+                .push(Output::Event(MeshEvent::PeerAdded { name: f.name, nickname: f.nick_name.clone() }));
+        }
+        self.handle_changes(now, changes);
+        if f.name == self.cfg.name && f.uid != self.cfg.uid {
+            return Err((
+                Ending::NameCollision,
+                format!(
+                    "local \"{}({})\" and remote \"{}({})\" peer names collision",
+                    self.cfg.name, self.cfg.nickname, f.name, f.nick_name
+                ),
+            ));
+        }
+        if f.name == self.cfg.name {
+            return Err((Ending::ConnectToSelf, "cannot connect to ourself".into()));
+        }
+        let restarted = prior_uid.is_some_and(|u| u != f.uid);
+
+        // Duplicate connections: the smaller connection UID wins at both ends.
+        if let Some(&dup) = self.by_remote.get(&f.name) {
+            let dup_uid = self.conns[&dup].uid;
+            let reason =
+                format!("Multiple connections to {}({}) added to {}", f.name, f.nick_name, self.display_us());
+            if hs.conn_uid < dup_uid {
+                self.out.push(Output::Close { conn: dup, reason });
+                self.unregister(now, dup);
+            } else {
+                if hs.conn_uid == dup_uid {
+                    self.out.push(Output::Close { conn: dup, reason: reason.clone() });
+                    self.unregister(now, dup);
+                }
+                return Err((Ending::Error, reason));
+            }
+        }
+        if self.cfg.conn_limit != 0 && self.by_remote.len() >= self.cfg.conn_limit as usize {
+            return Err((Ending::Error, format!("Connection limit reached ({})", self.cfg.conn_limit)));
+        }
+        let connected_before = self.routes.unicast.contains_key(&f.name);
+        let conn = self.conns.get_mut(&id).expect("present");
+        conn.registered = true;
+        self.by_remote.insert(f.name, id);
+        self.peers.ourself_mut().version += 1;
+        self.sync_local_peer();
+        tracing::info!(peer = %f.name, nick = %f.nick_name, addr = %hs.remote_addr, outbound = hs.outbound,
+            "connection added{}", if restarted { " (restarted peer)" } else if connected_before { "" } else { " (new peer)" });
+        if restarted || !connected_before {
+            self.send_all_gossip_down(id);
+        }
+        self.mark_routes_dirty(now);
+        self.schedule_topology_update(now, Some(f.name));
+        self.maker.connection_created(&hs.remote_addr, hs.outbound);
+        self.maker_dirty = true;
+        self.out.push(Output::Event(MeshEvent::ConnectionAdded {
+            peer: f.name,
+            address: hs.remote_addr.clone(),
+            outbound: hs.outbound,
+        }));
+        if !self.cfg.external_overlay {
+            self.establish(now, id);
+        }
+        Ok(())
+    }
+
+    /// The overlay reports the connection's data path works.
+    pub fn overlay_established(&mut self, now: Instant, id: ConnId) {
+        self.establish(now, id);
+        self.after_input(now);
+    }
+
+    fn establish(&mut self, now: Instant, id: ConnId) {
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        if !c.registered || c.established {
+            return;
+        }
+        c.established = true;
+        let (peer, address) = (c.remote.expect("registered"), c.addr.clone());
+        tracing::info!(%peer, %address, "connection fully established");
+        self.peers.ourself_mut().version += 1;
+        self.sync_local_peer();
+        self.mark_routes_dirty(now);
+        self.schedule_topology_update(now, None);
+        self.out.push(Output::Event(MeshEvent::ConnectionEstablished { peer, address }));
+    }
+
+    /// Overlay attributes shown in status (`name`, `mtu`, ...).
+    pub fn set_overlay_attrs(&mut self, id: ConnId, attrs: BTreeMap<String, serde_json::Value>) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.attrs = attrs;
+        }
+    }
+
+    /// A message body arrived on a connection.
+    pub fn message(&mut self, now: Instant, id: ConnId, body: &[u8]) {
+        if !self.conns.get(&id).is_some_and(|c| c.registered) {
+            return;
+        }
+        let result = match Message::decode(body) {
+            Ok(None) => Ok(()),
+            Ok(Some(m)) => self.handle_message(now, id, body, m),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(reason) = result {
+            self.out.push(Output::Close { conn: id, reason });
+        }
+        self.after_input(now);
+    }
+
+    fn handle_message(&mut self, now: Instant, id: ConnId, body: &[u8], m: Message) -> Result<(), String> {
+        match m {
+            Message::Heartbeat => Ok(()),
+            Message::LegacyOverlayControl { tag, payload } => {
+                self.out.push(Output::OverlayControl { conn: id, tag, payload });
+                Ok(())
+            }
+            Message::OverlayControl(payload) => {
+                self.out.push(Output::OverlayControl { conn: id, tag: 7, payload });
+                Ok(())
+            }
+            Message::Gossip(g) => self.on_gossip(now, g),
+            Message::GossipBroadcast(g) => self.on_broadcast(now, g),
+            Message::GossipUnicast(u) => self.on_unicast(u, body),
+            Message::Unknown { tag, .. } => {
+                tracing::debug!(conn = id, tag, "ignoring unknown protocol tag");
+                Ok(())
+            }
+        }
+    }
+
+    /// A gossip message queued by [`Output::Send`] with `gossip` set has been written.
+    pub fn sent(&mut self, now: Instant, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.inflight = c.inflight.saturating_sub(1);
+        }
+        self.after_input(now);
+    }
+
+    /// The connection is gone (closed by either side, or failed).
+    pub fn connection_closed(&mut self, now: Instant, id: ConnId, reason: &str) {
+        let Some(c) = self.conns.get(&id) else { return };
+        let (addr, outbound, remote, pinned) = (c.addr.clone(), c.outbound, c.remote, c.pinned);
+        let ending = c.ending.unwrap_or(Ending::Error);
+        if let Some(r) = remote {
+            tracing::info!(peer = %r, %addr, "connection shutting down due to error: {reason}");
+        } else {
+            tracing::info!(%addr, "connection shutting down due to error during handshake: {reason}");
+        }
+        self.unregister(now, id);
+        self.conns.remove(&id);
+        if pinned {
+            if let Some(r) = remote {
+                self.peers.dereference(&r);
+            }
+        }
+        self.maker.connection_terminated(now, &addr, outbound, ending, reason.to_string(), &mut self.rng);
+        self.maker_dirty = true;
+        self.out.push(Output::Event(MeshEvent::ConnectionClosed {
+            peer: remote,
+            address: addr,
+            reason: reason.into(),
+        }));
+        self.after_input(now);
+    }
+
+    /// Removes a connection from our peer's list (tie-break loser, or closing).
+    fn unregister(&mut self, now: Instant, id: ConnId) {
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        if !c.registered {
+            return;
+        }
+        c.registered = false;
+        let remote = c.remote.expect("registered connections know their remote");
+        if self.by_remote.get(&remote) == Some(&id) {
+            self.by_remote.remove(&remote);
+        }
+        self.peers.ourself_mut().version += 1;
+        self.sync_local_peer();
+        // Collect first so our next announcement never mentions unreachable peers.
+        let mut changes = Changes::default();
+        self.peers.garbage_collect(&mut changes);
+        self.handle_changes(now, changes);
+        self.mark_routes_dirty(now);
+        self.schedule_topology_update(now, None);
+    }
+
+    /// A dial failed before a handshake completed.
+    pub fn dial_failed(&mut self, now: Instant, address: &str, error: &str) {
+        tracing::info!(%address, "error during connection attempt: {error}");
+        self.maker.dial_failed(now, address, error.to_string(), &mut self.rng);
+        self.maker_dirty = true;
+        self.after_input(now);
+    }
+
+    /// `weave connect`: resolved direct peers.
+    pub fn connect(&mut self, now: Instant, peers: Vec<(String, SocketAddr)>, replace: bool) {
+        self.maker.initiate(now, peers, replace);
+        self.targets_changed();
+        self.after_input(now);
+    }
+
+    /// `weave forget`.
+    pub fn forget(&mut self, now: Instant, peers: &[String]) {
+        self.maker.forget(peers);
+        self.targets_changed();
+        self.after_input(now);
+    }
+
+    fn targets_changed(&mut self) {
+        let targets = self.maker.direct_peers(false);
+        self.out.push(Output::PersistTargets(targets.clone()));
+        self.out.push(Output::Event(MeshEvent::TargetsChanged { targets }));
+        self.maker_dirty = true;
+    }
+
+    pub fn direct_peers(&self, active_only: bool) -> Vec<String> {
+        self.maker.direct_peers(active_only)
+    }
+
+    /// Timers: topology announcements, garbage collection, route publication, periodic
+    /// gossip, connection attempts.
+    pub fn tick(&mut self, now: Instant) {
+        if self.topology_at.is_some_and(|t| t <= now) {
+            self.topology_at = None;
+            let mut names = std::mem::take(&mut self.topology_pending);
+            names.insert(self.cfg.name);
+            let us = self.cfg.name;
+            self.relay(us, TOPOLOGY, Pending::Topology(TopologyNames(names)));
+        }
+        if self.gc_at.is_some_and(|t| t <= now) {
+            self.gc_at = None;
+            let mut changes = Changes::default();
+            self.peers.garbage_collect(&mut changes);
+            if !changes.removed.is_empty() {
+                self.mark_routes_dirty(now);
+            }
+            self.handle_changes(now, changes);
+        }
+        if self.routes_publish_at.is_some_and(|t| t <= now) {
+            self.routes_publish_at = None;
+            self.ensure_routes();
+            self.out.push(Output::Event(MeshEvent::RoutesChanged));
+        }
+        if self.next_gossip <= now {
+            self.next_gossip = now + self.cfg.gossip_interval;
+            self.send_all_gossip();
+        }
+        if self.maker_due.is_some_and(|t| t <= now) {
+            self.maker_dirty = true;
+        }
+        self.after_input(now);
+    }
+
+    // ---- gossip originated by subsystems ----------------------------------------------------
+
+    /// Broadcast `data` on `channel` to every peer (along our broadcast tree).
+    pub fn gossip_broadcast(&mut self, now: Instant, channel: &str, data: Box<dyn GossipData>) {
+        let us = self.cfg.name;
+        self.relay_broadcast(us, channel, Pending::Data(data));
+        self.after_input(now);
+    }
+
+    /// Gossip `data` on `channel` to a random subset of neighbours.
+    pub fn gossip_neighbours(&mut self, now: Instant, channel: &str, data: Box<dyn GossipData>) {
+        let us = self.cfg.name;
+        self.relay(us, channel, Pending::Data(data));
+        self.after_input(now);
+    }
+
+    /// Send `payload` on `channel` to one peer, relayed hop by hop.
+    pub fn gossip_unicast(
+        &mut self,
+        now: Instant,
+        channel: &str,
+        dst: PeerName,
+        payload: Vec<u8>,
+    ) -> Result<(), String> {
+        let msg =
+            Message::GossipUnicast(UnicastMsg { channel: channel.into(), src: self.cfg.name, dst, payload });
+        let r = self.relay_unicast(dst, msg.encode());
+        self.after_input(now);
+        r
+    }
+
+    // ---- internals ------------------------------------------------------------------------
+
+    fn display_us(&self) -> String {
+        format!("{}({})", self.cfg.name, self.cfg.nickname)
+    }
+
+    /// Rebuilds our peer's announced connections from the registered local connections.
+    fn sync_local_peer(&mut self) {
+        let conns: BTreeMap<PeerName, ConnSummary> = self
+            .by_remote
+            .iter()
+            .map(|(name, id)| {
+                let c = &self.conns[id];
+                (
+                    *name,
+                    ConnSummary {
+                        remote_tcp_addr: c.addr.clone(),
+                        outbound: c.outbound,
+                        established: c.established,
+                    },
+                )
+            })
+            .collect();
+        self.peers.ourself_mut().conns = conns;
+    }
+
+    pub(super) fn ensure_routes(&mut self) {
+        if self.routes_dirty {
+            self.routes = Routes::calculate(&self.peers);
+            self.routes_dirty = false;
+        }
+    }
+
+    fn mark_routes_dirty(&mut self, now: Instant) {
+        self.routes_dirty = true;
+        self.routes_publish_at.get_or_insert(now + ROUTES_DELAY);
+    }
+
+    fn schedule_topology_update(&mut self, now: Instant, peer: Option<PeerName>) {
+        self.topology_pending.extend(peer);
+        self.topology_at.get_or_insert(now + TOPOLOGY_UPDATE_DELAY);
+    }
+
+    pub(super) fn handle_changes(&mut self, now: Instant, changes: Changes) {
+        if !changes.removed.is_empty() {
+            let names: Vec<PeerName> = changes.removed.iter().map(|p| p.name).collect();
+            for p in &changes.removed {
+                tracing::info!(peer = %p.display(), "Removed unreachable peer");
+                self.out.push(Output::Event(MeshEvent::PeerRemoved {
+                    name: p.name,
+                    nickname: p.nickname.clone(),
+                }));
+            }
+            for g in self.channels.values_mut() {
+                g.on_peers_removed(&names);
+            }
+            self.routes_dirty = true;
+        }
+        if changes.short_ids_invalidated {
+            self.out.push(Output::Event(MeshEvent::ShortIdsInvalidated));
+        }
+        if changes.local_modified {
+            // Announced with the next coalesced topology update.
+            self.topology_pending.insert(self.cfg.name);
+            self.topology_at.get_or_insert(now + TOPOLOGY_UPDATE_DELAY);
+        }
+    }
+
+    /// Runs the connection maker when something changed, and flushes pending gossip.
+    fn after_input(&mut self, now: Instant) {
+        if self.maker_dirty {
+            self.maker_dirty = false;
+            self.run_maker(now);
+        }
+        self.flush();
+    }
+
+    fn run_maker(&mut self, now: Instant) {
+        let ours: Vec<OurConn<'_>> = self
+            .by_remote
+            .iter()
+            .map(|(peer, id)| {
+                let c = &self.conns[id];
+                OurConn { peer: *peer, addr: c.addr.as_str(), outbound: c.outbound }
+            })
+            .collect();
+        let (attempts, next) = self.maker.run(now, &ours, &self.peers);
+        self.maker_due = next;
+        for Attempt { address, accept_new_peer } in attempts {
+            if self.cfg.conn_limit != 0 && self.by_remote.len() >= self.cfg.conn_limit as usize {
+                let e = format!("Connection limit reached ({})", self.cfg.conn_limit);
+                self.maker.dial_failed(now, &address, e, &mut self.rng);
+                self.maker_dirty = true;
+                continue;
+            }
+            tracing::debug!(%address, "attempting connection");
+            self.out.push(Output::Dial { address, accept_new_peer });
+        }
+    }
+
+    // Gossip handling lives in core_gossip.rs.
+}
+
+use super::core_gossip::encode_picked;
+
+impl Mesh {
+    pub(super) fn conn_senders(&mut self, id: ConnId) -> Option<&mut Senders> {
+        self.conns.get_mut(&id).filter(|c| c.registered).map(|c| &mut c.senders)
+    }
+
+    fn send_all_gossip_down(&mut self, id: ConnId) {
+        let all = Pending::Topology(TopologyNames(self.peers.names()));
+        let mut items = vec![(TOPOLOGY.to_string(), all)];
+        for (name, g) in self.channels.iter_mut() {
+            if let Some(d) = g.gossip() {
+                items.push((name.clone(), Pending::Data(d)));
+            }
+        }
+        if let Some(s) = self.conn_senders(id) {
+            for (channel, data) in items {
+                s.send(&channel, data);
+            }
+        }
+    }
+
+    fn send_all_gossip(&mut self) {
+        let us = self.cfg.name;
+        let all = Pending::Topology(TopologyNames(self.peers.names()));
+        self.relay(us, TOPOLOGY, all);
+        let mut items = vec![];
+        for (name, g) in self.channels.iter_mut() {
+            if let Some(d) = g.gossip() {
+                items.push((name.clone(), d));
+            }
+        }
+        for (channel, d) in items {
+            self.relay(us, &channel, Pending::Data(d));
+        }
+    }
+
+    /// Plain gossip to a random subset of neighbours (excluding the one it came from).
+    pub(super) fn relay(&mut self, except: PeerName, channel: &str, data: Pending) {
+        self.ensure_routes();
+        let hops = self.routes.random_neighbours(except, &mut self.rng);
+        for hop in hops {
+            if let Some(&id) = self.by_remote.get(&hop) {
+                if let Some(s) = self.conn_senders(id) {
+                    s.send(channel, data.clone_pending());
+                }
+            }
+        }
+    }
+
+    /// A broadcast from `src` along its broadcast tree (over all connections).
+    pub(super) fn relay_broadcast(&mut self, src: PeerName, channel: &str, data: Pending) {
+        self.ensure_routes();
+        let hops = self.routes.broadcast_all(&self.peers, src);
+        for hop in hops {
+            if let Some(&id) = self.by_remote.get(&hop) {
+                if let Some(s) = self.conn_senders(id) {
+                    s.broadcast(channel, src, data.clone_pending());
+                }
+            }
+        }
+    }
+
+    pub(super) fn relay_unicast(&mut self, dst: PeerName, body: Vec<u8>) -> Result<(), String> {
+        self.ensure_routes();
+        let Some(&hop) = self.routes.unicast_all.get(&dst) else {
+            return Err(format!("unknown relay destination: {dst}"));
+        };
+        let Some(&id) = self.by_remote.get(&hop) else {
+            return Err(format!("unable to find connection to relay peer {hop}"));
+        };
+        self.out.push(Output::Send { conn: id, body, gossip: false });
+        Ok(())
+    }
+
+    /// Moves pending gossip into `Send` outputs while connections have room.
+    fn flush(&mut self) {
+        let ids: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.registered).map(|(id, _)| *id).collect();
+        for id in ids {
+            while let Some(c) = self.conns.get_mut(&id).filter(|c| c.inflight < WINDOW) {
+                let Some(picked) = c.senders.pick() else { break };
+                let bodies = encode_picked(&self.peers, self.cfg.name, picked);
+                let c = self.conns.get_mut(&id).expect("still present");
+                c.inflight += bodies.len();
+                for body in bodies {
+                    self.out.push(Output::Send { conn: id, body, gossip: true });
+                }
+            }
+        }
+    }
+
+    fn on_gossip(&mut self, now: Instant, g: GossipMsg) -> Result<(), String> {
+        if g.channel == TOPOLOGY {
+            let applied = self.apply_topology(now, &g.payload)?;
+            if !applied.is_empty() {
+                self.relay(g.src, TOPOLOGY, Pending::Topology(TopologyNames(applied)));
+            }
+            return Ok(());
+        }
+        let delta = match self.channels.get_mut(&g.channel) {
+            Some(gossiper) => gossiper.on_gossip(&g.payload).map_err(|e| e.to_string())?,
+            None => {
+                let interval = self.cfg.gossip_interval;
+                let s = self.surrogates.entry(g.channel.clone()).or_default();
+                s.on_gossip(now, &g.payload, interval).map(|m| Box::new(m) as Box<dyn GossipData>)
+            }
+        };
+        if let Some(d) = delta {
+            self.relay(g.src, &g.channel, Pending::Data(d));
+        }
+        Ok(())
+    }
+
+    fn on_broadcast(&mut self, now: Instant, g: GossipMsg) -> Result<(), String> {
+        if g.channel == TOPOLOGY {
+            let received = self.apply_topology_received(now, &g.payload)?;
+            if !received.is_empty() {
+                self.relay_broadcast(g.src, TOPOLOGY, Pending::Topology(TopologyNames(received)));
+            }
+            return Ok(());
+        }
+        let relay = match self.channels.get_mut(&g.channel) {
+            Some(gossiper) => gossiper.on_gossip_broadcast(g.src, &g.payload).map_err(|e| e.to_string())?,
+            None => Some(Box::new(Messages(vec![g.payload.clone()])) as Box<dyn GossipData>),
+        };
+        if let Some(d) = relay {
+            self.relay_broadcast(g.src, &g.channel, Pending::Data(d));
+        }
+        Ok(())
+    }
+
+    fn on_unicast(&mut self, u: UnicastMsg, body: &[u8]) -> Result<(), String> {
+        if u.dst != self.cfg.name {
+            if let Err(e) = self.relay_unicast(u.dst, body.to_vec()) {
+                tracing::info!(channel = %u.channel, "[gossip]: {e}");
+            }
+            return Ok(());
+        }
+        if u.channel == TOPOLOGY {
+            return Err("unexpected topology gossip unicast".into());
+        }
+        match self.channels.get_mut(&u.channel) {
+            Some(g) => g.on_gossip_unicast(u.src, &u.payload).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies a topology update; returns the names whose information was new.
+    fn apply_topology(&mut self, now: Instant, payload: &[u8]) -> Result<BTreeSet<PeerName>, String> {
+        Ok(self.apply_topology_full(now, payload)?.1)
+    }
+
+    /// Applies a topology broadcast; returns every name it carried, all relayed as Weave.
+    fn apply_topology_received(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+    ) -> Result<BTreeSet<PeerName>, String> {
+        Ok(self.apply_topology_full(now, payload)?.0)
+    }
+
+    fn apply_topology_full(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+    ) -> Result<(BTreeSet<PeerName>, BTreeSet<PeerName>), String> {
+        let known_before = self.peers.names();
+        let applied = self.peers.apply_update(payload).map_err(|e| e.to_string())?;
+        for name in self.peers.names().difference(&known_before) {
+            if let Some(p) = self.peers.get(name) {
+                self.out
+                    .push(Output::Event(MeshEvent::PeerAdded { name: *name, nickname: p.nickname.clone() }));
+            }
+        }
+        let mut new = applied.new;
+        for p in &applied.changes.removed {
+            new.remove(&p.name);
+        }
+        self.handle_changes(now, applied.changes);
+        if !new.is_empty() {
+            self.maker_dirty = true;
+            self.mark_routes_dirty(now);
+        }
+        self.gc_at.get_or_insert(now + GC_DELAY);
+        Ok((applied.received, new))
+    }
+}

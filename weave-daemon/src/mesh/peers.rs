@@ -1,0 +1,422 @@
+//! The topology: every peer we know, the connections each one announces, and the merge rules
+//! for topology gossip, as mesh's `peers.go`.
+//!
+//! The local peer is a peer like the others; its connection list mirrors our registered local
+//! connections (the core keeps it in sync). Peers referenced by a local connection are pinned
+//! (`local_refs`) and survive garbage collection even when unreachable.
+
+use rand::{Rng, RngExt};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use weave_wire::topology::{decode_topology, ConnectionSummary, PeerSummary, PeerUpdate, TopologyError};
+use weave_wire::PeerName;
+
+/// Short ids are 12 bits: fastdp packs two of them into a VXLAN VNI.
+pub const SHORT_ID_BITS: u32 = 12;
+
+/// One connection as a peer announces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnSummary {
+    pub remote_tcp_addr: String,
+    pub outbound: bool,
+    pub established: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Peer {
+    pub name: PeerName,
+    pub nickname: String,
+    pub uid: u64,
+    pub version: u64,
+    pub short_id: u16,
+    pub has_short_id: bool,
+    /// Connections by remote peer name.
+    pub conns: BTreeMap<PeerName, ConnSummary>,
+    local_refs: u32,
+}
+
+impl Peer {
+    pub fn new(name: PeerName, nickname: String, uid: u64, version: u64, short_id: Option<u16>) -> Peer {
+        Peer {
+            name,
+            nickname,
+            uid,
+            version,
+            short_id: short_id.unwrap_or(0),
+            has_short_id: short_id.is_some(),
+            conns: BTreeMap::new(),
+            local_refs: 0,
+        }
+    }
+
+    /// A peer known only because another peer announces a connection to it.
+    fn placeholder(name: PeerName) -> Peer {
+        Peer::new(name, String::new(), 0, 0, None)
+    }
+
+    fn from_summary(s: &PeerSummary, name: PeerName) -> Peer {
+        Peer {
+            name,
+            nickname: s.nick_name.clone(),
+            uid: s.uid,
+            version: s.version,
+            short_id: s.short_id,
+            has_short_id: s.has_short_id,
+            conns: BTreeMap::new(),
+            local_refs: 0,
+        }
+    }
+
+    pub fn summary(&self) -> PeerUpdate {
+        let peer = PeerSummary {
+            name_byte: self.name.bytes().to_vec(),
+            nick_name: self.nickname.clone(),
+            uid: self.uid,
+            version: self.version,
+            short_id: self.short_id,
+            has_short_id: self.has_short_id,
+        };
+        let conns = self
+            .conns
+            .iter()
+            .map(|(name, c)| ConnectionSummary {
+                name_byte: name.bytes().to_vec(),
+                remote_tcp_addr: c.remote_tcp_addr.clone(),
+                outbound: c.outbound,
+                established: c.established,
+            })
+            .collect();
+        (peer, conns)
+    }
+
+    /// `name(nickname)`, as Weave prints peers.
+    pub fn display(&self) -> String {
+        format!("{}({})", self.name, self.nickname)
+    }
+}
+
+/// Side effects of a topology change the caller must act on.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changes {
+    /// Peers garbage-collected because nothing reaches them.
+    pub removed: Vec<Peer>,
+    /// The owner of some short id changed: fastdp must forget what it derived from them.
+    pub short_ids_invalidated: bool,
+    /// Our own summary changed (version bump or new short id): broadcast it.
+    pub local_modified: bool,
+    /// A peer with a lower name took our short id; we pick another once the change settles.
+    reassign_local_short_id: bool,
+}
+
+/// What an applied update did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Applied {
+    /// Every peer named in the update (relayed for broadcasts).
+    pub received: BTreeSet<PeerName>,
+    /// Peers whose information was new to us (relayed for gossip).
+    pub new: BTreeSet<PeerName>,
+    pub changes: Changes,
+}
+
+#[derive(Debug, Default, Clone)]
+struct ShortIdEntry {
+    /// The peer that owns the id: the lowest name among its claimants.
+    owner: Option<PeerName>,
+    others: Vec<PeerName>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("{0}")]
+    Decode(#[from] TopologyError),
+    #[error("topology update: a peer name is not 6 bytes")]
+    BadName,
+}
+
+pub struct Peers {
+    ourself: PeerName,
+    by_name: BTreeMap<PeerName, Peer>,
+    by_short_id: HashMap<u16, ShortIdEntry>,
+}
+
+impl Peers {
+    pub fn new(ourself: Peer) -> Peers {
+        let name = ourself.name;
+        let mut p = Peers { ourself: name, by_name: BTreeMap::new(), by_short_id: HashMap::new() };
+        let mut changes = Changes::default();
+        p.add_by_short_id(&ourself, &mut changes);
+        p.by_name.insert(name, ourself);
+        p.by_name.get_mut(&name).expect("just inserted").local_refs = 1;
+        p
+    }
+
+    pub fn ourself(&self) -> &Peer {
+        &self.by_name[&self.ourself]
+    }
+
+    pub fn ourself_mut(&mut self) -> &mut Peer {
+        self.by_name.get_mut(&self.ourself).expect("ourself is always present")
+    }
+
+    pub fn get(&self, name: &PeerName) -> Option<&Peer> {
+        self.by_name.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Peer> {
+        self.by_name.values()
+    }
+
+    pub fn names(&self) -> BTreeSet<PeerName> {
+        self.by_name.keys().copied().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    /// The peer owning a short id (for fastdp).
+    pub fn by_short_id(&self, id: u16) -> Option<PeerName> {
+        self.by_short_id.get(&id).and_then(|e| e.owner)
+    }
+
+    /// A connection came up to `remote`: pin it, creating it from the handshake's information
+    /// if new. Returns the UID we knew for it before (to tell restarts), if we knew it.
+    pub fn fetch_with_default(&mut self, remote: Peer, changes: &mut Changes) -> Option<u64> {
+        if let Some(existing) = self.by_name.get_mut(&remote.name) {
+            existing.local_refs += 1;
+            return Some(existing.uid);
+        }
+        let name = remote.name;
+        self.add_by_short_id(&remote, changes);
+        self.by_name.insert(name, Peer { local_refs: 1, ..remote });
+        self.settle(changes);
+        None
+    }
+
+    /// Pins a peer we must already know (connections to discovered targets).
+    pub fn fetch_and_add_ref(&mut self, name: &PeerName) -> Option<u64> {
+        let p = self.by_name.get_mut(name)?;
+        p.local_refs += 1;
+        Some(p.uid)
+    }
+
+    pub fn dereference(&mut self, name: &PeerName) {
+        if let Some(p) = self.by_name.get_mut(name) {
+            p.local_refs = p.local_refs.saturating_sub(1);
+        }
+    }
+
+    /// Merges a topology gossip payload. Errors leave the topology untouched.
+    pub fn apply_update(&mut self, payload: &[u8]) -> Result<Applied, UpdateError> {
+        let decoded = decode_topology(payload)?;
+        let mut updates = Vec::with_capacity(decoded.len());
+        for (summary, conns) in decoded {
+            let name = summary.name().ok_or(UpdateError::BadName)?;
+            let conns = conns
+                .into_iter()
+                .map(|c| Ok((c.name().ok_or(UpdateError::BadName)?, c)))
+                .collect::<Result<Vec<_>, UpdateError>>()?;
+            updates.push((name, summary, conns));
+        }
+
+        let mut applied = Applied::default();
+        // Peers new to us: from summaries, then placeholders for names only connections mention.
+        let mut fresh: BTreeSet<PeerName> = BTreeSet::new();
+        for (name, summary, _) in &updates {
+            if !self.by_name.contains_key(name) && fresh.insert(*name) {
+                let p = Peer::from_summary(summary, *name);
+                self.add_by_short_id(&p, &mut applied.changes);
+                self.by_name.insert(*name, p);
+            }
+        }
+        for (_, _, conns) in &updates {
+            for (remote, _) in conns {
+                if !self.by_name.contains_key(remote) {
+                    self.by_name.insert(*remote, Peer::placeholder(*remote));
+                }
+            }
+        }
+
+        for (name, summary, conns) in updates {
+            applied.received.insert(name);
+            let conns: BTreeMap<PeerName, ConnSummary> = conns
+                .into_iter()
+                .map(|(n, c)| {
+                    let s = ConnSummary {
+                        remote_tcp_addr: c.remote_tcp_addr,
+                        outbound: c.outbound,
+                        established: c.established,
+                    };
+                    (n, s)
+                })
+                .collect();
+            if name == self.ourself {
+                // Someone remembers an old incarnation of us: make ours newer.
+                let us = self.ourself_mut();
+                if summary.uid != us.uid && summary.version >= us.version {
+                    us.version = summary.version + 1;
+                    applied.changes.local_modified = true;
+                }
+                continue;
+            }
+            if fresh.contains(&name) {
+                // A duplicate of this peer later in the same update is compared like any other.
+                fresh.remove(&name);
+                if let Some(p) = self.by_name.get_mut(&name) {
+                    p.conns = conns;
+                }
+                applied.new.insert(name);
+                continue;
+            }
+            let Some(existing) = self.by_name.get(&name) else { continue };
+            let older = summary.version < existing.version
+                || (summary.version == existing.version
+                    && (summary.uid < existing.uid
+                        || (summary.uid == existing.uid
+                            && (!summary.has_short_id || existing.has_short_id))));
+            if older {
+                continue;
+            }
+            let short_id_changed =
+                summary.short_id != existing.short_id || summary.has_short_id != existing.has_short_id;
+            if short_id_changed {
+                let old = existing.clone();
+                self.delete_by_short_id(&old, &mut applied.changes);
+            }
+            let p = self.by_name.get_mut(&name).expect("checked above");
+            p.version = summary.version;
+            p.uid = summary.uid;
+            p.nickname = summary.nick_name.clone();
+            p.conns = conns;
+            if short_id_changed {
+                p.short_id = summary.short_id;
+                p.has_short_id = summary.has_short_id;
+                let updated = p.clone();
+                self.add_by_short_id(&updated, &mut applied.changes);
+            }
+            applied.new.insert(name);
+        }
+        self.settle(&mut applied.changes);
+        Ok(applied)
+    }
+
+    /// Removes peers nothing reaches (over any connection, established or not) that no local
+    /// connection pins. Must run before announcing our connections so we never gossip
+    /// unreachable peers (which can make updates loop).
+    pub fn garbage_collect(&mut self, changes: &mut Changes) {
+        let (_, reached) = crate::mesh::routes::routes_from(self, self.ourself, None, false);
+        let doomed: Vec<PeerName> = self
+            .by_name
+            .values()
+            .filter(|p| !reached.contains_key(&p.name) && p.local_refs == 0)
+            .map(|p| p.name)
+            .collect();
+        for name in doomed {
+            if let Some(p) = self.by_name.remove(&name) {
+                self.delete_by_short_id(&p, changes);
+                changes.removed.push(p);
+            }
+        }
+        let us = self.ourself();
+        if !changes.removed.is_empty() && us.has_short_id && self.by_short_id(us.short_id) != Some(us.name) {
+            changes.reassign_local_short_id = true;
+        }
+        self.settle(changes);
+    }
+
+    /// Finishes a change: if we lost our short id, take a free one.
+    fn settle(&mut self, changes: &mut Changes) {
+        if std::mem::take(&mut changes.reassign_local_short_id) {
+            self.reassign_local_short_id(changes, &mut rand::rng());
+        }
+    }
+
+    /// Encodes the summaries of the named peers (unknown names are skipped).
+    pub fn encode(&self, names: &BTreeSet<PeerName>) -> Vec<u8> {
+        let updates: Vec<PeerUpdate> =
+            names.iter().filter_map(|n| self.by_name.get(n)).map(Peer::summary).collect();
+        weave_wire::topology::encode_topology(&updates)
+    }
+
+    fn add_by_short_id(&mut self, peer: &Peer, changes: &mut Changes) {
+        if !peer.has_short_id {
+            return;
+        }
+        let entry = self.by_short_id.entry(peer.short_id).or_default();
+        match entry.owner {
+            None => {
+                if !entry.others.is_empty() {
+                    changes.short_ids_invalidated = true;
+                }
+                entry.owner = Some(peer.name);
+            }
+            // The lowest name keeps the id; if that displaces us, we must pick another.
+            Some(owner) if peer.name < owner => {
+                if owner == self.ourself {
+                    changes.reassign_local_short_id = true;
+                }
+                entry.others.push(owner);
+                entry.owner = Some(peer.name);
+                changes.short_ids_invalidated = true;
+            }
+            Some(_) => entry.others.push(peer.name),
+        }
+    }
+
+    fn delete_by_short_id(&mut self, peer: &Peer, changes: &mut Changes) {
+        if !peer.has_short_id {
+            return;
+        }
+        let Some(entry) = self.by_short_id.get_mut(&peer.short_id) else { return };
+        if entry.owner == Some(peer.name) {
+            // The lowest remaining claimant takes over.
+            match entry.others.iter().enumerate().min_by_key(|(_, n)| **n).map(|(i, _)| i) {
+                Some(i) => {
+                    entry.owner = Some(entry.others.swap_remove(i));
+                    changes.short_ids_invalidated = true;
+                }
+                None => entry.owner = None,
+            }
+        } else if let Some(i) = entry.others.iter().position(|n| *n == peer.name) {
+            entry.others.swap_remove(i);
+        }
+        if entry.owner.is_none() && entry.others.is_empty() {
+            self.by_short_id.remove(&peer.short_id);
+        }
+    }
+
+    /// Moves us to a free short id after losing ours in a collision.
+    fn reassign_local_short_id(&mut self, changes: &mut Changes, rng: &mut impl Rng) {
+        let Some(id) = self.choose_short_id(rng) else { return };
+        let us = self.ourself().clone();
+        self.delete_by_short_id(&us, changes);
+        let me = self.ourself_mut();
+        me.short_id = id;
+        me.has_short_id = true;
+        me.version += 1;
+        let updated = me.clone();
+        self.add_by_short_id(&updated, changes);
+        changes.local_modified = true;
+    }
+
+    fn choose_short_id(&self, rng: &mut impl Rng) -> Option<u16> {
+        let free = |id: u16| self.by_short_id.get(&id).and_then(|e| e.owner).is_none();
+        for _ in 0..10 {
+            let id = rng.random_range(0..1u16 << SHORT_ID_BITS);
+            if free(id) {
+                return Some(id);
+            }
+        }
+        let available: Vec<u16> = (0..1u16 << SHORT_ID_BITS).filter(|&id| free(id)).collect();
+        if available.is_empty() {
+            return None;
+        }
+        Some(available[rng.random_range(0..available.len())])
+    }
+}
+
+#[cfg(test)]
+mod tests;

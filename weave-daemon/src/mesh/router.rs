@@ -1,0 +1,470 @@
+//! The async shell around [`Mesh`]: the TCP listener (rate-limited), dialling, one task per
+//! connection (handshake, reader, writer, heartbeats) and the mesh task that owns the state
+//! machine and carries out its outputs. Subsystems talk to it through a [`MeshHandle`].
+
+use super::core::{ConnId, Handshaked, Mesh, MeshConfig, MeshEvent, Output};
+use super::gossip::{GossipData, Gossiper};
+use super::handshake::{self, Established, HANDSHAKE_TIMEOUT, READ_TIMEOUT};
+use super::status::MeshSnapshot;
+use ipnet::Ipv4Net;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncWriteExt, BufReader};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use weave_wire::protocol::Features;
+use weave_wire::PeerName;
+
+/// Weave sends a heartbeat on every connection this often.
+const TCP_HEARTBEAT: Duration = Duration::from_secs(30);
+/// Accepts are rate limited by a token bucket of this many tokens, one regained per interval.
+const ACCEPT_TOKENS: u32 = 20;
+const ACCEPT_TOKEN_INTERVAL: Duration = Duration::from_millis(50);
+/// Messages queued for one connection's writer before it counts as stuck.
+const WRITER_QUEUE: usize = 256;
+const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the router needs beyond the mesh's own configuration.
+#[derive(Clone)]
+pub struct RouterConfig {
+    pub mesh: MeshConfig,
+    pub host: Option<IpAddr>,
+    pub password: Option<Vec<u8>>,
+    pub trusted_subnets: Vec<Ipv4Net>,
+}
+
+/// Message bodies for a connection's writer, each flagged if it is gossip to acknowledge.
+type Writer = mpsc::Sender<(Vec<u8>, bool)>;
+
+enum Cmd {
+    Ready { id: ConnId, hs: Handshaked, writer: Writer, close: CancellationToken },
+    Message { id: ConnId, body: Vec<u8> },
+    Sent { id: ConnId },
+    Closed { id: ConnId, reason: String },
+    DialFailed { address: String, error: String },
+    Connect { peers: Vec<(String, SocketAddr)>, replace: bool, done: oneshot::Sender<()> },
+    Forget { peers: Vec<String>, done: oneshot::Sender<()> },
+    Broadcast { channel: String, data: Box<dyn GossipData> },
+    Neighbours { channel: String, data: Box<dyn GossipData> },
+    Unicast { channel: String, dst: PeerName, payload: Vec<u8>, done: oneshot::Sender<Result<(), String>> },
+}
+
+/// How the rest of the daemon talks to the mesh.
+#[derive(Clone)]
+pub struct MeshHandle {
+    cmds: mpsc::Sender<Cmd>,
+    snapshot: watch::Receiver<Arc<MeshSnapshot>>,
+    events: broadcast::Sender<MeshEvent>,
+    port: u16,
+}
+
+impl MeshHandle {
+    pub fn snapshot(&self) -> Arc<MeshSnapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    pub fn watch(&self) -> watch::Receiver<Arc<MeshSnapshot>> {
+        self.snapshot.clone()
+    }
+
+    pub fn events(&self) -> broadcast::Receiver<MeshEvent> {
+        self.events.subscribe()
+    }
+
+    /// Resolves `peers` (`host[:port]`) and adds them as targets. Returns one error per peer
+    /// that cannot be resolved; the others are added.
+    pub async fn connect(&self, peers: &[String], replace: bool) -> Vec<String> {
+        let (resolved, errors) = resolve_peers(peers).await;
+        let (done, wait) = oneshot::channel();
+        if self.cmds.send(Cmd::Connect { peers: resolved, replace, done }).await.is_ok() {
+            let _ = wait.await;
+        }
+        errors
+    }
+
+    pub async fn forget(&self, peers: &[String]) {
+        let (done, wait) = oneshot::channel();
+        if self.cmds.send(Cmd::Forget { peers: peers.to_vec(), done }).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    pub async fn gossip_broadcast(&self, channel: &str, data: Box<dyn GossipData>) {
+        let _ = self.cmds.send(Cmd::Broadcast { channel: channel.into(), data }).await;
+    }
+
+    pub async fn gossip_neighbours(&self, channel: &str, data: Box<dyn GossipData>) {
+        let _ = self.cmds.send(Cmd::Neighbours { channel: channel.into(), data }).await;
+    }
+
+    pub async fn gossip_unicast(&self, channel: &str, dst: PeerName, payload: Vec<u8>) -> Result<(), String> {
+        let (done, wait) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Unicast { channel: channel.into(), dst, payload, done })
+            .await
+            .map_err(|_| "the mesh has stopped".to_string())?;
+        wait.await.map_err(|_| "the mesh has stopped".to_string())?
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// Resolves `host[:port]` peers; a missing port is kept as 0 (meaning "the mesh port").
+pub async fn resolve_peers(peers: &[String]) -> (Vec<(String, SocketAddr)>, Vec<String>) {
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for peer in peers {
+        let (host, port) = match peer.rsplit_once(':') {
+            Some((h, p)) => match p.parse::<u16>() {
+                Ok(p) => (h.to_string(), p),
+                Err(_) => {
+                    errors.push(format!("address {p}: invalid port"));
+                    continue;
+                }
+            },
+            None => (peer.clone(), 0),
+        };
+        if host.is_empty() {
+            errors.push(format!("invalid peer name {peer:?}, should be host[:port]"));
+            continue;
+        }
+        let found = match tokio::net::lookup_host(format!("{host}:{port}")).await {
+            Ok(addrs) => addrs
+                .into_iter()
+                .find(|a| a.is_ipv4())
+                .ok_or_else(|| format!("lookup {host}: no IPv4 address")),
+            Err(e) => Err(format!("lookup {host}: {e}")),
+        };
+        match found {
+            Ok(a) => ok.push((peer.clone(), a)),
+            Err(e) => errors.push(e),
+        }
+    }
+    (ok, errors)
+}
+
+struct Shared {
+    cfg: RouterConfig,
+    cmds: mpsc::Sender<Cmd>,
+    next_id: AtomicU64,
+    snapshot: watch::Receiver<Arc<MeshSnapshot>>,
+}
+
+/// Starts the mesh: binds the listener, starts dialling `peers`, and runs until `stop`.
+/// `persist` is called with the direct peers whenever they change.
+pub async fn start(
+    cfg: RouterConfig,
+    channels: Vec<(String, Box<dyn Gossiper>)>,
+    peers: Vec<String>,
+    persist: impl Fn(Vec<String>) + Send + 'static,
+    stop: CancellationToken,
+) -> std::io::Result<MeshHandle> {
+    let bind = SocketAddr::new(cfg.host.unwrap_or(IpAddr::from([0, 0, 0, 0])), cfg.mesh.port);
+    let listener = TcpListener::bind(bind).await?;
+    let now = Instant::now();
+    let mut mesh = Mesh::new(cfg.mesh.clone(), now, rand::random());
+    for (name, g) in channels {
+        mesh.register_channel(&name, g);
+    }
+    let (cmds, rx) = mpsc::channel(1024);
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(mesh.snapshot(now, SystemTime::now())));
+    let (events, _) = broadcast::channel(1024);
+    let shared = Arc::new(Shared {
+        cfg: cfg.clone(),
+        cmds: cmds.clone(),
+        next_id: AtomicU64::new(1),
+        snapshot: snap_rx.clone(),
+    });
+    let handle = MeshHandle { cmds, snapshot: snap_rx, events: events.clone(), port: cfg.mesh.port };
+
+    tokio::spawn(accept_loop(listener, shared.clone(), stop.clone()));
+    tokio::spawn(mesh_loop(mesh, rx, shared, snap_tx, events, Box::new(persist), stop));
+    let errors = handle.connect(&peers, false).await;
+    for e in errors {
+        tracing::warn!("initial peer: {e}");
+    }
+    Ok(handle)
+}
+
+async fn mesh_loop(
+    mut mesh: Mesh,
+    mut rx: mpsc::Receiver<Cmd>,
+    shared: Arc<Shared>,
+    snap_tx: watch::Sender<Arc<MeshSnapshot>>,
+    events: broadcast::Sender<MeshEvent>,
+    persist: Box<dyn Fn(Vec<String>) + Send>,
+    stop: CancellationToken,
+) {
+    let mut conns: HashMap<ConnId, (Writer, CancellationToken)> = HashMap::new();
+    let mut last_snapshot = Instant::now();
+    loop {
+        let deadline = tokio::time::Instant::from_std(mesh.next_deadline());
+        let mut changed = false;
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep_until(deadline) => mesh.tick(Instant::now()),
+            cmd = rx.recv() => {
+                let Some(cmd) = cmd else { break };
+                let now = Instant::now();
+                match cmd {
+                    Cmd::Ready { id, hs, writer, close } => {
+                        conns.insert(id, (writer, close));
+                        mesh.connection_ready(now, id, hs);
+                    }
+                    Cmd::Message { id, body } => mesh.message(now, id, &body),
+                    Cmd::Sent { id } => mesh.sent(now, id),
+                    Cmd::Closed { id, reason } => {
+                        conns.remove(&id);
+                        mesh.connection_closed(now, id, &reason);
+                    }
+                    Cmd::DialFailed { address, error } => mesh.dial_failed(now, &address, &error),
+                    Cmd::Connect { peers, replace, done } => {
+                        mesh.connect(now, peers, replace);
+                        let _ = done.send(());
+                    }
+                    Cmd::Forget { peers, done } => {
+                        mesh.forget(now, &peers);
+                        let _ = done.send(());
+                    }
+                    Cmd::Broadcast { channel, data } => mesh.gossip_broadcast(now, &channel, data),
+                    Cmd::Neighbours { channel, data } => mesh.gossip_neighbours(now, &channel, data),
+                    Cmd::Unicast { channel, dst, payload, done } => {
+                        let _ = done.send(mesh.gossip_unicast(now, &channel, dst, payload));
+                    }
+                }
+            }
+        }
+        for out in mesh.take_outputs() {
+            match out {
+                Output::Send { conn, body, gossip } => {
+                    if let Some((w, close)) = conns.get(&conn) {
+                        if w.try_send((body, gossip)).is_err() {
+                            tracing::warn!(
+                                conn,
+                                "connection is not keeping up with what we send; closing it"
+                            );
+                            close.cancel();
+                        }
+                    }
+                }
+                Output::Close { conn, reason } => {
+                    if let Some((_, close)) = conns.get(&conn) {
+                        tracing::debug!(conn, "closing: {reason}");
+                        close.cancel();
+                    }
+                    // The connection task reports Closed with its own view; keep the reason.
+                    let _ = shared.cmds.try_send(Cmd::Closed { id: conn, reason });
+                }
+                Output::Dial { address, accept_new_peer } => {
+                    tokio::spawn(dial(address, accept_new_peer, shared.clone()));
+                }
+                Output::OverlayControl { .. } => {}
+                Output::PersistTargets(targets) => persist(targets),
+                Output::Event(e) => {
+                    changed = true;
+                    let _ = events.send(e);
+                }
+            }
+        }
+        // Status readers see changes at once, and counters at most a few times a second.
+        if changed || last_snapshot.elapsed() > Duration::from_millis(500) {
+            last_snapshot = Instant::now();
+            snap_tx.send_replace(Arc::new(mesh.snapshot(last_snapshot, SystemTime::now())));
+        }
+    }
+    for (_, close) in conns.values() {
+        close.cancel();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
+    let mut bucket = TokenBucket::new(ACCEPT_TOKENS, ACCEPT_TOKEN_INTERVAL);
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, remote)) => {
+                tracing::info!("->[{remote}] connection accepted");
+                let shared = shared.clone();
+                tokio::spawn(
+                    async move { run_connection(stream, remote.to_string(), false, true, shared).await },
+                );
+            }
+            Err(e) => tracing::warn!("accepting a peer connection: {e}"),
+        }
+        tokio::time::sleep(bucket.take(Instant::now())).await;
+    }
+}
+
+/// Weave's accept limiter: bursts of `capacity`, then one accept per `interval`.
+struct TokenBucket {
+    capacity: u32,
+    interval: Duration,
+    /// When the bucket will be full again.
+    full_at: Instant,
+}
+
+impl TokenBucket {
+    fn new(capacity: u32, interval: Duration) -> TokenBucket {
+        TokenBucket { capacity, interval, full_at: Instant::now() }
+    }
+
+    /// Takes a token; returns how long to wait until it was available.
+    fn take(&mut self, now: Instant) -> Duration {
+        self.full_at = self.full_at.max(now) + self.interval;
+        (self.full_at - now).saturating_sub(self.interval * self.capacity)
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn token_bucket_allows_a_burst_then_paces() {
+    let t0 = Instant::now();
+    let mut b = TokenBucket { capacity: 3, interval: Duration::from_millis(50), full_at: t0 };
+    let waits: Vec<Duration> = (0..5).map(|_| b.take(t0)).collect();
+    let ms = |n| Duration::from_millis(n);
+    assert_eq!(waits, [ms(0), ms(0), ms(0), ms(50), ms(100)]);
+    // After a quiet second the burst is available again.
+    assert_eq!(b.take(t0 + Duration::from_secs(1)), ms(0));
+}
+
+async fn dial(address: String, accept_new_peer: bool, shared: Arc<Shared>) {
+    let result = async {
+        let target: SocketAddr = address.parse().map_err(|_| format!("invalid address {address}"))?;
+        let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        if let Some(host) = shared.cfg.host {
+            socket.bind(SocketAddr::new(host, 0)).map_err(|e| e.to_string())?;
+        }
+        match tokio::time::timeout(DIAL_TIMEOUT, socket.connect(target)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(format!("dial tcp {address}: connect: {}", e.to_string().to_lowercase())),
+            Err(_) => Err(format!("dial tcp {address}: i/o timeout")),
+        }
+    }
+    .await;
+    match result {
+        Ok(stream) => run_connection(stream, address, true, accept_new_peer, shared).await,
+        Err(error) => {
+            let _ = shared.cmds.send(Cmd::DialFailed { address, error }).await;
+        }
+    }
+}
+
+/// One connection from handshake to close.
+async fn run_connection(
+    stream: TcpStream,
+    address: String,
+    outbound: bool,
+    accept_new_peer: bool,
+    shared: Arc<Shared>,
+) {
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    // Weave resets rather than lingers.
+    #[allow(deprecated)]
+    let _ = stream.set_linger(Some(Duration::ZERO));
+    let _ = stream.set_nodelay(true);
+    let remote_ip = stream.peer_addr().map(|a| a.ip()).ok();
+    let trust_remote = remote_ip.is_some_and(|ip| match ip {
+        IpAddr::V4(v4) => shared.cfg.trusted_subnets.iter().any(|n| n.contains(&v4)),
+        IpAddr::V6(_) => false,
+    });
+    let conn_id: u64 = rand::random();
+    let snap = shared.snapshot.borrow().clone();
+    let ours = Features {
+        name: snap.name,
+        nick_name: snap.nickname.clone(),
+        short_id: Some(snap.short_id),
+        uid: snap.uid,
+        conn_id,
+        trusted: trust_remote,
+        overlays: None,
+    };
+    let mut stream = stream;
+    let hs = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        handshake::handshake(&mut stream, &ours, shared.cfg.password.as_deref(), outbound),
+    )
+    .await
+    .unwrap_or_else(|_| Err("handshake timed out".into()));
+    let Established { features, sealer, mut opener, .. } = match hs {
+        Ok(e) => e,
+        Err(error) => {
+            tracing::info!("->[{address}] connection shutting down due to error during handshake: {error}");
+            if outbound {
+                let _ = shared.cmds.send(Cmd::DialFailed { address, error }).await;
+            }
+            return;
+        }
+    };
+    let conn_uid = weave_wire::protocol::connection_uid(conn_id, features.conn_id);
+    let (writer_tx, writer_rx) = mpsc::channel(WRITER_QUEUE);
+    let close = CancellationToken::new();
+    let hs = Handshaked { features, outbound, remote_addr: address, accept_new_peer, conn_uid, trust_remote };
+    if shared.cmds.send(Cmd::Ready { id, hs, writer: writer_tx, close: close.clone() }).await.is_err() {
+        return;
+    }
+
+    let (read, write) = stream.into_split();
+    let cmds = shared.cmds.clone();
+    let reader = async {
+        let mut read = BufReader::with_capacity(64 * 1024, read);
+        loop {
+            let body = match tokio::time::timeout(READ_TIMEOUT, opener.read(&mut read)).await {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => return e,
+                Err(_) => return "read timeout: no message for 60s".to_string(),
+            };
+            if cmds.send(Cmd::Message { id, body }).await.is_err() {
+                return "mesh stopped".into();
+            }
+        }
+    };
+    let writer = write_loop(write, sealer, writer_rx, id, shared.cmds.clone());
+    let reason = tokio::select! {
+        r = reader => r,
+        r = writer => r,
+        _ = close.cancelled() => "closed by the mesh".to_string(),
+    };
+    let _ = shared.cmds.send(Cmd::Closed { id, reason }).await;
+}
+
+async fn write_loop(
+    mut write: tokio::net::tcp::OwnedWriteHalf,
+    mut sealer: handshake::Sealer,
+    mut rx: mpsc::Receiver<(Vec<u8>, bool)>,
+    id: ConnId,
+    cmds: mpsc::Sender<Cmd>,
+) -> String {
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + TCP_HEARTBEAT, TCP_HEARTBEAT);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        buf.clear();
+        let gossip = tokio::select! {
+            _ = heartbeat.tick() => {
+                sealer.frame(&[0], &mut buf);
+                false
+            }
+            msg = rx.recv() => {
+                let Some((body, gossip)) = msg else { return "mesh stopped".into() };
+                sealer.frame(&body, &mut buf);
+                gossip
+            }
+        };
+        if let Err(e) = write.write_all(&buf).await {
+            return e.to_string();
+        }
+        // Acknowledged gossip lets the mesh send more.
+        if gossip && cmds.send(Cmd::Sent { id }).await.is_err() {
+            return "mesh stopped".into();
+        }
+    }
+}

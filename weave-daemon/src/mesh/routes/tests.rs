@@ -1,0 +1,103 @@
+use super::*;
+use crate::mesh::peers::ConnSummary;
+
+fn n(x: u64) -> PeerName {
+    PeerName(x)
+}
+
+/// A topology from undirected links (established, symmetric) plus one-way extras.
+fn topo(us: u64, links: &[(u64, u64)], one_way: &[(u64, u64)]) -> Peers {
+    let mut all: BTreeMap<u64, Peer> = BTreeMap::new();
+    let add = |a: u64, b: u64, all: &mut BTreeMap<u64, Peer>| {
+        all.entry(a)
+            .or_insert_with(|| Peer::new(n(a), String::new(), a, 1, None))
+            .conns
+            .insert(n(b), ConnSummary { remote_tcp_addr: String::new(), outbound: true, established: true });
+    };
+    for &(a, b) in links {
+        add(a, b, &mut all);
+        add(b, a, &mut all);
+    }
+    for &(a, b) in one_way {
+        add(a, b, &mut all);
+        all.entry(b).or_insert_with(|| Peer::new(n(b), String::new(), b, 1, None));
+    }
+    let mut ps = Peers::new(all.remove(&us).unwrap_or_else(|| Peer::new(n(us), String::new(), us, 1, None)));
+    let others: Vec<Peer> = all.into_values().collect();
+    let update: Vec<_> = others.iter().map(Peer::summary).collect();
+    ps.apply_update(&weave_wire::topology::encode_topology(&update)).unwrap();
+    ps
+}
+
+#[test]
+fn line_routes_through_the_middle() {
+    let ps = topo(1, &[(1, 2), (2, 3)], &[]);
+    let r = Routes::calculate(&ps);
+    assert_eq!(r.unicast[&n(3)], n(2));
+    assert_eq!(r.unicast[&n(2)], n(2));
+    assert_eq!(r.unicast[&n(1)], PeerName::UNKNOWN);
+}
+
+#[test]
+fn ties_go_to_the_lowest_named_neighbour() {
+    // 1 reaches 4 through both 2 and 3; the sorted worklist makes 2 the route.
+    let ps = topo(1, &[(1, 3), (1, 2), (3, 4), (2, 4)], &[]);
+    assert_eq!(Routes::calculate(&ps).unicast[&n(4)], n(2));
+}
+
+#[test]
+fn one_way_links_count_only_for_all_connection_routes() {
+    let ps = topo(1, &[(1, 2)], &[(2, 3)]);
+    let r = Routes::calculate(&ps);
+    assert!(!r.unicast.contains_key(&n(3)));
+    assert_eq!(r.unicast_all[&n(3)], n(2));
+}
+
+#[test]
+fn broadcast_trees_cover_every_peer_exactly_once() {
+    // A ring of 6 with two chords: every source's broadcast must reach every peer once.
+    let links = [(1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 1), (1, 4), (2, 5)];
+    let names: Vec<u64> = (1..=6).collect();
+    let mut tables: BTreeMap<u64, (Peers, Routes)> = BTreeMap::new();
+    for &me in &names {
+        let ps = topo(me, &links, &[]);
+        let r = Routes::calculate(&ps);
+        tables.insert(me, (ps, r));
+    }
+    for &src in &names {
+        let mut received: BTreeMap<u64, u32> = BTreeMap::new();
+        let mut queue = vec![src];
+        while let Some(at) = queue.pop() {
+            let (ps, r) = tables.get_mut(&at).unwrap();
+            for hop in r.broadcast(ps, n(src)) {
+                *received.entry(hop.0).or_default() += 1;
+                queue.push(hop.0);
+            }
+        }
+        for &p in names.iter().filter(|&&p| p != src) {
+            assert_eq!(
+                received.get(&p),
+                Some(&1),
+                "broadcast from {src} reached {p} {:?} times",
+                received.get(&p)
+            );
+        }
+    }
+}
+
+#[test]
+fn random_neighbours_picks_distinct_neighbours_up_to_twice_log2_peers() {
+    let ps = topo(1, &[(1, 2), (1, 3), (1, 4), (1, 5), (1, 6)], &[]);
+    let r = Routes::calculate(&ps);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+    for _ in 0..50 {
+        let picked = r.random_neighbours(n(2), &mut rng);
+        // 6 peers: 2*log2(6) = 5.17 -> 5, but only 4 neighbours besides the excluded one.
+        assert_eq!(picked.len(), 4);
+        assert!(!picked.contains(&n(2)));
+        let set: BTreeSet<_> = picked.iter().collect();
+        assert_eq!(set.len(), picked.len());
+    }
+}
+
+use rand::SeedableRng;
