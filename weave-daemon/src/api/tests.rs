@@ -183,3 +183,30 @@ async fn weaves_connect_and_forget_take_form_values() {
     let (_, body) = call(&t.daemon, get("/status/targets")).await;
     assert_eq!(body, "10.0.0.2\n10.0.0.8\n");
 }
+
+#[tokio::test]
+async fn the_event_stream_carries_target_changes() {
+    let t = daemon("events").await;
+    let resp = router(t.daemon.clone()).oneshot(get("/api/v1/events")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.into_body();
+    let req = Request::post("/api/v1/targets")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"peers": ["10.0.0.42"]}"#))
+        .unwrap();
+    let (code, _) = call(&t.daemon, req).await;
+    assert_eq!(code, StatusCode::OK);
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !seen.contains("event: targets_changed") {
+        let frame = tokio::time::timeout_at(deadline, body.frame()).await.expect("an event within 5s");
+        let frame = frame.expect("stream open").expect("frame");
+        if let Some(data) = frame.data_ref() {
+            seen.push_str(&String::from_utf8_lossy(data));
+        }
+    }
+    let line = seen.lines().skip_while(|l| *l != "event: targets_changed").nth(1).unwrap();
+    let e: weave_api::Event = serde_json::from_str(line.trim_start_matches("data: ")).unwrap();
+    assert_eq!(e, weave_api::Event::TargetsChanged { targets: vec!["10.0.0.2".into(), "10.0.0.42".into()] });
+}

@@ -54,6 +54,7 @@ struct Sim {
     now: Instant,
     next_id: ConnId,
     rng: SmallRng,
+    dials: usize,
 }
 
 fn name(i: usize) -> PeerName {
@@ -95,12 +96,14 @@ impl Sim {
             now,
             next_id: 1,
             rng: SmallRng::seed_from_u64(seed),
+            dials: 0,
         }
     }
 
+    /// Gives `from` the target `to` without a port, as `weave launch PEER` does.
     fn connect(&mut self, from: usize, to: usize) {
         let target = addr(to).trim_end_matches(":6783").to_string();
-        let a = addr(to).parse().unwrap();
+        let a = format!("{target}:0").parse().unwrap();
         self.peers[from].mesh.connect(self.now, vec![(target, a)], false);
         self.pump();
     }
@@ -119,11 +122,13 @@ impl Sim {
     }
 
     fn dial(&mut self, from: usize, address: &str, accept_new_peer: bool) {
+        self.dials += 1;
         let to = (0..self.peers.len()).find(|&j| addr(j) == address);
         let Some(to) = to.filter(|&j| self.group[j] == self.group[from]) else {
             self.peers[from].mesh.dial_failed(self.now, address, "connect: no route to host");
             return;
         };
+        // Dialling our own address connects to ourselves.
         let (ida, idb) = (self.next_id, self.next_id + 1);
         self.next_id += 2;
         self.conns.insert(ida, (from, idb));
@@ -400,4 +405,60 @@ fn a_restarted_peer_is_relearned_with_its_new_uid() {
     sim.run_for(Duration::from_secs(10));
     sim.check_converged();
     assert_eq!(sim.peers[0].mesh.peers().get(&name(2)).unwrap().uid, 424242);
+}
+
+fn registered(sim: &Sim, i: usize) -> usize {
+    sim.peers[i].mesh.ourself().conns.len()
+}
+
+#[test]
+fn connecting_to_ourselves_is_dropped_and_never_retried() {
+    let mut sim = Sim::new(2, false, 11);
+    sim.connect(0, 0);
+    sim.run_for(Duration::from_secs(600));
+    assert_eq!(sim.dials, 1, "one attempt only");
+    assert_eq!(registered(&sim, 0), 0);
+    assert!(sim.peers[0].mesh.direct_peers(true).is_empty(), "the target is no longer active");
+    assert_eq!(sim.peers[0].mesh.maker.termination_count, 0, "connecting to ourselves is not a termination");
+}
+
+#[test]
+fn a_peer_with_our_name_is_refused_and_never_retried() {
+    let mut sim = Sim::new(2, false, 12);
+    let cfg = MeshConfig { name: name(0), uid: 777, ..sim.peers[1].mesh.config().clone() };
+    sim.peers[1].mesh = Mesh::new(cfg, sim.now, 5);
+    sim.connect(1, 0);
+    sim.run_for(Duration::from_secs(600));
+    assert_eq!(sim.dials, 1);
+    assert_eq!(registered(&sim, 0), 0);
+    assert_eq!(registered(&sim, 1), 0);
+}
+
+#[test]
+fn simultaneous_dials_leave_exactly_one_connection() {
+    let mut sim = Sim::new(2, false, 13);
+    // Queue both dials before either is carried out.
+    let port0 = |i: usize| addr(i).replace(":6783", ":0").parse().unwrap();
+    let (a0, a1) = (port0(0), port0(1));
+    let now = sim.now;
+    sim.peers[0].mesh.connect(now, vec![("b".into(), a1)], false);
+    sim.peers[1].mesh.connect(now, vec![("a".into(), a0)], false);
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sim.dials, 2);
+    assert_eq!(registered(&sim, 0), 1);
+    assert_eq!(registered(&sim, 1), 1);
+    assert_eq!(sim.conns.len(), 2, "one connection: its two ends");
+    sim.check_converged();
+}
+
+#[test]
+fn the_connection_limit_is_enforced() {
+    let mut sim = Sim::new(5, false, 14);
+    let cfg = MeshConfig { conn_limit: 2, ..sim.peers[0].mesh.config().clone() };
+    sim.peers[0].mesh = Mesh::new(cfg, sim.now, 6);
+    for i in 1..5 {
+        sim.connect(i, 0);
+    }
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(registered(&sim, 0), 2);
 }

@@ -1,0 +1,3 @@
+//! Any bytes as a `nameserver` gossip payload.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| weave_dns::fuzz_gossip(data));

@@ -1,0 +1,3 @@
+//! Any bytes as a DNS request to weaveDNS.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| weave_dns::fuzz_answer(data));
