@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::identity::{self, Identity};
 use crate::mesh::router::{self, MeshHandle, RouterConfig};
 use crate::mesh::MeshConfig;
-use crate::netdev::{LinkKind, Netlink};
+use weave_netdev::{LinkKind, Netlink};
 use crate::store::Store;
 use crate::{api, BRIDGE, PROTOCOL, PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, VERSION};
 use anyhow::Context;

@@ -9,7 +9,6 @@ pub mod daemon;
 pub mod dns;
 pub mod identity;
 pub mod mesh;
-pub mod netdev;
 pub mod store;
 pub mod timefmt;
 

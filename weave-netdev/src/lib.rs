@@ -1,4 +1,4 @@
-//! The one place that talks to the kernel's network configuration (rtnetlink).
+//! weave-netdev: the one place weave talks to the kernel's network configuration (rtnetlink).
 //!
 //! Every operation is a named method on [`Netlink`] and fails with a [`NetdevError`] that says
 //! what it was doing ("create bridge weave: File exists"). Sockets are synchronous and belong
