@@ -1,8 +1,8 @@
 //! A typed async client of the daemon's `/api/v1` REST API.
 
 use crate::{
-    ApiError, ConnectRequest, Connection, ForgetRequest, Peer, Report, Routes, ShutdownAccepted, Status,
-    Targets, VersionInfo,
+    ApiError, AttachRequest, AttachedTarget, ConnectRequest, Connection, DetachRequest, DetachResult,
+    ForgetRequest, Peer, Report, Routes, ShutdownAccepted, Status, Targets, VersionInfo,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -98,6 +98,18 @@ impl Client {
     pub async fn forget(&self, peers: &[String]) -> Result<Targets, ClientError> {
         let body = ForgetRequest { peers: peers.to_vec() };
         self.send(self.http.post(self.url("/api/v1/targets/forget")).json(&body)).await
+    }
+
+    pub async fn attach(&self, req: &AttachRequest) -> Result<AttachedTarget, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/attach")).json(req)).await
+    }
+
+    pub async fn detach(&self, req: &DetachRequest) -> Result<DetachResult, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/detach")).json(req)).await
+    }
+
+    pub async fn ps(&self) -> Result<Vec<AttachedTarget>, ClientError> {
+        self.get("/api/v1/ps").await
     }
 
     /// The OpenAPI document the daemon serves.

@@ -4,6 +4,7 @@
 //! report with Weave's field names, the pure formatters that render Weave's plain-text
 //! status views, and a typed async client. The CLI and the TUI link only this crate.
 
+pub mod attach;
 pub mod client;
 mod go_json;
 pub mod mesh;
@@ -12,6 +13,7 @@ pub mod status;
 pub mod template;
 pub mod text;
 
+pub use attach::*;
 pub use client::{Client, ClientError};
 pub use mesh::*;
 pub use report::*;

@@ -119,3 +119,18 @@ impl Drop for Host {
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
+
+impl Host {
+    /// A "container": a namespace of its own, attached to this host's weave network with
+    /// `weave attach ADDR... netns:NAME`. Dropped with its namespace.
+    pub fn container(&self, tag: &str, addrs: &[&str]) -> crate::Netns {
+        let c = crate::Netns::new(tag);
+        let target = format!("netns:{}", c.name);
+        let mut args = vec!["attach"];
+        args.extend_from_slice(addrs);
+        args.push(&target);
+        let out = self.weave(&args);
+        assert!(out.ok(), "weave attach on {}: {out:?}", self.nickname());
+        c
+    }
+}

@@ -59,6 +59,31 @@ pub enum Command {
         #[arg(value_name = "PEER", required = true)]
         peers: Vec<String>,
     },
+    /// Give TARGET an interface on the weave network; prints its addresses
+    Attach {
+        /// Do not register the target's name in weaveDNS
+        #[arg(long)]
+        without_dns: bool,
+        /// Do not route multicast (224.0.0.0/4) over the weave interface
+        #[arg(long)]
+        no_multicast_route: bool,
+        /// ADDR... then TARGET: ADDR is net:default, net:CIDR, ip:CIDR or CIDR; TARGET is
+        /// netns:NAME, pid:PID or a network namespace path
+        #[arg(value_name = "ADDR|TARGET", required = true)]
+        args: Vec<String>,
+    },
+    /// Remove addresses (all when none are given) from TARGET
+    Detach {
+        #[arg(value_name = "ADDR|TARGET", required = true)]
+        args: Vec<String>,
+    },
+    /// List attached targets: id, MAC, addresses
+    Ps {
+        #[arg(value_name = "TARGET")]
+        targets: Vec<String>,
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// A live full-screen dashboard of the network
     Top,
 }

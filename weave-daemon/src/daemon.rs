@@ -4,7 +4,8 @@ use crate::config::Config;
 use crate::identity::{self, Identity};
 use crate::mesh::router::{self, MeshHandle, RouterConfig};
 use crate::mesh::MeshConfig;
-use weave_netdev::{LinkKind, Netlink};
+use crate::overlay::sleeve::Sleeve;
+use crate::overlay::tap::{TapPort, TAP_NAME};
 use crate::store::Store;
 use crate::{api, BRIDGE, PROTOCOL, PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, VERSION};
 use anyhow::Context;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use weave_api::{DnsStatus, IpamStatus, Report, RouterStatus};
+use weave_netdev::{LinkKind, Netlink};
 use weave_wire::PeerName;
 
 /// Weave's periodic gossip interval.
@@ -79,7 +81,7 @@ impl Daemon {
             termination_count: m.termination_count,
             targets: m.targets.clone(),
             trusted_subnets: c.trusted_subnets.iter().map(|n| n.to_string()).collect(),
-            interface: format!("{BRIDGE} (bridge)"),
+            interface: format!("{TAP_NAME} (via tap)"),
             ..Default::default()
         };
         let ipam = c.ipalloc_range.0.map(|range| IpamStatus {
@@ -146,9 +148,11 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("listen on --http-addr {}", config.http_addr))?;
     ensure_bridge(&mut nl, identity.name)?;
 
+    let mtu = overlay_mtu(&config);
+    let sleeve = start_sleeve(&mut nl, &config, identity.name, mtu)?;
     let peers = initial_peers(&config, &store)?;
     let shutdown = CancellationToken::new();
-    let mesh = start_mesh(&config, &identity, &store, peers, shutdown.clone()).await?;
+    let mesh = start_mesh(&config, &identity, &store, peers, shutdown.clone(), Some(sleeve)).await?;
     let daemon = Daemon::new(config, identity, store, mesh, shutdown);
     let server = tokio::spawn(api::serve(listener, daemon.clone()));
     daemon.set_ready();
@@ -189,12 +193,44 @@ fn initial_peers(config: &Config, store: &Store) -> anyhow::Result<Vec<String>> 
     Ok(config.peers.clone())
 }
 
+/// The largest MTU a TAP device takes.
+const TAP_MAX_MTU: u32 = 65521;
+
+/// The overlay MTU: `--mtu`, else Weave's defaults (1376 where fastdp may be used; for sleeve
+/// only, Weave's 65535 lowered to what our TAP port takes).
+pub fn overlay_mtu(config: &Config) -> u32 {
+    config.mtu.unwrap_or(if config.no_fastdp { TAP_MAX_MTU } else { 1376 })
+}
+
+/// Plugs the sleeve's TAP port into the bridge and starts the sleeve datapath.
+fn start_sleeve(nl: &mut Netlink, config: &Config, name: PeerName, mtu: u32) -> anyhow::Result<Arc<Sleeve>> {
+    let port = TapPort::create()?;
+    let bridge = nl.link_by_name(BRIDGE)?.context("the bridge is missing")?;
+    let tap = nl.link_by_name(TAP_NAME)?.context("the TAP port vanished right after it was created")?;
+    if mtu > TAP_MAX_MTU {
+        tracing::warn!("--mtu {mtu}: the sleeve port takes at most {TAP_MAX_MTU}; larger frames are dropped");
+    }
+    nl.set_mtu(&tap, mtu.min(TAP_MAX_MTU))?;
+    nl.set_mtu(&bridge, mtu)?;
+    nl.set_master(&tap, Some(bridge.index))?;
+    nl.set_up(&tap, true)?;
+    let host = match config.host {
+        Some(std::net::IpAddr::V4(ip)) => ip,
+        _ => std::net::Ipv4Addr::UNSPECIFIED,
+    };
+    let bind = std::net::SocketAddrV4::new(host, config.port);
+    let sleeve = Sleeve::start(name, bind, Box::new(port))
+        .with_context(|| format!("listen for sleeve traffic on UDP {bind} (--port)"))?;
+    Ok(Arc::new(sleeve))
+}
+
 pub async fn start_mesh(
     config: &Config,
     identity: &Identity,
     store: &Store,
     peers: Vec<String>,
     shutdown: CancellationToken,
+    sleeve: Option<Arc<Sleeve>>,
 ) -> anyhow::Result<MeshHandle> {
     let mesh_cfg = MeshConfig {
         name: identity.name,
@@ -206,13 +242,14 @@ pub async fn start_mesh(
         discovery: !config.no_discovery,
         password: config.password.is_some(),
         gossip_interval: GOSSIP_INTERVAL,
-        external_overlay: false,
+        external_overlay: sleeve.is_some(),
     };
     let router_cfg = RouterConfig {
         mesh: mesh_cfg,
         host: config.host,
         password: config.password.clone().map(String::into_bytes),
         trusted_subnets: config.trusted_subnets.clone(),
+        sleeve,
     };
     let persist_store = store.clone();
     let persist = move |targets: Vec<String>| {

@@ -4,11 +4,13 @@
 //! publishes snapshots that the REST API ([`api`]) reads.
 
 pub mod api;
+pub mod attach;
 pub mod config;
 pub mod daemon;
 pub mod dns;
 pub mod identity;
 pub mod mesh;
+pub mod overlay;
 pub mod store;
 pub mod timefmt;
 

@@ -1,12 +1,43 @@
-//! weave-netdev: the one place weave talks to the kernel's network configuration (rtnetlink).
+//! weave-netdev: the one place weave talks to the kernel's network configuration.
 //!
-//! Every operation is a named method on [`Netlink`] and fails with a [`NetdevError`] that says
-//! what it was doing ("create bridge weave: File exists"). Sockets are synchronous and belong
-//! to the network namespace they were opened in; callers on the async runtime use
-//! `spawn_blocking`.
+//! Every rtnetlink operation is a named method on [`Netlink`] and fails with a [`NetdevError`]
+//! that says what it was doing ("create bridge weave: File exists"). Sockets are synchronous
+//! and belong to the network namespace they were opened in ([`Netlink::open_in`] opens one in
+//! another namespace); callers on the async runtime use `spawn_blocking`.
+//!
+//! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`]) with their
+//! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]) and gratuitous ARP ([`arp`]).
 
+mod addr;
+pub mod arp;
+mod bridge;
+mod fdb;
 mod link;
 mod netlink;
+mod netns;
+mod route;
+pub mod sysctl;
+pub mod tap;
+pub mod virtio;
+mod vxlan;
 
-pub use link::{Link, LinkKind};
+pub use fdb::FdbEntry;
+pub use ipnet::Ipv4Net;
+pub use link::{BridgePort, Link, LinkKind};
 pub use netlink::{NetdevError, Netlink};
+pub use netns::Netns;
+pub use route::Route;
+pub use tap::{Tap, TapOptions};
+pub use vxlan::VxlanConfig;
+
+// Sockets and devices opened inside a namespace are handed back to the caller's thread, and a
+// Tap is read by one thread while another writes: keep these types thread-safe.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn sync<T: Sync>() {}
+    send::<Netlink>();
+    send::<Netns>();
+    sync::<Netns>();
+    send::<Tap>();
+    sync::<Tap>();
+};

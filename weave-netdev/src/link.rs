@@ -1,9 +1,15 @@
-//! Links: look up, create (bridge), bring up, delete.
+//! Links: look up, create (bridge, veth), change (up, MAC, MTU, name, alias, namespace), delete.
+//! Bridge-port settings live in `bridge.rs`, VXLAN in `vxlan.rs`.
 
 use super::netlink::{NetdevError, Netlink};
+use crate::netns::Netns;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
-use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVeth, LinkAttribute, LinkFlags, LinkInfo,
+    LinkMessage,
+};
 use netlink_packet_route::RouteNetlinkMessage;
+use std::os::fd::{AsFd, AsRawFd};
 
 /// What the kernel says about one link.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +22,19 @@ pub struct Link {
     pub kind: LinkKind,
     /// Index of the bridge this link is a port of.
     pub master: Option<u32>,
+    /// IFLA_IFALIAS: free text; weave records there which container a veth belongs to.
+    pub alias: Option<String>,
+    /// Bridge-port settings, when the link is a port of a Linux bridge.
+    pub bridge_port: Option<BridgePort>,
+}
+
+/// The bridge-port settings weave changes (IFLA_BRPORT_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BridgePort {
+    /// Frames may be sent back out of the port they came in on.
+    pub hairpin: bool,
+    /// Isolated ports cannot talk to each other, only to non-isolated ones.
+    pub isolated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +57,8 @@ impl Link {
             up: m.header.flags.contains(LinkFlags::Up),
             kind: LinkKind::Unknown,
             master: None,
+            alias: None,
+            bridge_port: None,
         };
         for a in &m.attributes {
             match a {
@@ -45,16 +66,31 @@ impl Link {
                 LinkAttribute::Address(a) => link.mac = a.as_slice().try_into().ok(),
                 LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
                 LinkAttribute::Controller(i) => link.master = Some(*i),
+                LinkAttribute::IfAlias(a) if !a.is_empty() => link.alias = Some(a.clone()),
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
-                        if let LinkInfo::Kind(k) = i {
-                            link.kind = match k {
-                                InfoKind::Bridge => LinkKind::Bridge,
-                                InfoKind::Veth => LinkKind::Veth,
-                                InfoKind::Vxlan => LinkKind::Vxlan,
-                                InfoKind::Tun => LinkKind::Tun,
-                                other => LinkKind::Other(format!("{other:?}").to_lowercase()),
+                        match i {
+                            LinkInfo::Kind(k) => {
+                                link.kind = match k {
+                                    InfoKind::Bridge => LinkKind::Bridge,
+                                    InfoKind::Veth => LinkKind::Veth,
+                                    InfoKind::Vxlan => LinkKind::Vxlan,
+                                    InfoKind::Tun => LinkKind::Tun,
+                                    other => LinkKind::Other(format!("{other:?}").to_lowercase()),
+                                }
                             }
+                            LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => {
+                                let mut port = BridgePort::default();
+                                for a in attrs {
+                                    match a {
+                                        InfoBridgePort::HairpinMode(on) => port.hairpin = *on,
+                                        InfoBridgePort::Isolated(on) => port.isolated = *on,
+                                        _ => {}
+                                    }
+                                }
+                                link.bridge_port = Some(port);
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -65,16 +101,34 @@ impl Link {
     }
 }
 
+/// Picks the links out of a reply.
+pub(crate) fn links_of(msgs: &[RouteNetlinkMessage]) -> Vec<Link> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewLink(l) => Some(Link::from_message(l)),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Netlink {
     /// The link called `name`, or `None` when there is none.
     pub fn link_by_name(&mut self, name: &str) -> Result<Option<Link>, NetdevError> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.into()));
         match self.query(RouteNetlinkMessage::GetLink(msg), &|| format!("look up link {name}")) {
-            Ok(msgs) => Ok(msgs.iter().find_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(Link::from_message(l)),
-                _ => None,
-            })),
+            Ok(msgs) => Ok(links_of(&msgs).pop()),
+            Err(e) if e.errno() == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The link with interface index `index`, or `None` when there is none.
+    pub fn link_by_index(&mut self, index: u32) -> Result<Option<Link>, NetdevError> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        match self.query(RouteNetlinkMessage::GetLink(msg), &|| format!("look up link index {index}")) {
+            Ok(msgs) => Ok(links_of(&msgs).pop()),
             Err(e) if e.errno() == Some(libc::ENODEV) => Ok(None),
             Err(e) => Err(e),
         }
@@ -84,13 +138,7 @@ impl Netlink {
     pub fn links(&mut self) -> Result<Vec<Link>, NetdevError> {
         let msgs =
             self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()), &|| "list links".into())?;
-        Ok(msgs
-            .iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(Link::from_message(l)),
-                _ => None,
-            })
-            .collect())
+        Ok(links_of(&msgs))
     }
 
     /// Creates a Linux bridge with the given MAC (and MTU), down.
@@ -107,6 +155,38 @@ impl Netlink {
         })
     }
 
+    /// Creates a veth pair `name` <-> `peer`, both down and in this socket's namespace.
+    pub fn create_veth(&mut self, name: &str, peer: &str, mtu: Option<u32>) -> Result<(), NetdevError> {
+        let mut peer_msg = LinkMessage::default();
+        peer_msg.attributes.push(LinkAttribute::IfName(peer.into()));
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.into()));
+        if let Some(mtu) = mtu {
+            peer_msg.attributes.push(LinkAttribute::Mtu(mtu));
+            msg.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
+        ]));
+        self.execute(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL, &|| {
+            format!("create veth {name} (peer {peer})")
+        })
+    }
+
+    /// Sends RTM_SETLINK for `link` carrying `attrs`.
+    pub(crate) fn set_link(
+        &mut self,
+        link: &Link,
+        attrs: Vec<LinkAttribute>,
+        op: &dyn Fn() -> String,
+    ) -> Result<(), NetdevError> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = link.index;
+        msg.attributes = attrs;
+        self.execute(RouteNetlinkMessage::SetLink(msg), 0, op)
+    }
+
     /// Sets the link up or down.
     pub fn set_up(&mut self, link: &Link, up: bool) -> Result<(), NetdevError> {
         let mut msg = LinkMessage::default();
@@ -121,10 +201,37 @@ impl Netlink {
 
     /// Changes the link's MAC address.
     pub fn set_mac(&mut self, link: &Link, mac: [u8; 6]) -> Result<(), NetdevError> {
-        let mut msg = LinkMessage::default();
-        msg.header.index = link.index;
-        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
-        self.execute(RouteNetlinkMessage::SetLink(msg), 0, &|| format!("set MAC of {}", link.name))
+        self.set_link(link, vec![LinkAttribute::Address(mac.to_vec())], &|| {
+            format!("set MAC of {}", link.name)
+        })
+    }
+
+    pub fn set_mtu(&mut self, link: &Link, mtu: u32) -> Result<(), NetdevError> {
+        self.set_link(link, vec![LinkAttribute::Mtu(mtu)], &|| format!("set MTU of {} to {mtu}", link.name))
+    }
+
+    /// Renames the link. The kernel refuses (EBUSY) while most kinds of link are up.
+    pub fn rename(&mut self, link: &Link, new_name: &str) -> Result<(), NetdevError> {
+        self.set_link(link, vec![LinkAttribute::IfName(new_name.into())], &|| {
+            format!("rename {} to {new_name}", link.name)
+        })
+    }
+
+    /// Sets IFLA_IFALIAS; an empty alias removes it.
+    pub fn set_alias(&mut self, link: &Link, alias: &str) -> Result<(), NetdevError> {
+        self.set_link(link, vec![LinkAttribute::IfAlias(alias.into())], &|| {
+            format!("set alias of {} to {alias:?}", link.name)
+        })
+    }
+
+    /// Moves the link into another namespace (it keeps its name and index there when free,
+    /// loses its addresses and goes down). Afterwards it is reachable only through a socket
+    /// opened in `ns`.
+    pub fn move_to_netns(&mut self, link: &Link, ns: &Netns) -> Result<(), NetdevError> {
+        let fd = ns.as_fd().as_raw_fd();
+        self.set_link(link, vec![LinkAttribute::NetNsFd(fd)], &|| {
+            format!("move {} to network namespace {}", link.name, ns.label())
+        })
     }
 
     pub fn delete_link(&mut self, link: &Link) -> Result<(), NetdevError> {

@@ -1,5 +1,6 @@
 //! A minimal synchronous rtnetlink client: send one request, collect the ACK or the dump.
 
+use crate::netns::Netns;
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
@@ -27,7 +28,8 @@ impl NetdevError {
     }
 }
 
-/// An rtnetlink socket in the network namespace of the thread that opened it.
+/// An rtnetlink socket in the network namespace of the thread that opened it. The socket keeps
+/// that namespace for its whole life, whichever thread uses it later.
 pub struct Netlink {
     sock: Socket,
     seq: u32,
@@ -42,6 +44,13 @@ impl Netlink {
         sock.connect(&SocketAddr::new(0, 0)).map_err(op)?;
         sock.set_ext_ack(true).ok();
         Ok(Netlink { sock, seq: 0, buf: vec![0; 64 * 1024] })
+    }
+
+    /// A socket bound in `ns`, opened on a thread that joined it (see [`Netns::run`]).
+    pub fn open_in(ns: &Netns) -> Result<Netlink, NetdevError> {
+        ns.run(Netlink::open)?.map_err(|e| {
+            NetdevError::new(format!("open rtnetlink socket in network namespace {}", ns.label()), e.source)
+        })
     }
 
     /// Sends a request that changes state and waits for the kernel's ACK.

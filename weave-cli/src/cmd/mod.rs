@@ -1,5 +1,6 @@
 //! One module per subcommand; each has an `exec` returning success or a [`Failure`].
 
+mod attach;
 mod connect;
 mod launch;
 mod status;
@@ -21,6 +22,11 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Version { output } => version::exec(&client, output.output).await,
         Command::Connect { replace, peers } => connect::connect(&client, &peers, replace).await,
         Command::Forget { peers } => connect::forget(&client, &peers).await,
+        Command::Attach { without_dns, no_multicast_route, args } => {
+            attach::attach(&client, args, without_dns, no_multicast_route).await
+        }
+        Command::Detach { args } => attach::detach(&client, args).await,
+        Command::Ps { targets, output } => attach::ps(&client, &targets, output.output).await,
         Command::Top => top::exec(&client),
     };
     match result {

@@ -2,6 +2,7 @@
 //! endpoints with Weave's paths and bodies. Handlers read daemon snapshots; they never reach
 //! into a subsystem's internals.
 
+mod attach;
 mod error;
 mod events;
 mod legacy;
@@ -29,6 +30,7 @@ pub type AppState = Arc<Daemon>;
     tags(
         (name = "daemon", description = "This peer and the daemon process"),
         (name = "mesh", description = "Peers, connections, routes and connection targets"),
+        (name = "attach", description = "Targets (namespaces, containers) on the weave network"),
         (name = "events", description = "The stream of changes")
     )
 )]
@@ -39,6 +41,7 @@ fn v1_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(v1::routes())
         .merge(mesh::routes())
+        .merge(attach::routes())
         .routes(utoipa_axum::routes!(events::events))
         .split_for_parts()
 }

@@ -86,6 +86,18 @@ pub enum Output {
         address: String,
         accept_new_peer: bool,
     },
+    /// Set up the overlay of a newly registered connection (with an external overlay).
+    OverlayPrepare {
+        conn: ConnId,
+    },
+    /// Start the overlay's data path checks (after the connection was added).
+    OverlayConfirm {
+        conn: ConnId,
+    },
+    /// The connection is gone: stop its overlay.
+    OverlayStop {
+        conn: ConnId,
+    },
     /// Overlay control message received for a connection (tags 1-3, 7).
     OverlayControl {
         conn: ConnId,
@@ -108,11 +120,21 @@ pub(super) struct LocalConn {
     pub registered: bool,
     /// Holds a reference on the remote peer.
     pub pinned: bool,
+    /// Has an overlay to stop when it closes.
+    pub prepared: bool,
     /// Why the connection is going away, once we know.
     pub ending: Option<Ending>,
     pub senders: Senders,
     pub inflight: usize,
     pub attrs: BTreeMap<String, serde_json::Value>,
+}
+
+/// Routes as the datapath needs them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DatapathRoutes {
+    pub known: BTreeSet<PeerName>,
+    pub unicast: BTreeMap<PeerName, PeerName>,
+    pub broadcast: BTreeMap<PeerName, Vec<PeerName>>,
 }
 
 pub struct Mesh {
@@ -213,6 +235,7 @@ impl Mesh {
                 untrusted,
                 registered: false,
                 pinned: false,
+                prepared: false,
                 ending: None,
                 senders: Senders::default(),
                 inflight: 0,
@@ -306,7 +329,11 @@ impl Mesh {
             address: hs.remote_addr.clone(),
             outbound: hs.outbound,
         }));
-        if !self.cfg.external_overlay {
+        if self.cfg.external_overlay {
+            self.conns.get_mut(&id).expect("present").prepared = true;
+            self.out.push(Output::OverlayPrepare { conn: id });
+            self.out.push(Output::OverlayConfirm { conn: id });
+        } else {
             self.establish(now, id);
         }
         Ok(())
@@ -390,6 +417,9 @@ impl Mesh {
         let Some(c) = self.conns.get(&id) else { return };
         let (addr, outbound, remote, pinned) = (c.addr.clone(), c.outbound, c.remote, c.pinned);
         let ending = c.ending.unwrap_or(Ending::Error);
+        if c.prepared {
+            self.out.push(Output::OverlayStop { conn: id });
+        }
         if let Some(r) = remote {
             tracing::info!(peer = %r, %addr, "connection shutting down due to error: {reason}");
         } else {
@@ -460,6 +490,30 @@ impl Mesh {
         self.out.push(Output::PersistTargets(targets.clone()));
         self.out.push(Output::Event(MeshEvent::TargetsChanged { targets }));
         self.maker_dirty = true;
+    }
+
+    /// What the datapath routes by: every known peer, unicast next hops and broadcast fan-out
+    /// over established symmetric connections.
+    pub fn datapath_routes(&mut self) -> DatapathRoutes {
+        self.ensure_routes();
+        let sources: Vec<PeerName> = self.routes.unicast.keys().copied().collect();
+        DatapathRoutes {
+            known: self.peers.names(),
+            unicast: self
+                .routes
+                .unicast
+                .iter()
+                .filter(|(d, _)| **d != self.cfg.name)
+                .map(|(d, v)| (*d, *v))
+                .collect(),
+            broadcast: sources.into_iter().map(|s| (s, self.routes.broadcast(&self.peers, s))).collect(),
+        }
+    }
+
+    /// The remote peer and direction of a registered connection.
+    pub fn connection_info(&self, id: ConnId) -> Option<(PeerName, bool, u64, bool)> {
+        let c = self.conns.get(&id)?;
+        Some((c.remote?, c.outbound, c.uid, c.untrusted))
     }
 
     pub fn direct_peers(&self, active_only: bool) -> Vec<String> {

@@ -17,7 +17,7 @@ mod status;
 pub mod handshake;
 pub mod router;
 
-pub use self::core::{ConnId, Handshaked, Mesh, MeshConfig, MeshEvent, Output};
+pub use self::core::{ConnId, DatapathRoutes, Handshaked, Mesh, MeshConfig, MeshEvent, Output};
 pub use gossip::{GossipData, GossipError, Gossiper, Messages};
 pub use maker::{Ending, TargetState};
 pub use peers::{ConnSummary, Peer, Peers, SHORT_ID_BITS};

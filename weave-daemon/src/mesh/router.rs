@@ -6,6 +6,9 @@ use super::core::{ConnId, Handshaked, Mesh, MeshConfig, MeshEvent, Output};
 use super::gossip::{GossipData, Gossiper};
 use super::handshake::{self, Established, HANDSHAKE_TIMEOUT, READ_TIMEOUT};
 use super::status::MeshSnapshot;
+use crate::overlay::sleeve::datapath::DpRoutes;
+use crate::overlay::sleeve::Sleeve;
+use crate::overlay::{OverlayEvent, OverlayParams, OverlaySwitch, OVERLAYS};
 use ipnet::Ipv4Net;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -36,13 +39,15 @@ pub struct RouterConfig {
     pub host: Option<IpAddr>,
     pub password: Option<Vec<u8>>,
     pub trusted_subnets: Vec<Ipv4Net>,
+    /// The sleeve overlay; without one, connections are established at once (tests).
+    pub sleeve: Option<Arc<Sleeve>>,
 }
 
 /// Message bodies for a connection's writer, each flagged if it is gossip to acknowledge.
 type Writer = mpsc::Sender<(Vec<u8>, bool)>;
 
 enum Cmd {
-    Ready { id: ConnId, hs: Handshaked, writer: Writer, close: CancellationToken },
+    Ready { id: ConnId, hs: Handshaked, extra: ConnExtra },
     Message { id: ConnId, body: Vec<u8> },
     Sent { id: ConnId },
     Closed { id: ConnId, reason: String },
@@ -52,6 +57,16 @@ enum Cmd {
     Broadcast { channel: String, data: Box<dyn GossipData> },
     Neighbours { channel: String, data: Box<dyn GossipData> },
     Unicast { channel: String, dst: PeerName, payload: Vec<u8>, done: oneshot::Sender<Result<(), String>> },
+}
+
+/// What the shell keeps per connection beside the mesh's own state.
+struct ConnExtra {
+    writer: Writer,
+    close: CancellationToken,
+    /// The TCP peer address (the overlay's first guess at the peer's UDP address).
+    remote_tcp: SocketAddr,
+    session_key: Option<[u8; 32]>,
+    peer_overlays: Option<Vec<String>>,
 }
 
 /// How the rest of the daemon talks to the mesh.
@@ -176,6 +191,8 @@ pub async fn start(
     let (cmds, rx) = mpsc::channel(1024);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(mesh.snapshot(now, SystemTime::now())));
     let (events, _) = broadcast::channel(1024);
+    let (ov_tx, ov_rx) = mpsc::channel(1024);
+    let switch = cfg.sleeve.clone().map(|s| OverlaySwitch::new(s, ov_tx));
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
         cmds: cmds.clone(),
@@ -185,7 +202,8 @@ pub async fn start(
     let handle = MeshHandle { cmds, snapshot: snap_rx, events: events.clone(), port: cfg.mesh.port };
 
     tokio::spawn(accept_loop(listener, shared.clone(), stop.clone()));
-    tokio::spawn(mesh_loop(mesh, rx, shared, snap_tx, events, Box::new(persist), stop));
+    let io = LoopIo { rx, ov_rx, switch, snap_tx, events, persist: Box::new(persist) };
+    tokio::spawn(mesh_loop(mesh, io, shared, stop));
     let errors = handle.connect(&peers, false).await;
     for e in errors {
         tracing::warn!("initial peer: {e}");
@@ -193,29 +211,52 @@ pub async fn start(
     Ok(handle)
 }
 
-async fn mesh_loop(
-    mut mesh: Mesh,
-    mut rx: mpsc::Receiver<Cmd>,
-    shared: Arc<Shared>,
+/// The mesh task's channels and collaborators.
+struct LoopIo {
+    rx: mpsc::Receiver<Cmd>,
+    ov_rx: mpsc::Receiver<(ConnId, OverlayEvent)>,
+    switch: Option<OverlaySwitch>,
     snap_tx: watch::Sender<Arc<MeshSnapshot>>,
     events: broadcast::Sender<MeshEvent>,
     persist: Box<dyn Fn(Vec<String>) + Send>,
-    stop: CancellationToken,
-) {
-    let mut conns: HashMap<ConnId, (Writer, CancellationToken)> = HashMap::new();
+}
+
+async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: CancellationToken) {
+    let mut conns: HashMap<ConnId, ConnExtra> = HashMap::new();
     let mut last_snapshot = Instant::now();
     loop {
         let deadline = tokio::time::Instant::from_std(mesh.next_deadline());
         let mut changed = false;
+        let now = Instant::now();
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep_until(deadline) => mesh.tick(Instant::now()),
-            cmd = rx.recv() => {
+            ev = io.ov_rx.recv() => {
+                let Some((conn, ev)) = ev else { break };
+                match ev {
+                    OverlayEvent::Established => mesh.overlay_established(now, conn),
+                    OverlayEvent::Failed(reason) => {
+                        if let Some(c) = conns.remove(&conn) {
+                            c.close.cancel();
+                        }
+                        mesh.connection_closed(now, conn, &reason);
+                    }
+                    OverlayEvent::Send(body) => {
+                        if let Some(c) = conns.get(&conn) {
+                            let _ = c.writer.try_send((body, false));
+                        }
+                    }
+                    OverlayEvent::Attrs(a) => {
+                        mesh.set_overlay_attrs(conn, a);
+                        changed = true;
+                    }
+                }
+            }
+            cmd = io.rx.recv() => {
                 let Some(cmd) = cmd else { break };
-                let now = Instant::now();
                 match cmd {
-                    Cmd::Ready { id, hs, writer, close } => {
-                        conns.insert(id, (writer, close));
+                    Cmd::Ready { id, hs, extra } => {
+                        conns.insert(id, extra);
                         mesh.connection_ready(now, id, hs);
                     }
                     Cmd::Message { id, body } => mesh.message(now, id, &body),
@@ -241,23 +282,24 @@ async fn mesh_loop(
                 }
             }
         }
+        let mut routes_changed = false;
         for out in mesh.take_outputs() {
             match out {
                 Output::Send { conn, body, gossip } => {
-                    if let Some((w, close)) = conns.get(&conn) {
-                        if w.try_send((body, gossip)).is_err() {
+                    if let Some(c) = conns.get(&conn) {
+                        if c.writer.try_send((body, gossip)).is_err() {
                             tracing::warn!(
                                 conn,
                                 "connection is not keeping up with what we send; closing it"
                             );
-                            close.cancel();
+                            c.close.cancel();
                         }
                     }
                 }
                 Output::Close { conn, reason } => {
-                    if let Some((_, close)) = conns.get(&conn) {
+                    if let Some(c) = conns.get(&conn) {
                         tracing::debug!(conn, "closing: {reason}");
-                        close.cancel();
+                        c.close.cancel();
                     }
                     // The connection task reports Closed with its own view; keep the reason.
                     let _ = shared.cmds.try_send(Cmd::Closed { id: conn, reason });
@@ -265,22 +307,75 @@ async fn mesh_loop(
                 Output::Dial { address, accept_new_peer } => {
                     tokio::spawn(dial(address, accept_new_peer, shared.clone()));
                 }
-                Output::OverlayControl { .. } => {}
-                Output::PersistTargets(targets) => persist(targets),
+                Output::OverlayPrepare { conn } => {
+                    let (Some(sw), Some(extra), Some((remote, outbound, conn_uid, untrusted))) =
+                        (io.switch.as_mut(), conns.get(&conn), mesh.connection_info(conn))
+                    else {
+                        continue;
+                    };
+                    let params = OverlayParams {
+                        remote,
+                        conn_uid,
+                        outbound,
+                        remote_tcp: extra.remote_tcp,
+                        session_key: if untrusted { extra.session_key } else { None },
+                        peer_overlays: extra.peer_overlays.clone(),
+                    };
+                    if let Err(reason) = sw.prepare(conn, params) {
+                        extra.close.cancel();
+                        let _ = shared.cmds.try_send(Cmd::Closed { id: conn, reason });
+                    }
+                }
+                Output::OverlayConfirm { conn } => {
+                    if let Some(sw) = io.switch.as_mut() {
+                        sw.confirm(conn);
+                    }
+                }
+                Output::OverlayStop { conn } => {
+                    if let Some(sw) = io.switch.as_mut() {
+                        sw.stop(conn);
+                    }
+                }
+                Output::OverlayControl { conn, tag, payload } => {
+                    if let Some(sw) = io.switch.as_mut() {
+                        sw.control(conn, tag, &payload);
+                    }
+                }
+                Output::PersistTargets(targets) => (io.persist)(targets),
                 Output::Event(e) => {
                     changed = true;
-                    let _ = events.send(e);
+                    match &e {
+                        MeshEvent::RoutesChanged | MeshEvent::PeerAdded { .. } => routes_changed = true,
+                        MeshEvent::PeerRemoved { name, .. } => {
+                            routes_changed = true;
+                            if let Some(sw) = io.switch.as_ref() {
+                                sw.sleeve().peers_removed(&[*name]);
+                            }
+                        }
+                        _ => {}
+                    }
+                    let _ = io.events.send(e);
                 }
+            }
+        }
+        if routes_changed {
+            if let Some(sw) = io.switch.as_ref() {
+                let r = mesh.datapath_routes();
+                sw.sleeve().set_routes(DpRoutes {
+                    known: r.known.into_iter().collect(),
+                    unicast: r.unicast.into_iter().collect(),
+                    broadcast: r.broadcast.into_iter().collect(),
+                });
             }
         }
         // Status readers see changes at once, and counters at most a few times a second.
         if changed || last_snapshot.elapsed() > Duration::from_millis(500) {
             last_snapshot = Instant::now();
-            snap_tx.send_replace(Arc::new(mesh.snapshot(last_snapshot, SystemTime::now())));
+            io.snap_tx.send_replace(Arc::new(mesh.snapshot(last_snapshot, SystemTime::now())));
         }
     }
-    for (_, close) in conns.values() {
-        close.cancel();
+    for c in conns.values() {
+        c.close.cancel();
     }
 }
 
@@ -372,7 +467,8 @@ async fn run_connection(
     #[allow(deprecated)]
     let _ = stream.set_linger(Some(Duration::ZERO));
     let _ = stream.set_nodelay(true);
-    let remote_ip = stream.peer_addr().map(|a| a.ip()).ok();
+    let Ok(remote_tcp) = stream.peer_addr() else { return };
+    let remote_ip = Some(remote_tcp.ip());
     let trust_remote = remote_ip.is_some_and(|ip| match ip {
         IpAddr::V4(v4) => shared.cfg.trusted_subnets.iter().any(|n| n.contains(&v4)),
         IpAddr::V6(_) => false,
@@ -386,7 +482,7 @@ async fn run_connection(
         uid: snap.uid,
         conn_id,
         trusted: trust_remote,
-        overlays: None,
+        overlays: shared.cfg.sleeve.as_ref().map(|_| OVERLAYS.iter().map(|s| s.to_string()).collect()),
     };
     let mut stream = stream;
     let hs = tokio::time::timeout(
@@ -395,7 +491,7 @@ async fn run_connection(
     )
     .await
     .unwrap_or_else(|_| Err("handshake timed out".into()));
-    let Established { features, sealer, mut opener, .. } = match hs {
+    let Established { features, sealer, mut opener, session_key, .. } = match hs {
         Ok(e) => e,
         Err(error) => {
             tracing::info!("->[{address}] connection shutting down due to error during handshake: {error}");
@@ -408,8 +504,10 @@ async fn run_connection(
     let conn_uid = weave_wire::protocol::connection_uid(conn_id, features.conn_id);
     let (writer_tx, writer_rx) = mpsc::channel(WRITER_QUEUE);
     let close = CancellationToken::new();
+    let peer_overlays = features.overlays.clone();
     let hs = Handshaked { features, outbound, remote_addr: address, accept_new_peer, conn_uid, trust_remote };
-    if shared.cmds.send(Cmd::Ready { id, hs, writer: writer_tx, close: close.clone() }).await.is_err() {
+    let extra = ConnExtra { writer: writer_tx, close: close.clone(), remote_tcp, session_key, peer_overlays };
+    if shared.cmds.send(Cmd::Ready { id, hs, extra }).await.is_err() {
         return;
     }
 

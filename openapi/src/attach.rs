@@ -1,0 +1,54 @@
+//! `/api/v1` types of attaching targets to the weave network.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// `POST /api/v1/attach`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AttachRequest {
+    /// `netns:NAME`, `pid:PID`, or the path of a network namespace.
+    pub target: String,
+    /// `CIDR` or `ip:CIDR` (explicit), `net:default` or `net:CIDR` (from IPAM).
+    /// Empty means `net:default`.
+    #[serde(default)]
+    pub addrs: Vec<String>,
+    /// Do not register the target's name in weaveDNS.
+    #[serde(default)]
+    pub without_dns: bool,
+    /// Do not add the route of 224.0.0.0/4 via `ethwe`.
+    #[serde(default)]
+    pub no_multicast_route: bool,
+}
+
+/// A target on the weave network, as `weave ps` lists it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AttachedTarget {
+    /// The target's id (`weave:expose` for the host's own addresses).
+    pub id: String,
+    /// MAC of its `ethwe` (of the bridge, for `weave:expose`).
+    pub mac: String,
+    /// Its addresses on the weave network, as CIDRs.
+    pub addrs: Vec<String>,
+}
+
+/// `POST /api/v1/detach`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DetachRequest {
+    pub target: String,
+    /// Addresses to remove; all when empty.
+    #[serde(default)]
+    pub addrs: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DetachResult {
+    pub id: String,
+    /// The addresses removed.
+    pub removed: Vec<String>,
+}

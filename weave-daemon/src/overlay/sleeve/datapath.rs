@@ -1,0 +1,407 @@
+//! The per-packet path, on dedicated threads: frames captured from the bridge's local port are
+//! learnt, routed and packed into sleeve UDP packets; sleeve packets received are opened,
+//! relayed or injected into the bridge. Sends are batched per burst with sendmmsg; packet
+//! buffers come from a per-thread pool, so steady state allocates nothing.
+
+use super::forwarder::{DataEvent, ForwarderRef, MAX_UDP_PAYLOAD};
+use super::udp::{send_batch, RecvBatch, SendError, Sockets};
+use crate::overlay::frame::{fragment, icmp_frag_needed, FrameInfo, ETH_HLEN};
+use crate::overlay::maccache::{Learned, MacCache};
+use arc_swap::ArcSwap;
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::SocketAddrV4;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use weave_wire::sleeve::{frames, split_sender};
+use weave_wire::PeerName;
+
+/// STP and friends: never forwarded, as Weave.
+const BRIDGE_GROUP: [u8; 6] = [0x01, 0x80, 0xc2, 0x00, 0x00, 0x00];
+/// Weave puts at most this many frames in one UDP packet.
+const MAX_FRAMES_PER_PACKET: usize = 100;
+/// Frames read from the local port before pending packets are sent anyway.
+const CAPTURE_BURST: usize = 64;
+
+/// The local side of the switch: the bridge port frames are captured from and injected into.
+pub trait LocalPort: Send + Sync {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn write(&self, frame: &[u8]) -> io::Result<usize>;
+    /// Waits until a frame can be read (the port is non-blocking).
+    fn wait_readable(&self) -> io::Result<()>;
+}
+
+/// Routes as the datapath needs them, published by the mesh on every change.
+#[derive(Default, Debug, Clone)]
+pub struct DpRoutes {
+    /// Every peer of the topology.
+    pub known: HashSet<PeerName>,
+    /// Next hop per destination (established, symmetric connections).
+    pub unicast: HashMap<PeerName, PeerName>,
+    /// Neighbours to pass a broadcast from each source on to.
+    pub broadcast: HashMap<PeerName, Vec<PeerName>>,
+}
+
+/// What the datapath threads share.
+pub struct Shared {
+    pub us: PeerName,
+    pub routes: ArcSwap<DpRoutes>,
+    /// The confirmed forwarder of each connected peer.
+    pub fwds: ArcSwap<HashMap<PeerName, ForwarderRef>>,
+    pub macs: MacCache,
+    pub sockets: Sockets,
+    pub port: Box<dyn LocalPort>,
+}
+
+/// A packet being filled for one forwarder and path.
+struct Open {
+    fwd: ForwarderRef,
+    buf: Vec<u8>,
+    frames: usize,
+    limit: usize,
+}
+
+/// A sealed packet waiting for the next flush.
+struct Ready {
+    fwd: ForwarderRef,
+    dst: SocketAddrV4,
+    buf: Vec<u8>,
+}
+
+/// One datapath thread's working state.
+pub struct Worker {
+    sh: Arc<Shared>,
+    open: HashMap<(PeerName, bool), Open>,
+    ready: [Vec<Ready>; 2],
+    pool: Vec<Vec<u8>>,
+    scratch: Vec<u8>,
+    scratch2: Vec<u8>,
+    last_log: Instant,
+}
+
+impl Worker {
+    pub fn new(sh: Arc<Shared>) -> Worker {
+        Worker {
+            sh,
+            open: HashMap::new(),
+            ready: [Vec::new(), Vec::new()],
+            pool: Vec::new(),
+            scratch: Vec::with_capacity(65536),
+            scratch2: Vec::with_capacity(65536),
+            last_log: Instant::now() - Duration::from_secs(60),
+        }
+    }
+
+    /// Logs at most once a second per thread: the packet path must not flood the log.
+    fn log(&mut self, msg: impl FnOnce() -> String) {
+        let now = Instant::now();
+        if now.duration_since(self.last_log) >= Duration::from_secs(1) {
+            self.last_log = now;
+            tracing::info!("{}", msg());
+        }
+    }
+
+    // ---- captured frames ---------------------------------------------------------------
+
+    /// A frame from the local bridge.
+    pub fn captured(&mut self, frame: &[u8]) {
+        let Some(info) = FrameInfo::parse(frame) else { return };
+        let us = self.sh.us;
+        if let Learned::Conflict(peer) = self.sh.macs.add_local(info.src_mac, us, Instant::now()) {
+            self.log(|| {
+                format!(
+                    "captured frame from MAC {} associated with another peer {peer}; dropped",
+                    mac(&info.src_mac)
+                )
+            });
+            return;
+        }
+        if info.dst_mac == BRIDGE_GROUP {
+            return;
+        }
+        match self.sh.macs.lookup(&info.dst_mac) {
+            Some(p) if p == us => {}
+            None => self.relay_broadcast(us, frame),
+            Some(peer) => self.relay(us, peer, frame),
+        }
+    }
+
+    // ---- received packets ----------------------------------------------------------------
+
+    /// A sleeve UDP payload from `from`. The buffer is decrypted in place.
+    pub fn received(&mut self, from: SocketAddrV4, packet: &mut [u8]) {
+        let Ok((sender, _)) = split_sender(packet) else { return };
+        let Some(fwd) = self.sh.fwds.load().get(&sender).cloned() else { return };
+        fwd.counters.rx_packets.fetch_add(1, Ordering::Relaxed);
+        fwd.counters.rx_bytes.fetch_add(packet.len() as u64, Ordering::Relaxed);
+        let body = &mut packet[6..];
+        let range = match &fwd.crypto {
+            None => 0..body.len(),
+            Some(c) => match c.dec.lock().unwrap_or_else(|e| e.into_inner()).open_in_place(body) {
+                Ok(Some(r)) => r,
+                Ok(None) => return, // a replay
+                Err(e) => {
+                    fwd.counters.drops.fetch_add(1, Ordering::Relaxed);
+                    self.log(|| format!("sleeve ->[{from}|{sender}]: {e}"));
+                    return;
+                }
+            },
+        };
+        let body = &body[range];
+        for rec in frames(body) {
+            match rec {
+                Ok(r) => self.received_frame(from, &fwd, r.src, r.dst, r.frame),
+                Err(e) => {
+                    self.log(|| format!("sleeve ->[{from}|{sender}]: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn received_frame(
+        &mut self,
+        from: SocketAddrV4,
+        fwd: &ForwarderRef,
+        src: PeerName,
+        dst: PeerName,
+        frame: &[u8],
+    ) {
+        if frame.len() < ETH_HLEN {
+            return;
+        }
+        let routes = self.sh.routes.load();
+        if !routes.known.contains(&src) || !routes.known.contains(&dst) {
+            return;
+        }
+        if FrameInfo::is_special(frame) {
+            if src == fwd.remote && dst == self.sh.us {
+                fwd.notify(DataEvent::Special { from, frame: frame.to_vec() });
+            }
+            return;
+        }
+        drop(routes);
+        self.forwarded(src, dst, frame);
+    }
+
+    /// A frame that arrived over the overlay from `src`, addressed to peer `dst`.
+    fn forwarded(&mut self, src: PeerName, dst: PeerName, frame: &[u8]) {
+        let us = self.sh.us;
+        if dst != us {
+            self.relay(src, dst, frame);
+            return;
+        }
+        let Some(info) = FrameInfo::parse(frame) else { return };
+        if let Learned::Conflict(was) = self.sh.macs.add_forced(info.src_mac, src, Instant::now()) {
+            self.log(|| format!("Discovered remote MAC {} at {src} (was at {was})", mac(&info.src_mac)));
+        }
+        if let Err(e) = self.sh.port.write(frame) {
+            self.log(|| format!("injecting a frame into the bridge: {e}"));
+        }
+        if self.sh.macs.lookup(&info.dst_mac) != Some(us) {
+            self.relay_broadcast(src, frame);
+        }
+    }
+
+    // ---- routing -------------------------------------------------------------------------
+
+    fn relay(&mut self, src: PeerName, dst: PeerName, frame: &[u8]) {
+        let hop = self.sh.routes.load().unicast.get(&dst).copied();
+        let Some(hop) = hop else {
+            self.log(|| format!("Received packet for unknown destination: {dst}"));
+            return;
+        };
+        let Some(fwd) = self.sh.fwds.load().get(&hop).cloned() else {
+            self.log(|| format!("Unable to find connection to relay peer {hop}"));
+            return;
+        };
+        self.forward(&fwd, src, dst, frame, false);
+    }
+
+    fn relay_broadcast(&mut self, src: PeerName, frame: &[u8]) {
+        let routes = self.sh.routes.load();
+        let Some(hops) = routes.broadcast.get(&src) else { return };
+        let fwds = self.sh.fwds.load();
+        for hop in hops {
+            if let Some(fwd) = fwds.get(hop) {
+                let fwd = fwd.clone();
+                self.forward(&fwd, src, *hop, frame, true);
+            }
+        }
+    }
+
+    /// Sends a frame to `fwd`'s peer, choosing the DF or non-DF path as Weave: DF frames that
+    /// do not fit get an ICMP "fragmentation needed", non-DF IPv4 is fragmented here unless the
+    /// peer confirmed the kernel's fragments reach it.
+    fn forward(&mut self, fwd: &ForwarderRef, src: PeerName, dst: PeerName, frame: &[u8], broadcast: bool) {
+        if fwd.addr().is_none() {
+            self.log(|| format!("sleeve ->[{}]: Cannot forward frame yet - awaiting contact", fwd.remote));
+            return;
+        }
+        let Some(info) = FrameInfo::parse(frame) else { return };
+        let mtu = fwd.mtu() as usize;
+        let fits = frame.len() <= mtu + ETH_HLEN;
+        if info.df {
+            if fits {
+                self.push(fwd, true, src, dst, frame);
+            } else if !broadcast {
+                let mut icmp = std::mem::take(&mut self.scratch);
+                if icmp_frag_needed(frame, mtu as u16, &mut icmp).is_some() {
+                    tracing::debug!("Sending ICMP 3,4: PMTU={mtu}");
+                    // Back to the sender, as if it came from the destination peer.
+                    self.forwarded(dst, src, &icmp);
+                }
+                self.scratch = icmp;
+            }
+            return;
+        }
+        if fwd.stack_frag.load(Ordering::Relaxed) || info.ipv4.is_none() {
+            self.push(fwd, false, src, dst, frame);
+        } else if fits {
+            self.push(fwd, true, src, dst, frame);
+        } else {
+            let mut scratch = std::mem::take(&mut self.scratch2);
+            fragment(frame, mtu, &mut scratch, |f| self.push(fwd, true, src, dst, f));
+            self.scratch2 = scratch;
+        }
+    }
+
+    /// Appends a frame record to the forwarder's open packet on that path.
+    fn push(&mut self, fwd: &ForwarderRef, df: bool, src: PeerName, dst: PeerName, frame: &[u8]) {
+        let limit = if df { fwd.max_payload.load(Ordering::Relaxed) as usize } else { MAX_UDP_PAYLOAD };
+        let need = 14 + frame.len();
+        let key = (fwd.remote, df);
+        let full = self
+            .open
+            .get(&key)
+            .is_some_and(|o| o.buf.len() + need > o.limit || o.frames >= MAX_FRAMES_PER_PACKET);
+        if full {
+            let o = self.open.remove(&key).expect("checked");
+            self.seal(o, df);
+        }
+        if !self.open.contains_key(&key) {
+            let mut buf = self.pool.pop().unwrap_or_else(|| Vec::with_capacity(65536));
+            buf.clear();
+            buf.extend_from_slice(&self.sh.us.bytes());
+            if fwd.encrypted() {
+                buf.extend_from_slice(&[0u8; 24]);
+            }
+            self.open.insert(key, Open { fwd: fwd.clone(), buf, frames: 0, limit });
+        }
+        let o = self.open.get_mut(&key).expect("inserted");
+        if o.buf.len() + need > o.limit {
+            fwd.counters.drops.fetch_add(1, Ordering::Relaxed);
+            let (len, limit) = (frame.len(), o.limit);
+            self.log(|| format!("Dropping too big frame during forwarding: frame len {len}, limit {limit}"));
+            return;
+        }
+        o.buf.extend_from_slice(&src.bytes());
+        o.buf.extend_from_slice(&dst.bytes());
+        o.buf.extend_from_slice(&(frame.len() as u16).to_be_bytes());
+        o.buf.extend_from_slice(frame);
+        o.frames += 1;
+    }
+
+    /// Closes a packet: encrypts it and queues it for the next flush.
+    fn seal(&mut self, mut o: Open, df: bool) {
+        let Some(dst) = o.fwd.addr() else { return self.pool.push(o.buf) };
+        if let Some(c) = &o.fwd.crypto {
+            let enc = if df { &c.enc_df } else { &c.enc };
+            if enc.lock().unwrap_or_else(|e| e.into_inner()).seal_in_place(&mut o.buf[6..]).is_err() {
+                return self.pool.push(o.buf);
+            }
+        }
+        self.ready[df as usize].push(Ready { fwd: o.fwd, dst, buf: o.buf });
+    }
+
+    /// Sends everything pending.
+    pub fn flush(&mut self) {
+        let keys: Vec<(PeerName, bool)> = self.open.keys().copied().collect();
+        for key in keys {
+            if let Some(o) = self.open.remove(&key) {
+                self.seal(o, key.1);
+            }
+        }
+        for df in [false, true] {
+            let mut ready = std::mem::take(&mut self.ready[df as usize]);
+            if ready.is_empty() {
+                continue;
+            }
+            let msgs: Vec<(SocketAddrV4, &[u8])> = ready.iter().map(|r| (r.dst, r.buf.as_slice())).collect();
+            let mut failed: Vec<(usize, SendError)> = Vec::new();
+            send_batch(self.sh.sockets.get(df), &msgs, |i, e| failed.push((i, e)));
+            drop(msgs);
+            for (i, e) in failed {
+                let fwd = &ready[i].fwd;
+                fwd.counters.drops.fetch_add(1, Ordering::Relaxed);
+                match e {
+                    SendError::TooBig => fwd.notify(DataEvent::TooBig),
+                    SendError::Other(e) => self.log(|| format!("sleeve ->[{}]: send: {e}", ready[i].dst)),
+                }
+            }
+            for r in ready.drain(..) {
+                r.fwd.counters.tx_packets.fetch_add(1, Ordering::Relaxed);
+                r.fwd.counters.tx_bytes.fetch_add(r.buf.len() as u64, Ordering::Relaxed);
+                self.pool.push(r.buf);
+            }
+            // Keep the vector's capacity for the next burst.
+            self.ready[df as usize] = ready;
+        }
+    }
+}
+
+fn mac(m: &[u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// The capture thread: reads the local port in bursts and sends what it routed.
+pub fn capture_loop(sh: Arc<Shared>) {
+    let mut w = Worker::new(sh.clone());
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let mut n = 0;
+        while n < CAPTURE_BURST {
+            match sh.port.read(&mut buf) {
+                Ok(len) => {
+                    w.captured(&buf[..len]);
+                    n += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::error!("reading the bridge's local port: {e}; sleeve capture stops");
+                    return;
+                }
+            }
+        }
+        w.flush();
+        if n < CAPTURE_BURST {
+            if let Err(e) = sh.port.wait_readable() {
+                tracing::error!("waiting on the bridge's local port: {e}; sleeve capture stops");
+                return;
+            }
+        }
+    }
+}
+
+/// A receive thread for one of the sleeve sockets.
+pub fn receive_loop(sh: Arc<Shared>, df: bool) {
+    let mut w = Worker::new(sh.clone());
+    let mut batch = RecvBatch::new(32, 65536);
+    loop {
+        match batch.recv(sh.sockets.get(df)) {
+            Ok(n) => {
+                for i in 0..n {
+                    let (from, len) = (batch.from[i], batch.lens[i]);
+                    w.received(from, &mut batch.bufs[i][..len]);
+                }
+                w.flush();
+            }
+            Err(e) => {
+                tracing::error!("receiving sleeve packets: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}

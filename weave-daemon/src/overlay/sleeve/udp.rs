@@ -1,0 +1,306 @@
+//! The sleeve's UDP sockets and batched I/O.
+//!
+//! Two sockets share UDP `--port` (SO_REUSEPORT): one sends with the kernel allowed to
+//! fragment (IP_PMTUDISC_DONT), one sends with DF set (IP_PMTUDISC_DO), as Weave's two send
+//! paths. Both receive; the kernel spreads peers across them, so each gets a reader thread.
+//! Sends and receives are batched with sendmmsg/recvmmsg.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+fn check(rc: libc::c_int, what: &str) -> io::Result<()> {
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("{what}: {e}")));
+    }
+    Ok(())
+}
+
+fn setsockopt_int(fd: i32, level: i32, opt: i32, v: i32, what: &str) -> io::Result<()> {
+    // SAFETY: passing a pointer to a live i32 and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            &v as *const i32 as *const libc::c_void,
+            std::mem::size_of::<i32>() as u32,
+        )
+    };
+    check(rc, what)
+}
+
+/// A UDP socket on `addr` in the reuseport group, with the given path-MTU-discovery mode.
+fn bind(addr: SocketAddrV4, df: bool) -> io::Result<UdpSocket> {
+    // SAFETY: plain socket(2); ownership moves into OwnedFd at once.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    check(fd, "create UDP socket")?;
+    // SAFETY: fd is a fresh socket we own.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1, "set SO_REUSEPORT")?;
+    let mode = if df { libc::IP_PMTUDISC_DO } else { libc::IP_PMTUDISC_DONT };
+    setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, mode, "set IP_MTU_DISCOVER")?;
+    // Room for bursts: 4 MiB each way (the kernel caps it at rmem_max/wmem_max).
+    let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 4 << 20, "SO_RCVBUFFORCE");
+    let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, 4 << 20, "SO_SNDBUFFORCE");
+    let sa = sockaddr(addr);
+    // SAFETY: sa is a valid sockaddr_in for the duration of the call.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            &sa as *const libc::sockaddr_in as *const libc::sockaddr,
+            std::mem::size_of_val(&sa) as u32,
+        )
+    };
+    check(rc, &format!("bind UDP {addr}"))?;
+    Ok(UdpSocket::from(owned))
+}
+
+/// The sleeve's socket pair on `addr`.
+pub struct Sockets {
+    pub nodf: UdpSocket,
+    pub df: UdpSocket,
+}
+
+impl Sockets {
+    pub fn bind(addr: SocketAddrV4) -> io::Result<Sockets> {
+        Ok(Sockets { nodf: bind(addr, false)?, df: bind(addr, true)? })
+    }
+
+    pub fn get(&self, df: bool) -> &UdpSocket {
+        if df {
+            &self.df
+        } else {
+            &self.nodf
+        }
+    }
+}
+
+pub fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
+        sin_zero: [0; 8],
+    }
+}
+
+fn from_sockaddr(sa: &libc::sockaddr_in) -> SocketAddrV4 {
+    SocketAddrV4::new(u32::from_be(sa.sin_addr.s_addr).into(), u16::from_be(sa.sin_port))
+}
+
+/// What became of one message of a batch.
+#[derive(Debug)]
+pub enum SendError {
+    /// The packet exceeds the path MTU the kernel knows (DF path).
+    TooBig,
+    Other(io::Error),
+}
+
+/// Sends `msgs` (destination, payload) with as few sendmmsg calls as possible. Failures are
+/// reported per message through `on_error(index, error)`; the others are still sent.
+pub fn send_batch(
+    sock: &UdpSocket,
+    msgs: &[(SocketAddrV4, &[u8])],
+    mut on_error: impl FnMut(usize, SendError),
+) {
+    const MAX: usize = 64;
+    let fd = sock.as_raw_fd();
+    let mut start = 0;
+    while start < msgs.len() {
+        let chunk = &msgs[start..(start + MAX).min(msgs.len())];
+        let mut addrs: [MaybeUninit<libc::sockaddr_in>; MAX] = [const { MaybeUninit::uninit() }; MAX];
+        let mut iovs: [MaybeUninit<libc::iovec>; MAX] = [const { MaybeUninit::uninit() }; MAX];
+        let mut hdrs: [MaybeUninit<libc::mmsghdr>; MAX] = [const { MaybeUninit::uninit() }; MAX];
+        for (i, (dst, payload)) in chunk.iter().enumerate() {
+            addrs[i].write(sockaddr(*dst));
+            iovs[i].write(libc::iovec {
+                iov_base: payload.as_ptr() as *mut libc::c_void,
+                iov_len: payload.len(),
+            });
+            // SAFETY: zeroed msghdr is valid; pointers set below refer to live arrays.
+            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            h.msg_hdr.msg_name = addrs[i].as_mut_ptr() as *mut libc::c_void;
+            h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+            h.msg_hdr.msg_iov = iovs[i].as_mut_ptr();
+            h.msg_hdr.msg_iovlen = 1;
+            hdrs[i].write(h);
+        }
+        let mut done = 0;
+        while done < chunk.len() {
+            // SAFETY: hdrs[done..len] are initialised and point to live buffers.
+            let n = unsafe {
+                libc::sendmmsg(fd, hdrs[done].as_mut_ptr(), (chunk.len() - done) as u32, libc::MSG_DONTWAIT)
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EMSGSIZE) => on_error(start + done, SendError::TooBig),
+                    _ => on_error(start + done, SendError::Other(e)),
+                }
+                done += 1;
+            } else {
+                done += n as usize;
+            }
+        }
+        start += chunk.len();
+    }
+}
+
+/// Buffers for receiving a batch of datagrams, allocated once.
+pub struct RecvBatch {
+    pub bufs: Vec<Vec<u8>>,
+    pub lens: Vec<usize>,
+    pub from: Vec<SocketAddrV4>,
+    pub count: usize,
+    addrs: Vec<libc::sockaddr_in>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+// SAFETY: the raw pointers in iovs/hdrs point into heap buffers owned by the same struct;
+// moving the struct to another thread moves their owners with it.
+unsafe impl Send for RecvBatch {}
+
+impl RecvBatch {
+    pub fn new(n: usize, size: usize) -> RecvBatch {
+        let mut b = RecvBatch {
+            bufs: (0..n).map(|_| vec![0u8; size]).collect(),
+            lens: vec![0; n],
+            from: vec![SocketAddrV4::new(0.into(), 0); n],
+            count: 0,
+            addrs: vec![sockaddr(SocketAddrV4::new(0.into(), 0)); n],
+            iovs: Vec::with_capacity(n),
+            hdrs: Vec::with_capacity(n),
+        };
+        for i in 0..n {
+            let buf = &mut b.bufs[i];
+            b.iovs.push(libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() });
+        }
+        for i in 0..n {
+            // SAFETY: a zeroed mmsghdr is valid; the pointers refer to b's own heap storage.
+            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            h.msg_hdr.msg_name = &mut b.addrs[i] as *mut libc::sockaddr_in as *mut libc::c_void;
+            h.msg_hdr.msg_iov = &mut b.iovs[i];
+            h.msg_hdr.msg_iovlen = 1;
+            b.hdrs.push(h);
+        }
+        b
+    }
+
+    /// Blocks until at least one datagram arrives, then takes what is queued (up to the batch).
+    pub fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
+        let n = self.bufs.len();
+        for h in &mut self.hdrs {
+            h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        }
+        loop {
+            // SAFETY: hdrs describes n live buffers owned by self.
+            let r = unsafe {
+                libc::recvmmsg(
+                    sock.as_raw_fd(),
+                    self.hdrs.as_mut_ptr(),
+                    n as u32,
+                    libc::MSG_WAITFORONE,
+                    std::ptr::null_mut(),
+                )
+            };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return Err(e);
+            }
+            let r = r as usize;
+            for i in 0..r {
+                self.lens[i] = self.hdrs[i].msg_len as usize;
+                self.from[i] = from_sockaddr(&self.addrs[i]);
+            }
+            self.count = r;
+            return Ok(r);
+        }
+    }
+
+    pub fn packet(&self, i: usize) -> &[u8] {
+        &self.bufs[i][..self.lens[i]]
+    }
+}
+
+/// The path MTU the kernel knows towards `dst` (read through a connected probe socket).
+pub fn path_mtu(dst: SocketAddr) -> io::Result<u32> {
+    let s = UdpSocket::bind("0.0.0.0:0")?;
+    setsockopt_int(
+        s.as_raw_fd(),
+        libc::IPPROTO_IP,
+        libc::IP_MTU_DISCOVER,
+        libc::IP_PMTUDISC_DO,
+        "IP_MTU_DISCOVER",
+    )?;
+    s.connect(dst)?;
+    let mut v: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as u32;
+    // SAFETY: v and len are live and sized for the option.
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU,
+            &mut v as *mut i32 as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    check(rc, &format!("read path MTU to {dst}"))?;
+    Ok(v as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_goes_out_and_comes_back_on_loopback() {
+        let rx = Sockets::bind(SocketAddrV4::new([127, 0, 0, 1].into(), 0)).unwrap();
+        let port = rx.nodf.local_addr().unwrap().port();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let payloads: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 100 + i as usize]).collect();
+        let dst = SocketAddrV4::new([127, 0, 0, 1].into(), port);
+        let msgs: Vec<(SocketAddrV4, &[u8])> = payloads.iter().map(|p| (dst, p.as_slice())).collect();
+        send_batch(&tx, &msgs, |i, e| panic!("message {i}: {e:?}"));
+        // Both sockets of the group may receive; read until all ten are in.
+        let mut got = Vec::new();
+        let mut batch = RecvBatch::new(16, 2048);
+        for s in [&rx.nodf, &rx.df] {
+            s.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+        }
+        for _ in 0..20 {
+            for s in [&rx.nodf, &rx.df] {
+                if let Ok(n) = batch.recv(s) {
+                    for i in 0..n {
+                        got.push(batch.bufs[i][..batch.lens[i]].to_vec());
+                        assert_eq!(batch.from[i].port(), tx.local_addr().unwrap().port());
+                    }
+                }
+            }
+            if got.len() == 10 {
+                break;
+            }
+        }
+        got.sort();
+        assert_eq!(got, payloads);
+    }
+
+    #[test]
+    fn oversized_df_sends_are_reported_as_too_big() {
+        let s = Sockets::bind(SocketAddrV4::new([127, 0, 0, 1].into(), 0)).unwrap();
+        let big = vec![0u8; 65535 - 28 + 1];
+        let dst = SocketAddrV4::new([127, 0, 0, 1].into(), 9);
+        let mut errs = 0;
+        send_batch(&s.df, &[(dst, &big)], |_, _| errs += 1);
+        assert_eq!(errs, 1);
+        assert_eq!(path_mtu(SocketAddr::V4(dst)).unwrap(), 65536);
+    }
+}
