@@ -1,7 +1,9 @@
 //! The virtual Ethernet switch over sleeve: containers on different hosts share a segment.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use weave_e2e::{wait_for, Cluster, Host, Netns};
+use weave_e2e::{binary, wait_for, Cluster, Host, Netns};
 
 const CONNECT: Duration = Duration::from_secs(30);
 
@@ -37,4 +39,284 @@ fn cross_host_ping_2() {
     let out = h1.weave(&["status", "connections"]);
     assert!(out.stdout.contains("established sleeve "), "{}", out.stdout);
     assert!(out.stdout.contains(" mtu="), "{}", out.stdout);
+}
+
+/// A background process in a namespace, killed on drop.
+struct Bg(Child);
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Bg {
+    fn spawn(ns: &Netns, program: &str, args: &[&str]) -> Bg {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, program])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        Bg(child)
+    }
+
+    /// Reads stdout lines until one contains `needle`.
+    fn wait_line(&mut self, needle: &str) -> String {
+        let out = self.0.stdout.as_mut().expect("piped");
+        let mut r = BufReader::new(out);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if r.read_line(&mut line).expect("read") == 0 {
+                panic!("process ended before printing {needle:?}");
+            }
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// Waits for the process to exit and returns its stdout.
+    fn finish(mut self, timeout: Duration) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.0.try_wait().expect("wait") {
+                let mut s = String::new();
+                if let Some(mut o) = self.0.stdout.take() {
+                    let _ = std::io::Read::read_to_string(&mut o, &mut s);
+                }
+                return (st.code(), s);
+            }
+            if std::time::Instant::now() > deadline {
+                return (None, String::new());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn udpcat() -> String {
+    binary("udpcat").display().to_string()
+}
+
+/// Three hosts in a full mesh, each with one container.
+fn three_hosts(c: &Cluster) -> (Vec<weave_e2e::Daemon>, Netns, Netns, Netns) {
+    let (h1, h2, h3) = (c.host(0), c.host(1), c.host(2));
+    let d = vec![
+        h1.start_daemon(&["--no-fastdp"]),
+        h2.start_daemon(&["--no-fastdp", &h1.addr.to_string()]),
+        h3.start_daemon(&["--no-fastdp", &h1.addr.to_string()]),
+    ];
+    h1.wait_established_to(&[h2, h3], CONNECT);
+    h3.wait_established_to(&[h1, h2], CONNECT);
+    let a = h1.container("ca", &["10.32.0.1/12"]);
+    let b = h2.container("cb", &["10.32.0.2/12"]);
+    let cc = h3.container("cc", &["10.32.0.3/12"]);
+    (d, a, b, cc)
+}
+
+#[test]
+fn arp_broadcasts_and_multicast_reach_the_other_hosts_3() {
+    let c = Cluster::new(3);
+    let (_d, a, b, cc) = three_hosts(&c);
+    wait_for("a pings c", CONNECT, || ping(&a, "10.32.0.3"));
+
+    // An ARP request for an address nobody has is broadcast: both other hosts hear it.
+    let mut dumps: Vec<Bg> = [&b, &cc]
+        .iter()
+        .map(|ns| {
+            Bg::spawn(
+                ns,
+                "timeout",
+                &["20", "tcpdump", "-l", "-n", "-i", "ethwe", "-c", "1", "arp and host 10.32.0.99"],
+            )
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500)); // tcpdump opens its socket
+    let _ = a.exec("ping", &["-c", "3", "-i", "0.3", "-W", "1", "10.32.0.99"]);
+    for (i, d) in dumps.drain(..).enumerate() {
+        let (code, out) = d.finish(Duration::from_secs(25));
+        assert_eq!(code, Some(0), "host {} did not hear the ARP broadcast", i + 2);
+        assert!(out.contains("Request who-has 10.32.0.99"), "{out}");
+    }
+
+    // A UDP multicast group: both listeners on the other hosts get the datagram.
+    let cat = udpcat();
+    let mut listeners: Vec<Bg> = [&b, &cc]
+        .iter()
+        .map(|ns| Bg::spawn(ns, &cat, &["listen", "0.0.0.0:5000", "239.1.2.3", "1", "20"]))
+        .collect();
+    for l in &mut listeners {
+        l.wait_line("listening");
+    }
+    // Send until both have heard (each exits after one datagram), or give up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::time::Instant::now() < deadline
+        && listeners.iter_mut().any(|l| l.0.try_wait().expect("wait").is_none())
+    {
+        let out = a.exec(&cat, &["send", "239.1.2.3:5000", "hello-multicast"]);
+        assert!(out.ok(), "{out:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for l in listeners {
+        let (code, out) = l.finish(Duration::from_secs(1));
+        assert_eq!(code, Some(0), "a multicast listener heard nothing: {out}");
+        assert!(out.contains("hello-multicast"), "{out}");
+    }
+}
+
+#[test]
+fn a_line_without_discovery_carries_traffic_through_the_middle_3() {
+    let c = Cluster::new(3);
+    let (ha, hb, hc) = (c.host(0), c.host(1), c.host(2));
+    let _db = hb.start_daemon(&["--no-fastdp", "--no-discovery"]);
+    let _da = ha.start_daemon(&["--no-fastdp", "--no-discovery", &hb.addr.to_string()]);
+    let _dc = hc.start_daemon(&["--no-fastdp", "--no-discovery", &hb.addr.to_string()]);
+    hb.wait_established_to(&[ha, hc], CONNECT);
+    let a = ha.container("ca", &["10.32.0.1/12"]);
+    let cc = hc.container("cc", &["10.32.0.3/12"]);
+    wait_for("a pings c through b", CONNECT, || ping(&a, "10.32.0.3"));
+    wait_for("c pings a through b", CONNECT, || ping(&cc, "10.32.0.1"));
+    assert_eq!(ha.established_peers().unwrap(), [hb.peer_name()], "no direct A-C connection");
+}
+
+/// The ICMP echo requests a namespace has received.
+fn in_echos(ns: &Netns) -> u64 {
+    let snmp = ns.exec("cat", &["/proc/net/snmp"]).stdout;
+    let mut lines = snmp.lines().filter(|l| l.starts_with("Icmp:"));
+    let (names, values) = (lines.next().unwrap_or_default(), lines.next().unwrap_or_default());
+    let i = names.split_whitespace().position(|n| n == "InEchos").expect("InEchos");
+    values.split_whitespace().nth(i).and_then(|v| v.parse().ok()).expect("a number")
+}
+
+/// UDP payloads in a classic pcap file: (src ip, dst ip, payload).
+fn udp_payloads(pcap: &[u8]) -> Vec<([u8; 4], [u8; 4], Vec<u8>)> {
+    let mut out = vec![];
+    let mut off = 24;
+    while off + 16 <= pcap.len() {
+        let incl = u32::from_le_bytes(pcap[off + 8..off + 12].try_into().unwrap()) as usize;
+        let pkt = &pcap[off + 16..(off + 16 + incl).min(pcap.len())];
+        off += 16 + incl;
+        if pkt.len() < 42 || pkt[12..14] != [0x08, 0x00] || pkt[23] != 17 {
+            continue;
+        }
+        let ihl = ((pkt[14] & 0x0f) as usize) * 4;
+        let frag = u16::from_be_bytes([pkt[20], pkt[21]]) & 0x3fff;
+        if frag != 0 {
+            continue; // fragments: not whole datagrams
+        }
+        let udp = 14 + ihl;
+        let src = pkt[26..30].try_into().unwrap();
+        let dst = pkt[30..34].try_into().unwrap();
+        out.push((src, dst, pkt[udp + 8..].to_vec()));
+    }
+    out
+}
+
+#[test]
+fn a_password_hides_the_payload_and_replays_are_dropped_4() {
+    let c = Cluster::new(4);
+    let (h1, h2, h3, h4) = (c.host(0), c.host(1), c.host(2), c.host(3));
+    let _d = [
+        h1.start_daemon(&["--no-fastdp", "--password", "s3cret"]),
+        h2.start_daemon(&["--no-fastdp", "--password", "s3cret", &h1.addr.to_string()]),
+        // A plain pair on the same underlay shows the capture would see the pattern.
+        h3.start_daemon(&["--no-fastdp", "--ipalloc-range", ""]),
+        h4.start_daemon(&["--no-fastdp", &h3.addr.to_string()]),
+    ];
+    h2.wait_established_to(&[h1], CONNECT);
+    h4.wait_established_to(&[h3], CONNECT);
+    let out = h1.weave(&["status", "connections"]);
+    assert!(out.stdout.contains("established encrypted   sleeve"), "{}", out.stdout);
+    let a = h1.container("ca", &["10.32.0.1/12"]);
+    let b = h2.container("cb", &["10.32.0.2/12"]);
+    let p = h3.container("cp", &["10.33.0.1/12"]);
+    let _q = h4.container("cq", &["10.33.0.2/12"]);
+    wait_for("a pings b", CONNECT, || ping(&a, "10.32.0.2"));
+    wait_for("p pings q", CONNECT, || ping(&p, "10.33.0.2"));
+
+    let pcap = format!("/tmp/{}-underlay.pcap", c.underlay.name);
+    let mut dump = Bg::spawn(&c.underlay, "tcpdump", &["-i", "br0", "-U", "-w", &pcap, "udp"]);
+    std::thread::sleep(Duration::from_millis(500)); // tcpdump opens its socket
+    let (secret, plain) = ("5ec7e75ec7e75ec7", "0b5e7ab1e0b5e7ab");
+    assert!(a.exec("ping", &["-c", "3", "-i", "0.2", "-p", secret, "10.32.0.2"]).ok());
+    assert!(p.exec("ping", &["-c", "3", "-i", "0.2", "-p", plain, "10.33.0.2"]).ok());
+    let _ = dump.0.kill();
+    let _ = dump.0.wait();
+    let bytes = std::fs::read(&pcap).expect("capture written");
+    let _ = std::fs::remove_file(&pcap);
+    let has = |hex: &str| {
+        let pat: Vec<u8> =
+            (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+        bytes.windows(pat.len()).any(|w| w == pat.as_slice())
+    };
+    assert!(has(plain), "the unencrypted pair's pattern must be visible (the capture works)");
+    assert!(!has(secret), "the encrypted pair's pattern must never appear in clear");
+
+    // Replay an encrypted datagram h1 -> h2 that carried an echo request: it must be dropped.
+    let request = udp_payloads(&bytes)
+        .into_iter()
+        .find(|(s, d, pl)| *s == h1.addr.octets() && *d == h2.addr.octets() && pl.len() == 6 + 24 + 14 + 98)
+        .expect("an encrypted echo request in the capture");
+    let hex: String = request.2.iter().map(|b| format!("{b:02x}")).collect();
+    let before = in_echos(&b);
+    let out = h1.ns.exec(&udpcat(), &["sendhex", &format!("{}:6783", h2.addr), &hex]);
+    assert!(out.ok(), "{out:?}");
+    // A fresh ping afterwards: when its reply is back, the replay has been handled too.
+    wait_for("a fresh ping", CONNECT, || ping(&a, "10.32.0.2"));
+    assert_eq!(in_echos(&b), before + 1, "only the fresh echo request reached the container");
+}
+
+#[test]
+fn pmtu_discovery_and_fragmentation_over_a_small_underlay_2() {
+    let c = Cluster::new(2);
+    let (h1, h2) = (c.host(0), c.host(1));
+    // Every underlay hop carries at most 1400 bytes.
+    for (i, h) in [h1, h2].iter().enumerate() {
+        h.ns.ip(&["link", "set", "eth0", "mtu", "1400"]);
+        c.underlay.ip(&["link", "set", &format!("vh{}", i + 1), "mtu", "1400"]);
+    }
+    let _d1 = h1.start_daemon(&["--no-fastdp"]);
+    let _d2 = h2.start_daemon(&["--no-fastdp", &h1.addr.to_string()]);
+    h2.wait_established_to(&[h1], CONNECT);
+    // 1400 - 28 (IP/UDP) - 6 (sender) - 14 (frame header) - 14 (Ethernet) = 1338.
+    wait_for("the MTU is discovered", CONNECT, || {
+        let conns = h1.connections()?;
+        match conns.first().and_then(|c| c.mtu) {
+            Some(1338) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let a = h1.container("ca", &["10.32.0.1/12"]);
+    let b = h2.container("cb", &["10.32.0.2/12"]);
+    wait_for("a pings b", CONNECT, || ping(&a, "10.32.0.2"));
+    // 8000-byte pings: not DF, fragmented on the way.
+    let out = a.exec("ping", &["-c", "3", "-s", "8000", "-W", "2", "10.32.0.2"]);
+    assert!(out.ok(), "{out:?}");
+    // A TCP transfer: DF segments larger than the overlay MTU get ICMP "fragmentation needed".
+    let tag = &a.name;
+    let (sent, got) = (format!("/tmp/{tag}-sent"), format!("/tmp/{tag}-got"));
+    let server = Bg::spawn(&b, "sh", &["-c", &format!("busybox nc -l -p 5000 > {got}")]);
+    wait_for("the receiver listens", Duration::from_secs(10), || {
+        let ss = b.exec("ss", &["-ltn"]).stdout;
+        if ss.contains(":5000") {
+            Ok(())
+        } else {
+            Err(ss)
+        }
+    });
+    let script = format!("head -c 20000000 /dev/urandom > {sent} && cat {sent} > /dev/tcp/10.32.0.2/5000");
+    let out = a.exec("bash", &["-c", &script]);
+    assert!(out.ok(), "{out:?}");
+    let (code, _) = server.finish(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "the receiver finished");
+    let hash =
+        |f: &str| a.exec("sha256sum", &[f]).stdout.split_whitespace().next().unwrap_or_default().to_string();
+    let (h_sent, h_got) = (hash(&sent), hash(&got));
+    let _ = std::fs::remove_file(&sent);
+    let _ = std::fs::remove_file(&got);
+    assert_eq!(h_sent, h_got, "20 MB arrived intact");
 }
