@@ -43,9 +43,10 @@ async fn daemon(tag: &str) -> TestDaemon {
     let store = Store::open(&config.db_path()).unwrap();
     let identity = Identity::new(config.name.unwrap(), "hostA".into());
     let stop = tokio_util::sync::CancellationToken::new();
-    let mesh = crate::daemon::start_mesh(&config, &identity, &store, config.peers.clone(), stop.clone())
-        .await
-        .unwrap();
+    let mesh =
+        crate::daemon::start_mesh(&config, &identity, &store, config.peers.clone(), stop.clone(), None)
+            .await
+            .unwrap();
     TestDaemon { daemon: Daemon::new(config, identity, store, mesh, stop), dir }
 }
 

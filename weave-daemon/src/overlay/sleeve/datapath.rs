@@ -6,6 +6,7 @@
 use super::forwarder::{DataEvent, ForwarderRef, MAX_UDP_PAYLOAD};
 use super::udp::{send_batch, RecvBatch, SendError, Sockets};
 use crate::overlay::frame::{fragment, icmp_frag_needed, FrameInfo, ETH_HLEN};
+use crate::overlay::gso::{complete_checksum, segment_tcp4, Coalescer};
 use crate::overlay::maccache::{Learned, MacCache};
 use arc_swap::ArcSwap;
 use std::collections::{HashMap, HashSet};
@@ -14,6 +15,9 @@ use std::net::SocketAddrV4;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weave_netdev::virtio::{
+    VirtioNetHdr, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN,
+};
 use weave_wire::sleeve::{frames, split_sender};
 use weave_wire::PeerName;
 
@@ -25,12 +29,18 @@ const MAX_FRAMES_PER_PACKET: usize = 100;
 const CAPTURE_BURST: usize = 64;
 
 /// The local side of the switch: the bridge port frames are captured from and injected into.
+/// Frames travel with a virtio-net header in front (segmentation and checksum offload).
 pub trait LocalPort: Send + Sync {
+    /// Reads one virtio-net header and frame into `buf`; returns the total length.
     fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
-    fn write(&self, frame: &[u8]) -> io::Result<usize>;
+    /// Writes one frame behind the virtio-net header `hdr`.
+    fn write(&self, hdr: &[u8], frame: &[u8]) -> io::Result<usize>;
     /// Waits until a frame can be read (the port is non-blocking).
     fn wait_readable(&self) -> io::Result<()>;
 }
+
+/// A virtio-net header for a frame that needs nothing from the kernel.
+const PLAIN_HDR: [u8; VIRTIO_NET_HDR_LEN] = [0; VIRTIO_NET_HDR_LEN];
 
 /// Routes as the datapath needs them, published by the mesh on every change.
 #[derive(Default, Debug, Clone)]
@@ -77,6 +87,11 @@ pub struct Worker {
     pool: Vec<Vec<u8>>,
     scratch: Vec<u8>,
     scratch2: Vec<u8>,
+    segs: Vec<u8>,
+    /// Received segments being merged for the local port.
+    coalescer: Coalescer,
+    /// One ICMP "fragmentation needed" per captured burst is enough for the sender.
+    icmp_sent: bool,
     last_log: Instant,
 }
 
@@ -89,6 +104,9 @@ impl Worker {
             pool: Vec::new(),
             scratch: Vec::with_capacity(65536),
             scratch2: Vec::with_capacity(65536),
+            segs: Vec::with_capacity(65536),
+            coalescer: Coalescer::default(),
+            icmp_sent: false,
             last_log: Instant::now() - Duration::from_secs(60),
         }
     }
@@ -103,6 +121,28 @@ impl Worker {
     }
 
     // ---- captured frames ---------------------------------------------------------------
+
+    /// What the local port read: a virtio-net header and a frame, possibly a TCP super-frame
+    /// to cut into segments, possibly with its checksum left to us.
+    pub fn captured_with_header(&mut self, buf: &mut [u8]) {
+        let Some(hdr) = VirtioNetHdr::parse(buf) else { return };
+        let frame = &mut buf[VIRTIO_NET_HDR_LEN..];
+        self.icmp_sent = false;
+        if hdr.gso_kind() == VIRTIO_NET_HDR_GSO_TCPV4 && hdr.gso_size > 0 {
+            let mut out = std::mem::take(&mut self.segs);
+            if !segment_tcp4(frame, hdr.gso_size as usize, &mut out, |seg| self.captured(seg)) {
+                self.log(|| "dropping a segmentation-offload frame that is not TCP/IPv4".into());
+            }
+            self.segs = out;
+            return;
+        }
+        if hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0
+            && !complete_checksum(frame, hdr.csum_start as usize, hdr.csum_offset as usize)
+        {
+            return;
+        }
+        self.captured(frame);
+    }
 
     /// A frame from the local bridge.
     pub fn captured(&mut self, frame: &[u8]) {
@@ -196,11 +236,52 @@ impl Worker {
         if let Learned::Conflict(was) = self.sh.macs.add_forced(info.src_mac, src, Instant::now()) {
             self.log(|| format!("Discovered remote MAC {} at {src} (was at {was})", mac(&info.src_mac)));
         }
-        if let Err(e) = self.sh.port.write(frame) {
-            self.log(|| format!("injecting a frame into the bridge: {e}"));
-        }
+        self.inject(frame);
         if self.sh.macs.lookup(&info.dst_mac) != Some(us) {
             self.relay_broadcast(src, frame);
+        }
+    }
+
+    /// Hands a frame to the local bridge, merging runs of TCP segments into super-frames.
+    fn inject(&mut self, frame: &[u8]) {
+        if self.coalescer.append(frame) {
+            return;
+        }
+        self.flush_injected();
+        if !self.coalescer.start(frame) {
+            self.write_port(&PLAIN_HDR, frame);
+        }
+    }
+
+    /// Writes the super-frame being built, if any.
+    fn flush_injected(&mut self) {
+        if self.coalescer.is_empty() {
+            return;
+        }
+        let g = self.coalescer.finish();
+        let frame = std::mem::take(&mut self.coalescer.frame);
+        if g.gso_size == 0 {
+            self.write_port(&PLAIN_HDR, &frame);
+        } else {
+            let hdr = VirtioNetHdr {
+                flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                gso_type: VIRTIO_NET_HDR_GSO_TCPV4,
+                hdr_len: g.hdr_len,
+                gso_size: g.gso_size,
+                csum_start: g.csum_start,
+                csum_offset: g.csum_offset,
+                num_buffers: 0,
+            };
+            let mut h = [0u8; VIRTIO_NET_HDR_LEN];
+            hdr.emit(&mut h);
+            self.write_port(&h, &frame);
+        }
+        self.coalescer.frame = frame;
+    }
+
+    fn write_port(&mut self, hdr: &[u8], frame: &[u8]) {
+        if let Err(e) = self.sh.port.write(hdr, frame) {
+            self.log(|| format!("injecting a frame into the bridge: {e}"));
         }
     }
 
@@ -245,7 +326,8 @@ impl Worker {
         if info.df {
             if fits {
                 self.push(fwd, true, src, dst, frame);
-            } else if !broadcast {
+            } else if !broadcast && !self.icmp_sent {
+                self.icmp_sent = true;
                 let mut icmp = std::mem::take(&mut self.scratch);
                 if icmp_frag_needed(frame, mtu as u16, &mut icmp).is_some() {
                     tracing::debug!("Sending ICMP 3,4: PMTU={mtu}");
@@ -315,8 +397,9 @@ impl Worker {
         self.ready[df as usize].push(Ready { fwd: o.fwd, dst, buf: o.buf });
     }
 
-    /// Sends everything pending.
+    /// Sends everything pending, and writes what was merged for the local port.
     pub fn flush(&mut self) {
+        self.flush_injected();
         let keys: Vec<(PeerName, bool)> = self.open.keys().copied().collect();
         for key in keys {
             if let Some(o) = self.open.remove(&key) {
@@ -358,13 +441,13 @@ fn mac(m: &[u8; 6]) -> String {
 /// The capture thread: reads the local port in bursts and sends what it routed.
 pub fn capture_loop(sh: Arc<Shared>) {
     let mut w = Worker::new(sh.clone());
-    let mut buf = vec![0u8; 65536];
+    let mut buf = vec![0u8; 65536 + VIRTIO_NET_HDR_LEN];
     loop {
         let mut n = 0;
         while n < CAPTURE_BURST {
             match sh.port.read(&mut buf) {
                 Ok(len) => {
-                    w.captured(&buf[..len]);
+                    w.captured_with_header(&mut buf[..len]);
                     n += 1;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -393,8 +476,16 @@ pub fn receive_loop(sh: Arc<Shared>, df: bool) {
         match batch.recv(sh.sockets.get(df)) {
             Ok(n) => {
                 for i in 0..n {
-                    let (from, len) = (batch.from[i], batch.lens[i]);
-                    w.received(from, &mut batch.bufs[i][..len]);
+                    let (from, len, seg) = (batch.from[i], batch.lens[i], batch.seg[i]);
+                    let buf = &mut batch.bufs[i][..len];
+                    if seg == 0 {
+                        w.received(from, buf);
+                    } else {
+                        // The kernel coalesced same-sized datagrams (UDP GRO): split them.
+                        for d in buf.chunks_mut(seg) {
+                            w.received(from, d);
+                        }
+                    }
                 }
                 w.flush();
             }

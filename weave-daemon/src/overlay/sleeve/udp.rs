@@ -10,6 +10,13 @@ use std::mem::MaybeUninit;
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+/// `UDP_SEGMENT` (send) and `UDP_GRO` (receive) socket options, from linux/udp.h.
+const UDP_SEGMENT: i32 = 103;
+const UDP_GRO: i32 = 104;
+/// Segments per GSO send, and bytes (the kernel's limits are 64 (or 128) and 64 KiB).
+const GSO_MAX_SEGMENTS: usize = 64;
+const GSO_MAX_BYTES: usize = 60_000;
+
 fn check(rc: libc::c_int, what: &str) -> io::Result<()> {
     if rc < 0 {
         let e = io::Error::last_os_error();
@@ -55,6 +62,9 @@ fn bind(addr: SocketAddrV4, df: bool) -> io::Result<UdpSocket> {
         )
     };
     check(rc, &format!("bind UDP {addr}"))?;
+    // Let the kernel hand us runs of same-sized datagrams as one buffer (UDP GRO); older
+    // kernels refuse, and we read them one by one.
+    let _ = setsockopt_int(fd, libc::SOL_UDP, UDP_GRO, 1, "set UDP_GRO");
     Ok(UdpSocket::from(owned))
 }
 
@@ -99,34 +109,76 @@ pub enum SendError {
     Other(io::Error),
 }
 
-/// Sends `msgs` (destination, payload) with as few sendmmsg calls as possible. Failures are
-/// reported per message through `on_error(index, error)`; the others are still sent.
+/// Sends `msgs` (destination, payload) with as few system calls as possible: runs of
+/// same-sized payloads to one destination go out as one UDP GSO send, and those sends are
+/// batched with sendmmsg. Failures are reported per message through `on_error(index, error)`;
+/// the others are still sent.
 pub fn send_batch(
     sock: &UdpSocket,
     msgs: &[(SocketAddrV4, &[u8])],
     mut on_error: impl FnMut(usize, SendError),
 ) {
+    send_dyn(sock, msgs, &mut on_error)
+}
+
+fn send_dyn(sock: &UdpSocket, msgs: &[(SocketAddrV4, &[u8])], on_error: &mut dyn FnMut(usize, SendError)) {
     const MAX: usize = 64;
+    let gso = GSO_ENABLED.load(std::sync::atomic::Ordering::Relaxed);
+    // Groups: [start, end) runs of msgs sent as one message.
+    let mut groups: Vec<(usize, usize)> = Vec::with_capacity(msgs.len());
+    let mut i = 0;
+    while i < msgs.len() {
+        let (dst, first) = msgs[i];
+        let mut j = i + 1;
+        let mut bytes = first.len();
+        if gso {
+            while j < msgs.len()
+                && j - i < GSO_MAX_SEGMENTS
+                && msgs[j].0 == dst
+                && msgs[j].1.len() <= first.len()
+                && bytes + msgs[j].1.len() <= GSO_MAX_BYTES
+                && msgs[j - 1].1.len() == first.len()
+            {
+                bytes += msgs[j].1.len();
+                j += 1;
+            }
+        }
+        groups.push((i, j));
+        i = j;
+    }
     let fd = sock.as_raw_fd();
-    let mut start = 0;
-    while start < msgs.len() {
-        let chunk = &msgs[start..(start + MAX).min(msgs.len())];
+    let iovs: Vec<libc::iovec> = msgs
+        .iter()
+        .map(|(_, p)| libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() })
+        .collect();
+    let mut g0 = 0;
+    while g0 < groups.len() {
+        let chunk = &groups[g0..(g0 + MAX).min(groups.len())];
         let mut addrs: [MaybeUninit<libc::sockaddr_in>; MAX] = [const { MaybeUninit::uninit() }; MAX];
-        let mut iovs: [MaybeUninit<libc::iovec>; MAX] = [const { MaybeUninit::uninit() }; MAX];
+        let mut cmsgs = [[0u64; 3]; MAX];
         let mut hdrs: [MaybeUninit<libc::mmsghdr>; MAX] = [const { MaybeUninit::uninit() }; MAX];
-        for (i, (dst, payload)) in chunk.iter().enumerate() {
-            addrs[i].write(sockaddr(*dst));
-            iovs[i].write(libc::iovec {
-                iov_base: payload.as_ptr() as *mut libc::c_void,
-                iov_len: payload.len(),
-            });
-            // SAFETY: zeroed msghdr is valid; pointers set below refer to live arrays.
+        for (k, &(a, b)) in chunk.iter().enumerate() {
+            addrs[k].write(sockaddr(msgs[a].0));
+            // SAFETY: a zeroed msghdr is valid; pointers set below refer to live arrays.
             let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_name = addrs[i].as_mut_ptr() as *mut libc::c_void;
+            h.msg_hdr.msg_name = addrs[k].as_mut_ptr() as *mut libc::c_void;
             h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
-            h.msg_hdr.msg_iov = iovs[i].as_mut_ptr();
-            h.msg_hdr.msg_iovlen = 1;
-            hdrs[i].write(h);
+            h.msg_hdr.msg_iov = iovs[a..b].as_ptr() as *mut libc::iovec;
+            h.msg_hdr.msg_iovlen = b - a;
+            if b - a > 1 {
+                let seg = msgs[a].1.len() as u16;
+                // SAFETY: cmsgs[k] is 24 bytes, room for one cmsghdr with a u16 payload.
+                unsafe {
+                    let c = cmsgs[k].as_mut_ptr() as *mut libc::cmsghdr;
+                    (*c).cmsg_level = libc::SOL_UDP;
+                    (*c).cmsg_type = UDP_SEGMENT;
+                    (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
+                    std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, seg);
+                }
+                h.msg_hdr.msg_control = cmsgs[k].as_mut_ptr() as *mut libc::c_void;
+                h.msg_hdr.msg_controllen = std::mem::size_of::<[u64; 3]>();
+            }
+            hdrs[k].write(h);
         }
         let mut done = 0;
         while done < chunk.len() {
@@ -134,21 +186,33 @@ pub fn send_batch(
             let n = unsafe {
                 libc::sendmmsg(fd, hdrs[done].as_mut_ptr(), (chunk.len() - done) as u32, libc::MSG_DONTWAIT)
             };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EMSGSIZE) => on_error(start + done, SendError::TooBig),
-                    _ => on_error(start + done, SendError::Other(e)),
-                }
-                done += 1;
-            } else {
+            if n >= 0 {
                 done += n as usize;
+                continue;
             }
+            let e = io::Error::last_os_error();
+            let (a, b) = chunk[done];
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EMSGSIZE) => (a..b).for_each(|m| on_error(m, SendError::TooBig)),
+                // A kernel or device without UDP GSO: fall back to plain sends for good.
+                Some(libc::EIO) | Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) if b - a > 1 && gso => {
+                    tracing::warn!("UDP GSO send failed ({e}); sending datagrams one by one from now on");
+                    GSO_ENABLED.store(false, std::sync::atomic::Ordering::Relaxed);
+                    let rest: Vec<(SocketAddrV4, &[u8])> = (a..b).map(|m| msgs[m]).collect();
+                    send_dyn(sock, &rest, &mut |k, e| on_error(a + k, e));
+                }
+                _ => (a..b)
+                    .for_each(|m| on_error(m, SendError::Other(io::Error::new(e.kind(), e.to_string())))),
+            }
+            done += 1;
         }
-        start += chunk.len();
+        g0 += chunk.len();
     }
 }
+
+/// Cleared when the kernel refuses a GSO send.
+static GSO_ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// Buffers for receiving a batch of datagrams, allocated once.
 pub struct RecvBatch {
@@ -156,7 +220,10 @@ pub struct RecvBatch {
     pub lens: Vec<usize>,
     pub from: Vec<SocketAddrV4>,
     pub count: usize,
+    /// Per message, the size of the datagrams the kernel coalesced into it (UDP GRO), or 0.
+    pub seg: Vec<usize>,
     addrs: Vec<libc::sockaddr_in>,
+    ctrl: Vec<[u64; 4]>,
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
 }
@@ -172,7 +239,9 @@ impl RecvBatch {
             lens: vec![0; n],
             from: vec![SocketAddrV4::new(0.into(), 0); n],
             count: 0,
+            seg: vec![0; n],
             addrs: vec![sockaddr(SocketAddrV4::new(0.into(), 0)); n],
+            ctrl: vec![[0u64; 4]; n],
             iovs: Vec::with_capacity(n),
             hdrs: Vec::with_capacity(n),
         };
@@ -186,6 +255,7 @@ impl RecvBatch {
             h.msg_hdr.msg_name = &mut b.addrs[i] as *mut libc::sockaddr_in as *mut libc::c_void;
             h.msg_hdr.msg_iov = &mut b.iovs[i];
             h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_control = b.ctrl[i].as_mut_ptr() as *mut libc::c_void;
             b.hdrs.push(h);
         }
         b
@@ -196,6 +266,7 @@ impl RecvBatch {
         let n = self.bufs.len();
         for h in &mut self.hdrs {
             h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+            h.msg_hdr.msg_controllen = std::mem::size_of::<[u64; 4]>();
         }
         loop {
             // SAFETY: hdrs describes n live buffers owned by self.
@@ -219,6 +290,7 @@ impl RecvBatch {
             for i in 0..r {
                 self.lens[i] = self.hdrs[i].msg_len as usize;
                 self.from[i] = from_sockaddr(&self.addrs[i]);
+                self.seg[i] = gro_size(&self.hdrs[i].msg_hdr);
             }
             self.count = r;
             return Ok(r);
@@ -228,6 +300,21 @@ impl RecvBatch {
     pub fn packet(&self, i: usize) -> &[u8] {
         &self.bufs[i][..self.lens[i]]
     }
+}
+
+/// The UDP GRO segment size in a received message's control data, or 0.
+fn gro_size(m: &libc::msghdr) -> usize {
+    // SAFETY: walking the control buffer the kernel filled, with the libc CMSG macros.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(m);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == UDP_GRO {
+                return std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32) as usize;
+            }
+            c = libc::CMSG_NXTHDR(m, c);
+        }
+    }
+    0
 }
 
 /// The path MTU the kernel knows towards `dst` (read through a connected probe socket).

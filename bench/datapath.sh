@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Datapath benchmark: TCP throughput (1 and 4 streams) and ping RTT between two containers on
+# two "hosts" (network namespaces on one underlay bridge), over:
+#   veth      a plain veth pair between the two containers (no overlay at all)
+#   vxlan     a hand-made kernel VXLAN overlay between the hosts
+#   sleeve    weave's userspace overlay
+#   sleeve-enc  weave's userspace overlay with --password
+# and prints each against kernel VXLAN measured in the same run. Needs root, iperf3.
+# Usage: bench/datapath.sh [SECONDS_PER_TEST] [MODES...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-5}
+shift || true
+MODES=${*:-"veth vxlan sleeve sleeve-enc"}
+cargo build --release --bins -q
+BIN=$PWD/target/release
+P="wb$$"
+UL=$P-ul H1=$P-h1 H2=$P-h2 C1=$P-c1 C2=$P-c2
+
+cleanup() {
+  for ns in $C1 $C2 $H1 $H2 $UL; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  rm -rf "/tmp/$P"
+}
+trap cleanup EXIT
+
+hosts() {
+  ip netns add $UL; ip -n $UL link add br0 type bridge; ip -n $UL link set br0 up
+  local i=1
+  for h in $H1 $H2; do
+    ip netns add $h; ip -n $h link set lo up
+    ip -n $UL link add vh$i type veth peer name eth0 netns $h
+    ip -n $UL link set vh$i master br0 up
+    ip -n $h addr add 10.99.0.$i/24 dev eth0; ip -n $h link set eth0 up
+    i=$((i+1))
+  done
+  ip netns add $C1; ip -n $C1 link set lo up
+  ip netns add $C2; ip -n $C2 link set lo up
+}
+
+# Container veth into a host bridge (for the hand-made VXLAN).
+plug() { # host container addr bridge mtu
+  ip -n $1 link add v$2 type veth peer name eth0 netns $2
+  ip -n $1 link set v$2 master $4 mtu $5 up
+  ip -n $2 link set eth0 mtu $5 up
+  ip -n $2 addr add $3 dev eth0
+}
+
+measure() { # mode
+  ip netns exec $C2 iperf3 -s -D -1 -B 10.32.0.2 >/dev/null 2>&1
+  sleep 0.5
+  local one four rtt
+  one=$(ip netns exec $C1 iperf3 -c 10.32.0.2 -t "$SECS" -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)')
+  ip netns exec $C2 iperf3 -s -D -1 -B 10.32.0.2 >/dev/null 2>&1
+  sleep 0.5
+  four=$(ip netns exec $C1 iperf3 -c 10.32.0.2 -t "$SECS" -P 4 -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)')
+  rtt=$(ip netns exec $C1 ping -c 50 -i 0.02 -q 10.32.0.2 | awk -F/ '/rtt/ {print $5}')
+  echo "$1 $one $four $rtt"
+}
+
+setup_veth() {
+  ip netns add $C1; ip -n $C1 link set lo up; ip netns add $C2; ip -n $C2 link set lo up
+  ip -n $C1 link add eth0 type veth peer name eth0 netns $C2
+  ip -n $C1 addr add 10.32.0.1/12 dev eth0; ip -n $C1 link set eth0 up
+  ip -n $C2 addr add 10.32.0.2/12 dev eth0; ip -n $C2 link set eth0 up
+}
+
+setup_vxlan() {
+  hosts
+  local i=1 other
+  for h in $H1 $H2; do
+    other=$((3-i))
+    ip -n $h link add br1 type bridge; ip -n $h link set br1 up
+    ip -n $h link add vx1 type vxlan id 42 dstport 4789 local 10.99.0.$i remote 10.99.0.$other
+    ip -n $h link set vx1 master br1 mtu 1450 up
+    i=$((i+1))
+  done
+  plug $H1 $C1 10.32.0.1/12 br1 1450
+  plug $H2 $C2 10.32.0.2/12 br1 1450
+}
+
+setup_weave() { # extra daemon flags
+  hosts
+  mkdir -p /tmp/$P
+  local i=1
+  for h in $H1 $H2; do
+    local peer=""; [ $i = 2 ] && peer=10.99.0.1
+    ip netns exec $h "$BIN/weave" launch --name 02:00:00:00:00:0$i --nickname h$i --data-dir /tmp/$P/h$i \
+      --resolv-conf '' --docker-api '' --no-fastdp "$@" $peer >/dev/null
+    i=$((i+1))
+  done
+  for _ in $(seq 100); do
+    ip netns exec $H1 "$BIN/weave" status connections | grep -q "established" && break
+    sleep 0.1
+  done
+  ip netns exec $H1 "$BIN/weave" attach 10.32.0.1/12 netns:$C1 >/dev/null
+  ip netns exec $H2 "$BIN/weave" attach 10.32.0.2/12 netns:$C2 >/dev/null
+  for _ in $(seq 100); do ip netns exec $C1 ping -c1 -W1 10.32.0.2 >/dev/null 2>&1 && break; done
+}
+
+results=()
+for mode in $MODES; do
+  case $mode in
+    veth) setup_veth ;;
+    vxlan) setup_vxlan ;;
+    sleeve) setup_weave ;;
+    sleeve-enc) setup_weave --password bench-password ;;
+    *) echo "unknown mode $mode" >&2; exit 1 ;;
+  esac
+  results+=("$(measure $mode)")
+  cleanup
+done
+
+printf '%-11s %12s %12s %10s   %s\n' mode "TCP 1 (Gb/s)" "TCP 4 (Gb/s)" "RTT (ms)" "vs kernel VXLAN (1 stream, 4 streams, RTT)"
+base=$(printf '%s\n' "${results[@]}" | awk '$1=="vxlan"')
+for r in "${results[@]}"; do
+  python3 - "$r" "$base" <<'PY'
+import sys
+m, one, four, rtt = sys.argv[1].split()
+b = sys.argv[2].split()
+ratio = ""
+if len(b) == 4:
+    ratio = f"{float(one)/float(b[1]):.2f}x  {float(four)/float(b[2]):.2f}x  {float(rtt)/float(b[3]):.2f}x"
+print(f"{m:<11} {float(one):12.2f} {float(four):12.2f} {float(rtt):10.3f}   {ratio}")
+PY
+done

@@ -1,0 +1,255 @@
+//! Userspace segmentation and coalescing, so the sleeve moves 64 KiB bursts through the kernel
+//! instead of single frames: TCP/IPv4 super-frames the TAP port hands us (TSO) are cut into
+//! MSS-sized frames for the wire, and consecutive segments received for one flow are merged
+//! back into a super-frame for the TAP port (GRO). Also completes partial checksums.
+//! Pure functions over byte buffers; no allocation beyond the caller's buffers.
+
+use super::frame::ETH_HLEN;
+
+const PROTO_TCP: u8 = 6;
+const TCP_FIN: u8 = 0x01;
+const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
+const TCP_PSH: u8 = 0x08;
+const TCP_ACK: u8 = 0x10;
+const TCP_URG: u8 = 0x20;
+const TCP_ECE: u8 = 0x40;
+const TCP_CWR: u8 = 0x80;
+
+fn sum16(data: &[u8], mut acc: u64) -> u64 {
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let v = u64::from_be_bytes(c.try_into().expect("8 bytes"));
+        acc += (v >> 32) + (v & 0xffff_ffff);
+    }
+    let rest = chunks.remainder();
+    let mut words = rest.chunks_exact(2);
+    for w in &mut words {
+        acc += u16::from_be_bytes([w[0], w[1]]) as u64;
+    }
+    if let [b] = words.remainder() {
+        acc += (*b as u64) << 8;
+    }
+    acc
+}
+
+fn fold(mut acc: u64) -> u16 {
+    while acc >> 16 != 0 {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+/// The Internet checksum of `data` (complemented, ready to store).
+pub fn checksum(data: &[u8]) -> u16 {
+    !fold(sum16(data, 0))
+}
+
+/// Sum of the IPv4 pseudo-header for `len` bytes of `proto` (not complemented).
+fn pseudo_header(ip: &[u8], proto: u8, len: usize) -> u64 {
+    sum16(&ip[12..20], 0) + proto as u64 + len as u64
+}
+
+/// Completes a checksum the kernel left partial (`NEEDS_CSUM`): the field at
+/// `start + offset` holds the pseudo-header sum; the checksum covers `start..`.
+pub fn complete_checksum(frame: &mut [u8], start: usize, offset: usize) -> bool {
+    let at = start + offset;
+    if at + 2 > frame.len() || start > frame.len() {
+        return false;
+    }
+    let c = checksum(&frame[start..]);
+    frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    true
+}
+
+/// Where the headers of a TCP/IPv4 frame end: (IP header length, TCP header length).
+fn tcp4_headers(frame: &[u8]) -> Option<(usize, usize)> {
+    if frame.len() < ETH_HLEN + 40 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &frame[ETH_HLEN..];
+    let ihl = ((ip[0] & 0x0f) as usize) * 4;
+    if ip[0] >> 4 != 4 || ihl < 20 || ip[9] != PROTO_TCP || ip.len() < ihl + 20 {
+        return None;
+    }
+    let thl = ((ip[ihl + 12] >> 4) as usize) * 4;
+    if thl < 20 || ip.len() < ihl + thl {
+        return None;
+    }
+    Some((ihl, thl))
+}
+
+/// Cuts a TCP/IPv4 super-frame into frames carrying at most `mss` payload bytes each, written
+/// into `out` and handed to `emit` with complete checksums. False if it is not TCP/IPv4.
+pub fn segment_tcp4(frame: &[u8], mss: usize, out: &mut Vec<u8>, mut emit: impl FnMut(&[u8])) -> bool {
+    let Some((ihl, thl)) = tcp4_headers(frame) else { return false };
+    if mss == 0 {
+        return false;
+    }
+    let hdr = ETH_HLEN + ihl + thl;
+    let ip_total = u16::from_be_bytes([frame[ETH_HLEN + 2], frame[ETH_HLEN + 3]]) as usize;
+    let end = (ETH_HLEN + ip_total).min(frame.len()).max(hdr);
+    let payload = &frame[hdr..end];
+    let id0 = u16::from_be_bytes([frame[ETH_HLEN + 4], frame[ETH_HLEN + 5]]);
+    let tcp_at = ETH_HLEN + ihl;
+    let seq0 = u32::from_be_bytes(frame[tcp_at + 4..tcp_at + 8].try_into().expect("4 bytes"));
+    let flags0 = frame[tcp_at + 13];
+    let n = payload.len().div_ceil(mss).max(1);
+    for i in 0..n {
+        let chunk = &payload[(i * mss).min(payload.len())..((i + 1) * mss).min(payload.len())];
+        out.clear();
+        out.extend_from_slice(&frame[..hdr]);
+        out.extend_from_slice(chunk);
+        let ip = &mut out[ETH_HLEN..];
+        ip[2..4].copy_from_slice(&((ihl + thl + chunk.len()) as u16).to_be_bytes());
+        ip[4..6].copy_from_slice(&id0.wrapping_add(i as u16).to_be_bytes());
+        ip[10..12].copy_from_slice(&[0, 0]);
+        let c = checksum(&ip[..ihl]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let last = i + 1 == n;
+        let mut flags = flags0;
+        if !last {
+            flags &= !(TCP_FIN | TCP_PSH);
+        }
+        if i != 0 {
+            flags &= !TCP_CWR;
+        }
+        let tcp = &mut out[tcp_at..];
+        tcp[4..8].copy_from_slice(&seq0.wrapping_add((i * mss) as u32).to_be_bytes());
+        tcp[13] = flags;
+        tcp[16..18].copy_from_slice(&[0, 0]);
+        let tcp_len = thl + chunk.len();
+        let sum = pseudo_header(&out[ETH_HLEN..], PROTO_TCP, tcp_len);
+        let c = !fold(sum16(&out[tcp_at..tcp_at + tcp_len], sum));
+        out[tcp_at + 16..tcp_at + 18].copy_from_slice(&c.to_be_bytes());
+        emit(out);
+    }
+    true
+}
+
+/// Merges consecutive in-order segments of one TCP/IPv4 flow into a super-frame for a port
+/// that takes GSO frames (as the kernel's GRO would).
+#[derive(Default)]
+pub struct Coalescer {
+    /// The super-frame being built.
+    pub frame: Vec<u8>,
+    segs: usize,
+    mss: usize,
+    hdr: usize,
+    ihl: usize,
+    next_seq: u32,
+    closed: bool,
+}
+
+/// What the caller must write for a flushed super-frame.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Gso {
+    /// 0 when the frame is a single segment (no GSO needed).
+    pub gso_size: u16,
+    pub hdr_len: u16,
+    pub csum_start: u16,
+    pub csum_offset: u16,
+}
+
+impl Coalescer {
+    pub fn is_empty(&self) -> bool {
+        self.segs == 0
+    }
+
+    /// Takes `frame` into the super-frame if it continues it; false if the caller must flush
+    /// first (then `start` it, or pass it on as it is).
+    pub fn append(&mut self, frame: &[u8]) -> bool {
+        if self.segs == 0 || self.closed {
+            return false;
+        }
+        let Some((ihl, thl)) = tcp4_headers(frame) else { return false };
+        let hdr = ETH_HLEN + ihl + thl;
+        if hdr != self.hdr || ihl != self.ihl {
+            return false;
+        }
+        let total = u16::from_be_bytes([frame[ETH_HLEN + 2], frame[ETH_HLEN + 3]]) as usize;
+        if ETH_HLEN + total != frame.len() {
+            return false;
+        }
+        let payload = frame.len() - hdr;
+        let t = ETH_HLEN + ihl;
+        let f = &self.frame;
+        let same_flow = frame[..12] == f[..12] // MACs
+            && frame[ETH_HLEN + 12..ETH_HLEN + 20] == f[ETH_HLEN + 12..ETH_HLEN + 20] // IPs
+            && frame[t..t + 4] == f[t..t + 4] // ports
+            && frame[t + 8..t + 12] == f[t + 8..t + 12] // ack
+            && frame[t + 14..t + 16] == f[t + 14..t + 16] // window
+            && frame[t + 20..hdr] == f[t + 20..hdr]; // options (timestamps included)
+        let seq = u32::from_be_bytes(frame[t + 4..t + 8].try_into().expect("4 bytes"));
+        let flags = frame[t + 13];
+        if !same_flow
+            || seq != self.next_seq
+            || payload == 0
+            || payload > self.mss
+            || flags & !(TCP_ACK | TCP_PSH) != 0
+            || self.frame.len() + payload > 65535 - 64
+        {
+            return false;
+        }
+        self.frame.extend_from_slice(&frame[hdr..]);
+        self.next_seq = seq.wrapping_add(payload as u32);
+        self.segs += 1;
+        // A short segment or a push ends the burst.
+        if payload < self.mss || flags & TCP_PSH != 0 {
+            self.frame[t + 13] |= flags & TCP_PSH;
+            self.closed = true;
+        }
+        true
+    }
+
+    /// Starts a super-frame with `frame` if it can begin one; false otherwise.
+    pub fn start(&mut self, frame: &[u8]) -> bool {
+        let Some((ihl, thl)) = tcp4_headers(frame) else { return false };
+        let hdr = ETH_HLEN + ihl + thl;
+        let total = u16::from_be_bytes([frame[ETH_HLEN + 2], frame[ETH_HLEN + 3]]) as usize;
+        let frag = u16::from_be_bytes([frame[ETH_HLEN + 6], frame[ETH_HLEN + 7]]) & 0x3fff;
+        let t = ETH_HLEN + ihl;
+        let flags = frame[t + 13];
+        let payload = frame.len().saturating_sub(hdr);
+        if ETH_HLEN + total != frame.len() || frag != 0 || payload == 0 || flags & !(TCP_ACK | TCP_PSH) != 0 {
+            return false;
+        }
+        let _ = (TCP_SYN, TCP_RST, TCP_URG, TCP_ECE);
+        self.frame.clear();
+        self.frame.extend_from_slice(frame);
+        self.segs = 1;
+        self.mss = payload;
+        self.hdr = hdr;
+        self.ihl = ihl;
+        self.next_seq =
+            u32::from_be_bytes(frame[t + 4..t + 8].try_into().expect("4 bytes")).wrapping_add(payload as u32);
+        self.closed = flags & TCP_PSH != 0;
+        true
+    }
+
+    /// Finishes the super-frame: fixes the IP header and, for several segments, leaves the
+    /// TCP checksum partial for the kernel. Returns the GSO parameters; the frame is in
+    /// `self.frame` until the next `start`.
+    pub fn finish(&mut self) -> Gso {
+        let (ihl, hdr) = (self.ihl, self.hdr);
+        let segs = std::mem::take(&mut self.segs);
+        self.closed = false;
+        if segs <= 1 {
+            return Gso { gso_size: 0, hdr_len: 0, csum_start: 0, csum_offset: 0 };
+        }
+        let ip_len = self.frame.len() - ETH_HLEN;
+        let ip = &mut self.frame[ETH_HLEN..];
+        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+        ip[10..12].copy_from_slice(&[0, 0]);
+        let c = checksum(&ip[..ihl]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let tcp_len = ip_len - ihl;
+        let partial = fold(pseudo_header(&self.frame[ETH_HLEN..], PROTO_TCP, tcp_len));
+        let t = ETH_HLEN + ihl;
+        self.frame[t + 16..t + 18].copy_from_slice(&partial.to_be_bytes());
+        Gso { gso_size: self.mss as u16, hdr_len: hdr as u16, csum_start: t as u16, csum_offset: 16 }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,102 @@
+use super::*;
+
+/// A TCP/IPv4 frame with `payload` bytes, valid checksums, timestamps option.
+fn tcp_frame(seq: u32, payload: &[u8], flags: u8) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let thl = 32;
+    let total = 20 + thl + payload.len();
+    let mut ip = vec![0x45, 0, 0, 0, 0x10, 0x00, 0x40, 0, 64, 6, 0, 0, 10, 32, 0, 1, 10, 32, 0, 2];
+    ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    let c = checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend(ip);
+    let mut tcp = vec![0x30, 0x39, 0x14, 0x51];
+    tcp.extend(seq.to_be_bytes());
+    tcp.extend(7u32.to_be_bytes());
+    tcp.extend([(thl / 4 << 4) as u8, flags, 0x01, 0x00, 0, 0, 0, 0]);
+    tcp.extend([1, 1, 8, 10, 0, 0, 0, 5, 0, 0, 0, 9]); // NOP NOP TS
+    tcp.extend(payload);
+    f.extend(tcp);
+    let sum = pseudo_header(&f[14..], 6, thl + payload.len());
+    let c = !fold(sum16(&f[34..], sum));
+    f[34 + 16..34 + 18].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+fn valid_tcp(frame: &[u8]) -> bool {
+    let (ihl, _) = tcp4_headers(frame).unwrap();
+    let ip = &frame[14..];
+    let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+    checksum(&ip[..ihl]) == 0 && fold(sum16(&ip[ihl..total], pseudo_header(ip, 6, total - ihl))) == 0xffff
+}
+
+#[test]
+fn segments_have_valid_checksums_and_consecutive_sequence_numbers() {
+    let payload: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+    let big = tcp_frame(1000, &payload, TCP_ACK | TCP_PSH | TCP_FIN);
+    let mut out = Vec::new();
+    let mut segs: Vec<Vec<u8>> = Vec::new();
+    assert!(segment_tcp4(&big, 1448, &mut out, |s| segs.push(s.to_vec())));
+    assert_eq!(segs.len(), 4);
+    let mut data = Vec::new();
+    for (i, s) in segs.iter().enumerate() {
+        assert!(valid_tcp(s), "segment {i} checksums");
+        let seq = u32::from_be_bytes(s[34 + 4..34 + 8].try_into().unwrap());
+        assert_eq!(seq, 1000 + data.len() as u32);
+        let flags = s[34 + 13];
+        assert_eq!(flags & (TCP_PSH | TCP_FIN) != 0, i == 3, "PSH/FIN only on the last");
+        data.extend_from_slice(&s[14 + 20 + 32..]);
+    }
+    assert_eq!(data, payload);
+}
+
+#[test]
+fn coalesced_segments_rebuild_the_stream() {
+    let payload: Vec<u8> = (0..6000u32).map(|i| (i * 7) as u8).collect();
+    let big = tcp_frame(5, &payload, TCP_ACK | TCP_PSH);
+    let mut out = Vec::new();
+    let mut segs: Vec<Vec<u8>> = Vec::new();
+    segment_tcp4(&big, 1000, &mut out, |s| segs.push(s.to_vec()));
+    let mut c = Coalescer::default();
+    assert!(c.start(&segs[0]));
+    for s in &segs[1..] {
+        assert!(c.append(s), "in-order segments merge");
+    }
+    let g = c.finish();
+    assert_eq!(g, Gso { gso_size: 1000, hdr_len: 66, csum_start: 34, csum_offset: 16 });
+    assert_eq!(&c.frame[66..], payload.as_slice());
+    // Completing the partial checksum gives a valid frame.
+    let mut f = c.frame.clone();
+    assert!(complete_checksum(&mut f, 34, 16));
+    assert!(valid_tcp(&f));
+}
+
+#[test]
+fn out_of_order_and_other_flows_do_not_merge() {
+    let a = tcp_frame(100, &[1; 100], TCP_ACK);
+    let gap = tcp_frame(300, &[2; 100], TCP_ACK);
+    let syn = tcp_frame(200, &[3; 100], TCP_ACK | TCP_SYN);
+    let next = tcp_frame(200, &[4; 100], TCP_ACK);
+    let mut c = Coalescer::default();
+    assert!(c.start(&a));
+    assert!(!c.append(&gap));
+    assert!(!c.append(&syn));
+    assert!(c.append(&next));
+    // A single segment needs no GSO.
+    let mut d = Coalescer::default();
+    assert!(d.start(&a));
+    assert_eq!(d.finish().gso_size, 0);
+    assert!(!Coalescer::default().start(&syn));
+}
+
+#[test]
+fn partial_checksums_are_completed() {
+    let mut f = tcp_frame(1, &[9; 33], TCP_ACK);
+    let ok = f.clone();
+    // What the kernel hands over with NEEDS_CSUM: the pseudo-header sum in the field.
+    let partial = fold(pseudo_header(&f[14..], 6, 32 + 33));
+    f[50..52].copy_from_slice(&partial.to_be_bytes());
+    assert!(complete_checksum(&mut f, 34, 16));
+    assert_eq!(f, ok);
+    assert!(!complete_checksum(&mut f, 34, 200));
+}
