@@ -79,49 +79,90 @@ fn tcp4_headers(frame: &[u8]) -> Option<(usize, usize)> {
     Some((ihl, thl))
 }
 
-/// Cuts a TCP/IPv4 super-frame into frames carrying at most `mss` payload bytes each, written
-/// into `out` and handed to `emit` with complete checksums. False if it is not TCP/IPv4.
-pub fn segment_tcp4(frame: &[u8], mss: usize, out: &mut Vec<u8>, mut emit: impl FnMut(&[u8])) -> bool {
-    let Some((ihl, thl)) = tcp4_headers(frame) else { return false };
-    if mss == 0 {
-        return false;
+/// Cuts a TCP/IPv4 super-frame into segments written straight into the caller's buffers (the
+/// sleeve packet being built), with complete checksums.
+pub struct Segmenter<'a> {
+    frame: &'a [u8],
+    mss: usize,
+    ihl: usize,
+    hdr: usize,
+    payload_len: usize,
+    id0: u16,
+    seq0: u32,
+    flags0: u8,
+}
+
+impl<'a> Segmenter<'a> {
+    /// `None` unless `frame` is TCP/IPv4 and `mss` is positive.
+    pub fn new(frame: &'a [u8], mss: usize) -> Option<Segmenter<'a>> {
+        let (ihl, thl) = tcp4_headers(frame)?;
+        if mss == 0 {
+            return None;
+        }
+        let hdr = ETH_HLEN + ihl + thl;
+        let ip_total = u16::from_be_bytes([frame[ETH_HLEN + 2], frame[ETH_HLEN + 3]]) as usize;
+        let end = (ETH_HLEN + ip_total).min(frame.len()).max(hdr);
+        let t = ETH_HLEN + ihl;
+        Some(Segmenter {
+            frame: &frame[..end],
+            mss,
+            ihl,
+            hdr,
+            payload_len: end - hdr,
+            id0: u16::from_be_bytes([frame[ETH_HLEN + 4], frame[ETH_HLEN + 5]]),
+            seq0: u32::from_be_bytes(frame[t + 4..t + 8].try_into().expect("4 bytes")),
+            flags0: frame[t + 13],
+        })
     }
-    let hdr = ETH_HLEN + ihl + thl;
-    let ip_total = u16::from_be_bytes([frame[ETH_HLEN + 2], frame[ETH_HLEN + 3]]) as usize;
-    let end = (ETH_HLEN + ip_total).min(frame.len()).max(hdr);
-    let payload = &frame[hdr..end];
-    let id0 = u16::from_be_bytes([frame[ETH_HLEN + 4], frame[ETH_HLEN + 5]]);
-    let tcp_at = ETH_HLEN + ihl;
-    let seq0 = u32::from_be_bytes(frame[tcp_at + 4..tcp_at + 8].try_into().expect("4 bytes"));
-    let flags0 = frame[tcp_at + 13];
-    let n = payload.len().div_ceil(mss).max(1);
-    for i in 0..n {
-        let chunk = &payload[(i * mss).min(payload.len())..((i + 1) * mss).min(payload.len())];
-        out.clear();
-        out.extend_from_slice(&frame[..hdr]);
-        out.extend_from_slice(chunk);
+
+    pub fn count(&self) -> usize {
+        self.payload_len.div_ceil(self.mss).max(1)
+    }
+
+    /// Length of segment `i` as a frame.
+    pub fn len(&self, i: usize) -> usize {
+        self.hdr + (self.payload_len - (i * self.mss).min(self.payload_len)).min(self.mss)
+    }
+
+    /// Writes segment `i` into `out` (exactly `len(i)` bytes).
+    pub fn write(&self, i: usize, out: &mut [u8]) {
+        let (ihl, hdr, t) = (self.ihl, self.hdr, ETH_HLEN + self.ihl);
+        let start = hdr + (i * self.mss).min(self.payload_len);
+        let chunk = &self.frame[start..start + (out.len() - hdr)];
+        out[..hdr].copy_from_slice(&self.frame[..hdr]);
+        out[hdr..].copy_from_slice(chunk);
+        let thl = hdr - t;
         let ip = &mut out[ETH_HLEN..];
         ip[2..4].copy_from_slice(&((ihl + thl + chunk.len()) as u16).to_be_bytes());
-        ip[4..6].copy_from_slice(&id0.wrapping_add(i as u16).to_be_bytes());
+        ip[4..6].copy_from_slice(&self.id0.wrapping_add(i as u16).to_be_bytes());
         ip[10..12].copy_from_slice(&[0, 0]);
         let c = checksum(&ip[..ihl]);
         ip[10..12].copy_from_slice(&c.to_be_bytes());
-        let last = i + 1 == n;
-        let mut flags = flags0;
-        if !last {
+        let mut flags = self.flags0;
+        if i + 1 != self.count() {
             flags &= !(TCP_FIN | TCP_PSH);
         }
         if i != 0 {
             flags &= !TCP_CWR;
         }
-        let tcp = &mut out[tcp_at..];
-        tcp[4..8].copy_from_slice(&seq0.wrapping_add((i * mss) as u32).to_be_bytes());
-        tcp[13] = flags;
-        tcp[16..18].copy_from_slice(&[0, 0]);
-        let tcp_len = thl + chunk.len();
+        out[t + 4..t + 8].copy_from_slice(&self.seq0.wrapping_add((i * self.mss) as u32).to_be_bytes());
+        out[t + 13] = flags;
+        out[t + 16..t + 18].copy_from_slice(&[0, 0]);
+        let tcp_len = out.len() - t;
         let sum = pseudo_header(&out[ETH_HLEN..], PROTO_TCP, tcp_len);
-        let c = !fold(sum16(&out[tcp_at..tcp_at + tcp_len], sum));
-        out[tcp_at + 16..tcp_at + 18].copy_from_slice(&c.to_be_bytes());
+        let c = !fold(sum16(&out[t..], sum));
+        out[t + 16..t + 18].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
+/// Cuts a TCP/IPv4 super-frame into frames carrying at most `mss` payload bytes each, written
+/// into `out` and handed to `emit` with complete checksums. False if it is not TCP/IPv4.
+pub fn segment_tcp4(frame: &[u8], mss: usize, out: &mut Vec<u8>, mut emit: impl FnMut(&[u8])) -> bool {
+    let Some(seg) = Segmenter::new(frame, mss) else { return false };
+    for i in 0..seg.count() {
+        out.clear();
+        out.resize(seg.len(i), 0);
+        seg.write(i, out);
         emit(out);
     }
     true

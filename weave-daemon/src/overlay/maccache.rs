@@ -2,7 +2,7 @@
 //! `mac_cache.go`. Read on every frame, written only when something changes (or once per tenth
 //! of the maximum age), so the datapath mostly takes the read lock.
 
-use std::collections::HashMap;
+use super::fxhash::FxHashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 use weave_wire::PeerName;
@@ -27,7 +27,7 @@ pub enum Learned {
 
 #[derive(Default)]
 pub struct MacCache {
-    table: RwLock<HashMap<[u8; 6], Entry>>,
+    table: RwLock<FxHashMap<[u8; 6], Entry>>,
 }
 
 impl MacCache {

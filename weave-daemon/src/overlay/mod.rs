@@ -4,6 +4,7 @@
 //! 1-3 with peers that announce no overlays) and reports when the data path is established.
 
 pub mod frame;
+pub mod fxhash;
 pub mod gso;
 pub mod maccache;
 pub mod sleeve;

@@ -6,10 +6,10 @@
 use super::forwarder::{DataEvent, ForwarderRef, MAX_UDP_PAYLOAD};
 use super::udp::{send_batch, RecvBatch, SendError, Sockets};
 use crate::overlay::frame::{fragment, icmp_frag_needed, FrameInfo, ETH_HLEN};
-use crate::overlay::gso::{complete_checksum, segment_tcp4, Coalescer};
+use crate::overlay::gso::{complete_checksum, segment_tcp4, Coalescer, Segmenter};
 use crate::overlay::maccache::{Learned, MacCache};
 use arc_swap::ArcSwap;
-use std::collections::{HashMap, HashSet};
+use crate::overlay::fxhash::{FxHashMap, FxHashSet};
 use std::io;
 use std::net::SocketAddrV4;
 use std::sync::atomic::Ordering;
@@ -46,11 +46,11 @@ const PLAIN_HDR: [u8; VIRTIO_NET_HDR_LEN] = [0; VIRTIO_NET_HDR_LEN];
 #[derive(Default, Debug, Clone)]
 pub struct DpRoutes {
     /// Every peer of the topology.
-    pub known: HashSet<PeerName>,
+    pub known: FxHashSet<PeerName>,
     /// Next hop per destination (established, symmetric connections).
-    pub unicast: HashMap<PeerName, PeerName>,
+    pub unicast: FxHashMap<PeerName, PeerName>,
     /// Neighbours to pass a broadcast from each source on to.
-    pub broadcast: HashMap<PeerName, Vec<PeerName>>,
+    pub broadcast: FxHashMap<PeerName, Vec<PeerName>>,
 }
 
 /// What the datapath threads share.
@@ -58,7 +58,7 @@ pub struct Shared {
     pub us: PeerName,
     pub routes: ArcSwap<DpRoutes>,
     /// The confirmed forwarder of each connected peer.
-    pub fwds: ArcSwap<HashMap<PeerName, ForwarderRef>>,
+    pub fwds: ArcSwap<FxHashMap<PeerName, ForwarderRef>>,
     pub macs: MacCache,
     pub sockets: Sockets,
     pub port: Box<dyn LocalPort>,
@@ -82,7 +82,7 @@ struct Ready {
 /// One datapath thread's working state.
 pub struct Worker {
     sh: Arc<Shared>,
-    open: HashMap<(PeerName, bool), Open>,
+    open: FxHashMap<(PeerName, bool), Open>,
     ready: [Vec<Ready>; 2],
     pool: Vec<Vec<u8>>,
     scratch: Vec<u8>,
@@ -92,6 +92,8 @@ pub struct Worker {
     coalescer: Coalescer,
     /// One ICMP "fragmentation needed" per captured burst is enough for the sender.
     icmp_sent: bool,
+    /// The time, read once per burst.
+    now: Instant,
     last_log: Instant,
 }
 
@@ -99,7 +101,7 @@ impl Worker {
     pub fn new(sh: Arc<Shared>) -> Worker {
         Worker {
             sh,
-            open: HashMap::new(),
+            open: FxHashMap::default(),
             ready: [Vec::new(), Vec::new()],
             pool: Vec::new(),
             scratch: Vec::with_capacity(65536),
@@ -107,6 +109,7 @@ impl Worker {
             segs: Vec::with_capacity(65536),
             coalescer: Coalescer::default(),
             icmp_sent: false,
+            now: Instant::now(),
             last_log: Instant::now() - Duration::from_secs(60),
         }
     }
@@ -129,6 +132,11 @@ impl Worker {
         let frame = &mut buf[VIRTIO_NET_HDR_LEN..];
         self.icmp_sent = false;
         if hdr.gso_kind() == VIRTIO_NET_HDR_GSO_TCPV4 && hdr.gso_size > 0 {
+            if let Some(seg) = Segmenter::new(frame, hdr.gso_size as usize) {
+                if self.captured_gso(frame, &seg) {
+                    return;
+                }
+            }
             let mut out = std::mem::take(&mut self.segs);
             if !segment_tcp4(frame, hdr.gso_size as usize, &mut out, |seg| self.captured(seg)) {
                 self.log(|| "dropping a segmentation-offload frame that is not TCP/IPv4".into());
@@ -144,11 +152,37 @@ impl Worker {
         self.captured(frame);
     }
 
+    /// The fast path for a TCP super-frame to one remote peer: routed once, cut straight into
+    /// the sleeve packets. False when the generic per-segment path must handle it (broadcast,
+    /// no contact yet, segments too big, not DF).
+    fn captured_gso(&mut self, frame: &[u8], seg: &Segmenter<'_>) -> bool {
+        let Some(info) = FrameInfo::parse(frame) else { return false };
+        let us = self.sh.us;
+        if self.sh.macs.add_local(info.src_mac, us, self.now) != Learned::Known {
+            return false;
+        }
+        let dst = match self.sh.macs.lookup(&info.dst_mac) {
+            Some(p) if p != us => p,
+            _ => return false,
+        };
+        let Some(hop) = self.sh.routes.load().unicast.get(&dst).copied() else { return false };
+        let Some(fwd) = self.sh.fwds.load().get(&hop).cloned() else { return false };
+        if !info.df || fwd.addr().is_none() || seg.len(0) > fwd.mtu() as usize + ETH_HLEN {
+            return false;
+        }
+        for i in 0..seg.count() {
+            if let Some(buf) = self.reserve(&fwd, true, us, dst, seg.len(i)) {
+                seg.write(i, buf);
+            }
+        }
+        true
+    }
+
     /// A frame from the local bridge.
     pub fn captured(&mut self, frame: &[u8]) {
         let Some(info) = FrameInfo::parse(frame) else { return };
         let us = self.sh.us;
-        if let Learned::Conflict(peer) = self.sh.macs.add_local(info.src_mac, us, Instant::now()) {
+        if let Learned::Conflict(peer) = self.sh.macs.add_local(info.src_mac, us, self.now) {
             self.log(|| {
                 format!(
                     "captured frame from MAC {} associated with another peer {peer}; dropped",
@@ -233,7 +267,7 @@ impl Worker {
             return;
         }
         let Some(info) = FrameInfo::parse(frame) else { return };
-        if let Learned::Conflict(was) = self.sh.macs.add_forced(info.src_mac, src, Instant::now()) {
+        if let Learned::Conflict(was) = self.sh.macs.add_forced(info.src_mac, src, self.now) {
             self.log(|| format!("Discovered remote MAC {} at {src} (was at {was})", mac(&info.src_mac)));
         }
         self.inject(frame);
@@ -351,13 +385,18 @@ impl Worker {
 
     /// Appends a frame record to the forwarder's open packet on that path.
     fn push(&mut self, fwd: &ForwarderRef, df: bool, src: PeerName, dst: PeerName, frame: &[u8]) {
+        if let Some(buf) = self.reserve(fwd, df, src, dst, frame.len()) {
+            buf.copy_from_slice(frame);
+        }
+    }
+
+    /// Makes room for a frame record of `len` bytes in the forwarder's open packet on that
+    /// path (starting a new packet when it does not fit) and returns the space for the frame.
+    fn reserve(&mut self, fwd: &ForwarderRef, df: bool, src: PeerName, dst: PeerName, len: usize) -> Option<&mut [u8]> {
         let limit = if df { fwd.max_payload.load(Ordering::Relaxed) as usize } else { MAX_UDP_PAYLOAD };
-        let need = 14 + frame.len();
+        let need = 14 + len;
         let key = (fwd.remote, df);
-        let full = self
-            .open
-            .get(&key)
-            .is_some_and(|o| o.buf.len() + need > o.limit || o.frames >= MAX_FRAMES_PER_PACKET);
+        let full = self.open.get(&key).is_some_and(|o| o.buf.len() + need > o.limit || o.frames >= MAX_FRAMES_PER_PACKET);
         if full {
             let o = self.open.remove(&key).expect("checked");
             self.seal(o, df);
@@ -371,18 +410,20 @@ impl Worker {
             }
             self.open.insert(key, Open { fwd: fwd.clone(), buf, frames: 0, limit });
         }
-        let o = self.open.get_mut(&key).expect("inserted");
-        if o.buf.len() + need > o.limit {
+        let limit = self.open.get(&key).map(|o| o.limit).unwrap_or(0);
+        if self.open.get(&key).is_some_and(|o| o.buf.len() + need > o.limit) {
             fwd.counters.drops.fetch_add(1, Ordering::Relaxed);
-            let (len, limit) = (frame.len(), o.limit);
             self.log(|| format!("Dropping too big frame during forwarding: frame len {len}, limit {limit}"));
-            return;
+            return None;
         }
+        let o = self.open.get_mut(&key).expect("inserted");
         o.buf.extend_from_slice(&src.bytes());
         o.buf.extend_from_slice(&dst.bytes());
-        o.buf.extend_from_slice(&(frame.len() as u16).to_be_bytes());
-        o.buf.extend_from_slice(frame);
+        o.buf.extend_from_slice(&(len as u16).to_be_bytes());
+        let start = o.buf.len();
+        o.buf.resize(start + len, 0);
         o.frames += 1;
+        Some(&mut o.buf[start..])
     }
 
     /// Closes a packet: encrypts it and queues it for the next flush.
@@ -443,6 +484,7 @@ pub fn capture_loop(sh: Arc<Shared>) {
     let mut w = Worker::new(sh.clone());
     let mut buf = vec![0u8; 65536 + VIRTIO_NET_HDR_LEN];
     loop {
+        w.now = Instant::now();
         let mut n = 0;
         while n < CAPTURE_BURST {
             match sh.port.read(&mut buf) {
@@ -475,6 +517,7 @@ pub fn receive_loop(sh: Arc<Shared>, df: bool) {
     loop {
         match batch.recv(sh.sockets.get(df)) {
             Ok(n) => {
+                w.now = Instant::now();
                 for i in 0..n {
                     let (from, len, seg) = (batch.from[i], batch.lens[i], batch.seg[i]);
                     let buf = &mut batch.bufs[i][..len];

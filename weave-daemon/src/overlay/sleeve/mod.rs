@@ -42,7 +42,7 @@ impl Sleeve {
         let sh = Arc::new(Shared {
             us,
             routes: ArcSwap::from_pointee(DpRoutes::default()),
-            fwds: ArcSwap::from_pointee(HashMap::new()),
+            fwds: ArcSwap::from_pointee(Default::default()),
             macs: MacCache::default(),
             sockets,
             port,
