@@ -4,6 +4,7 @@
 //! datapath ([`sleeve`]). Both use the same session key; the nonces keep them apart.
 
 pub mod replay;
+pub mod secretbox;
 pub mod sleeve;
 pub mod tcp;
 
@@ -13,9 +14,8 @@ pub use tcp::{TcpReceiver, TcpSender};
 
 use std::fmt;
 
-use crypto_secretbox::aead::{AeadInPlace, KeyInit};
-use crypto_secretbox::{Nonce, Tag, XSalsa20Poly1305};
 use salsa20::cipher::consts::U10;
+use secretbox::SecretBox;
 use sha2::{Digest, Sha256};
 
 /// Curve25519 key and session key length.
@@ -108,23 +108,18 @@ pub fn session_key(
 }
 
 /// The secretbox cipher for a session key.
-fn cipher(key: &SessionKey) -> XSalsa20Poly1305 {
-    XSalsa20Poly1305::new(&key.0.into())
+fn cipher(key: &SessionKey) -> SecretBox {
+    SecretBox::new(&key.0)
 }
 
 /// Encrypts `buf` in place and returns the tag.
-fn seal_detached(c: &XSalsa20Poly1305, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
-    let tag: Tag = c
-        .encrypt_in_place_detached(Nonce::from_slice(nonce), b"", buf)
-        // Only a non-empty associated-data argument makes this fail.
-        .expect("secretbox without associated data cannot fail");
-    tag.into()
+fn seal_detached(c: &SecretBox, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
+    c.seal_detached(nonce, buf)
 }
 
 /// Checks `tag` and decrypts `buf` in place; `buf` is unchanged on failure.
-fn open_detached(c: &XSalsa20Poly1305, nonce: &[u8; NONCE_LEN], buf: &mut [u8], tag: &[u8]) -> bool {
-    tag.len() == TAG_LEN
-        && c.decrypt_in_place_detached(Nonce::from_slice(nonce), b"", buf, Tag::from_slice(tag)).is_ok()
+fn open_detached(c: &SecretBox, nonce: &[u8; NONCE_LEN], buf: &mut [u8], tag: &[u8]) -> bool {
+    c.open_detached(nonce, buf, tag)
 }
 
 struct Hex<'a>(&'a [u8]);

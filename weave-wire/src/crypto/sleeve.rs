@@ -8,7 +8,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use crypto_secretbox::XSalsa20Poly1305;
+use super::secretbox::SecretBox;
 
 use super::replay::ReplayWindow;
 use super::{cipher, open_detached, seal_detached, CryptoError, SessionKey, NONCE_LEN, TAG_LEN};
@@ -31,7 +31,7 @@ fn nonce(first: u8, seq_and_df: u64) -> [u8; NONCE_LEN] {
 
 /// Seals packets of one path (DF or non-DF). Weave has one per path and connection.
 pub struct SleeveEncryptor {
-    cipher: XSalsa20Poly1305,
+    cipher: SecretBox,
     first: u8,
     df: bool,
     seq: u64,
@@ -88,7 +88,7 @@ impl SleeveEncryptor {
 
 /// Opens packets of both paths for one connection, with Weave's replay protection per path.
 pub struct SleeveDecryptor {
-    cipher: XSalsa20Poly1305,
+    cipher: SecretBox,
     first: u8,
     window: ReplayWindow,
     window_df: ReplayWindow,

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crypto_secretbox::XSalsa20Poly1305;
+use super::secretbox::SecretBox;
 
 use super::{cipher, open_detached, seal_detached, CryptoError, SessionKey, NONCE_LEN, TAG_LEN};
 
@@ -21,7 +21,7 @@ fn nonce(first: u8, seq: u64) -> [u8; NONCE_LEN] {
 
 /// Seals outgoing message bodies.
 pub struct TcpSender {
-    cipher: XSalsa20Poly1305,
+    cipher: SecretBox,
     first: u8,
     seq: u64,
 }
@@ -66,7 +66,7 @@ impl TcpSender {
 
 /// Opens incoming message bodies, strictly in sequence.
 pub struct TcpReceiver {
-    cipher: XSalsa20Poly1305,
+    cipher: SecretBox,
     first: u8,
     seq: u64,
 }

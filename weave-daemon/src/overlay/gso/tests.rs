@@ -13,7 +13,7 @@ fn tcp_frame(seq: u32, payload: &[u8], flags: u8) -> Vec<u8> {
     let mut tcp = vec![0x30, 0x39, 0x14, 0x51];
     tcp.extend(seq.to_be_bytes());
     tcp.extend(7u32.to_be_bytes());
-    tcp.extend([(thl / 4 << 4) as u8, flags, 0x01, 0x00, 0, 0, 0, 0]);
+    tcp.extend([((thl / 4) << 4) as u8, flags, 0x01, 0x00, 0, 0, 0, 0]);
     tcp.extend([1, 1, 8, 10, 0, 0, 0, 5, 0, 0, 0, 9]); // NOP NOP TS
     tcp.extend(payload);
     f.extend(tcp);

@@ -6,10 +6,10 @@
 use super::forwarder::{DataEvent, ForwarderRef, MAX_UDP_PAYLOAD};
 use super::udp::{send_batch, RecvBatch, SendError, Sockets};
 use crate::overlay::frame::{fragment, icmp_frag_needed, FrameInfo, ETH_HLEN};
+use crate::overlay::fxhash::{FxHashMap, FxHashSet};
 use crate::overlay::gso::{complete_checksum, segment_tcp4, Coalescer, Segmenter};
 use crate::overlay::maccache::{Learned, MacCache};
 use arc_swap::ArcSwap;
-use crate::overlay::fxhash::{FxHashMap, FxHashSet};
 use std::io;
 use std::net::SocketAddrV4;
 use std::sync::atomic::Ordering;
@@ -392,11 +392,21 @@ impl Worker {
 
     /// Makes room for a frame record of `len` bytes in the forwarder's open packet on that
     /// path (starting a new packet when it does not fit) and returns the space for the frame.
-    fn reserve(&mut self, fwd: &ForwarderRef, df: bool, src: PeerName, dst: PeerName, len: usize) -> Option<&mut [u8]> {
+    fn reserve(
+        &mut self,
+        fwd: &ForwarderRef,
+        df: bool,
+        src: PeerName,
+        dst: PeerName,
+        len: usize,
+    ) -> Option<&mut [u8]> {
         let limit = if df { fwd.max_payload.load(Ordering::Relaxed) as usize } else { MAX_UDP_PAYLOAD };
         let need = 14 + len;
         let key = (fwd.remote, df);
-        let full = self.open.get(&key).is_some_and(|o| o.buf.len() + need > o.limit || o.frames >= MAX_FRAMES_PER_PACKET);
+        let full = self
+            .open
+            .get(&key)
+            .is_some_and(|o| o.buf.len() + need > o.limit || o.frames >= MAX_FRAMES_PER_PACKET);
         if full {
             let o = self.open.remove(&key).expect("checked");
             self.seal(o, df);
