@@ -47,6 +47,21 @@ pub struct Connection {
     pub mtu: Option<u32>,
     /// Weave's info column: the overlay and peer, or the last error and next retry.
     pub info: String,
+    /// Overlay traffic to and from this peer (sleeve), since the connection started.
+    #[serde(default)]
+    pub traffic: Traffic,
+}
+
+/// Packet and byte counters of a connection's overlay.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Traffic {
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    /// Packets dropped: undecryptable, replayed, or refused by the kernel.
+    pub drops: u64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

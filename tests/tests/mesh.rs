@@ -53,9 +53,17 @@ fn full_mesh_3() {
         "{}",
         out.stdout
     );
-    let out = h3.weave(&["status"]);
-    assert!(out.stdout.contains("    Connections: 2 (2 established)\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("          Peers: 3 (with 6 established connections)\n"), "{}", out.stdout);
+    // Every peer's announcement catches up within a topology update or two.
+    wait_for("h3's status shows the full mesh", CONNECT, || {
+        let out = h3.weave(&["status"]).stdout;
+        if out.contains("    Connections: 2 (2 established)\n")
+            && out.contains("          Peers: 3 (with 6 established connections)\n")
+        {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
     let out = h3.weave(&["status", "targets"]);
     assert_eq!(out.stdout, format!("{}\n{}\n", h1.addr, h2.addr));
 }

@@ -39,6 +39,9 @@ fn cross_host_ping_2() {
     let out = h1.weave(&["status", "connections"]);
     assert!(out.stdout.contains("established sleeve "), "{}", out.stdout);
     assert!(out.stdout.contains(" mtu="), "{}", out.stdout);
+    let conns = h1.connections().unwrap();
+    let t = &conns.iter().find(|c| c.state == "established").expect("one connection").traffic;
+    assert!(t.tx_packets > 0 && t.rx_packets > 0 && t.tx_bytes > 0 && t.rx_bytes > 0, "{t:?}");
 }
 
 /// A background process in a namespace, killed on drop.
@@ -319,4 +322,34 @@ fn pmtu_discovery_and_fragmentation_over_a_small_underlay_2() {
     let _ = std::fs::remove_file(&sent);
     let _ = std::fs::remove_file(&got);
     assert_eq!(h_sent, h_got, "20 MB arrived intact");
+}
+
+#[test]
+fn a_docker_style_forward_drop_policy_does_not_stop_weave_2() {
+    let c = Cluster::new(2);
+    let (h1, h2) = (c.host(0), c.host(1));
+    // As Docker leaves a host: bridged frames go through iptables, and FORWARD drops.
+    for h in [h1, h2] {
+        assert!(
+            h.ns.exec("sysctl", &["-qw", "net.bridge.bridge-nf-call-iptables=1"]).ok(),
+            "br_netfilter is needed"
+        );
+        assert!(h.ns.exec("nft", &["add", "table", "ip", "filter"]).ok());
+        let chain = "{ type filter hook forward priority 0; policy drop; }";
+        assert!(h.ns.exec("nft", &["add", "chain", "ip", "filter", "FORWARD", chain]).ok());
+    }
+    let _d1 = h1.start_daemon(&["--no-fastdp"]);
+    let _d2 = h2.start_daemon(&["--no-fastdp", &h1.addr.to_string()]);
+    h2.wait_established_to(&[h1], CONNECT);
+    let a = h1.container("ca", &["10.32.0.1/12"]);
+    let a2 = h1.container("ca2", &["10.32.0.3/12"]);
+    let b = h2.container("cb", &["10.32.0.2/12"]);
+    wait_for("a pings b across hosts", CONNECT, || ping(&a, "10.32.0.2"));
+    wait_for("a pings a2 on the same host", CONNECT, || ping(&a, "10.32.0.3"));
+    assert!(ping(&b, "10.32.0.1").is_ok());
+    // A firewall reload that drops our rule: weave puts it back.
+    assert!(h1.ns.exec("nft", &["flush", "chain", "ip", "filter", "FORWARD"]).ok());
+    assert!(ping(&a, "10.32.0.3").is_err(), "the reload took effect");
+    wait_for("weave restores its rule", Duration::from_secs(30), || ping(&a, "10.32.0.3"));
+    drop(a2);
 }

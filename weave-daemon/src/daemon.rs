@@ -28,6 +28,8 @@ pub struct Daemon {
     pub identity: Identity,
     pub store: Store,
     pub mesh: MeshHandle,
+    /// The sleeve datapath (absent in tests that run the mesh alone).
+    pub sleeve: Option<Arc<Sleeve>>,
     ready: AtomicBool,
     shutdown: CancellationToken,
 }
@@ -38,9 +40,10 @@ impl Daemon {
         identity: Identity,
         store: Store,
         mesh: MeshHandle,
+        sleeve: Option<Arc<Sleeve>>,
         shutdown: CancellationToken,
     ) -> Arc<Daemon> {
-        Arc::new(Daemon { config, identity, store, mesh, ready: AtomicBool::new(false), shutdown })
+        Arc::new(Daemon { config, identity, store, mesh, sleeve, ready: AtomicBool::new(false), shutdown })
     }
 
     pub fn is_ready(&self) -> bool {
@@ -148,12 +151,14 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("listen on --http-addr {}", config.http_addr))?;
     ensure_bridge(&mut nl, identity.name)?;
 
+    crate::firewall::install(BRIDGE).map_err(|e| anyhow::anyhow!("install forwarding rules: {e}"))?;
+    tokio::spawn(crate::firewall::keep(BRIDGE));
     let mtu = overlay_mtu(&config);
     let sleeve = start_sleeve(&mut nl, &config, identity.name, mtu)?;
     let peers = initial_peers(&config, &store)?;
     let shutdown = CancellationToken::new();
-    let mesh = start_mesh(&config, &identity, &store, peers, shutdown.clone(), Some(sleeve)).await?;
-    let daemon = Daemon::new(config, identity, store, mesh, shutdown);
+    let mesh = start_mesh(&config, &identity, &store, peers, shutdown.clone(), Some(sleeve.clone())).await?;
+    let daemon = Daemon::new(config, identity, store, mesh, Some(sleeve), shutdown);
     let server = tokio::spawn(api::serve(listener, daemon.clone()));
     daemon.set_ready();
     std::fs::write(sentinel_path(&daemon.config), b"")

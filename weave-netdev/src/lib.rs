@@ -15,6 +15,7 @@ mod fdb;
 mod link;
 mod netlink;
 mod netns;
+pub mod nft;
 mod route;
 pub mod sysctl;
 pub mod tap;

@@ -52,6 +52,7 @@ async fn peers(State(d): State<AppState>) -> Json<Vec<weave_api::Peer>> {
 async fn connections(State(d): State<AppState>) -> Json<Vec<Connection>> {
     let m = d.mesh.snapshot();
     let nick = |name: &str| m.peers.iter().find(|p| p.name == name).map(|p| p.nick_name.clone());
+    let counters = d.sleeve.as_ref().map(|s| s.counters()).unwrap_or_default();
     Json(
         m.connections
             .iter()
@@ -64,7 +65,20 @@ async fn connections(State(d): State<AppState>) -> Json<Vec<Connection>> {
                     }
                     _ => None,
                 };
+                let traffic = peer
+                    .as_deref()
+                    .and_then(|p| p.parse::<weave_wire::PeerName>().ok())
+                    .and_then(|p| counters.get(&p))
+                    .map(|c| Traffic {
+                        tx_packets: c[0],
+                        tx_bytes: c[1],
+                        rx_packets: c[2],
+                        rx_bytes: c[3],
+                        drops: c[4],
+                    })
+                    .unwrap_or_default();
                 Connection {
+                    traffic,
                     address: c.address.clone(),
                     outbound: c.outbound,
                     state: c.state.clone(),

@@ -47,7 +47,7 @@ async fn daemon(tag: &str) -> TestDaemon {
         crate::daemon::start_mesh(&config, &identity, &store, config.peers.clone(), stop.clone(), None)
             .await
             .unwrap();
-    TestDaemon { daemon: Daemon::new(config, identity, store, mesh, stop), dir }
+    TestDaemon { daemon: Daemon::new(config, identity, store, mesh, None, stop), dir }
 }
 
 async fn call(d: &AppState, req: Request<Body>) -> (StatusCode, String) {

@@ -192,7 +192,7 @@ pub async fn start(
     let (snap_tx, snap_rx) = watch::channel(Arc::new(mesh.snapshot(now, SystemTime::now())));
     let (events, _) = broadcast::channel(1024);
     let (ov_tx, ov_rx) = mpsc::channel(1024);
-    let switch = cfg.sleeve.clone().map(|s| OverlaySwitch::new(s, ov_tx));
+    let switch = cfg.sleeve.clone().map(|s| OverlaySwitch::new(s, ov_tx.clone()));
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
         cmds: cmds.clone(),
@@ -202,7 +202,7 @@ pub async fn start(
     let handle = MeshHandle { cmds, snapshot: snap_rx, events: events.clone(), port: cfg.mesh.port };
 
     tokio::spawn(accept_loop(listener, shared.clone(), stop.clone()));
-    let io = LoopIo { rx, ov_rx, switch, snap_tx, events, persist: Box::new(persist) };
+    let io = LoopIo { rx, ov_rx, _ov_tx: ov_tx, switch, snap_tx, events, persist: Box::new(persist) };
     tokio::spawn(mesh_loop(mesh, io, shared, stop));
     let errors = handle.connect(&peers, false).await;
     for e in errors {
@@ -215,6 +215,8 @@ pub async fn start(
 struct LoopIo {
     rx: mpsc::Receiver<Cmd>,
     ov_rx: mpsc::Receiver<(ConnId, OverlayEvent)>,
+    /// Keeps the overlay channel open even without an overlay.
+    _ov_tx: mpsc::Sender<(ConnId, OverlayEvent)>,
     switch: Option<OverlaySwitch>,
     snap_tx: watch::Sender<Arc<MeshSnapshot>>,
     events: broadcast::Sender<MeshEvent>,

@@ -388,6 +388,7 @@ mod tests {
         let mut errs = 0;
         send_batch(&s.df, &[(dst, &big)], |_, _| errs += 1);
         assert_eq!(errs, 1);
-        assert_eq!(path_mtu(SocketAddr::V4(dst)).unwrap(), 65536);
+        // Loopback's MTU (65536; 65535 once a PMTU entry is cached).
+        assert!(path_mtu(SocketAddr::V4(dst)).unwrap() >= 65535);
     }
 }

@@ -1,0 +1,119 @@
+//! Weave's forwarding rules, in nftables.
+//!
+//! Our rules live in a table of our own (`inet weave`). One thing a table of our own cannot do
+//! is override another table's drop: an nftables `accept` only ends its own chain. Docker sets
+//! the FORWARD policy to DROP, and with bridge netfilter on that policy sees every frame the
+//! `weave` bridge forwards. So where a FORWARD chain in `ip filter` drops by default, weave adds
+//! one rule to it, marked with the comment "weave", letting traffic within the bridge through
+//! (as Weave Net's `-i weave -o weave -j ACCEPT`). A check every 10 s puts it back if a
+//! firewall reload removed it; `weave reset` removes it.
+
+use std::time::Duration;
+use weave_netdev::nft;
+
+const TABLE: &str = "weave";
+/// The comment marking the rule we add to a foreign chain.
+const MARK: &str = "weave";
+const RECHECK: Duration = Duration::from_secs(10);
+
+/// Our own table: the rules Weave installs, with the bridge's name filled in.
+fn script(bridge: &str) -> String {
+    format!(
+        "table inet {TABLE} {{}}\n\
+         delete table inet {TABLE}\n\
+         table inet {TABLE} {{\n\
+           chain forward {{\n\
+             type filter hook forward priority filter - 1; policy accept;\n\
+             iifname \"{bridge}\" oifname \"{bridge}\" accept\n\
+             iifname \"{bridge}\" oifname != \"{bridge}\" accept\n\
+             oifname \"{bridge}\" ct state related,established accept\n\
+           }}\n\
+         }}\n"
+    )
+}
+
+/// Installs our table and, where a foreign FORWARD chain drops by default, the one rule that
+/// lets bridged weave traffic through it.
+pub fn install(bridge: &str) -> Result<(), String> {
+    nft::apply(&script(bridge)).map_err(|e| e.to_string())?;
+    ensure_foreign_accept(bridge)
+}
+
+fn ensure_foreign_accept(bridge: &str) -> Result<(), String> {
+    let Some(chain) = nft::chain("ip", "filter", "FORWARD").map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    let items = chain["nftables"].as_array().cloned().unwrap_or_default();
+    let drops = items.iter().any(|i| i["chain"]["policy"] == "drop");
+    let ours = items.iter().any(|i| i["rule"]["comment"] == MARK);
+    if drops && !ours {
+        tracing::info!("FORWARD drops by default (Docker?): adding one rule so traffic within the {bridge} bridge passes");
+        nft::run(&[
+            "insert",
+            "rule",
+            "ip",
+            "filter",
+            "FORWARD",
+            "iifname",
+            bridge,
+            "oifname",
+            bridge,
+            "counter",
+            "accept",
+            "comment",
+            &format!("\"{MARK}\""),
+        ])
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Removes our table and the rule we added to a foreign chain.
+pub fn remove() -> Result<(), String> {
+    let _ = nft::run(&["delete", "table", "inet", TABLE]);
+    if let Some(chain) = nft::chain("ip", "filter", "FORWARD").map_err(|e| e.to_string())? {
+        for item in chain["nftables"].as_array().into_iter().flatten() {
+            if item["rule"]["comment"] == MARK {
+                if let Some(h) = item["rule"]["handle"].as_u64() {
+                    nft::run(&["delete", "rule", "ip", "filter", "FORWARD", "handle", &h.to_string()])
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the rules in place: re-installs when a firewall reload removed them.
+pub async fn keep(bridge: &'static str) {
+    loop {
+        tokio::time::sleep(RECHECK).await;
+        let present = tokio::task::spawn_blocking(move || -> Result<bool, String> {
+            let table = nft::chain("inet", TABLE, "forward").map_err(|e| e.to_string())?.is_some();
+            ensure_foreign_accept(bridge)?;
+            Ok(table)
+        })
+        .await;
+        match present {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                tracing::info!("weave's nftables table is gone; putting it back");
+                if let Err(e) = tokio::task::spawn_blocking(move || install(bridge)).await.unwrap_or(Ok(())) {
+                    tracing::warn!("re-installing forwarding rules: {e}");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!("checking forwarding rules: {e}"),
+            Err(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_script_names_the_bridge_and_is_idempotent() {
+        let s = super::script("weave");
+        assert!(s.starts_with("table inet weave {}\ndelete table inet weave\n"), "{s}");
+        assert!(s.contains("iifname \"weave\" oifname \"weave\" accept"));
+    }
+}

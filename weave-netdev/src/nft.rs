@@ -1,0 +1,49 @@
+//! nftables, through the `nft` tool: applying rule scripts and reading chains back as JSON.
+
+use crate::NetdevError;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn err(op: &str, detail: impl std::fmt::Display) -> NetdevError {
+    NetdevError::new(op, std::io::Error::other(detail.to_string()))
+}
+
+/// Applies an `nft -f` script atomically.
+pub fn apply(script: &str) -> Result<(), NetdevError> {
+    let op = "apply nftables rules";
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(op, format!("run nft: {e} (install the nftables package)")))?;
+    child.stdin.take().expect("piped").write_all(script.as_bytes()).map_err(|e| err(op, e))?;
+    let out = child.wait_with_output().map_err(|e| err(op, e))?;
+    if !out.status.success() {
+        return Err(err(op, String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(())
+}
+
+/// Runs one `nft` command line.
+pub fn run(args: &[&str]) -> Result<String, NetdevError> {
+    let op = format!("nft {}", args.join(" "));
+    let out = Command::new("nft").args(args).output().map_err(|e| err(&op, format!("run nft: {e}")))?;
+    if !out.status.success() {
+        return Err(err(&op, String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A chain and its rules as `nft -j` shows them; `None` when the chain does not exist.
+pub fn chain(family: &str, table: &str, chain: &str) -> Result<Option<serde_json::Value>, NetdevError> {
+    let out = Command::new("nft")
+        .args(["-j", "list", "chain", family, table, chain])
+        .output()
+        .map_err(|e| err("nft list chain", format!("run nft: {e}")))?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    serde_json::from_slice(&out.stdout).map(Some).map_err(|e| err("parse nft JSON", e))
+}
