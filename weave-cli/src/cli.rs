@@ -84,8 +84,27 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArg,
     },
+    /// A local cluster in network namespaces, for trying weave on one machine
+    Demo {
+        #[command(subcommand)]
+        action: DemoAction,
+    },
     /// A live full-screen dashboard of the network
     Top,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DemoAction {
+    /// Create N hosts, each with a weave daemon and a container, all connected
+    Up {
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=20))]
+        hosts: u8,
+        /// Flags for every daemon (e.g. --password=secret)
+        #[arg(long = "daemon-flag", value_name = "FLAG", allow_hyphen_values = true)]
+        daemon_flags: Vec<String>,
+    },
+    /// Remove the demo cluster
+    Down,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]

@@ -2,6 +2,7 @@
 
 mod attach;
 mod connect;
+mod demo;
 mod launch;
 mod status;
 mod stop;
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::Detach { args } => attach::detach(&client, args).await,
         Command::Ps { targets, output } => attach::ps(&client, &targets, output.output).await,
+        Command::Demo { action } => demo::exec(action).await,
         Command::Top => top::exec(&client),
     };
     match result {
