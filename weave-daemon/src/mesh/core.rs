@@ -1,7 +1,7 @@
 //! The mesh state machine: local connections, topology and routes, gossip dispatch and the
 //! connection maker, driven by `(now, input)` calls that queue [`Output`]s.
 
-use super::gossip::{GossipData, Gossiper, Messages, Pending, Senders, Surrogate, TopologyNames};
+use super::gossip::{GossipData, Gossiper, Messages, Outbox, Pending, Senders, Surrogate, TopologyNames};
 use super::maker::{Attempt, ConnectionMaker, Ending, OurConn};
 use super::peers::{Changes, ConnSummary, Peer, Peers};
 use super::routes::Routes;
@@ -725,6 +725,23 @@ impl Mesh {
         }
     }
 
+    /// Carries out what a gossiper asked for during a callback.
+    fn send_outbox(&mut self, channel: &str, out: Outbox) {
+        let us = self.cfg.name;
+        for b in out.broadcasts {
+            self.relay_broadcast(us, channel, Pending::Data(b));
+        }
+        for n in out.neighbours {
+            self.relay(us, channel, Pending::Data(n));
+        }
+        for (dst, payload) in out.unicasts {
+            let msg = Message::GossipUnicast(UnicastMsg { channel: channel.into(), src: us, dst, payload });
+            if let Err(e) = self.relay_unicast(dst, msg.encode()) {
+                tracing::info!(%channel, "[gossip]: {e}");
+            }
+        }
+    }
+
     /// Plain gossip to a random subset of neighbours (excluding the one it came from).
     pub(super) fn relay(&mut self, except: PeerName, channel: &str, data: Pending) {
         self.ensure_routes();
@@ -788,7 +805,12 @@ impl Mesh {
             return Ok(());
         }
         let delta = match self.channels.get_mut(&g.channel) {
-            Some(gossiper) => gossiper.on_gossip(&g.payload).map_err(|e| e.to_string())?,
+            Some(gossiper) => {
+                let mut out = Outbox::default();
+                let r = gossiper.on_gossip(&g.payload, &mut out).map_err(|e| e.to_string());
+                self.send_outbox(&g.channel, out);
+                r?
+            }
             None => {
                 let interval = self.cfg.gossip_interval;
                 let s = self.surrogates.entry(g.channel.clone()).or_default();
@@ -810,7 +832,12 @@ impl Mesh {
             return Ok(());
         }
         let relay = match self.channels.get_mut(&g.channel) {
-            Some(gossiper) => gossiper.on_gossip_broadcast(g.src, &g.payload).map_err(|e| e.to_string())?,
+            Some(gossiper) => {
+                let mut out = Outbox::default();
+                let r = gossiper.on_gossip_broadcast(g.src, &g.payload, &mut out).map_err(|e| e.to_string());
+                self.send_outbox(&g.channel, out);
+                r?
+            }
             None => Some(Box::new(Messages(vec![g.payload.clone()])) as Box<dyn GossipData>),
         };
         if let Some(d) = relay {
@@ -830,7 +857,12 @@ impl Mesh {
             return Err("unexpected topology gossip unicast".into());
         }
         match self.channels.get_mut(&u.channel) {
-            Some(g) => g.on_gossip_unicast(u.src, &u.payload).map_err(|e| e.to_string()),
+            Some(g) => {
+                let mut out = Outbox::default();
+                let r = g.on_gossip_unicast(u.src, &u.payload, &mut out).map_err(|e| e.to_string());
+                self.send_outbox(&u.channel, out);
+                r
+            }
             None => Ok(()),
         }
     }

@@ -22,19 +22,36 @@ pub trait GossipData: Send + Any {
 #[error("{0}")]
 pub struct GossipError(pub String);
 
+/// What a gossiper wants sent on its channel in answer to a message (a reply to a space
+/// request, a correction broadcast): carried out by the mesh after the callback returns.
+#[derive(Default)]
+pub struct Outbox {
+    /// Broadcast from us along our broadcast tree.
+    pub broadcasts: Vec<Box<dyn GossipData>>,
+    /// Unicast payloads to one peer each.
+    pub unicasts: Vec<(PeerName, Vec<u8>)>,
+    /// Gossip to a random subset of neighbours.
+    pub neighbours: Vec<Box<dyn GossipData>>,
+}
+
 /// The receiving side of a channel, as mesh's `Gossiper`.
 pub trait Gossiper: Send {
-    fn on_gossip_unicast(&mut self, src: PeerName, msg: &[u8]) -> Result<(), GossipError>;
+    fn on_gossip_unicast(&mut self, src: PeerName, msg: &[u8], out: &mut Outbox) -> Result<(), GossipError>;
     /// A broadcast from `src`; returns what to relay along `src`'s broadcast tree.
     fn on_gossip_broadcast(
         &mut self,
         src: PeerName,
         update: &[u8],
+        out: &mut Outbox,
     ) -> Result<Option<Box<dyn GossipData>>, GossipError>;
     /// Our complete state, sent periodically and to new connections.
     fn gossip(&mut self) -> Option<Box<dyn GossipData>>;
     /// Gossip from a neighbour; returns the part that was new to us, to relay.
-    fn on_gossip(&mut self, update: &[u8]) -> Result<Option<Box<dyn GossipData>>, GossipError>;
+    fn on_gossip(
+        &mut self,
+        update: &[u8],
+        out: &mut Outbox,
+    ) -> Result<Option<Box<dyn GossipData>>, GossipError>;
     /// Peers that left the topology.
     fn on_peers_removed(&mut self, _peers: &[PeerName]) {}
 }

@@ -18,7 +18,7 @@ pub mod handshake;
 pub mod router;
 
 pub use self::core::{ConnId, DatapathRoutes, Handshaked, Mesh, MeshConfig, MeshEvent, Output};
-pub use gossip::{GossipData, GossipError, Gossiper, Messages};
+pub use gossip::{GossipData, GossipError, Gossiper, Messages, Outbox};
 pub use maker::{Ending, TargetState};
 pub use peers::{ConnSummary, Peer, Peers, SHORT_ID_BITS};
 pub use routes::{routes_from, Routes, UnicastRoutes};

@@ -4,7 +4,7 @@
 //! and that broadcasts reach every peer exactly once.
 
 use super::core::{ConnId, Handshaked, Mesh, MeshConfig, Output};
-use super::gossip::{GossipData, GossipError, Gossiper, Messages};
+use super::gossip::{GossipData, GossipError, Gossiper, Messages, Outbox};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -20,13 +20,14 @@ type Received = Arc<Mutex<Vec<(PeerName, Vec<u8>)>>>;
 struct Recorder(Received);
 
 impl Gossiper for Recorder {
-    fn on_gossip_unicast(&mut self, _: PeerName, _: &[u8]) -> Result<(), GossipError> {
+    fn on_gossip_unicast(&mut self, _: PeerName, _: &[u8], _: &mut Outbox) -> Result<(), GossipError> {
         Ok(())
     }
     fn on_gossip_broadcast(
         &mut self,
         src: PeerName,
         update: &[u8],
+        _: &mut Outbox,
     ) -> Result<Option<Box<dyn GossipData>>, GossipError> {
         self.0.lock().unwrap().push((src, update.to_vec()));
         Ok(Some(Box::new(Messages(vec![update.to_vec()]))))
@@ -34,7 +35,7 @@ impl Gossiper for Recorder {
     fn gossip(&mut self) -> Option<Box<dyn GossipData>> {
         None
     }
-    fn on_gossip(&mut self, _: &[u8]) -> Result<Option<Box<dyn GossipData>>, GossipError> {
+    fn on_gossip(&mut self, _: &[u8], _: &mut Outbox) -> Result<Option<Box<dyn GossipData>>, GossipError> {
         Ok(None)
     }
 }
