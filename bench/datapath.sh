@@ -48,16 +48,34 @@ plug() { # host container addr bridge mtu
   ip -n $2 addr add $3 dev eth0
 }
 
+# CPU seconds used so far by the weave daemons (0 when none run).
+daemon_cpu() {
+  local total=0 pid
+  for h in $H1 $H2; do
+    for pid in $(ip netns pids $h 2>/dev/null); do
+      [ "$(cat /proc/$pid/comm 2>/dev/null)" = weave-daemon ] || continue
+      total=$(awk -v t=$total '{print t + ($14 + $15) / 100}' /proc/$pid/stat)
+    done
+  done
+  echo $total
+}
+
 measure() { # mode
   ip netns exec $C2 iperf3 -s -D -1 -B 10.32.0.2 >/dev/null 2>&1
   sleep 0.5
-  local one four rtt
-  one=$(ip netns exec $C1 iperf3 -c 10.32.0.2 -t "$SECS" -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)')
+  local one four rtt cpu0 cpu1 json bytes
+  cpu0=$(daemon_cpu)
+  json=$(ip netns exec $C1 iperf3 -c 10.32.0.2 -t "$SECS" -J)
+  cpu1=$(daemon_cpu)
+  one=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)')
+  bytes=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bytes"])')
+  # Daemon CPU per GB moved (single stream): robust to other load on the machine.
+  CPU_PER_GB=$(python3 -c "print(f'{($cpu1 - $cpu0) / ($bytes / 1e9):.2f}' if $bytes else '-')")
   ip netns exec $C2 iperf3 -s -D -1 -B 10.32.0.2 >/dev/null 2>&1
   sleep 0.5
   four=$(ip netns exec $C1 iperf3 -c 10.32.0.2 -t "$SECS" -P 4 -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)')
   rtt=$(ip netns exec $C1 ping -c 50 -i 0.02 -q 10.32.0.2 | awk -F/ '/rtt/ {print $5}')
-  echo "$1 $one $four $rtt"
+  echo "$1 $one $four $rtt $CPU_PER_GB"
 }
 
 setup_veth() {
@@ -113,16 +131,17 @@ for mode in $MODES; do
   cleanup
 done
 
-printf '%-11s %12s %12s %10s   %s\n' mode "TCP 1 (Gb/s)" "TCP 4 (Gb/s)" "RTT (ms)" "vs kernel VXLAN (1 stream, 4 streams, RTT)"
+printf '%-11s %12s %12s %10s %13s   %s\n' mode "TCP 1 (Gb/s)" "TCP 4 (Gb/s)" "RTT (ms)" "daemon CPU s/GB" "vs kernel VXLAN (1 stream, 4 streams, RTT)"
 base=$(printf '%s\n' "${results[@]}" | awk '$1=="vxlan"')
 for r in "${results[@]}"; do
   python3 - "$r" "$base" <<'PY'
 import sys
-m, one, four, rtt = sys.argv[1].split()
+m, one, four, rtt, cpu = sys.argv[1].split()
 b = sys.argv[2].split()
 ratio = ""
-if len(b) == 4:
+if len(b) >= 4:
     ratio = f"{float(one)/float(b[1]):.2f}x  {float(four)/float(b[2]):.2f}x  {float(rtt)/float(b[3]):.2f}x"
-print(f"{m:<11} {float(one):12.2f} {float(four):12.2f} {float(rtt):10.3f}   {ratio}")
+cpu = cpu if m.startswith("sleeve") else "-"
+print(f"{m:<11} {float(one):12.2f} {float(four):12.2f} {float(rtt):10.3f} {cpu:>15}   {ratio}")
 PY
 done

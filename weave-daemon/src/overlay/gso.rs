@@ -16,21 +16,57 @@ const TCP_URG: u8 = 0x20;
 const TCP_ECE: u8 = 0x40;
 const TCP_CWR: u8 = 0x80;
 
-fn sum16(data: &[u8], mut acc: u64) -> u64 {
-    let mut chunks = data.chunks_exact(8);
+/// Adds the one's-complement sum of `data`'s big-endian 16-bit words to `acc`.
+///
+/// Summed in native byte order with four accumulators and swapped at the end (the
+/// one's-complement sum commutes with byte swapping), which is several times faster than
+/// converting every word. `data` must start at an even offset of the checksummed range.
+fn sum16(data: &[u8], acc: u64) -> u64 {
+    let (mut a0, mut a1, mut a2, mut a3) = (0u64, 0u64, 0u64, 0u64);
+    let mut chunks = data.chunks_exact(32);
     for c in &mut chunks {
-        let v = u64::from_be_bytes(c.try_into().expect("8 bytes"));
-        acc += (v >> 32) + (v & 0xffff_ffff);
+        let w = |i: usize| u64::from_ne_bytes(c[i..i + 8].try_into().expect("8 bytes"));
+        let (v0, v1, v2, v3) = (w(0), w(8), w(16), w(24));
+        a0 += (v0 >> 32) + (v0 & 0xffff_ffff);
+        a1 += (v1 >> 32) + (v1 & 0xffff_ffff);
+        a2 += (v2 >> 32) + (v2 & 0xffff_ffff);
+        a3 += (v3 >> 32) + (v3 & 0xffff_ffff);
     }
-    let rest = chunks.remainder();
+    acc + native_tail(chunks.remainder(), a0 + a1 + a2 + a3)
+}
+
+/// Finishes a native-order sum with the bytes left over and converts it to big-endian.
+fn native_tail(rest: &[u8], mut sum: u64) -> u64 {
     let mut words = rest.chunks_exact(2);
     for w in &mut words {
-        acc += u16::from_be_bytes([w[0], w[1]]) as u64;
+        sum += u16::from_ne_bytes([w[0], w[1]]) as u64;
     }
     if let [b] = words.remainder() {
-        acc += (*b as u64) << 8;
+        // The odd byte is the high half of a big-endian word: in native (little-endian)
+        // order that is the low byte.
+        sum += u16::from_ne_bytes(if cfg!(target_endian = "little") { [*b, 0] } else { [0, *b] }) as u64;
     }
-    acc
+    fold(sum).swap_bytes() as u64
+}
+
+/// Copies `src` into `dst` and returns its big-endian word sum, in one pass over the data.
+fn copy_sum(dst: &mut [u8], src: &[u8]) -> u64 {
+    let (mut a0, mut a1, mut a2, mut a3) = (0u64, 0u64, 0u64, 0u64);
+    let n = src.len() / 32 * 32;
+    for (d, s) in dst[..n].chunks_exact_mut(32).zip(src[..n].chunks_exact(32)) {
+        let w = |i: usize| u64::from_ne_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+        let (v0, v1, v2, v3) = (w(0), w(8), w(16), w(24));
+        d[0..8].copy_from_slice(&v0.to_ne_bytes());
+        d[8..16].copy_from_slice(&v1.to_ne_bytes());
+        d[16..24].copy_from_slice(&v2.to_ne_bytes());
+        d[24..32].copy_from_slice(&v3.to_ne_bytes());
+        a0 += (v0 >> 32) + (v0 & 0xffff_ffff);
+        a1 += (v1 >> 32) + (v1 & 0xffff_ffff);
+        a2 += (v2 >> 32) + (v2 & 0xffff_ffff);
+        a3 += (v3 >> 32) + (v3 & 0xffff_ffff);
+    }
+    dst[n..src.len()].copy_from_slice(&src[n..]);
+    native_tail(&src[n..], a0 + a1 + a2 + a3)
 }
 
 fn fold(mut acc: u64) -> u16 {
@@ -130,7 +166,7 @@ impl<'a> Segmenter<'a> {
         let start = hdr + (i * self.mss).min(self.payload_len);
         let chunk = &self.frame[start..start + (out.len() - hdr)];
         out[..hdr].copy_from_slice(&self.frame[..hdr]);
-        out[hdr..].copy_from_slice(chunk);
+        let payload_sum = copy_sum(&mut out[hdr..], chunk);
         let thl = hdr - t;
         let ip = &mut out[ETH_HLEN..];
         ip[2..4].copy_from_slice(&((ihl + thl + chunk.len()) as u16).to_be_bytes());
@@ -149,8 +185,8 @@ impl<'a> Segmenter<'a> {
         out[t + 13] = flags;
         out[t + 16..t + 18].copy_from_slice(&[0, 0]);
         let tcp_len = out.len() - t;
-        let sum = pseudo_header(&out[ETH_HLEN..], PROTO_TCP, tcp_len);
-        let c = !fold(sum16(&out[t..], sum));
+        let sum = pseudo_header(&out[ETH_HLEN..], PROTO_TCP, tcp_len) + payload_sum;
+        let c = !fold(sum16(&out[t..hdr], sum));
         out[t + 16..t + 18].copy_from_slice(&c.to_be_bytes());
     }
 }
@@ -169,18 +205,27 @@ pub fn segment_tcp4(frame: &[u8], mss: usize, out: &mut Vec<u8>, mut emit: impl 
 }
 
 /// Merges consecutive in-order segments of one TCP/IPv4 flow into a super-frame for a port
-/// that takes GSO frames (as the kernel's GRO would).
+/// that takes GSO frames (as the kernel's GRO would). Only the first segment's headers are
+/// copied; payloads stay where they were received and are gathered by `writev`.
+///
+/// The payload slices must stay valid and unmodified until `finish` (the datapath finishes
+/// before it reuses its receive buffers).
 #[derive(Default)]
 pub struct Coalescer {
-    /// The super-frame being built.
-    pub frame: Vec<u8>,
+    /// The first segment's headers (Ethernet, IP, TCP), fixed up by `finish`.
+    pub head: Vec<u8>,
+    /// The segments' payloads, in order.
+    payloads: Vec<libc::iovec>,
+    payload_len: usize,
     segs: usize,
     mss: usize,
-    hdr: usize,
     ihl: usize,
     next_seq: u32,
     closed: bool,
 }
+
+// SAFETY: the iovecs only point into buffers owned by the thread that owns the coalescer.
+unsafe impl Send for Coalescer {}
 
 /// What the caller must write for a flushed super-frame.
 #[derive(Debug, PartialEq, Eq)]
@@ -197,6 +242,11 @@ impl Coalescer {
         self.segs == 0
     }
 
+    fn add_payload(&mut self, p: &[u8]) {
+        self.payloads.push(libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() });
+        self.payload_len += p.len();
+    }
+
     /// Takes `frame` into the super-frame if it continues it; false if the caller must flush
     /// first (then `start` it, or pass it on as it is).
     pub fn append(&mut self, frame: &[u8]) -> bool {
@@ -205,7 +255,7 @@ impl Coalescer {
         }
         let Some((ihl, thl)) = tcp4_headers(frame) else { return false };
         let hdr = ETH_HLEN + ihl + thl;
-        if hdr != self.hdr || ihl != self.ihl {
+        if hdr != self.head.len() || ihl != self.ihl {
             return false;
         }
         let total = u16::from_be_bytes([frame[ETH_HLEN + 2], frame[ETH_HLEN + 3]]) as usize;
@@ -214,7 +264,7 @@ impl Coalescer {
         }
         let payload = frame.len() - hdr;
         let t = ETH_HLEN + ihl;
-        let f = &self.frame;
+        let f = &self.head;
         let same_flow = frame[..12] == f[..12] // MACs
             && frame[ETH_HLEN + 12..ETH_HLEN + 20] == f[ETH_HLEN + 12..ETH_HLEN + 20] // IPs
             && frame[t..t + 4] == f[t..t + 4] // ports
@@ -228,16 +278,16 @@ impl Coalescer {
             || payload == 0
             || payload > self.mss
             || flags & !(TCP_ACK | TCP_PSH) != 0
-            || self.frame.len() + payload > 65535 - 64
+            || hdr + self.payload_len + payload > 65535 - 64
         {
             return false;
         }
-        self.frame.extend_from_slice(&frame[hdr..]);
+        self.add_payload(&frame[hdr..]);
         self.next_seq = seq.wrapping_add(payload as u32);
         self.segs += 1;
         // A short segment or a push ends the burst.
         if payload < self.mss || flags & TCP_PSH != 0 {
-            self.frame[t + 13] |= flags & TCP_PSH;
+            self.head[t + 13] |= flags & TCP_PSH;
             self.closed = true;
         }
         true
@@ -256,11 +306,13 @@ impl Coalescer {
             return false;
         }
         let _ = (TCP_SYN, TCP_RST, TCP_URG, TCP_ECE);
-        self.frame.clear();
-        self.frame.extend_from_slice(frame);
+        self.head.clear();
+        self.head.extend_from_slice(&frame[..hdr]);
+        self.payloads.clear();
+        self.payload_len = 0;
+        self.add_payload(&frame[hdr..]);
         self.segs = 1;
         self.mss = payload;
-        self.hdr = hdr;
         self.ihl = ihl;
         self.next_seq =
             u32::from_be_bytes(frame[t + 4..t + 8].try_into().expect("4 bytes")).wrapping_add(payload as u32);
@@ -269,26 +321,32 @@ impl Coalescer {
     }
 
     /// Finishes the super-frame: fixes the IP header and, for several segments, leaves the
-    /// TCP checksum partial for the kernel. Returns the GSO parameters; the frame is in
-    /// `self.frame` until the next `start`.
-    pub fn finish(&mut self) -> Gso {
-        let (ihl, hdr) = (self.ihl, self.hdr);
+    /// TCP checksum partial for the kernel. Returns the GSO parameters, the headers, and the
+    /// payloads to write after them.
+    pub fn finish(&mut self) -> (Gso, &[u8], &[libc::iovec]) {
         let segs = std::mem::take(&mut self.segs);
         self.closed = false;
         if segs <= 1 {
-            return Gso { gso_size: 0, hdr_len: 0, csum_start: 0, csum_offset: 0 };
+            return (
+                Gso { gso_size: 0, hdr_len: 0, csum_start: 0, csum_offset: 0 },
+                &self.head,
+                &self.payloads,
+            );
         }
-        let ip_len = self.frame.len() - ETH_HLEN;
-        let ip = &mut self.frame[ETH_HLEN..];
+        let (ihl, hdr) = (self.ihl, self.head.len());
+        let ip_len = hdr - ETH_HLEN + self.payload_len;
+        let ip = &mut self.head[ETH_HLEN..];
         ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
         ip[10..12].copy_from_slice(&[0, 0]);
         let c = checksum(&ip[..ihl]);
         ip[10..12].copy_from_slice(&c.to_be_bytes());
         let tcp_len = ip_len - ihl;
-        let partial = fold(pseudo_header(&self.frame[ETH_HLEN..], PROTO_TCP, tcp_len));
+        let partial = fold(pseudo_header(&self.head[ETH_HLEN..], PROTO_TCP, tcp_len));
         let t = ETH_HLEN + ihl;
-        self.frame[t + 16..t + 18].copy_from_slice(&partial.to_be_bytes());
-        Gso { gso_size: self.mss as u16, hdr_len: hdr as u16, csum_start: t as u16, csum_offset: 16 }
+        self.head[t + 16..t + 18].copy_from_slice(&partial.to_be_bytes());
+        let gso =
+            Gso { gso_size: self.mss as u16, hdr_len: hdr as u16, csum_start: t as u16, csum_offset: 16 };
+        (gso, &self.head, &self.payloads)
     }
 }
 

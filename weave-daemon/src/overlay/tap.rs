@@ -42,6 +42,19 @@ impl LocalPort for TapPort {
         Ok(n as usize)
     }
 
+    fn write_gather(&self, hdr: &[u8], head: &[u8], payloads: &[libc::iovec]) -> io::Result<usize> {
+        let mut iov = Vec::with_capacity(2 + payloads.len());
+        iov.push(libc::iovec { iov_base: hdr.as_ptr() as *mut libc::c_void, iov_len: hdr.len() });
+        iov.push(libc::iovec { iov_base: head.as_ptr() as *mut libc::c_void, iov_len: head.len() });
+        iov.extend_from_slice(payloads);
+        // SAFETY: the iovecs point into live buffers (the caller guarantees the payloads').
+        let n = unsafe { libc::writev(self.0.as_fd().as_raw_fd(), iov.as_ptr(), iov.len() as i32) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
     fn wait_readable(&self) -> io::Result<()> {
         self.0.wait_readable(None).map(|_| ())
     }

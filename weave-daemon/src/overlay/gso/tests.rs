@@ -62,11 +62,15 @@ fn coalesced_segments_rebuild_the_stream() {
     for s in &segs[1..] {
         assert!(c.append(s), "in-order segments merge");
     }
-    let g = c.finish();
+    let (g, head, payloads) = c.finish();
     assert_eq!(g, Gso { gso_size: 1000, hdr_len: 66, csum_start: 34, csum_offset: 16 });
-    assert_eq!(&c.frame[66..], payload.as_slice());
+    let mut f = head.to_vec();
+    for p in payloads {
+        // SAFETY: the payloads point into `segs`, alive and unchanged here.
+        f.extend_from_slice(unsafe { std::slice::from_raw_parts(p.iov_base as *const u8, p.iov_len) });
+    }
+    assert_eq!(&f[66..], payload.as_slice());
     // Completing the partial checksum gives a valid frame.
-    let mut f = c.frame.clone();
     assert!(complete_checksum(&mut f, 34, 16));
     assert!(valid_tcp(&f));
 }
@@ -85,7 +89,7 @@ fn out_of_order_and_other_flows_do_not_merge() {
     // A single segment needs no GSO.
     let mut d = Coalescer::default();
     assert!(d.start(&a));
-    assert_eq!(d.finish().gso_size, 0);
+    assert_eq!(d.finish().0.gso_size, 0);
     assert!(!Coalescer::default().start(&syn));
 }
 
@@ -99,4 +103,22 @@ fn partial_checksums_are_completed() {
     assert!(complete_checksum(&mut f, 34, 16));
     assert_eq!(f, ok);
     assert!(!complete_checksum(&mut f, 34, 200));
+}
+
+#[test]
+fn the_fast_sums_agree_with_a_plain_big_endian_sum() {
+    let slow = |d: &[u8]| -> u16 {
+        let mut acc = 0u64;
+        for w in d.chunks(2) {
+            acc += if w.len() == 2 { u16::from_be_bytes([w[0], w[1]]) as u64 } else { (w[0] as u64) << 8 };
+        }
+        fold(acc)
+    };
+    for len in 0..300 {
+        let d: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+        assert_eq!(fold(sum16(&d, 0)), slow(&d), "sum16, length {len}");
+        let mut out = vec![0u8; len];
+        assert_eq!(fold(copy_sum(&mut out, &d)), slow(&d), "copy_sum, length {len}");
+        assert_eq!(out, d);
+    }
 }

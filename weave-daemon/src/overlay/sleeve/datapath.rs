@@ -25,6 +25,16 @@ use weave_wire::PeerName;
 const BRIDGE_GROUP: [u8; 6] = [0x01, 0x80, 0xc2, 0x00, 0x00, 0x00];
 /// Weave puts at most this many frames in one UDP packet.
 const MAX_FRAMES_PER_PACKET: usize = 100;
+/// Bytes in every packet buffer: the largest UDP payload.
+const PACKET_BUF: usize = 65536;
+
+/// A packet buffer, zero-filled once so later reuse never exposes uninitialised memory.
+fn new_packet_buf() -> Vec<u8> {
+    let mut b = vec![0u8; PACKET_BUF];
+    b.clear();
+    b
+}
+
 /// Frames read from the local port before pending packets are sent anyway.
 const CAPTURE_BURST: usize = 64;
 
@@ -35,6 +45,8 @@ pub trait LocalPort: Send + Sync {
     fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
     /// Writes one frame behind the virtio-net header `hdr`.
     fn write(&self, hdr: &[u8], frame: &[u8]) -> io::Result<usize>;
+    /// Writes one frame gathered from `head` and `payloads` behind `hdr`.
+    fn write_gather(&self, hdr: &[u8], head: &[u8], payloads: &[libc::iovec]) -> io::Result<usize>;
     /// Waits until a frame can be read (the port is non-blocking).
     fn wait_readable(&self) -> io::Result<()>;
 }
@@ -67,6 +79,7 @@ pub struct Shared {
 /// A packet being filled for one forwarder and path.
 struct Open {
     fwd: ForwarderRef,
+    df: bool,
     buf: Vec<u8>,
     frames: usize,
     limit: usize,
@@ -82,7 +95,7 @@ struct Ready {
 /// One datapath thread's working state.
 pub struct Worker {
     sh: Arc<Shared>,
-    open: FxHashMap<(PeerName, bool), Open>,
+    open: Vec<Open>,
     ready: [Vec<Ready>; 2],
     pool: Vec<Vec<u8>>,
     scratch: Vec<u8>,
@@ -101,7 +114,7 @@ impl Worker {
     pub fn new(sh: Arc<Shared>) -> Worker {
         Worker {
             sh,
-            open: FxHashMap::default(),
+            open: Vec::new(),
             ready: [Vec::new(), Vec::new()],
             pool: Vec::new(),
             scratch: Vec::with_capacity(65536),
@@ -292,11 +305,9 @@ impl Worker {
         if self.coalescer.is_empty() {
             return;
         }
-        let g = self.coalescer.finish();
-        let frame = std::mem::take(&mut self.coalescer.frame);
-        if g.gso_size == 0 {
-            self.write_port(&PLAIN_HDR, &frame);
-        } else {
+        let (g, head, payloads) = self.coalescer.finish();
+        let mut h = PLAIN_HDR;
+        if g.gso_size != 0 {
             let hdr = VirtioNetHdr {
                 flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
                 gso_type: VIRTIO_NET_HDR_GSO_TCPV4,
@@ -306,11 +317,11 @@ impl Worker {
                 csum_offset: g.csum_offset,
                 num_buffers: 0,
             };
-            let mut h = [0u8; VIRTIO_NET_HDR_LEN];
             hdr.emit(&mut h);
-            self.write_port(&h, &frame);
         }
-        self.coalescer.frame = frame;
+        if let Err(e) = self.sh.port.write_gather(&h, head, payloads) {
+            self.log(|| format!("injecting a frame into the bridge: {e}"));
+        }
     }
 
     fn write_port(&mut self, hdr: &[u8], frame: &[u8]) {
@@ -400,38 +411,47 @@ impl Worker {
         dst: PeerName,
         len: usize,
     ) -> Option<&mut [u8]> {
-        let limit = if df { fwd.max_payload.load(Ordering::Relaxed) as usize } else { MAX_UDP_PAYLOAD };
         let need = 14 + len;
-        let key = (fwd.remote, df);
-        let full = self
-            .open
-            .get(&key)
-            .is_some_and(|o| o.buf.len() + need > o.limit || o.frames >= MAX_FRAMES_PER_PACKET);
-        if full {
-            let o = self.open.remove(&key).expect("checked");
-            self.seal(o, df);
-        }
-        if !self.open.contains_key(&key) {
-            let mut buf = self.pool.pop().unwrap_or_else(|| Vec::with_capacity(65536));
-            buf.clear();
-            buf.extend_from_slice(&self.sh.us.bytes());
-            if fwd.encrypted() {
-                buf.extend_from_slice(&[0u8; 24]);
+        // Open packets are few (one per peer and path in a burst): a scan beats hashing.
+        let mut at = self.open.iter().position(|o| o.df == df && Arc::ptr_eq(&o.fwd, fwd));
+        if let Some(i) = at {
+            let o = &self.open[i];
+            if o.buf.len() + need > o.limit || o.frames >= MAX_FRAMES_PER_PACKET {
+                let o = self.open.swap_remove(i);
+                self.seal(o, df);
+                at = None;
             }
-            self.open.insert(key, Open { fwd: fwd.clone(), buf, frames: 0, limit });
         }
-        let limit = self.open.get(&key).map(|o| o.limit).unwrap_or(0);
-        if self.open.get(&key).is_some_and(|o| o.buf.len() + need > o.limit) {
+        let i = match at {
+            Some(i) => i,
+            None => {
+                let limit =
+                    if df { fwd.max_payload.load(Ordering::Relaxed) as usize } else { MAX_UDP_PAYLOAD };
+                let mut buf = self.pool.pop().unwrap_or_else(new_packet_buf);
+                buf.clear();
+                buf.extend_from_slice(&self.sh.us.bytes());
+                if fwd.encrypted() {
+                    buf.extend_from_slice(&[0u8; 24]);
+                }
+                self.open.push(Open { fwd: fwd.clone(), df, buf, frames: 0, limit: limit.min(PACKET_BUF) });
+                self.open.len() - 1
+            }
+        };
+        if self.open[i].buf.len() + need > self.open[i].limit {
             fwd.counters.drops.fetch_add(1, Ordering::Relaxed);
+            let limit = self.open[i].limit;
             self.log(|| format!("Dropping too big frame during forwarding: frame len {len}, limit {limit}"));
             return None;
         }
-        let o = self.open.get_mut(&key).expect("inserted");
+        let o = &mut self.open[i];
         o.buf.extend_from_slice(&src.bytes());
         o.buf.extend_from_slice(&dst.bytes());
         o.buf.extend_from_slice(&(len as u16).to_be_bytes());
         let start = o.buf.len();
-        o.buf.resize(start + len, 0);
+        debug_assert!(start + len <= o.buf.capacity());
+        // SAFETY: every packet buffer was zero-filled to PACKET_BUF bytes when allocated and
+        // its capacity never changes, so these bytes are initialised; the caller overwrites them.
+        unsafe { o.buf.set_len(start + len) };
         o.frames += 1;
         Some(&mut o.buf[start..])
     }
@@ -451,11 +471,9 @@ impl Worker {
     /// Sends everything pending, and writes what was merged for the local port.
     pub fn flush(&mut self) {
         self.flush_injected();
-        let keys: Vec<(PeerName, bool)> = self.open.keys().copied().collect();
-        for key in keys {
-            if let Some(o) = self.open.remove(&key) {
-                self.seal(o, key.1);
-            }
+        while let Some(o) = self.open.pop() {
+            let df = o.df;
+            self.seal(o, df);
         }
         for df in [false, true] {
             let mut ready = std::mem::take(&mut self.ready[df as usize]);
