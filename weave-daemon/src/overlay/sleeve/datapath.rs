@@ -25,12 +25,15 @@ use weave_wire::PeerName;
 const BRIDGE_GROUP: [u8; 6] = [0x01, 0x80, 0xc2, 0x00, 0x00, 0x00];
 /// Weave puts at most this many frames in one UDP packet.
 const MAX_FRAMES_PER_PACKET: usize = 100;
-/// Bytes in every packet buffer: the largest UDP payload.
-const PACKET_BUF: usize = 65536;
+/// Packet buffer sizes: small ones for packets limited by the path MTU (the common case; a
+/// few dozen of them stay in cache), large ones for the non-DF path and jumbo underlays.
+const SMALL_BUF: usize = 4096;
+const LARGE_BUF: usize = 65536;
 
-/// A packet buffer, zero-filled once so later reuse never exposes uninitialised memory.
-fn new_packet_buf() -> Vec<u8> {
-    let mut b = vec![0u8; PACKET_BUF];
+/// A packet buffer of `size` bytes, zero-filled once so later reuse never exposes
+/// uninitialised memory.
+fn new_packet_buf(size: usize) -> Vec<u8> {
+    let mut b = vec![0u8; size];
     b.clear();
     b
 }
@@ -97,7 +100,8 @@ pub struct Worker {
     sh: Arc<Shared>,
     open: Vec<Open>,
     ready: [Vec<Ready>; 2],
-    pool: Vec<Vec<u8>>,
+    /// Free packet buffers, small and large.
+    pool: [Vec<Vec<u8>>; 2],
     scratch: Vec<u8>,
     scratch2: Vec<u8>,
     segs: Vec<u8>,
@@ -116,7 +120,7 @@ impl Worker {
             sh,
             open: Vec::new(),
             ready: [Vec::new(), Vec::new()],
-            pool: Vec::new(),
+            pool: [Vec::new(), Vec::new()],
             scratch: Vec::with_capacity(65536),
             scratch2: Vec::with_capacity(65536),
             segs: Vec::with_capacity(65536),
@@ -427,13 +431,15 @@ impl Worker {
             None => {
                 let limit =
                     if df { fwd.max_payload.load(Ordering::Relaxed) as usize } else { MAX_UDP_PAYLOAD };
-                let mut buf = self.pool.pop().unwrap_or_else(new_packet_buf);
+                let class = (limit > SMALL_BUF) as usize;
+                let size = [SMALL_BUF, LARGE_BUF][class];
+                let mut buf = self.pool[class].pop().unwrap_or_else(|| new_packet_buf(size));
                 buf.clear();
                 buf.extend_from_slice(&self.sh.us.bytes());
                 if fwd.encrypted() {
                     buf.extend_from_slice(&[0u8; 24]);
                 }
-                self.open.push(Open { fwd: fwd.clone(), df, buf, frames: 0, limit: limit.min(PACKET_BUF) });
+                self.open.push(Open { fwd: fwd.clone(), df, buf, frames: 0, limit: limit.min(size) });
                 self.open.len() - 1
             }
         };
@@ -449,20 +455,25 @@ impl Worker {
         o.buf.extend_from_slice(&(len as u16).to_be_bytes());
         let start = o.buf.len();
         debug_assert!(start + len <= o.buf.capacity());
-        // SAFETY: every packet buffer was zero-filled to PACKET_BUF bytes when allocated and
+        // SAFETY: every packet buffer was zero-filled to its capacity when allocated and
         // its capacity never changes, so these bytes are initialised; the caller overwrites them.
         unsafe { o.buf.set_len(start + len) };
         o.frames += 1;
         Some(&mut o.buf[start..])
     }
 
+    /// Returns a packet buffer to its pool.
+    fn recycle(&mut self, buf: Vec<u8>) {
+        self.pool[(buf.capacity() > SMALL_BUF) as usize].push(buf);
+    }
+
     /// Closes a packet: encrypts it and queues it for the next flush.
     fn seal(&mut self, mut o: Open, df: bool) {
-        let Some(dst) = o.fwd.addr() else { return self.pool.push(o.buf) };
+        let Some(dst) = o.fwd.addr() else { return self.recycle(o.buf) };
         if let Some(c) = &o.fwd.crypto {
             let enc = if df { &c.enc_df } else { &c.enc };
             if enc.lock().unwrap_or_else(|e| e.into_inner()).seal_in_place(&mut o.buf[6..]).is_err() {
-                return self.pool.push(o.buf);
+                return self.recycle(o.buf);
             }
         }
         self.ready[df as usize].push(Ready { fwd: o.fwd, dst, buf: o.buf });
@@ -495,7 +506,7 @@ impl Worker {
             for r in ready.drain(..) {
                 r.fwd.counters.tx_packets.fetch_add(1, Ordering::Relaxed);
                 r.fwd.counters.tx_bytes.fetch_add(r.buf.len() as u64, Ordering::Relaxed);
-                self.pool.push(r.buf);
+                self.recycle(r.buf);
             }
             // Keep the vector's capacity for the next burst.
             self.ready[df as usize] = ready;
