@@ -34,6 +34,13 @@ impl Netlink {
         })
     }
 
+    /// Turns MAC learning of a bridge port on or off.
+    pub fn set_bridge_port_learning(&mut self, link: &Link, on: bool) -> Result<(), NetdevError> {
+        self.set_bridge_port(link, InfoBridgePort::Learning(on), &|| {
+            format!("set learning {} on bridge port {}", on_off(on), link.name)
+        })
+    }
+
     /// Every link whose master is the link with index `master`.
     pub fn links_with_master(&mut self, master: u32) -> Result<Vec<Link>, NetdevError> {
         Ok(self.links()?.into_iter().filter(|l| l.master == Some(master)).collect())

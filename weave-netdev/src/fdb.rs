@@ -1,5 +1,5 @@
 //! Forwarding database entries of a device's own table (AF_BRIDGE neighbour messages with
-//! NTF_SELF), i.e. `bridge fdb ... self`. Needed later for fastdp: a VXLAN device's FDB says
+//! NTF_SELF), i.e. `bridge fdb ... self`. For fastdp: a VXLAN device's FDB says
 //! which peer (and VNI) each MAC lives behind; all-zero MAC entries list where to flood.
 
 use crate::netlink::{NetdevError, Netlink};
@@ -31,9 +31,24 @@ impl Netlink {
         dst: Option<Ipv4Addr>,
         vni: Option<u32>,
     ) -> Result<(), NetdevError> {
+        self.fdb_add_port(dev, mac, dst, vni, None)
+    }
+
+    /// As [`Netlink::fdb_add`], sending to UDP `port` at `dst` rather than the device's port.
+    pub fn fdb_add_port(
+        &mut self,
+        dev: u32,
+        mac: [u8; 6],
+        dst: Option<Ipv4Addr>,
+        vni: Option<u32>,
+        port: Option<u16>,
+    ) -> Result<(), NetdevError> {
         let flood = mac == [0; 6] || mac[0] & 1 == 1;
         let flags = NLM_F_CREATE | if flood { NLM_F_APPEND } else { NLM_F_REPLACE };
-        let msg = fdb_message(dev, mac, dst, vni);
+        let mut msg = fdb_message(dev, mac, dst, vni);
+        if let Some(port) = port {
+            msg.attributes.push(NeighbourAttribute::Port(port));
+        }
         match self.execute(RouteNetlinkMessage::NewNeighbour(msg), flags, &|| {
             format!("add fdb entry {}", describe(dev, mac, dst, vni))
         }) {

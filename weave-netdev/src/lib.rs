@@ -6,7 +6,8 @@
 //! another namespace); callers on the async runtime use `spawn_blocking`.
 //!
 //! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`]) with their
-//! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]) and gratuitous ARP ([`arp`]).
+//! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]) and
+//! raw frames on a link ([`PacketSocket`]).
 
 mod addr;
 pub mod arp;
@@ -16,6 +17,7 @@ mod link;
 mod netlink;
 mod netns;
 pub mod nft;
+mod packet;
 mod route;
 pub mod sysctl;
 pub mod tap;
@@ -24,9 +26,10 @@ mod vxlan;
 
 pub use fdb::FdbEntry;
 pub use ipnet::Ipv4Net;
-pub use link::{BridgePort, Link, LinkKind};
+pub use link::{BridgePort, Link, LinkKind, LinkStats};
 pub use netlink::{NetdevError, Netlink};
 pub use netns::Netns;
+pub use packet::PacketSocket;
 pub use route::Route;
 pub use tap::{Tap, TapOptions};
 pub use vxlan::VxlanConfig;

@@ -5,8 +5,8 @@ use super::netlink::{NetdevError, Netlink};
 use crate::netns::Netns;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
-    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVeth, LinkAttribute, LinkFlags, LinkInfo,
-    LinkMessage,
+    BridgePortState, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVeth, LinkAttribute, LinkFlags,
+    LinkInfo, LinkMessage,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use std::os::fd::{AsFd, AsRawFd};
@@ -26,6 +26,8 @@ pub struct Link {
     pub alias: Option<String>,
     /// Bridge-port settings, when the link is a port of a Linux bridge.
     pub bridge_port: Option<BridgePort>,
+    /// Traffic counters (IFLA_STATS64).
+    pub stats: Option<LinkStats>,
 }
 
 /// The bridge-port settings weave changes (IFLA_BRPORT_*).
@@ -35,6 +37,21 @@ pub struct BridgePort {
     pub hairpin: bool,
     /// Isolated ports cannot talk to each other, only to non-isolated ones.
     pub isolated: bool,
+    /// The port is in STP state "forwarding".
+    pub forwarding: bool,
+    /// The bridge learns source MACs on this port.
+    pub learning: bool,
+}
+
+/// A link's packet and byte counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkStats {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_dropped: u64,
+    pub tx_dropped: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +76,7 @@ impl Link {
             master: None,
             alias: None,
             bridge_port: None,
+            stats: None,
         };
         for a in &m.attributes {
             match a {
@@ -67,6 +85,16 @@ impl Link {
                 LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
                 LinkAttribute::Controller(i) => link.master = Some(*i),
                 LinkAttribute::IfAlias(a) if !a.is_empty() => link.alias = Some(a.clone()),
+                LinkAttribute::Stats64(s) => {
+                    link.stats = Some(LinkStats {
+                        rx_packets: s.rx_packets,
+                        rx_bytes: s.rx_bytes,
+                        tx_packets: s.tx_packets,
+                        tx_bytes: s.tx_bytes,
+                        rx_dropped: s.rx_dropped,
+                        tx_dropped: s.tx_dropped,
+                    })
+                }
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
                         match i {
@@ -85,6 +113,10 @@ impl Link {
                                     match a {
                                         InfoBridgePort::HairpinMode(on) => port.hairpin = *on,
                                         InfoBridgePort::Isolated(on) => port.isolated = *on,
+                                        InfoBridgePort::Learning(on) => port.learning = *on,
+                                        InfoBridgePort::State(s) => {
+                                            port.forwarding = *s == BridgePortState::Forwarding
+                                        }
                                         _ => {}
                                     }
                                 }

@@ -29,12 +29,16 @@ fn vxlan_with_fdb_entries() {
         learning: false,
         external: false,
         mtu: Some(1400),
+        df: true,
+        ttl: Some(64),
     };
     nl.create_vxlan("vxw42", &config).unwrap();
     let vx = nl.link_by_name("vxw42").unwrap().unwrap();
     assert_eq!((vx.kind.clone(), vx.mtu), (LinkKind::Vxlan, 1400));
     let shown = t.ip(&["-d", "link", "show", "dev", "vxw42"]);
-    for word in ["vxlan id 42", "local 10.9.0.1", "dstport 4789", "nolearning", "mtu 1400"] {
+    for word in
+        ["vxlan id 42", "local 10.9.0.1", "dstport 4789", "nolearning", "mtu 1400", "df set", "ttl 64"]
+    {
         assert!(shown.contains(word), "{word:?} not in {shown}");
     }
 
@@ -48,6 +52,11 @@ fn vxlan_with_fdb_entries() {
     nl.fdb_add(vx.index, ZERO, ip(3), None).unwrap();
     nl.fdb_add(vx.index, ZERO, ip(3), None).unwrap(); // again: no error, no duplicate
     nl.fdb_add(vx.index, MAC, ip(4), Some(43)).unwrap();
+    nl.fdb_add_port(vx.index, [2, 0, 0, 0, 0, 7], ip(6), Some(44), Some(6790)).unwrap();
+    assert!(t
+        .bridge(&["fdb", "show", "dev", "vxw42"])
+        .contains("02:00:00:00:00:07 dst 10.0.0.6 port 6790 vni 44"));
+    nl.fdb_del(vx.index, [2, 0, 0, 0, 0, 7], None, None).unwrap();
     assert_eq!(
         sorted(nl.fdb_list(vx.index).unwrap()),
         [
@@ -90,12 +99,29 @@ fn vxlan_with_fdb_entries() {
     nl.set_master(&vx, Some(bridge.index)).unwrap();
     nl.set_bridge_port_isolated(&vx, true).unwrap();
     let vx = nl.link_by_index(vx.index).unwrap().unwrap();
-    assert_eq!(vx.bridge_port, Some(BridgePort { hairpin: false, isolated: true }));
+    // A port that is down is not forwarding; learning is on by default.
+    assert_eq!(
+        vx.bridge_port,
+        Some(BridgePort { hairpin: false, isolated: true, forwarding: false, learning: true })
+    );
     let shown = t.bridge(&["-d", "link", "show", "dev", "vxw42"]);
     assert!(shown.contains("isolated on"), "{shown}");
     assert_eq!(t.exec(&["cat", "/sys/class/net/vxw42/brport/isolated"]).trim(), "1");
     nl.set_bridge_port_isolated(&vx, false).unwrap();
     assert_eq!(t.exec(&["cat", "/sys/class/net/vxw42/brport/isolated"]).trim(), "0");
+    // An up port forwards (once the carrier event arrives); learning can be turned off.
+    nl.set_up(&bridge, true).unwrap();
+    nl.set_up(&vx, true).unwrap();
+    let state = || t.exec(&["cat", "/sys/class/net/vxw42/brport/state"]).trim().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while state() != "3" {
+        assert!(std::time::Instant::now() < deadline, "the port never started forwarding");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nl.set_bridge_port_learning(&vx, false).unwrap();
+    let port = nl.link_by_index(vx.index).unwrap().unwrap().bridge_port.unwrap();
+    assert!(port.forwarding && !port.learning, "{port:?}");
+    assert!(nl.link_by_index(vx.index).unwrap().unwrap().stats.is_some());
     // The FDB listing is still only the device's own table, not what the bridge holds for it.
     assert_eq!(nl.fdb_list(vx.index).unwrap(), [FdbEntry { mac: ZERO, dst: ip(3), vni: None }]);
 }
