@@ -5,13 +5,14 @@
 #   vxlan     a hand-made kernel VXLAN overlay between the hosts
 #   sleeve    weave's userspace overlay
 #   sleeve-enc  weave's userspace overlay with --password
+#   fastdp    weave's fast datapath (kernel VXLAN driven by weave), same MTU as the hand-made one
 # and prints each against kernel VXLAN measured in the same run. Needs root, iperf3.
 # Usage: bench/datapath.sh [SECONDS_PER_TEST] [MODES...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-5}
 shift || true
-MODES=${*:-"veth vxlan sleeve sleeve-enc"}
+MODES=${*:-"veth vxlan fastdp sleeve sleeve-enc"}
 cargo build --release --bins -q
 BIN=$PWD/target/release
 P="wb$$"
@@ -106,11 +107,11 @@ setup_weave() { # extra daemon flags
   for h in $H1 $H2; do
     local peer=""; [ $i = 2 ] && peer=10.99.0.1
     ip netns exec $h "$BIN/weave" launch --name 02:00:00:00:00:0$i --nickname h$i --data-dir /tmp/$P/h$i \
-      --resolv-conf '' --docker-api '' --no-fastdp "$@" $peer >/dev/null
+      --resolv-conf '' --docker-api '' "$@" $peer >/dev/null
     i=$((i+1))
   done
   for _ in $(seq 100); do
-    ip netns exec $H1 "$BIN/weave" status connections | grep -q "established" && break
+    ip netns exec $H1 "$BIN/weave" status connections | grep -q "established $EXPECT" && break
     sleep 0.1
   done
   ip netns exec $H1 "$BIN/weave" attach 10.32.0.1/12 netns:$C1 >/dev/null
@@ -120,11 +121,13 @@ setup_weave() { # extra daemon flags
 
 results=()
 for mode in $MODES; do
+  EXPECT=sleeve; [ $mode = fastdp ] && EXPECT=fastdp
   case $mode in
     veth) setup_veth ;;
     vxlan) setup_vxlan ;;
-    sleeve) setup_weave ;;
-    sleeve-enc) setup_weave --password bench-password ;;
+    fastdp) setup_weave --mtu 1450 ;;
+    sleeve) setup_weave --no-fastdp ;;
+    sleeve-enc) setup_weave --no-fastdp --password bench-password ;;
     *) echo "unknown mode $mode" >&2; exit 1 ;;
   esac
   results+=("$(measure $mode)")
@@ -141,7 +144,7 @@ b = sys.argv[2].split()
 ratio = ""
 if len(b) >= 4:
     ratio = f"{float(one)/float(b[1]):.2f}x  {float(four)/float(b[2]):.2f}x  {float(rtt)/float(b[3]):.2f}x"
-cpu = cpu if m.startswith("sleeve") else "-"
+cpu = cpu if m.startswith("sleeve") or m == "fastdp" else "-"
 print(f"{m:<11} {float(one):12.2f} {float(four):12.2f} {float(rtt):10.3f} {cpu:>15}   {ratio}")
 PY
 done

@@ -72,6 +72,21 @@ impl Netlink {
         })
     }
 
+    /// Points the bridge's entry for `mac` at bridge port `port`, as if the bridge had learnt
+    /// it there (it ages, and later traffic may move it again): `bridge fdb replace MAC dev
+    /// PORT master dynamic`.
+    pub fn bridge_fdb_move(&mut self, port: u32, mac: [u8; 6]) -> Result<(), NetdevError> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = AddressFamily::Bridge;
+        msg.header.ifindex = port;
+        msg.header.state = NeighbourState::Reachable;
+        msg.header.flags = NeighbourFlags::Controller;
+        msg.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        self.execute(RouteNetlinkMessage::NewNeighbour(msg), NLM_F_CREATE | NLM_F_REPLACE, &|| {
+            format!("move bridge fdb entry {}", describe(port, mac, None, None))
+        })
+    }
+
     /// The entries of device `dev`'s own table (not those a bridge learned on it).
     pub fn fdb_list(&mut self, dev: u32) -> Result<Vec<FdbEntry>, NetdevError> {
         let mut req = NeighbourMessage::default();

@@ -118,6 +118,12 @@ fn vxlan_with_fdb_entries() {
         assert!(std::time::Instant::now() < deadline, "the port never started forwarding");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // A MAC can be pointed at the port as if learnt there: dynamic, not static.
+    nl.bridge_fdb_move(vx.index, [2, 0, 0, 0, 0, 0x66]).unwrap();
+    let fdb = t.bridge(&["fdb", "show", "br", "wbr1"]);
+    let line = fdb.lines().find(|l| l.starts_with("02:00:00:00:00:66")).unwrap_or_else(|| panic!("{fdb}"));
+    assert!(line.contains("dev vxw42") && line.contains("master wbr1"), "{line}");
+    assert!(!line.contains("static") && !line.contains("permanent"), "{line}");
     nl.set_bridge_port_learning(&vx, false).unwrap();
     let port = nl.link_by_index(vx.index).unwrap().unwrap().bridge_port.unwrap();
     assert!(port.forwarding && !port.learning, "{port:?}");

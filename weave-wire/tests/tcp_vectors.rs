@@ -67,6 +67,7 @@ impl Checker {
             conn_id: sender.4,
             trusted: false,
             overlays: Some(vec!["sleeve".to_string()]),
+            fastdp_heartbeat_ms: None,
         };
         assert_eq!(f, want);
         // The raw map matches what the comment lists and what our builder would send.

@@ -5,6 +5,7 @@ use super::gossip::{GossipData, Gossiper, Messages, Outbox, Pending, Senders, Su
 use super::maker::{Attempt, ConnectionMaker, Ending, OurConn};
 use super::peers::{Changes, ConnSummary, Peer, Peers};
 use super::routes::Routes;
+use crate::overlay::switch::OverlayStatus;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -127,6 +128,8 @@ pub(super) struct LocalConn {
     pub senders: Senders,
     pub inflight: usize,
     pub attrs: BTreeMap<String, serde_json::Value>,
+    /// The overlay switch's view: forwarders and the history of switches.
+    pub overlay: Option<OverlayStatus>,
 }
 
 /// Routes as the datapath needs them.
@@ -240,6 +243,7 @@ impl Mesh {
                 senders: Senders::default(),
                 inflight: 0,
                 attrs: BTreeMap::new(),
+                overlay: None,
             },
         );
         if let Err((ending, reason)) = self.register(now, id, &hs) {
@@ -365,6 +369,18 @@ impl Mesh {
         if let Some(c) = self.conns.get_mut(&id) {
             c.attrs = attrs;
         }
+    }
+
+    /// The overlay switch's view of a connection, shown in status.
+    pub fn set_overlay_status(&mut self, id: ConnId, status: OverlayStatus) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.overlay = Some(status);
+        }
+    }
+
+    /// Every known peer's short id, ourselves included (for fastdp's VNIs).
+    pub fn short_ids(&self) -> Vec<(PeerName, u16)> {
+        self.peers.iter().filter(|p| p.has_short_id).map(|p| (p.name, p.short_id)).collect()
     }
 
     /// A message body arrived on a connection.

@@ -145,6 +145,7 @@ mod tests {
             conn_id: 1000 + n,
             trusted: false,
             overlays: None,
+            fastdp_heartbeat_ms: None,
         }
     }
 

@@ -8,7 +8,8 @@ use super::handshake::{self, Established, HANDSHAKE_TIMEOUT, READ_TIMEOUT};
 use super::status::MeshSnapshot;
 use crate::overlay::sleeve::datapath::DpRoutes;
 use crate::overlay::sleeve::Sleeve;
-use crate::overlay::{OverlayEvent, OverlayParams, OverlaySwitch, OVERLAYS};
+use crate::overlay::fastdp::Fastdp;
+use crate::overlay::{OverlayEvent, OverlayParams, OverlaySwitch};
 use ipnet::Ipv4Net;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -41,6 +42,17 @@ pub struct RouterConfig {
     pub trusted_subnets: Vec<Ipv4Net>,
     /// The sleeve overlay; without one, connections are established at once (tests).
     pub sleeve: Option<Arc<Sleeve>>,
+    /// The fast datapath, unless `--no-fastdp` (needs the sleeve).
+    pub fastdp: Option<Arc<Fastdp>>,
+}
+
+impl RouterConfig {
+    /// Our `Overlays` feature.
+    fn overlays(&self) -> Option<Vec<String>> {
+        self.sleeve.as_ref()?;
+        let fastdp = self.fastdp.as_ref().map(|_| "fastdp".to_string());
+        Some(fastdp.into_iter().chain(["sleeve".to_string()]).collect())
+    }
 }
 
 /// Message bodies for a connection's writer, each flagged if it is gossip to acknowledge.
@@ -67,6 +79,8 @@ struct ConnExtra {
     remote_tcp: SocketAddr,
     session_key: Option<[u8; 32]>,
     peer_overlays: Option<Vec<String>>,
+    peer_fastdp_heartbeat_ms: Option<u32>,
+    local_tcp: Option<SocketAddr>,
 }
 
 /// How the rest of the daemon talks to the mesh.
@@ -76,9 +90,15 @@ pub struct MeshHandle {
     snapshot: watch::Receiver<Arc<MeshSnapshot>>,
     events: broadcast::Sender<MeshEvent>,
     port: u16,
+    fastdp: Option<Arc<Fastdp>>,
 }
 
 impl MeshHandle {
+    /// The fast datapath, when it runs.
+    pub fn fastdp(&self) -> Option<&Arc<Fastdp>> {
+        self.fastdp.as_ref()
+    }
+
     pub fn snapshot(&self) -> Arc<MeshSnapshot> {
         self.snapshot.borrow().clone()
     }
@@ -192,14 +212,20 @@ pub async fn start(
     let (snap_tx, snap_rx) = watch::channel(Arc::new(mesh.snapshot(now, SystemTime::now())));
     let (events, _) = broadcast::channel(1024);
     let (ov_tx, ov_rx) = mpsc::channel(1024);
-    let switch = cfg.sleeve.clone().map(|s| OverlaySwitch::new(s, ov_tx.clone()));
+    let switch = cfg.sleeve.clone().map(|s| OverlaySwitch::new(s, cfg.fastdp.clone(), ov_tx.clone()));
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
         cmds: cmds.clone(),
         next_id: AtomicU64::new(1),
         snapshot: snap_rx.clone(),
     });
-    let handle = MeshHandle { cmds, snapshot: snap_rx, events: events.clone(), port: cfg.mesh.port };
+    let handle = MeshHandle {
+        cmds,
+        snapshot: snap_rx,
+        events: events.clone(),
+        port: cfg.mesh.port,
+        fastdp: cfg.fastdp.clone(),
+    };
 
     tokio::spawn(accept_loop(listener, shared.clone(), stop.clone()));
     let io = LoopIo { rx, ov_rx, _ov_tx: ov_tx, switch, snap_tx, events, persist: Box::new(persist) };
@@ -252,6 +278,10 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
                         mesh.set_overlay_attrs(conn, a);
                         changed = true;
                     }
+                    OverlayEvent::Status(s) => {
+                        mesh.set_overlay_status(conn, s);
+                        changed = true;
+                    }
                 }
             }
             cmd = io.rx.recv() => {
@@ -285,7 +315,14 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
             }
         }
         let mut routes_changed = false;
-        for out in mesh.take_outputs() {
+        let outputs = mesh.take_outputs();
+        // A new connection's fastdp needs both ends' short ids for its VNIs.
+        if outputs.iter().any(|o| matches!(o, Output::OverlayPrepare { .. } | Output::OverlayConfirm { .. })) {
+            if let Some(fd) = io.switch.as_ref().and_then(|sw| sw.fastdp()) {
+                fd.set_short_ids(mesh.short_ids().into_iter().collect());
+            }
+        }
+        for out in outputs {
             match out {
                 Output::Send { conn, body, gossip } => {
                     if let Some(c) = conns.get(&conn) {
@@ -320,8 +357,10 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
                         conn_uid,
                         outbound,
                         remote_tcp: extra.remote_tcp,
+                        local_tcp: extra.local_tcp,
                         session_key: if untrusted { extra.session_key } else { None },
                         peer_overlays: extra.peer_overlays.clone(),
+                        peer_fastdp_heartbeat_ms: extra.peer_fastdp_heartbeat_ms,
                     };
                     if let Err(reason) = sw.prepare(conn, params) {
                         extra.close.cancel();
@@ -347,7 +386,9 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
                 Output::Event(e) => {
                     changed = true;
                     match &e {
-                        MeshEvent::RoutesChanged | MeshEvent::PeerAdded { .. } => routes_changed = true,
+                        MeshEvent::RoutesChanged
+                        | MeshEvent::PeerAdded { .. }
+                        | MeshEvent::ShortIdsInvalidated => routes_changed = true,
                         MeshEvent::PeerRemoved { name, .. } => {
                             routes_changed = true;
                             if let Some(sw) = io.switch.as_ref() {
@@ -361,6 +402,9 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
             }
         }
         if routes_changed {
+            if let Some(fd) = io.switch.as_ref().and_then(|sw| sw.fastdp()) {
+                fd.set_short_ids(mesh.short_ids().into_iter().collect());
+            }
             if let Some(sw) = io.switch.as_ref() {
                 let r = mesh.datapath_routes();
                 sw.sleeve().set_routes(DpRoutes {
@@ -484,7 +528,12 @@ async fn run_connection(
         uid: snap.uid,
         conn_id,
         trusted: trust_remote,
-        overlays: shared.cfg.sleeve.as_ref().map(|_| OVERLAYS.iter().map(|s| s.to_string()).collect()),
+        overlays: shared.cfg.overlays(),
+        fastdp_heartbeat_ms: shared
+            .cfg
+            .fastdp
+            .as_ref()
+            .map(|_| crate::overlay::fastdp::heartbeat::OUR_INTERVAL.as_millis() as u32),
     };
     let mut stream = stream;
     let hs = tokio::time::timeout(
@@ -507,8 +556,18 @@ async fn run_connection(
     let (writer_tx, writer_rx) = mpsc::channel(WRITER_QUEUE);
     let close = CancellationToken::new();
     let peer_overlays = features.overlays.clone();
+    let peer_fastdp_heartbeat_ms = features.fastdp_heartbeat_ms;
+    let local_tcp = stream.local_addr().ok();
     let hs = Handshaked { features, outbound, remote_addr: address, accept_new_peer, conn_uid, trust_remote };
-    let extra = ConnExtra { writer: writer_tx, close: close.clone(), remote_tcp, session_key, peer_overlays };
+    let extra = ConnExtra {
+        writer: writer_tx,
+        close: close.clone(),
+        remote_tcp,
+        local_tcp,
+        session_key,
+        peer_overlays,
+        peer_fastdp_heartbeat_ms,
+    };
     if shared.cmds.send(Cmd::Ready { id, hs, extra }).await.is_err() {
         return;
     }

@@ -119,6 +119,7 @@ impl Sim {
             conn_id,
             trusted: false,
             overlays: None,
+            fastdp_heartbeat_ms: None,
         }
     }
 

@@ -2,6 +2,8 @@
 
 use super::core::Mesh;
 use super::maker::TargetState;
+use crate::overlay::switch::OverlayStatus;
+use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 use weave_api::{BroadcastRoute, LocalConnectionStatus, PeerConnectionStatus, PeerStatus, UnicastRoute};
 use weave_wire::PeerName;
@@ -20,6 +22,8 @@ pub struct MeshSnapshot {
     pub connections: Vec<LocalConnectionStatus>,
     pub targets: Vec<String>,
     pub termination_count: u64,
+    /// The overlay switch's view of each connected peer's connection.
+    pub overlays: BTreeMap<PeerName, OverlayStatus>,
 }
 
 impl Mesh {
@@ -64,8 +68,12 @@ impl Mesh {
             .collect();
 
         let mut connections = Vec::new();
+        let mut overlays = BTreeMap::new();
         for c in self.conns.values().filter(|c| c.registered) {
             let remote = c.remote.expect("registered connections know their remote");
+            if let Some(o) = &c.overlay {
+                overlays.insert(remote, o.clone());
+            }
             let mut attrs = c.attrs.clone();
             let overlay = attrs.get("name").and_then(|v| v.as_str()).unwrap_or("none").to_string();
             let mut info = format!("{overlay:<6} {remote}({})", nick(&remote));
@@ -121,6 +129,7 @@ impl Mesh {
             connections,
             targets: self.maker.direct_peers(false),
             termination_count: self.maker.termination_count,
+            overlays,
         }
     }
 }

@@ -1,26 +1,31 @@
 //! The overlay: how frames travel between peers. The overlay switch gives each mesh
-//! connection the forwarders both ends support (sleeve today; fastdp joins it), relays their
+//! connection a forwarder for every overlay both ends offer (fastdp, sleeve), relays their
 //! control messages over the TCP connection (tag 7: `[index][sub-tag][payload]`, or raw tags
-//! 1-3 with peers that announce no overlays) and reports when the data path is established.
+//! 1-3 with peers that announce no overlays) and picks the best one (see `switch`).
 
+pub mod fastdp;
+pub mod forwarder;
 pub mod frame;
 pub mod fxhash;
 pub mod gso;
 pub mod maccache;
 pub mod sleeve;
+pub mod switch;
 pub mod tap;
 
-use self::sleeve::control::{Ctl, Up};
+use self::fastdp::control::FwdParams;
+use self::fastdp::heartbeat::OUR_INTERVAL;
+use self::fastdp::Fastdp;
 use self::sleeve::{Sleeve, SleeveParams};
+use self::switch::{OverlayStatus, Prepared, SwitchCtl};
 use crate::mesh::ConnId;
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 use weave_wire::PeerName;
 
-/// Overlays we offer, in preference order.
-pub const OVERLAYS: &[&str] = &["sleeve"];
 /// The mesh tag of overlay-switch control messages.
 const OVERLAY_CONTROL_TAG: u8 = 7;
 
@@ -32,6 +37,7 @@ pub enum OverlayEvent {
     /// A message body (tag and payload) to send on the connection.
     Send(Vec<u8>),
     Attrs(BTreeMap<String, serde_json::Value>),
+    Status(OverlayStatus),
 }
 
 /// Everything the overlay needs about a new connection.
@@ -40,106 +46,146 @@ pub struct OverlayParams {
     pub conn_uid: u64,
     pub outbound: bool,
     pub remote_tcp: SocketAddr,
+    pub local_tcp: Option<SocketAddr>,
     pub session_key: Option<[u8; 32]>,
     /// The peer's `Overlays` feature; `None` when it sent none (Weave's compat mode).
     pub peer_overlays: Option<Vec<String>>,
-}
-
-struct ConnOverlay {
-    ctl: mpsc::Sender<Ctl>,
-    /// Compat mode: sleeve control messages travel as raw tags 1-3.
-    compat: bool,
-    sleeve_index: u8,
+    /// The peer's `FastDPHeartbeat` feature (it is a weave peer).
+    pub peer_fastdp_heartbeat_ms: Option<u32>,
 }
 
 pub struct OverlaySwitch {
     sleeve: Arc<Sleeve>,
-    conns: HashMap<ConnId, ConnOverlay>,
+    fastdp: Option<Arc<Fastdp>>,
+    /// Each connection's switch task, and whether it is in compat mode.
+    conns: HashMap<ConnId, (mpsc::Sender<SwitchCtl>, bool)>,
     events: mpsc::Sender<(ConnId, OverlayEvent)>,
 }
 
 impl OverlaySwitch {
-    pub fn new(sleeve: Arc<Sleeve>, events: mpsc::Sender<(ConnId, OverlayEvent)>) -> OverlaySwitch {
-        OverlaySwitch { sleeve, conns: HashMap::new(), events }
+    pub fn new(
+        sleeve: Arc<Sleeve>,
+        fastdp: Option<Arc<Fastdp>>,
+        events: mpsc::Sender<(ConnId, OverlayEvent)>,
+    ) -> OverlaySwitch {
+        OverlaySwitch { sleeve, fastdp, conns: HashMap::new(), events }
     }
 
     pub fn sleeve(&self) -> &Arc<Sleeve> {
         &self.sleeve
     }
 
+    pub fn fastdp(&self) -> Option<&Arc<Fastdp>> {
+        self.fastdp.as_ref()
+    }
+
+    /// The overlays we offer, in preference order (our `Overlays` feature).
+    pub fn overlays(&self) -> Vec<String> {
+        let mut o = Vec::new();
+        if self.fastdp.is_some() {
+            o.push("fastdp".to_string());
+        }
+        o.push("sleeve".to_string());
+        o
+    }
+
+    /// Our `FastDPHeartbeat` feature.
+    pub fn fastdp_heartbeat_ms(&self) -> Option<u32> {
+        self.fastdp.as_ref().map(|_| OUR_INTERVAL.as_millis() as u32)
+    }
+
     /// Sets up the overlay of a connection, before it is confirmed.
     pub fn prepare(&mut self, conn: ConnId, p: OverlayParams) -> Result<(), String> {
         let compat = p.peer_overlays.is_none();
-        let sleeve_index = match &p.peer_overlays {
-            None => 0,
+        let common: Vec<String> = match &p.peer_overlays {
+            // Weave's compat mode: sleeve with raw control tags.
+            None => vec!["sleeve".to_string()],
             Some(theirs) => {
                 // Both ends order the common overlays by the dialling side's preference.
-                let ours: Vec<String> = OVERLAYS.iter().map(|s| s.to_string()).collect();
+                let ours = self.overlays();
                 let order = if p.outbound { &ours } else { theirs };
-                let common: Vec<&String> =
-                    order.iter().filter(|o| ours.contains(o) && theirs.contains(o)).take(256).collect();
-                match common.iter().position(|o| o.as_str() == "sleeve") {
-                    Some(i) => i as u8,
-                    None => return Err("no overlays in common with peer".into()),
-                }
+                order.iter().filter(|o| ours.contains(o) && theirs.contains(o)).take(256).cloned().collect()
             }
         };
-        let (ctl, mut up) = self.sleeve.prepare(SleeveParams {
+        if common.is_empty() {
+            return Err("no overlays in common with peer".into());
+        }
+        if let (Some(fd), false) = (&self.fastdp, common.iter().any(|o| o == "fastdp")) {
+            fd.release_peer(p.remote);
+        }
+        let prepared = common
+            .iter()
+            .map(|name| match name.as_str() {
+                "fastdp" => Prepared { name: "fastdp", fwd: self.prepare_fastdp(&p) },
+                _ => Prepared { name: "sleeve", fwd: Ok(self.prepare_sleeve(&p)) },
+            })
+            .collect();
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(switch::run(conn, p.remote, compat, prepared, rx, self.events.clone()));
+        self.conns.insert(conn, (tx, compat));
+        Ok(())
+    }
+
+    fn prepare_sleeve(&self, p: &OverlayParams) -> (mpsc::Sender<forwarder::Ctl>, mpsc::Receiver<forwarder::Up>) {
+        self.sleeve.prepare(SleeveParams {
             remote: p.remote,
             conn_uid: p.conn_uid,
             outbound: p.outbound,
             remote_tcp: p.remote_tcp,
             session_key: p.session_key,
-        });
-        let events = self.events.clone();
-        let _ = events.try_send((conn, OverlayEvent::Attrs(sleeve::control::initial_attrs())));
-        tokio::spawn(async move {
-            while let Some(u) = up.recv().await {
-                let ev = match u {
-                    Up::Established => OverlayEvent::Established,
-                    Up::Failed(e) => OverlayEvent::Failed(e),
-                    Up::Attrs(a) => OverlayEvent::Attrs(a),
-                    Up::SendControl { tag, payload } => {
-                        let mut body =
-                            if compat { vec![tag] } else { vec![OVERLAY_CONTROL_TAG, sleeve_index, tag] };
-                        body.extend(payload);
-                        OverlayEvent::Send(body)
-                    }
-                };
-                if events.send((conn, ev)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        self.conns.insert(conn, ConnOverlay { ctl, compat, sleeve_index });
-        Ok(())
+        })
+    }
+
+    fn prepare_fastdp(
+        &self,
+        p: &OverlayParams,
+    ) -> Result<(mpsc::Sender<forwarder::Ctl>, mpsc::Receiver<forwarder::Up>), String> {
+        let fd = self.fastdp.as_ref().ok_or("fastdp is off")?;
+        let SocketAddr::V4(remote) = p.remote_tcp else {
+            return Err("fastdp needs an IPv4 peer".into());
+        };
+        // Weave: the VXLAN port is the peer's mesh port + 1 when we dialled it; when it dialled
+        // us we only know its ephemeral port, so we assume it listens where we do.
+        let port = if p.outbound { remote.port().wrapping_add(1) } else { fd.listen_port() };
+        let local = match p.local_tcp {
+            Some(SocketAddr::V4(l)) => Some(*l.ip()),
+            _ => None,
+        };
+        Ok(fd.prepare(FwdParams {
+            remote: p.remote,
+            conn_uid: p.conn_uid,
+            remote_addr: SocketAddrV4::new(*remote.ip(), port),
+            local,
+            encrypted: p.session_key.is_some(),
+            peer_interval: p.peer_fastdp_heartbeat_ms.map(|ms| Duration::from_millis(ms.into())),
+        }))
     }
 
     pub fn confirm(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.get(&conn) {
-            let _ = c.ctl.try_send(Ctl::Confirm);
+        if let Some((c, _)) = self.conns.get(&conn) {
+            let _ = c.try_send(SwitchCtl::Confirm);
         }
     }
 
     /// A control message from the peer (mesh tags 1-3 or 7).
     pub fn control(&mut self, conn: ConnId, tag: u8, payload: &[u8]) {
-        let Some(c) = self.conns.get(&conn) else { return };
-        let (sub_tag, body) = match (tag, c.compat) {
+        let Some((c, compat)) = self.conns.get(&conn) else { return };
+        let msg = match (tag, compat) {
             (OVERLAY_CONTROL_TAG, false) => match payload {
-                [index, sub, rest @ ..] if *index == c.sleeve_index => (*sub, rest),
-                [_, _, ..] => return, // another forwarder's, which we do not run
+                [index, sub, rest @ ..] => SwitchCtl::Control { index: *index, tag: *sub, payload: rest.to_vec() },
                 _ => {
                     tracing::info!(conn, "ignoring a truncated overlay control message");
                     return;
                 }
             },
-            (1..=3, true) => (tag, payload),
+            // Compat mode's raw sleeve tags; sleeve is the only forwarder then.
+            (1..=3, true) => SwitchCtl::Control { index: 0, tag, payload: payload.to_vec() },
             _ => return,
         };
-        let _ = c.ctl.try_send(Ctl::Control { tag: sub_tag, payload: body.to_vec() });
+        let _ = c.try_send(msg);
     }
 
-    /// The connection is gone: its forwarder stops.
+    /// The connection is gone: its forwarders stop.
     pub fn stop(&mut self, conn: ConnId) {
         self.conns.remove(&conn);
     }

@@ -45,6 +45,10 @@ pub struct Features {
     /// Overlay names in the sender's preference order; `None` when the key is absent
     /// (Weave then uses sleeve directly, with raw control tags 1-3).
     pub overlays: Option<Vec<String>>,
+    /// Our extension `FastDPHeartbeat` (Weave ignores keys it does not know): the sender's
+    /// fastdp heartbeat interval in milliseconds once established, and a promise to acknowledge
+    /// every heartbeat, so both ends notice a dead VXLAN path within seconds.
+    pub fastdp_heartbeat_ms: Option<u32>,
 }
 
 impl Features {
@@ -64,6 +68,9 @@ impl Features {
         out.push(("Trusted", self.trusted.to_string()));
         if let Some(overlays) = &self.overlays {
             out.push(("Overlays", overlays.join(" ")));
+        }
+        if let Some(ms) = self.fastdp_heartbeat_ms {
+            out.push(("FastDPHeartbeat", ms.to_string()));
         }
         out
     }
@@ -125,6 +132,9 @@ impl Features {
         let conn_id = parse_uint("ConnID", get("ConnID"), 64)?;
         // Go's strings.Split: an empty value is one empty name.
         let overlays = map.get("Overlays").map(|s| s.split(' ').map(str::to_string).collect());
+        // An extension: a malformed value means "not offered" rather than a failed handshake.
+        let fastdp_heartbeat_ms =
+            map.get("FastDPHeartbeat").and_then(|s| s.parse::<u32>().ok()).filter(|ms| *ms > 0);
         Ok(Features {
             name,
             nick_name: get("NickName").to_string(),
@@ -133,6 +143,7 @@ impl Features {
             conn_id,
             trusted,
             overlays,
+            fastdp_heartbeat_ms,
         })
     }
 }
@@ -185,6 +196,7 @@ mod tests {
             conn_id: 1111111111111111111,
             trusted: false,
             overlays: Some(vec!["sleeve".into()]),
+            fastdp_heartbeat_ms: Some(1000),
         }
     }
 
@@ -196,8 +208,17 @@ mod tests {
     fn round_trips() {
         let f = sample();
         assert_eq!(Features::decode(&f.encode()), Ok(f.clone()));
-        let bare = Features { short_id: None, overlays: None, trusted: true, ..f };
+        let bare = Features { short_id: None, overlays: None, trusted: true, fastdp_heartbeat_ms: None, ..f };
         assert_eq!(Features::decode(&bare.encode()), Ok(bare));
+    }
+
+    #[test]
+    fn a_bad_extension_value_is_ignored() {
+        let mut map = map_of(&sample());
+        map.insert("FastDPHeartbeat".into(), "soon".into());
+        assert_eq!(Features::from_map(&map).unwrap().fastdp_heartbeat_ms, None);
+        map.insert("FastDPHeartbeat".into(), "0".into());
+        assert_eq!(Features::from_map(&map).unwrap().fastdp_heartbeat_ms, None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use super::datapath::Shared;
 use super::forwarder::{DataEvent, ForwarderRef, DEFAULT_MTU, UDP_OVERHEAD};
 use super::udp::{path_mtu, send_batch, SendError};
+use crate::overlay::forwarder::{Ctl, Up};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
@@ -30,26 +31,6 @@ const MTU_FLOOR: u32 = 552;
 pub const CONNECTION_ESTABLISHED: u8 = 1;
 pub const FRAGMENTATION_RECEIVED: u8 = 2;
 pub const PMTU_VERIFIED: u8 = 3;
-
-/// From the overlay switch to the task.
-#[derive(Debug)]
-pub enum Ctl {
-    Confirm,
-    Control { tag: u8, payload: Vec<u8> },
-}
-
-/// From the task to the overlay switch.
-#[derive(Debug)]
-pub enum Up {
-    Established,
-    /// The connection's data path failed; the mesh connection closes.
-    Failed(String),
-    SendControl {
-        tag: u8,
-        payload: Vec<u8>,
-    },
-    Attrs(BTreeMap<String, serde_json::Value>),
-}
 
 struct State {
     fwd: ForwarderRef,
@@ -92,6 +73,7 @@ pub async fn run(
         mtu_lowest_bad: 0,
         mtu_candidate: 0,
     };
+    let _ = st.up.send(Up::Attrs(attrs(DEFAULT_MTU))).await;
     let far = Instant::now() + Duration::from_secs(86400 * 365);
     let result: Result<(), String> = loop {
         let r = tokio::select! {
@@ -361,6 +343,3 @@ pub fn attrs(mtu: u32) -> BTreeMap<String, serde_json::Value> {
     BTreeMap::from([("name".to_string(), "sleeve".into()), ("mtu".to_string(), mtu.into())])
 }
 
-pub fn initial_attrs() -> BTreeMap<String, serde_json::Value> {
-    attrs(DEFAULT_MTU)
-}

@@ -68,6 +68,13 @@ pub struct DpRoutes {
     pub broadcast: FxHashMap<PeerName, Vec<PeerName>>,
 }
 
+impl DpRoutes {
+    /// Whether `hop` is the next hop towards some other peer, so it relays our broadcasts.
+    fn relays(&self, hop: &PeerName) -> bool {
+        self.unicast.iter().any(|(dst, h)| h == hop && dst != hop)
+    }
+}
+
 /// What the datapath threads share.
 pub struct Shared {
     pub us: PeerName,
@@ -77,6 +84,9 @@ pub struct Shared {
     pub macs: MacCache,
     pub sockets: Sockets,
     pub port: Box<dyn LocalPort>,
+    /// Neighbours the kernel already floods our local broadcasts to (their fastdp port is on
+    /// the bridge): sleeve does not send those a second copy.
+    pub kernel_flood: ArcSwap<FxHashSet<PeerName>>,
 }
 
 /// A packet being filled for one forwarder and path.
@@ -353,7 +363,13 @@ impl Worker {
         let routes = self.sh.routes.load();
         let Some(hops) = routes.broadcast.get(&src) else { return };
         let fwds = self.sh.fwds.load();
+        let kernel = self.sh.kernel_flood.load();
         for hop in hops {
+            // A neighbour that relays for others still gets the sleeve copy (and so sees the
+            // frame twice) because the kernel path does not relay.
+            if src == self.sh.us && kernel.contains(hop) && !routes.relays(hop) {
+                continue;
+            }
             if let Some(fwd) = fwds.get(hop) {
                 let fwd = fwd.clone();
                 self.forward(&fwd, src, *hop, frame, true);

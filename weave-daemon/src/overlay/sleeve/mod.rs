@@ -7,9 +7,10 @@ pub mod datapath;
 pub mod forwarder;
 pub mod udp;
 
-use self::control::{Ctl, Up};
+use crate::overlay::forwarder::{Ctl, Up};
 use self::datapath::{DpRoutes, LocalPort, Shared};
 use self::forwarder::{Counters, Crypto, Forwarder, DEFAULT_MTU, MAX_UDP_PAYLOAD};
+use crate::overlay::fxhash::FxHashSet;
 use crate::overlay::maccache::MacCache;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ pub struct SleeveParams {
 
 pub struct Sleeve {
     sh: Arc<Shared>,
+    flood_lock: Mutex<()>,
 }
 
 impl Sleeve {
@@ -46,6 +48,7 @@ impl Sleeve {
             macs: MacCache::default(),
             sockets,
             port,
+            kernel_flood: ArcSwap::from_pointee(Default::default()),
         });
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new().name(name.into()).spawn(f).map(|_| ())
@@ -59,7 +62,7 @@ impl Sleeve {
                 Box::new(move || datapath::receive_loop(s, df)),
             )?;
         }
-        Ok(Sleeve { sh })
+        Ok(Sleeve { sh, flood_lock: Mutex::new(()) })
     }
 
     /// Creates the forwarder of a new connection and starts its control task. Returns the
@@ -103,6 +106,17 @@ impl Sleeve {
     pub fn peers_removed(&self, peers: &[PeerName]) {
         for p in peers {
             self.sh.macs.delete_peer(*p);
+        }
+    }
+
+    /// Whether the kernel (a fastdp port on the bridge) floods our local broadcasts to `peer`.
+    pub fn set_kernel_flood(&self, peer: PeerName, on: bool) {
+        // Updates are rare; read-copy-update under the lock keeps concurrent ones from racing.
+        let _guard = self.flood_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut set = FxHashSet::clone(&self.sh.kernel_flood.load());
+        let changed = if on { set.insert(peer) } else { set.remove(&peer) };
+        if changed {
+            self.sh.kernel_flood.store(Arc::new(set));
         }
     }
 
