@@ -8,18 +8,23 @@
 #     start with nothing and allocate concurrently (16 clients each) in a small range, so they
 #     ask host 1 and each other for space again and again
 # plus the latency of a first allocation that has to borrow. Needs root and curl.
-# Usage: bench/ipam.sh [ALLOCATIONS] (default 2000); PROFILE=debug to use the debug build.
+# Usage: bench/ipam.sh [ALLOCATIONS] (default 2000); PROFILE=debug to use the debug build,
+# NO_BUILD=1 to use the binaries as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000}
 PROFILE=${PROFILE:-release}
-if [ "$PROFILE" = release ]; then cargo build --release --bins -q; else cargo build --bins -q; fi
+if [ "${NO_BUILD:-}" != 1 ]; then
+  if [ "$PROFILE" = release ]; then cargo build --release --bins -q; else cargo build --bins -q; fi
+fi
 BIN=$PWD/target/$PROFILE
 P="ib$$"
 UL=$P-ul
 API=http://127.0.0.1:6784
+declare -A PIDS=()
 
 cleanup() {
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   for ns in $P-h1 $P-h2 $P-h3 $UL; do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
@@ -44,6 +49,7 @@ daemon() { # index flags...
   local i=$1; shift
   ip netns exec $P-h$i "$BIN/weave-daemon" --name 02:00:00:00:00:0$i --nickname h$i \
     --data-dir /tmp/$P/h$i --resolv-conf '' --docker-api '' "$@" >/tmp/$P/h$i.log 2>&1 &
+  PIDS[$i]=$!
   for _ in $(seq 1 200); do
     ip netns exec $P-h$i curl -sf $API/status >/dev/null 2>&1 && return 0
     sleep 0.05
@@ -60,7 +66,7 @@ allocate() {
   local par_flags=()
   [ "$par" -gt 1 ] && par_flags=(-Z --parallel-max "$par" --parallel-immediate)
   t0=$(now)
-  ok=$(ip netns exec $h curl -s "${par_flags[@]}" -X POST -w '\n%{http_code}\n' \
+  ok=$(ip netns exec $h curl -s --no-progress-meter "${par_flags[@]}" -X POST -w '\n%{http_code}\n' \
          "$API/ip/$prefix-[1-$count]" | grep -c '^200$' || true)
   t1=$(now)
   [ "$ok" -eq "$count" ] || { echo "only $ok of $count allocations on host $1 succeeded" >&2; exit 1; }
@@ -80,8 +86,12 @@ s=$(allocate 1 seq "$N" 1)
 echo "  1 peer, sequential:           $(rate "$N" "$s")"
 s=$(allocate 1 par "$N" 16)
 echo "  1 peer, 16 concurrent:        $(rate "$N" "$s")"
-for pid in $(ip netns pids $P-h1); do kill -9 "$pid"; done
-rm -rf /tmp/$P/h1/weave.db
+stop() { # index: kill -9, and wait until every thread is gone (and the ports are free)
+  kill -9 "${PIDS[$1]}" 2>/dev/null || true
+  wait "${PIDS[$1]}" 2>/dev/null || true
+}
+stop 1
+rm -f /tmp/$P/h1/weave.db
 
 # Three peers: all space on host 1; hosts 2 and 3 borrow. A /21 holds 2046 host addresses.
 RANGE=10.48.0.0/21
@@ -92,7 +102,7 @@ daemon 2 --ipalloc-range $RANGE --ipalloc-init $SEED 10.99.0.1 10.99.0.3
 daemon 3 --ipalloc-range $RANGE --ipalloc-init $SEED 10.99.0.1 10.99.0.2
 for i in 1 2 3; do
   for _ in $(seq 1 300); do
-    n=$(ip netns exec $P-h$i curl -s $API/api/v1/connections | grep -o '"state":"established"' | wc -l)
+    n=$(ip netns exec $P-h$i curl -s $API/api/v1/connections | grep -o '"state":"established"' | wc -l || true)
     [ "$n" -ge 2 ] && break
     sleep 0.1
   done

@@ -1,8 +1,10 @@
 //! A typed async client of the daemon's `/api/v1` REST API.
 
 use crate::{
-    ApiError, AttachRequest, AttachedTarget, ConnectRequest, Connection, DetachRequest, DetachResult,
-    ForgetRequest, Peer, Report, Routes, ShutdownAccepted, Status, Targets, VersionInfo,
+    AllocateRequest, Allocated, Allocation, ApiError, AttachRequest, AttachedTarget, ClaimRequest,
+    ConnectRequest, Connection, DetachRequest, DetachResult, ForgetRequest, FreeRequest, Freed, IpamCheck,
+    IpamInfo, Peer, Primed, Report, ResetResult, RmpeerRequest, RmpeerResult, Routes, ShutdownAccepted,
+    Status, Targets, VersionInfo,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -110,6 +112,50 @@ impl Client {
 
     pub async fn ps(&self) -> Result<Vec<AttachedTarget>, ClientError> {
         self.get("/api/v1/ps").await
+    }
+
+    /// IPAM as this peer sees it.
+    pub async fn ipam(&self) -> Result<IpamInfo, ClientError> {
+        self.get("/api/v1/ipam").await
+    }
+
+    /// Addresses this peer has handed out, by owner.
+    pub async fn ipam_allocations(&self) -> Result<Vec<Allocation>, ClientError> {
+        self.get("/api/v1/ipam/allocations").await
+    }
+
+    /// Allocates an address; waits until the ring exists and space is available.
+    pub async fn ipam_allocate(&self, req: &AllocateRequest) -> Result<Allocated, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/ipam/allocate")).json(req)).await
+    }
+
+    pub async fn ipam_claim(&self, req: &ClaimRequest) -> Result<Allocated, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/ipam/claim")).json(req)).await
+    }
+
+    pub async fn ipam_free(&self, req: &FreeRequest) -> Result<Freed, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/ipam/free")).json(req)).await
+    }
+
+    /// Waits until IPAM consensus is reached.
+    pub async fn ipam_prime(&self) -> Result<Primed, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/ipam/prime"))).await
+    }
+
+    /// Takes over the IPAM space of a dead peer (name or nickname).
+    pub async fn ipam_rmpeer(&self, peer: &str, force: bool) -> Result<RmpeerResult, ClientError> {
+        let body = RmpeerRequest { peer: peer.to_string(), force };
+        self.send(self.http.post(self.url("/api/v1/ipam/rmpeer")).json(&body)).await
+    }
+
+    /// Space owned by unreachable peers, orphaned addresses and refused gossip, with fixes.
+    pub async fn ipam_check(&self) -> Result<IpamCheck, ClientError> {
+        self.get("/api/v1/ipam/check").await
+    }
+
+    /// Hands IPAM space to a live peer, removes weave's devices, rules and data, and stops.
+    pub async fn reset(&self) -> Result<ResetResult, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/reset"))).await
     }
 
     /// The OpenAPI document the daemon serves.

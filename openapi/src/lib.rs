@@ -7,6 +7,7 @@
 pub mod attach;
 pub mod client;
 mod go_json;
+pub mod ipam;
 pub mod mesh;
 pub mod report;
 pub mod status;
@@ -15,6 +16,7 @@ pub mod text;
 
 pub use attach::*;
 pub use client::{Client, ClientError};
+pub use ipam::*;
 pub use mesh::*;
 pub use report::*;
 pub use status::*;

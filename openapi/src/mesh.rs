@@ -112,7 +112,11 @@ pub struct ForgetRequest {
     pub peers: Vec<String>,
 }
 
-/// One change, as sent on `GET /api/v1/events` (the SSE event name is `type`).
+/// One change, as sent on `GET /api/v1/events` (the SSE event name is `type`). IPAM's:
+/// `allocation_added`/`allocation_removed` (an address handed out or released, durable),
+/// `ring_changed` (ownership in the ring changed; `owned` = addresses in this peer's ranges,
+/// `owners` = peers owning space), `ipam_error` (IPAM gossip refused; the connection it came on
+/// is closed and retried).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -124,6 +128,10 @@ pub enum Event {
     ConnectionClosed { peer: Option<String>, address: String, reason: String },
     RoutesChanged,
     TargetsChanged { targets: Vec<String> },
+    AllocationAdded { ident: String, cidr: String },
+    AllocationRemoved { ident: String, cidr: String },
+    RingChanged { owned: u64, owners: u32 },
+    IpamError { peer: Option<String>, error: String },
 }
 
 impl Event {
@@ -137,6 +145,10 @@ impl Event {
             Event::ConnectionClosed { .. } => "connection_closed",
             Event::RoutesChanged => "routes_changed",
             Event::TargetsChanged { .. } => "targets_changed",
+            Event::AllocationAdded { .. } => "allocation_added",
+            Event::AllocationRemoved { .. } => "allocation_removed",
+            Event::RingChanged { .. } => "ring_changed",
+            Event::IpamError { .. } => "ipam_error",
         }
     }
 }

@@ -9,6 +9,7 @@
 mod bin;
 mod cluster;
 mod daemon;
+mod ipam;
 mod mesh;
 mod netns;
 mod wait;
@@ -16,5 +17,6 @@ mod wait;
 pub use bin::{binary, target_dir};
 pub use cluster::{Cluster, Host};
 pub use daemon::Daemon;
+pub use ipam::ethwe_addrs;
 pub use netns::{Netns, Output};
 pub use wait::{wait_for, wait_until};

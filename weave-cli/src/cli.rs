@@ -84,6 +84,32 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArg,
     },
+    /// Wait until IPAM consensus is reached
+    Prime,
+    /// Take over the IPAM space of dead peers; prints `N IPs taken over from PEER`
+    Rmpeer {
+        /// Take over even from a peer that is reachable (its connections will flap)
+        #[arg(long)]
+        force: bool,
+        /// Peer name or nickname
+        #[arg(value_name = "PEER", required = true)]
+        peers: Vec<String>,
+    },
+    /// Hand IPAM space to a live peer, stop, and remove the bridge, devices, firewall rules
+    /// and persisted data
+    Reset {
+        /// Clean up even when no daemon runs (its space cannot be handed over then)
+        #[arg(long)]
+        force: bool,
+        /// Where the stopped daemon kept its data (with --force and no daemon running)
+        #[arg(long, default_value = "/var/lib/weave")]
+        data_dir: std::path::PathBuf,
+    },
+    /// IP address management
+    Ipam {
+        #[command(subcommand)]
+        action: IpamAction,
+    },
     /// A local cluster in network namespaces, for trying weave on one machine
     Demo {
         #[command(subcommand)]
@@ -105,6 +131,16 @@ pub enum DemoAction {
     },
     /// Remove the demo cluster
     Down,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IpamAction {
+    /// Find space owned by unreachable peers and addresses owned by targets that no longer
+    /// exist, each with the command that fixes it
+    Check {
+        #[command(flatten)]
+        output: OutputArg,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]

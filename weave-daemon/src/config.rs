@@ -110,6 +110,11 @@ pub struct Config {
     #[arg(long)]
     pub resume: bool,
 
+    /// Remove weave's bridge, devices, firewall rules and the persisted data under --data-dir,
+    /// then exit (what `weave reset --force` does when no daemon runs)
+    #[arg(long)]
+    pub reset: bool,
+
     /// Peers to connect to: HOST or HOST:PORT
     #[arg(value_name = "PEER", value_parser = parse_peer_addr)]
     pub peers: Vec<String>,

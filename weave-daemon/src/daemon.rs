@@ -2,7 +2,9 @@
 
 use crate::config::Config;
 use crate::identity::{self, Identity};
+use crate::ipam::{Ipam, IpamConfig};
 use crate::mesh::router::{self, MeshHandle, RouterConfig};
+use crate::mesh::Gossiper;
 use crate::mesh::MeshConfig;
 use crate::overlay::sleeve::Sleeve;
 use crate::overlay::tap::{TapPort, TAP_NAME};
@@ -30,7 +32,11 @@ pub struct Daemon {
     pub mesh: MeshHandle,
     /// The sleeve datapath (absent in tests that run the mesh alone).
     pub sleeve: Option<Arc<Sleeve>>,
+    /// IPAM (absent when `--ipalloc-range` is empty).
+    pub ipam: Option<Arc<Ipam>>,
     ready: AtomicBool,
+    /// `weave reset` was asked for: clean up the host when stopping.
+    reset: AtomicBool,
     shutdown: CancellationToken,
 }
 
@@ -43,7 +49,29 @@ impl Daemon {
         sleeve: Option<Arc<Sleeve>>,
         shutdown: CancellationToken,
     ) -> Arc<Daemon> {
-        Arc::new(Daemon { config, identity, store, mesh, sleeve, ready: AtomicBool::new(false), shutdown })
+        Daemon::with_ipam(config, identity, store, mesh, sleeve, None, shutdown)
+    }
+
+    pub fn with_ipam(
+        config: Config,
+        identity: Identity,
+        store: Store,
+        mesh: MeshHandle,
+        sleeve: Option<Arc<Sleeve>>,
+        ipam: Option<Arc<Ipam>>,
+        shutdown: CancellationToken,
+    ) -> Arc<Daemon> {
+        Arc::new(Daemon {
+            config,
+            identity,
+            store,
+            mesh,
+            sleeve,
+            ipam,
+            ready: AtomicBool::new(false),
+            reset: AtomicBool::new(false),
+            shutdown,
+        })
     }
 
     pub fn is_ready(&self) -> bool {
@@ -57,6 +85,16 @@ impl Daemon {
     /// Asks the daemon to stop; `run` returns once the API has answered in-flight requests.
     pub fn request_shutdown(&self) {
         self.shutdown.cancel();
+    }
+
+    /// Asks the daemon to stop and leave no trace on the host (`weave reset`).
+    pub fn request_reset(&self) {
+        self.reset.store(true, Ordering::Release);
+        self.shutdown.cancel();
+    }
+
+    pub fn reset_requested(&self) -> bool {
+        self.reset.load(Ordering::Acquire)
     }
 
     pub fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
@@ -87,12 +125,16 @@ impl Daemon {
             interface: format!("{TAP_NAME} (via tap)"),
             ..Default::default()
         };
-        let ipam = c.ipalloc_range.0.map(|range| IpamStatus {
-            range: range.to_string(),
-            range_num_ips: 1u64 << (32 - range.prefix_len()),
-            default_subnet: c.default_subnet().map(|n| n.to_string()).unwrap_or_default(),
-            ..Default::default()
-        });
+        let ipam = match &self.ipam {
+            Some(ipam) => Some(ipam.status()),
+            // Without a running allocator (in-process API tests), what the flags say.
+            None => c.ipalloc_range.0.map(|range| IpamStatus {
+                range: range.to_string(),
+                range_num_ips: 1u64 << (32 - range.prefix_len()),
+                default_subnet: c.default_subnet().map(|n| n.to_string()).unwrap_or_default(),
+                ..Default::default()
+            }),
+        };
         let dns = (!c.no_dns).then(|| DnsStatus {
             domain: c.dns_domain.clone(),
             upstream: self.upstream_servers(),
@@ -117,6 +159,16 @@ impl Daemon {
 
 /// Runs the daemon until it is asked to stop.
 pub fn run(config: Config) -> anyhow::Result<()> {
+    if config.reset {
+        let (removed, failures) = reset_host(&config.data_dir);
+        for r in &removed {
+            println!("removed {r}");
+        }
+        if failures.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!("could not remove everything:\n  {}", failures.join("\n  "));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -134,6 +186,11 @@ fn sentinel_path(config: &Config) -> PathBuf {
 
 async fn run_async(config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config.db_path())?;
+    // Read before anything on the host changes: unreadable data refuses the start.
+    let persisted_ipam = match config.ipalloc_range.0 {
+        Some(_) => crate::ipam::load(&store)?,
+        None => None,
+    };
     let mut nl = Netlink::open()?;
     let name = match config.name {
         Some(n) => n,
@@ -157,8 +214,29 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     let sleeve = start_sleeve(&mut nl, &config, identity.name, mtu)?;
     let peers = initial_peers(&config, &store)?;
     let shutdown = CancellationToken::new();
-    let mesh = start_mesh(&config, &identity, &store, peers, shutdown.clone(), Some(sleeve.clone())).await?;
-    let daemon = Daemon::new(config, identity, store, mesh, Some(sleeve), shutdown);
+    let ipam =
+        match IpamConfig::from_flags(&config, identity.name, identity.uid, &identity.nickname, peers.len()) {
+            Some(mut cfg) => {
+                cfg.pre_claims = crate::ipam::find_pre_claims(&mut nl);
+                Some(Ipam::new(cfg, store.clone(), persisted_ipam, shutdown.clone())?)
+            }
+            None => None,
+        };
+    let channels = ipam.iter().map(|i| i.gossiper()).collect();
+    let mesh = start_mesh_with_channels(
+        &config,
+        &identity,
+        &store,
+        peers,
+        shutdown.clone(),
+        Some(sleeve.clone()),
+        channels,
+    )
+    .await?;
+    if let Some(ipam) = &ipam {
+        ipam.start(mesh.clone());
+    }
+    let daemon = Daemon::with_ipam(config, identity, store, mesh, Some(sleeve), ipam, shutdown);
     let server = tokio::spawn(api::serve(listener, daemon.clone()));
     daemon.set_ready();
     std::fs::write(sentinel_path(&daemon.config), b"")
@@ -170,7 +248,11 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         _ = stop => true,
         _ = terminate_signal() => false,
     };
-    if stopped_by_api {
+    // IPAM stops the daemon when it cannot persist (Weave exits then, too).
+    let fatal = daemon.ipam.as_ref().and_then(|i| i.failure());
+    if let Some(why) = &fatal {
+        tracing::error!("stopping: IPAM state cannot be persisted: {why}");
+    } else if stopped_by_api {
         // `weave stop`: the next start is a fresh launch, as after Weave's container removal.
         tracing::info!("shutdown requested over the API");
         let _ = std::fs::remove_file(sentinel_path(&daemon.config));
@@ -181,6 +263,13 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     match server.await {
         Ok(r) => r.context("REST API server")?,
         Err(e) => anyhow::bail!("REST API server task: {e}"),
+    }
+    if daemon.reset_requested() {
+        // Again, in case something re-created a device or rule since the reset request.
+        let _ = reset_host(&daemon.config.data_dir);
+    }
+    if let Some(why) = fatal {
+        anyhow::bail!("IPAM state cannot be persisted under {}: {why}", daemon.config.data_dir.display());
     }
     tracing::info!("stopped");
     Ok(())
@@ -237,11 +326,27 @@ pub async fn start_mesh(
     shutdown: CancellationToken,
     sleeve: Option<Arc<Sleeve>>,
 ) -> anyhow::Result<MeshHandle> {
+    start_mesh_with_channels(config, identity, store, peers, shutdown, sleeve, vec![]).await
+}
+
+/// Starts the mesh with the subsystems' gossip channels.
+pub async fn start_mesh_with_channels(
+    config: &Config,
+    identity: &Identity,
+    store: &Store,
+    peers: Vec<String>,
+    shutdown: CancellationToken,
+    sleeve: Option<Arc<Sleeve>>,
+    channels: Vec<(String, Box<dyn Gossiper>)>,
+) -> anyhow::Result<MeshHandle> {
     let mesh_cfg = MeshConfig {
         name: identity.name,
         nickname: identity.nickname.clone(),
         uid: identity.uid,
-        short_id: rand::rng().random_range(0..1 << crate::mesh::SHORT_ID_BITS),
+        // Keeping the short id of the fastdp devices we find keeps their VNIs, so they are
+        // adopted as they are.
+        short_id: crate::overlay::fastdp::previous_short_id()
+            .unwrap_or_else(|| rand::rng().random_range(0..1 << crate::mesh::SHORT_ID_BITS)),
         port: config.port,
         conn_limit: config.conn_limit,
         discovery: !config.no_discovery,
@@ -254,6 +359,10 @@ pub async fn start_mesh(
         host: config.host,
         password: config.password.clone().map(String::into_bytes),
         trusted_subnets: config.trusted_subnets.clone(),
+        fastdp: match &sleeve {
+            Some(s) => crate::overlay::fastdp::start::start(config, identity.name, overlay_mtu(config), s)?,
+            None => None,
+        },
         sleeve,
     };
     let persist_store = store.clone();
@@ -262,7 +371,7 @@ pub async fn start_mesh(
             tracing::error!("persisting connection targets: {e}");
         }
     };
-    router::start(router_cfg, vec![], peers, persist, shutdown)
+    router::start(router_cfg, channels, peers, persist, shutdown)
         .await
         .with_context(|| format!("listen for peers on TCP port {} (--port)", config.port))
 }
@@ -303,4 +412,40 @@ fn ensure_bridge(nl: &mut Netlink, name: PeerName) -> anyhow::Result<()> {
         nl.set_up(&link, true)?;
     }
     Ok(())
+}
+
+/// Removes what weave leaves on a host: the bridge, the TAP port and every `vethwe*` link, the
+/// firewall rules, and the persisted data (`weave.db`, `restart.sentinel`) under `data_dir`.
+/// Carries on past failures; returns what was removed and what could not be.
+pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
+    let (mut removed, mut failures) = (Vec::new(), Vec::new());
+    match Netlink::open() {
+        Ok(mut nl) => match nl.links() {
+            Ok(links) => {
+                for l in links.iter().filter(|l| l.name == BRIDGE || l.name.starts_with("vethwe")) {
+                    match nl.delete_link(l) {
+                        Ok(()) => removed.push(format!("link {}", l.name)),
+                        // Gone already (a veth goes with its peer).
+                        Err(e) if e.errno() == Some(libc::ENODEV) => {}
+                        Err(e) => failures.push(e.to_string()),
+                    }
+                }
+            }
+            Err(e) => failures.push(e.to_string()),
+        },
+        Err(e) => failures.push(e.to_string()),
+    }
+    match crate::firewall::remove() {
+        Ok(()) => removed.push("firewall rules".into()),
+        Err(e) => failures.push(format!("firewall rules: {e}")),
+    }
+    for file in ["weave.db", "restart.sentinel"] {
+        let p = data_dir.join(file);
+        match std::fs::remove_file(&p) {
+            Ok(()) => removed.push(p.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => failures.push(format!("remove {}: {e}", p.display())),
+        }
+    }
+    (removed, failures)
 }

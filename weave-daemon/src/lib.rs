@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod dns;
 pub mod firewall;
 pub mod identity;
+pub mod ipam;
 pub mod mesh;
 pub mod overlay;
 pub mod store;

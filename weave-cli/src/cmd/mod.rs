@@ -3,13 +3,15 @@
 mod attach;
 mod connect;
 mod demo;
+mod ipam;
 mod launch;
+mod reset;
 mod status;
 mod stop;
 mod top;
 mod version;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, IpamAction};
 use crate::output::Failure;
 use weave_api::Client;
 
@@ -28,6 +30,10 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::Detach { args } => attach::detach(&client, args).await,
         Command::Ps { targets, output } => attach::ps(&client, &targets, output.output).await,
+        Command::Prime => ipam::prime(&client).await,
+        Command::Rmpeer { force, peers } => ipam::rmpeer(&client, &peers, force).await,
+        Command::Reset { force, data_dir } => reset::exec(&client, force, &data_dir).await,
+        Command::Ipam { action: IpamAction::Check { output } } => ipam::check(&client, output.output).await,
         Command::Demo { action } => demo::exec(action).await,
         Command::Top => top::exec(&client),
     };

@@ -26,38 +26,34 @@ fn target(s: &str) -> Result<Target, ApiFailure> {
         .map_err(|e| ApiFailure::bad_request(e).hint("targets are netns:NAME, pid:PID or a namespace path"))
 }
 
-fn explicit_addrs(addrs: &[String]) -> Result<Vec<ipnet::Ipv4Net>, ApiFailure> {
-    addrs
-        .iter()
-        .map(|a| {
-            if a.starts_with("net:") {
-                return Err(ApiFailure::new(
-                    StatusCode::NOT_IMPLEMENTED,
-                    format!("{a}: address allocation from IPAM is not available in this version"),
-                )
-                .hint("give explicit addresses as CIDR or ip:CIDR, such as 10.32.0.5/12"));
-            }
-            attach::parse_addr(a).map_err(ApiFailure::bad_request)
-        })
-        .collect()
+/// Fails unless the target's namespace can be opened (before anything is allocated for it).
+async fn reachable(t: &Target) -> Result<(), ApiFailure> {
+    let t = t.clone();
+    tokio::task::spawn_blocking(move || t.open().map(drop))
+        .await
+        .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, e))
 }
 
-/// Connects a target to the weave network (idempotent) and returns its addresses.
+/// Connects a target to the weave network (idempotent) and returns its addresses. `net:`
+/// addresses are allocated from IPAM (waiting for consensus and space, as Weave); explicit
+/// ones are claimed in IPAM (outside its range just recorded).
 #[utoipa::path(post, path = "/api/v1/attach", tag = "attach", request_body = AttachRequest,
     responses(
         (status = 200, description = "The target as attached", body = AttachedTarget),
         (status = 400, description = "Bad target or address", body = ApiError),
-        (status = 501, description = "IPAM allocation requested but not available", body = ApiError)))]
+        (status = 404, description = "net: requested but IPAM is disabled", body = ApiError),
+        (status = 409, description = "An address is in use", body = ApiError),
+        (status = 422, description = "The target cannot be reached", body = ApiError)))]
 async fn attach_(
     State(d): State<AppState>,
     Json(req): Json<AttachRequest>,
 ) -> Result<Json<AttachedTarget>, ApiFailure> {
     let t = target(&req.target)?;
-    let addrs = if req.addrs.is_empty() {
-        explicit_addrs(&["net:default".into()])?
-    } else {
-        explicit_addrs(&req.addrs)?
-    };
+    let specs = if req.addrs.is_empty() { vec!["net:default".to_string()] } else { req.addrs.clone() };
+    let specs = super::ipam::parse_specs(&specs)?;
+    reachable(&t).await?;
+    let addrs = super::ipam::addresses_for(&d, &t.id(), &specs).await?;
     let mtu = crate::daemon::overlay_mtu(&d.config);
     let multicast = !req.no_multicast_route;
     let attached = tokio::task::spawn_blocking(move || {
@@ -71,21 +67,45 @@ async fn attach_(
 }
 
 /// Removes addresses (all when none given) from a target; its interface goes with the last.
+/// The addresses are released in IPAM, also when the target no longer exists.
 #[utoipa::path(post, path = "/api/v1/detach", tag = "attach", request_body = DetachRequest,
     responses((status = 200, description = "What was removed", body = DetachResult),
-        (status = 400, description = "Bad target or address", body = ApiError)))]
-async fn detach_(Json(req): Json<DetachRequest>) -> Result<Json<DetachResult>, ApiFailure> {
+        (status = 400, description = "Bad target or address", body = ApiError),
+        (status = 422, description = "The target cannot be reached", body = ApiError)))]
+async fn detach_(
+    State(d): State<AppState>,
+    Json(req): Json<DetachRequest>,
+) -> Result<Json<DetachResult>, ApiFailure> {
     let t = target(&req.target)?;
-    let addrs: Vec<ipnet::Ipv4Net> = req
-        .addrs
-        .iter()
-        .map(|a| attach::parse_addr(a).map_err(ApiFailure::bad_request))
-        .collect::<Result<_, _>>()?;
+    let specs = super::ipam::parse_specs(&req.addrs)?;
     let id = t.id();
-    let removed = tokio::task::spawn_blocking(move || attach::detach(&t, &addrs))
-        .await
-        .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let addrs = super::ipam::detach_addresses(&d, &id, &specs)?;
+    if !req.addrs.is_empty() && addrs.is_empty() {
+        // Only net: arguments, and nothing allocated there.
+        return Ok(Json(DetachResult { id, removed: vec![] }));
+    }
+    let gone = !crate::ipam::check::target_exists(&t);
+    let mut removed = if gone {
+        vec![]
+    } else {
+        let (t, a) = (t.clone(), addrs.clone());
+        tokio::task::spawn_blocking(move || attach::detach(&t, &a))
+            .await
+            .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(|e| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, e))?
+    };
+    let released = super::ipam::release(&d, &id, &addrs).await?;
+    if gone && released.is_empty() {
+        return Err(ApiFailure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{id} does not exist and holds no IPAM addresses on this peer"),
+        ));
+    }
+    for r in released {
+        if !removed.contains(&r) {
+            removed.push(r);
+        }
+    }
     Ok(Json(DetachResult { id, removed: removed.iter().map(|n| n.to_string()).collect() }))
 }
 

@@ -7,20 +7,29 @@ use axum::response::sse::{Event as Sse, KeepAlive, Sse as SseResponse};
 use futures_util::stream::Stream;
 use std::convert::Infallible;
 use std::time::Duration;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use weave_api::Event;
 
-/// Changes to peers, connections, routes and targets, one SSE event per change; the event name
-/// is the `type` field of the JSON data.
+/// Changes to peers, connections, routes, targets and IPAM allocations, one SSE event per
+/// change; the event name is the `type` field of the JSON data. The stream ends when the daemon
+/// stops.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
     responses((status = 200, description = "An endless text/event-stream of events", body = Event, content_type = "text/event-stream")))]
 pub async fn events(State(d): State<AppState>) -> SseResponse<impl Stream<Item = Result<Sse, Infallible>>> {
     let mut rx = d.mesh.events();
+    let mut ipam_rx = d.ipam.as_ref().map(|i| i.events());
+    let stop = d.shutdown_signal();
     let stream = async_stream::stream! {
+        tokio::pin!(stop);
         loop {
-            match rx.recv().await {
+            let next = tokio::select! {
+                _ = &mut stop => break,
+                e = rx.recv() => e.map(convert),
+                e = recv_ipam(&mut ipam_rx) => e.map(Some),
+            };
+            match next {
                 Ok(e) => {
-                    let e = convert(e);
                     if let Some(e) = e {
                         let data = serde_json::to_string(&e).unwrap_or_default();
                         yield Ok(Sse::default().event(e.kind()).data(data));
@@ -33,6 +42,14 @@ pub async fn events(State(d): State<AppState>) -> SseResponse<impl Stream<Item =
         }
     };
     SseResponse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// The next IPAM event, or never without IPAM.
+async fn recv_ipam(rx: &mut Option<broadcast::Receiver<Event>>) -> Result<Event, RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn convert(e: MeshEvent) -> Option<Event> {

@@ -5,6 +5,7 @@
 mod attach;
 mod error;
 mod events;
+mod ipam;
 mod legacy;
 mod mesh;
 mod v1;
@@ -31,6 +32,7 @@ pub type AppState = Arc<Daemon>;
         (name = "daemon", description = "This peer and the daemon process"),
         (name = "mesh", description = "Peers, connections, routes and connection targets"),
         (name = "attach", description = "Targets (namespaces, containers) on the weave network"),
+        (name = "ipam", description = "Cluster-wide IP address allocation"),
         (name = "events", description = "The stream of changes")
     )
 )]
@@ -42,6 +44,7 @@ fn v1_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(v1::routes())
         .merge(mesh::routes())
         .merge(attach::routes())
+        .merge(ipam::routes())
         .routes(utoipa_axum::routes!(events::events))
         .split_for_parts()
 }
@@ -63,6 +66,7 @@ pub fn router(daemon: AppState) -> Router {
         }),
     )
     .merge(legacy::routes())
+    .merge(ipam::legacy_routes())
     .fallback(error::not_found)
     .with_state(daemon)
 }

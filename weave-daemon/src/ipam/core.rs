@@ -1,0 +1,272 @@
+//! The allocator behind the daemon's one IPAM lock, and the execution of what it asks for:
+//! persist (durably, before anything after it), answer waiting requests, and send messages.
+//!
+//! Persisting is a group commit. Under the IPAM lock a batch of outputs is *staged*
+//! ([`Core::stage`]): its newest state is handed to the [`Persister`] with a generation
+//! number, and the answers and messages of the batch are held back. [`Batch::finish`] then
+//! makes that generation durable, writing the newest staged state (which includes every
+//! earlier one), so concurrent requests share one fsync; only then are the answers given and
+//! the messages returned for sending. Operations whose effects others could observe before
+//! they are on disk (gossip callbacks, which may give space away; shutdown; rmpeer) finish
+//! their batch while still holding the lock, so nothing reads their state early.
+
+use super::store;
+use crate::store::{Store, StoreError};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot};
+use weave_api::{Event, IpamGossipError};
+use weave_ipam::persist::PersistedState;
+use weave_ipam::{Allocator, OpError, Outcome, Output, PeerName, RequestId};
+
+/// How many refused gossip messages status remembers.
+const MAX_ERRORS: usize = 16;
+
+pub type Answer = Result<Outcome, OpError>;
+
+/// Messages to send on the `IPallocation` channel after the lock is released.
+#[derive(Default, Debug)]
+pub struct Sends {
+    /// Broadcast our current state.
+    pub broadcast: bool,
+    pub unicasts: Vec<(PeerName, Vec<u8>)>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The durable side: the newest staged state and what is on disk.
+pub struct Persister {
+    store: Store,
+    events: broadcast::Sender<Event>,
+    staged: Mutex<Staged>,
+    /// Held while writing, so commits happen one at a time.
+    committed: Mutex<Committed>,
+}
+
+struct Staged {
+    state: Option<PersistedState>,
+    gen: u64,
+}
+
+struct Committed {
+    gen: u64,
+    /// What is on disk now (diffs are written against it).
+    last: Option<PersistedState>,
+    /// A write failed: nothing more is made durable (the daemon stops, as Weave's fatal).
+    failed: Option<String>,
+}
+
+impl Persister {
+    pub fn new(store: Store, events: broadcast::Sender<Event>, on_disk: Option<PersistedState>) -> Persister {
+        Persister {
+            store,
+            events,
+            staged: Mutex::new(Staged { state: None, gen: 0 }),
+            committed: Mutex::new(Committed { gen: 0, last: on_disk, failed: None }),
+        }
+    }
+
+    pub fn failed(&self) -> Option<String> {
+        locked(&self.committed).failed.clone()
+    }
+
+    fn stage(&self, state: PersistedState) -> u64 {
+        let mut s = locked(&self.staged);
+        s.gen += 1;
+        s.state = Some(state);
+        s.gen
+    }
+
+    /// Makes generation `gen` durable: done already by another commit, or by writing the newest
+    /// staged state now.
+    fn flush(&self, gen: u64) -> Result<(), StoreError> {
+        let mut c = locked(&self.committed);
+        let failed =
+            |why: &str| StoreError::Io { path: self.store.path().to_path_buf(), detail: why.to_string() };
+        if let Some(why) = &c.failed {
+            return Err(failed(why));
+        }
+        if c.gen >= gen {
+            return Ok(());
+        }
+        let (state, newest) = {
+            let mut s = locked(&self.staged);
+            (s.state.take(), s.gen)
+        };
+        // Taken only under `committed`, which then records its generation: not missing.
+        let Some(state) = state else { return Err(failed("IPAM state to persist went missing")) };
+        match store::save(&self.store, c.last.as_ref(), &state) {
+            Ok(diff) => {
+                for e in changes(&diff, c.last.as_ref(), &state) {
+                    let _ = self.events.send(e);
+                }
+            }
+            Err(e) => {
+                tracing::error!("persisting IPAM state: {e}");
+                c.failed = Some(e.to_string());
+                return Err(e);
+            }
+        }
+        c.last = Some(state);
+        c.gen = newest;
+        Ok(())
+    }
+}
+
+/// A staged batch: answers and messages that wait for generation `gen` to be durable.
+#[must_use]
+pub struct Batch {
+    gen: Option<u64>,
+    answers: Vec<(oneshot::Sender<Answer>, Answer)>,
+    sends: Sends,
+}
+
+impl Batch {
+    /// Waits until the batch's state is durable, then answers; returns what to send. On a
+    /// failure nothing is answered (the waiters see their request dropped) or sent.
+    pub fn finish(self, persister: &Persister) -> Result<Sends, StoreError> {
+        if let Some(gen) = self.gen {
+            persister.flush(gen)?;
+        }
+        for (tx, answer) in self.answers {
+            let _ = tx.send(answer);
+        }
+        Ok(self.sends)
+    }
+}
+
+/// Everything behind the IPAM lock.
+pub struct Core {
+    pub alloc: Allocator,
+    /// Requests waiting for their `Completed`.
+    pub waiters: HashMap<RequestId, oneshot::Sender<Answer>>,
+    /// Peers in the topology (`is_known_peer`).
+    pub known: BTreeSet<PeerName>,
+    pub errors: VecDeque<IpamGossipError>,
+}
+
+impl Core {
+    pub fn new(alloc: Allocator) -> Core {
+        Core { alloc, waiters: HashMap::new(), known: BTreeSet::new(), errors: VecDeque::new() }
+    }
+
+    /// Takes the allocator's outputs: the newest state to persist is staged, everything else
+    /// is held in the batch until that state is durable.
+    pub fn stage(&mut self, persister: &Persister) -> Batch {
+        let mut batch = Batch { gen: None, answers: Vec::new(), sends: Sends::default() };
+        let mut newest = None;
+        for out in self.alloc.take_outputs() {
+            match out {
+                Output::Persist(state) => newest = Some(state),
+                Output::Broadcast(_) => batch.sends.broadcast = true,
+                Output::Unicast { dst, payload } => batch.sends.unicasts.push((dst, payload)),
+                Output::Completed { id, result } => {
+                    if let Some(tx) = self.waiters.remove(&id) {
+                        batch.answers.push((tx, result));
+                    }
+                }
+            }
+        }
+        // Each persisted state includes everything before it: the last one is enough.
+        batch.gen = newest.map(|s| persister.stage(s));
+        batch
+    }
+
+    /// Remembers refused gossip for status, folding repeats.
+    pub fn record_error(&mut self, peer: Option<PeerName>, error: String, now: Duration) -> bool {
+        let peer = peer.map(|p| p.to_string());
+        if let Some(last) = self.errors.back_mut() {
+            if last.peer == peer && last.error == error {
+                last.count += 1;
+                last.at = now.as_secs();
+                return false;
+            }
+        }
+        if self.errors.len() == MAX_ERRORS {
+            self.errors.pop_front();
+        }
+        self.errors.push_back(IpamGossipError { peer, error, at: now.as_secs(), count: 1 });
+        true
+    }
+
+    /// Sets the known peers (ourselves excluded) in the allocator.
+    pub fn set_known(&mut self, known: BTreeSet<PeerName>) {
+        self.known = known;
+        self.alloc.set_known_peers(self.known.iter().copied());
+    }
+}
+
+/// Events for what changed between two persisted states: addresses added and removed, and the
+/// ring's ownership (not its free counts, which change with every allocation).
+fn changes(
+    diff: &[store::OwnedChange<'_>],
+    prev: Option<&PersistedState>,
+    next: &PersistedState,
+) -> Vec<Event> {
+    let mut out = Vec::new();
+    let cidrs = |d: Option<&weave_ipam::persist::OwnedData>| d.map(|d| d.cidrs.clone()).unwrap_or_default();
+    for (ident, before, after) in diff {
+        let (old, new) = (cidrs(*before), cidrs(*after));
+        for c in new.iter().filter(|c| !old.contains(c)) {
+            out.push(Event::AllocationAdded { ident: ident.to_string(), cidr: c.to_string() });
+        }
+        for c in old.iter().filter(|c| !new.contains(c)) {
+            out.push(Event::AllocationRemoved { ident: ident.to_string(), cidr: c.to_string() });
+        }
+    }
+    let ownership = |s: Option<&PersistedState>| -> Vec<(u32, u64)> {
+        s.and_then(|s| s.ring.as_ref())
+            .map(|r| r.entries.iter().map(|e| (e.token.0, e.peer.0)).collect())
+            .unwrap_or_default()
+    };
+    if ownership(prev) != ownership(Some(next)) {
+        if let Some(ring) = &next.ring {
+            let owned: u64 = ring.owned_ranges().iter().map(|r| u64::from(r.size())).sum();
+            let owners = ring.peer_names().len() as u32;
+            out.push(Event::RingChanged { owned, owners });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use weave_ipam::persist::OwnedData;
+    use weave_ipam::ring::Ring;
+    use weave_ipam::Address;
+
+    #[test]
+    fn changes_name_added_and_removed_addresses_and_ownership() {
+        let a = PeerName(1);
+        let mut ring = Ring::new(Address(0x0a20_0000), Address(0x0a20_0100), a).unwrap();
+        let mut s1 = PersistedState { peer_name: a, ring: Some(ring.clone()), owned: BTreeMap::new() };
+        s1.owned.insert(
+            "x".into(),
+            OwnedData { is_container: true, cidrs: vec!["10.32.0.1/24".parse().unwrap()] },
+        );
+        ring.claim_for_peers(&[a]).unwrap();
+        let mut s2 = s1.clone();
+        s2.ring = Some(ring);
+        s2.owned.remove("x");
+        s2.owned.insert(
+            "y".into(),
+            OwnedData { is_container: true, cidrs: vec!["10.32.0.2/24".parse().unwrap()] },
+        );
+        let diff = store::owned_diff(&s1.owned, &s2.owned);
+        let ev = changes(&diff, Some(&s1), &s2);
+        assert_eq!(
+            ev,
+            vec![
+                Event::AllocationRemoved { ident: "x".into(), cidr: "10.32.0.1/24".into() },
+                Event::AllocationAdded { ident: "y".into(), cidr: "10.32.0.2/24".into() },
+                Event::RingChanged { owned: 256, owners: 1 },
+            ]
+        );
+        assert!(changes(&store::owned_diff(&s2.owned, &s2.owned), Some(&s2), &s2).is_empty());
+    }
+}

@@ -1,0 +1,639 @@
+//! IPAM in the daemon: the pure allocator of `weave-ipam` behind one lock, wired to the mesh's
+//! `IPallocation` gossip channel, the database (durable before any address is answered), the
+//! 5-second retry tick and the mesh's view of which peers exist.
+//!
+//! * [`core`]: the lock's contents and the execution of the allocator's outputs.
+//! * [`store`]: IPAM's tables in the database.
+//! * [`gossip`]: the gossip channel callbacks.
+//! * [`check`]: `weave ipam check`.
+//!
+//! Requests from the API run on a blocking thread (a persist is an fsync), then send what the
+//! allocator asked for through the [`MeshHandle`]; requests that must wait (for consensus or
+//! for space) wait on a oneshot answered when the allocator completes them.
+
+pub mod check;
+mod core;
+mod gossip;
+pub mod store;
+
+use self::core::{Answer, Batch, Core, Persister, Sends};
+use crate::config::{Config, IpallocInit};
+use crate::mesh::router::MeshHandle;
+use crate::mesh::{Gossiper, MeshEvent};
+use crate::store::{Store, StoreError};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, oneshot};
+use tokio_util::sync::CancellationToken;
+use weave_api::{Event, IpamEntry, IpamInfo, IpamStatus, PaxosStatus, PendingClaim};
+use weave_ipam::allocator::{Config as AllocConfig, PreClaim};
+use weave_ipam::messages::CHANNEL;
+use weave_ipam::persist::{OwnedData, PersistedState};
+use weave_ipam::{Address, Allocator, Cidr, InitMode, OpError, Outcome, PeerName, Range, RequestId};
+
+/// How often the allocator's clock is driven (it acts on its own 5 s interval).
+const TICK: Duration = Duration::from_secs(1);
+/// Longest owner identifier accepted (a Docker id is 64, a namespace path a little more).
+pub const MAX_IDENT_LEN: usize = 1024;
+
+/// The time the allocator works with: since the Unix epoch.
+pub fn now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// Why an IPAM request did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum IpamFailure {
+    /// Refused by the allocator (Weave's error text).
+    #[error("{0}")]
+    Op(#[from] OpError),
+    #[error("the daemon is stopping")]
+    Stopping,
+    #[error("IPAM state cannot be persisted: {0}")]
+    Persist(String),
+}
+
+/// What IPAM starts from, derived from the daemon's flags and what it finds.
+pub struct IpamConfig {
+    pub name: PeerName,
+    pub uid: u64,
+    pub nickname: String,
+    pub universe: Cidr,
+    pub default_subnet: Cidr,
+    pub init: InitMode,
+    /// Addresses found on the bridge and on attached targets at start.
+    pub pre_claims: Vec<PreClaim>,
+}
+
+impl IpamConfig {
+    /// From the daemon's flags; `peers` are the peers given at launch (the default quorum
+    /// is derived from them as Weave: (peers + 1) / 2 + 1).
+    pub fn from_flags(
+        config: &Config,
+        name: PeerName,
+        uid: u64,
+        nickname: &str,
+        peers: usize,
+    ) -> Option<Self> {
+        let range = config.ipalloc_range.0?;
+        let universe = to_cidr(range);
+        let default_subnet = config.ipalloc_default_subnet.map(to_cidr).unwrap_or(universe);
+        let init = match &config.ipalloc_init {
+            None | Some(IpallocInit::Consensus(None)) => InitMode::Consensus { quorum: quorum(peers) },
+            Some(IpallocInit::Consensus(Some(n))) => InitMode::Consensus { quorum: n / 2 + 1 },
+            Some(IpallocInit::Seed(seeds)) => InitMode::Seed(seeds.clone()),
+            Some(IpallocInit::Observer) => InitMode::Observer,
+        };
+        Some(IpamConfig {
+            name,
+            uid,
+            nickname: nickname.to_string(),
+            universe,
+            default_subnet,
+            init,
+            pre_claims: vec![],
+        })
+    }
+}
+
+/// Weave's guess of the quorum from the number of peers given (which may or may not include
+/// ourselves, so it assumes not).
+pub fn quorum(peers: usize) -> u32 {
+    (peers as u32).div_ceil(2) + 1
+}
+
+pub fn to_cidr(n: ipnet::Ipv4Net) -> Cidr {
+    Cidr::new(Address(u32::from(n.addr())), n.prefix_len())
+}
+
+pub fn to_net(c: Cidr) -> ipnet::Ipv4Net {
+    ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(c.addr.0), c.prefix_len).expect("prefix <= 32")
+}
+
+/// Addresses already in use at start, to be claimed: the bridge's (`weave:expose`) and those
+/// of attached targets (by target id).
+pub fn find_pre_claims(nl: &mut weave_netdev::Netlink) -> Vec<PreClaim> {
+    let mut out = Vec::new();
+    match crate::attach::expose_entry(nl, crate::BRIDGE) {
+        Ok(Some(e)) => out.extend(e.addrs.iter().map(|a| PreClaim {
+            ident: "weave:expose".into(),
+            is_container: false,
+            cidr: to_cidr(*a),
+        })),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("reading the bridge's addresses: {e}"),
+    }
+    match crate::attach::list(nl, crate::BRIDGE) {
+        Ok(list) => {
+            for t in list {
+                out.extend(t.addrs.iter().map(|a| PreClaim {
+                    ident: t.id.clone(),
+                    is_container: true,
+                    cidr: to_cidr(*a),
+                }))
+            }
+        }
+        Err(e) => tracing::warn!("listing attached targets: {e}"),
+    }
+    out
+}
+
+/// IPAM of this daemon.
+pub struct Ipam {
+    core: Mutex<Core>,
+    persister: Persister,
+    events: broadcast::Sender<Event>,
+    mesh: OnceLock<MeshHandle>,
+    our_name: PeerName,
+    universe: Cidr,
+    default_subnet: Cidr,
+    /// The daemon's shutdown: waiting requests end with it, and a persist failure triggers it.
+    stop: CancellationToken,
+}
+
+impl Ipam {
+    /// Builds the allocator from what was persisted (see [`store::load`]) and stores its
+    /// initial state.
+    pub fn new(
+        cfg: IpamConfig,
+        store: Store,
+        persisted: Option<PersistedState>,
+        stop: CancellationToken,
+    ) -> anyhow::Result<Arc<Ipam>> {
+        let t = now();
+        let alloc = Allocator::new(
+            AllocConfig {
+                our_name: cfg.name,
+                our_uid: cfg.uid,
+                our_nickname: cfg.nickname,
+                universe: cfg.universe,
+                init: cfg.init,
+                pre_claims: cfg.pre_claims,
+                persisted: persisted.clone(),
+                known_peers: vec![],
+                rng_seed: rand::random(),
+            },
+            t,
+        )
+        .map_err(|e| anyhow::anyhow!("--ipalloc-range: {e}"))?;
+        // As the allocator decides: only a ring of ours, for this range, is adopted.
+        let adopted = persisted.as_ref().is_some_and(|p| {
+            p.peer_name == cfg.name
+                && p.ring.as_ref().is_some_and(|r| !r.is_empty() && r.range() == cfg.universe.range())
+        });
+        let discarded =
+            persisted.as_ref().is_some_and(|p| p.ring.as_ref().is_some_and(|r| !r.is_empty())) && !adopted;
+        let (events, _) = broadcast::channel(1024);
+        let ipam = Arc::new(Ipam {
+            core: Mutex::new(Core::new(alloc)),
+            persister: Persister::new(store, events.clone(), persisted),
+            events,
+            mesh: OnceLock::new(),
+            our_name: cfg.name,
+            universe: cfg.universe,
+            default_subnet: cfg.default_subnet,
+            stop,
+        });
+        {
+            let mut core = ipam.lock();
+            // Nobody is connected yet: messages go out with the first gossip.
+            core.stage(&ipam.persister).finish(&ipam.persister)?;
+            let ring = core.alloc.ring();
+            let owned = core.alloc.owned().values().map(|d| d.cidrs.len()).sum::<usize>();
+            if adopted {
+                tracing::info!(range = %cfg.universe, entries = ring.entries.len(), owned, "IPAM: adopting the persisted ring and addresses");
+            } else if discarded {
+                tracing::info!(range = %cfg.universe, "IPAM: discarding persisted data of another peer name or range");
+            }
+            if ring.is_empty() {
+                tracing::info!(range = %cfg.universe, "IPAM: no ring yet; it is formed when the first address is needed");
+            }
+        }
+        Ok(ipam)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The gossiper to register as channel `IPallocation`.
+    pub fn gossiper(self: &Arc<Self>) -> (String, Box<dyn Gossiper>) {
+        (CHANNEL.to_string(), Box::new(gossip::IpamGossiper(self.clone())))
+    }
+
+    pub fn universe(&self) -> Cidr {
+        self.universe
+    }
+
+    pub fn default_subnet(&self) -> Cidr {
+        self.default_subnet
+    }
+
+    pub fn our_name(&self) -> PeerName {
+        self.our_name
+    }
+
+    /// Why IPAM stopped the daemon, if it did (its state could not be persisted).
+    pub fn failure(&self) -> Option<String> {
+        self.persister.failed()
+    }
+
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Connects IPAM to the running mesh: sending, the retry tick, and which peers exist.
+    pub fn start(self: &Arc<Self>, mesh: MeshHandle) {
+        let _ = self.mesh.set(mesh.clone());
+        let me = self.clone();
+        let m = mesh.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = me.stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let known = known_from(&m, me.our_name);
+                let _ = me
+                    .run(move |core, now| {
+                        core.set_known(known);
+                        core.alloc.tick(now);
+                    })
+                    .await;
+            }
+        });
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut rx = mesh.events();
+            loop {
+                let ev = tokio::select! {
+                    _ = me.stop.cancelled() => break,
+                    ev = rx.recv() => ev,
+                };
+                let change: KnownChange = match ev {
+                    Ok(MeshEvent::PeerAdded { name, .. }) => Box::new(move |k| {
+                        k.insert(name);
+                    }),
+                    Ok(MeshEvent::PeerRemoved { name, .. }) => Box::new(move |k| {
+                        k.remove(&name);
+                    }),
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let known = known_from(&mesh, me.our_name);
+                        Box::new(move |k| *k = known)
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
+                let _ = me
+                    .run(move |core, _| {
+                        let mut k = core.known.clone();
+                        change(&mut k);
+                        core.set_known(k);
+                    })
+                    .await;
+            }
+        });
+    }
+
+    /// A persist failed: stop the daemon (as Weave, which exits), since nothing more can be
+    /// handed out safely.
+    fn fatal(&self, why: &str) {
+        tracing::error!("IPAM cannot persist its state ({why}); stopping the daemon");
+        self.stop.cancel();
+    }
+
+    /// Runs `f` under the lock on a blocking thread and stages its outputs; then, without the
+    /// lock, waits until they are durable (sharing the commit with concurrent requests), and
+    /// sends.
+    async fn run<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Core, Duration) -> R + Send + 'static,
+    ) -> Result<R, IpamFailure> {
+        self.run_with(false, f).await
+    }
+
+    /// As [`Ipam::run`], but durable before the lock is released: for changes nobody may see
+    /// (in gossip) before they are on disk.
+    async fn run_locked<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Core, Duration) -> R + Send + 'static,
+    ) -> Result<R, IpamFailure> {
+        self.run_with(true, f).await
+    }
+
+    async fn run_with<R: Send + 'static>(
+        self: &Arc<Self>,
+        hold_lock: bool,
+        f: impl FnOnce(&mut Core, Duration) -> R + Send + 'static,
+    ) -> Result<R, IpamFailure> {
+        let me = self.clone();
+        let (r, sends) = tokio::task::spawn_blocking(move || {
+            if let Some(why) = me.persister.failed() {
+                return Err(IpamFailure::Persist(why));
+            }
+            let mut core = me.lock();
+            let r = f(&mut core, now());
+            let batch = core.stage(&me.persister);
+            let sends = if hold_lock {
+                me.finish(batch)
+            } else {
+                drop(core);
+                me.finish(batch)
+            };
+            sends.map(|s| (r, s))
+        })
+        .await
+        .map_err(|e| IpamFailure::Persist(format!("IPAM task failed: {e}")))??;
+        self.send(sends).await;
+        Ok(r)
+    }
+
+    /// Makes a staged batch durable and answers it; a failure stops the daemon.
+    fn finish(&self, batch: Batch) -> Result<Sends, IpamFailure> {
+        batch.finish(&self.persister).map_err(|e| {
+            self.fatal(&e.to_string());
+            IpamFailure::Persist(e.to_string())
+        })
+    }
+
+    async fn send(self: &Arc<Self>, sends: Sends) {
+        let Some(mesh) = self.mesh.get() else { return };
+        if sends.broadcast {
+            mesh.gossip_broadcast(CHANNEL, Box::new(gossip::Latest(self.clone()))).await;
+        }
+        for (dst, payload) in sends.unicasts {
+            if let Err(e) = mesh.gossip_unicast(CHANNEL, dst, payload).await {
+                tracing::debug!(peer = %dst, "IPAM unicast not sent: {e}");
+            }
+        }
+    }
+
+    /// Starts a request that completes later, and waits for its answer.
+    async fn wait(
+        self: &Arc<Self>,
+        start: impl FnOnce(&mut Allocator, Duration) -> RequestId + Send + 'static,
+    ) -> Result<Outcome, IpamFailure> {
+        let (id, rx) = self
+            .run(move |core, now| {
+                let id = start(&mut core.alloc, now);
+                let (tx, rx) = oneshot::channel::<Answer>();
+                core.waiters.insert(id, tx);
+                (id, rx)
+            })
+            .await?;
+        // Cancelled in the allocator if the client goes away before the answer.
+        let mut guard = CancelOnDrop { ipam: self.clone(), id, armed: true };
+        let answer = tokio::select! {
+            a = rx => a,
+            _ = self.stop.cancelled() => return Err(IpamFailure::Stopping),
+        };
+        guard.armed = false;
+        match answer {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(e)) => Err(IpamFailure::Op(e)),
+            // The waiter was dropped: a persist failed or the daemon is stopping.
+            Err(_) => match self.persister.failed() {
+                Some(why) => Err(IpamFailure::Persist(why)),
+                None => Err(IpamFailure::Stopping),
+            },
+        }
+    }
+
+    /// An address for `ident` in `subnet` (the one it has there already, if any); waits for
+    /// the ring and for space.
+    pub async fn allocate(
+        self: &Arc<Self>,
+        ident: &str,
+        subnet: Cidr,
+        is_container: bool,
+    ) -> Result<Cidr, IpamFailure> {
+        let ident = ident.to_string();
+        match self.wait(move |a, now| a.allocate(now, &ident, subnet, is_container)).await? {
+            Outcome::Allocated(addr) => Ok(subnet.with_addr(addr)),
+            other => Err(IpamFailure::Persist(format!("unexpected IPAM answer {other:?}"))),
+        }
+    }
+
+    /// Records `cidr` for `ident` (asking its owner for it when another peer owns it).
+    pub async fn claim(
+        self: &Arc<Self>,
+        ident: &str,
+        cidr: Cidr,
+        is_container: bool,
+        no_error_on_unknown: bool,
+    ) -> Result<(), IpamFailure> {
+        let ident = ident.to_string();
+        self.wait(move |a, now| a.claim(now, &ident, cidr, is_container, no_error_on_unknown))
+            .await
+            .map(|_| ())
+    }
+
+    /// Waits until the ring exists.
+    pub async fn prime(self: &Arc<Self>) -> Result<(), IpamFailure> {
+        self.wait(|a, now| a.prime(now)).await.map(|_| ())
+    }
+
+    /// Releases one address of `ident`.
+    pub async fn free(self: &Arc<Self>, ident: &str, addr: Address) -> Result<(), IpamFailure> {
+        let ident = ident.to_string();
+        self.run(move |core, _| core.alloc.free(&ident, addr)).await?.map_err(IpamFailure::Op)
+    }
+
+    /// Releases every address of `ident`; returns them.
+    pub async fn delete(self: &Arc<Self>, ident: &str) -> Result<Vec<Cidr>, IpamFailure> {
+        let ident = ident.to_string();
+        self.run(move |core, _| {
+            let cidrs = core.alloc.owned().get(&ident).map(|d| d.cidrs.clone()).unwrap_or_default();
+            core.alloc.delete(&ident).map(|()| cidrs)
+        })
+        .await?
+        .map_err(IpamFailure::Op)
+    }
+
+    /// rmpeer: takes over the ranges of a dead peer (name or nickname); returns the free
+    /// addresses gained.
+    pub async fn takeover(self: &Arc<Self>, peer: &str) -> Result<u32, IpamFailure> {
+        let peer = peer.to_string();
+        self.run_locked(move |core, now| core.alloc.admin_takeover_ranges(now, &peer)).await
+    }
+
+    /// Leaves IPAM: hands all our ranges to an heir and broadcasts that. Returns how many
+    /// addresses our ranges held, or 0 when there was nobody to hand them to.
+    pub async fn shutdown(self: &Arc<Self>) -> Result<u64, IpamFailure> {
+        self.run_locked(|core, now| {
+            let ours = core.alloc.owned_ranges();
+            core.alloc.shutdown(now);
+            let heir = ours.first().and_then(|r| core.alloc.ring().owner(r.start));
+            match heir {
+                Some(h) if h != PeerName::UNKNOWN => ours.iter().map(|r| u64::from(r.size())).sum(),
+                _ => 0,
+            }
+        })
+        .await
+    }
+
+    /// The ident's addresses inside `subnet`'s host range (Weave's `Lookup`).
+    pub fn lookup(&self, ident: &str, subnet: Cidr) -> Vec<Cidr> {
+        self.lock().alloc.lookup(ident, subnet.host_range())
+    }
+
+    /// Everything handed out by this peer.
+    pub fn owned(&self) -> Vec<(String, OwnedData)> {
+        self.lock().alloc.owned().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// A peer name or nickname this peer's IPAM knows, resolved to the name.
+    pub fn resolve_peer(&self, name_or_nick: &str) -> Option<PeerName> {
+        let core = self.lock();
+        let by_nick =
+            core.alloc.nicknames().iter().find(|(_, n)| n.as_str() == name_or_nick).map(|(p, _)| *p);
+        let known = |p: PeerName| {
+            core.alloc.ring().peer_names().contains(&p) || core.alloc.nicknames().contains_key(&p)
+        };
+        by_nick.or_else(|| name_or_nick.parse::<PeerName>().ok().filter(|p| known(*p)))
+    }
+
+    /// Whether `peer` is in the topology.
+    pub fn is_reachable(&self, peer: PeerName) -> bool {
+        self.lock().known.contains(&peer)
+    }
+
+    /// Weave's IPAM status block.
+    pub fn status(&self) -> IpamStatus {
+        to_api(self.lock().alloc.status(self.default_subnet))
+    }
+
+    pub fn info(&self) -> IpamInfo {
+        let (status, errors) = {
+            let core = self.lock();
+            (to_api(core.alloc.status(self.default_subnet)), core.errors.iter().cloned().collect())
+        };
+        IpamInfo { state: weave_api::text::ipam_state(&status), status, errors }
+    }
+
+    pub fn errors(&self) -> Vec<weave_api::IpamGossipError> {
+        self.lock().errors.iter().cloned().collect()
+    }
+
+    /// Free addresses this peer owns in `r`.
+    pub fn free_in(&self, r: Range) -> u32 {
+        self.lock().alloc.num_free_addresses(r)
+    }
+}
+
+/// An update of the known peers, from a mesh event.
+type KnownChange = Box<dyn FnOnce(&mut BTreeSet<PeerName>) + Send>;
+
+/// Cancels a waiting request whose client went away.
+struct CancelOnDrop {
+    ipam: Arc<Ipam>,
+    id: RequestId,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (ipam, id) = (self.ipam.clone(), self.id);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = ipam
+                    .run(move |core, _| {
+                        core.waiters.remove(&id);
+                        core.alloc.cancel(id);
+                    })
+                    .await;
+            });
+        }
+    }
+}
+
+/// The peers in the mesh's topology, except ourselves.
+fn known_from(mesh: &MeshHandle, us: PeerName) -> BTreeSet<PeerName> {
+    mesh.snapshot()
+        .peers
+        .iter()
+        .filter_map(|p| p.name.parse::<PeerName>().ok())
+        .filter(|p| *p != us)
+        .collect()
+}
+
+fn to_api(s: weave_ipam::allocator::Status) -> IpamStatus {
+    IpamStatus {
+        paxos: s.paxos.map(|p| PaxosStatus {
+            elector: p.elector,
+            known_nodes: p.known_nodes as u32,
+            quorum: p.quorum,
+        }),
+        range: s.range,
+        range_num_ips: s.range_num_ips,
+        active_ips: u64::from(s.active_ips),
+        default_subnet: s.default_subnet,
+        entries: s
+            .entries
+            .into_iter()
+            .map(|e| IpamEntry {
+                token: e.token,
+                size: e.size,
+                peer: e.peer,
+                nickname: e.nickname,
+                is_known_peer: e.is_known_peer,
+                version: e.version,
+            })
+            .collect(),
+        pending_claims: s
+            .pending_claims
+            .into_iter()
+            .map(|c| PendingClaim { ident: c.ident, cidr: c.cidr.to_string() })
+            .collect(),
+        pending_allocates: s.pending_allocates,
+    }
+}
+
+/// Loads IPAM's persisted state; a value that cannot be read refuses the start.
+pub fn load(store: &Store) -> Result<Option<PersistedState>, StoreError> {
+    store::load(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn init(args: &[&str], peers: usize) -> InitMode {
+        let mut all = vec!["weave-daemon"];
+        all.extend_from_slice(args);
+        let c = Config::try_parse_from(all).unwrap();
+        IpamConfig::from_flags(&c, PeerName(1), 1, "n", peers).unwrap().init
+    }
+
+    #[test]
+    fn the_quorum_follows_weave() {
+        // Without N: (peers given + 1) / 2 + 1, as Weave's determineQuorum.
+        assert_eq!([0, 1, 2, 3, 4].map(quorum), [1, 2, 2, 3, 3]);
+        assert_eq!(init(&[], 2), InitMode::Consensus { quorum: 2 });
+        assert_eq!(init(&["--ipalloc-init", "consensus"], 4), InitMode::Consensus { quorum: 3 });
+        // consensus=N: N / 2 + 1.
+        assert_eq!(init(&["--ipalloc-init", "consensus=3"], 0), InitMode::Consensus { quorum: 2 });
+        assert_eq!(init(&["--ipalloc-init", "consensus=4"], 0), InitMode::Consensus { quorum: 3 });
+        assert_eq!(init(&["--ipalloc-init", "observer"], 5), InitMode::Observer);
+        assert_eq!(
+            init(&["--ipalloc-init", "seed=::1,::2"], 5),
+            InitMode::Seed(vec![PeerName(1), PeerName(2)])
+        );
+        let off = Config::try_parse_from(["weave-daemon", "--ipalloc-range", ""]).unwrap();
+        assert!(IpamConfig::from_flags(&off, PeerName(1), 1, "n", 0).is_none());
+        let sub =
+            Config::try_parse_from(["weave-daemon", "--ipalloc-default-subnet", "10.32.1.0/24"]).unwrap();
+        let cfg = IpamConfig::from_flags(&sub, PeerName(1), 1, "n", 0).unwrap();
+        assert_eq!(
+            (cfg.universe.to_string(), cfg.default_subnet.to_string()),
+            ("10.32.0.0/12".into(), "10.32.1.0/24".into())
+        );
+    }
+}
