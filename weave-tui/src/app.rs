@@ -1,37 +1,397 @@
-//! The dashboard's state and how events change it.
+//! The dashboard's state and how events change it. [`App::update`] is pure: producers stamp
+//! events with their time, so the same events always give the same state.
 
-use crossterm::event::KeyCode;
-use weave_api::Report;
+use crate::eventlog::{self, EventLog};
+use crate::model::Snapshot;
+use crate::rates::Rates;
+use crate::views::{row_count, Tab};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 pub enum Event {
-    Key(KeyCode),
+    Key(KeyEvent),
     Resize,
-    /// A fresh report, or why the daemon could not be reached.
-    Report(Result<Box<Report>, String>),
+    /// A poll answered.
+    Snapshot(Box<Snapshot>, Clock),
+    /// A poll failed: the daemon is down or not answering.
+    Unreachable(String, Clock),
+    Stream(Stream, Clock),
+}
+
+/// Local time of day (`HH:MM:SS`) the producer saw the event at.
+pub type Clock = String;
+
+/// What the events-stream reader saw.
+pub enum Stream {
+    Connected,
+    Down(String),
+    /// One SSE event: its name and JSON data.
+    Event {
+        name: String,
+        data: String,
+    },
+}
+
+/// The state of our link to the daemon's REST API.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Link {
+    Connecting,
+    Up,
+    /// Polls fail; the last data stays on screen.
+    Down {
+        error: String,
+        attempts: u32,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StreamLink {
+    Connecting,
+    Up,
+    Down(String),
+}
+
+/// What the views show: the latest poll, the rates computed across polls, and the events log.
+#[derive(Clone, Debug, Default)]
+pub struct Data {
+    pub snapshot: Option<Snapshot>,
+    pub rates: Rates,
+    pub log: EventLog,
+}
+
+/// Navigation state.
+#[derive(Clone, Debug, Default)]
+pub struct Ui {
+    pub tab: Tab,
+    /// Selected row per tab.
+    pub selected: [usize; Tab::ALL.len()],
+    /// Filter per tab.
+    pub filters: [String; Tab::ALL.len()],
+    /// Keys go to the current tab's filter.
+    pub editing: bool,
+    pub help: bool,
+    pub details: bool,
+}
+
+impl Ui {
+    pub fn filter(&self) -> &str {
+        &self.filters[self.tab.index()]
+    }
+
+    pub fn selected(&self) -> usize {
+        self.selected[self.tab.index()]
+    }
 }
 
 pub struct App {
     pub addr: String,
-    pub report: Option<Report>,
-    pub error: Option<String>,
+    /// Where the dashboard logs (shown in help).
+    pub log_path: String,
+    pub live: Data,
+    /// What was on screen when the user paused; `None` when live.
+    pub frozen: Option<Data>,
+    pub link: Link,
+    pub stream: StreamLink,
+    pub ui: Ui,
     pub quit: bool,
 }
 
 impl App {
-    pub fn new(addr: &str) -> App {
-        App { addr: addr.to_string(), report: None, error: None, quit: false }
+    pub fn new(addr: &str, log_path: &str) -> App {
+        App {
+            addr: addr.to_string(),
+            log_path: log_path.to_string(),
+            live: Data::default(),
+            frozen: None,
+            link: Link::Connecting,
+            stream: StreamLink::Connecting,
+            ui: Ui::default(),
+            quit: false,
+        }
+    }
+
+    /// The data the views show: frozen while paused.
+    pub fn shown(&self) -> &Data {
+        self.frozen.as_ref().unwrap_or(&self.live)
+    }
+
+    pub fn paused(&self) -> bool {
+        self.frozen.is_some()
     }
 
     pub fn update(&mut self, ev: Event) {
         match ev {
-            Event::Key(KeyCode::Char('q')) | Event::Key(KeyCode::Esc) => self.quit = true,
-            Event::Key(_) | Event::Resize => {}
-            Event::Report(Ok(r)) => {
-                self.report = Some(*r);
-                self.error = None;
-            }
-            // Keep showing the last report; say the daemon went away.
-            Event::Report(Err(e)) => self.error = Some(e),
+            Event::Key(k) => self.key(k),
+            Event::Resize => {}
+            Event::Snapshot(s, clock) => self.snapshot(*s, clock),
+            Event::Unreachable(error, clock) => self.unreachable(error, clock),
+            Event::Stream(s, clock) => self.stream_event(s, clock),
         }
+    }
+
+    fn snapshot(&mut self, s: Snapshot, clock: Clock) {
+        let restarted = self.live.snapshot.as_ref().is_some_and(|old| old.status.uid != s.status.uid);
+        match &self.link {
+            Link::Down { .. } => {
+                self.log(clock.clone(), format!("reconnected to the daemon at {}", self.addr), false)
+            }
+            Link::Connecting => {
+                self.log(clock.clone(), format!("connected to the daemon at {}", self.addr), false)
+            }
+            Link::Up => {}
+        }
+        if restarted {
+            self.log(clock, format!("the daemon restarted ({}({}))", s.status.name, s.status.nickname), true);
+        }
+        self.link = Link::Up;
+        self.live.rates.observe(s.at, &s.connections);
+        self.live.snapshot = Some(s);
+    }
+
+    fn unreachable(&mut self, error: String, clock: Clock) {
+        let attempts = match &self.link {
+            Link::Down { attempts, .. } => attempts + 1,
+            _ => {
+                self.log(clock, format!("lost the daemon: {error}"), true);
+                1
+            }
+        };
+        self.link = Link::Down { error, attempts };
+    }
+
+    fn stream_event(&mut self, s: Stream, clock: Clock) {
+        match s {
+            Stream::Connected => {
+                if let StreamLink::Down(_) = self.stream {
+                    self.log(clock, "events stream reconnected".into(), false);
+                }
+                self.stream = StreamLink::Up;
+            }
+            Stream::Down(e) => {
+                if self.stream == StreamLink::Up {
+                    self.log(clock, format!("events stream lost: {e}"), true);
+                }
+                self.stream = StreamLink::Down(e);
+            }
+            Stream::Event { name, data } => {
+                let peers = self.live.snapshot.as_ref().map(|s| &s.report.router.peers);
+                let nick = |name: &str| {
+                    peers?
+                        .iter()
+                        .find(|p| p.name == name)
+                        .map(|p| p.nick_name.clone())
+                        .filter(|n| !n.is_empty())
+                };
+                let entry = eventlog::from_stream(clock, &name, &data, &nick);
+                self.live.log.push(entry);
+            }
+        }
+    }
+
+    fn log(&mut self, clock: Clock, text: String, warn: bool) {
+        self.live.log.push(eventlog::local(clock, text, warn));
+    }
+
+    fn key(&mut self, k: KeyEvent) {
+        if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
+            self.quit = true;
+            return;
+        }
+        if self.ui.editing {
+            self.edit_filter(k.code);
+            return;
+        }
+        if self.ui.help {
+            // Any key closes help; q still quits.
+            self.ui.help = false;
+            self.quit = k.code == KeyCode::Char('q');
+            return;
+        }
+        let tab = self.ui.tab;
+        match k.code {
+            KeyCode::Char('q') => self.quit = true,
+            KeyCode::Esc | KeyCode::Backspace if self.ui.details => self.ui.details = false,
+            KeyCode::Enter if self.ui.details => self.ui.details = false,
+            KeyCode::Esc => self.ui.filters[tab.index()].clear(),
+            KeyCode::Tab | KeyCode::Right | KeyCode::Char('l') => self.go(tab.next()),
+            KeyCode::BackTab | KeyCode::Left | KeyCode::Char('h') => self.go(tab.prev()),
+            KeyCode::Char(c @ '1'..='6') => self.go(Tab::ALL[c as usize - '1' as usize]),
+            KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
+            KeyCode::PageUp => self.move_selection(-10),
+            KeyCode::PageDown => self.move_selection(10),
+            KeyCode::Home | KeyCode::Char('g') => self.move_selection(isize::MIN / 2),
+            KeyCode::End | KeyCode::Char('G') => self.move_selection(isize::MAX / 2),
+            KeyCode::Char('/') if tab.has_rows() => self.ui.editing = true,
+            KeyCode::Enter if self.rows() > 0 => self.ui.details = true,
+            KeyCode::Char('p') => {
+                self.frozen = match self.frozen {
+                    Some(_) => None,
+                    None => Some(self.live.clone()),
+                }
+            }
+            KeyCode::Char('?') => self.ui.help = true,
+            _ => {}
+        }
+    }
+
+    fn edit_filter(&mut self, code: KeyCode) {
+        let i = self.ui.tab.index();
+        match code {
+            KeyCode::Enter => self.ui.editing = false,
+            KeyCode::Esc => {
+                self.ui.filters[i].clear();
+                self.ui.editing = false;
+            }
+            KeyCode::Backspace => {
+                self.ui.filters[i].pop();
+            }
+            KeyCode::Char(c) => self.ui.filters[i].push(c),
+            _ => {}
+        }
+        // The list just changed under the selection: start from its top.
+        self.ui.selected[i] = 0;
+    }
+
+    fn go(&mut self, tab: Tab) {
+        self.ui.tab = tab;
+        self.ui.details = false;
+    }
+
+    fn rows(&self) -> usize {
+        row_count(self.ui.tab, self.shown(), self.ui.filter())
+    }
+
+    fn move_selection(&mut self, delta: isize) {
+        let n = self.rows();
+        let i = self.ui.tab.index();
+        if n == 0 {
+            self.ui.selected[i] = 0;
+            return;
+        }
+        let cur = self.ui.selected[i].min(n - 1) as isize;
+        self.ui.selected[i] = cur.saturating_add(delta).clamp(0, n as isize - 1) as usize;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+    use crossterm::event::KeyEvent;
+    use std::time::Instant;
+
+    fn press(app: &mut App, codes: &[KeyCode]) {
+        for c in codes {
+            app.update(Event::Key(KeyEvent::from(*c)));
+        }
+    }
+
+    #[test]
+    fn q_and_ctrl_c_quit() {
+        let mut app = fixtures::app(1);
+        press(&mut app, &[KeyCode::Char('q')]);
+        assert!(app.quit);
+        let mut app = fixtures::app(1);
+        app.update(Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+        assert!(app.quit);
+    }
+
+    #[test]
+    fn tabs_by_number_tab_and_shift_tab() {
+        let mut app = fixtures::app(1);
+        press(&mut app, &[KeyCode::Char('3')]);
+        assert_eq!(app.ui.tab, Tab::Routes);
+        press(&mut app, &[KeyCode::Tab, KeyCode::Tab]);
+        assert_eq!(app.ui.tab, Tab::Dns);
+        press(&mut app, &[KeyCode::BackTab]);
+        assert_eq!(app.ui.tab, Tab::Ipam);
+        press(&mut app, &[KeyCode::Char('9')]);
+        assert_eq!(app.ui.tab, Tab::Ipam, "no tab 9");
+    }
+
+    #[test]
+    fn the_selection_stays_within_the_rows() {
+        let mut app = fixtures::app(2);
+        press(&mut app, &[KeyCode::Char('2')]); // 4 rows
+        press(&mut app, &[KeyCode::Char('j'), KeyCode::Down, KeyCode::Down, KeyCode::Down, KeyCode::Down]);
+        assert_eq!(app.ui.selected(), 3);
+        press(&mut app, &[KeyCode::Char('k')]);
+        assert_eq!(app.ui.selected(), 2);
+        press(&mut app, &[KeyCode::Home]);
+        assert_eq!(app.ui.selected(), 0);
+        press(&mut app, &[KeyCode::Char('G')]);
+        assert_eq!(app.ui.selected(), 3);
+    }
+
+    #[test]
+    fn filter_typing_editing_and_clearing() {
+        let mut app = fixtures::app(2);
+        press(&mut app, &[KeyCode::Char('5'), KeyCode::Char('/')]);
+        assert!(app.ui.editing);
+        // Keys go to the filter, not to navigation: `q` does not quit, `2` does not switch.
+        press(&mut app, &[KeyCode::Char('q'), KeyCode::Char('2'), KeyCode::Backspace, KeyCode::Backspace]);
+        press(&mut app, &[KeyCode::Char('w'), KeyCode::Char('e'), KeyCode::Char('b'), KeyCode::Enter]);
+        assert!(!app.quit);
+        assert_eq!((app.ui.tab, app.ui.filter(), app.ui.editing), (Tab::Dns, "web", false));
+        assert_eq!(row_count(Tab::Dns, app.shown(), app.ui.filter()), 2);
+        // Filters are per tab.
+        press(&mut app, &[KeyCode::Char('6')]);
+        assert_eq!(app.ui.filter(), "");
+        press(&mut app, &[KeyCode::Char('5'), KeyCode::Esc]);
+        assert_eq!(app.ui.filter(), "");
+    }
+
+    #[test]
+    fn enter_opens_details_only_where_there_are_rows() {
+        let mut app = fixtures::app(2);
+        press(&mut app, &[KeyCode::Enter]);
+        assert!(!app.ui.details, "the overview lists nothing");
+        press(&mut app, &[KeyCode::Char('2'), KeyCode::Enter]);
+        assert!(app.ui.details);
+        press(&mut app, &[KeyCode::Esc]);
+        assert!(!app.ui.details);
+    }
+
+    #[test]
+    fn help_closes_on_any_key_and_q_still_quits() {
+        let mut app = fixtures::app(1);
+        press(&mut app, &[KeyCode::Char('?')]);
+        assert!(app.ui.help);
+        press(&mut app, &[KeyCode::Char('x')]);
+        assert!(!app.ui.help && !app.quit);
+        press(&mut app, &[KeyCode::Char('?'), KeyCode::Char('q')]);
+        assert!(app.quit);
+    }
+
+    #[test]
+    fn pause_freezes_what_is_shown_while_data_keeps_arriving() {
+        let t0 = Instant::now();
+        let mut app = fixtures::app(2);
+        press(&mut app, &[KeyCode::Char('p')]);
+        let mut s = fixtures::snapshot(t0, 5);
+        s.connections.clear();
+        app.update(Event::Snapshot(Box::new(s), "t".into()));
+        assert_eq!(app.shown().snapshot.as_ref().unwrap().connections.len(), 2);
+        assert!(app.live.snapshot.as_ref().unwrap().connections.is_empty());
+        press(&mut app, &[KeyCode::Char('p')]);
+        assert!(app.shown().snapshot.as_ref().unwrap().connections.is_empty());
+    }
+
+    #[test]
+    fn losing_and_regaining_the_daemon_is_logged_once_each() {
+        let t0 = Instant::now();
+        let mut app = fixtures::app(1);
+        let before = app.live.log.len();
+        app.update(Event::Unreachable("gone".into(), "t1".into()));
+        app.update(Event::Unreachable("gone".into(), "t2".into()));
+        assert_eq!(app.link, Link::Down { error: "gone".into(), attempts: 2 });
+        assert_eq!(app.live.log.len(), before + 1);
+        let mut s = fixtures::snapshot(t0, 9);
+        s.status.uid += 1;
+        app.update(Event::Snapshot(Box::new(s), "t3".into()));
+        assert_eq!(app.link, Link::Up);
+        let texts: Vec<&str> = app.live.log.newest_first().take(2).map(|e| e.text.as_str()).collect();
+        assert!(texts[0].starts_with("the daemon restarted"), "{texts:?}");
+        assert!(texts[1].starts_with("reconnected"), "{texts:?}");
     }
 }

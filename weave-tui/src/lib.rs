@@ -1,59 +1,76 @@
 //! `weave top`: a live full-screen view of the weave network.
 //!
-//! Shaped as events -> update -> render: producers (a fetcher thread polling the daemon, an input
-//! thread reading keys) send [`Event`]s into one channel; [`App::update`] folds them into state;
-//! [`render`] draws the state and nothing else. Rendering never waits on the network.
+//! Shaped as events -> update -> render: producers (a poller of the REST API, a reader of the
+//! events stream, a reader of the keyboard) send [`Event`]s into one bounded channel;
+//! [`App::update`] folds them into state; [`render`] draws the state and nothing else. Neither
+//! waits on the network, so the screen stays responsive while the daemon is slow or gone.
 
 mod app;
+mod eventlog;
 mod fetch;
+#[cfg(test)]
+mod fixtures;
+mod health;
+mod input;
+mod logging;
+pub mod model;
+mod overlay;
+mod rates;
 mod render;
+mod sse;
+mod stream;
+mod terminal;
+mod views;
 
-pub use app::{App, Event};
+pub use app::{App, Clock, Event, Stream};
 pub use render::render;
+pub use views::Tab;
 
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// How often the REST API is polled.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+
 /// Runs the dashboard against the daemon at `addr` until the user quits.
 pub fn run(addr: &str) -> std::io::Result<()> {
-    let (tx, rx) = mpsc::sync_channel::<Event>(64);
-    fetch::spawn(addr.to_string(), tx.clone(), Duration::from_secs(1));
-    spawn_input(tx);
-    // ratatui::init installs a panic hook that restores the terminal.
-    let mut terminal = ratatui::init();
-    let mut app = App::new(addr);
-    let result = (|| -> std::io::Result<()> {
-        loop {
-            terminal.draw(|f| render(f, &app))?;
-            let Ok(ev) = rx.recv() else { return Ok(()) };
-            app.update(ev);
-            if app.quit {
-                return Ok(());
-            }
-        }
-    })();
-    ratatui::restore();
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(std::io::Error::other(
+            "needs an interactive terminal (stdin and stdout are not both one)",
+        ));
+    }
+    let log = logging::init(&logging::path());
+    tracing::info!(addr, "weave top starting");
+    let (tx, rx) = mpsc::sync_channel::<Event>(256);
+    let poke = fetch::spawn(addr.to_string(), tx.clone(), POLL_EVERY)?;
+    stream::spawn(addr.to_string(), tx.clone(), poke)?;
+    let mut terminal = terminal::enter()?;
+    let mut app = App::new(addr, &log);
+    let result = input::spawn(tx).and_then(|()| event_loop(&mut terminal, &mut app, &rx));
+    terminal::leave();
+    tracing::info!("weave top done");
     result
 }
 
-fn spawn_input(tx: mpsc::SyncSender<Event>) {
-    std::thread::Builder::new()
-        .name("weave-top-input".into())
-        .spawn(move || loop {
-            match crossterm::event::read() {
-                Ok(crossterm::event::Event::Key(k)) if k.kind == crossterm::event::KeyEventKind::Press => {
-                    if tx.send(Event::Key(k.code)).is_err() {
-                        return;
-                    }
-                }
-                Ok(crossterm::event::Event::Resize(..)) => {
-                    if tx.send(Event::Resize).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => return,
+fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    rx: &mpsc::Receiver<Event>,
+) -> std::io::Result<()> {
+    loop {
+        terminal.draw(|f| render(f, app))?;
+        let Ok(ev) = rx.recv() else { return Ok(()) };
+        app.update(ev);
+        // Fold in whatever else queued up meanwhile, then draw once.
+        while !app.quit {
+            match rx.try_recv() {
+                Ok(ev) => app.update(ev),
+                Err(_) => break,
             }
-        })
-        .expect("spawn input thread");
+        }
+        if app.quit {
+            return Ok(());
+        }
+    }
 }

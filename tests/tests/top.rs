@@ -1,0 +1,173 @@
+//! `weave top` for real: the `weave` binary runs under tmux (a terminal we can read) against
+//! daemons in namespaces; the test reads the screen with `capture-pane` and types with
+//! `send-keys`. Skipped, saying so, where tmux is not installed.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use weave_e2e::{wait_for, Cluster, Host};
+
+const SCREEN: Duration = Duration::from_secs(15);
+
+static SESSIONS: AtomicU32 = AtomicU32::new(0);
+
+/// A tmux server of our own (its own socket file, no user config) running `weave top` in `host`'s
+/// namespace; killed with everything in it on drop.
+struct Tmux {
+    socket: std::path::PathBuf,
+}
+
+impl Tmux {
+    fn available() -> bool {
+        Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
+    }
+
+    /// Starts `weave top` at `w` x `h`. When it exits, the pane prints its exit status and the
+    /// terminal modes (`stty -a`), then stays open so the test can read them.
+    fn weave_top(host: &Host, w: u16, h: u16) -> Tmux {
+        let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
+        let socket = std::env::temp_dir().join(format!("weave-e2e-top-{}-{n}.tmux", std::process::id()));
+        let weave = weave_e2e::binary("weave");
+        let log = host.data_dir.join("top.log");
+        let cmd = format!(
+            "env WEAVE_TOP_LOG='{}' ip netns exec '{}' '{}' top; echo weave-top-exit=$?; stty -a; exec sleep 600",
+            log.display(),
+            host.ns.name,
+            weave.display()
+        );
+        let t = Tmux { socket };
+        let (w, h) = (w.to_string(), h.to_string());
+        let out = t.tmux(&["new-session", "-d", "-s", "top", "-x", &w, "-y", &h, &cmd]);
+        assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["-f", "/dev/null"])
+            .args(args)
+            .env("TERM", "xterm-256color")
+            .output()
+            .expect("run tmux")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "top"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        let out = self.tmux(&["send-keys", "-t", "top", keys]);
+        assert!(out.status.success(), "tmux send-keys: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn show(&self, format: &str) -> String {
+        String::from_utf8_lossy(&self.tmux(&["display-message", "-p", "-t", "top", format]).stdout)
+            .trim()
+            .to_string()
+    }
+
+    /// Waits until the screen passes `ok`; the timeout message shows the screen.
+    fn wait_screen(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        wait_for(what, SCREEN, || {
+            let s = self.screen();
+            if ok(&s) {
+                Ok(s)
+            } else {
+                Err(format!("\n{s}"))
+            }
+        })
+    }
+
+    /// Presses `q` and checks that weave top exited 0 and gave the terminal back: off the
+    /// alternate screen, cursor shown, line editing and echo on again.
+    fn quit_and_check_restored(&self) {
+        self.keys("q");
+        let s = self.wait_screen("weave top exits after q", |s| s.contains("weave-top-exit="));
+        assert!(s.contains("weave-top-exit=0"), "weave top exit status:\n{s}");
+        assert_eq!(self.show("#{alternate_on}"), "0", "still on the alternate screen");
+        assert_eq!(self.show("#{cursor_flag}"), "1", "cursor still hidden");
+        let modes: Vec<&str> = s.split_whitespace().collect();
+        for m in ["icanon", "echo", "icrnl"] {
+            assert!(modes.contains(&m), "terminal left without {m} (raw mode):\n{s}");
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- weave top screen ---\n{}", self.screen());
+        }
+        let _ = self.tmux(&["kill-server"]);
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// A line of the screen mentioning `who` in state `state`.
+fn row_shows(screen: &str, who: &str, state: &str) -> bool {
+    screen.lines().any(|l| l.contains(who) && l.contains(state))
+}
+
+#[test]
+fn top_shows_peers_and_a_host_joining_2() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let c = Cluster::new(2);
+    let (h1, h2) = (c.host(0), c.host(1));
+    let _d1 = h1.start_daemon(&[]);
+    h1.wait_ready();
+    let top = Tmux::weave_top(h1, 120, 40);
+    top.wait_screen("this peer's name on the overview", |s| {
+        s.contains(&h1.peer_name()) && s.contains("live")
+    });
+
+    top.keys("2");
+    top.wait_screen("the peers view", |s| s.contains("peers & connections (0)"));
+    let _d2 = h2.start_daemon(&[&h1.addr.to_string()]);
+    let s = top.wait_screen("host2's connection appears, established", |s| {
+        row_shows(s, &h2.peer_name(), "established")
+    });
+    let overlay = |o: &str| row_shows(&s, &h2.nickname(), o);
+    assert!(overlay("fastdp") || overlay("sleeve"), "the overlay is shown:\n{s}");
+
+    // Shrunk to the smallest supported size, it redraws to fit and still shows the connection.
+    let out = top.tmux(&["resize-window", "-t", "top", "-x", "80", "-y", "24"]);
+    assert!(out.status.success(), "tmux resize-window: {}", String::from_utf8_lossy(&out.stderr));
+    top.wait_screen("the peers view redrawn at 80x24", |s| {
+        s.lines().count() <= 24
+            && s.lines().all(|l| l.chars().count() <= 80)
+            && row_shows(s, &h2.nickname(), "established")
+    });
+
+    top.keys("6");
+    top.wait_screen("the events log shows the connection", |s| s.contains("connection_established"));
+    top.quit_and_check_restored();
+}
+
+#[test]
+fn top_survives_a_daemon_restart_1() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let c = Cluster::new(1);
+    let h1 = c.host(0);
+    let mut d1 = h1.start_daemon(&[]);
+    h1.wait_ready();
+    let top = Tmux::weave_top(h1, 80, 24);
+    top.wait_screen("this peer's name", |s| s.contains(&h1.peer_name()) && s.contains("live"));
+
+    d1.kill();
+    top.wait_screen("the dashboard says it lost the daemon", |s| s.contains("disconnected, retrying"));
+    let _d1 = h1.start_daemon(&[]);
+    top.wait_screen("the dashboard reconnects", |s| s.contains("live") && !s.contains("disconnected"));
+    top.keys("6");
+    top.wait_screen("the events log tells the story", |s| {
+        s.contains("lost the daemon") && s.contains("reconnected to the daemon")
+    });
+    top.quit_and_check_restored();
+}

@@ -1,0 +1,223 @@
+//! Canned data for the tests: a three-peer cluster seen from host1, with one peer reached
+//! through another, a target that keeps failing, traffic, IPAM and DNS.
+
+use crate::app::{App, Event, Stream};
+use crate::model::{AllocationRow, Avail, DnsEntry, IpamData, RingOwner, Snapshot};
+use crate::overlay::OverlayInfo;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use weave_api::*;
+
+pub const H1: &str = "02:00:00:00:00:01";
+pub const H2: &str = "02:00:00:00:00:02";
+pub const H3: &str = "02:00:00:00:00:03";
+pub const H4: &str = "02:00:00:00:00:04";
+
+fn peer(name: &str, nick: &str, conns: &[(&str, &str)]) -> PeerStatus {
+    PeerStatus {
+        name: name.into(),
+        nick_name: nick.into(),
+        uid: 1,
+        short_id: 1,
+        version: 3,
+        connections: conns
+            .iter()
+            .map(|(n, k)| PeerConnectionStatus {
+                name: n.to_string(),
+                nick_name: k.to_string(),
+                address: "10.99.0.1:6783".into(),
+                outbound: true,
+                established: true,
+            })
+            .collect(),
+    }
+}
+
+pub fn conn(addr: &str, state: &str, peer: Option<(&str, &str)>, rx: u64, tx: u64) -> Connection {
+    Connection {
+        address: addr.into(),
+        outbound: true,
+        state: state.into(),
+        peer: peer.map(|p| p.0.to_string()),
+        nickname: peer.map(|p| p.1.to_string()),
+        overlay: peer.map(|_| "sleeve".to_string()),
+        encrypted: peer.is_some(),
+        mtu: peer.map(|_| 1376),
+        info: match peer {
+            Some((n, k)) => format!("sleeve {n}({k})"),
+            None => "dial tcp4 10.99.0.9:6783: connect: connection refused".into(),
+        },
+        traffic: Traffic {
+            tx_packets: tx / 1000,
+            tx_bytes: tx,
+            rx_packets: rx / 1000,
+            rx_bytes: rx,
+            drops: 0,
+        },
+    }
+}
+
+/// A poll at `secs` after `t0` with traffic growing at a pace that varies over time.
+pub fn snapshot(t0: Instant, secs: u64) -> Snapshot {
+    let bytes = |base: u64| (0..secs).map(|i| base * (1 + (i * 7 % 5))).sum::<u64>();
+    let mut attrs = BTreeMap::new();
+    attrs.insert("name".to_string(), serde_json::Value::from("sleeve"));
+    attrs.insert("mtu".to_string(), serde_json::Value::from(1376));
+    attrs.insert("rtt_ms".to_string(), serde_json::Value::from(0.42));
+    let report = Report {
+        ready: true,
+        version: "0.1.0".into(),
+        router: RouterStatus {
+            protocol: "weave".into(),
+            protocol_min_version: 1,
+            protocol_max_version: 2,
+            encryption: true,
+            peer_discovery: true,
+            name: H1.into(),
+            nick_name: "host1".into(),
+            port: 6783,
+            peers: vec![
+                peer(H1, "host1", &[(H2, "host2")]),
+                peer(H2, "host2", &[(H1, "host1"), (H3, "host3")]),
+                peer(H3, "host3", &[(H2, "host2")]),
+                peer(H4, "host4", &[]),
+            ],
+            unicast_routes: vec![
+                UnicastRoute { dest: H1.into(), via: "00:00:00:00:00:00".into() },
+                UnicastRoute { dest: H2.into(), via: H2.into() },
+                UnicastRoute { dest: H3.into(), via: H2.into() },
+            ],
+            broadcast_routes: vec![
+                BroadcastRoute { source: H1.into(), via: vec![H2.into()] },
+                BroadcastRoute { source: H2.into(), via: vec![] },
+                BroadcastRoute { source: H3.into(), via: vec![] },
+            ],
+            connections: vec![LocalConnectionStatus {
+                address: "10.99.0.2:6783".into(),
+                outbound: true,
+                state: "established".into(),
+                info: format!("encrypted   sleeve {H2}(host2)"),
+                attrs: Some(attrs),
+            }],
+            targets: vec!["10.99.0.2".into(), "10.99.0.9".into()],
+            interface: "weave".into(),
+            ..Default::default()
+        },
+        dns: Some(DnsStatus { domain: "weave.local.".into(), ..Default::default() }),
+        ..Default::default()
+    };
+    let status = Status {
+        ready: true,
+        version: "0.1.0".into(),
+        name: H1.into(),
+        nickname: "host1".into(),
+        uid: 42,
+        bridge: "weave".into(),
+        data_dir: "/var/lib/weave".into(),
+        router: RouterSummary {
+            protocol: "weave".into(),
+            protocol_min_version: 1,
+            protocol_max_version: 2,
+            port: 6783,
+            encryption: true,
+            peer_discovery: true,
+            trusted_subnets: vec![],
+            targets: vec!["10.99.0.2".into(), "10.99.0.9".into()],
+            peers: 4,
+            connections: ConnectionCounts { established: 1, retrying: 1, ..Default::default() },
+        },
+        ipam: None,
+        dns: None,
+    };
+    let connections = vec![
+        conn("10.99.0.2:6783", "established", Some((H2, "host2")), bytes(150_000), bytes(40_000)),
+        conn("10.99.0.9:6783", "retrying", None, 0, 0),
+    ];
+    let ipam = Avail::Ready(IpamData {
+        state: "ready".into(),
+        range: "10.32.0.0/12".into(),
+        default_subnet: "10.32.0.0/12".into(),
+        range_size: 1 << 20,
+        active: 3,
+        owners: vec![
+            RingOwner { peer: H1.into(), nickname: "host1".into(), ranges: 2, ips: 524288, known: true },
+            RingOwner { peer: H2.into(), nickname: "host2".into(), ranges: 1, ips: 393216, known: true },
+            RingOwner { peer: H4.into(), nickname: "host4".into(), ranges: 1, ips: 131072, known: false },
+        ],
+        allocations: vec![
+            AllocationRow {
+                ident: "netns:web1".into(),
+                addrs: vec!["10.32.0.1/12".into()],
+                is_container: true,
+            },
+            AllocationRow {
+                ident: "netns:db".into(),
+                addrs: vec!["10.32.0.2/12".into(), "10.40.0.1/24".into()],
+                is_container: true,
+            },
+            AllocationRow {
+                ident: "weave:expose".into(),
+                addrs: vec!["10.32.0.3/12".into()],
+                is_container: false,
+            },
+        ],
+        problems: vec![format!("131072 IPs owned by unreachable {H4}(host4): weave rmpeer {H4}")],
+    });
+    let dns = Avail::Ready(vec![
+        DnsEntry {
+            name: "db.weave.local.".into(),
+            address: "10.32.0.2".into(),
+            origin: H1.into(),
+            container_id: "netns:db".into(),
+        },
+        DnsEntry {
+            name: "web1.weave.local.".into(),
+            address: "10.32.0.1".into(),
+            origin: H1.into(),
+            container_id: "netns:web1".into(),
+        },
+        DnsEntry {
+            name: "web2.weave.local.".into(),
+            address: "10.32.128.1".into(),
+            origin: H2.into(),
+            container_id: "4f2a9c81be07".into(),
+        },
+    ]);
+    // host2's connection tried fastdp first and fell back.
+    let overlay = serde_json::json!({
+        "forwarders": [
+            {"name": "fastdp", "state": "failed", "reason": "no fastdp heartbeat for 15 s"},
+            {"name": "sleeve", "state": "established"}
+        ],
+        "switches": [
+            {"from": null, "to": "fastdp", "reason": "connection started"},
+            {"from": "fastdp", "to": "sleeve", "reason": "fastdp unhealthy: no heartbeat for 15 s"}
+        ]
+    });
+    let overlays = BTreeMap::from([("10.99.0.2:6783".to_string(), OverlayInfo::from_json(&overlay))]);
+    Snapshot { at: t0 + Duration::from_secs(secs), status, report, connections, overlays, ipam, dns }
+}
+
+/// An app that has seen `polls` polls and a few streamed events.
+pub fn app(polls: u64) -> App {
+    let t0 = Instant::now();
+    let mut app = App::new("127.0.0.1:6784", "/root/.cache/weave/top.log");
+    app.update(Event::Stream(Stream::Connected, "12:00:00".into()));
+    for i in 0..polls {
+        app.update(Event::Snapshot(Box::new(snapshot(t0, i)), format!("12:00:{i:02}")));
+    }
+    let events = [
+        ("peer_added", format!(r#"{{"type":"peer_added","name":"{H3}","nickname":"host3"}}"#)),
+        ("connection_established", format!(r#"{{"type":"connection_established","peer":"{H2}","address":"10.99.0.2:6783"}}"#)),
+        ("routes_changed", r#"{"type":"routes_changed"}"#.to_string()),
+        (
+            "connection_closed",
+            r#"{"type":"connection_closed","peer":null,"address":"10.99.0.9:6783","reason":"connection refused"}"#.to_string(),
+        ),
+        ("allocation_added", r#"{"type":"allocation_added","ident":"netns:web1","cidr":"10.32.0.1/12"}"#.to_string()),
+    ];
+    for (i, (name, data)) in events.into_iter().enumerate() {
+        app.update(Event::Stream(Stream::Event { name: name.into(), data }, format!("12:00:3{i}")));
+    }
+    app
+}

@@ -1,0 +1,215 @@
+//! The Enter popup: everything known about the selected row.
+
+use super::peers::state_style;
+use super::widgets::{self, field, DIM, OK, WARN};
+use crate::app::App;
+use crate::views::{allocation_rows, dns_rows, event_rows, nicknames, peer_rows, route_rows, Tab};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Sparkline};
+use ratatui::Frame;
+
+const W: usize = 11;
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let d = app.shown();
+    let filter = app.ui.filter();
+    let sel = app.ui.selected();
+    let pick = |n: usize| (n > 0).then(|| sel.min(n - 1));
+    match app.ui.tab {
+        Tab::Overview => {}
+        Tab::Peers => {
+            let rows = peer_rows(d, filter);
+            if let Some(i) = pick(rows.len()) {
+                peer(f, area, app, &rows[i]);
+            }
+        }
+        Tab::Routes => {
+            let rows = route_rows(d, filter);
+            if let Some(r) = pick(rows.len()).map(|i| &rows[i]) {
+                let bc: Vec<Line> =
+                    r.broadcast.iter().map(|(n, k)| Line::from(format!("  {k} {n}"))).collect();
+                let mut lines = vec![
+                    field("Peer", W, format!("{} {}", r.dest_nick, r.dest)),
+                    field(
+                        "Next hop",
+                        W,
+                        r.via.as_ref().map(|(n, k)| format!("{k} {n}")).unwrap_or("unreachable".into()),
+                    ),
+                    field("Broadcasts", W, format!("from this peer are relayed to {} neighbours:", bc.len())),
+                ];
+                lines.extend(bc);
+                popup(f, area, "route", lines);
+            }
+        }
+        Tab::Ipam => {
+            let rows = allocation_rows(d, filter);
+            if let Some(a) = pick(rows.len()).map(|i| rows[i]) {
+                let mut lines = vec![
+                    field("Target", W, a.ident.clone()),
+                    field("Kind", W, if a.is_container { "container (freed when it goes)" } else { "other" }),
+                    field("Addresses", W, a.addrs.len().to_string()),
+                ];
+                lines.extend(a.addrs.iter().map(|c| Line::from(format!("  {c}"))));
+                popup(f, area, "allocation", lines);
+            }
+        }
+        Tab::Dns => {
+            let rows = dns_rows(d, filter);
+            if let Some(e) = pick(rows.len()).map(|i| rows[i]) {
+                let nick = d
+                    .snapshot
+                    .as_ref()
+                    .and_then(|s| nicknames(s).get(e.origin.as_str()).map(|n| n.to_string()));
+                let lines = vec![
+                    field("Name", W, e.name.clone()),
+                    field("Address", W, e.address.clone()),
+                    field("Peer", W, format!("{} {}", nick.unwrap_or_default(), e.origin)),
+                    field("Container", W, e.container_id.clone()),
+                ];
+                popup(f, area, "DNS entry", lines);
+            }
+        }
+        Tab::Events => {
+            let rows = event_rows(d, filter);
+            if let Some(e) = pick(rows.len()).map(|i| rows[i]) {
+                let lines = vec![
+                    field("Time", W, e.time.clone()),
+                    field("Event", W, e.kind.clone()),
+                    Line::from(""),
+                    Line::styled(e.text.clone(), if e.warn { WARN } else { Default::default() }),
+                ];
+                popup(f, area, "event", lines);
+            }
+        }
+    }
+}
+
+fn popup(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line>) {
+    let h = lines.len() as u16 + 2;
+    widgets::popup_text(f, widgets::popup(area, area.width.saturating_sub(6).min(90), h), title, lines);
+}
+
+fn peer(f: &mut Frame, area: Rect, app: &App, r: &crate::views::PeerRow) {
+    let d = app.shown();
+    let series = r.rates_key.as_deref().and_then(|k| d.rates.get(k));
+    let dir = match r.outbound {
+        Some(true) => " (outbound)",
+        Some(false) => " (inbound)",
+        None => "",
+    };
+    let mut lines = vec![
+        field(
+            "Peer",
+            W,
+            format!("{} {}", r.nickname.clone().unwrap_or_default(), r.name.clone().unwrap_or_default()),
+        ),
+        field(
+            "Address",
+            W,
+            if r.address.is_empty() {
+                "no direct connection".to_string()
+            } else {
+                format!("{}{dir}", r.address)
+            },
+        ),
+        Line::from(vec![
+            Span::styled(format!("{:<W$}", "State"), widgets::LABEL),
+            Span::styled(r.state.clone(), state_style(&r.state)),
+        ]),
+    ];
+    if let Some(o) = &r.overlay {
+        let enc = if r.encrypted == Some(true) { "encrypted" } else { "not encrypted" };
+        let mtu = r.mtu.map(|m| format!("MTU {m}")).unwrap_or_else(|| "MTU ?".into());
+        let rtt = r.rtt_ms.map(|m| format!("RTT {m:.1} ms")).unwrap_or_else(|| "RTT not reported".into());
+        lines.push(field("Overlay", W, format!("{o} · {enc} · {mtu} · {rtt}")));
+    }
+    if let Some(why) = &r.fallback {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<W$}", "Fallback"), widgets::LABEL),
+            Span::styled(why.clone(), WARN),
+        ]));
+    }
+    if !r.info.is_empty() {
+        lines.push(field("Info", W, r.info.clone()));
+    }
+    if let Some(o) = d.snapshot.as_ref().and_then(|s| s.overlays.get(&r.address)) {
+        if !o.forwarders.is_empty() {
+            let mut l = vec![Span::styled(format!("{:<W$}", "Forwarders"), widgets::LABEL)];
+            for f in &o.forwarders {
+                let style = if f.state == "established" { OK } else { WARN };
+                l.push(Span::styled(format!("{} {} ", f.name, f.state), style));
+            }
+            lines.push(Line::from(l));
+        }
+        // The last few switches, newest first.
+        for (i, s) in o.switches.iter().rev().take(3).enumerate() {
+            let label = if i == 0 { "Switches" } else { "" };
+            let from = s.from.as_deref().unwrap_or("-");
+            let to = s.to.as_deref().unwrap_or("-");
+            lines.push(field(label, W, format!("{from} -> {to}: {}", s.reason)));
+        }
+    }
+    if let Some(s) = series {
+        let t = &s.totals;
+        lines.push(field(
+            "Received",
+            W,
+            format!(
+                "{} in {} packets · now {}",
+                widgets::bytes(t.rx_bytes as f64),
+                t.rx_packets,
+                s.rx_now().map(widgets::rate).unwrap_or("-".into())
+            ),
+        ));
+        lines.push(field(
+            "Sent",
+            W,
+            format!(
+                "{} in {} packets · now {}",
+                widgets::bytes(t.tx_bytes as f64),
+                t.tx_packets,
+                s.tx_now().map(widgets::rate).unwrap_or("-".into())
+            ),
+        ));
+        lines.push(field("Dropped", W, format!("{} packets · now {:.0}/s", t.drops, s.drops)));
+    }
+    if let Some(p) = d
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.report.router.peers.iter().find(|p| Some(&p.name) == r.name.as_ref()))
+    {
+        let conns: Vec<Span> = p
+            .connections
+            .iter()
+            .map(|c| Span::styled(format!("{} ", c.nick_name), if c.established { OK } else { DIM }))
+            .collect();
+        let mut l = vec![Span::styled(format!("{:<W$}", "Its peers"), widgets::LABEL)];
+        l.extend(conns);
+        lines.push(Line::from(l));
+    }
+    // Sparklines of both directions, where the popup has room for them below the text.
+    let room = area.height.saturating_sub(2);
+    let sparks = if series.is_some() && lines.len() as u16 + 6 <= room { 6 } else { 0 };
+    let h = lines.len() as u16 + 2 + sparks;
+    let rect = widgets::popup(area, area.width.saturating_sub(4).min(100), h);
+    widgets::popup_text(f, rect, "peer", lines);
+    if let Some(s) = series.filter(|_| sparks > 0) {
+        let inner = rect.inner(ratatui::layout::Margin { horizontal: 1, vertical: 1 });
+        let [_, rx, tx] =
+            Layout::vertical([Constraint::Min(0), Constraint::Length(3), Constraint::Length(3)]).areas(inner);
+        let w = rx.width as usize;
+        let data = |q: &std::collections::VecDeque<f64>| -> Vec<u64> {
+            q.iter().skip(q.len().saturating_sub(w)).map(|v| *v as u64).collect()
+        };
+        let rx_title = format!(" received, last {} s ", s.rx.len().min(w));
+        f.render_widget(
+            Sparkline::default().data(data(&s.rx)).style(OK).block(Block::new().title(rx_title)),
+            rx,
+        );
+        f.render_widget(
+            Sparkline::default().data(data(&s.tx)).style(WARN).block(Block::new().title(" sent ")),
+            tx,
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! Snapshot tests: every view drawn from canned data into ratatui's TestBackend, at the
+//! smallest supported size (80x24) and a larger one. Review changes with `cargo insta review`
+//! (or `INSTA_UPDATE=always` and `git diff`).
+
+use super::render;
+use crate::app::{App, Event, Stream};
+use crate::fixtures;
+use crate::model::Avail;
+use crate::views::Tab;
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    t.draw(|f| render(f, app)).expect("draw");
+    t.backend().to_string()
+}
+
+fn press(app: &mut App, keys: &[KeyCode]) {
+    for k in keys {
+        app.update(Event::Key(KeyEvent::from(*k)));
+    }
+}
+
+/// Snapshots `app` at both sizes as `<name>_<w>x<h>`.
+fn snap(name: &str, app: &App) {
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(app, w, h));
+    }
+}
+
+fn on_tab(tab: Tab) -> App {
+    let mut app = fixtures::app(12);
+    app.ui.tab = tab;
+    app
+}
+
+#[test]
+fn overview() {
+    snap("overview", &on_tab(Tab::Overview));
+}
+
+#[test]
+fn peers() {
+    snap("peers", &on_tab(Tab::Peers));
+}
+
+#[test]
+fn routes() {
+    snap("routes", &on_tab(Tab::Routes));
+}
+
+#[test]
+fn ipam() {
+    snap("ipam", &on_tab(Tab::Ipam));
+}
+
+#[test]
+fn dns() {
+    snap("dns", &on_tab(Tab::Dns));
+}
+
+#[test]
+fn events() {
+    snap("events", &on_tab(Tab::Events));
+}
+
+#[test]
+fn peer_details() {
+    let mut app = on_tab(Tab::Peers);
+    press(&mut app, &[KeyCode::Enter]);
+    snap("peer_details", &app);
+}
+
+#[test]
+fn help() {
+    let mut app = on_tab(Tab::Overview);
+    press(&mut app, &[KeyCode::Char('?')]);
+    snap("help", &app);
+}
+
+#[test]
+fn dns_filtered_while_typing() {
+    let mut app = on_tab(Tab::Dns);
+    press(&mut app, &[KeyCode::Char('/'), KeyCode::Char('w'), KeyCode::Char('e'), KeyCode::Char('b')]);
+    snap("dns_filtering", &app);
+}
+
+#[test]
+fn ipam_and_dns_not_available() {
+    let mut app = fixtures::app(2);
+    let s = app.live.snapshot.as_mut().expect("polled");
+    s.ipam = Avail::Missing;
+    s.dns = Avail::Missing;
+    app.ui.tab = Tab::Ipam;
+    insta::assert_snapshot!("ipam_missing_80x24", screen(&app, 80, 24));
+    app.ui.tab = Tab::Dns;
+    insta::assert_snapshot!("dns_missing_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn disconnected_keeps_the_last_data_and_says_it_retries() {
+    let mut app = on_tab(Tab::Overview);
+    app.update(Event::Unreachable("no weave daemon answers at 127.0.0.1:6784".into(), "12:01:00".into()));
+    app.update(Event::Unreachable("no weave daemon answers at 127.0.0.1:6784".into(), "12:01:01".into()));
+    app.update(Event::Stream(Stream::Down("no daemon answers".into()), "12:01:01".into()));
+    snap("disconnected", &app);
+}
+
+#[test]
+fn connecting_before_the_first_poll() {
+    let app = App::new("127.0.0.1:6784", "/tmp/weave-top-0.log");
+    insta::assert_snapshot!("connecting_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn paused() {
+    let mut app = on_tab(Tab::Peers);
+    press(&mut app, &[KeyCode::Char('p')]);
+    insta::assert_snapshot!("paused_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut app = fixtures::app(3);
+    for tab in Tab::ALL {
+        app.ui.tab = tab;
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10)] {
+            screen(&app, w, h);
+        }
+        app.ui.details = true;
+        screen(&app, 30, 8);
+        app.ui.details = false;
+    }
+}

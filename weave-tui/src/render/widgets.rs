@@ -1,0 +1,119 @@
+//! Small drawing helpers shared by the views: number formats, text sparklines, styles, popups.
+
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+pub const OK: Style = Style::new().fg(Color::Green);
+pub const WARN: Style = Style::new().fg(Color::Yellow);
+pub const BAD: Style = Style::new().fg(Color::Red);
+pub const DIM: Style = Style::new().fg(Color::DarkGray);
+pub const HEADER: Style = Style::new().add_modifier(Modifier::BOLD);
+pub const SELECTED: Style = Style::new().add_modifier(Modifier::REVERSED);
+pub const LABEL: Style = Style::new().fg(Color::Cyan);
+
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// The last `width` values as a one-line sparkline, a full bar being `scale` (or the largest
+/// value, if larger).
+pub fn spark(values: impl ExactSizeIterator<Item = f64>, width: usize, scale: f64) -> String {
+    let n = values.len();
+    let tail: Vec<f64> = values.skip(n.saturating_sub(width)).collect();
+    let max = tail.iter().copied().fold(scale, f64::max);
+    tail.iter()
+        .map(|v| if max <= 0.0 { BARS[0] } else { BARS[((v / max) * 7.0).round().clamp(0.0, 7.0) as usize] })
+        .collect()
+}
+
+/// Bytes per second, short: `512B/s`, `1.5K/s`, `12M/s`.
+pub fn rate(bps: f64) -> String {
+    format!("{}/s", bytes(bps))
+}
+
+/// A byte count, short: `512B`, `1.5K`, `12M`, `3.0G`.
+pub fn bytes(n: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut v = n.max(0.0);
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 || v >= 10.0 {
+        format!("{:.0}{}", v, UNITS[u])
+    } else {
+        format!("{:.1}{}", v, UNITS[u])
+    }
+}
+
+/// A text bar of `width` cells filled to `share` (0..=1).
+pub fn bar(share: f64, width: usize) -> String {
+    let full = (share.clamp(0.0, 1.0) * width as f64).round() as usize;
+    format!("{}{}", "█".repeat(full), "░".repeat(width - full))
+}
+
+/// A centred rectangle of at most `w` x `h` inside `area`.
+pub fn popup(area: Rect, w: u16, h: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(h.min(area.height))]).flex(Flex::Center).areas(area);
+    let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))]).flex(Flex::Center).areas(v);
+    r
+}
+
+/// A bordered box holding a short message, for views with nothing to list.
+pub fn notice(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line>) {
+    let p =
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(Block::bordered().title(format!(" {title} ")));
+    f.render_widget(p, area);
+}
+
+/// Clears `area` and draws a bordered popup with `lines` in it.
+pub fn popup_text(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line>) {
+    f.render_widget(Clear, area);
+    let block = Block::bordered().title(format!(" {title} ")).title_bottom(" Esc close ");
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
+}
+
+/// `label  value` with the label styled and padded to `w`.
+pub fn field<'a>(label: &'a str, w: usize, value: impl Into<ratatui::text::Span<'a>>) -> Line<'a> {
+    Line::from(vec![ratatui::text::Span::styled(format!("{label:<w$}"), LABEL), value.into()])
+}
+
+/// Shortens `s` to `w` characters, marking the cut.
+pub fn clip(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparklines_scale_to_their_maximum_and_keep_the_tail() {
+        assert_eq!(spark([0.0, 7.0, 3.5].into_iter(), 10, 0.0), "▁█▅");
+        assert_eq!(spark([9.0, 0.0, 1.0].into_iter(), 2, 0.0), "▁█");
+        assert_eq!(spark([0.0, 0.0].into_iter(), 5, 0.0), "▁▁");
+        assert_eq!(spark([0.0, 4.0].into_iter(), 5, 14.0), "▁▃", "scaled to 14, not to 4");
+    }
+
+    #[test]
+    fn byte_counts_are_short() {
+        assert_eq!(bytes(512.0), "512B");
+        assert_eq!(bytes(1536.0), "1.5K");
+        assert_eq!(bytes(12.0 * 1024.0 * 1024.0), "12M");
+        assert_eq!(rate(0.0), "0B/s");
+    }
+
+    #[test]
+    fn bars_fill_their_share() {
+        assert_eq!(bar(0.5, 4), "██░░");
+        assert_eq!(bar(2.0, 2), "██");
+    }
+}
