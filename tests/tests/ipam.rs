@@ -2,7 +2,9 @@
 //! reset, rings seeded apart, bad input and a damaged database.
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -60,6 +62,47 @@ fn assert_unique(addrs: &[String]) {
     let mut seen = BTreeSet::new();
     for a in addrs {
         assert!(seen.insert(ip(a)), "address {a} handed out twice: {addrs:?}");
+    }
+}
+
+/// `GET /api/v1/events` of a host, read line by line; curl's `-m` bounds every wait on it.
+struct Events {
+    child: std::process::Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Events {
+    fn open(h: &Host) -> Events {
+        let mut child =
+            h.ns.command(std::path::Path::new("curl"))
+                .args(["-sN", "-m", "60", "http://127.0.0.1:6784/api/v1/events"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn curl");
+        let out = BufReader::new(child.stdout.take().expect("piped"));
+        Events { child, out }
+    }
+
+    /// Reads lines until one contains `needle`; returns it.
+    fn wait_line(&mut self, needle: &str) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.out.read_line(&mut line).expect("read the event stream") == 0 {
+                panic!("the event stream ended before {needle:?}");
+            }
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -473,4 +516,82 @@ fn a_damaged_database_is_refused_and_left_alone_1() {
     assert!(log.contains("will not overwrite it: move it aside"), "{log}");
     assert!(log.contains(&db.display().to_string()), "{log}");
     assert!(std::fs::read(&db).unwrap() == bytes, "the damaged file must be left as it was");
+}
+
+#[test]
+fn weaves_views_prime_ps_report_and_events_3() {
+    const RANGE: &str = "10.42.0.0/16";
+    let c = Cluster::new(3);
+    let _d = start_all(&c, &["--ipalloc-range", RANGE]);
+    let (h1, h2, h3) = (c.host(0), c.host(1), c.host(2));
+    // The event stream of host 2 from before anything is allocated; curl's own limit is the
+    // deadline of every wait on it.
+    let mut events = Events::open(h2);
+    // Connected once the first traffic sample (sent at once) arrives.
+    events.wait_line("event: traffic");
+    // Consensus through `weave prime` on one host and Weave's `GET /ring` on the others.
+    let out = h1.weave(&["prime"]);
+    assert!(out.ok() && out.stdout.is_empty(), "{out:?}");
+    for h in [h2, h3] {
+        assert_eq!(h.http("GET", "/ring"), (200, String::new()), "{}", h.nickname());
+        assert_eq!(h.http("GET", "/ipinfo/defaultsubnet"), (200, RANGE.to_string()));
+    }
+    events.wait_line("event: ring_changed");
+
+    let n = Netns::new("views");
+    let got = attach_ok(h2, &n, &["net:default", "net:10.42.7.0/24", "ip:10.42.9.9/16"]);
+    assert_eq!(got.len(), 3, "{got:?}");
+    let id = format!("netns:{}", n.name);
+    let line = events.wait_line(&format!("\"ident\":\"{id}\""));
+    let e: weave_api::Event = serde_json::from_str(line.trim().trim_start_matches("data: ")).unwrap();
+    assert!(matches!(&e, weave_api::Event::AllocationAdded { ident, .. } if *ident == id), "{e:?}");
+    assert!(got.iter().any(|a| in_range(a, "10.42.7.0/24")) && got.contains(&"10.42.9.9".to_string()));
+    // `weave ps` shows the target with each address and its prefix.
+    let out = h2.weave(&["ps", &id]);
+    assert!(out.ok(), "{out:?}");
+    let words: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(words.len(), 5, "{out:?}");
+    assert_eq!(words[0], id);
+    let mut cidrs: Vec<String> = words[2..].iter().map(|s| s.to_string()).collect();
+    cidrs.sort();
+    let mut want = ethwe_addrs(&n);
+    want.sort();
+    assert_eq!(cidrs, want);
+    // Weave's text block in `weave status`, and its status/ipam table: one line per owner, ours
+    // first with its active count.
+    let out = h2.weave(&["status"]);
+    let block = format!(
+        "        Service: ipam\n         Status: ready\n          Range: {RANGE}\n  DefaultSubnet: {RANGE}\n"
+    );
+    assert!(out.stdout.contains(&block), "{}", out.stdout);
+    let (code, table) = h2.http("GET", "/status/ipam");
+    assert_eq!(code, 200);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines.len() >= 2, "at least a quorum owns space: {table}");
+    let first = format!("{}({})", h2.peer_name(), h2.nickname());
+    assert!(lines[0].starts_with(&format!("{first:<40}")), "{table}");
+    assert!(lines[0].ends_with("(3 active)"), "the three addresses, all in our space now: {table}");
+    for l in &lines[1..] {
+        assert!(l.contains(" IPs (") && l.contains("% of total) ") && !l.contains("active"), "{table}");
+    }
+    assert_eq!(h2.weave(&["status", "ipam"]).stdout, table);
+    // `weave report`: Weave's IPAM object, covering the whole range between its entries.
+    let r = h2.report().unwrap();
+    let ipam = r.ipam.expect("an IPAM block");
+    assert_eq!((ipam.range.as_str(), ipam.range_num_ips, ipam.active_ips), (RANGE, 65536, 3));
+    assert_eq!(ipam.entries.iter().map(|e| u64::from(e.size)).sum::<u64>(), 65536, "{:?}", ipam.entries);
+    let out = h2.weave(&["report", "-f", "{{.IPAM.DefaultSubnet}} {{.IPAM.ActiveIPs}}"]);
+    assert_eq!(out.stdout.trim(), format!("{RANGE} 3"), "{out:?}");
+
+    // Weave's `DELETE /peer` (what `weave reset` does first): host 3 hands its space on, keeps
+    // running, and the others see it own nothing.
+    assert_eq!(h3.http("DELETE", "/peer").0, 204);
+    let h3_name = h3.peer_name();
+    for h in [h1, h2] {
+        wait_for(&format!("{} sees host 3 own nothing", h.nickname()), SETTLE, || match owners(h)? {
+            o if o.contains(&h3_name) || o.is_empty() => Err(format!("{o:?}")),
+            _ => Ok(()),
+        });
+    }
+    assert!(h3.weave(&["status"]).ok());
 }
