@@ -13,6 +13,7 @@ pub mod report;
 pub mod status;
 pub mod template;
 pub mod text;
+pub mod traffic;
 
 pub use attach::*;
 pub use client::{Client, ClientError};
@@ -20,6 +21,7 @@ pub use ipam::*;
 pub use mesh::*;
 pub use report::*;
 pub use status::*;
+pub use traffic::*;
 
 /// The address the daemon's REST API listens on unless told otherwise.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:6784";

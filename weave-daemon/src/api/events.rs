@@ -10,21 +10,34 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use weave_api::Event;
+use weave_api::{ConnectionTraffic, StreamEvent, Traffic, TrafficEvent};
+
+/// How often the traffic counters are sent.
+const TRAFFIC_EVERY: Duration = Duration::from_secs(1);
 
 /// Changes to peers, connections, routes, targets and IPAM allocations, one SSE event per
-/// change; the event name is the `type` field of the JSON data. The stream ends when the daemon
-/// stops.
+/// change; the event name is the `type` field of the JSON data. Besides, once a second, a
+/// `traffic` event with every established connection's counters. The stream ends when the
+/// daemon stops.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
-    responses((status = 200, description = "An endless text/event-stream of events", body = Event, content_type = "text/event-stream")))]
+    responses((status = 200, description = "An endless text/event-stream of events", body = StreamEvent, content_type = "text/event-stream")))]
 pub async fn events(State(d): State<AppState>) -> SseResponse<impl Stream<Item = Result<Sse, Infallible>>> {
     let mut rx = d.mesh.events();
     let mut ipam_rx = d.ipam.as_ref().map(|i| i.events());
     let stop = d.shutdown_signal();
+    let mut ticks = tokio::time::interval(TRAFFIC_EVERY);
+    // A slow reader gets fewer samples, not a burst of stale ones.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stream = async_stream::stream! {
         tokio::pin!(stop);
         loop {
+            let mut sample = None;
             let next = tokio::select! {
                 _ = &mut stop => break,
+                _ = ticks.tick() => {
+                    sample = Some(traffic(&d).await);
+                    Ok(None)
+                }
                 e = rx.recv() => e.map(convert),
                 e = recv_ipam(&mut ipam_rx) => e.map(Some),
             };
@@ -38,6 +51,10 @@ pub async fn events(State(d): State<AppState>) -> SseResponse<impl Stream<Item =
                 // A slow reader missed some events: say so, and carry on.
                 Err(RecvError::Lagged(n)) => yield Ok(Sse::default().event("lagged").data(n.to_string())),
                 Err(RecvError::Closed) => break,
+            }
+            if let Some(t) = sample {
+                let data = serde_json::to_string(&t).unwrap_or_default();
+                yield Ok(Sse::default().event(t.kind()).data(data));
             }
         }
     };
@@ -69,4 +86,53 @@ fn convert(e: MeshEvent) -> Option<Event> {
         MeshEvent::TargetsChanged { targets } => Event::TargetsChanged { targets },
         MeshEvent::ShortIdsInvalidated => return None,
     })
+}
+
+/// Every established connection's counters: sleeve's, and the kernel's for its fastdp device.
+async fn traffic(d: &AppState) -> TrafficEvent {
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_millis() as u64)
+        .unwrap_or_default();
+    let m = d.mesh.snapshot();
+    let sleeve = d.sleeve.as_ref().map(|s| s.counters()).unwrap_or_default();
+    // Listing the devices is a netlink dump: keep it off the async workers.
+    let devices = match d.mesh.fastdp().cloned() {
+        Some(f) => tokio::task::spawn_blocking(move || f.devices()).await.unwrap_or_default(),
+        None => Default::default(),
+    };
+    let connections = m
+        .connections
+        .iter()
+        .filter(|c| c.state == "established")
+        .filter_map(|c| {
+            // As in `/api/v1/connections`: an established connection's info ends in `name(nick)`.
+            let peer = c.info.rsplit(' ').next()?.split('(').next()?;
+            let name = peer.parse::<weave_wire::PeerName>().ok()?;
+            let sleeve = sleeve.get(&name).map(|c| Traffic {
+                tx_packets: c[0],
+                tx_bytes: c[1],
+                rx_packets: c[2],
+                rx_bytes: c[3],
+                drops: c[4],
+            });
+            let fastdp = devices.get(&name).map(|dev| Traffic {
+                tx_packets: dev.stats.tx_packets,
+                tx_bytes: dev.stats.tx_bytes,
+                rx_packets: dev.stats.rx_packets,
+                rx_bytes: dev.stats.rx_bytes,
+                drops: 0,
+            });
+            let overlay =
+                c.attrs.as_ref().and_then(|a| a.get("name")).and_then(|v| v.as_str()).map(String::from);
+            Some(ConnectionTraffic {
+                peer: peer.to_string(),
+                address: c.address.clone(),
+                overlay,
+                sleeve: sleeve.unwrap_or_default(),
+                fastdp,
+            })
+        })
+        .collect();
+    TrafficEvent::Traffic { at_ms, connections }
 }

@@ -211,3 +211,33 @@ async fn the_event_stream_carries_target_changes() {
     let e: weave_api::Event = serde_json::from_str(line.trim_start_matches("data: ")).unwrap();
     assert_eq!(e, weave_api::Event::TargetsChanged { targets: vec!["10.0.0.2".into(), "10.0.0.42".into()] });
 }
+
+#[tokio::test]
+async fn the_event_stream_sends_traffic_counters_every_second() {
+    let t = daemon("traffic").await;
+    let resp = router(t.daemon.clone()).oneshot(get("/api/v1/events")).await.unwrap();
+    let mut body = resp.into_body();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while seen.matches("event: traffic").count() < 2 {
+        let frame = tokio::time::timeout_at(deadline, body.frame()).await.expect("two samples within 5s");
+        let frame = frame.expect("stream open").expect("frame");
+        if let Some(data) = frame.data_ref() {
+            seen.push_str(&String::from_utf8_lossy(data));
+        }
+    }
+    let samples: Vec<u64> = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| match serde_json::from_str(d).ok()? {
+            weave_api::StreamEvent::Traffic(weave_api::TrafficEvent::Traffic { at_ms, connections }) => {
+                assert!(connections.is_empty(), "no connections, no counters: {d}");
+                Some(at_ms)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(samples.len(), 2, "{seen}");
+    let gap = samples[1] - samples[0];
+    assert!((900..=2000).contains(&gap), "samples {gap} ms apart");
+}
