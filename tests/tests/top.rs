@@ -134,6 +134,17 @@ fn top_shows_peers_and_a_host_joining_2() {
     let overlay = |o: &str| row_shows(&s, &h2.nickname(), o);
     assert!(overlay("fastdp") || overlay("sleeve"), "the overlay is shown:\n{s}");
 
+    // The events stream the dashboard follows sends the connection's counters every second.
+    let out = h1.ns.exec("curl", &["-sN", "--max-time", "3", "http://127.0.0.1:6784/api/v1/events"]);
+    let samples: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| d.starts_with(r#"{"type":"traffic""#))
+        .collect();
+    assert!(samples.len() >= 2, "two traffic samples in 3 s: {out:?}");
+    assert!(samples.iter().all(|d| d.contains(&h2.peer_name())), "host2's counters: {samples:?}");
+
     // Shrunk to the smallest supported size, it redraws to fit and still shows the connection.
     let out = top.tmux(&["resize-window", "-t", "top", "-x", "80", "-y", "24"]);
     assert!(out.status.success(), "tmux resize-window: {}", String::from_utf8_lossy(&out.stderr));
