@@ -1,5 +1,6 @@
 //! A typed async client of the daemon's `/api/v1` REST API.
 
+use crate::dns::{DnsAddRequest, DnsChange, DnsInfo, DnsRemoveRequest};
 use crate::{
     AllocateRequest, Allocated, Allocation, ApiError, AttachRequest, AttachedTarget, ClaimRequest,
     ConnectRequest, Connection, DetachRequest, DetachResult, ForgetRequest, FreeRequest, Freed, IpamCheck,
@@ -156,6 +157,19 @@ impl Client {
     /// Hands IPAM space to a live peer, removes weave's devices, rules and data, and stops.
     pub async fn reset(&self) -> Result<ResetResult, ClientError> {
         self.send(self.http.post(self.url("/api/v1/reset"))).await
+    }
+
+    /// weaveDNS: configuration and entries.
+    pub async fn dns(&self) -> Result<DnsInfo, ClientError> {
+        self.get("/api/v1/dns").await
+    }
+
+    pub async fn dns_add(&self, req: &DnsAddRequest) -> Result<DnsChange, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/dns/entries")).json(req)).await
+    }
+
+    pub async fn dns_remove(&self, req: &DnsRemoveRequest) -> Result<DnsChange, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/dns/remove")).json(req)).await
     }
 
     /// The OpenAPI document the daemon serves.

@@ -6,6 +6,7 @@
 
 pub mod attach;
 pub mod client;
+pub mod dns;
 mod go_json;
 pub mod ipam;
 pub mod mesh;
@@ -17,6 +18,7 @@ pub mod traffic;
 
 pub use attach::*;
 pub use client::{Client, ClientError};
+pub use dns::*;
 pub use ipam::*;
 pub use mesh::*;
 pub use report::*;

@@ -116,7 +116,8 @@ pub struct ForgetRequest {
 /// `allocation_added`/`allocation_removed` (an address handed out or released, durable),
 /// `ring_changed` (ownership in the ring changed; `owned` = addresses in this peer's ranges,
 /// `owners` = peers owning space), `ipam_error` (IPAM gossip refused; the connection it came on
-/// is closed and retried).
+/// is closed and retried). weaveDNS's: `dns_entry_added`/`dns_entry_removed` (a live entry
+/// appeared on, or left, this peer: registered here or learnt by gossip).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -152,3 +153,7 @@ impl Event {
         }
     }
 }
+    DnsEntryAdded { hostname: String, address: String, container_id: String, origin: String },
+    DnsEntryRemoved { hostname: String, address: String, container_id: String, origin: String },
+            Event::DnsEntryAdded { .. } => "dns_entry_added",
+            Event::DnsEntryRemoved { .. } => "dns_entry_removed",

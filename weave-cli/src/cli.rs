@@ -117,6 +117,21 @@ pub enum Command {
     },
     /// A live full-screen dashboard of the network
     Top,
+    /// Register names in weaveDNS: [IP...] TARGET [-h FQDN], or IP... -h FQDN
+    #[command(name = "dns-add", disable_help_flag = true)]
+    DnsAdd {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "IP|TARGET|-h FQDN")]
+        args: Vec<String>,
+    },
+    /// Remove names from weaveDNS: [IP...] TARGET [-h FQDN], or IP... -h FQDN
+    #[command(name = "dns-remove", disable_help_flag = true)]
+    DnsRemove {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "IP|TARGET|-h FQDN")]
+        args: Vec<String>,
+    },
+    /// Ask weaveDNS for a name's addresses
+    #[command(name = "dns-lookup")]
+    DnsLookup { name: String },
 }
 
 #[derive(Subcommand, Debug)]

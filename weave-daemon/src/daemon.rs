@@ -34,6 +34,8 @@ pub struct Daemon {
     pub sleeve: Option<Arc<Sleeve>>,
     /// IPAM (absent when `--ipalloc-range` is empty).
     pub ipam: Option<Arc<Ipam>>,
+    /// weaveDNS (absent with `--no-dns` and in tests that run the API alone).
+    dns: std::sync::OnceLock<Arc<crate::dns::Dns>>,
     ready: AtomicBool,
     /// `weave reset` was asked for: clean up the host when stopping.
     reset: AtomicBool,
@@ -68,10 +70,19 @@ impl Daemon {
             mesh,
             sleeve,
             ipam,
+            dns: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
             reset: AtomicBool::new(false),
             shutdown,
         })
+    }
+
+    pub fn dns(&self) -> Option<&Arc<crate::dns::Dns>> {
+        self.dns.get()
+    }
+
+    pub fn set_dns(&self, dns: Arc<crate::dns::Dns>) {
+        let _ = self.dns.set(dns);
     }
 
     pub fn is_ready(&self) -> bool {
@@ -140,12 +151,15 @@ impl Daemon {
             upstream: self.upstream_servers(),
             address: c.dns_listen_address.to_string(),
             ttl: c.dns_ttl,
-            entries: vec![],
+            entries: self.dns().map(|d| d.status_entries()).unwrap_or_default(),
         });
         Report { ready: self.is_ready(), version: VERSION.into(), router, ipam, dns, ..Default::default() }
     }
 
     fn upstream_servers(&self) -> Vec<String> {
+        if let Some(dns) = self.dns() {
+            return dns.upstream().iter().map(|s| s.ip().to_string()).collect();
+        }
         if self.config.resolv_conf.is_empty() {
             return vec![];
         }
@@ -222,7 +236,24 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
             }
             None => None,
         };
-    let channels = ipam.iter().map(|i| i.gossiper()).collect();
+    let mut channels: Vec<(String, Box<dyn Gossiper>)> = ipam.iter().map(|i| i.gossiper()).collect();
+    let dns = match config.no_dns {
+        true => None,
+        false => {
+            let dns = crate::dns::Dns::new(crate::dns::DnsConfig::from_flags(&config), identity.name);
+            let sockets = dns.bind().with_context(|| {
+                format!(
+                    "Unable to start dns server: listen on --dns-listen-address {}",
+                    config.dns_listen_address
+                )
+            })?;
+            channels.push((
+                weave_dns::CHANNEL.to_string(),
+                Box::new(crate::dns::gossip::DnsGossiper::new(dns.clone())),
+            ));
+            Some((dns, sockets))
+        }
+    };
     let mesh = start_mesh_with_channels(
         &config,
         &identity,
@@ -237,6 +268,10 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         ipam.start(mesh.clone());
     }
     let daemon = Daemon::with_ipam(config, identity, store, mesh, Some(sleeve), ipam, shutdown);
+    if let Some((dns, sockets)) = dns {
+        dns.start(daemon.mesh.clone(), sockets, daemon.shutdown.clone());
+        daemon.set_dns(dns);
+    }
     let server = tokio::spawn(api::serve(listener, daemon.clone()));
     daemon.set_ready();
     std::fs::write(sentinel_path(&daemon.config), b"")

@@ -3,6 +3,7 @@
 mod attach;
 mod connect;
 mod demo;
+mod dns;
 mod ipam;
 mod launch;
 mod reset;
@@ -36,6 +37,9 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Ipam { action: IpamAction::Check { output } } => ipam::check(&client, output.output).await,
         Command::Demo { action } => demo::exec(action).await,
         Command::Top => top::exec(&client),
+        Command::DnsAdd { args } => dns::add(&client, &args).await,
+        Command::DnsRemove { args } => dns::remove(&client, &args).await,
+        Command::DnsLookup { name } => dns::lookup(&client, &name).await,
     };
     match result {
         Ok(()) => 0,

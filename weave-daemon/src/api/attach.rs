@@ -63,6 +63,9 @@ async fn attach_(
     .await
     .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     .map_err(|e| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    if !req.without_dns {
+        super::dns::register(&d, &attached.id, &req.target, &attached.addrs).await;
+    }
     Ok(Json(view(attached)))
 }
 
@@ -106,6 +109,7 @@ async fn detach_(
             removed.push(r);
         }
     }
+    super::dns::unregister(&d, &id, &removed).await;
     Ok(Json(DetachResult { id, removed: removed.iter().map(|n| n.to_string()).collect() }))
 }
 

@@ -15,15 +15,16 @@ use weave_api::{ConnectionTraffic, StreamEvent, Traffic, TrafficEvent};
 /// How often the traffic counters are sent.
 const TRAFFIC_EVERY: Duration = Duration::from_secs(1);
 
-/// Changes to peers, connections, routes, targets and IPAM allocations, one SSE event per
-/// change; the event name is the `type` field of the JSON data. Besides, once a second, a
-/// `traffic` event with every established connection's counters. The stream ends when the
-/// daemon stops.
+/// Changes to peers, connections, routes, targets, IPAM allocations and DNS entries, one SSE
+/// event per change; the event name is the `type` field of the JSON data. Besides, once a
+/// second, a `traffic` event with every established connection's counters. The stream ends
+/// when the daemon stops.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
     responses((status = 200, description = "An endless text/event-stream of events", body = StreamEvent, content_type = "text/event-stream")))]
 pub async fn events(State(d): State<AppState>) -> SseResponse<impl Stream<Item = Result<Sse, Infallible>>> {
     let mut rx = d.mesh.events();
     let mut ipam_rx = d.ipam.as_ref().map(|i| i.events());
+    let mut dns_rx = d.dns().map(|dns| dns.events());
     let stop = d.shutdown_signal();
     let mut ticks = tokio::time::interval(TRAFFIC_EVERY);
     // A slow reader gets fewer samples, not a burst of stale ones.
@@ -40,6 +41,7 @@ pub async fn events(State(d): State<AppState>) -> SseResponse<impl Stream<Item =
                 }
                 e = rx.recv() => e.map(convert),
                 e = recv_ipam(&mut ipam_rx) => e.map(Some),
+                e = recv_ipam(&mut dns_rx) => e.map(Some),
             };
             match next {
                 Ok(e) => {
@@ -61,7 +63,7 @@ pub async fn events(State(d): State<AppState>) -> SseResponse<impl Stream<Item =
     SseResponse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-/// The next IPAM event, or never without IPAM.
+/// The next IPAM (or DNS) event, or never without that subsystem.
 async fn recv_ipam(rx: &mut Option<broadcast::Receiver<Event>>) -> Result<Event, RecvError> {
     match rx {
         Some(rx) => rx.recv().await,

@@ -3,6 +3,7 @@
 //! into a subsystem's internals.
 
 mod attach;
+mod dns;
 mod error;
 mod events;
 mod ipam;
@@ -33,6 +34,7 @@ pub type AppState = Arc<Daemon>;
         (name = "mesh", description = "Peers, connections, routes and connection targets"),
         (name = "attach", description = "Targets (namespaces, containers) on the weave network"),
         (name = "ipam", description = "Cluster-wide IP address allocation"),
+        (name = "dns", description = "weaveDNS: names of containers, answered on every host"),
         (name = "events", description = "The stream of changes")
     )
 )]
@@ -45,6 +47,7 @@ fn v1_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(mesh::routes())
         .merge(attach::routes())
         .merge(ipam::routes())
+        .merge(dns::routes())
         .routes(utoipa_axum::routes!(events::events))
         .split_for_parts()
 }
@@ -67,6 +70,7 @@ pub fn router(daemon: AppState) -> Router {
     )
     .merge(legacy::routes())
     .merge(ipam::legacy_routes())
+    .merge(dns::legacy_routes())
     .fallback(error::not_found)
     .with_state(daemon)
 }

@@ -1,3 +1,263 @@
-//! weaveDNS. So far: reading the upstream servers from resolv.conf.
+//! weaveDNS in the daemon: the replicated entries (pure core in `weave-dns`) behind a lock, the
+//! gossip channel `nameserver`, the DNS server on `--dns-listen-address` and the upstream list
+//! from `--resolv-conf`.
 
+mod forward;
+pub mod gossip;
 pub mod resolv;
+mod server;
+
+use crate::mesh::router::MeshHandle;
+use arc_swap::ArcSwap;
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use weave_api::{DnsEntry, DnsEntryStatus, Event};
+use weave_dns::{Entry, GossipData, Nameserver, Responder};
+use weave_wire::PeerName;
+
+pub use server::Sockets;
+
+/// The container id of names registered without one (`weave dns-add IP -h NAME`), as Weave.
+pub const EXTERN_ID: &str = "weave:extern";
+
+/// The flags weaveDNS runs with.
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    pub domain: String,
+    pub ttl: u32,
+    pub listen: SocketAddr,
+    /// Empty: no upstream servers.
+    pub resolv_conf: String,
+}
+
+pub struct Dns {
+    pub config: DnsConfig,
+    state: RwLock<Nameserver>,
+    responder: Responder,
+    upstream: ArcSwap<Vec<SocketAddr>>,
+    events: broadcast::Sender<Event>,
+    mesh: OnceLock<MeshHandle>,
+}
+
+/// Unix seconds, the clock of entries and gossip.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// What identifies a live entry, for telling which appeared or went.
+type LiveKey = (String, String, Ipv4Addr, PeerName);
+
+fn live_set(ns: &Nameserver) -> HashSet<LiveKey> {
+    ns.entries()
+        .iter()
+        .filter(|e| !e.is_tombstoned())
+        .map(|e| (e.hostname.clone(), e.container_id.clone(), e.addr, e.origin))
+        .collect()
+}
+
+impl Dns {
+    pub fn new(config: DnsConfig, our_name: PeerName) -> Arc<Dns> {
+        let (events, _) = broadcast::channel(1024);
+        let dns = Dns {
+            state: RwLock::new(Nameserver::new(our_name, &config.domain)),
+            responder: Responder::new(&config.domain, config.ttl),
+            upstream: ArcSwap::from_pointee(vec![]),
+            events,
+            mesh: OnceLock::new(),
+            config,
+        };
+        dns.reload_upstream(&mut resolv::Watch::default());
+        Arc::new(dns)
+    }
+
+    /// Binds the DNS listen address, UDP and TCP (before the daemon reports ready).
+    pub fn bind(&self) -> std::io::Result<Sockets> {
+        Sockets::bind(self.config.listen)
+    }
+
+    /// Serves DNS on `sockets`, gossips through `mesh`, purges tombstones and follows
+    /// resolv.conf, until `stop`.
+    pub fn start(self: &Arc<Self>, mesh: MeshHandle, sockets: Sockets, stop: CancellationToken) {
+        let _ = self.mesh.set(mesh);
+        server::spawn(self.clone(), sockets, stop.clone());
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut watch = resolv::Watch::default();
+            let mut purge = tokio::time::interval(Duration::from_secs(weave_dns::PURGE_INTERVAL_SECS as u64));
+            let mut recheck = tokio::time::interval(weave_dns::resolv::RESOLV_RECHECK);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = purge.tick() => me.write().purge_tombstones(now()),
+                    _ = recheck.tick() => me.reload_upstream(&mut watch),
+                }
+            }
+        });
+    }
+
+    fn reload_upstream(&self, watch: &mut resolv::Watch) {
+        if self.config.resolv_conf.is_empty() {
+            return;
+        }
+        if let Some(servers) =
+            watch.changed(std::path::Path::new(&self.config.resolv_conf), self.config.listen)
+        {
+            tracing::info!(?servers, "upstream DNS servers");
+            self.upstream.store(Arc::new(servers));
+        }
+    }
+
+    pub fn upstream(&self) -> Arc<Vec<SocketAddr>> {
+        self.upstream.load_full()
+    }
+
+    pub fn responder(&self) -> &Responder {
+        &self.responder
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Nameserver> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Nameserver> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Runs `f` on the entries and announces the live entries that appeared or went.
+    pub(crate) fn change<R>(&self, f: impl FnOnce(&mut Nameserver) -> R) -> R {
+        let mut ns = self.write();
+        if self.events.receiver_count() == 0 {
+            return f(&mut ns);
+        }
+        let before = live_set(&ns);
+        let r = f(&mut ns);
+        let after = live_set(&ns);
+        drop(ns);
+        let event = |k: &LiveKey, added: bool| {
+            let (hostname, container_id, address, origin) =
+                (k.0.clone(), k.1.clone(), k.2.to_string(), k.3.to_string());
+            if added {
+                Event::DnsEntryAdded { hostname, address, container_id, origin }
+            } else {
+                Event::DnsEntryRemoved { hostname, address, container_id, origin }
+            }
+        };
+        for k in after.difference(&before) {
+            let _ = self.events.send(event(k, true));
+        }
+        for k in before.difference(&after) {
+            let _ = self.events.send(event(k, false));
+        }
+        r
+    }
+
+    /// Broadcasts our change on channel `nameserver` (nothing before the mesh runs).
+    async fn broadcast(&self, data: Option<GossipData>) {
+        if let (Some(data), Some(mesh)) = (data, self.mesh.get()) {
+            mesh.gossip_broadcast(weave_dns::CHANNEL, Box::new(gossip::DnsGossip(data))).await;
+        }
+    }
+
+    /// Registers `name` (qualified if needed) for `addr`; `None` when the name is outside our
+    /// domain (ignored, as Weave).
+    pub async fn add(&self, name: &str, container_id: &str, addr: Ipv4Addr) -> Option<Entry> {
+        let data = self.change(|ns| ns.add_entry_fqdn(name, container_id, addr, now()))?;
+        let entry = data.entries.iter().next().cloned();
+        self.broadcast(Some(data)).await;
+        entry
+    }
+
+    /// Removes our live entries matching every given part; returns them.
+    pub async fn delete(
+        &self,
+        hostname: Option<&str>,
+        container_id: Option<&str>,
+        addr: Option<Ipv4Addr>,
+    ) -> Vec<Entry> {
+        let hostname = hostname.map(weave_dns::names::fqdn);
+        let data = self.change(|ns| ns.delete(hostname.as_deref(), container_id, addr, now()));
+        let removed = data.as_ref().map(|d| d.entries.to_vec()).unwrap_or_default();
+        self.broadcast(data).await;
+        removed
+    }
+
+    /// The qualified name a target called `name` gets.
+    pub fn qualify(&self, name: &str) -> String {
+        let name = name.trim_end_matches('.');
+        let domain = self.read().domain().to_string();
+        if weave_dns::names::is_subdomain(&domain, &weave_dns::names::fqdn(name)) {
+            return weave_dns::names::fqdn(name);
+        }
+        format!("{name}.{domain}")
+    }
+
+    /// Live addresses of a name (single labels qualified with the domain).
+    pub fn lookup(&self, name: &str) -> Vec<Ipv4Addr> {
+        let ns = self.read();
+        let mut name = weave_dns::names::fqdn(name);
+        if name.trim_end_matches('.').split('.').count() == 1 {
+            name.push_str(ns.domain());
+        }
+        ns.lookup(&name)
+    }
+
+    /// Every entry, tombstones included, as the report shows them.
+    pub fn status_entries(&self) -> Vec<DnsEntryStatus> {
+        self.read()
+            .entries()
+            .iter()
+            .map(|e| DnsEntryStatus {
+                hostname: e.hostname.clone(),
+                origin: e.origin.to_string(),
+                container_id: e.container_id.clone(),
+                address: e.addr.to_string(),
+                version: e.version,
+                tombstone: e.tombstone,
+            })
+            .collect()
+    }
+
+    /// `GET /name` with `Accept: application/json`: Weave's JSON byte for byte.
+    pub fn name_json(&self) -> String {
+        self.read().name_json()
+    }
+}
+
+/// An entry as `/api/v1/dns` shows it.
+pub fn api_entry(e: &Entry) -> DnsEntry {
+    DnsEntry {
+        hostname: e.hostname.clone(),
+        address: e.addr.to_string(),
+        container_id: e.container_id.clone(),
+        origin: e.origin.to_string(),
+        version: e.version,
+        tombstone: e.tombstone,
+    }
+}
+
+impl Dns {
+    /// Answers one request (see `weave_dns::Responder::answer`).
+    pub(crate) fn answer(&self, request: &[u8], transport: weave_dns::Transport) -> weave_dns::Action {
+        let ns = self.read();
+        self.responder.answer(request, transport, ns.entries(), &mut rand::rng())
+    }
+}
+
+impl DnsConfig {
+    pub fn from_flags(c: &crate::config::Config) -> DnsConfig {
+        DnsConfig {
+            domain: c.dns_domain.clone(),
+            ttl: c.dns_ttl,
+            listen: c.dns_listen_address,
+            resolv_conf: c.resolv_conf.clone(),
+        }
+    }
+}

@@ -278,6 +278,9 @@ impl Mesh {
         if prior_uid.is_none() {
             self.out
                 .push(Output::Event(MeshEvent::PeerAdded { name: f.name, nickname: f.nick_name.clone() }));
+            for g in self.channels.values_mut() {
+                g.on_peers_added(&[f.name]);
+            }
         }
         self.handle_changes(now, changes);
         if f.name == self.cfg.name && f.uid != self.cfg.uid {
@@ -904,10 +907,16 @@ impl Mesh {
     ) -> Result<(BTreeSet<PeerName>, BTreeSet<PeerName>), String> {
         let known_before = self.peers.names();
         let applied = self.peers.apply_update(payload).map_err(|e| e.to_string())?;
-        for name in self.peers.names().difference(&known_before) {
+        let added: Vec<PeerName> = self.peers.names().difference(&known_before).copied().collect();
+        for name in &added {
             if let Some(p) = self.peers.get(name) {
                 self.out
                     .push(Output::Event(MeshEvent::PeerAdded { name: *name, nickname: p.nickname.clone() }));
+            }
+        }
+        if !added.is_empty() {
+            for g in self.channels.values_mut() {
+                g.on_peers_added(&added);
             }
         }
         let mut new = applied.new;

@@ -54,6 +54,8 @@ pub trait Gossiper: Send {
     ) -> Result<Option<Box<dyn GossipData>>, GossipError>;
     /// Peers that left the topology.
     fn on_peers_removed(&mut self, _peers: &[PeerName]) {}
+    /// Peers that joined the topology (called before any gossip they originated is delivered).
+    fn on_peers_added(&mut self, _peers: &[PeerName]) {}
 }
 
 /// Opaque messages, relayed as they are (surrogate channels and tests).

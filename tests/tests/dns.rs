@@ -1,0 +1,352 @@
+//! weaveDNS end to end: three hosts (namespaces) with containers, queried with `dig` inside
+//! the hosts; names registered anywhere resolve everywhere, follow attach/detach and
+//! partitions, non-weave names go to an upstream server run in a test namespace, and garbage
+//! never stops the server.
+
+use std::collections::BTreeSet;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+use weave_e2e::{wait_for, Cluster, Daemon, Host, Netns, Output};
+
+const CONNECT: Duration = Duration::from_secs(30);
+/// Gossip of a change is immediate; this covers a slow, shared test machine.
+const SPREAD: Duration = Duration::from_secs(20);
+
+/// Daemons on every host of `c`, all peered with host 1, without IPAM (explicit addresses).
+fn start_all(c: &Cluster, extra: &[&str]) -> Vec<Daemon> {
+    let first = c.host(0).addr.to_string();
+    let d: Vec<Daemon> = c
+        .hosts()
+        .iter()
+        .map(|h| {
+            let mut args = vec!["--ipalloc-range", ""];
+            args.extend_from_slice(extra);
+            if h.index != 1 {
+                args.push(&first);
+            }
+            h.start_daemon(&args)
+        })
+        .collect();
+    for h in c.hosts() {
+        let others: Vec<&Host> = c.hosts().iter().filter(|o| o.index != h.index).collect();
+        h.wait_established_to(&others, CONNECT);
+    }
+    d
+}
+
+/// `dig @127.0.0.1 ARGS` inside `h` (its weaveDNS), one try.
+fn dig(h: &Host, args: &[&str]) -> Output {
+    let mut full = vec!["@127.0.0.1", "+tries=1", "+time=2"];
+    full.extend_from_slice(args);
+    h.ns.exec("dig", &full)
+}
+
+/// The A records `h`'s weaveDNS gives for `name`, sorted.
+fn lookup(h: &Host, name: &str) -> Result<BTreeSet<String>, String> {
+    lookup_over(h, "+notcp", name)
+}
+
+/// The same over UDP (`+notcp`) or TCP (`+tcp`).
+fn lookup_over(h: &Host, transport: &str, name: &str) -> Result<BTreeSet<String>, String> {
+    let out = dig(h, &[transport, "+short", name]);
+    if !out.ok() {
+        return Err(format!("dig failed: {out:?}"));
+    }
+    Ok(out.stdout.lines().map(str::to_string).collect())
+}
+
+fn set(v: &[&str]) -> BTreeSet<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Waits until every host answers `name` with exactly `want`.
+fn wait_everywhere(c: &Cluster, name: &str, want: &[&str]) {
+    for h in c.hosts() {
+        wait_for(&format!("{} to answer {name} with {want:?}", h.nickname()), SPREAD, || {
+            let got = lookup(h, name)?;
+            if got == set(want) {
+                Ok(())
+            } else {
+                Err(format!("{got:?}"))
+            }
+        });
+    }
+}
+
+/// The status line (`status: NOERROR`) and the answer count of a full `dig` output.
+fn status_and_answers(out: &Output) -> (String, usize) {
+    let status =
+        out.stdout.split("status: ").nth(1).and_then(|s| s.split(',').next()).unwrap_or("none").to_string();
+    let answers = out
+        .stdout
+        .split("ANSWER: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(usize::MAX);
+    (status, answers)
+}
+
+fn weave_ok(h: &Host, args: &[&str]) -> String {
+    let out = h.weave(args);
+    assert!(out.ok(), "weave {args:?} on {}: {out:?}", h.nickname());
+    out.stdout
+}
+
+/// A container attached with `addr`; its DNS name is its namespace name.
+fn container(h: &Host, tag: &str, addr: &str) -> Netns {
+    h.container(tag, &[addr])
+}
+
+fn fqdn(c: &Netns) -> String {
+    format!("{}.weave.local.", c.name)
+}
+
+#[test]
+fn names_resolve_on_every_host_and_follow_attach_and_detach_3() {
+    let c = Cluster::new(3);
+    let _d = start_all(&c, &[]);
+    let (h1, h2, h3) = (c.host(0), c.host(1), c.host(2));
+
+    // Registered on h1 by attach: resolves from every host, qualified or as a single label.
+    let web = container(h1, "web", "10.2.1.1/16");
+    wait_everywhere(&c, &fqdn(&web), &["10.2.1.1"]);
+    assert_eq!(lookup(h3, &web.name).unwrap(), set(&["10.2.1.1"]), "single label on h3");
+    // Any case.
+    assert_eq!(lookup(h2, &fqdn(&web).to_uppercase()).unwrap(), set(&["10.2.1.1"]));
+
+    // --without-dns registers nothing.
+    let quiet = Netns::new("quiet");
+    weave_ok(h1, &["attach", "--without-dns", "10.2.1.9/16", &format!("netns:{}", quiet.name)]);
+
+    // One name on containers of different hosts: all their addresses, from every host.
+    let a = container(h2, "a", "10.2.2.1/16");
+    let b = container(h3, "b", "10.2.3.1/16");
+    weave_ok(h2, &["dns-add", &format!("netns:{}", a.name), "-h", "shared.weave.local"]);
+    weave_ok(h3, &["dns-add", &format!("netns:{}", b.name), "-h", "shared.weave.local"]);
+    wait_everywhere(&c, "shared.weave.local", &["10.2.2.1", "10.2.3.1"]);
+    // dns-lookup asks the local weaveDNS.
+    let mut got: Vec<String> = weave_ok(h1, &["dns-lookup", "shared"]).lines().map(str::to_string).collect();
+    got.sort();
+    assert_eq!(got, ["10.2.2.1", "10.2.3.1"]);
+    // An external name (weave:extern) and its removal.
+    weave_ok(h3, &["dns-add", "10.2.9.9", "-h", "ext.weave.local"]);
+    wait_everywhere(&c, "ext.weave.local", &["10.2.9.9"]);
+    weave_ok(h3, &["dns-remove", "10.2.9.9", "-h", "ext.weave.local"]);
+    wait_everywhere(&c, "ext.weave.local", &[]);
+
+    // Weave's answers: NXDOMAIN for unknown names, NOERROR without records for another type
+    // of a known one, PTR for an address.
+    let (status, n) = status_and_answers(&dig(h2, &["nosuch.weave.local"]));
+    assert_eq!((status.as_str(), n), ("NXDOMAIN", 0));
+    let (status, n) = status_and_answers(&dig(h2, &["AAAA", &fqdn(&web)]));
+    assert_eq!((status.as_str(), n), ("NOERROR", 0));
+    assert_eq!(lookup(h2, "quiet").unwrap(), set(&[]));
+    let (status, _) = status_and_answers(&dig(h2, &[&format!("{}.weave.local", quiet.name)]));
+    assert_eq!(status, "NXDOMAIN", "--without-dns registered a name");
+    wait_for("PTR of web's address on h3", SPREAD, || {
+        let got = dig(h3, &["+short", "-x", "10.2.1.1"]).stdout;
+        if got.trim() == fqdn(&web) {
+            Ok(())
+        } else {
+            Err(got)
+        }
+    });
+
+    // Detach: the name is gone everywhere. The address, reused by a container on another
+    // host, answers PTR for its new owner only.
+    weave_ok(h1, &["detach", &format!("netns:{}", web.name)]);
+    wait_everywhere(&c, &fqdn(&web), &[]);
+    let (status, _) = status_and_answers(&dig(h3, &[&fqdn(&web)]));
+    assert_eq!(status, "NXDOMAIN");
+    let reuse = container(h2, "reuse", "10.2.1.1/16");
+    for h in c.hosts() {
+        wait_for(&format!("PTR of the reused address on {}", h.nickname()), SPREAD, || {
+            let got = dig(h, &["+short", "-x", "10.2.1.1"]).stdout;
+            if got.trim() == fqdn(&reuse) {
+                Ok(())
+            } else {
+                Err(got)
+            }
+        });
+    }
+
+    // Weave's text views and the report carry the entries.
+    let status_dns = weave_ok(h1, &["status", "dns"]);
+    assert!(status_dns.contains(&reuse.name) && status_dns.contains("10.2.1.1"), "{status_dns}");
+    assert!(!status_dns.contains(&web.name), "{status_dns}");
+    let status = weave_ok(h1, &["status"]);
+    assert!(status.contains("Service: dns") && status.contains("Domain: weave.local."), "{status}");
+    let report = h1.report().unwrap();
+    let entries = report.dns.unwrap().entries;
+    assert!(entries.iter().any(|e| e.hostname == fqdn(&reuse) && e.tombstone == 0), "{entries:?}");
+    assert!(entries.iter().any(|e| e.hostname == fqdn(&web) && e.tombstone > 0), "{entries:?}");
+}
+
+#[test]
+fn large_answers_truncate_over_udp_and_come_whole_over_tcp_and_edns_3() {
+    let c = Cluster::new(3);
+    let _d = start_all(&c, &[]);
+    let (h1, h3) = (c.host(0), c.host(2));
+    let ips: Vec<String> = (1..=50).map(|i| format!("10.3.0.{i}")).collect();
+    let mut args: Vec<&str> = vec!["dns-add"];
+    args.extend(ips.iter().map(String::as_str));
+    args.extend(["-h", "many.weave.local"]);
+    weave_ok(h1, &args);
+    let want: Vec<&str> = ips.iter().map(String::as_str).collect();
+    wait_for("h3 has all 50 over TCP", SPREAD, || {
+        let got = lookup_over(h3, "+tcp", "many.weave.local")?;
+        if got == set(&want) {
+            Ok(())
+        } else {
+            Err(format!("{} records", got.len()))
+        }
+    });
+    // Plain UDP: 512 bytes, truncated with TC set.
+    let udp = dig(h3, &["+notcp", "+ignore", "+noedns", "many.weave.local"]);
+    let (status, n) = status_and_answers(&udp);
+    assert_eq!(status, "NOERROR", "{}", udp.stdout);
+    assert!(n > 0 && n < 50, "{n} answers over 512-byte UDP: {}", udp.stdout);
+    assert!(udp.stdout.contains(" tc"), "TC not set: {}", udp.stdout);
+    // EDNS with room for everything: whole, no TC.
+    let edns = dig(h3, &["+notcp", "+ignore", "+bufsize=4096", "many.weave.local"]);
+    let (_, n) = status_and_answers(&edns);
+    assert_eq!(n, 50, "{}", edns.stdout);
+    assert!(!edns.stdout.contains(" tc"), "{}", edns.stdout);
+    // TCP: whole.
+    let tcp = dig(h3, &["+tcp", "many.weave.local"]);
+    assert_eq!(status_and_answers(&tcp), ("NOERROR".to_string(), 50), "{}", tcp.stdout);
+    // Shuffled on each answer: 50! orders; a few queries do not all agree.
+    let orders: BTreeSet<String> =
+        (0..5).map(|_| dig(h3, &["+tcp", "+short", "many.weave.local"]).stdout).collect();
+    assert!(orders.len() > 1, "the same order five times");
+}
+
+/// dnsmasq serving `up.example` in its own namespace on the underlay; killed on drop.
+struct Upstream {
+    child: Child,
+}
+
+impl Upstream {
+    fn start(h: &Host) -> Upstream {
+        let listen = format!("--listen-address={}", h.addr);
+        let child =
+            h.ns.command(std::path::Path::new("dnsmasq"))
+                .args([
+                    "--keep-in-foreground",
+                    "--conf-file=/dev/null",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--bind-interfaces",
+                    "--pid-file=",
+                    "--user=root",
+                    "--address=/up.example/10.7.7.7",
+                    &listen,
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn dnsmasq");
+        Upstream { child }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn other_names_are_forwarded_to_the_upstream_server_2() {
+    let mut c = Cluster::new(1);
+    let up_host = c.add_host();
+    let up_addr = up_host.addr;
+    let _up = Upstream::start(c.host(1));
+    let h1 = c.host(0);
+    let resolv = h1.data_dir.join("resolv.conf");
+    // Our own listen address is never used as an upstream.
+    std::fs::write(&resolv, format!("nameserver 127.0.0.1\nnameserver {up_addr}\n")).unwrap();
+    // The harness's start_daemon turns resolv.conf off; the same flags with ours.
+    let args: Vec<String> = [
+        "--name",
+        &h1.peer_name(),
+        "--nickname",
+        &h1.nickname(),
+        "--data-dir",
+        h1.data_dir.to_str().unwrap(),
+        "--docker-api",
+        "",
+        "--ipalloc-range",
+        "",
+        "--resolv-conf",
+        resolv.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let _d = Daemon::start(&h1.ns, &h1.data_dir, &args);
+    h1.wait_ready();
+    // Names of the weave domain are still ours.
+    weave_ok(h1, &["dns-add", "10.2.0.5", "-h", "mine.weave.local"]);
+    wait_for("forwarded over UDP", SPREAD, || {
+        let got = lookup(h1, "up.example")?;
+        if got == set(&["10.7.7.7"]) {
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
+        }
+    });
+    let tcp = dig(h1, &["+tcp", "+short", "up.example"]);
+    assert_eq!(tcp.stdout.trim(), "10.7.7.7", "over TCP: {tcp:?}");
+    assert_eq!(lookup(h1, "mine.weave.local").unwrap(), set(&["10.2.0.5"]));
+    let upstream = weave_ok(h1, &["status"]);
+    assert!(upstream.contains(&format!("Upstream: {up_addr}")), "{upstream}");
+
+    // resolv.conf is followed: without servers, forwarded names fail (SERVFAIL).
+    std::fs::write(&resolv, "# none\n").unwrap();
+    wait_for("SERVFAIL once resolv.conf names no server", SPREAD, || {
+        let (status, _) = status_and_answers(&dig(h1, &["up.example"]));
+        if status == "SERVFAIL" {
+            Ok(())
+        } else {
+            Err(status)
+        }
+    });
+}
+
+#[test]
+fn garbage_and_floods_do_not_stop_the_server_1() {
+    let c = Cluster::new(1);
+    let h1 = c.host(0);
+    let _d = h1.start_daemon(&["--ipalloc-range", ""]);
+    h1.wait_ready();
+    weave_ok(h1, &["dns-add", "10.2.0.7", "-h", "still.weave.local"]);
+    // Random datagrams, truncated headers, huge section counts, an endless TCP length
+    // prefix, and a flood of queries for forwarded names with no upstream.
+    let script = r#"
+        for i in $(seq 1 300); do head -c $((i * 7 % 1500 + 1)) /dev/urandom > /dev/udp/127.0.0.1/53; done
+        printf '\x12\x34\x01\x00\xff\xff\xff\xff\xff\xff\xff\xff' > /dev/udp/127.0.0.1/53
+        printf '\x12' > /dev/udp/127.0.0.1/53
+        for i in $(seq 1 20); do (printf '\xff\xff'; head -c 3000 /dev/urandom) > /dev/tcp/127.0.0.1/53 & done
+        wait
+        exit 0
+    "#;
+    let out = h1.ns.exec("bash", &["-c", script]);
+    assert!(out.ok(), "{out:?}");
+    let flood = h1.ns.exec(
+        "bash",
+        &[
+            "-c",
+            "for i in $(seq 1 200); do dig @127.0.0.1 +tries=1 +time=1 x$i.example >/dev/null & done; wait",
+        ],
+    );
+    assert!(flood.ok(), "{flood:?}");
+    assert_eq!(lookup(h1, "still.weave.local").unwrap(), set(&["10.2.0.7"]));
+    let tcp = dig(h1, &["+tcp", "+short", "still.weave.local"]);
+    assert_eq!(tcp.stdout.trim(), "10.2.0.7", "{tcp:?}");
+    // The API is still there, too.
+    assert!(h1.report().is_ok());
+}

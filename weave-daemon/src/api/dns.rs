@@ -1,0 +1,281 @@
+//! weaveDNS over HTTP: `/api/v1/dns...` (JSON) and Weave's own endpoints with Weave's paths,
+//! bodies and status codes (`/name...`, `/domain`, `/dns-address`, `/dns-address-port`).
+
+use super::{ApiFailure, AppState};
+use crate::dns::{api_entry, Dns, EXTERN_ID};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, put};
+use axum::{Json, Router};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use weave_api::*;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(info))
+        .routes(routes!(add))
+        .routes(routes!(remove))
+        .routes(routes!(lookup))
+}
+
+fn disabled() -> ApiFailure {
+    ApiFailure::new(StatusCode::NOT_FOUND, "DNS is disabled in this daemon (it was started with --no-dns)")
+        .hint(weave_api::client::DISABLED_HINT)
+}
+
+fn dns(d: &AppState) -> Result<&Arc<Dns>, ApiFailure> {
+    d.dns().ok_or_else(disabled)
+}
+
+fn parse_addrs(addrs: &[String]) -> Result<Vec<Ipv4Addr>, ApiFailure> {
+    addrs
+        .iter()
+        .map(|a| {
+            a.split('/').next().unwrap_or(a).parse::<Ipv4Addr>().map_err(|_| {
+                ApiFailure::bad_request(format!("invalid IPv4 address {a:?}"))
+                    .hint("give addresses as 10.32.0.1")
+            })
+        })
+        .collect()
+}
+
+/// The configuration and every entry (tombstones included).
+#[utoipa::path(get, path = "/api/v1/dns", tag = "dns",
+    responses((status = 200, description = "weaveDNS on this peer", body = DnsInfo),
+        (status = 404, description = "DNS is disabled (--no-dns)", body = ApiError)))]
+async fn info(State(d): State<AppState>) -> Result<Json<DnsInfo>, ApiFailure> {
+    let dns = dns(&d)?;
+    Ok(Json(DnsInfo {
+        domain: dns.responder().domain().to_string(),
+        address: dns.config.listen.to_string(),
+        ttl: dns.config.ttl,
+        upstream: dns.upstream().iter().map(|s| s.to_string()).collect(),
+        entries: dns.read().entries().iter().map(api_entry).collect(),
+    }))
+}
+
+/// Registers a name for addresses (a single label is qualified with the domain); the change
+/// is gossiped to every peer.
+#[utoipa::path(post, path = "/api/v1/dns/entries", tag = "dns", request_body = DnsAddRequest,
+    responses((status = 200, description = "The entries as registered", body = DnsChange),
+        (status = 400, description = "A bad address, or a name outside the DNS domain", body = ApiError),
+        (status = 404, description = "DNS is disabled (--no-dns)", body = ApiError)))]
+async fn add(
+    State(d): State<AppState>,
+    Json(req): Json<DnsAddRequest>,
+) -> Result<Json<DnsChange>, ApiFailure> {
+    let dns = dns(&d)?;
+    let addrs = parse_addrs(&req.addrs)?;
+    if addrs.is_empty() {
+        return Err(ApiFailure::bad_request("no addresses given"));
+    }
+    let name = dns.qualify(&req.hostname);
+    let container = req.container_id.as_deref().unwrap_or(EXTERN_ID);
+    let mut entries = vec![];
+    for a in addrs {
+        let Some(e) = dns.add(&name, container, a).await else {
+            return Err(ApiFailure::bad_request(format!(
+                "{name} is outside the DNS domain {}",
+                dns.responder().domain()
+            )));
+        };
+        entries.push(api_entry(&e));
+    }
+    Ok(Json(DnsChange { entries }))
+}
+
+/// Removes this peer's live entries matching every given field (name, any of the addresses,
+/// container); the change is gossiped to every peer.
+#[utoipa::path(post, path = "/api/v1/dns/remove", tag = "dns", request_body = DnsRemoveRequest,
+    responses((status = 200, description = "The entries removed", body = DnsChange),
+        (status = 400, description = "A bad address", body = ApiError),
+        (status = 404, description = "DNS is disabled (--no-dns)", body = ApiError)))]
+async fn remove(
+    State(d): State<AppState>,
+    Json(req): Json<DnsRemoveRequest>,
+) -> Result<Json<DnsChange>, ApiFailure> {
+    let dns = dns(&d)?;
+    let addrs = parse_addrs(&req.addrs)?;
+    let name = req.hostname.as_deref().map(|h| dns.qualify(h));
+    let container = req.container_id.as_deref();
+    let mut removed = vec![];
+    if addrs.is_empty() {
+        removed = dns.delete(name.as_deref(), container, None).await;
+    }
+    for a in addrs {
+        removed.extend(dns.delete(name.as_deref(), container, Some(a)).await);
+    }
+    Ok(Json(DnsChange { entries: removed.iter().map(api_entry).collect() }))
+}
+
+/// The live addresses of a name, from the entries (a single label is qualified).
+#[utoipa::path(get, path = "/api/v1/dns/lookup", tag = "dns",
+    params(("name" = String, Query, description = "The name to look up")),
+    responses((status = 200, description = "Its addresses", body = DnsLookup),
+        (status = 404, description = "DNS is disabled (--no-dns)", body = ApiError)))]
+async fn lookup(
+    State(d): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<DnsLookup>, ApiFailure> {
+    let dns = dns(&d)?;
+    let name = q.get("name").cloned().unwrap_or_default();
+    let addrs = dns.lookup(&name).iter().map(|a| a.to_string()).collect();
+    Ok(Json(DnsLookup { name, addrs }))
+}
+
+// ---- Weave's endpoints ----
+
+pub fn legacy_routes() -> Router<AppState> {
+    Router::new()
+        .route("/domain", get(domain))
+        .route("/dns-address", get(dns_address))
+        .route("/dns-address-port", get(dns_address_port))
+        .route("/name", get(name_json).delete(name_delete))
+        .route("/name/{container}", delete(name_delete))
+        .route("/name/{container}/{ip}", put(name_put).delete(name_delete))
+}
+
+fn text(code: StatusCode, body: String) -> Response {
+    (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+/// Weave registers these routes only with DNS on: Go's 404 otherwise.
+fn not_found() -> Response {
+    text(StatusCode::NOT_FOUND, "404 page not found\n".into())
+}
+
+/// Go's `address.ParseIP` (IPv4 only).
+fn parse_ip(s: &str) -> Option<Ipv4Addr> {
+    match s.parse::<IpAddr>() {
+        Ok(IpAddr::V4(a)) => Some(a),
+        _ => None,
+    }
+}
+
+/// Its error, as Go's `http.Error` prints it.
+fn bad_ip(s: &str) -> Response {
+    text(StatusCode::BAD_REQUEST, format!("invalid IP Address: {s}\n"))
+}
+
+/// Form values from the query and a urlencoded body, first wins (Go's `FormValue`).
+fn form_value(q: &[(String, String)], body: &str, key: &str) -> String {
+    let from_body: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap_or_default();
+    from_body.iter().chain(q).find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+}
+
+async fn domain(State(d): State<AppState>) -> Response {
+    match d.dns() {
+        Some(dns) => text(StatusCode::OK, dns.config.domain.clone()),
+        None => not_found(),
+    }
+}
+
+/// The IP containers should use: the listen IP, or where that is unspecified the bridge's
+/// first address, else 127.0.0.1.
+fn advertised_ip(dns: &Dns) -> IpAddr {
+    let ip = dns.config.listen.ip();
+    if !ip.is_unspecified() {
+        return ip;
+    }
+    let bridge = weave_netdev::Netlink::open().ok().and_then(|mut nl| {
+        let link = nl.link_by_name(crate::BRIDGE).ok()??;
+        nl.addresses(link.index).ok()?.first().map(|n| n.addr())
+    });
+    IpAddr::V4(bridge.unwrap_or(Ipv4Addr::LOCALHOST))
+}
+
+async fn dns_address(State(d): State<AppState>) -> Response {
+    match d.dns() {
+        Some(dns) => text(StatusCode::OK, advertised_ip(dns).to_string()),
+        None => not_found(),
+    }
+}
+
+async fn dns_address_port(State(d): State<AppState>) -> Response {
+    match d.dns() {
+        Some(dns) => {
+            let addr = std::net::SocketAddr::new(advertised_ip(dns), dns.config.listen.port());
+            text(StatusCode::OK, addr.to_string())
+        }
+        None => not_found(),
+    }
+}
+
+/// `GET /name` with `Accept: application/json`: every entry as Weave's JSON (Weave's route
+/// exists only with that header).
+async fn name_json(State(d): State<AppState>, headers: HeaderMap) -> Response {
+    let json = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) == Some("application/json");
+    match d.dns() {
+        Some(dns) if json => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], dns.name_json()).into_response()
+        }
+        _ => not_found(),
+    }
+}
+
+/// `PUT /name/{container}/{ip}` with `fqdn=`: 204 (a name outside the domain is ignored).
+async fn name_put(
+    State(d): State<AppState>,
+    Path((container, ip)): Path<(String, String)>,
+    Query(q): Query<Vec<(String, String)>>,
+    body: String,
+) -> Response {
+    let Some(dns) = d.dns() else { return not_found() };
+    let Some(ip) = parse_ip(&ip) else { return bad_ip(&ip) };
+    let fqdn = form_value(&q, &body, "fqdn");
+    dns.add(&fqdn, &container, ip).await;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `DELETE /name[/{container}[/{ip}]]` with optional `fqdn=`: 204.
+async fn name_delete(
+    State(d): State<AppState>,
+    path: Option<Path<HashMap<String, String>>>,
+    Query(q): Query<Vec<(String, String)>>,
+    body: String,
+) -> Response {
+    let Some(dns) = d.dns() else { return not_found() };
+    let vars = path.map(|p| p.0).unwrap_or_default();
+    let ip = match vars.get("ip") {
+        Some(s) => match parse_ip(s) {
+            Some(ip) => Some(ip),
+            None => return bad_ip(s),
+        },
+        None => None,
+    };
+    let fqdn = form_value(&q, &body, "fqdn");
+    let hostname = (!fqdn.is_empty()).then_some(fqdn);
+    dns.delete(hostname.as_deref(), vars.get("container").map(String::as_str), ip).await;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+// ---- attach and detach ----
+
+/// `weave attach` without `--without-dns`: the target's name (NAME of `netns:NAME`) under the
+/// domain for each of its addresses, as Weave's `put_dns_fqdn` (targets without a name get none).
+pub async fn register(d: &AppState, id: &str, target: &str, addrs: &[ipnet::Ipv4Net]) {
+    let Some(dns) = d.dns() else { return };
+    let Some(name) = crate::attach::target::Target::parse(target).ok().and_then(|t| t.hostname()) else {
+        return;
+    };
+    let fqdn = dns.qualify(&name);
+    for a in addrs {
+        if dns.add(&fqdn, id, a.addr()).await.is_none() {
+            tracing::info!(%fqdn, "not registering a name outside the DNS domain");
+            return;
+        }
+    }
+}
+
+/// `weave detach`: the names of the removed addresses go with them.
+pub async fn unregister(d: &AppState, id: &str, addrs: &[ipnet::Ipv4Net]) {
+    let Some(dns) = d.dns() else { return };
+    for a in addrs {
+        dns.delete(None, Some(id), Some(a.addr())).await;
+    }
+}
