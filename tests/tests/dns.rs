@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::process::{Child, Stdio};
 use std::time::Duration;
-use weave_e2e::{wait_for, Cluster, Daemon, Host, Netns, Output};
+use weave_e2e::{wait_for, Background, Cluster, Daemon, Host, Netns, Output};
 
 const CONNECT: Duration = Duration::from_secs(30);
 /// Gossip of a change is immediate; this covers a slow, shared test machine.
@@ -107,10 +107,15 @@ fn names_resolve_on_every_host_and_follow_attach_and_detach_3() {
     let c = Cluster::new(3);
     let _d = start_all(&c, &[]);
     let (h1, h2, h3) = (c.host(0), c.host(1), c.host(2));
+    // h2's event stream sees entries registered elsewhere come and go.
+    let mut events =
+        Background::spawn(&h2.ns, "curl", &["-sN", "-m", "60", "http://127.0.0.1:6784/api/v1/events"]);
 
     // Registered on h1 by attach: resolves from every host, qualified or as a single label.
     let web = container(h1, "web", "10.2.1.1/16");
     wait_everywhere(&c, &fqdn(&web), &["10.2.1.1"]);
+    let added = events.wait_line(&format!("\"hostname\":\"{}\"", fqdn(&web)));
+    assert!(added.contains("\"type\":\"dns_entry_added\"") && added.contains("10.2.1.1"), "{added}");
     assert_eq!(lookup(h3, &web.name).unwrap(), set(&["10.2.1.1"]), "single label on h3");
     // Any case.
     assert_eq!(lookup(h2, &fqdn(&web).to_uppercase()).unwrap(), set(&["10.2.1.1"]));
@@ -157,6 +162,9 @@ fn names_resolve_on_every_host_and_follow_attach_and_detach_3() {
     // host, answers PTR for its new owner only.
     weave_ok(h1, &["detach", &format!("netns:{}", web.name)]);
     wait_everywhere(&c, &fqdn(&web), &[]);
+    let removed =
+        events.wait_line(&format!("\"type\":\"dns_entry_removed\",\"hostname\":\"{}\"", fqdn(&web)));
+    assert!(removed.contains("\"address\":\"10.2.1.1\""), "{removed}");
     let (status, _) = status_and_answers(&dig(h3, &[&fqdn(&web)]));
     assert_eq!(status, "NXDOMAIN");
     let reuse = container(h2, "reuse", "10.2.1.1/16");
@@ -349,4 +357,135 @@ fn garbage_and_floods_do_not_stop_the_server_1() {
     assert_eq!(tcp.stdout.trim(), "10.2.0.7", "{tcp:?}");
     // The API is still there, too.
     assert!(h1.report().is_ok());
+}
+
+#[test]
+fn weaves_http_endpoints_2() {
+    let c = Cluster::new(2);
+    let _d = start_all(&c, &[]);
+    let (h1, h2) = (c.host(0), c.host(1));
+    assert_eq!(h1.http("GET", "/domain"), (200, "weave.local.".to_string()));
+    // Listening on 0.0.0.0 and no address on the bridge: loopback, as the contract says.
+    assert_eq!(h1.http("GET", "/dns-address"), (200, "127.0.0.1".to_string()));
+    assert_eq!(h1.http("GET", "/dns-address-port"), (200, "127.0.0.1:53".to_string()));
+
+    assert_eq!(h1.http("PUT", "/name/ctr1/10.2.5.5?fqdn=legacy.weave.local").0, 204);
+    assert_eq!(h1.http("PUT", "/name/ctr1/10.2.5.6?fqdn=legacy.weave.local").0, 204);
+    wait_everywhere(&c, "legacy.weave.local", &["10.2.5.5", "10.2.5.6"]);
+    assert_eq!(
+        h1.http("PUT", "/name/ctr1/notanip?fqdn=x.weave.local"),
+        (400, "invalid IP Address: notanip\n".into())
+    );
+    // Outside the domain: accepted and ignored, as Weave.
+    assert_eq!(h1.http("PUT", "/name/ctr1/10.2.5.7?fqdn=www.example.com").0, 204);
+    let json = h2.ns.exec("curl", &["-s", "-H", "Accept: application/json", "http://127.0.0.1:6784/name"]);
+    assert!(
+        json.stdout.contains("\"ContainerID\":\"ctr1\"") && json.stdout.contains("\"Addr\":\"10.2.5.5\""),
+        "{json:?}"
+    );
+    assert!(!json.stdout.contains("example.com"), "{json:?}");
+    let text = h2.http("GET", "/status/dns").1;
+    assert!(
+        text.lines().any(|l| l.starts_with("legacy ") && l.contains("10.2.5.6") && l.contains("ctr1")),
+        "{text}"
+    );
+
+    // One address, then the rest by container.
+    assert_eq!(h1.http("DELETE", "/name/ctr1/10.2.5.5?fqdn=legacy.weave.local").0, 204);
+    wait_everywhere(&c, "legacy.weave.local", &["10.2.5.6"]);
+    assert_eq!(h1.http("DELETE", "/name/ctr1").0, 204);
+    wait_everywhere(&c, "legacy.weave.local", &[]);
+
+    // The JSON API: add, look up, remove.
+    let body = r#"{"hostname":"api","addrs":["10.2.6.1"],"container_id":"c9"}"#;
+    let add = h2.ns.exec(
+        "curl",
+        &[
+            "-s",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+            "http://127.0.0.1:6784/api/v1/dns/entries",
+        ],
+    );
+    assert!(add.stdout.contains("\"hostname\":\"api.weave.local.\""), "{add:?}");
+    wait_everywhere(&c, "api.weave.local", &["10.2.6.1"]);
+    let (code, info) = h1.http("GET", "/api/v1/dns");
+    assert_eq!(code, 200);
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["domain"], "weave.local.");
+    assert!(info["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["hostname"] == "api.weave.local." && e["origin"] == h2.peer_name()));
+    let rm = h2.ns.exec(
+        "curl",
+        &[
+            "-s",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"container_id":"c9"}"#,
+            "http://127.0.0.1:6784/api/v1/dns/remove",
+        ],
+    );
+    assert!(rm.stdout.contains("10.2.6.1"), "{rm:?}");
+    wait_everywhere(&c, "api.weave.local", &[]);
+    // Only the origin changes its entries: removing h2's from h1 removes nothing.
+    weave_ok(h2, &["dns-add", "10.2.6.2", "-h", "theirs.weave.local"]);
+    wait_everywhere(&c, "theirs.weave.local", &["10.2.6.2"]);
+    assert_eq!(h1.http("DELETE", "/name?fqdn=theirs.weave.local").0, 204);
+    assert_eq!(lookup(h1, "theirs.weave.local").unwrap(), set(&["10.2.6.2"]));
+}
+
+#[test]
+fn a_name_removed_during_a_partition_is_gone_after_the_heal_3() {
+    let c = Cluster::new(3);
+    let _d = start_all(&c, &[]);
+    let (h1, h2, h3) = (c.host(0), c.host(1), c.host(2));
+    weave_ok(h1, &["dns-add", "10.4.0.1", "-h", "keep.weave.local"]);
+    weave_ok(h1, &["dns-add", "10.4.0.2", "-h", "gone.weave.local"]);
+    wait_everywhere(&c, "gone.weave.local", &["10.4.0.2"]);
+
+    // Cut h3 off the underlay until h1 and h3 no longer count each other as peers.
+    c.underlay.ip(&["link", "set", "vh3", "down"]);
+    for (a, b) in [(h1, h3), (h3, h1)] {
+        wait_for(&format!("{} to forget {}", a.nickname(), b.nickname()), Duration::from_secs(150), || {
+            let peers = a.peers()?;
+            match peers.iter().any(|p| p.name == b.peer_name()) {
+                true => Err(format!("{} peers", peers.len())),
+                false => Ok(()),
+            }
+        });
+    }
+    weave_ok(h1, &["dns-remove", "10.4.0.2", "-h", "gone.weave.local"]);
+    weave_ok(h1, &["dns-add", "10.4.0.3", "-h", "new.weave.local"]);
+    wait_for("h2 to see the changes", SPREAD, || {
+        let (gone, new) = (lookup(h2, "gone.weave.local")?, lookup(h2, "new.weave.local")?);
+        if gone.is_empty() && new == set(&["10.4.0.3"]) {
+            Ok(())
+        } else {
+            Err(format!("gone {gone:?} new {new:?}"))
+        }
+    });
+
+    // Heal: h3 learns the removal, the new name, and gets back what it dropped with h1.
+    c.underlay.ip(&["link", "set", "vh3", "up"]);
+    h3.wait_established_to(&[h1, h2], Duration::from_secs(150));
+    for (name, want) in [
+        ("gone.weave.local", &[][..]),
+        ("new.weave.local", &["10.4.0.3"]),
+        ("keep.weave.local", &["10.4.0.1"]),
+    ] {
+        wait_for(&format!("h3 to answer {name} with {want:?} after the heal"), SPREAD, || {
+            let got = lookup(h3, name)?;
+            if got == set(want) {
+                Ok(())
+            } else {
+                Err(format!("{got:?}"))
+            }
+        });
+    }
 }

@@ -1,14 +1,15 @@
-//! The DNS server: UDP and TCP on `--dns-listen-address`, on a thread of its own so a query
+//! The DNS server: UDP and TCP on `--dns-listen-address`, on threads of its own so a query
 //! flood cannot starve the mesh, IPAM or the API. Forwarded queries and TCP connections are
 //! bounded; anything unparsable gets FORMERR or nothing.
 
 use super::{forward, Dns};
 use std::io;
 use std::net::SocketAddr;
+use std::net::UdpSocket;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use weave_dns::{Action, Transport};
@@ -41,60 +42,92 @@ impl Sockets {
     }
 }
 
+/// Threads receiving UDP queries (the hot path); each answers what it receives.
+const UDP_WORKERS: usize = 2;
+/// How often a blocked UDP worker looks at the stop signal.
+const STOP_CHECK: Duration = Duration::from_millis(500);
+
+/// UDP is served by blocking worker threads (no reactor round trip per query); TCP and
+/// forwarded queries by a single-threaded runtime on a thread of its own.
 pub fn spawn(dns: Arc<Dns>, sockets: Sockets, stop: CancellationToken) {
-    let run = move || {
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt,
-            Err(e) => return tracing::error!("DNS server runtime: {e}"),
+    if let Err(e) = start(dns, sockets, stop) {
+        tracing::error!("DNS server: {e}");
+    }
+}
+
+fn start(dns: Arc<Dns>, sockets: Sockets, stop: CancellationToken) -> io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let forwards = Arc::new(Semaphore::new(MAX_FORWARDS));
+    sockets.udp.set_nonblocking(false)?;
+    sockets.udp.set_read_timeout(Some(STOP_CHECK))?;
+    let udp = Arc::new(sockets.udp);
+    for i in 0..UDP_WORKERS {
+        let worker = UdpWorker {
+            dns: dns.clone(),
+            sock: udp.clone(),
+            rt: rt.handle().clone(),
+            forwards: forwards.clone(),
+            stop: stop.clone(),
         };
+        std::thread::Builder::new().name(format!("weave-dns-udp{i}")).spawn(move || worker.run())?;
+    }
+    let tcp = sockets.tcp;
+    std::thread::Builder::new().name("weave-dns".into()).spawn(move || {
         rt.block_on(async move {
-            let (udp, tcp) = match (UdpSocket::from_std(sockets.udp), TcpListener::from_std(sockets.tcp)) {
-                (Ok(u), Ok(t)) => (u, t),
-                (Err(e), _) | (_, Err(e)) => return tracing::error!("DNS server sockets: {e}"),
+            let tcp = match TcpListener::from_std(tcp) {
+                Ok(t) => t,
+                Err(e) => return tracing::error!("DNS server TCP socket: {e}"),
             };
             tracing::info!(address = %dns.config.listen, "DNS server listening (UDP and TCP)");
             tokio::select! {
                 _ = stop.cancelled() => {}
-                _ = serve_udp(dns.clone(), Arc::new(udp)) => {}
                 _ = serve_tcp(dns, tcp) => {}
             }
         });
-    };
-    if let Err(e) = std::thread::Builder::new().name("weave-dns".into()).spawn(run) {
-        tracing::error!("DNS server thread: {e}");
-    }
+    })?;
+    Ok(())
 }
 
-async fn serve_udp(dns: Arc<Dns>, sock: Arc<UdpSocket>) {
-    let forwards = Arc::new(Semaphore::new(MAX_FORWARDS));
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let (n, client) = match sock.recv_from(&mut buf).await {
-            Ok(r) => r,
-            // ICMP errors from earlier sends surface here; nothing to do about them.
-            Err(e) => {
-                tracing::debug!("DNS UDP receive: {e}");
-                continue;
-            }
-        };
-        match dns.answer(&buf[..n], Transport::Udp) {
-            Action::Reply(reply) => {
-                let _ = sock.send_to(&reply, client).await;
-            }
-            Action::Drop => {}
-            Action::Forward(f) => {
-                let Ok(permit) = forwards.clone().try_acquire_owned() else {
-                    let _ = sock.send_to(&f.servfail(), client).await;
-                    continue;
-                };
-                let (dns, sock) = (dns.clone(), sock.clone());
-                tokio::spawn(async move {
-                    let reply = forward::forward(&f, &dns.upstream()).await;
-                    let _ = sock.send_to(&reply, client).await;
-                    drop(permit);
-                });
+struct UdpWorker {
+    dns: Arc<Dns>,
+    sock: Arc<UdpSocket>,
+    /// Where forwarded queries wait for upstream answers.
+    rt: tokio::runtime::Handle,
+    forwards: Arc<Semaphore>,
+    stop: CancellationToken,
+}
+
+impl UdpWorker {
+    fn run(self) {
+        let mut buf = vec![0u8; 65535];
+        while !self.stop.is_cancelled() {
+            let (n, client) = match self.sock.recv_from(&mut buf) {
+                Ok(r) => r,
+                // Timeouts (to look at `stop`), and ICMP errors from earlier sends.
+                Err(_) => continue,
+            };
+            match self.dns.answer(&buf[..n], Transport::Udp) {
+                Action::Reply(reply) => {
+                    let _ = self.sock.send_to(&reply, client);
+                }
+                Action::Drop => {}
+                Action::Forward(f) => self.forward(f, client),
             }
         }
+    }
+
+    fn forward(&self, f: weave_dns::Forward, client: SocketAddr) {
+        let Ok(permit) = self.forwards.clone().try_acquire_owned() else {
+            let _ = self.sock.send_to(&f.servfail(), client);
+            return;
+        };
+        let (dns, sock) = (self.dns.clone(), self.sock.clone());
+        self.rt.spawn(async move {
+            let reply = forward::forward(&f, &dns.upstream()).await;
+            // A blocking socket, but a UDP send only waits for buffer space.
+            let _ = sock.send_to(&reply, client);
+            drop(permit);
+        });
     }
 }
 

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# weaveDNS benchmark: queries per second and p99 latency at concurrency 1 and 50, against
+# weave-daemon's DNS server and against dnsmasq (Debian's) serving the same record, in one run,
+# both on loopback inside one network namespace. The load generator is tests/src/bin/dnsload.rs
+# (one UDP socket per client, next query as soon as the answer arrives; 1 s counts as lost).
+# Needs root and dnsmasq. Usage: bench/dns.sh [SECONDS_PER_RUN] (default 5); PROFILE=debug for
+# the debug build, NO_BUILD=1 to use the binaries as they are.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-5}
+PROFILE=${PROFILE:-release}
+if [ "${NO_BUILD:-}" != 1 ]; then
+  flags=(-q -p weave-daemon -p weave-cli -p weave-e2e --bin weave-daemon --bin weave --bin dnsload)
+  if [ "$PROFILE" = release ]; then cargo build --release "${flags[@]}"; else cargo build "${flags[@]}"; fi
+fi
+BIN=$PWD/target/$PROFILE
+NS="db$$"
+DIR=$(mktemp -d /tmp/weave-dns-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+  ip netns del "$NS" 2>/dev/null || true
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+in_ns() { ip netns exec "$NS" "$@"; }
+
+NAME=bench.weave.local
+ADDR=10.32.0.7
+in_ns "$BIN/weave-daemon" --name 02:00:00:00:00:77 --nickname bench --data-dir "$DIR" \
+  --ipalloc-range "" --resolv-conf "" --docker-api "" --dns-listen-address 127.0.0.1:53 \
+  >"$DIR/daemon.log" 2>&1 &
+PIDS+=($!)
+in_ns dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --pid-file= \
+  --user=root --listen-address=127.0.0.1 --bind-interfaces --port=5353 \
+  --host-record="$NAME,$ADDR" --local-ttl=1 >"$DIR/dnsmasq.log" 2>&1 &
+PIDS+=($!)
+
+# Wait (with a deadline) until both answer the record.
+for _ in $(seq 1 100); do
+  in_ns "$BIN/weave" dns-add "$ADDR" -h "$NAME" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+for port in 53 5353; do
+  ok=
+  for _ in $(seq 1 50); do
+    if [ "$(in_ns dig @127.0.0.1 -p $port +short +tries=1 +time=1 $NAME 2>/dev/null)" = "$ADDR" ]; then ok=1; break; fi
+    sleep 0.1
+  done
+  [ -n "$ok" ] || { echo "server on port $port does not answer $NAME"; cat "$DIR"/*.log; exit 1; }
+done
+
+printf '%-10s %11s %10s %10s %10s %8s\n' server concurrency qps p50_us p99_us lost
+for c in 1 50; do
+  for s in weave:53 dnsmasq:5353; do
+    out=$(in_ns "$BIN/dnsload" "127.0.0.1:${s#*:}" "$NAME" "$c" "$SECS")
+    eval "$(echo "$out" | tr ' ' '\n' | grep -E '^(qps|p50_us|p99_us|lost)=')"
+    printf '%-10s %11s %10s %10s %10s %8s\n' "${s%%:*}" "$c" "$qps" "$p50_us" "$p99_us" "$lost"
+  done
+done
