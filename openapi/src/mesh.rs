@@ -50,6 +50,53 @@ pub struct Connection {
     /// Overlay traffic to and from this peer (sleeve), since the connection started.
     #[serde(default)]
     pub traffic: Traffic,
+    /// The overlays tried for this connection, in preference order, with their state.
+    #[serde(default)]
+    pub forwarders: Vec<Forwarder>,
+    /// Every change of the overlay in use, oldest first (the last 16).
+    #[serde(default)]
+    pub switches: Vec<OverlaySwitch>,
+    /// The peer's kernel VXLAN device, when fastdp made one; its counters are the kernel's.
+    #[serde(default)]
+    pub fastdp: Option<FastdpDevice>,
+}
+
+/// One overlay forwarder of a connection.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Forwarder {
+    /// `fastdp` or `sleeve`.
+    pub name: String,
+    /// `pending`, `established`, `unhealthy` or `failed`.
+    pub state: String,
+    /// Why it is unhealthy or failed.
+    pub reason: Option<String>,
+}
+
+/// A change of the overlay a connection uses.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct OverlaySwitch {
+    /// RFC 3339 time of the change.
+    pub at: String,
+    /// The overlay before (absent at the start).
+    pub from: Option<String>,
+    /// The overlay after (absent when none is usable).
+    pub to: Option<String>,
+    pub reason: String,
+}
+
+/// A fastdp VXLAN device (`vethwe-vx…`) and its kernel counters.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FastdpDevice {
+    pub device: String,
+    /// Whether it is a port of the bridge (it is while fastdp is the overlay in use).
+    pub on_bridge: bool,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
 }
 
 /// Packet and byte counters of a connection's overlay.
@@ -133,6 +180,8 @@ pub enum Event {
     AllocationRemoved { ident: String, cidr: String },
     RingChanged { owned: u64, owners: u32 },
     IpamError { peer: Option<String>, error: String },
+    DnsEntryAdded { hostname: String, address: String, container_id: String, origin: String },
+    DnsEntryRemoved { hostname: String, address: String, container_id: String, origin: String },
 }
 
 impl Event {
@@ -150,10 +199,8 @@ impl Event {
             Event::AllocationRemoved { .. } => "allocation_removed",
             Event::RingChanged { .. } => "ring_changed",
             Event::IpamError { .. } => "ipam_error",
+            Event::DnsEntryAdded { .. } => "dns_entry_added",
+            Event::DnsEntryRemoved { .. } => "dns_entry_removed",
         }
     }
 }
-    DnsEntryAdded { hostname: String, address: String, container_id: String, origin: String },
-    DnsEntryRemoved { hostname: String, address: String, container_id: String, origin: String },
-            Event::DnsEntryAdded { .. } => "dns_entry_added",
-            Event::DnsEntryRemoved { .. } => "dns_entry_removed",

@@ -6,6 +6,7 @@
 //! panics. Names carry the test process id, so tests run in parallel and a crashed run's
 //! leftovers are swept by the next one.
 
+mod background;
 mod bin;
 mod cluster;
 mod daemon;
@@ -14,6 +15,7 @@ mod mesh;
 mod netns;
 mod wait;
 
+pub use background::Background;
 pub use bin::{binary, target_dir};
 pub use cluster::{Cluster, Host};
 pub use daemon::Daemon;

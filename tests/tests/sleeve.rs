@@ -1,9 +1,7 @@
 //! The virtual Ethernet switch over sleeve: containers on different hosts share a segment.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use weave_e2e::{binary, wait_for, Cluster, Host, Netns};
+use weave_e2e::{binary, wait_for, Background, Cluster, Host, Netns};
 
 const CONNECT: Duration = Duration::from_secs(30);
 
@@ -44,63 +42,6 @@ fn cross_host_ping_2() {
     assert!(t.tx_packets > 0 && t.rx_packets > 0 && t.tx_bytes > 0 && t.rx_bytes > 0, "{t:?}");
 }
 
-/// A background process in a namespace, killed on drop.
-struct Bg(Child);
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Bg {
-    fn spawn(ns: &Netns, program: &str, args: &[&str]) -> Bg {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns.name, program])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
-        Bg(child)
-    }
-
-    /// Reads stdout lines until one contains `needle`.
-    fn wait_line(&mut self, needle: &str) -> String {
-        let out = self.0.stdout.as_mut().expect("piped");
-        let mut r = BufReader::new(out);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if r.read_line(&mut line).expect("read") == 0 {
-                panic!("process ended before printing {needle:?}");
-            }
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    /// Waits for the process to exit and returns its stdout.
-    fn finish(mut self, timeout: Duration) -> (Option<i32>, String) {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            if let Some(st) = self.0.try_wait().expect("wait") {
-                let mut s = String::new();
-                if let Some(mut o) = self.0.stdout.take() {
-                    let _ = std::io::Read::read_to_string(&mut o, &mut s);
-                }
-                return (st.code(), s);
-            }
-            if std::time::Instant::now() > deadline {
-                return (None, String::new());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
 fn udpcat() -> String {
     binary("udpcat").display().to_string()
 }
@@ -128,10 +69,10 @@ fn arp_broadcasts_and_multicast_reach_the_other_hosts_3() {
     wait_for("a pings c", CONNECT, || ping(&a, "10.32.0.3"));
 
     // An ARP request for an address nobody has is broadcast: both other hosts hear it.
-    let mut dumps: Vec<Bg> = [&b, &cc]
+    let mut dumps: Vec<Background> = [&b, &cc]
         .iter()
         .map(|ns| {
-            Bg::spawn(
+            Background::spawn(
                 ns,
                 "timeout",
                 &["20", "tcpdump", "-l", "-n", "-i", "ethwe", "-c", "1", "arp and host 10.32.0.99"],
@@ -148,18 +89,16 @@ fn arp_broadcasts_and_multicast_reach_the_other_hosts_3() {
 
     // A UDP multicast group: both listeners on the other hosts get the datagram.
     let cat = udpcat();
-    let mut listeners: Vec<Bg> = [&b, &cc]
+    let mut listeners: Vec<Background> = [&b, &cc]
         .iter()
-        .map(|ns| Bg::spawn(ns, &cat, &["listen", "0.0.0.0:5000", "239.1.2.3", "1", "20"]))
+        .map(|ns| Background::spawn(ns, &cat, &["listen", "0.0.0.0:5000", "239.1.2.3", "1", "20"]))
         .collect();
     for l in &mut listeners {
         l.wait_line("listening");
     }
     // Send until both have heard (each exits after one datagram), or give up.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while std::time::Instant::now() < deadline
-        && listeners.iter_mut().any(|l| l.0.try_wait().expect("wait").is_none())
-    {
+    while std::time::Instant::now() < deadline && listeners.iter_mut().any(|l| l.running()) {
         let out = a.exec(&cat, &["send", "239.1.2.3:5000", "hello-multicast"]);
         assert!(out.ok(), "{out:?}");
         std::thread::sleep(Duration::from_millis(200));
@@ -242,13 +181,12 @@ fn a_password_hides_the_payload_and_replays_are_dropped_4() {
     wait_for("p pings q", CONNECT, || ping(&p, "10.33.0.2"));
 
     let pcap = format!("/tmp/{}-underlay.pcap", c.underlay.name);
-    let mut dump = Bg::spawn(&c.underlay, "tcpdump", &["-i", "br0", "-U", "-w", &pcap, "udp"]);
+    let mut dump = Background::spawn(&c.underlay, "tcpdump", &["-i", "br0", "-U", "-w", &pcap, "udp"]);
     std::thread::sleep(Duration::from_millis(500)); // tcpdump opens its socket
     let (secret, plain) = ("5ec7e75ec7e75ec7", "0b5e7ab1e0b5e7ab");
     assert!(a.exec("ping", &["-c", "3", "-i", "0.2", "-p", secret, "10.32.0.2"]).ok());
     assert!(p.exec("ping", &["-c", "3", "-i", "0.2", "-p", plain, "10.33.0.2"]).ok());
-    let _ = dump.0.kill();
-    let _ = dump.0.wait();
+    dump.stop();
     let bytes = std::fs::read(&pcap).expect("capture written");
     let _ = std::fs::remove_file(&pcap);
     let has = |hex: &str| {
@@ -302,7 +240,7 @@ fn pmtu_discovery_and_fragmentation_over_a_small_underlay_2() {
     // A TCP transfer: DF segments larger than the overlay MTU get ICMP "fragmentation needed".
     let tag = &a.name;
     let (sent, got) = (format!("/tmp/{tag}-sent"), format!("/tmp/{tag}-got"));
-    let server = Bg::spawn(&b, "sh", &["-c", &format!("busybox nc -l -p 5000 > {got}")]);
+    let server = Background::spawn(&b, "sh", &["-c", &format!("busybox nc -l -p 5000 > {got}")]);
     wait_for("the receiver listens", Duration::from_secs(10), || {
         let ss = b.exec("ss", &["-ltn"]).stdout;
         if ss.contains(":5000") {

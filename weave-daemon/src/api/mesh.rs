@@ -53,6 +53,7 @@ async fn connections(State(d): State<AppState>) -> Json<Vec<Connection>> {
     let m = d.mesh.snapshot();
     let nick = |name: &str| m.peers.iter().find(|p| p.name == name).map(|p| p.nick_name.clone());
     let counters = d.sleeve.as_ref().map(|s| s.counters()).unwrap_or_default();
+    let devices = d.mesh.fastdp().map(|f| f.devices()).unwrap_or_default();
     Json(
         m.connections
             .iter()
@@ -65,9 +66,42 @@ async fn connections(State(d): State<AppState>) -> Json<Vec<Connection>> {
                     }
                     _ => None,
                 };
-                let traffic = peer
-                    .as_deref()
-                    .and_then(|p| p.parse::<weave_wire::PeerName>().ok())
+                let peer_name = peer.as_deref().and_then(|p| p.parse::<weave_wire::PeerName>().ok());
+                let overlay = peer_name.and_then(|p| m.overlays.get(&p));
+                let fastdp = peer_name.and_then(|p| devices.get(&p)).map(|dev| FastdpDevice {
+                    device: dev.name.clone(),
+                    on_bridge: dev.attached,
+                    tx_packets: dev.stats.tx_packets,
+                    tx_bytes: dev.stats.tx_bytes,
+                    rx_packets: dev.stats.rx_packets,
+                    rx_bytes: dev.stats.rx_bytes,
+                });
+                let forwarders = overlay
+                    .map(|o| {
+                        o.forwarders
+                            .iter()
+                            .map(|f| Forwarder {
+                                name: f.name.clone(),
+                                state: f.state.clone(),
+                                reason: f.reason.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let switches = overlay
+                    .map(|o| {
+                        o.switches
+                            .iter()
+                            .map(|s| OverlaySwitch {
+                                at: crate::timefmt::rfc3339(s.at),
+                                from: s.from.clone(),
+                                to: s.to.clone(),
+                                reason: s.reason.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let traffic = peer_name
                     .and_then(|p| counters.get(&p))
                     .map(|c| Traffic {
                         tx_packets: c[0],
@@ -88,6 +122,9 @@ async fn connections(State(d): State<AppState>) -> Json<Vec<Connection>> {
                     encrypted: attrs.get("encrypted").and_then(|v| v.as_bool()).unwrap_or(false),
                     mtu: attrs.get("mtu").and_then(|v| v.as_u64()).map(|v| v as u32),
                     info: c.info.clone(),
+                    forwarders,
+                    switches,
+                    fastdp,
                 }
             })
             .collect(),

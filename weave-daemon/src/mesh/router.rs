@@ -6,9 +6,9 @@ use super::core::{ConnId, Handshaked, Mesh, MeshConfig, MeshEvent, Output};
 use super::gossip::{GossipData, Gossiper};
 use super::handshake::{self, Established, HANDSHAKE_TIMEOUT, READ_TIMEOUT};
 use super::status::MeshSnapshot;
+use crate::overlay::fastdp::Fastdp;
 use crate::overlay::sleeve::datapath::DpRoutes;
 use crate::overlay::sleeve::Sleeve;
-use crate::overlay::fastdp::Fastdp;
 use crate::overlay::{OverlayEvent, OverlayParams, OverlaySwitch};
 use ipnet::Ipv4Net;
 use std::collections::HashMap;
@@ -317,7 +317,8 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
         let mut routes_changed = false;
         let outputs = mesh.take_outputs();
         // A new connection's fastdp needs both ends' short ids for its VNIs.
-        if outputs.iter().any(|o| matches!(o, Output::OverlayPrepare { .. } | Output::OverlayConfirm { .. })) {
+        if outputs.iter().any(|o| matches!(o, Output::OverlayPrepare { .. } | Output::OverlayConfirm { .. }))
+        {
             if let Some(fd) = io.switch.as_ref().and_then(|sw| sw.fastdp()) {
                 fd.set_short_ids(mesh.short_ids().into_iter().collect());
             }

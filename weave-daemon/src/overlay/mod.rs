@@ -126,7 +126,10 @@ impl OverlaySwitch {
         Ok(())
     }
 
-    fn prepare_sleeve(&self, p: &OverlayParams) -> (mpsc::Sender<forwarder::Ctl>, mpsc::Receiver<forwarder::Up>) {
+    fn prepare_sleeve(
+        &self,
+        p: &OverlayParams,
+    ) -> (mpsc::Sender<forwarder::Ctl>, mpsc::Receiver<forwarder::Up>) {
         self.sleeve.prepare(SleeveParams {
             remote: p.remote,
             conn_uid: p.conn_uid,
@@ -172,7 +175,9 @@ impl OverlaySwitch {
         let Some((c, compat)) = self.conns.get(&conn) else { return };
         let msg = match (tag, compat) {
             (OVERLAY_CONTROL_TAG, false) => match payload {
-                [index, sub, rest @ ..] => SwitchCtl::Control { index: *index, tag: *sub, payload: rest.to_vec() },
+                [index, sub, rest @ ..] => {
+                    SwitchCtl::Control { index: *index, tag: *sub, payload: rest.to_vec() }
+                }
                 _ => {
                     tracing::info!(conn, "ignoring a truncated overlay control message");
                     return;

@@ -45,7 +45,11 @@ pub struct SwitchRecord {
 pub enum SwitchCtl {
     Confirm,
     /// A control message for the forwarder at `index`.
-    Control { index: u8, tag: u8, payload: Vec<u8> },
+    Control {
+        index: u8,
+        tag: u8,
+        payload: Vec<u8>,
+    },
 }
 
 /// A forwarder as its overlay prepared it for this connection.
@@ -121,7 +125,14 @@ pub async fn run(
                 (None, Some(e))
             }
         };
-        slots.push(Slot { name: p.name, ctl, established: false, on_hold: false, reason, attrs: BTreeMap::new() });
+        slots.push(Slot {
+            name: p.name,
+            ctl,
+            established: false,
+            on_hold: false,
+            reason,
+            attrs: BTreeMap::new(),
+        });
     }
     drop(tx);
     let mut sw = ConnSwitch {
@@ -191,8 +202,7 @@ impl ConnSwitch {
                 return self.choose_best(&reason).await;
             }
             Up::SendControl { tag, payload } => {
-                let mut body =
-                    if self.compat { vec![tag] } else { vec![OVERLAY_CONTROL_TAG, i as u8, tag] };
+                let mut body = if self.compat { vec![tag] } else { vec![OVERLAY_CONTROL_TAG, i as u8, tag] };
                 body.extend(payload);
                 self.emit(OverlayEvent::Send(body)).await;
             }

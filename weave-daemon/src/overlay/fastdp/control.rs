@@ -329,7 +329,9 @@ impl Task {
                 self.evaluate().await;
                 Ok(())
             }
-            CRYPTO_INIT_SA_REMOTE => Err(format!("the peer wants encrypted fastdp: {}", self.fd.encrypted_unavailable)),
+            CRYPTO_INIT_SA_REMOTE => {
+                Err(format!("the peer wants encrypted fastdp: {}", self.fd.encrypted_unavailable))
+            }
             _ => {
                 tracing::info!(peer = %self.p.remote, "fastdp: ignoring unknown control message {tag}");
                 Ok(())

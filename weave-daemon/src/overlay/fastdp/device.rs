@@ -144,9 +144,14 @@ impl Devices {
     /// also drops every MAC the bridge learnt there.
     pub fn attach(&self, name: &str, on: bool) -> Result<(), String> {
         let mut nl = self.nl();
-        let link = nl.link_by_name(name).map_err(|e| e.to_string())?.ok_or_else(|| format!("{name} is gone"))?;
+        let link =
+            nl.link_by_name(name).map_err(|e| e.to_string())?.ok_or_else(|| format!("{name} is gone"))?;
         if !on {
-            return if link.master.is_some() { nl.set_master(&link, None).map_err(|e| e.to_string()) } else { Ok(()) };
+            return if link.master.is_some() {
+                nl.set_master(&link, None).map_err(|e| e.to_string())
+            } else {
+                Ok(())
+            };
         }
         let bridge = nl
             .link_by_name(&self.bridge)
@@ -167,7 +172,8 @@ impl Devices {
     /// they age out (or forever, if the peer's daemon is gone and only its kernel forwards).
     pub fn take_macs(&self, name: &str, macs: &[[u8; 6]]) -> Result<(), String> {
         let mut nl = self.nl();
-        let link = nl.link_by_name(name).map_err(|e| e.to_string())?.ok_or_else(|| format!("{name} is gone"))?;
+        let link =
+            nl.link_by_name(name).map_err(|e| e.to_string())?.ok_or_else(|| format!("{name} is gone"))?;
         for mac in macs {
             nl.bridge_fdb_move(link.index, *mac).map_err(|e| e.to_string())?;
         }
@@ -183,7 +189,8 @@ impl Devices {
     /// Isolates a bridge port (the sleeve's), so frames from VXLAN ports never reach it.
     pub fn isolate(&self, name: &str) -> Result<(), String> {
         let mut nl = self.nl();
-        let link = nl.link_by_name(name).map_err(|e| e.to_string())?.ok_or_else(|| format!("{name} is missing"))?;
+        let link =
+            nl.link_by_name(name).map_err(|e| e.to_string())?.ok_or_else(|| format!("{name} is missing"))?;
         nl.set_bridge_port_isolated(&link, true).map_err(|e| e.to_string())
     }
 

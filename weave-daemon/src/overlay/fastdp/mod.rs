@@ -80,7 +80,11 @@ impl Fastdp {
                     sleeve.set_kernel_flood(peer, true);
                 }
             }
-            tracing::info!(device = link.name, on_bridge = link.master.is_some(), "fastdp: found a device from before");
+            tracing::info!(
+                device = link.name,
+                on_bridge = link.master.is_some(),
+                "fastdp: found a device from before"
+            );
             orphans.insert(link.name, now);
         }
         let fd = Arc::new(Fastdp {
@@ -141,7 +145,9 @@ impl Fastdp {
                     fd.sleeve.set_kernel_flood(peer, false);
                     fd.forget(&link.name);
                     match fd.devices.delete(&link.name) {
-                        Ok(()) => tracing::info!(device = link.name, %peer, "removed the fastdp device of a peer now on sleeve"),
+                        Ok(()) => {
+                            tracing::info!(device = link.name, %peer, "removed the fastdp device of a peer now on sleeve")
+                        }
                         Err(e) => tracing::warn!(device = link.name, "removing a fastdp device: {e}"),
                     }
                 }
@@ -156,7 +162,11 @@ impl Fastdp {
             .into_iter()
             .filter_map(|l| {
                 let peer = l.alias.as_deref().and_then(device::alias_peer)?;
-                let status = DeviceStatus { attached: l.master.is_some(), stats: l.stats.unwrap_or_default(), name: l.name };
+                let status = DeviceStatus {
+                    attached: l.master.is_some(),
+                    stats: l.stats.unwrap_or_default(),
+                    name: l.name,
+                };
                 Some((peer, status))
             })
             .collect()
@@ -214,7 +224,11 @@ async fn reap(fd: Weak<Fastdp>) {
                     if let Some(peer) = peer {
                         fd.sleeve.set_kernel_flood(peer, false);
                     }
-                    tracing::info!(device = name, "removed a fastdp device no connection used for {}s", ORPHAN_GRACE.as_secs());
+                    tracing::info!(
+                        device = name,
+                        "removed a fastdp device no connection used for {}s",
+                        ORPHAN_GRACE.as_secs()
+                    );
                 }
                 Ok(Err(e)) => tracing::warn!(device = name, "removing an unused fastdp device: {e}"),
                 Err(e) => tracing::warn!(device = name, "removing an unused fastdp device: {e}"),

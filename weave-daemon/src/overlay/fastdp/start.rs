@@ -11,7 +11,12 @@ use std::sync::Arc;
 use weave_netdev::Netlink;
 use weave_wire::PeerName;
 
-pub fn start(config: &Config, us: PeerName, mtu: u32, sleeve: &Arc<Sleeve>) -> anyhow::Result<Option<Arc<Fastdp>>> {
+pub fn start(
+    config: &Config,
+    us: PeerName,
+    mtu: u32,
+    sleeve: &Arc<Sleeve>,
+) -> anyhow::Result<Option<Arc<Fastdp>>> {
     if config.no_fastdp {
         Fastdp::remove_all(Netlink::open()?);
         return Ok(None);
@@ -32,7 +37,8 @@ pub fn start(config: &Config, us: PeerName, mtu: u32, sleeve: &Arc<Sleeve>) -> a
         sleeve_port: TAP_NAME.to_string(),
         encrypted_unavailable,
     };
-    let fd = Fastdp::start(Netlink::open()?, cfg, sleeve.clone()).map_err(|e| anyhow::anyhow!("fastdp: {e}"))?;
+    let fd =
+        Fastdp::start(Netlink::open()?, cfg, sleeve.clone()).map_err(|e| anyhow::anyhow!("fastdp: {e}"))?;
     Ok(Some(fd))
 }
 
@@ -48,7 +54,19 @@ fn esp_unavailable() -> String {
     match add {
         Ok(out) if out.status.success() => {
             let _ = Command::new("ip")
-                .args(["xfrm", "state", "delete", "src", "127.0.0.1", "dst", "127.0.0.1", "proto", "esp", "spi", SPI])
+                .args([
+                    "xfrm",
+                    "state",
+                    "delete",
+                    "src",
+                    "127.0.0.1",
+                    "dst",
+                    "127.0.0.1",
+                    "proto",
+                    "esp",
+                    "spi",
+                    SPI,
+                ])
                 .status();
             "encrypted fastdp (IPsec ESP) is not implemented by this weave".into()
         }

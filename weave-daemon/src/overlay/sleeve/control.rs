@@ -342,4 +342,3 @@ impl State {
 pub fn attrs(mtu: u32) -> BTreeMap<String, serde_json::Value> {
     BTreeMap::from([("name".to_string(), "sleeve".into()), ("mtu".to_string(), mtu.into())])
 }
-

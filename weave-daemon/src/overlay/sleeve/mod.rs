@@ -7,9 +7,9 @@ pub mod datapath;
 pub mod forwarder;
 pub mod udp;
 
-use crate::overlay::forwarder::{Ctl, Up};
 use self::datapath::{DpRoutes, LocalPort, Shared};
 use self::forwarder::{Counters, Crypto, Forwarder, DEFAULT_MTU, MAX_UDP_PAYLOAD};
+use crate::overlay::forwarder::{Ctl, Up};
 use crate::overlay::fxhash::FxHashSet;
 use crate::overlay::maccache::MacCache;
 use arc_swap::{ArcSwap, ArcSwapOption};
