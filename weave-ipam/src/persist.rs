@@ -32,6 +32,50 @@ pub struct PersistedState {
     pub owned: BTreeMap<String, OwnedData>,
 }
 
+/// What changed since the previous [`crate::allocator::Output::Persist`]: applied in order to
+/// what is stored, the deltas give [`crate::allocator::Allocator::persisted_state`]. Only the
+/// owners that changed are carried, so persisting an allocation costs the same with ten or ten
+/// thousand owners.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PersistDelta {
+    /// Drop whatever was stored first (a fresh start; `owned` then lists every owner).
+    pub reset: bool,
+    pub peer_name: PeerName,
+    /// The whole ring (it is small).
+    pub ring: Option<Ring>,
+    /// Owners whose addresses changed: their addresses now, `None` when they hold none.
+    pub owned: BTreeMap<String, Option<OwnedData>>,
+}
+
+impl PersistDelta {
+    /// Applies this delta to `stored` (`None`: nothing stored yet).
+    pub fn apply_to(&self, stored: &mut Option<PersistedState>) {
+        let s = match stored {
+            Some(s) if !self.reset => s,
+            _ => stored.insert(PersistedState::default()),
+        };
+        s.peer_name = self.peer_name;
+        s.ring = self.ring.clone();
+        for (ident, data) in &self.owned {
+            match data {
+                Some(d) => s.owned.insert(ident.clone(), d.clone()),
+                None => s.owned.remove(ident),
+            };
+        }
+    }
+
+    /// Folds a later delta into this one, so both are written at once.
+    pub fn merge(&mut self, later: PersistDelta) {
+        if later.reset {
+            *self = later;
+            return;
+        }
+        self.peer_name = later.peer_name;
+        self.ring = later.ring;
+        self.owned.extend(later.owned);
+    }
+}
+
 fn encode_one<T: Gob>(value: &T) -> Vec<u8> {
     let mut enc = Encoder::new();
     enc.encode_typed(value).expect("IPAM gob types always encode");

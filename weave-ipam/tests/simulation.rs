@@ -156,7 +156,7 @@ impl Sim {
         let universe: Cidr = UNIVERSE.parse().unwrap();
         for out in outputs {
             match out {
-                Output::Persist(p) => self.peers[i].stored = Some(p),
+                Output::Persist(p) => p.apply_to(&mut self.peers[i].stored),
                 Output::Broadcast(payload) => {
                     self.count("broadcasts");
                     for to in 0..self.peers.len() {
@@ -207,6 +207,11 @@ impl Sim {
                     }
                 }
             }
+        }
+        // The deltas add up to exactly the allocator's state.
+        if self.peers[i].stored.is_some() {
+            let now = self.alloc(i).persisted_state();
+            assert_eq!(self.peers[i].stored.as_ref(), Some(&now), "peer {i}: deltas drifted");
         }
     }
 

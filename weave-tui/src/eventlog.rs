@@ -55,6 +55,10 @@ pub fn from_stream(time: String, name: &str, data: &str, nick: &dyn Fn(&str) -> 
         Some(p) => format!("{} ({})", nick(p).unwrap_or_else(|| p.to_string()), s("address")),
         None => s("address"),
     };
+    let origin = || {
+        let o = s("origin");
+        nick(&o).unwrap_or(o)
+    };
     let (text, warn) = match name {
         "peer_added" => (format!("{} joined ({})", s("nickname"), s("name")), false),
         "peer_removed" => (format!("{} left ({})", s("nickname"), s("name")), true),
@@ -80,6 +84,10 @@ pub fn from_stream(time: String, name: &str, data: &str, nick: &dyn Fn(&str) -> 
             let from =
                 v.get("peer").and_then(Value::as_str).map(|p| nick(p).unwrap_or_else(|| p.to_string()));
             (format!("IPAM gossip from {} refused: {}", from.unwrap_or("a peer".into()), s("error")), true)
+        }
+        "dns_entry_added" => (format!("{} -> {} added by {}", s("hostname"), s("address"), origin()), false),
+        "dns_entry_removed" => {
+            (format!("{} -> {} removed by {}", s("hostname"), s("address"), origin()), false)
         }
         "lagged" => (format!("the dashboard fell behind and missed {data} events"), true),
         _ => (fields(&v), false),
@@ -157,14 +165,20 @@ mod tests {
         let data = r#"{"type":"targets_changed","targets":["a","b"]}"#;
         let e = from_stream("t".into(), "targets_changed", data, &nick);
         assert_eq!(e.text, "connection targets now: a, b");
+        let data = r#"{"type":"dns_entry_added","hostname":"web.weave.local.","address":"10.32.0.1",
+            "container_id":"c","origin":"02:00:00:00:00:02"}"#;
+        let e = from_stream("t".into(), "dns_entry_added", data, &nick);
+        assert_eq!(e.text, "web.weave.local. -> 10.32.0.1 added by host2");
     }
 
     #[test]
     fn unknown_events_show_their_fields() {
         let e =
-            from_stream("t".into(), "traffic", r#"{"type":"traffic","peer":"p","rx_bytes":5}"#, &|_| None);
+            from_stream("t".into(), "new_thing", r#"{"type":"new_thing","peer":"p","rx_bytes":5}"#, &|_| {
+                None
+            });
         assert_eq!(e.text, "peer=p rx_bytes=5");
-        assert_eq!(e.kind, "traffic");
+        assert_eq!(e.kind, "new_thing");
     }
 
     #[test]

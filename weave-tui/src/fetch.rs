@@ -5,12 +5,10 @@
 use crate::app::Event;
 use crate::eventlog::clock_now;
 use crate::model::{dns_from_report, Avail, IpamData, Snapshot};
-use crate::overlay::OverlayInfo;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
-use weave_api::{Client, ClientError, Connection, IpamCheck, Report};
+use weave_api::{Client, ClientError, IpamCheck, Report};
 
 /// A poll that takes longer than this counts as a failure (a hung daemon is a down daemon).
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -31,19 +29,12 @@ pub fn spawn(addr: String, tx: SyncSender<Event>, every: Duration) -> std::io::R
             }
         };
         let client = Client::new(&addr);
-        let http = match reqwest::Client::builder().connect_timeout(TIMEOUT).no_proxy().build() {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::error!("poller: http client: {e}");
-                return;
-            }
-        };
         let mut check = CheckCache::default();
         // Log transitions only: a daemon that stays down would flood the file.
         let mut last_error: Option<String> = None;
         loop {
             let started = Instant::now();
-            let ev = match rt.block_on(poll(&client, &http, &mut check)) {
+            let ev = match rt.block_on(poll(&client, &mut check)) {
                 Ok(s) => {
                     if last_error.take().is_some() {
                         tracing::info!(addr, "daemon answers again");
@@ -108,44 +99,20 @@ impl std::fmt::Display for Failure {
     }
 }
 
-async fn poll(c: &Client, http: &reqwest::Client, check: &mut CheckCache) -> Result<Snapshot, String> {
+async fn poll(c: &Client, check: &mut CheckCache) -> Result<Snapshot, String> {
     let (status, report, connections) =
-        tokio::join!(timed(c.status()), timed(c.report()), connections(http, c.addr()));
-    let (status, report, (connections, overlays)) =
-        (status.map_err(|e| e.to_string())?, report.map_err(|e| e.to_string())?, connections?);
+        tokio::join!(timed(c.status()), timed(c.report()), timed(c.connections()));
+    let text = |e: Failure| e.to_string();
+    let (status, report, connections) =
+        (status.map_err(text)?, report.map_err(text)?, connections.map_err(text)?);
     let ipam = ipam(c, &report, check).await;
     let dns = dns_from_report(&report);
-    Ok(Snapshot { at: Instant::now(), status, report, connections, overlays, ipam, dns })
-}
-
-/// `GET /api/v1/connections`, read as JSON first so that overlay details the typed
-/// `Connection` does not carry (yet) are kept too.
-async fn connections(
-    http: &reqwest::Client,
-    addr: &str,
-) -> Result<(Vec<Connection>, BTreeMap<String, OverlayInfo>), String> {
-    let get = async {
-        let resp = http.get(format!("http://{addr}/api/v1/connections")).send().await?.error_for_status()?;
-        resp.bytes().await
-    };
-    let body = match tokio::time::timeout(TIMEOUT, get).await {
-        Err(_) => return Err(Failure::Timeout.to_string()),
-        Ok(Err(e)) if e.is_connect() => return Err(format!("no weave daemon answers at {addr}")),
-        Ok(Err(e)) => return Err(format!("connections: {e}")),
-        Ok(Ok(b)) => b,
-    };
-    let raw: Vec<serde_json::Value> =
-        serde_json::from_slice(&body).map_err(|e| format!("connections: {e}"))?;
-    let mut conns = Vec::with_capacity(raw.len());
-    let mut overlays = BTreeMap::new();
-    for v in raw {
-        overlays.insert(
-            v.get("address").and_then(|a| a.as_str()).unwrap_or_default().to_string(),
-            OverlayInfo::from_json(&v),
-        );
-        conns.push(serde_json::from_value(v).map_err(|e| format!("connections: {e}"))?);
-    }
-    Ok((conns, overlays))
+    // A local netlink dump: quick, and it fails only where sock_diag is unavailable.
+    let rtts = crate::rtt::mesh_rtts(status.router.port).unwrap_or_else(|e| {
+        tracing::debug!("mesh RTTs: {e}");
+        Default::default()
+    });
+    Ok(Snapshot { at: Instant::now(), status, report, connections, rtts, ipam, dns })
 }
 
 /// IPAM from its own endpoints; from Weave's report when the daemon has none.

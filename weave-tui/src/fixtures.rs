@@ -3,7 +3,6 @@
 
 use crate::app::{App, Event, Stream};
 use crate::model::{AllocationRow, Avail, DnsEntry, IpamData, RingOwner, Snapshot};
-use crate::overlay::OverlayInfo;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use weave_api::*;
@@ -54,6 +53,9 @@ pub fn conn(addr: &str, state: &str, peer: Option<(&str, &str)>, rx: u64, tx: u6
             rx_bytes: rx,
             drops: 0,
         },
+        forwarders: Vec::new(),
+        switches: Vec::new(),
+        fastdp: None,
     }
 }
 
@@ -63,7 +65,6 @@ pub fn snapshot(t0: Instant, secs: u64) -> Snapshot {
     let mut attrs = BTreeMap::new();
     attrs.insert("name".to_string(), serde_json::Value::from("sleeve"));
     attrs.insert("mtu".to_string(), serde_json::Value::from(1376));
-    attrs.insert("rtt_ms".to_string(), serde_json::Value::from(0.42));
     let report = Report {
         ready: true,
         version: "0.1.0".into(),
@@ -183,19 +184,48 @@ pub fn snapshot(t0: Instant, secs: u64) -> Snapshot {
             container_id: "4f2a9c81be07".into(),
         },
     ]);
-    // host2's connection tried fastdp first and fell back.
-    let overlay = serde_json::json!({
-        "forwarders": [
-            {"name": "fastdp", "state": "failed", "reason": "no fastdp heartbeat for 15 s"},
-            {"name": "sleeve", "state": "established"}
-        ],
-        "switches": [
-            {"from": null, "to": "fastdp", "reason": "connection started"},
-            {"from": "fastdp", "to": "sleeve", "reason": "fastdp unhealthy: no heartbeat for 15 s"}
-        ]
+    // host2's connection tried fastdp first and fell back; its VXLAN device stays, off the bridge.
+    let mut connections = connections;
+    let c = &mut connections[0];
+    c.forwarders = vec![
+        Forwarder {
+            name: "fastdp".into(),
+            state: "failed".into(),
+            reason: Some("no fastdp heartbeat for 15 s".into()),
+        },
+        Forwarder { name: "sleeve".into(), state: "established".into(), reason: None },
+    ];
+    c.switches = vec![
+        OverlaySwitch {
+            at: "2026-11-28T11:58:01Z".into(),
+            from: None,
+            to: Some("fastdp".into()),
+            reason: "connection started".into(),
+        },
+        OverlaySwitch {
+            at: "2026-11-28T11:59:47Z".into(),
+            from: Some("fastdp".into()),
+            to: Some("sleeve".into()),
+            reason: "fastdp unhealthy: no heartbeat for 15 s".into(),
+        },
+    ];
+    c.fastdp = Some(FastdpDevice {
+        device: "vethwe-vx02".into(),
+        on_bridge: false,
+        tx_packets: 12,
+        tx_bytes: 1_700,
+        rx_packets: 10,
+        rx_bytes: 1_400,
     });
-    let overlays = BTreeMap::from([("10.99.0.2:6783".to_string(), OverlayInfo::from_json(&overlay))]);
-    Snapshot { at: t0 + Duration::from_secs(secs), status, report, connections, overlays, ipam, dns }
+    Snapshot {
+        at: t0 + Duration::from_secs(secs),
+        status,
+        report,
+        connections,
+        rtts: BTreeMap::from([("10.99.0.2:6783".to_string(), 0.42)]),
+        ipam,
+        dns,
+    }
 }
 
 /// An app that has seen `polls` polls and a few streamed events.

@@ -17,6 +17,7 @@ pub mod model;
 mod overlay;
 mod rates;
 mod render;
+mod rtt;
 mod sse;
 mod stream;
 mod terminal;

@@ -2,7 +2,6 @@
 //! use. Subsystems the daemon may lack (IPAM, DNS) are [`Avail`]able or say why not, so every
 //! view is driven by data and never by which daemon version answered.
 
-use crate::overlay::OverlayInfo;
 use std::collections::BTreeMap;
 use std::time::Instant;
 use weave_api::{Allocation, Connection, IpamCheck, IpamInfo, IpamStatus, Report, Status};
@@ -36,8 +35,8 @@ pub struct Snapshot {
     pub status: Status,
     pub report: Report,
     pub connections: Vec<Connection>,
-    /// Overlay details by connection address (see [`OverlayInfo`]).
-    pub overlays: BTreeMap<String, OverlayInfo>,
+    /// The kernel's RTT of each mesh connection in ms, by connection address (see `rtt`).
+    pub rtts: BTreeMap<String, f64>,
     pub ipam: Avail<IpamData>,
     pub dns: Avail<Vec<DnsEntry>>,
 }
@@ -93,6 +92,8 @@ impl IpamData {
     /// From `/api/v1/ipam`, `/api/v1/ipam/allocations` and (when polled) `/api/v1/ipam/check`.
     pub fn from_api(info: &IpamInfo, allocations: &[Allocation], check: Option<&IpamCheck>) -> IpamData {
         let mut d = IpamData::from_status(&info.status);
+        // Said again below, after the check, which words it better.
+        d.problems.clear();
         d.state = info.state.clone();
         d.allocations = allocations
             .iter()
@@ -117,7 +118,25 @@ impl IpamData {
             }
             None => d.problems.extend(info.errors.iter().map(gossip_error)),
         }
+        d.add_stranded();
         d
+    }
+
+    /// Space owned by peers missing from the topology, unless the IPAM check already said so:
+    /// the check runs less often than the ring is read, and may predate the peer's departure.
+    fn add_stranded(&mut self) {
+        let stranded: Vec<String> = self
+            .owners
+            .iter()
+            .filter(|o| !o.known && !self.problems.iter().any(|p| p.contains(&o.peer)))
+            .map(|o| {
+                format!(
+                    "{} IPs owned by {}({}), which is not in the topology (if it is gone for good: weave rmpeer {})",
+                    o.ips, o.peer, o.nickname, o.peer
+                )
+            })
+            .collect();
+        self.problems.extend(stranded);
     }
 
     /// From Weave's report alone (a daemon without the `/api/v1/ipam` endpoints).
@@ -141,7 +160,7 @@ impl IpamData {
             None if s.entries.is_empty() => "idle".into(),
             None => "ready".into(),
         };
-        IpamData {
+        let mut d = IpamData {
             state,
             range: s.range.clone(),
             default_subnet: s.default_subnet.clone(),
@@ -150,7 +169,9 @@ impl IpamData {
             owners,
             allocations: vec![],
             problems: vec![],
-        }
+        };
+        d.add_stranded();
+        d
     }
 }
 
@@ -211,6 +232,30 @@ mod tests {
         assert_eq!(d.owners.len(), 2);
         assert_eq!((d.owners[0].peer.as_str(), d.owners[0].ips, d.owners[0].ranges), ("b", 100, 1));
         assert_eq!((d.owners[1].peer.as_str(), d.owners[1].ips, d.owners[1].ranges), ("a", 15, 2));
+    }
+
+    #[test]
+    fn space_of_a_peer_missing_from_the_topology_is_a_problem_said_once() {
+        let mut gone = entry("c", 7);
+        gone.is_known_peer = false;
+        let s = IpamStatus { entries: vec![entry("a", 10), gone], ..Default::default() };
+        let d = IpamData::from_status(&s);
+        assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
+        assert!(d.problems[0].starts_with("7 IPs owned by c(n-c)"), "{:?}", d.problems);
+        // When the IPAM check names the peer, its words stand alone.
+        let info = IpamInfo { state: "ready".into(), status: s, errors: vec![] };
+        let check = IpamCheck {
+            unreachable: vec![weave_api::UnreachableSpace {
+                peer: "c".into(),
+                nickname: "n-c".into(),
+                ips: 7,
+                fix: "weave rmpeer c".into(),
+            }],
+            ..Default::default()
+        };
+        let d = IpamData::from_api(&info, &[], Some(&check));
+        assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
+        assert!(d.problems[0].contains("unreachable"), "{:?}", d.problems);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Live traffic rates per connection, computed from the cumulative `traffic` counters of two
-//! successive polls, with a bounded history for the sparklines.
+//! Live traffic rates per connection, computed from the cumulative counters (sleeve's and the
+//! fastdp device's together) of two successive polls, with a bounded history for the sparklines.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -77,7 +77,7 @@ impl Rates {
     pub fn observe(&mut self, at: Instant, conns: &[Connection]) {
         self.series.retain(|k, _| conns.iter().any(|c| &key(c) == k));
         for c in conns.iter().filter(|c| c.state == "established") {
-            self.series.entry(key(c)).or_default().observe(at, &c.traffic);
+            self.series.entry(key(c)).or_default().observe(at, &crate::overlay::total_traffic(c));
         }
     }
 

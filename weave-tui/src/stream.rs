@@ -11,6 +11,8 @@ use std::time::Duration;
 /// The daemon sends a keep-alive every 15 s; silence for this long means the link is dead.
 const IDLE: Duration = Duration::from_secs(40);
 const RETRY: Duration = Duration::from_secs(1);
+/// The SSE name of the periodic counters (see `weave_api::TrafficEvent`).
+const TRAFFIC: &str = "traffic";
 
 enum End {
     /// The dashboard quit.
@@ -78,6 +80,11 @@ async fn follow(http: &reqwest::Client, url: &str, tx: &SyncSender<Event>, poke:
             Ok(Ok(Some(c))) => c,
         };
         for e in parser.feed(&chunk) {
+            // The once-a-second counters are no change to log or poll for: rates come from the
+            // polls, which carry the same counters and work without the stream too.
+            if e.name == TRAFFIC {
+                continue;
+            }
             let ev = Event::Stream(Stream::Event { name: e.name, data: e.data }, clock_now());
             if tx.send(ev).is_err() {
                 return End::Closed;

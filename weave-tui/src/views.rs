@@ -107,12 +107,8 @@ fn peer_row(c: &Connection, s: &Snapshot) -> PeerRow {
     let a = attrs.get(c.address.as_str());
     let num = |k: &str| a.and_then(|a| a.get(k)).and_then(|v| v.as_f64());
     let text = |k: &str| a.and_then(|a| a.get(k)).and_then(|v| v.as_str()).map(String::from);
-    let fallback = s
-        .overlays
-        .get(&c.address)
-        .and_then(|o| o.fallback(c.overlay.as_deref()))
-        .or_else(|| text("fallback_reason"))
-        .filter(|_| c.state == "established");
+    let fallback =
+        crate::overlay::fallback(c).or_else(|| text("fallback_reason")).filter(|_| c.state == "established");
     PeerRow {
         name: c.peer.clone(),
         nickname: c.nickname.clone(),
@@ -122,7 +118,7 @@ fn peer_row(c: &Connection, s: &Snapshot) -> PeerRow {
         overlay: c.overlay.clone(),
         encrypted: c.overlay.as_ref().map(|_| c.encrypted),
         mtu: c.mtu,
-        rtt_ms: num("rtt_ms").or_else(|| num("rtt")),
+        rtt_ms: num("rtt_ms").or_else(|| num("rtt")).or_else(|| s.rtts.get(&c.address).copied()),
         fallback,
         info: c.info.clone(),
         rates_key: Some(crate::rates::key(c)),

@@ -958,4 +958,35 @@ mod http_tests {
         assert_eq!(p.owned["keep"].cidrs[0].to_string(), "10.32.0.1/12");
         assert!(p.ring.is_some_and(|r| !r.is_empty()));
     }
+
+    /// Concurrent requests share commits: still, each answer is on disk when it arrives, and
+    /// no two answers are the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_answers_are_each_on_disk_and_unique() {
+        let t = seeded("group").await;
+        let jobs: Vec<_> = (0..48)
+            .map(|i| {
+                let d = t.daemon.clone();
+                tokio::spawn(async move {
+                    let ident = format!("g{i}");
+                    let (code, cidr) = call(&d, req("POST", &format!("/ip/{ident}"))).await;
+                    assert_eq!(code, StatusCode::OK, "{cidr}");
+                    let p = crate::ipam::load(&d.store).unwrap().unwrap();
+                    let stored = p.owned.get(&ident).map(|o| o.cidrs[0].to_string());
+                    assert_eq!(
+                        stored.as_deref(),
+                        Some(cidr.as_str()),
+                        "{ident} answered before it was durable"
+                    );
+                    cidr
+                })
+            })
+            .collect();
+        let mut all = std::collections::BTreeSet::new();
+        for j in jobs {
+            let cidr = j.await.unwrap();
+            assert!(all.insert(cidr.clone()), "{cidr} handed out twice");
+        }
+        assert_eq!(all.len(), 48);
+    }
 }

@@ -2,11 +2,11 @@
 //! persist (durably, before anything after it), answer waiting requests, and send messages.
 //!
 //! Persisting is a group commit. Under the IPAM lock a batch of outputs is *staged*
-//! ([`Core::stage`]): its newest state is handed to the [`Persister`] with a generation
-//! number, and the answers and messages of the batch are held back. [`Batch::finish`] then
-//! makes that generation durable, writing the newest staged state (which includes every
-//! earlier one), so concurrent requests share one fsync; only then are the answers given and
-//! the messages returned for sending. Operations whose effects others could observe before
+//! ([`Core::stage`]): its changes (the allocator emits deltas) are folded into the
+//! [`Persister`]'s pending delta under a new generation number, and the answers and messages
+//! of the batch are held back. [`Batch::finish`] then makes that generation durable, writing
+//! the whole pending delta (which includes every earlier generation), so concurrent requests
+//! share one fsync; only then are the answers given and the messages returned for sending. Operations whose effects others could observe before
 //! they are on disk (gossip callbacks, which may give space away; shutdown; rmpeer) finish
 //! their batch while still holding the lock, so nothing reads their state early.
 
@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 use weave_api::{Event, IpamGossipError};
-use weave_ipam::persist::PersistedState;
+use weave_ipam::persist::{PersistDelta, PersistedState};
 use weave_ipam::{Allocator, OpError, Outcome, Output, PeerName, RequestId};
 
 /// How many refused gossip messages status remembers.
@@ -37,7 +37,7 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The durable side: the newest staged state and what is on disk.
+/// The durable side: the changes staged and not yet written, and what is on disk.
 pub struct Persister {
     store: Store,
     events: broadcast::Sender<Event>,
@@ -47,13 +47,14 @@ pub struct Persister {
 }
 
 struct Staged {
-    state: Option<PersistedState>,
+    /// Every staged change since the last write, folded together.
+    delta: Option<PersistDelta>,
     gen: u64,
 }
 
 struct Committed {
     gen: u64,
-    /// What is on disk now (diffs are written against it).
+    /// What is on disk now (deltas are applied to it, and events taken from the difference).
     last: Option<PersistedState>,
     /// A write failed: nothing more is made durable (the daemon stops, as Weave's fatal).
     failed: Option<String>,
@@ -64,7 +65,7 @@ impl Persister {
         Persister {
             store,
             events,
-            staged: Mutex::new(Staged { state: None, gen: 0 }),
+            staged: Mutex::new(Staged { delta: None, gen: 0 }),
             committed: Mutex::new(Committed { gen: 0, last: on_disk, failed: None }),
         }
     }
@@ -73,15 +74,18 @@ impl Persister {
         locked(&self.committed).failed.clone()
     }
 
-    fn stage(&self, state: PersistedState) -> u64 {
+    fn stage(&self, delta: PersistDelta) -> u64 {
         let mut s = locked(&self.staged);
         s.gen += 1;
-        s.state = Some(state);
+        match &mut s.delta {
+            Some(d) => d.merge(delta),
+            None => s.delta = Some(delta),
+        }
         s.gen
     }
 
-    /// Makes generation `gen` durable: done already by another commit, or by writing the newest
-    /// staged state now.
+    /// Makes generation `gen` durable: done already by another commit, or by writing every
+    /// change staged so far now.
     fn flush(&self, gen: u64) -> Result<(), StoreError> {
         let mut c = locked(&self.committed);
         let failed =
@@ -92,26 +96,24 @@ impl Persister {
         if c.gen >= gen {
             return Ok(());
         }
-        let (state, newest) = {
+        let (delta, newest) = {
             let mut s = locked(&self.staged);
-            (s.state.take(), s.gen)
+            (s.delta.take(), s.gen)
         };
         // Taken only under `committed`, which then records its generation: not missing.
-        let Some(state) = state else { return Err(failed("IPAM state to persist went missing")) };
-        match store::save(&self.store, c.last.as_ref(), &state) {
-            Ok(diff) => {
-                for e in changes(&diff, c.last.as_ref(), &state) {
-                    let _ = self.events.send(e);
-                }
-            }
-            Err(e) => {
-                tracing::error!("persisting IPAM state: {e}");
-                c.failed = Some(e.to_string());
-                return Err(e);
-            }
+        let Some(delta) = delta else { return Err(failed("IPAM state to persist went missing")) };
+        if let Err(e) = store::save(&self.store, c.last.as_ref(), &delta) {
+            tracing::error!("persisting IPAM state: {e}");
+            c.failed = Some(e.to_string());
+            return Err(e);
         }
-        c.last = Some(state);
+        let events = changes(c.last.as_ref(), &delta);
+        delta.apply_to(&mut c.last);
         c.gen = newest;
+        // Still under `committed`: events leave in the order of the commits.
+        for e in events {
+            let _ = self.events.send(e);
+        }
         Ok(())
     }
 }
@@ -153,14 +155,17 @@ impl Core {
         Core { alloc, waiters: HashMap::new(), known: BTreeSet::new(), errors: VecDeque::new() }
     }
 
-    /// Takes the allocator's outputs: the newest state to persist is staged, everything else
-    /// is held in the batch until that state is durable.
+    /// Takes the allocator's outputs: the changes to persist are staged, everything else is
+    /// held in the batch until they are durable.
     pub fn stage(&mut self, persister: &Persister) -> Batch {
         let mut batch = Batch { gen: None, answers: Vec::new(), sends: Sends::default() };
-        let mut newest = None;
+        let mut delta: Option<PersistDelta> = None;
         for out in self.alloc.take_outputs() {
             match out {
-                Output::Persist(state) => newest = Some(state),
+                Output::Persist(d) => match &mut delta {
+                    Some(acc) => acc.merge(d),
+                    None => delta = Some(d),
+                },
                 Output::Broadcast(_) => batch.sends.broadcast = true,
                 Output::Unicast { dst, payload } => batch.sends.unicasts.push((dst, payload)),
                 Output::Completed { id, result } => {
@@ -170,8 +175,7 @@ impl Core {
                 }
             }
         }
-        // Each persisted state includes everything before it: the last one is enough.
-        batch.gen = newest.map(|s| persister.stage(s));
+        batch.gen = delta.map(|d| persister.stage(d));
         batch
     }
 
@@ -199,31 +203,39 @@ impl Core {
     }
 }
 
-/// Events for what changed between two persisted states: addresses added and removed, and the
-/// ring's ownership (not its free counts, which change with every allocation).
-fn changes(
-    diff: &[store::OwnedChange<'_>],
-    prev: Option<&PersistedState>,
-    next: &PersistedState,
-) -> Vec<Event> {
+/// Events for what a delta changes in the stored state `prev`: addresses added and removed,
+/// and the ring's ownership (not its free counts, which change with every allocation).
+fn changes(prev: Option<&PersistedState>, delta: &PersistDelta) -> Vec<Event> {
     let mut out = Vec::new();
-    let cidrs = |d: Option<&weave_ipam::persist::OwnedData>| d.map(|d| d.cidrs.clone()).unwrap_or_default();
-    for (ident, before, after) in diff {
-        let (old, new) = (cidrs(*before), cidrs(*after));
-        for c in new.iter().filter(|c| !old.contains(c)) {
-            out.push(Event::AllocationAdded { ident: ident.to_string(), cidr: c.to_string() });
+    let before = |ident: &str| -> Vec<weave_ipam::Cidr> {
+        match prev {
+            Some(p) if !delta.reset => p.owned.get(ident).map(|d| d.cidrs.clone()).unwrap_or_default(),
+            _ => Vec::new(),
         }
-        for c in old.iter().filter(|c| !new.contains(c)) {
-            out.push(Event::AllocationRemoved { ident: ident.to_string(), cidr: c.to_string() });
+    };
+    if let (Some(p), true) = (prev, delta.reset) {
+        // Owners dropped by a fresh start.
+        for (ident, d) in p.owned.iter().filter(|(k, _)| !delta.owned.contains_key(*k)) {
+            for c in &d.cidrs {
+                out.push(Event::AllocationRemoved { ident: ident.clone(), cidr: c.to_string() });
+            }
         }
     }
-    let ownership = |s: Option<&PersistedState>| -> Vec<(u32, u64)> {
-        s.and_then(|s| s.ring.as_ref())
-            .map(|r| r.entries.iter().map(|e| (e.token.0, e.peer.0)).collect())
-            .unwrap_or_default()
+    for (ident, after) in &delta.owned {
+        let old = before(ident);
+        let new = after.as_ref().map(|d| d.cidrs.clone()).unwrap_or_default();
+        for c in new.iter().filter(|c| !old.contains(c)) {
+            out.push(Event::AllocationAdded { ident: ident.clone(), cidr: c.to_string() });
+        }
+        for c in old.iter().filter(|c| !new.contains(c)) {
+            out.push(Event::AllocationRemoved { ident: ident.clone(), cidr: c.to_string() });
+        }
+    }
+    let ownership = |r: Option<&weave_ipam::ring::Ring>| -> Vec<(u32, u64)> {
+        r.map(|r| r.entries.iter().map(|e| (e.token.0, e.peer.0)).collect()).unwrap_or_default()
     };
-    if ownership(prev) != ownership(Some(next)) {
-        if let Some(ring) = &next.ring {
+    if ownership(prev.and_then(|p| p.ring.as_ref())) != ownership(delta.ring.as_ref()) {
+        if let Some(ring) = &delta.ring {
             let owned: u64 = ring.owned_ranges().iter().map(|r| u64::from(r.size())).sum();
             let owners = ring.peer_names().len() as u32;
             out.push(Event::RingChanged { owned, owners });
@@ -257,8 +269,13 @@ mod tests {
             "y".into(),
             OwnedData { is_container: true, cidrs: vec!["10.32.0.2/24".parse().unwrap()] },
         );
-        let diff = store::owned_diff(&s1.owned, &s2.owned);
-        let ev = changes(&diff, Some(&s1), &s2);
+        let mut delta = PersistDelta {
+            reset: false,
+            peer_name: a,
+            ring: s2.ring.clone(),
+            owned: BTreeMap::from([("x".to_string(), None), ("y".to_string(), s2.owned.get("y").cloned())]),
+        };
+        let ev = changes(Some(&s1), &delta);
         assert_eq!(
             ev,
             vec![
@@ -267,6 +284,7 @@ mod tests {
                 Event::RingChanged { owned: 256, owners: 1 },
             ]
         );
-        assert!(changes(&store::owned_diff(&s2.owned, &s2.owned), Some(&s2), &s2).is_empty());
+        delta.owned.clear();
+        assert!(changes(Some(&s2), &delta).is_empty());
     }
 }

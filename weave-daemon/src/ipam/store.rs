@@ -10,7 +10,7 @@ use crate::store::{Store, StoreError};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
 use weave_ipam::persist::{
-    owned_from_gob, owned_to_gob, ring_from_gob, ring_to_gob, OwnedData, PersistedState,
+    owned_from_gob, owned_to_gob, ring_from_gob, ring_to_gob, OwnedData, PersistDelta, PersistedState,
 };
 use weave_ipam::PeerName;
 
@@ -65,60 +65,20 @@ fn owned_row(ident: &str, data: &OwnedData) -> Vec<u8> {
     owned_to_gob(&BTreeMap::from([(ident.to_string(), data.clone())]))
 }
 
-/// An owner whose addresses differ between two states: before and after (`None`: absent).
-pub type OwnedChange<'a> = (&'a str, Option<&'a OwnedData>, Option<&'a OwnedData>);
-
-/// The owners that differ, in one ordered walk over both maps.
-pub fn owned_diff<'a>(
-    before: &'a BTreeMap<String, OwnedData>,
-    after: &'a BTreeMap<String, OwnedData>,
-) -> Vec<OwnedChange<'a>> {
-    let mut out = Vec::new();
-    let (mut b, mut a) = (before.iter().peekable(), after.iter().peekable());
-    loop {
-        match (b.peek(), a.peek()) {
-            (None, None) => break,
-            (Some((kb, vb)), Some((ka, va))) if kb == ka => {
-                if vb != va {
-                    out.push((kb.as_str(), Some(*vb), Some(*va)));
-                }
-                b.next();
-                a.next();
-            }
-            (Some((kb, vb)), Some((ka, _))) if kb < ka => {
-                out.push((kb.as_str(), Some(*vb), None));
-                b.next();
-            }
-            (Some((kb, vb)), None) => {
-                out.push((kb.as_str(), Some(*vb), None));
-                b.next();
-            }
-            (_, Some((ka, va))) => {
-                out.push((ka.as_str(), None, Some(*va)));
-                a.next();
-            }
-        }
-    }
-    out
-}
-
-/// Durably replaces what is stored (`prev`, as last saved or loaded) with `next`, writing only
-/// what changed. Returns the owners that changed.
-pub fn save<'a>(
-    store: &Store,
-    prev: Option<&'a PersistedState>,
-    next: &'a PersistedState,
-) -> Result<Vec<OwnedChange<'a>>, StoreError> {
-    static EMPTY: BTreeMap<String, OwnedData> = BTreeMap::new();
-    let diff = owned_diff(prev.map(|p| &p.owned).unwrap_or(&EMPTY), &next.owned);
+/// Durably applies `delta` to what is stored (`prev`, as last saved or loaded): one
+/// transaction that writes the peer name and ring when they changed and only the owners in
+/// the delta.
+pub fn save(store: &Store, prev: Option<&PersistedState>, delta: &PersistDelta) -> Result<(), StoreError> {
+    // Without a known previous state, nothing on disk is trusted to be current.
+    let fresh = delta.reset || prev.is_none();
     let tx = store.db().begin_write().map_err(|e| io(store, e))?;
     {
         let mut meta = tx.open_table(IPAM).map_err(|e| io(store, e))?;
-        if prev.map(|p| p.peer_name) != Some(next.peer_name) {
-            meta.insert(PEER_NAME, next.peer_name.0.to_be_bytes().as_slice()).map_err(|e| io(store, e))?;
+        if fresh || prev.map(|p| p.peer_name) != Some(delta.peer_name) {
+            meta.insert(PEER_NAME, delta.peer_name.0.to_be_bytes().as_slice()).map_err(|e| io(store, e))?;
         }
-        if prev.map(|p| &p.ring) != Some(&next.ring) {
-            match &next.ring {
+        if fresh || prev.map(|p| &p.ring) != Some(&delta.ring) {
+            match &delta.ring {
                 Some(r) => {
                     meta.insert(RING, ring_to_gob(r).as_slice()).map_err(|e| io(store, e))?;
                 }
@@ -128,23 +88,24 @@ pub fn save<'a>(
             }
         }
         let mut owned = tx.open_table(OWNED).map_err(|e| io(store, e))?;
-        if prev.is_none() {
-            // Nothing known about the table: start it afresh.
+        if fresh {
             owned.retain(|_, _| false).map_err(|e| io(store, e))?;
         }
-        for (ident, _, after) in &diff {
-            match after {
+        for (ident, data) in &delta.owned {
+            match data {
                 Some(data) => {
-                    owned.insert(*ident, owned_row(ident, data).as_slice()).map_err(|e| io(store, e))?;
+                    owned
+                        .insert(ident.as_str(), owned_row(ident, data).as_slice())
+                        .map_err(|e| io(store, e))?;
                 }
                 None => {
-                    owned.remove(*ident).map_err(|e| io(store, e))?;
+                    owned.remove(ident.as_str()).map_err(|e| io(store, e))?;
                 }
             }
         }
     }
     tx.commit().map_err(|e| io(store, e))?;
-    Ok(diff)
+    Ok(())
 }
 
 /// Writes raw bytes as the ring value (tests of the damaged-file path).
@@ -184,8 +145,22 @@ mod tests {
         PersistedState { peer_name: a, ring: Some(ring), owned: map }
     }
 
+    /// The delta that turns `prev` into `next`, as the allocator would emit it.
+    fn delta(prev: Option<&PersistedState>, next: &PersistedState) -> PersistDelta {
+        let empty = BTreeMap::new();
+        let before = prev.map(|p| &p.owned).unwrap_or(&empty);
+        let mut owned: BTreeMap<String, Option<OwnedData>> =
+            before.keys().filter(|k| !next.owned.contains_key(*k)).map(|k| (k.clone(), None)).collect();
+        for (k, v) in &next.owned {
+            if before.get(k) != Some(v) {
+                owned.insert(k.clone(), Some(v.clone()));
+            }
+        }
+        PersistDelta { reset: prev.is_none(), peer_name: next.peer_name, ring: next.ring.clone(), owned }
+    }
+
     #[test]
-    fn saves_diffs_and_loads_them_back() {
+    fn saves_deltas_and_loads_them_back() {
         let dir = tmp("diff");
         let path = dir.join("weave.db");
         let s1 = state(&[("netns:a", "10.32.0.1/12"), ("netns:b", "10.32.0.2/12")]);
@@ -194,12 +169,16 @@ mod tests {
         {
             let store = Store::open(&path).unwrap();
             assert_eq!(load(&store).unwrap(), None);
-            save(&store, None, &s1).unwrap();
+            save(&store, None, &delta(None, &s1)).unwrap();
             assert_eq!(load(&store).unwrap().as_ref(), Some(&s1));
-            save(&store, Some(&s1), &s2).unwrap();
+            save(&store, Some(&s1), &delta(Some(&s1), &s2)).unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(load(&store).unwrap(), Some(s2));
+        assert_eq!(load(&store).unwrap(), Some(s2.clone()));
+        // A reset drops every owner not in it.
+        let s3 = state(&[("netns:z", "10.32.0.9/12")]);
+        save(&store, Some(&s2), &delta(None, &s3)).unwrap();
+        assert_eq!(load(&store).unwrap(), Some(s3));
         let _ = std::fs::remove_dir_all(dir);
     }
 

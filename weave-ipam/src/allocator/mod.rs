@@ -38,7 +38,7 @@ use weave_wire::PeerName;
 
 use crate::address::{Address, Cidr, Range};
 use crate::paxos::{Node, Participant};
-use crate::persist::{OwnedData, PersistedState};
+use crate::persist::{OwnedData, PersistDelta, PersistedState};
 use crate::ring::Ring;
 use crate::space::Space;
 
@@ -122,6 +122,10 @@ pub struct Allocator {
     outputs: Vec<Output>,
     /// State changed since the last `Persist` output.
     persist_dirty: bool,
+    /// Owners whose addresses changed since the last `Persist` output.
+    dirty_owned: BTreeSet<String>,
+    /// The next `Persist` replaces whatever was stored (a fresh start).
+    persist_reset: bool,
     /// Something happened that Weave would broadcast; sent, with the final state, when the input
     /// is done (Weave's gossip data is encoded at send time, so it too sends the latest state).
     broadcast_wanted: bool,
@@ -173,6 +177,8 @@ impl Allocator {
             last_tick: now,
             outputs: Vec::new(),
             persist_dirty: false,
+            dirty_owned: BTreeSet::new(),
+            persist_reset: false,
             broadcast_wanted: false,
         };
         let loaded = match config.persisted {
@@ -182,6 +188,7 @@ impl Allocator {
         if !loaded {
             // Weave overwrites whatever was stored.
             alloc.persist_dirty = true;
+            alloc.persist_reset = true;
             if !seed.is_empty() {
                 alloc.create_ring(&seed);
             }
@@ -298,8 +305,22 @@ impl Allocator {
     fn flush_persist(&mut self) {
         if self.persist_dirty {
             self.persist_dirty = false;
-            let state = self.persisted_state();
-            self.outputs.push(Output::Persist(state));
+            let reset = std::mem::take(&mut self.persist_reset);
+            let dirty = std::mem::take(&mut self.dirty_owned);
+            let owned = if reset {
+                self.owned.iter().map(|(k, d)| (k.clone(), Some(d.clone()))).collect()
+            } else {
+                dirty
+                    .into_iter()
+                    .map(|k| {
+                        let d = self.owned.get(&k).cloned();
+                        (k, d)
+                    })
+                    .collect()
+            };
+            let delta =
+                PersistDelta { reset, peer_name: self.our_name, ring: Some(self.ring.clone()), owned };
+            self.outputs.push(Output::Persist(delta));
         }
     }
 
@@ -351,11 +372,13 @@ impl Allocator {
         let d = self.owned.entry(ident.to_string()).or_default();
         d.is_container = is_container;
         d.cidrs.push(cidr);
+        self.dirty_owned.insert(ident.to_string());
         self.persist_dirty = true;
     }
 
     fn remove_all_owned(&mut self, ident: &str) -> Vec<Cidr> {
         let cidrs = self.owned.remove(ident).map(|d| d.cidrs).unwrap_or_default();
+        self.dirty_owned.insert(ident.to_string());
         self.persist_dirty = true;
         cidrs
     }
@@ -371,6 +394,7 @@ impl Allocator {
         if d.cidrs.is_empty() {
             self.owned.remove(ident);
         }
+        self.dirty_owned.insert(ident.to_string());
         self.persist_dirty = true;
         true
     }

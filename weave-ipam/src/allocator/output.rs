@@ -5,7 +5,7 @@ use weave_wire::PeerName;
 
 use crate::address::{Address, Cidr};
 use crate::messages::MessageError;
-use crate::persist::PersistedState;
+use crate::persist::PersistDelta;
 use crate::ring::RingError;
 use crate::space::SpaceError;
 
@@ -18,8 +18,8 @@ pub struct RequestId(pub u64);
 /// (nor space given away) before it is on disk.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    /// Store this state durably (replacing what was stored) before going on.
-    Persist(PersistedState),
+    /// Store this change durably (applied to what was stored) before going on.
+    Persist(PersistDelta),
     /// A GossipBroadcast on channel `IPallocation` with this payload.
     Broadcast(Vec<u8>),
     /// A GossipUnicast on channel `IPallocation` to `dst` with this payload.

@@ -352,7 +352,7 @@ impl Net {
         let from = self.nodes[i].our_name();
         for out in self.nodes[i].take_outputs() {
             match out {
-                Output::Persist(p) => self.stored[i] = Some(p),
+                Output::Persist(p) => p.apply_to(&mut self.stored[i]),
                 Output::Broadcast(payload) => self.broadcast_from(i, payload),
                 Output::Unicast { dst, payload } => {
                     self.queue.push_back(Delivery::Unicast { from, to: dst, payload })

@@ -5,6 +5,7 @@ use super::widgets::{self, field, DIM, OK, WARN};
 use crate::app::App;
 use crate::views::{allocation_rows, dns_rows, event_rows, nicknames, peer_rows, route_rows, Tab};
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Sparkline};
 use ratatui::Frame;
@@ -36,7 +37,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                         W,
                         r.via.as_ref().map(|(n, k)| format!("{k} {n}")).unwrap_or("unreachable".into()),
                     ),
-                    field("Broadcasts", W, format!("from this peer are relayed to {} neighbours:", bc.len())),
+                    field(
+                        "Broadcasts",
+                        W,
+                        match bc.len() {
+                            0 => {
+                                format!("from {} end here (this peer passes them on to no one)", r.dest_nick)
+                            }
+                            n => {
+                                format!("from {} are passed on by this peer to {n} neighbours:", r.dest_nick)
+                            }
+                        },
+                    ),
                 ];
                 lines.extend(bc);
                 popup(f, area, "route", lines);
@@ -73,21 +85,55 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         Tab::Events => {
             let rows = event_rows(d, filter);
             if let Some(e) = pick(rows.len()).map(|i| rows[i]) {
-                let lines = vec![
-                    field("Time", W, e.time.clone()),
-                    field("Event", W, e.kind.clone()),
-                    Line::from(""),
-                    Line::styled(e.text.clone(), if e.warn { WARN } else { Default::default() }),
-                ];
+                let mut lines =
+                    vec![field("Time", W, e.time.clone()), field("Event", W, e.kind.clone()), Line::from("")];
+                let style = if e.warn { WARN } else { Default::default() };
+                lines.extend(wrapped("", 0, &e.text, style, popup_width(area) as usize - 2));
                 popup(f, area, "event", lines);
             }
         }
     }
 }
 
+fn popup_width(area: Rect) -> u16 {
+    area.width.saturating_sub(6).clamp(12, 90)
+}
+
 fn popup(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line>) {
     let h = lines.len() as u16 + 2;
-    widgets::popup_text(f, widgets::popup(area, area.width.saturating_sub(6).min(90), h), title, lines);
+    widgets::popup_text(f, widgets::popup(area, popup_width(area), h), title, lines);
+}
+
+/// `label value` with the value word-wrapped under itself into `width` columns: lines wrapped
+/// here are counted, so the popup is as tall as its text.
+fn wrapped<'a>(label: &'a str, indent: usize, value: &str, style: Style, width: usize) -> Vec<Line<'a>> {
+    let room = width.saturating_sub(indent).max(8);
+    let mut rows: Vec<String> = vec![];
+    let mut cur = String::new();
+    for word in value.split(' ') {
+        let n = word.chars().count();
+        if !cur.is_empty() && cur.chars().count() + 1 + n > room {
+            rows.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+        // A word longer than a row is cut into rows.
+        while cur.chars().count() > room {
+            let head: String = cur.chars().take(room).collect();
+            cur = cur.chars().skip(room).collect();
+            rows.push(head);
+        }
+    }
+    rows.push(cur);
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let l = if i == 0 { label } else { "" };
+            Line::from(vec![Span::styled(format!("{l:<indent$}"), widgets::LABEL), Span::styled(r, style)])
+        })
+        .collect()
 }
 
 fn peer(f: &mut Frame, area: Rect, app: &App, r: &crate::views::PeerRow) {
@@ -98,6 +144,8 @@ fn peer(f: &mut Frame, area: Rect, app: &App, r: &crate::views::PeerRow) {
         Some(false) => " (inbound)",
         None => "",
     };
+    let width = area.width.saturating_sub(4).min(100);
+    let inner = width.saturating_sub(2) as usize;
     let mut lines = vec![
         field(
             "Peer",
@@ -125,30 +173,13 @@ fn peer(f: &mut Frame, area: Rect, app: &App, r: &crate::views::PeerRow) {
         lines.push(field("Overlay", W, format!("{o} · {enc} · {mtu} · {rtt}")));
     }
     if let Some(why) = &r.fallback {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{:<W$}", "Fallback"), widgets::LABEL),
-            Span::styled(why.clone(), WARN),
-        ]));
+        lines.extend(wrapped("Fallback", W, why, WARN, inner));
     }
     if !r.info.is_empty() {
-        lines.push(field("Info", W, r.info.clone()));
+        lines.extend(wrapped("Info", W, &r.info, Style::new(), inner));
     }
-    if let Some(o) = d.snapshot.as_ref().and_then(|s| s.overlays.get(&r.address)) {
-        if !o.forwarders.is_empty() {
-            let mut l = vec![Span::styled(format!("{:<W$}", "Forwarders"), widgets::LABEL)];
-            for f in &o.forwarders {
-                let style = if f.state == "established" { OK } else { WARN };
-                l.push(Span::styled(format!("{} {} ", f.name, f.state), style));
-            }
-            lines.push(Line::from(l));
-        }
-        // The last few switches, newest first.
-        for (i, s) in o.switches.iter().rev().take(3).enumerate() {
-            let label = if i == 0 { "Switches" } else { "" };
-            let from = s.from.as_deref().unwrap_or("-");
-            let to = s.to.as_deref().unwrap_or("-");
-            lines.push(field(label, W, format!("{from} -> {to}: {}", s.reason)));
-        }
+    if let Some(c) = d.snapshot.as_ref().and_then(|s| s.connections.iter().find(|c| c.address == r.address)) {
+        overlay_lines(&mut lines, c, inner);
     }
     if let Some(s) = series {
         let t = &s.totals;
@@ -192,7 +223,7 @@ fn peer(f: &mut Frame, area: Rect, app: &App, r: &crate::views::PeerRow) {
     let room = area.height.saturating_sub(2);
     let sparks = if series.is_some() && lines.len() as u16 + 6 <= room { 6 } else { 0 };
     let h = lines.len() as u16 + 2 + sparks;
-    let rect = widgets::popup(area, area.width.saturating_sub(4).min(100), h);
+    let rect = widgets::popup(area, width, h);
     widgets::popup_text(f, rect, "peer", lines);
     if let Some(s) = series.filter(|_| sparks > 0) {
         let inner = rect.inner(ratatui::layout::Margin { horizontal: 1, vertical: 1 });
@@ -211,5 +242,57 @@ fn peer(f: &mut Frame, area: Rect, app: &App, r: &crate::views::PeerRow) {
             Sparkline::default().data(data(&s.tx)).style(WARN).block(Block::new().title(" sent ")),
             tx,
         );
+    }
+}
+
+/// The overlay switch's side of a connection: its forwarders, the latest switches between them
+/// and fastdp's kernel device.
+fn overlay_lines(lines: &mut Vec<Line>, c: &weave_api::Connection, width: usize) {
+    if !c.forwarders.is_empty() {
+        let mut l = vec![Span::styled(format!("{:<W$}", "Forwarders"), widgets::LABEL)];
+        for f in &c.forwarders {
+            let style = if f.state == "established" { OK } else { WARN };
+            l.push(Span::styled(format!("{} {} ", f.name, f.state), style));
+        }
+        lines.push(Line::from(l));
+    }
+    // The last few switches, newest first.
+    for (i, s) in c.switches.iter().rev().take(3).enumerate() {
+        let label = if i == 0 { "Switches" } else { "" };
+        let from = s.from.as_deref().unwrap_or("-");
+        let to = s.to.as_deref().unwrap_or("none");
+        let text = format!("{} {from} -> {to}: {}", time_of_day(&s.at), s.reason);
+        lines.extend(wrapped(label, W, &text, Style::new(), width));
+    }
+    if let Some(f) = &c.fastdp {
+        let bridge = if f.on_bridge { "on the bridge" } else { "off the bridge" };
+        lines.push(field("Device", W, format!("{} ({bridge})", f.device)));
+    }
+}
+
+/// `HH:MM:SSZ` of an RFC 3339 UTC time (the daemon's), or the text as it is. Kept in UTC: the
+/// render must not depend on the local time zone.
+fn time_of_day(at: &str) -> String {
+    match at.split_once('T') {
+        Some((_, t)) if t.len() >= 8 => format!("{}Z", &t[..8]),
+        _ => at.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: &[Line]) -> Vec<String> {
+        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
+    }
+
+    #[test]
+    fn wrapped_values_hang_under_themselves_and_long_words_are_cut() {
+        let l = wrapped("Info", 6, "one two three four", Style::new(), 16);
+        assert_eq!(text(&l), ["Info  one two", "      three four"]);
+        let l = wrapped("X", 2, "abcdefghijkl", Style::new(), 10);
+        assert_eq!(text(&l), ["X abcdefgh", "  ijkl"]);
+        assert!(l.iter().all(|l| l.width() <= 10));
     }
 }

@@ -41,7 +41,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     if wide {
         header.extend(["NAME", "ADDRESS", ""]);
     }
-    header.extend(["STATE", "OVERLAY", "ENC", "MTU", "RTT", "RX", "TX", "TRAFFIC"]);
+    header.extend(["STATE", "OVERLAY", "ENC", "MTU", "RTT", "RX", "TX"]);
     let mut widths = vec![Constraint::Length(PEER_W as u16)];
     if wide {
         widths.extend([Constraint::Length(17), Constraint::Length(21), Constraint::Length(2)]);
@@ -60,6 +60,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     // borders leave over.
     let fixed: u16 = widths.iter().map(|c| if let Constraint::Length(n) = c { n + 1 } else { 0 }).sum();
     let spark_w = area.width.saturating_sub(fixed + 2).max(4) as usize;
+    header.push(if spark_w >= 7 { "TRAFFIC" } else { "TREND" });
     // One scale for every row, so bars compare across connections; the floor keeps heartbeats
     // on an idle link from looking like traffic.
     let scale = rows

@@ -76,6 +76,18 @@ fn peer_details() {
 }
 
 #[test]
+fn details_of_a_route_an_allocation_a_dns_entry_and_an_event() {
+    for (tab, name) in
+        [(Tab::Routes, "route"), (Tab::Ipam, "allocation"), (Tab::Dns, "dns_entry"), (Tab::Events, "event")]
+    {
+        let mut app = on_tab(tab);
+        press(&mut app, &[KeyCode::Down, KeyCode::Enter]);
+        assert!(app.ui.details, "{name}: Enter opens details");
+        insta::assert_snapshot!(format!("{name}_details_80x24"), screen(&app, 80, 24));
+    }
+}
+
+#[test]
 fn help() {
     let mut app = on_tab(Tab::Overview);
     press(&mut app, &[KeyCode::Char('?')]);
