@@ -25,12 +25,17 @@ impl Tmux {
     /// Starts `weave top` at `w` x `h`. When it exits, the pane prints its exit status and the
     /// terminal modes (`stty -a`), then stays open so the test can read them.
     fn weave_top(host: &Host, w: u16, h: u16) -> Tmux {
+        Tmux::weave_top_env(host, w, h, "")
+    }
+
+    /// As `weave_top`, with `env` (`NAME=value ...`) in its environment.
+    fn weave_top_env(host: &Host, w: u16, h: u16, env: &str) -> Tmux {
         let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
         let socket = std::env::temp_dir().join(format!("weave-e2e-top-{}-{n}.tmux", std::process::id()));
         let weave = weave_e2e::binary("weave");
         let log = host.data_dir.join("top.log");
         let cmd = format!(
-            "env WEAVE_TOP_LOG='{}' ip netns exec '{}' '{}' top; echo weave-top-exit=$?; stty -a; echo stty-done; exec sleep 600",
+            "env WEAVE_TOP_LOG='{}' {env} ip netns exec '{}' '{}' top; echo weave-top-exit=$?; stty -a; echo stty-done; exec sleep 600",
             log.display(),
             host.ns.name,
             weave.display()
@@ -84,9 +89,14 @@ impl Tmux {
     /// alternate screen, cursor shown, line editing and echo on again.
     fn quit_and_check_restored(&self) {
         self.keys("q");
+        self.check_exit_and_restored(0);
+    }
+
+    /// Waits for weave top to have exited with `code`, and checks the terminal is given back.
+    fn check_exit_and_restored(&self, code: i32) {
         // Until the pane has printed the terminal modes too, not just the exit status.
-        let s = self.wait_screen("weave top exits after q", |s| s.contains("stty-done"));
-        assert!(s.contains("weave-top-exit=0"), "weave top exit status:\n{s}");
+        let s = self.wait_screen("weave top exits", |s| s.contains("stty-done"));
+        assert!(s.contains(&format!("weave-top-exit={code}\n")), "weave top exit status:\n{s}");
         assert_eq!(self.show("#{alternate_on}"), "0", "still on the alternate screen");
         assert_eq!(self.show("#{cursor_flag}"), "1", "cursor still hidden");
         let modes: Vec<&str> = s.split_whitespace().collect();
@@ -187,6 +197,24 @@ fn top_survives_a_daemon_restart_1() {
     for line in ["weave top starting", "poll failed", "daemon answers again", "weave top done"] {
         assert!(log.contains(line), "{line:?} in the log:\n{log}");
     }
+}
+
+#[test]
+fn top_gives_the_terminal_back_after_a_panic_1() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let c = Cluster::new(1);
+    let h1 = c.host(0);
+    let _d1 = h1.start_daemon(&[]);
+    h1.wait_ready();
+    let top = Tmux::weave_top_env(h1, 80, 24, "WEAVE_TOP_TEST_PANIC=1");
+    top.wait_screen("this peer's name", |s| s.contains(&h1.peer_name()) && s.contains("live"));
+    top.keys("!");
+    top.check_exit_and_restored(101);
+    let log = std::fs::read_to_string(h1.data_dir.join("top.log")).expect("weave top's log file");
+    assert!(log.contains("panic"), "the panic is in the log:\n{log}");
 }
 
 /// A process started for the length of a test, killed on drop.

@@ -32,6 +32,8 @@ use std::time::Duration;
 
 /// How often the REST API is polled.
 const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Set, `!` panics: how the end-to-end test checks that a panic gives the terminal back.
+const TEST_PANIC_ENV: &str = "WEAVE_TOP_TEST_PANIC";
 
 /// Runs the dashboard against the daemon at `addr` until the user quits.
 pub fn run(addr: &str) -> std::io::Result<()> {
@@ -48,7 +50,8 @@ pub fn run(addr: &str) -> std::io::Result<()> {
     stream::spawn(addr.to_string(), tx.clone(), poke)?;
     let mut terminal = terminal::enter()?;
     let mut app = App::new(addr, &log);
-    let result = input::spawn(tx).and_then(|()| event_loop(&mut terminal, &mut app, &rx));
+    let test_panic = std::env::var_os(TEST_PANIC_ENV).is_some();
+    let result = input::spawn(tx).and_then(|()| event_loop(&mut terminal, &mut app, &rx, test_panic));
     terminal::leave();
     tracing::info!("weave top done");
     result
@@ -58,10 +61,14 @@ fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     rx: &mpsc::Receiver<Event>,
+    test_panic: bool,
 ) -> std::io::Result<()> {
     loop {
         terminal.draw(|f| render(f, app))?;
         let Ok(ev) = rx.recv() else { return Ok(()) };
+        if test_panic && matches!(&ev, Event::Key(k) if k.code == crossterm::event::KeyCode::Char('!')) {
+            panic!("{TEST_PANIC_ENV} is set and ! was pressed");
+        }
         app.update(ev);
         // Fold in whatever else queued up meanwhile, then draw once.
         while !app.quit {

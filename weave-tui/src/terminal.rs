@@ -7,6 +7,9 @@ use ratatui::DefaultTerminal;
 pub fn enter() -> std::io::Result<DefaultTerminal> {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        // ratatui's restore leaves the cursor hidden (a terminal's drop shows it, and exit
+        // skips drops).
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::cursor::Show);
         tracing::error!("panic: {info}");
         default(info);
         std::process::exit(101);
