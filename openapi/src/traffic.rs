@@ -1,5 +1,6 @@
-//! The periodic part of `GET /api/v1/events`: every connection's traffic counters, once a second,
-//! so a dashboard or a CI job can compute rates without polling.
+//! What `GET /api/v1/events` reads once a second besides the changes it is told of: every
+//! connection's traffic counters, so a dashboard or a CI job can compute rates without polling,
+//! and the overlay switches that happened since (a second late at most).
 
 use crate::mesh::{Event, Traffic};
 use serde::{Deserialize, Serialize};
@@ -7,13 +8,41 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
-/// Anything `GET /api/v1/events` sends: a change ([`Event`]), or the traffic counters.
+/// Anything `GET /api/v1/events` sends: a change ([`Event`]), the traffic counters, or an
+/// overlay switch.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(untagged)]
 pub enum StreamEvent {
     Change(Event),
     Traffic(TrafficEvent),
+    Overlay(OverlayEvent),
+}
+
+/// `overlay_switched`: a connection changed the overlay it uses (as in its `switches` in
+/// `/api/v1/connections`), e.g. fastdp to sleeve when fastdp heartbeats stop.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OverlayEvent {
+    OverlaySwitched {
+        /// The remote peer's name.
+        peer: String,
+        /// RFC 3339 time of the switch.
+        at: String,
+        /// The overlay before (absent at the start).
+        from: Option<String>,
+        /// The overlay after (absent when none is usable).
+        to: Option<String>,
+        reason: String,
+    },
+}
+
+impl OverlayEvent {
+    /// The SSE event name.
+    pub fn kind(&self) -> &'static str {
+        "overlay_switched"
+    }
 }
 
 /// `traffic`, sent once a second (and once as soon as the stream opens): the counters of every
@@ -86,5 +115,8 @@ mod tests {
         assert_eq!((at_ms, connections[0].total().rx_bytes, connections[0].total().drops), (5, 60, 1));
         let c: StreamEvent = serde_json::from_str(r#"{"type":"routes_changed"}"#).unwrap();
         assert_eq!(c, StreamEvent::Change(Event::RoutesChanged));
+        let o =
+            r#"{"type":"overlay_switched","peer":"p","at":"t","from":"fastdp","to":"sleeve","reason":"r"}"#;
+        assert!(matches!(serde_json::from_str(o).unwrap(), StreamEvent::Overlay(_)));
     }
 }

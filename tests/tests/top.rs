@@ -166,7 +166,9 @@ fn top_shows_peers_and_a_host_joining_2() {
     });
 
     top.keys("6");
-    top.wait_screen("the events log shows the connection", |s| s.contains("connection_established"));
+    top.wait_screen("the events log shows the connection and its overlay", |s| {
+        s.contains("connection_established") && s.contains("overlay_switched")
+    });
     top.quit_and_check_restored();
 }
 
@@ -270,7 +272,8 @@ fn readme_screenshot_3() {
     let peers =
         top.wait_screen("the peers view", |s| s.contains("peers & connections") && !s.contains("IPAM:"));
     println!("{overview}\n{peers}");
-    for (key, title) in [("3", "routes ("), ("4", "ring ownership"), ("5", "DNS entries")] {
+    for (key, title) in [("3", "routes ("), ("4", "ring ownership"), ("5", "DNS entries"), ("6", "events (")]
+    {
         top.keys(key);
         println!("{}", top.wait_screen(title, |s| s.contains(title)));
     }

@@ -93,6 +93,8 @@ pub struct App {
     pub stream: StreamLink,
     pub ui: Ui,
     pub quit: bool,
+    /// Nicknames from `peer_added` events, for events about a peer the last poll did not know.
+    nicknames: std::collections::BTreeMap<String, String>,
 }
 
 impl App {
@@ -106,6 +108,7 @@ impl App {
             stream: StreamLink::Connecting,
             ui: Ui::default(),
             quit: false,
+            nicknames: Default::default(),
         }
     }
 
@@ -173,12 +176,19 @@ impl App {
                 self.stream = StreamLink::Down(e);
             }
             Stream::Event { name, data } => {
+                if name == "peer_added" {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&data) {
+                        let text = |k| v.get(k).and_then(|s| s.as_str()).unwrap_or_default().to_string();
+                        self.nicknames.insert(text("name"), text("nickname"));
+                    }
+                }
                 let peers = self.live.snapshot.as_ref().map(|s| &s.report.router.peers);
+                let learned = &self.nicknames;
                 let nick = |name: &str| {
-                    peers?
-                        .iter()
-                        .find(|p| p.name == name)
+                    peers
+                        .and_then(|peers| peers.iter().find(|p| p.name == name))
                         .map(|p| p.nick_name.clone())
+                        .or_else(|| learned.get(name).cloned())
                         .filter(|n| !n.is_empty())
                 };
                 let entry = eventlog::from_stream(clock, &name, &data, &nick);
@@ -375,6 +385,24 @@ mod tests {
         assert!(app.live.snapshot.as_ref().unwrap().connections.is_empty());
         press(&mut app, &[KeyCode::Char('p')]);
         assert!(app.shown().snapshot.as_ref().unwrap().connections.is_empty());
+    }
+
+    #[test]
+    fn events_name_a_peer_by_the_nickname_it_joined_with_before_any_poll_knows_it() {
+        let mut app = fixtures::app(1);
+        let ev =
+            |name: &str, data: String| Event::Stream(Stream::Event { name: name.into(), data }, "t".into());
+        let peer = "02:00:00:00:00:09";
+        app.update(ev(
+            "peer_added",
+            format!(r#"{{"type":"peer_added","name":"{peer}","nickname":"host9"}}"#),
+        ));
+        app.update(ev(
+            "connection_established",
+            format!(r#"{{"type":"connection_established","peer":"{peer}","address":"10.0.0.9:6783"}}"#),
+        ));
+        let newest = app.live.log.newest_first().next().expect("logged");
+        assert_eq!(newest.text, "connected to host9 (10.0.0.9:6783)");
     }
 
     #[test]

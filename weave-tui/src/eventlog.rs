@@ -89,6 +89,13 @@ pub fn from_stream(time: String, name: &str, data: &str, nick: &dyn Fn(&str) -> 
         "dns_entry_removed" => {
             (format!("{} -> {} removed by {}", s("hostname"), s("address"), origin()), false)
         }
+        "overlay_switched" => {
+            let who = v.get("peer").and_then(Value::as_str).map(|p| nick(p).unwrap_or_else(|| p.to_string()));
+            let (from, to) = (opt(&v, "from", "-"), opt(&v, "to", "no overlay"));
+            // Leaving fastdp is the fallback operators look for.
+            let warn = from == "fastdp";
+            (format!("{}: {from} -> {to}: {}", who.unwrap_or("?".into()), s("reason")), warn)
+        }
         "lagged" => (format!("the dashboard fell behind and missed {data} events"), true),
         _ => (fields(&v), false),
     };
@@ -98,6 +105,11 @@ pub fn from_stream(time: String, name: &str, data: &str, nick: &dyn Fn(&str) -> 
 /// An entry of the dashboard's own (link up/down).
 pub fn local(time: String, text: String, warn: bool) -> LogEntry {
     LogEntry { time, kind: "weave top".into(), text, warn }
+}
+
+/// A string field that may be null, or `none` in its place.
+fn opt(v: &Value, k: &str, none: &str) -> String {
+    v.get(k).and_then(Value::as_str).unwrap_or(none).to_string()
 }
 
 fn num(v: &Value, k: &str) -> String {
@@ -169,6 +181,11 @@ mod tests {
             "container_id":"c","origin":"02:00:00:00:00:02"}"#;
         let e = from_stream("t".into(), "dns_entry_added", data, &nick);
         assert_eq!(e.text, "web.weave.local. -> 10.32.0.1 added by host2");
+        let data = r#"{"type":"overlay_switched","peer":"02:00:00:00:00:02","at":"2026-11-28T00:00:00Z",
+            "from":"fastdp","to":"sleeve","reason":"no fastdp heartbeat for 15 s"}"#;
+        let e = from_stream("t".into(), "overlay_switched", data, &nick);
+        assert_eq!(e.text, "host2: fastdp -> sleeve: no fastdp heartbeat for 15 s");
+        assert!(e.warn);
     }
 
     #[test]

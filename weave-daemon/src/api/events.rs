@@ -10,15 +10,17 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use weave_api::Event;
-use weave_api::{ConnectionTraffic, StreamEvent, Traffic, TrafficEvent};
+use weave_api::{ConnectionTraffic, OverlayEvent, StreamEvent, Traffic, TrafficEvent};
+use weave_wire::PeerName;
 
 /// How often the traffic counters are sent.
 const TRAFFIC_EVERY: Duration = Duration::from_secs(1);
 
 /// Changes to peers, connections, routes, targets, IPAM allocations and DNS entries, one SSE
 /// event per change; the event name is the `type` field of the JSON data. Besides, once a
-/// second, a `traffic` event with every established connection's counters. The stream ends
-/// when the daemon stops.
+/// second, a `traffic` event with every established connection's counters, and an
+/// `overlay_switched` event for each switch of a connection's overlay since the last second. The
+/// stream ends when the daemon stops.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
     responses((status = 200, description = "An endless text/event-stream of events", body = StreamEvent, content_type = "text/event-stream")))]
 pub async fn events(State(d): State<AppState>) -> SseResponse<impl Stream<Item = Result<Sse, Infallible>>> {
@@ -31,12 +33,16 @@ pub async fn events(State(d): State<AppState>) -> SseResponse<impl Stream<Item =
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stream = async_stream::stream! {
         tokio::pin!(stop);
+        // The latest overlay switch told of, per peer; `None` until the first tick sets the baseline.
+        let mut switches_seen = None;
         loop {
             let mut sample = None;
+            let mut switched = vec![];
             let next = tokio::select! {
                 _ = &mut stop => break,
                 _ = ticks.tick() => {
                     sample = Some(traffic(&d).await);
+                    switched = overlay_switches(&d, &mut switches_seen);
                     Ok(None)
                 }
                 e = rx.recv() => e.map(convert),
@@ -57,6 +63,10 @@ pub async fn events(State(d): State<AppState>) -> SseResponse<impl Stream<Item =
             if let Some(t) = sample {
                 let data = serde_json::to_string(&t).unwrap_or_default();
                 yield Ok(Sse::default().event(t.kind()).data(data));
+            }
+            for o in switched {
+                let data = serde_json::to_string(&o).unwrap_or_default();
+                yield Ok(Sse::default().event(o.kind()).data(data));
             }
         }
     };
@@ -137,4 +147,35 @@ async fn traffic(d: &AppState) -> TrafficEvent {
         })
         .collect();
     TrafficEvent::Traffic { at_ms, connections }
+}
+
+/// The overlay switches recorded since the last call (none on the first: it sets the baseline).
+fn overlay_switches(
+    d: &AppState,
+    seen: &mut Option<std::collections::HashMap<PeerName, std::time::SystemTime>>,
+) -> Vec<OverlayEvent> {
+    let m = d.mesh.snapshot();
+    let first = seen.is_none();
+    let seen = seen.get_or_insert_with(Default::default);
+    let mut out = vec![];
+    for (peer, o) in &m.overlays {
+        let last = seen.get(peer).copied();
+        for s in o.switches.iter().filter(|s| last.is_none_or(|t| s.at > t)) {
+            if !first {
+                out.push(OverlayEvent::OverlaySwitched {
+                    peer: peer.to_string(),
+                    at: crate::timefmt::rfc3339(s.at),
+                    from: s.from.clone(),
+                    to: s.to.clone(),
+                    reason: s.reason.clone(),
+                });
+            }
+        }
+        if let Some(s) = o.switches.last() {
+            seen.insert(*peer, s.at);
+        }
+    }
+    // Peers gone from the overlays start afresh if they come back.
+    seen.retain(|p, _| m.overlays.contains_key(p));
+    out
 }
