@@ -595,3 +595,52 @@ fn weaves_views_prime_ps_report_and_events_3() {
     }
     assert!(h3.weave(&["status"]).ok());
 }
+
+#[test]
+fn answers_under_16_concurrent_clients_survive_kill_9_1() {
+    let c = Cluster::new(1);
+    let h = c.host(0);
+    let seed = format!("seed={}", h.peer_name());
+    let mut d = h.start_daemon(&["--ipalloc-init", &seed, "--ipalloc-range", "10.43.0.0/22"]);
+    h.wait_ready();
+    // 16 clients allocate for new owners until the daemon dies under them.
+    let answered: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for t in 0..16 {
+            let answered = &answered;
+            s.spawn(move || {
+                for i in 0..60 {
+                    let id = format!("k{t}-{i}");
+                    match h.http("POST", &format!("/ip/{id}")) {
+                        (200, addr) => answered.lock().unwrap().push((id, addr)),
+                        _ => break,
+                    }
+                }
+            });
+        }
+        wait_until("100 answers", SETTLE, || answered.lock().unwrap().len() >= 100);
+        d.kill();
+    });
+    let answered = answered.into_inner().unwrap();
+    assert!(answered.len() < 16 * 60, "the kill should interrupt the clients");
+
+    let _d = h.start_daemon(&["--ipalloc-init", &seed, "--ipalloc-range", "10.43.0.0/22"]);
+    h.wait_ready();
+    // Every answer was on disk: the same owner has the same address after the relaunch.
+    for (id, addr) in &answered {
+        assert_eq!(h.http("GET", &format!("/ip/{id}")), (200, addr.clone()), "{id} lost its address");
+    }
+    for i in 0..50 {
+        assert_eq!(h.http("POST", &format!("/ip/after{i}")).0, 200);
+    }
+    let (_, body) = h.http("GET", "/ip");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let all: Vec<String> = v["owned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o["addrs"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()))
+        .collect();
+    assert!(all.len() >= answered.len() + 50, "{} of {}", all.len(), answered.len() + 50);
+    assert_unique(&all);
+}
