@@ -30,14 +30,18 @@ impl Tmux {
 
     /// As `weave_top`, with `env` (`NAME=value ...`) in its environment.
     fn weave_top_env(host: &Host, w: u16, h: u16, env: &str) -> Tmux {
+        let log = host.data_dir.join("top.log");
+        let env = format!("WEAVE_TOP_LOG='{}' {env}", log.display());
+        Tmux::run(&env, &format!("ip netns exec '{}'", host.ns.name), w, h)
+    }
+
+    /// Runs `env ENV PREFIX weave top` in a new session.
+    fn run(env: &str, prefix: &str, w: u16, h: u16) -> Tmux {
         let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
         let socket = std::env::temp_dir().join(format!("weave-e2e-top-{}-{n}.tmux", std::process::id()));
         let weave = weave_e2e::binary("weave");
-        let log = host.data_dir.join("top.log");
         let cmd = format!(
-            "env WEAVE_TOP_LOG='{}' {env} ip netns exec '{}' '{}' top; echo weave-top-exit=$?; stty -a; echo stty-done; exec sleep 600",
-            log.display(),
-            host.ns.name,
+            "env {env} {prefix} '{}' top; echo weave-top-exit=$?; stty -a; echo stty-done; exec sleep 600",
             weave.display()
         );
         let t = Tmux { socket };
@@ -217,6 +221,32 @@ fn top_gives_the_terminal_back_after_a_panic_1() {
     top.check_exit_and_restored(101);
     let log = std::fs::read_to_string(h1.data_dir.join("top.log")).expect("weave top's log file");
     assert!(log.contains("panic"), "the panic is in the log:\n{log}");
+}
+
+#[test]
+fn top_stays_responsive_while_the_daemon_hangs_0() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    // A "daemon" that takes connections into its backlog and never answers: every poll hangs
+    // until weave top's 3 s timeout.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let addr = hung.local_addr().expect("address");
+    let log = std::env::temp_dir().join(format!("weave-e2e-top-hung-{}.log", std::process::id()));
+    let top = Tmux::run(&format!("WEAVE_TOP_LOG='{}' WEAVE_HTTP_ADDR={addr}", log.display()), "", 80, 24);
+    top.wait_screen("the dashboard, waiting for its first poll", |s| s.contains("connecting"));
+    // Keys are answered while a poll is outstanding, not after it times out.
+    let t = std::time::Instant::now();
+    top.keys("6");
+    top.wait_screen("the events view", |s| s.contains("events ("));
+    top.keys("?");
+    top.wait_screen("help", |s| s.contains("weave top · help"));
+    assert!(t.elapsed() < Duration::from_secs(2), "keys took {:?} to show", t.elapsed());
+    top.keys("Escape");
+    top.wait_screen("the hung daemon counted as down", |s| s.contains("did not answer within 3 s"));
+    top.quit_and_check_restored();
+    let _ = std::fs::remove_file(&log);
 }
 
 /// A process started for the length of a test, killed on drop.

@@ -60,11 +60,14 @@ pub fn spawn(addr: String, tx: SyncSender<Event>, poke: SyncSender<()>) -> std::
 }
 
 async fn follow(http: &reqwest::Client, url: &str, tx: &SyncSender<Event>, poke: &SyncSender<()>) -> End {
-    let resp = match http.get(url).header("accept", "text/event-stream").send().await {
-        Ok(r) if r.status().is_success() => r,
-        Ok(r) => return End::Lost(format!("HTTP {}", r.status())),
-        Err(e) if e.is_connect() => return End::Lost("no daemon answers".into()),
-        Err(e) => return End::Lost(e.to_string()),
+    // A hung daemon must not hold the reader before the stream even starts.
+    let start = tokio::time::timeout(IDLE, http.get(url).header("accept", "text/event-stream").send());
+    let resp = match start.await {
+        Err(_) => return End::Lost(format!("no answer for {} s", IDLE.as_secs())),
+        Ok(Ok(r)) if r.status().is_success() => r,
+        Ok(Ok(r)) => return End::Lost(format!("HTTP {}", r.status())),
+        Ok(Err(e)) if e.is_connect() => return End::Lost("no daemon answers".into()),
+        Ok(Err(e)) => return End::Lost(e.to_string()),
     };
     if tx.send(Event::Stream(Stream::Connected, clock_now())).is_err() {
         return End::Closed;
