@@ -233,8 +233,8 @@ fn top_stays_responsive_while_the_daemon_hangs_0() {
     // until weave top's 3 s timeout.
     let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
     let addr = hung.local_addr().expect("address");
-    let log = std::env::temp_dir().join(format!("weave-e2e-top-hung-{}.log", std::process::id()));
-    let top = Tmux::run(&format!("WEAVE_TOP_LOG='{}' WEAVE_HTTP_ADDR={addr}", log.display()), "", 80, 24);
+    let log = TempFile(std::env::temp_dir().join(format!("weave-e2e-top-hung-{}.log", std::process::id())));
+    let top = Tmux::run(&format!("WEAVE_TOP_LOG='{}' WEAVE_HTTP_ADDR={addr}", log.0.display()), "", 80, 24);
     top.wait_screen("the dashboard, waiting for its first poll", |s| s.contains("connecting"));
     // Keys are answered while a poll is outstanding, not after it times out.
     let t = std::time::Instant::now();
@@ -246,7 +246,15 @@ fn top_stays_responsive_while_the_daemon_hangs_0() {
     top.keys("Escape");
     top.wait_screen("the hung daemon counted as down", |s| s.contains("did not answer within 3 s"));
     top.quit_and_check_restored();
-    let _ = std::fs::remove_file(&log);
+}
+
+/// A file removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// A process started for the length of a test, killed on drop.
