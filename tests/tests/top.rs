@@ -206,6 +206,37 @@ fn top_survives_a_daemon_restart_1() {
 }
 
 #[test]
+fn top_shows_a_containers_address_and_name_1() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let c = Cluster::new(1);
+    let h1 = c.host(0);
+    let _d1 = h1.start_daemon(&[]);
+    h1.wait_ready();
+    let web = h1.container("top-web", &["net:default"]);
+    let top = Tmux::weave_top(h1, 120, 40);
+    top.keys("4");
+    let target = format!("netns:{}", web.name);
+    top.wait_screen("the allocation, by target", |s| {
+        s.contains("allocations by target (1)") && row_shows(s, &target, "10.32.")
+    });
+    top.keys("5");
+    let name = format!("{}.weave.local.", web.name);
+    top.wait_screen("the DNS entry", |s| row_shows(s, &name, "10.32."));
+    // Filtered down to it, and its details.
+    top.keys("/");
+    top.keys("top-web");
+    top.keys("Enter");
+    top.wait_screen("the filtered list", |s| s.contains("DNS entries (1) · filter: top-web"));
+    top.keys("Enter");
+    top.wait_screen("the entry's details", |s| s.contains("DNS entry") && s.contains(&target));
+    top.keys("Escape");
+    top.quit_and_check_restored();
+}
+
+#[test]
 fn top_gives_the_terminal_back_after_a_panic_1() {
     if !Tmux::available() {
         eprintln!("SKIPPED: tmux is not installed (scripts/setup.sh installs it)");
