@@ -385,6 +385,20 @@ fn garbage_and_floods_do_not_stop_the_server_1() {
     "#;
     let out = h1.ns.exec("bash", &["-c", script]);
     assert!(out.ok(), "{out:?}");
+    // A name far beyond 255 bytes, and a compression pointer to itself.
+    let mut long = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for _ in 0..40 {
+        long.push(63);
+        long.extend_from_slice(&[b'a'; 63]);
+    }
+    long.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let looped = [0x12u8, 0x35, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1];
+    let udpcat = weave_e2e::binary("udpcat");
+    for packet in [&long[..], &looped[..]] {
+        let hex: String = packet.iter().map(|b| format!("{b:02x}")).collect();
+        let out = h1.ns.exec(udpcat.to_str().unwrap(), &["sendhex", "127.0.0.1:53", &hex]);
+        assert!(out.ok(), "{out:?}");
+    }
     let flood = h1.ns.exec(
         "bash",
         &[

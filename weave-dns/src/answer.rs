@@ -78,6 +78,25 @@ impl Responder {
         if request.len() < HEADER_LEN {
             return Action::Drop;
         }
+        if let Some(reply) =
+            crate::fast::answer(request, transport, &self.domain_lower, self.ttl, entries, rng)
+        {
+            return Action::Reply(reply);
+        }
+        self.answer_general(request, transport, entries, rng)
+    }
+
+    /// [`Responder::answer`] without the fast path (the fast path must give the same bytes).
+    pub fn answer_general<R: Rng + ?Sized>(
+        &self,
+        request: &[u8],
+        transport: Transport,
+        entries: &Entries,
+        rng: &mut R,
+    ) -> Action {
+        if request.len() < HEADER_LEN {
+            return Action::Drop;
+        }
         match parse(request) {
             Some(m) => self.dispatch(&m, Some(request), transport, entries, rng),
             None => Action::Reply(format_error(request)),

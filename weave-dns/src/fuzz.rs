@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use weave_wire::PeerName;
 
 use crate::answer::{Action, Responder};
@@ -17,7 +17,7 @@ use crate::nameserver::Nameserver;
 const US: PeerName = PeerName(0x02_00_00_00_00_0a);
 
 /// A small fixed state: a name with many addresses, names differing in case, a tombstone.
-fn fixture() -> Nameserver {
+pub(crate) fn fixture() -> Nameserver {
     let mut ns = Nameserver::new(US, DEFAULT_DOMAIN);
     for i in 0..60u8 {
         ns.add_entry("many.weave.local.", "c-many", Ipv4Addr::new(10, 32, 1, i), 1);
@@ -37,6 +37,22 @@ pub fn fuzz_answer(bytes: &[u8]) {
     let responder = Responder::new(ns.domain(), 1);
     let mut rng = StdRng::seed_from_u64(bytes.len() as u64);
     for transport in [Transport::Udp, Transport::Tcp] {
+        // The fast path answers exactly as the general one.
+        let seed = rng.next_u64();
+        let fast = crate::fast::answer(
+            bytes,
+            transport,
+            "weave.local.",
+            1,
+            entries,
+            &mut StdRng::seed_from_u64(seed),
+        );
+        if let Some(fast) = fast {
+            match responder.answer_general(bytes, transport, entries, &mut StdRng::seed_from_u64(seed)) {
+                Action::Reply(general) => assert_eq!(fast, general, "fast path differs for {bytes:02x?}"),
+                other => panic!("fast path answered what the general path does not: {other:?}"),
+            }
+        }
         match responder.answer(bytes, transport, entries, &mut rng) {
             Action::Reply(out) => {
                 let limit = parse(bytes).map_or(512, |m| reply_limit(&m, transport));

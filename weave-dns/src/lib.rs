@@ -23,6 +23,7 @@
 pub mod answer;
 pub mod entries;
 pub mod entry;
+mod fast;
 mod fuzz;
 pub mod gossip;
 pub mod json;

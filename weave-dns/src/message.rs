@@ -89,13 +89,41 @@ pub fn answer_reply(request: &Message, answers: Vec<Record>) -> Message {
 /// and setting TC if any were dropped. A message that cannot be encoded at all becomes a bare
 /// SERVFAIL header.
 pub fn encode(m: &Message, limit: usize) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(limit.min(MIN_UDP_SIZE));
-    let mut enc = BinEncoder::new(&mut buf);
-    enc.set_max_size(u16::try_from(limit).unwrap_or(u16::MAX));
-    if m.emit(&mut enc).is_ok() {
-        return buf;
+    match emit(m) {
+        Some(b) if b.len() <= limit => b,
+        Some(_) => truncate(m, limit),
+        None => bare_header(m.metadata.id, ResponseCode::ServFail, true),
     }
-    bare_header(m.metadata.id, ResponseCode::ServFail, true)
+}
+
+fn emit(m: &Message) -> Option<Vec<u8>> {
+    let mut buf = Vec::with_capacity(MIN_UDP_SIZE);
+    m.emit(&mut BinEncoder::new(&mut buf)).ok()?;
+    Some(buf)
+}
+
+/// Weave's truncation: TC set, as many answers as fit (found by binary search), no authority
+/// or additional records. (Hickory's own size limit leaves a partial record behind.)
+fn truncate(m: &Message, limit: usize) -> Vec<u8> {
+    let mut t = m.clone();
+    t.metadata.truncation = true;
+    t.authorities.clear();
+    t.additionals.clear();
+    let answers = std::mem::take(&mut t.answers);
+    let fits = |t: &Message| emit(t).filter(|b| b.len() <= limit);
+    // `lo` answers fit; more than `hi` do not.
+    let (mut lo, mut hi) = (0, answers.len());
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        t.answers = answers[..mid].to_vec();
+        if fits(&t).is_some() {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    t.answers = answers[..lo].to_vec();
+    fits(&t).unwrap_or_else(|| bare_header(m.metadata.id, ResponseCode::ServFail, true))
 }
 
 /// A 12-byte reply header without sections: QR set, opcode QUERY, `code`, optionally RA.
