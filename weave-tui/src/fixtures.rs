@@ -245,6 +245,14 @@ pub fn app(polls: u64) -> App {
             r#"{"type":"connection_closed","peer":null,"address":"10.99.0.9:6783","reason":"connection refused"}"#.to_string(),
         ),
         ("allocation_added", r#"{"type":"allocation_added","ident":"netns:web1","cidr":"10.32.0.1/12"}"#.to_string()),
+        (
+            "dns_entry_added",
+            format!(r#"{{"type":"dns_entry_added","hostname":"web1.weave.local.","address":"10.32.0.1","container_id":"netns:web1","origin":"{H1}"}}"#),
+        ),
+        (
+            "overlay_switched",
+            format!(r#"{{"type":"overlay_switched","peer":"{H2}","at":"2026-11-28T11:59:47Z","from":"fastdp","to":"sleeve","reason":"fastdp unhealthy: no heartbeat for 15 s"}}"#),
+        ),
     ];
     for (i, (name, data)) in events.into_iter().enumerate() {
         app.update(Event::Stream(Stream::Event { name: name.into(), data }, format!("12:00:3{i}")));
