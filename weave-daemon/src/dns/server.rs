@@ -23,23 +23,40 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 
 /// The bound listen sockets.
 pub struct Sockets {
-    udp: std::net::UdpSocket,
+    /// One per UDP worker, all on the listen address (SO_REUSEPORT): the kernel spreads
+    /// clients over them, and a client's queries stay with one thread.
+    udp: Vec<UdpSocket>,
     tcp: std::net::TcpListener,
 }
 
 impl Sockets {
     pub fn bind(addr: SocketAddr) -> io::Result<Sockets> {
-        let udp = std::net::UdpSocket::bind(addr)?;
-        // Port 0 (tests): TCP on the port UDP got.
-        let tcp = std::net::TcpListener::bind(udp.local_addr()?)?;
-        udp.set_nonblocking(true)?;
+        let first = reuse_port_udp(addr)?;
+        // Port 0 (tests): everything on the port the first socket got. The TCP listener has no
+        // SO_REUSEPORT, so a second daemon on the same address fails here, as in Weave.
+        let addr = first.local_addr()?;
+        let tcp = std::net::TcpListener::bind(addr)?;
         tcp.set_nonblocking(true)?;
+        let mut udp = vec![first];
+        for _ in 1..UDP_WORKERS {
+            udp.push(reuse_port_udp(addr)?);
+        }
         Ok(Sockets { udp, tcp })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.udp.local_addr()
+        self.tcp.local_addr()
     }
+}
+
+/// A blocking UDP socket bound with SO_REUSEPORT, waking up every [`STOP_CHECK`].
+fn reuse_port_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_port(true)?;
+    s.bind(&addr.into())?;
+    s.set_read_timeout(Some(STOP_CHECK))?;
+    Ok(s.into())
 }
 
 /// Threads receiving UDP queries (the hot path); each answers what it receives.
@@ -58,13 +75,10 @@ pub fn spawn(dns: Arc<Dns>, sockets: Sockets, stop: CancellationToken) {
 fn start(dns: Arc<Dns>, sockets: Sockets, stop: CancellationToken) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let forwards = Arc::new(Semaphore::new(MAX_FORWARDS));
-    sockets.udp.set_nonblocking(false)?;
-    sockets.udp.set_read_timeout(Some(STOP_CHECK))?;
-    let udp = Arc::new(sockets.udp);
-    for i in 0..UDP_WORKERS {
+    for (i, udp) in sockets.udp.into_iter().enumerate() {
         let worker = UdpWorker {
             dns: dns.clone(),
-            sock: udp.clone(),
+            sock: Arc::new(udp),
             rt: rt.handle().clone(),
             forwards: forwards.clone(),
             stop: stop.clone(),
