@@ -148,6 +148,8 @@ fn top_shows_peers_and_a_host_joining_2() {
     });
     let overlay = |o: &str| row_shows(&s, &h2.nickname(), o);
     assert!(overlay("fastdp") || overlay("sleeve"), "the overlay is shown:\n{s}");
+    // Heartbeats alone make a rate, once two samples are in.
+    top.wait_screen("host2's traffic rate", |s| row_shows(s, &h2.nickname(), "/s"));
 
     // The events stream the dashboard follows sends the connection's counters every second.
     let out = h1.ns.exec("curl", &["-sN", "--max-time", "3", "http://127.0.0.1:6784/api/v1/events"]);

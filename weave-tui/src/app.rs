@@ -95,7 +95,13 @@ pub struct App {
     pub quit: bool,
     /// Nicknames from `peer_added` events, for events about a peer the last poll did not know.
     nicknames: std::collections::BTreeMap<String, String>,
+    /// Polls since the last `traffic` event: the polls give the rates only while the stream
+    /// does not (two polls, so jitter between the two rhythms does not flip the source).
+    polls_without_traffic: u32,
 }
+
+/// Polls without a `traffic` event after which the polls give the rates again.
+const STREAM_SILENT_POLLS: u32 = 2;
 
 impl App {
     pub fn new(addr: &str, log_path: &str) -> App {
@@ -109,6 +115,7 @@ impl App {
             ui: Ui::default(),
             quit: false,
             nicknames: Default::default(),
+            polls_without_traffic: STREAM_SILENT_POLLS,
         }
     }
 
@@ -146,7 +153,10 @@ impl App {
             self.log(clock, format!("the daemon restarted ({}({}))", s.status.name, s.status.nickname), true);
         }
         self.link = Link::Up;
-        self.live.rates.observe(s.at, &s.connections);
+        self.polls_without_traffic = self.polls_without_traffic.saturating_add(1);
+        if self.polls_without_traffic >= STREAM_SILENT_POLLS {
+            self.live.rates.observe(s.at, &s.connections);
+        }
         self.live.snapshot = Some(s);
     }
 
@@ -174,6 +184,15 @@ impl App {
                     self.log(clock, format!("events stream lost: {e}"), true);
                 }
                 self.stream = StreamLink::Down(e);
+            }
+            Stream::Event { name, data } if name == "traffic" => {
+                // Counters, not a change: they feed the rates, not the log.
+                if let Ok(weave_api::TrafficEvent::Traffic { at_ms, connections }) =
+                    serde_json::from_str(&data)
+                {
+                    self.polls_without_traffic = 0;
+                    self.live.rates.observe_stream(at_ms, &connections);
+                }
             }
             Stream::Event { name, data } => {
                 if name == "peer_added" {
@@ -403,6 +422,34 @@ mod tests {
         ));
         let newest = app.live.log.newest_first().next().expect("logged");
         assert_eq!(newest.text, "connected to host9 (10.0.0.9:6783)");
+    }
+
+    #[test]
+    fn traffic_events_give_the_rates_while_they_come_and_polls_take_over_when_they_stop() {
+        let t0 = Instant::now();
+        let mut app = fixtures::app(3);
+        let h2 = fixtures::H2;
+        let traffic = |at_ms: u64, rx: u64| {
+            let data = format!(
+                r#"{{"type":"traffic","at_ms":{at_ms},"connections":[{{"peer":"{h2}","address":"10.99.0.2:6783",
+                "overlay":"sleeve","sleeve":{{"tx_packets":0,"tx_bytes":0,"rx_packets":0,"rx_bytes":{rx},"drops":0}}}}]}}"#
+            );
+            Event::Stream(Stream::Event { name: "traffic".into(), data }, "t".into())
+        };
+        let log_len = app.live.log.len();
+        app.update(traffic(10_000, 1_000_000));
+        app.update(traffic(11_000, 1_500_000));
+        let rx = |app: &App| app.live.rates.get(h2).and_then(|s| s.rx_now());
+        assert_eq!(rx(&app), Some(500_000.0));
+        assert_eq!(app.live.log.len(), log_len, "counters are not logged");
+        // A poll between two events leaves the rates to the stream.
+        app.update(Event::Snapshot(Box::new(fixtures::snapshot(t0, 20)), "t".into()));
+        assert_eq!(rx(&app), Some(500_000.0));
+        // The stream falls silent: the second poll without it takes over, the third gives a rate.
+        app.update(Event::Snapshot(Box::new(fixtures::snapshot(t0, 21)), "t".into()));
+        assert_eq!(app.live.rates.source(), crate::rates::Source::Polls);
+        app.update(Event::Snapshot(Box::new(fixtures::snapshot(t0, 22)), "t".into()));
+        assert_ne!(rx(&app), Some(500_000.0));
     }
 
     #[test]

@@ -83,17 +83,16 @@ async fn follow(http: &reqwest::Client, url: &str, tx: &SyncSender<Event>, poke:
             Ok(Ok(Some(c))) => c,
         };
         for e in parser.feed(&chunk) {
-            // The once-a-second counters are no change to log or poll for: rates come from the
-            // polls, which carry the same counters and work without the stream too.
-            if e.name == TRAFFIC {
-                continue;
-            }
+            // The once-a-second counters are no change to poll for.
+            let change = e.name != TRAFFIC;
             let ev = Event::Stream(Stream::Event { name: e.name, data: e.data }, clock_now());
             if tx.send(ev).is_err() {
                 return End::Closed;
             }
             // Full means a poll is already due.
-            let _ = poke.try_send(());
+            if change {
+                let _ = poke.try_send(());
+            }
         }
     }
 }

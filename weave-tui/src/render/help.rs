@@ -17,7 +17,7 @@ const KEYS: [(&str, &str); 11] = [
     ("?", "this help (any key closes it)"),
     ("q Ctrl-C", "quit"),
     ("", ""),
-    ("", "Rates are computed between polls (1 s)."),
+    ("", "Rates: the daemon's counters, sampled once a second."),
 ];
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
