@@ -1,6 +1,7 @@
 //! Follows the daemon's events stream (`GET /api/v1/events`, Server-Sent Events) on a thread of
 //! its own: every change becomes an [`Event`] for the log and wakes the poller, so the views
-//! catch up at once instead of at the next tick. Reconnects for as long as the dashboard runs.
+//! catch up at once instead of at the next tick; the `traffic` counters become samples for the
+//! rates. Reconnects for as long as the dashboard runs.
 
 use crate::app::{Event, Stream};
 use crate::eventlog::clock_now;
