@@ -181,7 +181,7 @@ fn a_password_hides_the_payload_and_replays_are_dropped_4() {
     wait_for("p pings q", CONNECT, || ping(&p, "10.33.0.2"));
 
     let pcap = format!("/tmp/{}-underlay.pcap", c.underlay.name);
-    let mut dump = Background::spawn(&c.underlay, "tcpdump", &["-i", "br0", "-U", "-w", &pcap, "udp"]);
+    let dump = Background::spawn(&c.underlay, "tcpdump", &["-i", "br0", "-U", "-w", &pcap, "udp"]);
     std::thread::sleep(Duration::from_millis(500)); // tcpdump opens its socket
     let (secret, plain) = ("5ec7e75ec7e75ec7", "0b5e7ab1e0b5e7ab");
     assert!(a.exec("ping", &["-c", "3", "-i", "0.2", "-p", secret, "10.32.0.2"]).ok());

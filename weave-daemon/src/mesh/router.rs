@@ -59,7 +59,8 @@ impl RouterConfig {
 type Writer = mpsc::Sender<(Vec<u8>, bool)>;
 
 enum Cmd {
-    Ready { id: ConnId, hs: Handshaked, extra: ConnExtra },
+    // Boxed: a handshake is large and the other commands are frequent.
+    Ready { id: ConnId, hs: Box<Handshaked>, extra: ConnExtra },
     Message { id: ConnId, body: Vec<u8> },
     Sent { id: ConnId },
     Closed { id: ConnId, reason: String },
@@ -289,7 +290,7 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
                 match cmd {
                     Cmd::Ready { id, hs, extra } => {
                         conns.insert(id, extra);
-                        mesh.connection_ready(now, id, hs);
+                        mesh.connection_ready(now, id, *hs);
                     }
                     Cmd::Message { id, body } => mesh.message(now, id, &body),
                     Cmd::Sent { id } => mesh.sent(now, id),
@@ -569,7 +570,7 @@ async fn run_connection(
         peer_overlays,
         peer_fastdp_heartbeat_ms,
     };
-    if shared.cmds.send(Cmd::Ready { id, hs, extra }).await.is_err() {
+    if shared.cmds.send(Cmd::Ready { id, hs: Box::new(hs), extra }).await.is_err() {
         return;
     }
 

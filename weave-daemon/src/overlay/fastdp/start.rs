@@ -21,10 +21,6 @@ pub fn start(
         Fastdp::remove_all(Netlink::open()?);
         return Ok(None);
     }
-    if let Err(e) = crate::firewall::install_fastdp() {
-        // Heartbeats then also reach the containers, which ignore them.
-        tracing::warn!("fastdp: could not keep heartbeats off the bridge: {e}");
-    }
     let encrypted_unavailable = if config.password.is_some() { esp_unavailable() } else { String::new() };
     if config.password.is_some() {
         tracing::info!("encrypted connections use sleeve: {encrypted_unavailable}");
