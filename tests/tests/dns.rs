@@ -179,6 +179,13 @@ fn names_resolve_on_every_host_and_follow_attach_and_detach_3() {
         });
     }
 
+    // A target whose namespace goes away without a detach loses its name, too.
+    let brief = container(h3, "brief", "10.2.4.1/16");
+    let brief_name = fqdn(&brief);
+    wait_everywhere(&c, &brief_name, &["10.2.4.1"]);
+    drop(brief);
+    wait_everywhere(&c, &brief_name, &[]);
+
     // Weave's text views and the report carry the entries.
     let status_dns = weave_ok(h1, &["status", "dns"]);
     assert!(status_dns.contains(&reuse.name) && status_dns.contains("10.2.1.1"), "{status_dns}");

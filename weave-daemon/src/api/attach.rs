@@ -88,6 +88,9 @@ async fn detach_(
         return Ok(Json(DetachResult { id, removed: vec![] }));
     }
     let gone = !crate::ipam::check::target_exists(&t);
+    if let (true, Some(dns)) = (gone, d.dns()) {
+        dns.forget_target(&id).await;
+    }
     let mut removed = if gone {
         vec![]
     } else {

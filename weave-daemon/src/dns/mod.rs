@@ -21,6 +21,10 @@ use weave_wire::PeerName;
 
 pub use server::Sockets;
 
+/// How often names of targets whose namespace is gone are removed (Weave does it when Docker
+/// reports the container's death).
+const DEATH_CHECK: Duration = Duration::from_secs(10);
+
 /// The container id of names registered without one (`weave dns-add IP -h NAME`), as Weave.
 pub const EXTERN_ID: &str = "weave:extern";
 
@@ -89,11 +93,13 @@ impl Dns {
             let mut watch = resolv::Watch::default();
             let mut purge = tokio::time::interval(Duration::from_secs(weave_dns::PURGE_INTERVAL_SECS as u64));
             let mut recheck = tokio::time::interval(weave_dns::resolv::RESOLV_RECHECK);
+            let mut deaths = tokio::time::interval(DEATH_CHECK);
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = purge.tick() => me.write().purge_tombstones(now()),
                     _ = recheck.tick() => me.reload_upstream(&mut watch),
+                    _ = deaths.tick() => me.reap_dead_targets().await,
                 }
             }
         });
@@ -187,6 +193,35 @@ impl Dns {
         let removed = data.as_ref().map(|d| d.entries.to_vec()).unwrap_or_default();
         self.broadcast(data).await;
         removed
+    }
+
+    /// Removes our names of targets (`netns:NAME`, `pid:PID`, namespace paths) that no longer
+    /// exist, as Weave's `ContainerDied`.
+    async fn reap_dead_targets(&self) {
+        use crate::attach::target::Target;
+        let ids: HashSet<String> = {
+            let ns = self.read();
+            let us = ns.our_name();
+            ns.entries()
+                .iter()
+                .filter(|e| e.origin == us && !e.is_tombstoned())
+                .map(|e| e.container_id.clone())
+                .collect()
+        };
+        for id in ids {
+            let dead = Target::parse(&id).is_ok_and(|t| !crate::ipam::check::target_exists(&t));
+            if dead {
+                tracing::info!(target = %id, "target gone: removing its DNS names");
+                let data = self.change(|ns| ns.container_died(&id, now()));
+                self.broadcast(data).await;
+            }
+        }
+    }
+
+    /// Removes every name of the target `id` (detach of a target that is gone).
+    pub async fn forget_target(&self, id: &str) {
+        let data = self.change(|ns| ns.container_died(id, now()));
+        self.broadcast(data).await;
     }
 
     /// The qualified name a target called `name` gets.
