@@ -270,6 +270,14 @@ fn rmpeer_takes_over_a_dead_peers_space_3() {
     assert_eq!(check.unreachable[0].peer, h1.peer_name());
     assert_eq!(check.unreachable[0].fix, format!("weave rmpeer {}", h1.peer_name()));
 
+    // Meanwhile an attach says why it cannot get an address and what would fix it, instead of
+    // waiting for ever.
+    let stuck = Netns::new("stuck");
+    let out = h3.attach(&stuck, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("the free addresses in 10.41.0.0/24 belong to unreachable peers"), "{out:?}");
+    assert!(out.stderr.contains(&format!("weave rmpeer {}", h1.peer_name())), "{out:?}");
+
     let out = h2.weave(&["rmpeer", &h1.nickname()]);
     assert!(out.ok(), "{out:?}");
     assert_eq!(out.stdout, format!("256 IPs taken over from {}\n", h1.nickname()));

@@ -3,7 +3,7 @@
 //! Also how `attach`/`detach` turn `net:`/`ip:` addresses into IPAM requests.
 
 use super::{ApiFailure, AppState};
-use crate::ipam::{check, to_cidr, to_net, Ipam, IpamFailure, MAX_IDENT_LEN};
+use crate::ipam::{check, to_cidr, to_net, Ipam, IpamFailure, Stuck, MAX_IDENT_LEN};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -74,6 +74,18 @@ fn failure(e: IpamFailure) -> ApiFailure {
             }
         }
         IpamFailure::Stopping => ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        IpamFailure::Stuck(stuck) => {
+            let f = ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+            match stuck {
+                Stuck::Exhausted { .. } => f.hint(
+                    "release addresses with weave detach (weave ipam check lists orphans), or allocate from another subnet",
+                ),
+                Stuck::Unreachable { names, .. } => f.hint(format!(
+                    "if they are gone for good: weave rmpeer {}",
+                    names.join(" ")
+                )),
+            }
+        }
         IpamFailure::Persist(_) => ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
             .hint("the daemon stops; check the disk under --data-dir, then launch it again"),
     }
@@ -160,7 +172,7 @@ pub async fn addresses_for(
                     .hint(weave_api::client::DISABLED_HINT));
                 };
                 let subnet = if let AddrSpec::Net(n) = *spec { n } else { ipam.default_subnet() };
-                ipam.allocate(ident, subnet, true).await.map_err(failure)?
+                ipam.allocate_or_explain(ident, subnet, true).await.map_err(failure)?
             }
         };
         let net = to_net(cidr);
@@ -243,12 +255,13 @@ async fn allocations(State(d): State<AppState>) -> Result<Json<Vec<Allocation>>,
 }
 
 /// Allocates an address (the ident's existing one in the subnet, if any). Waits until the
-/// ring exists and space is available, as Weave.
+/// ring exists and space is available, as Weave, except when waiting cannot help: no free
+/// address in the subnet here, and no reachable peer reports one (503, saying which).
 #[utoipa::path(post, path = "/api/v1/ipam/allocate", tag = "ipam", request_body = AllocateRequest,
     responses((status = 200, description = "The address", body = Allocated),
         (status = 400, description = "Bad subnet or identifier", body = ApiError),
         (status = 404, description = "IPAM is disabled", body = ApiError),
-        (status = 503, description = "The daemon is stopping", body = ApiError)))]
+        (status = 503, description = "The daemon is stopping, or the subnet is full, or its free addresses belong to unreachable peers", body = ApiError)))]
 async fn allocate(
     State(d): State<AppState>,
     req: Result<Json<AllocateRequest>, JsonRejection>,
@@ -260,7 +273,7 @@ async fn allocate(
         None => ipam.default_subnet(),
         Some(s) => parse_subnet(s).map_err(ApiFailure::bad_request)?,
     };
-    let cidr = ipam.allocate(&req.ident, subnet, req.is_container).await.map_err(failure)?;
+    let cidr = ipam.allocate_or_explain(&req.ident, subnet, req.is_container).await.map_err(failure)?;
     Ok(Json(Allocated { ident: req.ident, cidr: cidr.to_string() }))
 }
 
@@ -455,7 +468,9 @@ fn legacy_failure(e: IpamFailure, prefix: &str) -> Response {
     match e {
         IpamFailure::Op(OpError::Cancelled { .. }) => text(StatusCode::OK, "cancelled".into()),
         IpamFailure::Op(op) => http_error(StatusCode::BAD_REQUEST, &format!("{prefix}{op}")),
-        IpamFailure::Stopping => http_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        IpamFailure::Stopping | IpamFailure::Stuck(_) => {
+            http_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+        }
         IpamFailure::Persist(_) => http_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
@@ -957,6 +972,35 @@ mod http_tests {
         let p = crate::ipam::load(&t.daemon.store).unwrap().unwrap();
         assert_eq!(p.owned["keep"].cidrs[0].to_string(), "10.32.0.1/12");
         assert!(p.ring.is_some_and(|r| !r.is_empty()));
+    }
+
+    /// A full subnet: Weave's endpoint waits (as Weave), the v1 API says why at once.
+    #[tokio::test]
+    async fn an_exhausted_subnet_is_explained_not_waited_on() {
+        let t = seeded("full").await;
+        let d = &t.daemon;
+        for id in ["f1", "f2"] {
+            assert_eq!(call(d, req("POST", &format!("/ip/{id}/10.33.0.0/30"))).await.0, StatusCode::OK);
+        }
+        let body = r#"{"ident":"f3","subnet":"10.33.0.0/30"}"#;
+        let (code, body) =
+            tokio::time::timeout(Duration::from_secs(10), call(d, json("/api/v1/ipam/allocate", body)))
+                .await
+                .expect("an answer, not a wait");
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        let e: ApiError = serde_json::from_str(&body).unwrap();
+        assert_eq!(e.error, "no free address in 10.33.0.0/30: all 2 are in use");
+        assert!(e.hint.unwrap().contains("weave detach"));
+        let legacy = call(d, req("POST", "/ip/f3/10.33.0.0/30"));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(2500), legacy).await.is_err(),
+            "Weave's endpoint waits"
+        );
+        // Once an address is free again, the same request succeeds.
+        assert_eq!(call(d, req("DELETE", "/ip/f1")).await.0, StatusCode::NO_CONTENT);
+        let (code, body) =
+            call(d, json("/api/v1/ipam/allocate", r#"{"ident":"f3","subnet":"10.33.0.0/30"}"#)).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
     }
 
     /// Concurrent requests share commits: still, each answer is on disk when it arrives, and

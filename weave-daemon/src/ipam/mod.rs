@@ -52,7 +52,29 @@ pub enum IpamFailure {
     Stopping,
     #[error("IPAM state cannot be persisted: {0}")]
     Persist(String),
+    /// Waiting could not help: nobody reachable has a free address for the request.
+    #[error("{0}")]
+    Stuck(Stuck),
 }
+
+/// Why an allocation would wait for ever: Weave's own endpoints wait anyway (as Weave); the
+/// v1 API and `weave attach` answer with this instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Stuck {
+    #[error("no free address in {subnet}: all {size} are in use")]
+    Exhausted { subnet: Cidr, size: u32 },
+    #[error("the free addresses in {subnet} belong to unreachable peers: {}", .peers.join(", "))]
+    Unreachable {
+        subnet: Cidr,
+        /// `NAME(NICK)` each.
+        peers: Vec<String>,
+        /// Their names, for `weave rmpeer`.
+        names: Vec<String>,
+    },
+}
+
+/// How often a waiting v1 allocation checks whether it can still succeed.
+const STUCK_CHECK: Duration = Duration::from_secs(1);
 
 /// What IPAM starts from, derived from the daemon's flags and what it finds.
 pub struct IpamConfig {
@@ -376,6 +398,16 @@ impl Ipam {
         self: &Arc<Self>,
         start: impl FnOnce(&mut Allocator, Duration) -> RequestId + Send + 'static,
     ) -> Result<Outcome, IpamFailure> {
+        self.wait_unless(start, || None).await
+    }
+
+    /// As [`Ipam::wait`], but gives up (cancelling the request) once `stuck` says waiting
+    /// cannot help; it is asked every [`STUCK_CHECK`].
+    async fn wait_unless(
+        self: &Arc<Self>,
+        start: impl FnOnce(&mut Allocator, Duration) -> RequestId + Send + 'static,
+        stuck: impl Fn() -> Option<Stuck>,
+    ) -> Result<Outcome, IpamFailure> {
         let (id, rx) = self
             .run(move |core, now| {
                 let id = start(&mut core.alloc, now);
@@ -386,9 +418,22 @@ impl Ipam {
             .await?;
         // Cancelled in the allocator if the client goes away before the answer.
         let mut guard = CancelOnDrop { ipam: self.clone(), id, armed: true };
-        let answer = tokio::select! {
-            a = rx => a,
-            _ = self.stop.cancelled() => return Err(IpamFailure::Stopping),
+        let mut rx = rx;
+        let mut check = tokio::time::interval_at(tokio::time::Instant::now() + STUCK_CHECK, STUCK_CHECK);
+        let answer = loop {
+            tokio::select! {
+                a = &mut rx => break a,
+                _ = self.stop.cancelled() => return Err(IpamFailure::Stopping),
+                _ = check.tick() => {
+                    if let Some(why) = stuck() {
+                        // An answer that raced the check wins.
+                        match rx.try_recv() {
+                            Ok(a) => break Ok(a),
+                            Err(_) => return Err(IpamFailure::Stuck(why)),
+                        }
+                    }
+                }
+            }
         };
         guard.armed = false;
         match answer {
@@ -415,6 +460,63 @@ impl Ipam {
             Outcome::Allocated(addr) => Ok(subnet.with_addr(addr)),
             other => Err(IpamFailure::Persist(format!("unexpected IPAM answer {other:?}"))),
         }
+    }
+
+    /// As [`Ipam::allocate`], but fails with [`IpamFailure::Stuck`] instead of waiting when no
+    /// reachable peer has a free address in `subnet` (waiting for consensus still waits).
+    pub async fn allocate_or_explain(
+        self: &Arc<Self>,
+        ident: &str,
+        subnet: Cidr,
+        is_container: bool,
+    ) -> Result<Cidr, IpamFailure> {
+        let ident = ident.to_string();
+        let me = self.clone();
+        let start = move |a: &mut Allocator, now| a.allocate(now, &ident, subnet, is_container);
+        match self.wait_unless(start, move || me.stuck(subnet)).await? {
+            Outcome::Allocated(addr) => Ok(subnet.with_addr(addr)),
+            other => Err(IpamFailure::Persist(format!("unexpected IPAM answer {other:?}"))),
+        }
+    }
+
+    /// Whether an allocation in `subnet` cannot succeed by waiting: the ring exists, we have
+    /// no free address there, and no reachable peer reports one.
+    pub fn stuck(&self, subnet: Cidr) -> Option<Stuck> {
+        let core = self.lock();
+        let ring = core.alloc.ring();
+        let want = subnet.host_range();
+        if ring.is_empty() || core.alloc.num_free_addresses(want) > 0 {
+            return None;
+        }
+        let n = ring.entries.len();
+        let mut holders: BTreeSet<PeerName> = BTreeSet::new();
+        for (i, e) in ring.entries.iter().enumerate() {
+            if e.free == 0 || e.peer == self.our_name {
+                continue;
+            }
+            let next = ring.entries[(i + 1) % n].token;
+            let parts = if next > e.token {
+                vec![Range { start: e.token, end: next }]
+            } else {
+                // The entry wraps round the end of the ring.
+                vec![Range { start: e.token, end: ring.end }, Range { start: ring.start, end: next }]
+            };
+            if parts.iter().any(|r| r.overlaps(&want)) {
+                holders.insert(e.peer);
+            }
+        }
+        if holders.is_empty() {
+            return Some(Stuck::Exhausted { subnet, size: want.size() });
+        }
+        if holders.iter().any(|p| core.known.contains(p)) {
+            return None;
+        }
+        let nick = |p: &PeerName| core.alloc.nicknames().get(p).cloned().unwrap_or_default();
+        Some(Stuck::Unreachable {
+            subnet,
+            peers: holders.iter().map(|p| format!("{p}({})", nick(p))).collect(),
+            names: holders.iter().map(|p| p.to_string()).collect(),
+        })
     }
 
     /// Records `cidr` for `ident` (asking its owner for it when another peer owns it).
