@@ -224,14 +224,24 @@ impl Dns {
         self.broadcast(data).await;
     }
 
-    /// The qualified name a target called `name` gets.
-    pub fn qualify(&self, name: &str) -> String {
+    /// The name a target called `name` gets: `name` under the domain (unless already in it).
+    pub fn target_name(&self, name: &str) -> String {
         let name = name.trim_end_matches('.');
         let domain = self.read().domain().to_string();
         if weave_dns::names::is_subdomain(&domain, &weave_dns::names::fqdn(name)) {
             return weave_dns::names::fqdn(name);
         }
         format!("{name}.{domain}")
+    }
+
+    /// A name as given to the API: a single label is qualified with the domain, anything else
+    /// only gets its trailing dot.
+    pub fn qualify(&self, name: &str) -> String {
+        let name = weave_dns::names::fqdn(name);
+        if weave_dns::names::is_single_label(&name) {
+            return format!("{name}{}", self.read().domain());
+        }
+        name
     }
 
     /// Live addresses of a name (single labels qualified with the domain).
