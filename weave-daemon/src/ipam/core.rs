@@ -58,6 +58,8 @@ struct Committed {
     last: Option<PersistedState>,
     /// A write failed: nothing more is made durable (the daemon stops, as Weave's fatal).
     failed: Option<String>,
+    /// Transactions written (each is one fsync).
+    writes: u64,
 }
 
 impl Persister {
@@ -66,7 +68,7 @@ impl Persister {
             store,
             events,
             staged: Mutex::new(Staged { delta: None, gen: 0 }),
-            committed: Mutex::new(Committed { gen: 0, last: on_disk, failed: None }),
+            committed: Mutex::new(Committed { gen: 0, last: on_disk, failed: None, writes: 0 }),
         }
     }
 
@@ -110,6 +112,8 @@ impl Persister {
         let events = changes(c.last.as_ref(), &delta);
         delta.apply_to(&mut c.last);
         c.gen = newest;
+        c.writes += 1;
+        tracing::trace!(writes = c.writes, generation = newest, "IPAM state persisted");
         // Still under `committed`: events leave in the order of the commits.
         for e in events {
             let _ = self.events.send(e);
@@ -250,7 +254,51 @@ mod tests {
     use std::collections::BTreeMap;
     use weave_ipam::persist::OwnedData;
     use weave_ipam::ring::Ring;
-    use weave_ipam::Address;
+    use weave_ipam::{Address, Cidr};
+
+    /// Sixteen requests staged while a commit is under way share the next one: one write.
+    #[test]
+    fn staged_changes_share_one_commit() {
+        let dir = std::env::temp_dir().join(format!("weave-ipam-group-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir.join("weave.db")).unwrap();
+        let (events, _) = broadcast::channel(64);
+        let p = Persister::new(store.clone(), events, None);
+        let a = PeerName(1);
+        let ring = Ring::new(Address(0x0a20_0000), Address(0x0a20_0100), a).unwrap();
+        let delta = |i: u32| PersistDelta {
+            reset: i == 0,
+            peer_name: a,
+            ring: Some(ring.clone()),
+            owned: BTreeMap::from([(
+                format!("c{i}"),
+                Some(OwnedData { is_container: true, cidrs: vec![Cidr::new(Address(0x0a20_0001 + i), 24)] }),
+            )]),
+        };
+        // A commit in progress: everyone staged meanwhile waits for it.
+        let busy = locked(&p.committed);
+        let gens: Vec<u64> = (0..16).map(|i| p.stage(delta(i))).collect();
+        std::thread::scope(|s| {
+            let waiters: Vec<_> = gens
+                .iter()
+                .map(|&g| {
+                    s.spawn({
+                        let p = &p;
+                        move || p.flush(g)
+                    })
+                })
+                .collect();
+            drop(busy);
+            for w in waiters {
+                w.join().unwrap().unwrap();
+            }
+        });
+        assert_eq!(locked(&p.committed).writes, 1);
+        let stored = store::load(&store).unwrap().unwrap();
+        assert_eq!(stored.owned.len(), 16);
+        drop((p, store));
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn changes_name_added_and_removed_addresses_and_ownership() {
