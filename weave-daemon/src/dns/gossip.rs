@@ -107,3 +107,70 @@ impl Gossiper for DnsGossiper {
         self.known.extend(peers);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::DnsConfig;
+    use std::net::Ipv4Addr;
+
+    fn dns(peer: u64) -> Arc<Dns> {
+        let config = DnsConfig {
+            domain: "weave.local.".into(),
+            ttl: 1,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            resolv_conf: String::new(),
+        };
+        Dns::new(config, PeerName(peer))
+    }
+
+    fn payload(g: &mut DnsGossiper) -> Vec<u8> {
+        let d = g.gossip().unwrap();
+        d.encode().remove(0)
+    }
+
+    #[test]
+    fn entries_of_known_peers_spread_and_leave_with_their_peer() {
+        let (a, b) = (dns(1), dns(2));
+        let (mut ga, mut gb) = (DnsGossiper::new(a.clone()), DnsGossiper::new(b.clone()));
+        a.change(|ns| ns.add_entry("web.weave.local.", "c1", Ipv4Addr::new(10, 0, 0, 1), now()));
+        let mut out = Outbox::default();
+
+        // B does not know A yet: A's entries are dropped.
+        assert!(gb.on_gossip(&payload(&mut ga), &mut out).unwrap().is_none());
+        assert!(b.lookup("web").is_empty());
+
+        // Once A is in the topology, they are taken and relayed as new.
+        gb.on_peers_added(&[PeerName(1)]);
+        assert!(gb.on_gossip(&payload(&mut ga), &mut out).unwrap().is_some());
+        assert_eq!(b.lookup("web"), vec![Ipv4Addr::new(10, 0, 0, 1)]);
+        // Nothing new the second time.
+        assert!(gb.on_gossip(&payload(&mut ga), &mut out).unwrap().is_none());
+
+        // A broadcast of A's removal reaches B and is relayed on.
+        let removal = a.change(|ns| ns.delete(None, Some("c1"), None, now())).unwrap();
+        let relay = gb.on_gossip_broadcast(PeerName(1), &removal.encode(), &mut out).unwrap();
+        assert!(relay.is_some());
+        assert!(b.lookup("web").is_empty());
+
+        // A peer leaving the topology takes its entries along.
+        a.change(|ns| ns.add_entry("db.weave.local.", "c2", Ipv4Addr::new(10, 0, 0, 2), now()));
+        gb.on_gossip(&payload(&mut ga), &mut out).unwrap();
+        assert_eq!(b.lookup("db").len(), 1);
+        gb.on_peers_removed(&[PeerName(1)]);
+        assert!(b.lookup("db").is_empty());
+        assert!(b.read().entries().is_empty());
+        assert!(out.broadcasts.is_empty(), "nobody claimed to be B");
+    }
+
+    #[test]
+    fn garbage_and_skewed_clocks_are_refused() {
+        let b = dns(2);
+        let mut gb = DnsGossiper::new(b.clone());
+        let mut out = Outbox::default();
+        assert!(gb.on_gossip(b"not gob", &mut out).is_err());
+        let skewed = weave_dns::GossipData::new(now() + 3600, vec![]);
+        let err = gb.on_gossip(&skewed.encode(), &mut out).err().unwrap();
+        assert!(err.0.contains("clock skew"), "{}", err.0);
+    }
+}

@@ -191,3 +191,18 @@ async fn serve_conn(dns: &Dns, mut stream: TcpStream) -> io::Result<()> {
         stream.write_all(&out).await?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_server_on_the_same_address_is_refused() {
+        let first = Sockets::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = first.local_addr().unwrap();
+        assert_eq!(first.udp.len(), UDP_WORKERS);
+        assert!(Sockets::bind(addr).is_err(), "bound {addr} twice");
+        drop(first);
+        assert!(Sockets::bind(addr).is_ok());
+    }
+}
