@@ -652,3 +652,33 @@ fn answers_under_16_concurrent_clients_survive_kill_9_1() {
     assert!(all.len() >= answered.len() + 50, "{} of {}", all.len(), answered.len() + 50);
     assert_unique(&all);
 }
+
+#[test]
+fn prime_waits_for_a_quorum_of_peers_3() {
+    let c = Cluster::new(3);
+    let (h1, h2) = (c.host(0), c.host(1));
+    std::thread::scope(|s| {
+        // Two peers given: the quorum is 2, as Weave's. Started in the scope, so a failure
+        // stops the daemon and with it the waiting `weave prime`.
+        let _d1 = start_with_peers(&c, h1, &[]);
+        h1.wait_ready();
+        let (tx, rx) = std::sync::mpsc::channel();
+        s.spawn(move || tx.send(h1.weave(&["prime"])));
+        wait_for("host 1 awaits consensus", SETTLE, || {
+            let out = h1.weave(&["status"]);
+            if out.stdout.contains("         Status: awaiting consensus (quorum: 2, known: 1)\n") {
+                Ok(())
+            } else {
+                Err(out.stdout)
+            }
+        });
+        assert!(rx.try_recv().is_err(), "prime returned without a quorum");
+        let _d2 = start_with_peers(&c, h2, &[]);
+        let out = rx.recv_timeout(CONNECT).expect("prime returns once a quorum is there");
+        assert!(out.ok(), "{out:?}");
+        let info = h1.ipam().unwrap();
+        assert_eq!(info.state, "ready");
+        let owners = owners(h1).unwrap();
+        assert!(owners.contains(&h1.peer_name()) && !owners.contains(&c.host(2).peer_name()), "{owners:?}");
+    });
+}
