@@ -56,6 +56,10 @@ pub struct RouterSummary {
     /// Number of peers in the topology, this one included.
     pub peers: u32,
     pub connections: ConnectionCounts,
+    /// Datagrams at the sleeve port dropped because they named no connected peer or were too
+    /// short (per-connection drops are in each connection's traffic).
+    #[serde(default)]
+    pub sleeve_rejected: u64,
 }
 
 /// Connections of this peer by state.

@@ -42,6 +42,50 @@ fn cross_host_ping_2() {
     assert!(t.tx_packets > 0 && t.rx_packets > 0 && t.tx_bytes > 0 && t.rx_bytes > 0, "{t:?}");
 }
 
+#[test]
+fn garbage_at_the_sleeve_port_is_dropped_and_counted_2() {
+    let c = Cluster::new(2);
+    let (h1, h2) = (c.host(0), c.host(1));
+    let _d1 = h1.start_daemon(&["--no-fastdp"]);
+    let _d2 = h2.start_daemon(&["--no-fastdp", &h1.addr.to_string()]);
+    h2.wait_established_to(&[h1], CONNECT);
+    wait_for("sleeve established", CONNECT, || established_sleeve(h2));
+    let a = h1.container("ca", &["10.32.0.1/12"]);
+    let b = h2.container("cb", &["10.32.0.2/12"]);
+    wait_for("a pings b", CONNECT, || ping(&a, "10.32.0.2"));
+    let drops = || h2.connections().unwrap().iter().find(|c| c.state == "established").unwrap().traffic.drops;
+    let rejected = || h2.status().unwrap().router.sleeve_rejected;
+    let (drops0, rejected0) = (drops(), rejected());
+
+    // From h1's address: 200 datagrams of random bytes (no peer's name), 50 too short to name a
+    // sender, and 100 that name h1 (the connected peer) followed by random or truncated records.
+    let name: String = h1.peer_name().split(':').collect();
+    let script = format!(
+        "import os, random, socket\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         dst = ('{}', 6783)\n\
+         me = bytes.fromhex('{name}')\n\
+         for _ in range(200): s.sendto(os.urandom(random.randint(6, 1400)), dst)\n\
+         for i in range(50): s.sendto(os.urandom(i % 6), dst)\n\
+         for i in range(100): s.sendto(me + os.urandom(random.choice([1, 3, 13, 20, 200, 1300])), dst)\n",
+        h2.addr
+    );
+    let out = h1.ns.exec("python3", &["-c", &script]);
+    assert!(out.ok(), "{out:?}");
+    wait_for("the garbage is counted", CONNECT, || {
+        let (d, r) = (drops() - drops0, rejected() - rejected0);
+        if d >= 100 && r >= 250 {
+            Ok(())
+        } else {
+            Err(format!("{d} drops on the connection, {r} rejected"))
+        }
+    });
+    // Nothing else noticed.
+    ping(&a, "10.32.0.2").expect("a still pings b");
+    ping(&b, "10.32.0.1").expect("b still pings a");
+    established_sleeve(h2).expect("the connection is still up");
+}
+
 fn udpcat() -> String {
     binary("udpcat").display().to_string()
 }

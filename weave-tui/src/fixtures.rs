@@ -126,6 +126,7 @@ pub fn snapshot(t0: Instant, secs: u64) -> Snapshot {
             targets: vec!["10.99.0.2".into(), "10.99.0.9".into()],
             peers: 4,
             connections: ConnectionCounts { established: 1, retrying: 1, ..Default::default() },
+            sleeve_rejected: 0,
         },
         ipam: None,
         dns: None,

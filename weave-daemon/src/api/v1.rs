@@ -82,6 +82,7 @@ fn summarise(d: &crate::daemon::Daemon, r: &Report) -> Status {
             targets: rt.targets.clone(),
             peers: rt.peers.len() as u32,
             connections: counts,
+            sleeve_rejected: d.sleeve.as_ref().map(|s| s.rejected()).unwrap_or(0),
         },
         ipam: r.ipam.as_ref().map(|i| IpamSummary {
             status: weave_api::text::ipam_state(i),

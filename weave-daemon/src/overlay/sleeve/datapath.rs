@@ -12,7 +12,7 @@ use crate::overlay::maccache::{Learned, MacCache};
 use arc_swap::ArcSwap;
 use std::io;
 use std::net::SocketAddrV4;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weave_netdev::virtio::{
@@ -87,6 +87,9 @@ pub struct Shared {
     /// Neighbours the kernel already floods our local broadcasts to (their fastdp port is on
     /// the bridge): sleeve does not send those a second copy.
     pub kernel_flood: ArcSwap<FxHashSet<PeerName>>,
+    /// Datagrams dropped before any connection could own them: too short to name a sender, or
+    /// from a peer we have no sleeve connection with.
+    pub rejected: AtomicU64,
 }
 
 /// A packet being filled for one forwarder and path.
@@ -232,8 +235,15 @@ impl Worker {
 
     /// A sleeve UDP payload from `from`. The buffer is decrypted in place.
     pub fn received(&mut self, from: SocketAddrV4, packet: &mut [u8]) {
-        let Ok((sender, _)) = split_sender(packet) else { return };
-        let Some(fwd) = self.sh.fwds.load().get(&sender).cloned() else { return };
+        let reject = || self.sh.rejected.fetch_add(1, Ordering::Relaxed);
+        let Ok((sender, _)) = split_sender(packet) else {
+            reject();
+            return;
+        };
+        let Some(fwd) = self.sh.fwds.load().get(&sender).cloned() else {
+            reject();
+            return;
+        };
         fwd.counters.rx_packets.fetch_add(1, Ordering::Relaxed);
         fwd.counters.rx_bytes.fetch_add(packet.len() as u64, Ordering::Relaxed);
         let body = &mut packet[6..];
@@ -241,7 +251,11 @@ impl Worker {
             None => 0..body.len(),
             Some(c) => match c.dec.lock().unwrap_or_else(|e| e.into_inner()).open_in_place(body) {
                 Ok(Some(r)) => r,
-                Ok(None) => return, // a replay
+                Ok(None) => {
+                    // A replay, or older than the replay window.
+                    fwd.counters.drops.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
                 Err(e) => {
                     fwd.counters.drops.fetch_add(1, Ordering::Relaxed);
                     self.log(|| format!("sleeve ->[{from}|{sender}]: {e}"));
@@ -254,6 +268,7 @@ impl Worker {
             match rec {
                 Ok(r) => self.received_frame(from, &fwd, r.src, r.dst, r.frame),
                 Err(e) => {
+                    fwd.counters.drops.fetch_add(1, Ordering::Relaxed);
                     self.log(|| format!("sleeve ->[{from}|{sender}]: {e}"));
                     break;
                 }
@@ -269,11 +284,9 @@ impl Worker {
         dst: PeerName,
         frame: &[u8],
     ) {
-        if frame.len() < ETH_HLEN {
-            return;
-        }
         let routes = self.sh.routes.load();
-        if !routes.known.contains(&src) || !routes.known.contains(&dst) {
+        if frame.len() < ETH_HLEN || !routes.known.contains(&src) || !routes.known.contains(&dst) {
+            fwd.counters.drops.fetch_add(1, Ordering::Relaxed);
             return;
         }
         if FrameInfo::is_special(frame) {

@@ -49,6 +49,7 @@ impl Sleeve {
             sockets,
             port,
             kernel_flood: ArcSwap::from_pointee(Default::default()),
+            rejected: Default::default(),
         });
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new().name(name.into()).spawn(f).map(|_| ())
@@ -125,6 +126,11 @@ impl Sleeve {
     }
 
     /// Per-peer traffic counters: (tx packets, tx bytes, rx packets, rx bytes, drops).
+    /// Datagrams no connection could own (see `Shared::rejected`).
+    pub fn rejected(&self) -> u64 {
+        self.sh.rejected.load(Ordering::Relaxed)
+    }
+
     pub fn counters(&self) -> HashMap<PeerName, [u64; 5]> {
         self.sh
             .fwds
