@@ -682,3 +682,34 @@ fn prime_waits_for_a_quorum_of_peers_3() {
         assert!(owners.contains(&h1.peer_name()) && !owners.contains(&c.host(2).peer_name()), "{owners:?}");
     });
 }
+
+#[test]
+fn a_changed_range_discards_the_persisted_ring_1() {
+    let c = Cluster::new(1);
+    let h = c.host(0);
+    let seed = format!("seed={}", h.peer_name());
+    let old = Netns::new("old");
+    {
+        let _d = h.start_daemon(&["--ipalloc-init", &seed, "--ipalloc-range", "10.44.0.0/24"]);
+        h.wait_ready();
+        assert!(in_range(&attach_ok(h, &old, &[])[0], "10.44.0.0/24"));
+        assert!(h.weave(&["stop"]).ok());
+    }
+    drop(old);
+    // As Weave: another range means another ring; what was persisted for the old one goes.
+    let mut d = h.start_daemon(&["--ipalloc-init", &seed, "--ipalloc-range", "10.45.0.0/24"]);
+    h.wait_ready();
+    let new = Netns::new("new");
+    assert!(in_range(&attach_ok(h, &new, &[])[0], "10.45.0.0/24"));
+    assert_eq!(h.ipam().unwrap().status.range, "10.45.0.0/24");
+    // Only the new allocation: the old one went with the old ring (its target is gone, so
+    // nothing re-claims it from an interface at start).
+    let (_, body) = h.http("GET", "/ip");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let owners: Vec<&str> =
+        v["owned"].as_array().unwrap().iter().map(|o| o["containerid"].as_str().unwrap()).collect();
+    assert_eq!(owners, [format!("netns:{}", new.name)], "{body}");
+    let log = d.log_text();
+    assert!(log.contains("discarding persisted data of another peer name or range"), "{log}");
+    d.kill();
+}
