@@ -6,7 +6,9 @@
 //! since the Unix epoch, passed with every input):
 //! * Start: [`Allocator::new`] with the config and what was persisted, then `take_outputs()`.
 //! * After every input, call [`Allocator::take_outputs`] and execute the [`Output`]s strictly in
-//!   order: `Persist` (store durably before going on), `Broadcast`/`Unicast` (send on channel
+//!   order: `Persist` (apply the delta to what is stored, durably, before going on; deltas
+//!   may be folded together with [`crate::persist::PersistDelta::merge`] and written at once),
+//!   `Broadcast`/`Unicast` (send on channel
 //!   `IPallocation`), `Completed` (answer the request). Persistence always comes before the
 //!   answer or message that depends on it.
 //! * Allocation: `let id = alloc.allocate(now, ident, subnet, is_container)`, execute outputs;
@@ -18,7 +20,7 @@
 //! * Periodic gossip and new connections: send [`Allocator::gossip`].
 //! * [`Allocator::tick`] at least every few seconds: every 5 s it retries what is pending.
 //! * Reachability: [`Allocator::set_known_peers`] whenever the topology changes.
-//! * Restart: build a new allocator from the last persisted [`PersistedState`].
+//! * Restart: build a new allocator from the persisted [`PersistedState`] (the deltas applied).
 //!
 //! Module layout: this file has the state, construction and output plumbing; `ops` the requests,
 //! `gossip` the channel callbacks and ring formation, `admin` shutdown/rmpeer, `status` status.
