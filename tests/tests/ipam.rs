@@ -713,3 +713,29 @@ fn a_changed_range_discards_the_persisted_ring_1() {
     assert!(log.contains("discarding persisted data of another peer name or range"), "{log}");
     d.kill();
 }
+
+#[test]
+fn an_observer_takes_no_part_in_consensus_and_borrows_space_3() {
+    let c = Cluster::new(3);
+    let (h1, h2, h3) = (c.host(0), c.host(1), c.host(2));
+    let _d1 = start_with_peers(&c, h1, &["--ipalloc-init", "consensus=2"]);
+    let _d2 = start_with_peers(&c, h2, &["--ipalloc-init", "consensus=2"]);
+    let _d3 = start_with_peers(&c, h3, &["--ipalloc-init", "observer"]);
+    for h in c.hosts() {
+        let others: Vec<&Host> = c.hosts().iter().filter(|o| o.index != h.index).collect();
+        h.wait_established_to(&others, CONNECT);
+    }
+    // The observer's prime waits for the electors' ring, and it gets no share of it.
+    let out = h3.weave(&["prime"]);
+    assert!(out.ok(), "{out:?}");
+    let electors: BTreeSet<String> = [h1.peer_name(), h2.peer_name()].into();
+    wait_for("the ring split between the electors", SETTLE, || match owners(h3)? {
+        o if o == electors => Ok(()),
+        o => Err(format!("{o:?}")),
+    });
+    // An attach on the observer borrows space from them.
+    let n = Netns::new("obs");
+    let got = attach_ok(h3, &n, &[]);
+    assert!(in_range(&got[0], "10.32.0.0/12"), "{got:?}");
+    assert!(owners(h3).unwrap().contains(&h3.peer_name()), "the observer owns what it borrowed");
+}
