@@ -551,3 +551,32 @@ fn a_name_removed_during_a_partition_is_gone_after_the_heal_3() {
         });
     }
 }
+
+#[test]
+fn a_restarted_daemon_keeps_the_names_of_its_targets_2() {
+    let c = Cluster::new(2);
+    let mut d = start_all(&c, &[]);
+    let (h1, h2) = (c.host(0), c.host(1));
+    let kept = container(h1, "kept", "10.2.7.1/16");
+    let lost = container(h1, "lost", "10.2.7.2/16");
+    weave_ok(h1, &["dns-add", "10.2.7.3", "-h", "removed.weave.local"]);
+    weave_ok(h1, &["dns-remove", "10.2.7.3", "-h", "removed.weave.local"]);
+    let (kept_name, lost_name) = (fqdn(&kept), fqdn(&lost));
+    wait_everywhere(&c, &lost_name, &["10.2.7.2"]);
+
+    // A crash; one target goes away while the daemon is down.
+    d[0].kill();
+    drop(lost);
+    d[0] = h1.start_daemon(&["--ipalloc-range", ""]);
+    h1.wait_established_to(&[h2], CONNECT);
+    // h1 itself answers again (without its saved names it would tombstone its own entries as
+    // the other peer gossips them back), and so does h2; the vanished target's name goes.
+    wait_everywhere(&c, &kept_name, &["10.2.7.1"]);
+    wait_everywhere(&c, &lost_name, &[]);
+    assert_eq!(lookup(h2, "removed.weave.local").unwrap(), set(&[]));
+    // And it stays: after the peers have exchanged everything, still there.
+    weave_ok(h2, &["dns-add", "10.2.7.9", "-h", "marker.weave.local"]);
+    wait_everywhere(&c, "marker.weave.local", &["10.2.7.9"]);
+    assert_eq!(lookup(h1, &kept_name).unwrap(), set(&["10.2.7.1"]));
+    assert_eq!(lookup(h2, &kept_name).unwrap(), set(&["10.2.7.1"]));
+}

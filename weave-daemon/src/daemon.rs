@@ -450,7 +450,8 @@ fn ensure_bridge(nl: &mut Netlink, name: PeerName) -> anyhow::Result<()> {
 }
 
 /// Removes what weave leaves on a host: the bridge, the TAP port and every `vethwe*` link, the
-/// firewall rules, and the persisted data (`weave.db`, `restart.sentinel`) under `data_dir`.
+/// firewall rules, and the persisted data (`weave.db`, `restart.sentinel`, the DNS names) under
+/// `data_dir`.
 /// Carries on past failures; returns what was removed and what could not be.
 pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
     let (mut removed, mut failures) = (Vec::new(), Vec::new());
@@ -474,7 +475,7 @@ pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
         Ok(()) => removed.push("firewall rules".into()),
         Err(e) => failures.push(format!("firewall rules: {e}")),
     }
-    for file in ["weave.db", "restart.sentinel"] {
+    for file in ["weave.db", "restart.sentinel", crate::dns::persist::FILE] {
         let p = data_dir.join(file);
         match std::fs::remove_file(&p) {
             Ok(()) => removed.push(p.display().to_string()),

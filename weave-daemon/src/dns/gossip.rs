@@ -120,6 +120,7 @@ mod tests {
             ttl: 1,
             listen: "127.0.0.1:0".parse().unwrap(),
             resolv_conf: String::new(),
+            state_file: None,
         };
         Dns::new(config, PeerName(peer))
     }

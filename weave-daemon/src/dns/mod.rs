@@ -4,6 +4,7 @@
 
 mod forward;
 pub mod gossip;
+pub mod persist;
 pub mod resolv;
 mod server;
 
@@ -36,6 +37,8 @@ pub struct DnsConfig {
     pub listen: SocketAddr,
     /// Empty: no upstream servers.
     pub resolv_conf: String,
+    /// Where our own names are kept across restarts (`None`: not kept).
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 pub struct Dns {
@@ -75,7 +78,23 @@ impl Dns {
             config,
         };
         dns.reload_upstream(&mut resolv::Watch::default());
+        // Before the mesh runs, so our entries gossiped back by other peers find them here.
+        if let Some(path) = &dns.config.state_file {
+            let mut ns = dns.write();
+            for e in persist::load(path) {
+                ns.add_entry(&e.hostname, &e.container_id, e.addr, now());
+            }
+        }
         Arc::new(dns)
+    }
+
+    /// Saves our live names (after each local change).
+    fn save(&self) {
+        let Some(path) = &self.config.state_file else { return };
+        let entries = persist::ours(&self.read());
+        if let Err(e) = persist::save(path, &entries) {
+            tracing::warn!("saving DNS names to {}: {e}", path.display());
+        }
     }
 
     /// Binds the DNS listen address, UDP and TCP (before the daemon reports ready).
@@ -86,7 +105,19 @@ impl Dns {
     /// Serves DNS on `sockets`, gossips through `mesh`, purges tombstones and follows
     /// resolv.conf, until `stop`.
     pub fn start(self: &Arc<Self>, mesh: MeshHandle, sockets: Sockets, stop: CancellationToken) {
-        let _ = self.mesh.set(mesh);
+        let _ = self.mesh.set(mesh.clone());
+        // Names kept from before a restart: announce them.
+        let restored: Vec<Entry> = {
+            let ns = self.read();
+            ns.entries().iter().filter(|e| e.origin == ns.our_name()).cloned().collect()
+        };
+        if !restored.is_empty() {
+            tracing::info!(count = restored.len(), "restored this peer's DNS names");
+            let data = GossipData::new(now(), restored);
+            tokio::spawn(async move {
+                mesh.gossip_broadcast(weave_dns::CHANNEL, Box::new(gossip::DnsGossip(data))).await;
+            });
+        }
         server::spawn(self.clone(), sockets, stop.clone());
         let me = self.clone();
         tokio::spawn(async move {
@@ -167,6 +198,9 @@ impl Dns {
 
     /// Broadcasts our change on channel `nameserver` (nothing before the mesh runs).
     async fn broadcast(&self, data: Option<GossipData>) {
+        if data.is_some() {
+            self.save();
+        }
         if let (Some(data), Some(mesh)) = (data, self.mesh.get()) {
             mesh.gossip_broadcast(weave_dns::CHANNEL, Box::new(gossip::DnsGossip(data))).await;
         }
@@ -303,6 +337,7 @@ impl DnsConfig {
             ttl: c.dns_ttl,
             listen: c.dns_listen_address,
             resolv_conf: c.resolv_conf.clone(),
+            state_file: Some(persist::path(&c.data_dir)),
         }
     }
 }
