@@ -48,6 +48,8 @@ pub struct Dns {
     upstream: ArcSwap<Vec<SocketAddr>>,
     events: broadcast::Sender<Event>,
     mesh: OnceLock<MeshHandle>,
+    /// One save at a time (they share the temporary file).
+    saving: std::sync::Mutex<()>,
 }
 
 /// Unix seconds, the clock of entries and gossip.
@@ -75,6 +77,7 @@ impl Dns {
             upstream: ArcSwap::from_pointee(vec![]),
             events,
             mesh: OnceLock::new(),
+            saving: std::sync::Mutex::new(()),
             config,
         };
         dns.reload_upstream(&mut resolv::Watch::default());
@@ -91,6 +94,7 @@ impl Dns {
     /// Saves our live names (after each local change).
     fn save(&self) {
         let Some(path) = &self.config.state_file else { return };
+        let _one = self.saving.lock().unwrap_or_else(|e| e.into_inner());
         let entries = persist::ours(&self.read());
         if let Err(e) = persist::save(path, &entries) {
             tracing::warn!("saving DNS names to {}: {e}", path.display());
