@@ -110,6 +110,15 @@ fn fastdp_carries_traffic_falls_back_to_sleeve_and_returns_2() {
     assert!(tx1 - tx0 > 10_000_000, "10 MB went through the fastdp device: {tx0} -> {tx1}");
     let sleeve = conn_to(h1, h2).unwrap().traffic;
 
+    // Heartbeats (all-zero MACs) reach h2's VXLAN device, and the bridge keeps them from the
+    // containers (it drops frames whose source MAC is zero).
+    let dev = conn_to(h2, h1).unwrap().fastdp.expect("h2's device").device;
+    let zero = "ether dst 00:00:00:00:00:00";
+    let seen = h2.ns.exec("timeout", &["10", "tcpdump", "-i", &dev, "-c", "2", "-nn", zero]);
+    assert!(seen.stderr.contains("2 packets captured"), "heartbeats on {dev}: {seen:?}");
+    let leaked = b.exec("timeout", &["3", "tcpdump", "-i", "ethwe", "-nn", zero]);
+    assert!(leaked.stderr.contains("0 packets captured"), "no heartbeat in the container: {leaked:?}");
+
     // The underlay drops VXLAN: both ends fall back to sleeve, and say why.
     block_vxlan(&c, true);
     let conn = wait_for("h1 falls back to sleeve", FALLBACK, || overlay_is(h1, h2, "sleeve"));
