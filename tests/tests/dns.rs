@@ -511,17 +511,16 @@ fn a_name_removed_during_a_partition_is_gone_after_the_heal_3() {
     weave_ok(h1, &["dns-add", "10.4.0.2", "-h", "gone.weave.local"]);
     wait_everywhere(&c, "gone.weave.local", &["10.4.0.2"]);
 
-    // Cut h3 off the underlay until h1 and h3 no longer count each other as peers.
+    // Cut h3 off the underlay until h1 no longer counts it as a peer (h3's own view may lag:
+    // its side of a dead connection waits for the heartbeat timeout).
     c.underlay.ip(&["link", "set", "vh3", "down"]);
-    for (a, b) in [(h1, h3), (h3, h1)] {
-        wait_for(&format!("{} to forget {}", a.nickname(), b.nickname()), Duration::from_secs(150), || {
-            let peers = a.peers()?;
-            match peers.iter().any(|p| p.name == b.peer_name()) {
-                true => Err(format!("{} peers", peers.len())),
-                false => Ok(()),
-            }
-        });
-    }
+    wait_for("h1 to forget h3", Duration::from_secs(150), || {
+        let peers = h1.peers()?;
+        match peers.iter().any(|p| p.name == h3.peer_name()) {
+            true => Err(format!("{} peers", peers.len())),
+            false => Ok(()),
+        }
+    });
     weave_ok(h1, &["dns-remove", "10.4.0.2", "-h", "gone.weave.local"]);
     weave_ok(h1, &["dns-add", "10.4.0.3", "-h", "new.weave.local"]);
     wait_for("h2 to see the changes", SPREAD, || {
