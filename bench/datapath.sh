@@ -6,7 +6,8 @@
 #   sleeve    weave's userspace overlay
 #   sleeve-enc  weave's userspace overlay with --password
 #   fastdp    weave's fast datapath (kernel VXLAN driven by weave), same MTU as the hand-made one
-# and prints each against kernel VXLAN measured in the same run. Needs root, iperf3.
+# and prints each against kernel VXLAN measured in the same run (the mean of its runs when the
+# modes list vxlan more than once, e.g. `vxlan fastdp vxlan fastdp`). Needs root, iperf3.
 # Usage: bench/datapath.sh [SECONDS_PER_TEST] [MODES...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -140,10 +141,12 @@ for r in "${results[@]}"; do
   python3 - "$r" "$base" <<'PY'
 import sys
 m, one, four, rtt, cpu = sys.argv[1].split()
-b = sys.argv[2].split()
+# The base is the mean of every vxlan run (list vxlan more than once to average out noise).
+rows = [l.split() for l in sys.argv[2].splitlines() if l.strip()]
 ratio = ""
-if len(b) >= 4:
-    ratio = f"{float(one)/float(b[1]):.2f}x  {float(four)/float(b[2]):.2f}x  {float(rtt)/float(b[3]):.2f}x"
+if rows:
+    b = [sum(float(r[i]) for r in rows) / len(rows) for i in (1, 2, 3)]
+    ratio = f"{float(one)/b[0]:.2f}x  {float(four)/b[1]:.2f}x  {float(rtt)/b[2]:.2f}x"
 cpu = cpu if m.startswith("sleeve") or m == "fastdp" else "-"
 print(f"{m:<11} {float(one):12.2f} {float(four):12.2f} {float(rtt):10.3f} {cpu:>15}   {ratio}")
 PY
