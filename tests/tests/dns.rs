@@ -253,7 +253,11 @@ impl Events {
                 .spawn()
                 .expect("spawn curl");
         let out = BufReader::new(child.stdout.take().expect("piped"));
-        Events { child, out }
+        let mut events = Events { child, out };
+        // Subscribed once a first line arrives (traffic counters come every second): changes
+        // made before that would be missed.
+        events.wait_line("");
+        events
     }
 
     /// The first line from now on containing `needle`.
