@@ -10,6 +10,7 @@ mod background;
 mod bin;
 mod cluster;
 mod daemon;
+mod events;
 mod ipam;
 mod mesh;
 mod netns;

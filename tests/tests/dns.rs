@@ -4,7 +4,6 @@
 //! never stops the server.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 use weave_e2e::{wait_for, Cluster, Daemon, Host, Netns, Output};
@@ -109,7 +108,7 @@ fn names_resolve_on_every_host_and_follow_attach_and_detach_3() {
     let _d = start_all(&c, &[]);
     let (h1, h2, h3) = (c.host(0), c.host(1), c.host(2));
     // h2's event stream sees entries registered elsewhere come and go.
-    let mut events = Events::open(h2);
+    let mut events = h2.events();
 
     // Registered on h1 by attach: resolves from every host, qualified or as a single label.
     let web = container(h1, "web", "10.2.1.1/16");
@@ -235,51 +234,6 @@ fn large_answers_truncate_over_udp_and_come_whole_over_tcp_and_edns_3() {
     let orders: BTreeSet<String> =
         (0..5).map(|_| dig(h3, &["+tcp", "+short", "many.weave.local"]).stdout).collect();
     assert!(orders.len() > 1, "the same order five times");
-}
-
-/// `GET /api/v1/events` of a host, read line by line; curl's `-m` bounds every wait on it.
-struct Events {
-    child: Child,
-    out: BufReader<std::process::ChildStdout>,
-}
-
-impl Events {
-    fn open(h: &Host) -> Events {
-        let mut child =
-            h.ns.command(std::path::Path::new("curl"))
-                .args(["-sN", "-m", "60", "http://127.0.0.1:6784/api/v1/events"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn curl");
-        let out = BufReader::new(child.stdout.take().expect("piped"));
-        let mut events = Events { child, out };
-        // Subscribed once a first line arrives (traffic counters come every second): changes
-        // made before that would be missed.
-        events.wait_line("");
-        events
-    }
-
-    /// The first line from now on containing `needle`.
-    fn wait_line(&mut self, needle: &str) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if self.out.read_line(&mut line).expect("read events") == 0 {
-                panic!("the event stream ended before {needle:?}");
-            }
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-}
-
-impl Drop for Events {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// dnsmasq serving `up.example` in its own namespace on the underlay; killed on drop.

@@ -2,9 +2,7 @@
 //! reset, rings seeded apart, bad input and a damaged database.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -62,47 +60,6 @@ fn assert_unique(addrs: &[String]) {
     let mut seen = BTreeSet::new();
     for a in addrs {
         assert!(seen.insert(ip(a)), "address {a} handed out twice: {addrs:?}");
-    }
-}
-
-/// `GET /api/v1/events` of a host, read line by line; curl's `-m` bounds every wait on it.
-struct Events {
-    child: std::process::Child,
-    out: BufReader<std::process::ChildStdout>,
-}
-
-impl Events {
-    fn open(h: &Host) -> Events {
-        let mut child =
-            h.ns.command(std::path::Path::new("curl"))
-                .args(["-sN", "-m", "60", "http://127.0.0.1:6784/api/v1/events"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn curl");
-        let out = BufReader::new(child.stdout.take().expect("piped"));
-        Events { child, out }
-    }
-
-    /// Reads lines until one contains `needle`; returns it.
-    fn wait_line(&mut self, needle: &str) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if self.out.read_line(&mut line).expect("read the event stream") == 0 {
-                panic!("the event stream ended before {needle:?}");
-            }
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-}
-
-impl Drop for Events {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -534,7 +491,7 @@ fn weaves_views_prime_ps_report_and_events_3() {
     let (h1, h2, h3) = (c.host(0), c.host(1), c.host(2));
     // The event stream of host 2 from before anything is allocated; curl's own limit is the
     // deadline of every wait on it.
-    let mut events = Events::open(h2);
+    let mut events = h2.events();
     // Connected once the first traffic sample (sent at once) arrives.
     events.wait_line("event: traffic");
     // Consensus through `weave prime` on one host and Weave's `GET /ring` on the others.
