@@ -26,6 +26,16 @@ impl Background {
         Background { child, out }
     }
 
+    /// Starts `program args` in `ns` with stderr merged into stdout, and returns once it has
+    /// printed a line containing `ready` (tcpdump's "listening on", written when it captures).
+    pub fn spawn_ready(ns: &Netns, program: &str, args: &[&str], ready: &str) -> Background {
+        let mut sh = vec!["-c", "exec \"$0\" \"$@\" 2>&1", program];
+        sh.extend_from_slice(args);
+        let mut bg = Background::spawn(ns, "sh", &sh);
+        bg.wait_line(ready);
+        bg
+    }
+
     /// Reads stdout lines until one contains `needle`, and returns it.
     pub fn wait_line(&mut self, needle: &str) -> String {
         let out = self.out.as_mut().expect("stdout is piped");

@@ -14,6 +14,7 @@ mod events;
 mod ipam;
 mod mesh;
 mod netns;
+mod transfer;
 mod wait;
 
 pub use background::Background;
@@ -22,4 +23,5 @@ pub use cluster::{Cluster, Host};
 pub use daemon::Daemon;
 pub use ipam::ethwe_addrs;
 pub use netns::{Netns, Output};
+pub use transfer::tcp_transfer;
 pub use wait::{wait_for, wait_until};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 use weave_api::Connection;
-use weave_e2e::{wait_for, Background, Cluster, Host, Netns};
+use weave_e2e::{tcp_transfer, wait_for, Cluster, Host, Netns};
 
 const CONNECT: Duration = Duration::from_secs(30);
 /// The contract: between weave peers, sleeve within 15 s of the VXLAN path failing...
@@ -52,33 +52,6 @@ fn block_vxlan(c: &Cluster, on: bool) {
     }
 }
 
-/// Sends `mb` MB of random data from `a` to 10.32.0.2:5000 in `b` over TCP and checks it
-/// arrived intact.
-fn tcp_transfer(a: &Netns, b: &Netns, mb: u32) {
-    let tag = &a.name;
-    let (sent, got) = (format!("/tmp/{tag}-sent"), format!("/tmp/{tag}-got"));
-    let server = Background::spawn(b, "sh", &["-c", &format!("busybox nc -l -p 5000 > {got}")]);
-    wait_for("the receiver listens", Duration::from_secs(10), || {
-        let ss = b.exec("ss", &["-ltn"]).stdout;
-        if ss.contains(":5000") {
-            Ok(())
-        } else {
-            Err(ss)
-        }
-    });
-    let script = format!("head -c {mb}000000 /dev/urandom > {sent} && cat {sent} > /dev/tcp/10.32.0.2/5000");
-    let out = a.exec("bash", &["-c", &script]);
-    assert!(out.ok(), "{out:?}");
-    let (code, _) = server.finish(Duration::from_secs(30));
-    assert_eq!(code, Some(0), "the receiver finished");
-    let hash =
-        |f: &str| a.exec("sha256sum", &[f]).stdout.split_whitespace().next().unwrap_or_default().to_string();
-    let (h_sent, h_got) = (hash(&sent), hash(&got));
-    let _ = std::fs::remove_file(&sent);
-    let _ = std::fs::remove_file(&got);
-    assert_eq!(h_sent, h_got, "{mb} MB arrived intact");
-}
-
 /// Bytes the host's fastdp device for `peer` sent and received, from the API.
 fn fastdp_bytes(h: &Host, peer: &Host) -> (u64, u64) {
     let c = conn_to(h, peer).unwrap();
@@ -105,7 +78,7 @@ fn fastdp_carries_traffic_falls_back_to_sleeve_and_returns_2() {
     assert!(text.contains("established fastdp "), "{text}");
     assert!(text.contains("mtu=1376"), "{text}");
     let (tx0, _) = fastdp_bytes(h1, h2);
-    tcp_transfer(&a, &b, 10);
+    tcp_transfer(&a, &b, "10.32.0.2", 10);
     let (tx1, _) = fastdp_bytes(h1, h2);
     assert!(tx1 - tx0 > 10_000_000, "10 MB went through the fastdp device: {tx0} -> {tx1}");
     let sleeve = conn_to(h1, h2).unwrap().traffic;
@@ -129,7 +102,7 @@ fn fastdp_carries_traffic_falls_back_to_sleeve_and_returns_2() {
     let fastdp = conn.forwarders.iter().find(|f| f.name == "fastdp").expect("the fastdp forwarder");
     assert_eq!(fastdp.state, "unhealthy", "{fastdp:?}");
     wait_for("a pings b over sleeve", CONNECT, || ping(&a, "10.32.0.2"));
-    tcp_transfer(&a, &b, 2);
+    tcp_transfer(&a, &b, "10.32.0.2", 2);
     let after = conn_to(h1, h2).unwrap().traffic;
     assert!(
         after.tx_bytes - sleeve.tx_bytes > 2_000_000,
@@ -143,7 +116,7 @@ fn fastdp_carries_traffic_falls_back_to_sleeve_and_returns_2() {
     let last = conn.switches.last().expect("the return is recorded");
     assert_eq!((last.from.as_deref(), last.to.as_deref()), (Some("sleeve"), Some("fastdp")), "{last:?}");
     let (tx2, _) = fastdp_bytes(h1, h2);
-    tcp_transfer(&a, &b, 2);
+    tcp_transfer(&a, &b, "10.32.0.2", 2);
     let (tx3, _) = fastdp_bytes(h1, h2);
     assert!(tx3 - tx2 > 2_000_000, "back on the VXLAN device: {tx2} -> {tx3}");
 }

@@ -1,7 +1,7 @@
 //! The virtual Ethernet switch over sleeve: containers on different hosts share a segment.
 
 use std::time::Duration;
-use weave_e2e::{binary, wait_for, Background, Cluster, Host, Netns};
+use weave_e2e::{binary, tcp_transfer, wait_for, Background, Cluster, Host, Netns};
 
 const CONNECT: Duration = Duration::from_secs(30);
 
@@ -116,14 +116,14 @@ fn arp_broadcasts_and_multicast_reach_the_other_hosts_3() {
     let mut dumps: Vec<Background> = [&b, &cc]
         .iter()
         .map(|ns| {
-            Background::spawn(
+            Background::spawn_ready(
                 ns,
                 "timeout",
                 &["20", "tcpdump", "-l", "-n", "-i", "ethwe", "-c", "1", "arp and host 10.32.0.99"],
+                "listening on",
             )
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(500)); // tcpdump opens its socket
     let _ = a.exec("ping", &["-c", "3", "-i", "0.3", "-W", "1", "10.32.0.99"]);
     for (i, d) in dumps.drain(..).enumerate() {
         let (code, out) = d.finish(Duration::from_secs(25));
@@ -226,7 +226,8 @@ fn a_password_hides_the_payload_and_replays_are_dropped_4() {
 
     let pcap = format!("/tmp/{}-underlay.pcap", c.underlay.name);
     let dump = Background::spawn(&c.underlay, "tcpdump", &["-i", "br0", "-U", "-w", &pcap, "udp"]);
-    std::thread::sleep(Duration::from_millis(500)); // tcpdump opens its socket
+    // tcpdump -w says "listening on" before its capture file takes packets: give it time.
+    std::thread::sleep(Duration::from_millis(500));
     let (secret, plain) = ("5ec7e75ec7e75ec7", "0b5e7ab1e0b5e7ab");
     assert!(a.exec("ping", &["-c", "3", "-i", "0.2", "-p", secret, "10.32.0.2"]).ok());
     assert!(p.exec("ping", &["-c", "3", "-i", "0.2", "-p", plain, "10.33.0.2"]).ok());
@@ -282,28 +283,7 @@ fn pmtu_discovery_and_fragmentation_over_a_small_underlay_2() {
     let out = a.exec("ping", &["-c", "3", "-s", "8000", "-W", "2", "10.32.0.2"]);
     assert!(out.ok(), "{out:?}");
     // A TCP transfer: DF segments larger than the overlay MTU get ICMP "fragmentation needed".
-    let tag = &a.name;
-    let (sent, got) = (format!("/tmp/{tag}-sent"), format!("/tmp/{tag}-got"));
-    let server = Background::spawn(&b, "sh", &["-c", &format!("busybox nc -l -p 5000 > {got}")]);
-    wait_for("the receiver listens", Duration::from_secs(10), || {
-        let ss = b.exec("ss", &["-ltn"]).stdout;
-        if ss.contains(":5000") {
-            Ok(())
-        } else {
-            Err(ss)
-        }
-    });
-    let script = format!("head -c 20000000 /dev/urandom > {sent} && cat {sent} > /dev/tcp/10.32.0.2/5000");
-    let out = a.exec("bash", &["-c", &script]);
-    assert!(out.ok(), "{out:?}");
-    let (code, _) = server.finish(Duration::from_secs(30));
-    assert_eq!(code, Some(0), "the receiver finished");
-    let hash =
-        |f: &str| a.exec("sha256sum", &[f]).stdout.split_whitespace().next().unwrap_or_default().to_string();
-    let (h_sent, h_got) = (hash(&sent), hash(&got));
-    let _ = std::fs::remove_file(&sent);
-    let _ = std::fs::remove_file(&got);
-    assert_eq!(h_sent, h_got, "20 MB arrived intact");
+    tcp_transfer(&a, &b, "10.32.0.2", 20);
 }
 
 #[test]
