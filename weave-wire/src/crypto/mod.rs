@@ -3,6 +3,7 @@
 //! with Weave's nonce layouts for the TCP control connection ([`tcp`]) and the sleeve UDP
 //! datapath ([`sleeve`]). Both use the same session key; the nonces keep them apart.
 
+pub mod poly1305;
 pub mod replay;
 pub mod secretbox;
 pub mod sleeve;

@@ -1,12 +1,11 @@
 //! NaCl's `secretbox` (XSalsa20 + Poly1305), the cipher Weave uses on both the control
 //! connection and the sleeve. The packet path encrypts every byte it sends, so the Salsa20
 //! keystream is generated eight blocks at a time with AVX2 where the CPU has it (a portable
-//! one-block version otherwise); Poly1305 is the `poly1305` crate's (AVX2 too).
+//! one-block version otherwise); Poly1305 is ours too (see `poly1305`).
 //! Written from the Salsa20/XSalsa20 specifications; checked against the captured Weave
 //! traffic and against the RustCrypto implementation in tests.
 
-use poly1305::universal_hash::KeyInit;
-use poly1305::Poly1305;
+use super::poly1305;
 
 const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
 
@@ -158,14 +157,39 @@ mod avx2 {
         for _ in 0..10 {
             double_round!(x, add, xor, rotl);
         }
-        let mut lanes = [0u32; 8];
-        let o = out.as_mut_ptr() as *mut u32;
-        for w in 0..16 {
-            let v = _mm256_add_epi32(x[w], orig[w]);
-            _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v);
-            for (b, word) in lanes.iter().enumerate() {
-                // SAFETY: b * 16 + w < 128 words = 512 bytes; unaligned writes.
-                o.add(b * 16 + w).write_unaligned(word.to_le());
+        let mut w = [_mm256_setzero_si256(); 16];
+        for i in 0..16 {
+            w[i] = _mm256_add_epi32(x[i], orig[i]);
+        }
+        // Transpose each 8x8 half so that every vector holds 32 consecutive bytes of one block.
+        let o = out.as_mut_ptr() as *mut __m256i;
+        for half in 0..2 {
+            let a = &w[half * 8..half * 8 + 8];
+            let t0 = _mm256_unpacklo_epi32(a[0], a[1]);
+            let t1 = _mm256_unpackhi_epi32(a[0], a[1]);
+            let t2 = _mm256_unpacklo_epi32(a[2], a[3]);
+            let t3 = _mm256_unpackhi_epi32(a[2], a[3]);
+            let t4 = _mm256_unpacklo_epi32(a[4], a[5]);
+            let t5 = _mm256_unpackhi_epi32(a[4], a[5]);
+            let t6 = _mm256_unpacklo_epi32(a[6], a[7]);
+            let t7 = _mm256_unpackhi_epi32(a[6], a[7]);
+            let u = [
+                _mm256_unpacklo_epi64(t0, t2),
+                _mm256_unpackhi_epi64(t0, t2),
+                _mm256_unpacklo_epi64(t1, t3),
+                _mm256_unpackhi_epi64(t1, t3),
+                _mm256_unpacklo_epi64(t4, t6),
+                _mm256_unpackhi_epi64(t4, t6),
+                _mm256_unpacklo_epi64(t5, t7),
+                _mm256_unpackhi_epi64(t5, t7),
+            ];
+            for b in 0..4 {
+                // Blocks b and b + 4 share u[b] (words 0-3) and u[b + 4] (words 4-7).
+                let lo = _mm256_permute2x128_si256::<0x20>(u[b], u[b + 4]);
+                let hi = _mm256_permute2x128_si256::<0x31>(u[b], u[b + 4]);
+                // SAFETY: (block * 2 + half) < 16 vectors = 512 bytes; unaligned stores.
+                _mm256_storeu_si256(o.add(b * 2 + half), lo);
+                _mm256_storeu_si256(o.add((b + 4) * 2 + half), hi);
             }
         }
     }
@@ -199,73 +223,97 @@ impl SecretBox {
         SecretBox { key: words(key) }
     }
 
-    /// XORs `data` with the XSalsa20 keystream from byte 32 on, and returns the first 32
-    /// keystream bytes (the Poly1305 key).
-    fn stream(&self, nonce: &[u8; 24], data: &mut [u8]) -> [u8; 32] {
-        let sub = hsalsa(&self.key, &nonce[..16]);
-        let n: [u32; 2] = words(&nonce[16..]);
-        let mut init = state(&sub, n, 0);
-        let mut poly_key = [0u8; 32];
-        if has_avx2() && data.len() > 32 {
-            let mut ks = [0u8; 512];
-            let mut pos = 0;
-            let mut first = true;
-            while first || pos < data.len() {
-                // SAFETY: AVX2 was detected above.
-                #[cfg(target_arch = "x86_64")]
-                unsafe {
-                    avx2::blocks8(&init, &mut ks)
-                };
-                let start = if first { 32 } else { 0 };
-                if first {
-                    poly_key.copy_from_slice(&ks[..32]);
-                    first = false;
-                }
-                let n = (512 - start).min(data.len() - pos);
-                xor_in(&mut data[pos..pos + n], &ks[start..start + n]);
-                pos += n;
-                let c = ((init[8] as u64) | ((init[9] as u64) << 32)).wrapping_add(8);
-                init[8] = c as u32;
-                init[9] = (c >> 32) as u32;
-            }
-            return poly_key;
-        }
-        let mut ks = [0u8; 64];
-        block(&init, &mut ks);
-        poly_key.copy_from_slice(&ks[..32]);
-        let n = data.len().min(32);
-        xor_in(&mut data[..n], &ks[32..32 + n]);
-        for (counter, chunk) in (1u64..).zip(data[n..].chunks_mut(64)) {
-            let init = state(&sub, words(&nonce[16..]), counter);
-            block(&init, &mut ks);
-            xor_in(chunk, &ks[..chunk.len()]);
-        }
-        poly_key
+    /// The cipher for nonces that start with `prefix`: HSalsa20 runs once here instead of once
+    /// per message (the sleeve's nonces differ only in their last 8 bytes).
+    pub fn with_nonce_prefix(&self, prefix: &[u8; 16]) -> PrefixedBox {
+        PrefixedBox { sub: hsalsa(&self.key, prefix), avx2: has_avx2() }
+    }
+
+    fn split(&self, nonce: &[u8; 24]) -> (PrefixedBox, [u8; 8]) {
+        let (prefix, tail) = nonce.split_at(16);
+        (self.with_nonce_prefix(prefix.try_into().expect("16")), tail.try_into().expect("8"))
     }
 
     /// Encrypts `buf` in place and returns the tag (NaCl's `crypto_secretbox` detached).
     pub fn seal_detached(&self, nonce: &[u8; 24], buf: &mut [u8]) -> [u8; 16] {
-        let poly_key = self.stream(nonce, buf);
-        Poly1305::new(&poly_key.into()).compute_unpadded(buf).into()
+        let (b, tail) = self.split(nonce);
+        b.seal_detached(&tail, buf)
     }
 
     /// Checks `tag` and decrypts `buf` in place; `buf` is unchanged when the tag is wrong.
     pub fn open_detached(&self, nonce: &[u8; 24], buf: &mut [u8], tag: &[u8]) -> bool {
+        let (b, tail) = self.split(nonce);
+        b.open_detached(&tail, buf, tag)
+    }
+}
+
+/// XSalsa20-Poly1305 under one key and one 16-byte nonce prefix; messages give the last 8.
+#[derive(Clone)]
+pub struct PrefixedBox {
+    sub: [u32; 8],
+    avx2: bool,
+}
+
+/// Keystream bytes made per step: eight blocks with AVX2, one without.
+const BATCH: usize = 512;
+
+impl PrefixedBox {
+    /// Keystream from block `counter` into `ks`; returns how many bytes it made.
+    fn keystream(&self, n: [u32; 2], counter: u64, ks: &mut [u8; BATCH]) -> usize {
+        let init = state(&self.sub, n, counter);
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: AVX2 was detected when this was made.
+            unsafe { avx2::blocks8(&init, ks) };
+            return BATCH;
+        }
+        block(&init, (&mut ks[..64]).try_into().expect("64"));
+        64
+    }
+
+    /// XORs `data` with the keystream from byte 32 of block 0 on; `ks[..made]` already holds
+    /// the keystream from block 0.
+    fn xor_stream(&self, n: [u32; 2], data: &mut [u8], ks: &mut [u8; BATCH], mut made: usize) {
+        let mut counter = (made / 64) as u64;
+        let (mut at, mut pos) = (32, 0);
+        loop {
+            let take = (made - at).min(data.len() - pos);
+            xor_in(&mut data[pos..pos + take], &ks[at..at + take]);
+            pos += take;
+            if pos == data.len() {
+                return;
+            }
+            made = self.keystream(n, counter, ks);
+            counter += (made / 64) as u64;
+            at = 0;
+        }
+    }
+
+    /// Encrypts `buf` in place and returns the tag.
+    pub fn seal_detached(&self, tail: &[u8; 8], buf: &mut [u8]) -> [u8; 16] {
+        let n = words(tail);
+        let mut ks = [0u8; BATCH];
+        let made = self.keystream(n, 0, &mut ks);
+        let poly_key: [u8; 32] = ks[..32].try_into().expect("32");
+        self.xor_stream(n, buf, &mut ks, made);
+        poly1305::tag(&poly_key, buf)
+    }
+
+    /// Checks `tag` and decrypts `buf` in place; `buf` is unchanged when the tag is wrong.
+    pub fn open_detached(&self, tail: &[u8; 8], buf: &mut [u8], tag: &[u8]) -> bool {
         if tag.len() != 16 {
             return false;
         }
-        // The Poly1305 key is the first 32 keystream bytes: derive it without touching buf.
-        let sub = hsalsa(&self.key, &nonce[..16]);
-        let mut ks = [0u8; 64];
-        block(&state(&sub, words(&nonce[16..]), 0), &mut ks);
-        let mut poly_key = [0u8; 32];
-        poly_key.copy_from_slice(&ks[..32]);
-        let expect: [u8; 16] = Poly1305::new(&poly_key.into()).compute_unpadded(buf).into();
+        let n = words(tail);
+        let mut ks = [0u8; BATCH];
+        let made = self.keystream(n, 0, &mut ks);
+        let poly_key: [u8; 32] = ks[..32].try_into().expect("32");
+        let expect = poly1305::tag(&poly_key, buf);
         // Constant time: every byte is compared whatever the others hold.
         if expect.iter().zip(tag).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0 {
             return false;
         }
-        self.stream(nonce, buf);
+        self.xor_stream(n, buf, &mut ks, made);
         true
     }
 }
@@ -273,7 +321,7 @@ impl SecretBox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crypto_secretbox::aead::AeadInPlace;
+    use crypto_secretbox::aead::{AeadInPlace, KeyInit};
     use crypto_secretbox::{Nonce, XSalsa20Poly1305};
 
     fn reference(key: &[u8; 32], nonce: &[u8; 24], data: &[u8]) -> (Vec<u8>, [u8; 16]) {

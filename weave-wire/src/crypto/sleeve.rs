@@ -8,10 +8,10 @@
 use std::fmt;
 use std::ops::Range;
 
-use super::secretbox::SecretBox;
+use super::secretbox::PrefixedBox;
 
 use super::replay::ReplayWindow;
-use super::{cipher, open_detached, seal_detached, CryptoError, SessionKey, NONCE_LEN, TAG_LEN};
+use super::{cipher, CryptoError, SessionKey, TAG_LEN};
 
 /// Length of the clear `seq_and_DF` field.
 pub const SEQ_LEN: usize = 8;
@@ -22,16 +22,16 @@ pub const DF_BIT: u64 = 1 << 63;
 
 const OUTBOUND_BIT: u8 = 0x80;
 
-fn nonce(first: u8, seq_and_df: u64) -> [u8; NONCE_LEN] {
-    let mut n = [0u8; NONCE_LEN];
-    n[0] = first;
-    n[16..].copy_from_slice(&seq_and_df.to_be_bytes());
-    n
+/// The cipher for one direction: the first 16 nonce bytes never change, so HSalsa20 runs once.
+fn prefixed(key: &SessionKey, first: u8) -> PrefixedBox {
+    let mut prefix = [0u8; 16];
+    prefix[0] = first;
+    cipher(key).with_nonce_prefix(&prefix)
 }
 
 /// Seals packets of one path (DF or non-DF). Weave has one per path and connection.
 pub struct SleeveEncryptor {
-    cipher: SecretBox,
+    cipher: PrefixedBox,
     first: u8,
     df: bool,
     seq: u64,
@@ -50,7 +50,8 @@ impl fmt::Debug for SleeveEncryptor {
 impl SleeveEncryptor {
     /// `outbound`: we dialled the TCP connection. `df`: this is the DF path's encryptor.
     pub fn new(key: &SessionKey, outbound: bool, df: bool) -> SleeveEncryptor {
-        SleeveEncryptor { cipher: cipher(key), first: if outbound { OUTBOUND_BIT } else { 0 }, df, seq: 0 }
+        let first = if outbound { OUTBOUND_BIT } else { 0 };
+        SleeveEncryptor { cipher: prefixed(key, first), first, df, seq: 0 }
     }
 
     /// The `seq_and_DF` the next packet will carry.
@@ -68,7 +69,7 @@ impl SleeveEncryptor {
         }
         let seq_and_df = self.next_seq_and_df();
         let (head, plaintext) = buf.split_at_mut(SEALED_PREFIX_LEN);
-        let tag = seal_detached(&self.cipher, &nonce(self.first, seq_and_df), plaintext);
+        let tag = self.cipher.seal_detached(&seq_and_df.to_be_bytes(), plaintext);
         head[..SEQ_LEN].copy_from_slice(&seq_and_df.to_be_bytes());
         head[SEQ_LEN..].copy_from_slice(&tag);
         // Counters stay below 2^63 in practice; wrap like Go rather than panic.
@@ -88,7 +89,7 @@ impl SleeveEncryptor {
 
 /// Opens packets of both paths for one connection, with Weave's replay protection per path.
 pub struct SleeveDecryptor {
-    cipher: SecretBox,
+    cipher: PrefixedBox,
     first: u8,
     window: ReplayWindow,
     window_df: ReplayWindow,
@@ -103,9 +104,10 @@ impl fmt::Debug for SleeveDecryptor {
 impl SleeveDecryptor {
     /// `outbound`: *we* dialled the TCP connection (the peer's nonces have the opposite bit).
     pub fn new(key: &SessionKey, outbound: bool) -> SleeveDecryptor {
+        let first = if outbound { 0 } else { OUTBOUND_BIT };
         SleeveDecryptor {
-            cipher: cipher(key),
-            first: if outbound { 0 } else { OUTBOUND_BIT },
+            cipher: prefixed(key, first),
+            first,
             window: ReplayWindow::new(),
             window_df: ReplayWindow::new(),
         }
@@ -124,8 +126,7 @@ impl SleeveDecryptor {
             return Err(CryptoError::UdpDecrypt);
         }
         let (head, data) = buf.split_at_mut(SEALED_PREFIX_LEN);
-        let nonce = nonce(self.first, seq_and_df);
-        if !open_detached(&self.cipher, &nonce, data, &head[SEQ_LEN..]) {
+        if !self.cipher.open_detached(&seq_and_df.to_be_bytes(), data, &head[SEQ_LEN..]) {
             return Err(CryptoError::UdpDecrypt);
         }
         let window = if seq_and_df & DF_BIT != 0 { &mut self.window_df } else { &mut self.window };
