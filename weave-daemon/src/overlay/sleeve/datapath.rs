@@ -27,7 +27,7 @@ const BRIDGE_GROUP: [u8; 6] = [0x01, 0x80, 0xc2, 0x00, 0x00, 0x00];
 const MAX_FRAMES_PER_PACKET: usize = 100;
 /// Packet buffer sizes: small ones for packets limited by the path MTU (the common case; a
 /// few dozen of them stay in cache), large ones for the non-DF path and jumbo underlays.
-const SMALL_BUF: usize = 4096;
+const SMALL_BUF: usize = 2048;
 const LARGE_BUF: usize = 65536;
 
 /// A packet buffer of `size` bytes, zero-filled once so later reuse never exposes
