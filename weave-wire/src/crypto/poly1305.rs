@@ -15,37 +15,70 @@ fn mul(a: u64, b: u64) -> u128 {
     a as u128 * b as u128
 }
 
+/// Three limbs of 44, 44 and 42 bits.
+type Limbs = [u64; 3];
+
+/// A block (or the key's r) as limbs, `hibit` being 2^128's place in the top limb.
+#[inline(always)]
+fn limbs(b: &[u8], hibit: u64) -> Limbs {
+    let m0 = le64(&b[0..]);
+    let m1 = le64(&b[8..]);
+    [m0 & M44, ((m0 >> 44) | (m1 << 20)) & M44, ((m1 >> 24) & M42) | hibit]
+}
+
+/// The products of `a` and `r` mod 2^130 - 5, unreduced; `s` = r1 * 20, r2 * 20 folds the
+/// reduction in (limb weights 2^44 and 2^88: a product landing at 2^132 is 4 * 5 = 20 times 2^0).
+#[inline(always)]
+fn products(a: &Limbs, r: &Limbs, s: &[u64; 2]) -> [u128; 3] {
+    [
+        mul(a[0], r[0]) + mul(a[1], s[1]) + mul(a[2], s[0]),
+        mul(a[0], r[1]) + mul(a[1], r[0]) + mul(a[2], s[1]),
+        mul(a[0], r[2]) + mul(a[1], r[1]) + mul(a[2], r[0]),
+    ]
+}
+
+/// Carries products back into limbs (the top limb's overflow wraps round times 5).
+#[inline(always)]
+fn carry(d: [u128; 3]) -> Limbs {
+    let [d0, mut d1, mut d2] = d;
+    d1 += d0 >> 44;
+    d2 += d1 >> 44;
+    let mut h0 = d0 as u64 & M44;
+    let mut h1 = d1 as u64 & M44;
+    let h2 = d2 as u64 & M42;
+    h0 += (d2 >> 42) as u64 * 5;
+    h1 += h0 >> 44;
+    h0 &= M44;
+    [h0, h1, h2]
+}
+
 /// The one-time authenticator of `msg` under the 32-byte one-time `key` (r || s).
 pub fn tag(key: &[u8; 32], msg: &[u8]) -> [u8; 16] {
-    // Clamp r, split into limbs; s1, s2 fold the 2^130 = 5 reduction into the multiply
-    // (limb weights 2^44 and 2^88: a product landing at 2^132 is 4 * 5 = 20 times 2^0).
+    // Clamp r.
     let t0 = le64(&key[0..]) & 0x0fff_fffc_0fff_ffff;
     let t1 = le64(&key[8..]) & 0x0fff_fffc_0fff_fffc;
-    let r0 = t0 & M44;
-    let r1 = ((t0 >> 44) | (t1 << 20)) & M44;
-    let r2 = (t1 >> 24) & M42;
-    let (s1, s2) = (r1 * 20, r2 * 20);
-    let (mut h0, mut h1, mut h2) = (0u64, 0u64, 0u64);
+    let r = [t0 & M44, ((t0 >> 44) | (t1 << 20)) & M44, t1 >> 24];
+    let s = [r[1] * 20, r[2] * 20];
+    // r^2, so that two blocks go in per step: h = (h + m1) r^2 + m2 r. The second product
+    // does not wait for h, which keeps the multiplier busy.
+    let r2 = carry(products(&r, &r, &s));
+    let s2 = [r2[1] * 20, r2[2] * 20];
+    let mut h: Limbs = [0; 3];
 
+    let mut pairs = msg.chunks_exact(32);
+    for p in &mut pairs {
+        let m1 = limbs(&p[..16], 1 << 40);
+        let m2 = limbs(&p[16..], 1 << 40);
+        let a = [h[0] + m1[0], h[1] + m1[1], h[2] + m1[2]];
+        let x = products(&a, &r2, &s2);
+        let y = products(&m2, &r, &s);
+        h = carry([x[0] + y[0], x[1] + y[1], x[2] + y[2]]);
+    }
     let mut absorb = |block: &[u8; 16], hibit: u64| {
-        let m0 = le64(&block[0..]);
-        let m1 = le64(&block[8..]);
-        h0 += m0 & M44;
-        h1 += ((m0 >> 44) | (m1 << 20)) & M44;
-        h2 += ((m1 >> 24) & M42) | hibit;
-        let d0 = mul(h0, r0) + mul(h1, s2) + mul(h2, s1);
-        let mut d1 = mul(h0, r1) + mul(h1, r0) + mul(h2, s2);
-        let mut d2 = mul(h0, r2) + mul(h1, r1) + mul(h2, r0);
-        d1 += d0 >> 44;
-        h0 = d0 as u64 & M44;
-        d2 += d1 >> 44;
-        h1 = d1 as u64 & M44;
-        h2 = d2 as u64 & M42;
-        h0 += (d2 >> 42) as u64 * 5;
-        h1 += h0 >> 44;
-        h0 &= M44;
+        let m = limbs(block, hibit);
+        h = carry(products(&[h[0] + m[0], h[1] + m[1], h[2] + m[2]], &r, &s));
     };
-    let mut blocks = msg.chunks_exact(16);
+    let mut blocks = pairs.remainder().chunks_exact(16);
     for b in &mut blocks {
         absorb(b.try_into().expect("16 bytes"), 1 << 40);
     }
@@ -56,6 +89,7 @@ pub fn tag(key: &[u8; 32], msg: &[u8]) -> [u8; 16] {
         last[rest.len()] = 1;
         absorb(&last, 0);
     }
+    let [mut h0, mut h1, mut h2] = h;
 
     // Carry fully, then subtract p = 2^130 - 5 when h >= p, in constant time.
     let mut c;
