@@ -10,6 +10,7 @@ pub mod dns;
 mod go_json;
 pub mod ipam;
 pub mod mesh;
+pub mod metrics;
 pub mod report;
 pub mod status;
 pub mod template;

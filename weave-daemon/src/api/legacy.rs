@@ -14,6 +14,7 @@ pub fn routes() -> Router<AppState> {
         .route("/status", get(status))
         .route("/status/{view}", get(status_view))
         .route("/report", get(report))
+        .route("/metrics", get(metrics))
         .route("/connect", post(connect))
         .route("/forget", post(forget))
 }
@@ -44,6 +45,13 @@ async fn status_view(State(d): State<AppState>, Path(view): Path<String>) -> Res
         _ => return plain(StatusCode::NOT_FOUND, "404 page not found"),
     };
     text_response(&r, body)
+}
+
+/// Prometheus text exposition, Weave's metric names.
+async fn metrics(State(d): State<AppState>) -> Response {
+    let body = weave_api::metrics::render(&d.report());
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+        .into_response()
 }
 
 /// JSON with `Accept: application/json`, else exactly one `format` template, as Weave.

@@ -241,3 +241,16 @@ async fn the_event_stream_sends_traffic_counters_every_second() {
     let gap = samples[1] - samples[0];
     assert!((900..=2000).contains(&gap), "samples {gap} ms apart");
 }
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_with_weaves_names() {
+    let t = daemon("metrics").await;
+    let (code, body) = call(&t.daemon, get("/metrics")).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(body.contains("# TYPE weave_connections gauge\n"), "{body}");
+    assert!(body.contains("weave_connections{state=\"established\"} 0\n"), "{body}");
+    assert!(body.contains("weave_connection_terminations_total 0\n"), "{body}");
+    // The test daemon runs IPAM over a range, so its families are there too.
+    assert!(body.contains("weave_max_ips "), "{body}");
+    assert!(body.contains("weave_ipam_unreachable_percentage 0\n"), "{body}");
+}
