@@ -160,16 +160,42 @@ impl<'a> Segmenter<'a> {
         self.hdr + (self.payload_len - (i * self.mss).min(self.payload_len)).min(self.mss)
     }
 
+    /// Bytes of all the segments together, as frames.
+    pub fn frame_len(&self) -> usize {
+        self.hdr * self.count() + self.payload_len
+    }
+
+    /// Bytes of Ethernet, IP and TCP headers in front of every segment's payload.
+    pub fn header_len(&self) -> usize {
+        self.hdr
+    }
+
+    /// The payload of segment `i`, where it lies in the super-frame.
+    pub fn payload(&self, i: usize) -> &'a [u8] {
+        let start = self.hdr + (i * self.mss).min(self.payload_len);
+        &self.frame[start..start + (self.len(i) - self.hdr)]
+    }
+
     /// Writes segment `i` into `out` (exactly `len(i)` bytes).
     pub fn write(&self, i: usize, out: &mut [u8]) {
+        let (head, payload) = out.split_at_mut(self.hdr);
+        let payload_sum = copy_sum(payload, self.payload(i));
+        self.write_headers(i, head, payload_sum);
+    }
+
+    /// Writes segment `i`'s headers into `out` (exactly `header_len()` bytes) for a payload
+    /// kept where it is, given its sum (`payload_sum`), so only headers are copied.
+    pub fn write_headers_for(&self, i: usize, out: &mut [u8]) {
+        self.write_headers(i, out, sum16(self.payload(i), 0));
+    }
+
+    fn write_headers(&self, i: usize, out: &mut [u8], payload_sum: u64) {
         let (ihl, hdr, t) = (self.ihl, self.hdr, ETH_HLEN + self.ihl);
-        let start = hdr + (i * self.mss).min(self.payload_len);
-        let chunk = &self.frame[start..start + (out.len() - hdr)];
+        let payload_len = self.len(i) - hdr;
         out[..hdr].copy_from_slice(&self.frame[..hdr]);
-        let payload_sum = copy_sum(&mut out[hdr..], chunk);
         let thl = hdr - t;
         let ip = &mut out[ETH_HLEN..];
-        ip[2..4].copy_from_slice(&((ihl + thl + chunk.len()) as u16).to_be_bytes());
+        ip[2..4].copy_from_slice(&((ihl + thl + payload_len) as u16).to_be_bytes());
         ip[4..6].copy_from_slice(&self.id0.wrapping_add(i as u16).to_be_bytes());
         ip[10..12].copy_from_slice(&[0, 0]);
         let c = checksum(&ip[..ihl]);
@@ -184,7 +210,7 @@ impl<'a> Segmenter<'a> {
         out[t + 4..t + 8].copy_from_slice(&self.seq0.wrapping_add((i * self.mss) as u32).to_be_bytes());
         out[t + 13] = flags;
         out[t + 16..t + 18].copy_from_slice(&[0, 0]);
-        let tcp_len = out.len() - t;
+        let tcp_len = thl + payload_len;
         let sum = pseudo_header(&out[ETH_HLEN..], PROTO_TCP, tcp_len) + payload_sum;
         let c = !fold(sum16(&out[t..hdr], sum));
         out[t + 16..t + 18].copy_from_slice(&c.to_be_bytes());

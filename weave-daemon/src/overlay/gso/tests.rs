@@ -51,6 +51,25 @@ fn segments_have_valid_checksums_and_consecutive_sequence_numbers() {
 }
 
 #[test]
+fn headers_for_payloads_left_in_place_match_whole_segments() {
+    // Odd lengths too: the last segment's payload ends on an odd byte.
+    for len in [5000usize, 4999, 1448, 1] {
+        let payload: Vec<u8> = (0..len as u32).map(|i| (i * 13) as u8).collect();
+        let big = tcp_frame(7, &payload, TCP_ACK | TCP_PSH);
+        let seg = Segmenter::new(&big, 1448).expect("TCP/IPv4");
+        for i in 0..seg.count() {
+            let mut whole = vec![0u8; seg.len(i)];
+            seg.write(i, &mut whole);
+            let mut gathered = vec![0u8; seg.header_len()];
+            seg.write_headers_for(i, &mut gathered);
+            gathered.extend_from_slice(seg.payload(i));
+            assert_eq!(gathered, whole, "length {len}, segment {i}");
+            assert!(valid_tcp(&gathered), "length {len}, segment {i}");
+        }
+    }
+}
+
+#[test]
 fn coalesced_segments_rebuild_the_stream() {
     let payload: Vec<u8> = (0..6000u32).map(|i| (i * 7) as u8).collect();
     let big = tcp_frame(5, &payload, TCP_ACK | TCP_PSH);

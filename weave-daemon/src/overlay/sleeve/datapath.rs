@@ -4,7 +4,7 @@
 //! buffers come from a per-thread pool, so steady state allocates nothing.
 
 use super::forwarder::{DataEvent, ForwarderRef, MAX_UDP_PAYLOAD};
-use super::udp::{send_batch, RecvBatch, SendError, Sockets};
+use super::udp::{send_batch, send_gathered, RecvBatch, SendError, Sockets};
 use crate::overlay::frame::{fragment, icmp_frag_needed, FrameInfo, ETH_HLEN};
 use crate::overlay::fxhash::{FxHashMap, FxHashSet};
 use crate::overlay::gso::{complete_checksum, segment_tcp4, Coalescer, Segmenter};
@@ -37,6 +37,9 @@ fn new_packet_buf(size: usize) -> Vec<u8> {
     b.clear();
     b
 }
+
+/// A packet of one frame starts with the sender's name and the frame record's header.
+const PACKET_HEAD: usize = 6 + 14;
 
 /// Frames read from the local port before pending packets are sent anyway.
 const CAPTURE_BURST: usize = 64;
@@ -118,6 +121,9 @@ pub struct Worker {
     scratch: Vec<u8>,
     scratch2: Vec<u8>,
     segs: Vec<u8>,
+    /// Packet headers and iovecs for segments sent from where they lie (`send_segments`).
+    heads: Vec<u8>,
+    iovs: Vec<libc::iovec>,
     /// Received segments being merged for the local port.
     coalescer: Coalescer,
     /// One ICMP "fragmentation needed" per captured burst is enough for the sender.
@@ -137,6 +143,8 @@ impl Worker {
             scratch: Vec::with_capacity(65536),
             scratch2: Vec::with_capacity(65536),
             segs: Vec::with_capacity(65536),
+            heads: Vec::with_capacity(16384),
+            iovs: Vec::with_capacity(256),
             coalescer: Coalescer::default(),
             icmp_sent: false,
             now: Instant::now(),
@@ -200,12 +208,68 @@ impl Worker {
         if !info.df || fwd.addr().is_none() || seg.len(0) > fwd.mtu() as usize + ETH_HLEN {
             return false;
         }
+        if fwd.crypto.is_none()
+            && PACKET_HEAD + seg.len(0) <= fwd.max_payload.load(Ordering::Relaxed) as usize
+        {
+            self.send_segments(&fwd, us, dst, seg);
+            return true;
+        }
         for i in 0..seg.count() {
             if let Some(buf) = self.reserve(&fwd, true, us, dst, seg.len(i)) {
                 seg.write(i, buf);
             }
         }
         true
+    }
+
+    /// Plain sleeve, one segment per packet: each packet is written as headers only and sent
+    /// with its payload where it lies in the super-frame, so the kernel's copy is the only one.
+    fn send_segments(&mut self, fwd: &ForwarderRef, src: PeerName, dst: PeerName, seg: &Segmenter<'_>) {
+        let Some(addr) = fwd.addr() else { return };
+        // Whatever is queued goes first: frames keep their order.
+        self.flush();
+        let n = seg.count();
+        let h = PACKET_HEAD + seg.header_len();
+        let mut heads = std::mem::take(&mut self.heads);
+        heads.clear();
+        heads.resize(n * h, 0);
+        for (i, head) in heads.chunks_exact_mut(h).enumerate() {
+            head[..6].copy_from_slice(&self.sh.us.bytes());
+            head[6..12].copy_from_slice(&src.bytes());
+            head[12..18].copy_from_slice(&dst.bytes());
+            head[18..20].copy_from_slice(&(seg.len(i) as u16).to_be_bytes());
+            seg.write_headers_for(i, &mut head[PACKET_HEAD..]);
+        }
+        let mut iovs = std::mem::take(&mut self.iovs);
+        let (mut failed, mut too_big, mut other) = (0u64, false, None);
+        send_gathered(
+            self.sh.sockets.get(true),
+            addr,
+            &heads,
+            n,
+            |i| seg.payload(i),
+            &mut iovs,
+            |_, e| {
+                failed += 1;
+                match e {
+                    SendError::TooBig => too_big = true,
+                    SendError::Other(e) => other = Some(e),
+                }
+            },
+        );
+        iovs.clear();
+        self.iovs = iovs;
+        self.heads = heads;
+        let c = &fwd.counters;
+        c.tx_packets.fetch_add(n as u64 - failed, Ordering::Relaxed);
+        c.tx_bytes.fetch_add((n * PACKET_HEAD + seg.frame_len()) as u64, Ordering::Relaxed);
+        c.drops.fetch_add(failed, Ordering::Relaxed);
+        if too_big {
+            fwd.notify(DataEvent::TooBig);
+        }
+        if let Some(e) = other {
+            self.log(|| format!("sleeve ->[{addr}]: send: {e}"));
+        }
     }
 
     /// A frame from the local bridge.

@@ -8,7 +8,9 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::ops::Range;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `UDP_SEGMENT` (send) and `UDP_GRO` (receive) socket options, from linux/udp.h.
 const UDP_SEGMENT: i32 = 103;
@@ -118,14 +120,8 @@ pub fn send_batch(
     msgs: &[(SocketAddrV4, &[u8])],
     mut on_error: impl FnMut(usize, SendError),
 ) {
-    send_dyn(sock, msgs, &mut on_error)
-}
-
-fn send_dyn(sock: &UdpSocket, msgs: &[(SocketAddrV4, &[u8])], on_error: &mut dyn FnMut(usize, SendError)) {
-    const MAX: usize = 64;
-    let gso = GSO_ENABLED.load(std::sync::atomic::Ordering::Relaxed);
-    // Groups: [start, end) runs of msgs sent as one message.
-    let mut groups: Vec<(usize, usize)> = Vec::with_capacity(msgs.len());
+    let gso = GSO_ENABLED.load(Ordering::Relaxed);
+    let mut groups: Vec<Group> = Vec::with_capacity(msgs.len());
     let mut i = 0;
     while i < msgs.len() {
         let (dst, first) = msgs[i];
@@ -143,37 +139,94 @@ fn send_dyn(sock: &UdpSocket, msgs: &[(SocketAddrV4, &[u8])], on_error: &mut dyn
                 j += 1;
             }
         }
-        groups.push((i, j));
+        groups.push(Group { dst, iov: i..j, per: 1, seg: first.len(), first: i, count: j - i });
         i = j;
     }
-    let fd = sock.as_raw_fd();
-    let iovs: Vec<libc::iovec> = msgs
-        .iter()
-        .map(|(_, p)| libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() })
+    let iovs: Vec<libc::iovec> = msgs.iter().map(|(_, p)| iovec(p)).collect();
+    send_groups(sock, &iovs, &groups, &mut on_error);
+}
+
+fn iovec(p: &[u8]) -> libc::iovec {
+    libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() }
+}
+
+/// Sends datagrams that are each a header and a payload kept elsewhere, all to `dst`, all of
+/// `head.len() / n + payload` bytes but the last (segments of one TCP super-frame): no
+/// payload is copied before the kernel's own copy. `heads` holds the `n` headers back to back.
+/// Errors are reported per datagram index.
+pub fn send_gathered<'a>(
+    sock: &UdpSocket,
+    dst: SocketAddrV4,
+    heads: &[u8],
+    n: usize,
+    payload: impl Fn(usize) -> &'a [u8],
+    iovs: &mut Vec<libc::iovec>,
+    mut on_error: impl FnMut(usize, SendError),
+) {
+    if n == 0 {
+        return;
+    }
+    let h = heads.len() / n;
+    iovs.clear();
+    for i in 0..n {
+        iovs.push(iovec(&heads[i * h..(i + 1) * h]));
+        iovs.push(iovec(payload(i)));
+    }
+    let seg = h + payload(0).len();
+    let per_send = if GSO_ENABLED.load(Ordering::Relaxed) {
+        (GSO_MAX_BYTES / seg).clamp(1, GSO_MAX_SEGMENTS)
+    } else {
+        1
+    };
+    let groups: Vec<Group> = (0..n)
+        .step_by(per_send)
+        .map(|a| {
+            let b = (a + per_send).min(n);
+            Group { dst, iov: 2 * a..2 * b, per: 2, seg, first: a, count: b - a }
+        })
         .collect();
-    let mut g0 = 0;
-    while g0 < groups.len() {
-        let chunk = &groups[g0..(g0 + MAX).min(groups.len())];
+    send_groups(sock, iovs, &groups, &mut on_error);
+}
+
+/// One message of a batch: the iovecs `iov`, `per` of them to each datagram, datagrams of
+/// `seg` bytes (the last may be shorter) standing for the batch's `first..first + count`.
+struct Group {
+    dst: SocketAddrV4,
+    iov: Range<usize>,
+    per: usize,
+    seg: usize,
+    first: usize,
+    count: usize,
+}
+
+fn send_groups(
+    sock: &UdpSocket,
+    iovs: &[libc::iovec],
+    groups: &[Group],
+    on_error: &mut dyn FnMut(usize, SendError),
+) {
+    const MAX: usize = 64;
+    let fd = sock.as_raw_fd();
+    for chunk in groups.chunks(MAX) {
         let mut addrs: [MaybeUninit<libc::sockaddr_in>; MAX] = [const { MaybeUninit::uninit() }; MAX];
         let mut cmsgs = [[0u64; 3]; MAX];
         let mut hdrs: [MaybeUninit<libc::mmsghdr>; MAX] = [const { MaybeUninit::uninit() }; MAX];
-        for (k, &(a, b)) in chunk.iter().enumerate() {
-            addrs[k].write(sockaddr(msgs[a].0));
+        for (k, g) in chunk.iter().enumerate() {
+            addrs[k].write(sockaddr(g.dst));
             // SAFETY: a zeroed msghdr is valid; pointers set below refer to live arrays.
             let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
             h.msg_hdr.msg_name = addrs[k].as_mut_ptr() as *mut libc::c_void;
             h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
-            h.msg_hdr.msg_iov = iovs[a..b].as_ptr() as *mut libc::iovec;
-            h.msg_hdr.msg_iovlen = b - a;
-            if b - a > 1 {
-                let seg = msgs[a].1.len() as u16;
+            h.msg_hdr.msg_iov = iovs[g.iov.clone()].as_ptr() as *mut libc::iovec;
+            h.msg_hdr.msg_iovlen = g.iov.len();
+            if g.count > 1 {
                 // SAFETY: cmsgs[k] is 24 bytes, room for one cmsghdr with a u16 payload.
                 unsafe {
                     let c = cmsgs[k].as_mut_ptr() as *mut libc::cmsghdr;
                     (*c).cmsg_level = libc::SOL_UDP;
                     (*c).cmsg_type = UDP_SEGMENT;
                     (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
-                    std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, seg);
+                    std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, g.seg as u16);
                 }
                 h.msg_hdr.msg_control = cmsgs[k].as_mut_ptr() as *mut libc::c_void;
                 h.msg_hdr.msg_controllen = std::mem::size_of::<[u64; 3]>();
@@ -191,28 +244,41 @@ fn send_dyn(sock: &UdpSocket, msgs: &[(SocketAddrV4, &[u8])], on_error: &mut dyn
                 continue;
             }
             let e = io::Error::last_os_error();
-            let (a, b) = chunk[done];
+            let g = &chunk[done];
+            let all = g.first..g.first + g.count;
             match e.raw_os_error() {
                 Some(libc::EINTR) => continue,
-                Some(libc::EMSGSIZE) => (a..b).for_each(|m| on_error(m, SendError::TooBig)),
+                Some(libc::EMSGSIZE) => all.for_each(|m| on_error(m, SendError::TooBig)),
                 // A kernel or device without UDP GSO: fall back to plain sends for good.
-                Some(libc::EIO) | Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) if b - a > 1 && gso => {
+                Some(libc::EIO) | Some(libc::EINVAL) | Some(libc::EOPNOTSUPP)
+                    if g.count > 1 && GSO_ENABLED.load(Ordering::Relaxed) =>
+                {
                     tracing::warn!("UDP GSO send failed ({e}); sending datagrams one by one from now on");
-                    GSO_ENABLED.store(false, std::sync::atomic::Ordering::Relaxed);
-                    let rest: Vec<(SocketAddrV4, &[u8])> = (a..b).map(|m| msgs[m]).collect();
-                    send_dyn(sock, &rest, &mut |k, e| on_error(a + k, e));
+                    GSO_ENABLED.store(false, Ordering::Relaxed);
+                    let singles: Vec<Group> = (0..g.count)
+                        .map(|m| {
+                            let at = g.iov.start + m * g.per;
+                            Group {
+                                dst: g.dst,
+                                iov: at..at + g.per,
+                                per: g.per,
+                                seg: 0,
+                                first: g.first + m,
+                                count: 1,
+                            }
+                        })
+                        .collect();
+                    send_groups(sock, iovs, &singles, on_error);
                 }
-                _ => (a..b)
-                    .for_each(|m| on_error(m, SendError::Other(io::Error::new(e.kind(), e.to_string())))),
+                _ => all.for_each(|m| on_error(m, SendError::Other(io::Error::new(e.kind(), e.to_string())))),
             }
             done += 1;
         }
-        g0 += chunk.len();
     }
 }
 
 /// Cleared when the kernel refuses a GSO send.
-static GSO_ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+static GSO_ENABLED: AtomicBool = AtomicBool::new(true);
 
 /// Buffers for receiving a batch of datagrams, allocated once.
 pub struct RecvBatch {
