@@ -87,9 +87,10 @@ fn fastdp_carries_traffic_falls_back_to_sleeve_and_returns_2() {
     // containers (it drops frames whose source MAC is zero).
     let dev = conn_to(h2, h1).unwrap().fastdp.expect("h2's device").device;
     let zero = "ether dst 00:00:00:00:00:00";
-    let seen = h2.ns.exec("timeout", &["10", "tcpdump", "-i", &dev, "-c", "2", "-nn", zero]);
+    let seen =
+        h2.ns.exec("timeout", &["10", "tcpdump", "--immediate-mode", "-i", &dev, "-c", "2", "-nn", zero]);
     assert!(seen.stderr.contains("2 packets captured"), "heartbeats on {dev}: {seen:?}");
-    let leaked = b.exec("timeout", &["3", "tcpdump", "-i", "ethwe", "-nn", zero]);
+    let leaked = b.exec("timeout", &["3", "tcpdump", "--immediate-mode", "-i", "ethwe", "-nn", zero]);
     assert!(leaked.stderr.contains("0 packets captured"), "no heartbeat in the container: {leaked:?}");
 
     // The underlay drops VXLAN: both ends fall back to sleeve, and say why.

@@ -1,7 +1,7 @@
 //! The virtual Ethernet switch over sleeve: containers on different hosts share a segment.
 
 use std::time::Duration;
-use weave_e2e::{binary, tcp_transfer, wait_for, Background, Cluster, Host, Netns};
+use weave_e2e::{binary, tcp_transfer, wait_for, wait_until, Background, Cluster, Host, Netns};
 
 const CONNECT: Duration = Duration::from_secs(30);
 
@@ -119,7 +119,18 @@ fn arp_broadcasts_and_multicast_reach_the_other_hosts_3() {
             Background::spawn_ready(
                 ns,
                 "timeout",
-                &["20", "tcpdump", "-l", "-n", "-i", "ethwe", "-c", "1", "arp and host 10.32.0.99"],
+                &[
+                    "20",
+                    "tcpdump",
+                    "--immediate-mode",
+                    "-l",
+                    "-n",
+                    "-i",
+                    "ethwe",
+                    "-c",
+                    "1",
+                    "arp and host 10.32.0.99",
+                ],
                 "listening on",
             )
         })
@@ -225,22 +236,39 @@ fn a_password_hides_the_payload_and_replays_are_dropped_4() {
     wait_for("p pings q", CONNECT, || ping(&p, "10.33.0.2"));
 
     let pcap = format!("/tmp/{}-underlay.pcap", c.underlay.name);
-    let dump = Background::spawn(&c.underlay, "tcpdump", &["-i", "br0", "-U", "-w", &pcap, "udp"]);
-    // tcpdump -w says "listening on" before its capture file takes packets: give it time.
-    std::thread::sleep(Duration::from_millis(500));
-    let (secret, plain) = ("5ec7e75ec7e75ec7", "0b5e7ab1e0b5e7ab");
-    assert!(a.exec("ping", &["-c", "3", "-i", "0.2", "-p", secret, "10.32.0.2"]).ok());
-    assert!(p.exec("ping", &["-c", "3", "-i", "0.2", "-p", plain, "10.33.0.2"]).ok());
-    dump.stop();
-    let bytes = std::fs::read(&pcap).expect("capture written");
-    let _ = std::fs::remove_file(&pcap);
-    let has = |hex: &str| {
+    // Immediate mode: each packet reaches the file at once, not a ring block per second later.
+    let dump = Background::spawn(
+        &c.underlay,
+        "tcpdump",
+        &["-i", "br0", "--immediate-mode", "-U", "-w", &pcap, "udp"],
+    );
+    let captured = |hex: &str| {
+        let bytes = std::fs::read(&pcap).unwrap_or_default();
         let pat: Vec<u8> =
             (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
         bytes.windows(pat.len()).any(|w| w == pat.as_slice())
     };
-    assert!(has(plain), "the unencrypted pair's pattern must be visible (the capture works)");
-    assert!(!has(secret), "the encrypted pair's pattern must never appear in clear");
+    // tcpdump -w says "listening on" before its capture file takes packets: the capture is
+    // live once a probe over the clear pair shows up in it.
+    let probe = "9b0be9b0be9b0be9";
+    wait_for("the underlay capture takes packets", CONNECT, || {
+        p.exec("ping", &["-c", "1", "-W", "1", "-p", probe, "10.33.0.2"]);
+        if captured(probe) {
+            Ok(())
+        } else {
+            Err("the probe is not in the capture yet".into())
+        }
+    });
+    let (secret, plain) = ("5ec7e75ec7e75ec7", "0b5e7ab1e0b5e7ab");
+    assert!(a.exec("ping", &["-c", "3", "-i", "0.2", "-p", secret, "10.32.0.2"]).ok());
+    assert!(p.exec("ping", &["-c", "3", "-i", "0.2", "-p", plain, "10.33.0.2"]).ok());
+    // The clear pair's pings, sent after the encrypted ones, show the capture has them all.
+    wait_until("the unencrypted pair's pattern in the capture", Duration::from_secs(10), || captured(plain));
+    dump.stop();
+    let secret_seen = captured(secret);
+    let bytes = std::fs::read(&pcap).expect("capture written");
+    let _ = std::fs::remove_file(&pcap);
+    assert!(!secret_seen, "the encrypted pair's pattern must never appear in clear");
 
     // Replay an encrypted datagram h1 -> h2 that carried an echo request: it must be dropped.
     let request = udp_payloads(&bytes)
