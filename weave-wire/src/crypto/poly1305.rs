@@ -91,26 +91,20 @@ pub fn tag(key: &[u8; 32], msg: &[u8]) -> [u8; 16] {
     }
     let [mut h0, mut h1, mut h2] = h;
 
-    // Carry fully, then subtract p = 2^130 - 5 when h >= p, in constant time.
+    // Carry fully (twice round: the wrap into h0 can carry again), then subtract
+    // p = 2^130 - 5 when h >= p, in constant time.
     let mut c;
-    c = h1 >> 44;
-    h1 &= M44;
-    h2 += c;
-    c = h2 >> 42;
-    h2 &= M42;
-    h0 += c * 5;
-    c = h0 >> 44;
-    h0 &= M44;
-    h1 += c;
-    c = h1 >> 44;
-    h1 &= M44;
-    h2 += c;
-    c = h2 >> 42;
-    h2 &= M42;
-    h0 += c * 5;
-    c = h0 >> 44;
-    h0 &= M44;
-    h1 += c;
+    for _ in 0..2 {
+        c = h1 >> 44;
+        h1 &= M44;
+        h2 += c;
+        c = h2 >> 42;
+        h2 &= M42;
+        h0 += c * 5;
+        c = h0 >> 44;
+        h0 &= M44;
+        h1 += c;
+    }
     let mut g0 = h0 + 5;
     c = g0 >> 44;
     g0 &= M44;
