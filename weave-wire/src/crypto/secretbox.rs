@@ -362,3 +362,34 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod portable {
+    use super::*;
+    use crypto_secretbox::aead::{AeadInPlace, KeyInit};
+
+    /// The one-block path, used where the CPU lacks AVX2 (this machine has it, so force it).
+    #[test]
+    fn the_path_without_avx2_matches_the_reference() {
+        let key = [0x42u8; 32];
+        let prefix = [0x17u8; 16];
+        let tail = [0x99u8; 8];
+        let mut nonce = [0u8; 24];
+        nonce[..16].copy_from_slice(&prefix);
+        nonce[16..].copy_from_slice(&tail);
+        let mut b = SecretBox::new(&key).with_nonce_prefix(&prefix);
+        b.avx2 = false;
+        for len in [0usize, 1, 31, 32, 33, 63, 64, 65, 100, 511, 512, 513, 1438, 4096] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 31) as u8).collect();
+            let mut want = data.clone();
+            let want_tag = crypto_secretbox::XSalsa20Poly1305::new(&key.into())
+                .encrypt_in_place_detached((&nonce).into(), b"", &mut want)
+                .expect("no associated data");
+            let mut got = data.clone();
+            let tag = b.seal_detached(&tail, &mut got);
+            assert_eq!((got.as_slice(), &tag[..]), (want.as_slice(), &want_tag[..]), "length {len}");
+            assert!(b.open_detached(&tail, &mut got, &tag), "length {len}");
+            assert_eq!(got, data, "length {len}");
+        }
+    }
+}
