@@ -124,6 +124,12 @@ pub struct Worker {
     /// Packet headers and iovecs for segments sent from where they lie (`send_segments`).
     heads: Vec<u8>,
     iovs: Vec<libc::iovec>,
+    /// Source peer, source and destination MAC of the last frame delivered here in this burst,
+    /// when the MAC table had nothing to change: a flow's next frames skip the table (and its
+    /// lock, shared with the other datapath threads). Cleared at every flush.
+    rx_memo: Option<(PeerName, [u8; 6], [u8; 6])>,
+    /// The same for captured frames: source and destination MAC, and the destination's peer.
+    tx_memo: Option<([u8; 6], [u8; 6], PeerName)>,
     /// Received segments being merged for the local port.
     coalescer: Coalescer,
     /// One ICMP "fragmentation needed" per captured burst is enough for the sender.
@@ -145,6 +151,8 @@ impl Worker {
             segs: Vec::with_capacity(65536),
             heads: Vec::with_capacity(16384),
             iovs: Vec::with_capacity(256),
+            rx_memo: None,
+            tx_memo: None,
             coalescer: Coalescer::default(),
             icmp_sent: false,
             now: Instant::now(),
@@ -276,6 +284,11 @@ impl Worker {
     pub fn captured(&mut self, frame: &[u8]) {
         let Some(info) = FrameInfo::parse(frame) else { return };
         let us = self.sh.us;
+        if let Some((s, d, peer)) = self.tx_memo {
+            if (s, d) == (info.src_mac, info.dst_mac) {
+                return self.relay(us, peer, frame);
+            }
+        }
         if let Learned::Conflict(peer) = self.sh.macs.add_local(info.src_mac, us, self.now) {
             self.log(|| {
                 format!(
@@ -291,7 +304,10 @@ impl Worker {
         match self.sh.macs.lookup(&info.dst_mac) {
             Some(p) if p == us => {}
             None => self.relay_broadcast(us, frame),
-            Some(peer) => self.relay(us, peer, frame),
+            Some(peer) => {
+                self.tx_memo = Some((info.src_mac, info.dst_mac, peer));
+                self.relay(us, peer, frame)
+            }
         }
     }
 
@@ -371,11 +387,19 @@ impl Worker {
             return;
         }
         let Some(info) = FrameInfo::parse(frame) else { return };
-        if let Learned::Conflict(was) = self.sh.macs.add_forced(info.src_mac, src, self.now) {
+        let key = (src, info.src_mac, info.dst_mac);
+        if self.rx_memo == Some(key) {
+            self.inject(frame);
+            return;
+        }
+        let learned = self.sh.macs.add_forced(info.src_mac, src, self.now);
+        if let Learned::Conflict(was) = learned {
             self.log(|| format!("Discovered remote MAC {} at {src} (was at {was})", mac(&info.src_mac)));
         }
         self.inject(frame);
-        if self.sh.macs.lookup(&info.dst_mac) != Some(us) {
+        let local = self.sh.macs.lookup(&info.dst_mac) == Some(us);
+        self.rx_memo = (local && !matches!(learned, Learned::Conflict(_))).then_some(key);
+        if !local {
             self.relay_broadcast(src, frame);
         }
     }
@@ -574,6 +598,8 @@ impl Worker {
 
     /// Sends everything pending, and writes what was merged for the local port.
     pub fn flush(&mut self) {
+        self.rx_memo = None;
+        self.tx_memo = None;
         self.flush_injected();
         while let Some(o) = self.open.pop() {
             let df = o.df;
