@@ -5,11 +5,23 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use weave_e2e::{wait_for, Cluster, Host};
+use weave_e2e::{wait_for, Cluster, Daemon, Host};
 
 const SCREEN: Duration = Duration::from_secs(15);
 
 static SESSIONS: AtomicU32 = AtomicU32::new(0);
+
+/// One host with its daemon ready, or `None` (saying the test is skipped) without tmux.
+fn one_host() -> Option<(Cluster, Daemon)> {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (scripts/setup.sh installs it)");
+        return None;
+    }
+    let c = Cluster::new(1);
+    let d = c.host(0).start_daemon(&[]);
+    c.host(0).wait_ready();
+    Some((c, d))
+}
 
 /// A tmux server of our own (its own socket file, no user config) running `weave top` in `host`'s
 /// namespace; killed with everything in it on drop.
@@ -180,14 +192,8 @@ fn top_shows_peers_and_a_host_joining_2() {
 
 #[test]
 fn top_survives_a_daemon_restart_1() {
-    if !Tmux::available() {
-        eprintln!("SKIPPED: tmux is not installed (scripts/setup.sh installs it)");
-        return;
-    }
-    let c = Cluster::new(1);
+    let Some((c, mut d1)) = one_host() else { return };
     let h1 = c.host(0);
-    let mut d1 = h1.start_daemon(&[]);
-    h1.wait_ready();
     let top = Tmux::weave_top(h1, 80, 24);
     top.wait_screen("this peer's name", |s| s.contains(&h1.peer_name()) && s.contains("live"));
 
@@ -209,14 +215,8 @@ fn top_survives_a_daemon_restart_1() {
 
 #[test]
 fn top_shows_a_containers_address_and_name_1() {
-    if !Tmux::available() {
-        eprintln!("SKIPPED: tmux is not installed (scripts/setup.sh installs it)");
-        return;
-    }
-    let c = Cluster::new(1);
+    let Some((c, _d1)) = one_host() else { return };
     let h1 = c.host(0);
-    let _d1 = h1.start_daemon(&[]);
-    h1.wait_ready();
     let web = h1.container("top-web", &["net:default"]);
     let top = Tmux::weave_top(h1, 120, 40);
     top.keys("4");
@@ -240,14 +240,8 @@ fn top_shows_a_containers_address_and_name_1() {
 
 #[test]
 fn top_gives_the_terminal_back_after_a_panic_1() {
-    if !Tmux::available() {
-        eprintln!("SKIPPED: tmux is not installed (scripts/setup.sh installs it)");
-        return;
-    }
-    let c = Cluster::new(1);
+    let Some((c, _d1)) = one_host() else { return };
     let h1 = c.host(0);
-    let _d1 = h1.start_daemon(&[]);
-    h1.wait_ready();
     let top = Tmux::weave_top_env(h1, 80, 24, "WEAVE_TOP_TEST_PANIC=1");
     top.wait_screen("this peer's name", |s| s.contains(&h1.peer_name()) && s.contains("live"));
     top.keys("!");
