@@ -1,12 +1,12 @@
 //! DNS: every name in the weave DNS domain, where it points and which peer announced it.
 
-use super::widgets::{self, HEADER, SELECTED, WARN};
+use super::widgets::{self, WARN};
 use crate::app::App;
 use crate::model::Avail;
 use crate::views::{dns_rows, nicknames};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Row, Table, TableState};
+use ratatui::widgets::Row;
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
@@ -44,17 +44,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             Row::new(vec![e.name.clone(), e.address.clone(), origin, widgets::clip(&e.container_id, 12)])
         })
         .collect();
-    let title = match app.ui.filter() {
-        "" => format!(" DNS entries ({}) ", rows.len()),
-        f => format!(" DNS entries ({}) · filter: {f} ", rows.len()),
-    };
     let widths =
-        [Constraint::Min(20), Constraint::Length(15), Constraint::Length(17), Constraint::Length(12)];
-    let t = Table::new(table_rows, widths)
-        .header(Row::new(vec!["NAME", "ADDRESS", "PEER", "CONTAINER"]).style(HEADER))
-        .row_highlight_style(SELECTED)
-        .block(Block::bordered().title(title));
-    let mut state = TableState::default()
-        .with_selected((!rows.is_empty()).then(|| app.ui.selected().min(rows.len() - 1)));
-    f.render_stateful_widget(t, area, &mut state);
+        vec![Constraint::Min(20), Constraint::Length(15), Constraint::Length(17), Constraint::Length(12)];
+    let header = vec!["NAME", "ADDRESS", "PEER", "CONTAINER"];
+    widgets::list(f, area, app, "DNS entries", table_rows, header, widths);
 }

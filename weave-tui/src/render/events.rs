@@ -1,10 +1,10 @@
 //! The events log, newest first.
 
-use super::widgets::{HEADER, SELECTED, WARN};
+use super::widgets::{self, WARN};
 use crate::app::App;
 use crate::views::event_rows;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::widgets::{Block, Row, Table, TableState};
+use ratatui::widgets::Row;
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
@@ -20,16 +20,6 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             }
         })
         .collect();
-    let title = match app.ui.filter() {
-        "" => format!(" events ({}) ", rows.len()),
-        f => format!(" events ({}) · filter: {f} ", rows.len()),
-    };
-    let widths = [Constraint::Length(8), Constraint::Length(22), Constraint::Min(20)];
-    let t = Table::new(table_rows, widths)
-        .header(Row::new(vec!["TIME", "EVENT", "WHAT"]).style(HEADER))
-        .row_highlight_style(SELECTED)
-        .block(Block::bordered().title(title));
-    let mut state = TableState::default()
-        .with_selected((!rows.is_empty()).then(|| app.ui.selected().min(rows.len() - 1)));
-    f.render_stateful_widget(t, area, &mut state);
+    let widths = vec![Constraint::Length(8), Constraint::Length(22), Constraint::Min(20)];
+    widgets::list(f, area, app, "events", table_rows, vec!["TIME", "EVENT", "WHAT"], widths);
 }

@@ -1,12 +1,12 @@
 //! IPAM: the ring's ownership per peer, the addresses this peer handed out, and problems.
 
-use super::widgets::{self, DIM, HEADER, LABEL, SELECTED, WARN};
+use super::widgets::{self, DIM, HEADER, LABEL, WARN};
 use crate::app::App;
 use crate::model::{Avail, IpamData};
 use crate::views::allocation_rows;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
@@ -118,15 +118,7 @@ fn draw_allocations(f: &mut Frame, area: Rect, app: &App) {
             ])
         })
         .collect();
-    let title = match app.ui.filter() {
-        "" => format!(" allocations by target ({}) ", rows.len()),
-        f => format!(" allocations by target ({}) · filter: {f} ", rows.len()),
-    };
-    let t = Table::new(table_rows, [Constraint::Percentage(45), Constraint::Min(18), Constraint::Length(9)])
-        .header(Row::new(vec!["TARGET", "ADDRESSES", "KIND"]).style(HEADER))
-        .row_highlight_style(SELECTED)
-        .block(Block::bordered().title(title));
-    let mut state = TableState::default()
-        .with_selected((!rows.is_empty()).then(|| app.ui.selected().min(rows.len() - 1)));
-    f.render_stateful_widget(t, area, &mut state);
+    let widths = vec![Constraint::Percentage(45), Constraint::Min(18), Constraint::Length(9)];
+    let header = vec!["TARGET", "ADDRESSES", "KIND"];
+    widgets::list(f, area, app, "allocations by target", table_rows, header, widths);
 }

@@ -1,12 +1,12 @@
 //! Peers and connections: our connections with their overlay, encryption, MTU, RTT and live
 //! rates, then the peers we reach through others.
 
-use super::widgets::{self, BAD, DIM, HEADER, OK, SELECTED, WARN};
+use super::widgets::{self, BAD, DIM, OK, WARN};
 use crate::app::App;
 use crate::views::{peer_rows, PeerRow};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
-use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
 /// Width at which the peer name (MAC) and address columns fit.
@@ -69,17 +69,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .flat_map(|s| s.rx.iter().zip(&s.tx).map(|(a, b)| a + b))
         .fold(SPARK_FLOOR, f64::max);
     let table_rows: Vec<Row> = rows.iter().map(|r| row(r, app, wide, spark_w, scale)).collect();
-    let title = match app.ui.filter() {
-        "" => format!(" peers & connections ({}) ", rows.len()),
-        f => format!(" peers & connections ({}) · filter: {f} ", rows.len()),
-    };
-    let table = Table::new(table_rows, widths)
-        .header(Row::new(header).style(HEADER))
-        .row_highlight_style(SELECTED)
-        .block(Block::bordered().title(title));
-    let mut state = TableState::default()
-        .with_selected((!rows.is_empty()).then(|| app.ui.selected().min(rows.len() - 1)));
-    f.render_stateful_widget(table, area, &mut state);
+    widgets::list(f, area, app, "peers & connections", table_rows, header, widths.to_vec());
 }
 
 fn row<'a>(r: &PeerRow, app: &App, wide: bool, spark_w: usize, scale: f64) -> Row<'a> {

@@ -1,11 +1,11 @@
 //! Routes: for every peer, the next hop this peer sends its unicast traffic to, and the
 //! neighbours this peer relays that peer's broadcasts to (Weave's broadcast tree).
 
-use super::widgets::{self, BAD, DIM, HEADER, OK, SELECTED};
+use super::widgets::{self, BAD, DIM, OK};
 use crate::app::App;
 use crate::views::{route_rows, RouteRow};
 use ratatui::layout::{Constraint, Rect};
-use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
 const WIDE: u16 = 110;
@@ -40,17 +40,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             vec![Constraint::Length(12), Constraint::Length(17), Constraint::Length(12), Constraint::Min(10)],
         )
     };
-    let title = match app.ui.filter() {
-        "" => format!(" routes ({}) ", rows.len()),
-        f => format!(" routes ({}) · filter: {f} ", rows.len()),
-    };
-    let table = Table::new(table_rows, widths)
-        .header(Row::new(header).style(HEADER))
-        .row_highlight_style(SELECTED)
-        .block(Block::bordered().title(title));
-    let mut state = TableState::default()
-        .with_selected((!rows.is_empty()).then(|| app.ui.selected().min(rows.len() - 1)));
-    f.render_stateful_widget(table, area, &mut state);
+    widgets::list(f, area, app, "routes", table_rows, header, widths.to_vec());
 }
 
 fn row<'a>(r: &RouteRow, wide: bool) -> Row<'a> {
