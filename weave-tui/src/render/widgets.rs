@@ -91,6 +91,31 @@ pub fn clip(s: &str, w: usize) -> String {
     }
 }
 
+/// A bordered list view: `name (count)`, and the filter when one is set, as its title; a bold
+/// header row; the app's selection highlighted.
+pub fn list<'a>(
+    f: &mut Frame,
+    area: Rect,
+    app: &crate::app::App,
+    name: &str,
+    rows: Vec<ratatui::widgets::Row<'a>>,
+    header: Vec<&'a str>,
+    widths: Vec<Constraint>,
+) {
+    use ratatui::widgets::{Row, Table, TableState};
+    let n = rows.len();
+    let title = match app.ui.filter() {
+        "" => format!(" {name} ({n}) "),
+        f => format!(" {name} ({n}) · filter: {f} "),
+    };
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(HEADER))
+        .row_highlight_style(SELECTED)
+        .block(Block::bordered().title(title));
+    let mut state = TableState::default().with_selected((n > 0).then(|| app.ui.selected().min(n - 1)));
+    f.render_stateful_widget(table, area, &mut state);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,29 +141,4 @@ mod tests {
         assert_eq!(bar(0.5, 4), "██░░");
         assert_eq!(bar(2.0, 2), "██");
     }
-}
-
-/// A bordered list view: `name (count)`, and the filter when one is set, as its title; a bold
-/// header row; the app's selection highlighted.
-pub fn list<'a>(
-    f: &mut Frame,
-    area: Rect,
-    app: &crate::app::App,
-    name: &str,
-    rows: Vec<ratatui::widgets::Row<'a>>,
-    header: Vec<&'a str>,
-    widths: Vec<Constraint>,
-) {
-    use ratatui::widgets::{Row, Table, TableState};
-    let n = rows.len();
-    let title = match app.ui.filter() {
-        "" => format!(" {name} ({n}) "),
-        f => format!(" {name} ({n}) · filter: {f} "),
-    };
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(HEADER))
-        .row_highlight_style(SELECTED)
-        .block(Block::bordered().title(title));
-    let mut state = TableState::default().with_selected((n > 0).then(|| app.ui.selected().min(n - 1)));
-    f.render_stateful_widget(table, area, &mut state);
 }
