@@ -150,10 +150,10 @@ fn iovec(p: &[u8]) -> libc::iovec {
     libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() }
 }
 
-/// Sends datagrams that are each a header and a payload kept elsewhere, all to `dst`, all of
-/// `head.len() / n + payload` bytes but the last (segments of one TCP super-frame): no
-/// payload is copied before the kernel's own copy. `heads` holds the `n` headers back to back.
-/// Errors are reported per datagram index.
+/// Sends `n` datagrams to `dst`, datagram `i` being header `i` (`heads` holds `n` equal-sized
+/// headers back to back) followed by `payload(i)`, which stays where it is: the kernel's copy
+/// is the only one. Every datagram but the last must have the same size (the segments of one
+/// TCP super-frame), so they go out as UDP GSO sends. Errors are reported per datagram index.
 pub fn send_gathered<'a>(
     sock: &UdpSocket,
     dst: SocketAddrV4,
