@@ -128,6 +128,15 @@ fn cut_and_heal_the_underlay_3() {
     });
     let out = h3.weave(&["status", "connections"]);
     assert!(out.stdout.lines().all(|l| !l.contains(" established ")), "{}", out.stdout);
+    // The cut-off side forgets the peers it can no longer reach too.
+    wait_for("h3 forgets h1 and h2", Duration::from_secs(30), || {
+        let peers = h3.peers()?;
+        if peers.len() == 1 {
+            Ok(())
+        } else {
+            Err(format!("{:?}", peers.iter().map(|p| &p.nickname).collect::<Vec<_>>()))
+        }
+    });
 
     // Heal: the connection makers retry and the topology recovers.
     c.underlay.ip(&["link", "set", "vh3", "up"]);

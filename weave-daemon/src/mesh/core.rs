@@ -316,6 +316,10 @@ impl Mesh {
         if self.cfg.conn_limit != 0 && self.by_remote.len() >= self.cfg.conn_limit as usize {
             return Err((Ending::Error, format!("Connection limit reached ({})", self.cfg.conn_limit)));
         }
+        // Fresh routes: a peer whose last connection just closed (and was collected) is new
+        // again and gets all gossip, where Weave's asynchronously recomputed routes may still
+        // list it and leave it to the next periodic gossip.
+        self.ensure_routes();
         let connected_before = self.routes.unicast.contains_key(&f.name);
         let conn = self.conns.get_mut(&id).expect("present");
         conn.registered = true;
@@ -444,13 +448,17 @@ impl Mesh {
         } else {
             tracing::info!(%addr, "connection shutting down due to error during handshake: {reason}");
         }
-        self.unregister(now, id);
-        self.conns.remove(&id);
+        // Release the peer before the connection leaves our peer (which collects garbage), as
+        // Weave: otherwise the last connection's peer stays pinned through that collection and
+        // an unreachable peer lingers until something else triggers one.
         if pinned {
             if let Some(r) = remote {
                 self.peers.dereference(&r);
+                self.gc_at.get_or_insert(now + GC_DELAY);
             }
         }
+        self.unregister(now, id);
+        self.conns.remove(&id);
         self.maker.connection_terminated(now, &addr, outbound, ending, reason.to_string(), &mut self.rng);
         self.maker_dirty = true;
         self.out.push(Output::Event(MeshEvent::ConnectionClosed {
