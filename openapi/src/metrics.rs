@@ -5,10 +5,9 @@
 //! fast datapath is kernel VXLAN, which keeps no flows, so it is not exported.
 
 use crate::report::Report;
+use crate::text::CONNECTION_STATES;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-
-const CONNECTION_STATES: [&str; 5] = ["established", "pending", "retrying", "failed", "connecting"];
 
 fn header(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");

@@ -9,7 +9,8 @@ use crate::report::*;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-const CONNECTION_STATES: [&str; 5] = ["established", "pending", "retrying", "failed", "connecting"];
+pub(crate) const CONNECTION_STATES: [&str; 5] =
+    ["established", "pending", "retrying", "failed", "connecting"];
 
 /// `/status`: the summary (without the blank lines the CLI adds around it).
 pub fn status(r: &Report) -> String {

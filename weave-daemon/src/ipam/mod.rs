@@ -455,11 +455,7 @@ impl Ipam {
         subnet: Cidr,
         is_container: bool,
     ) -> Result<Cidr, IpamFailure> {
-        let ident = ident.to_string();
-        match self.wait(move |a, now| a.allocate(now, &ident, subnet, is_container)).await? {
-            Outcome::Allocated(addr) => Ok(subnet.with_addr(addr)),
-            other => Err(IpamFailure::Persist(format!("unexpected IPAM answer {other:?}"))),
-        }
+        self.allocate_in(ident, subnet, is_container, false).await
     }
 
     /// As [`Ipam::allocate`], but fails with [`IpamFailure::Stuck`] instead of waiting when no
@@ -470,10 +466,22 @@ impl Ipam {
         subnet: Cidr,
         is_container: bool,
     ) -> Result<Cidr, IpamFailure> {
+        self.allocate_in(ident, subnet, is_container, true).await
+    }
+
+    /// Allocation, giving up when `explain` and waiting cannot help.
+    async fn allocate_in(
+        self: &Arc<Self>,
+        ident: &str,
+        subnet: Cidr,
+        is_container: bool,
+        explain: bool,
+    ) -> Result<Cidr, IpamFailure> {
         let ident = ident.to_string();
         let me = self.clone();
         let start = move |a: &mut Allocator, now| a.allocate(now, &ident, subnet, is_container);
-        match self.wait_unless(start, move || me.stuck(subnet)).await? {
+        let stuck = move || if explain { me.stuck(subnet) } else { None };
+        match self.wait_unless(start, stuck).await? {
             Outcome::Allocated(addr) => Ok(subnet.with_addr(addr)),
             other => Err(IpamFailure::Persist(format!("unexpected IPAM answer {other:?}"))),
         }

@@ -438,7 +438,8 @@ impl Mesh {
     /// The connection is gone (closed by either side, or failed).
     pub fn connection_closed(&mut self, now: Instant, id: ConnId, reason: &str) {
         let Some(c) = self.conns.get(&id) else { return };
-        let (addr, outbound, remote, pinned) = (c.addr.clone(), c.outbound, c.remote, c.pinned);
+        let (addr, outbound, remote, pinned, registered) =
+            (c.addr.clone(), c.outbound, c.remote, c.pinned, c.registered);
         let ending = c.ending.unwrap_or(Ending::Error);
         if c.prepared {
             self.out.push(Output::OverlayStop { conn: id });
@@ -450,11 +451,14 @@ impl Mesh {
         }
         // Release the peer before the connection leaves our peer (which collects garbage), as
         // Weave: otherwise the last connection's peer stays pinned through that collection and
-        // an unreachable peer lingers until something else triggers one.
+        // an unreachable peer lingers until something else triggers one. A connection that
+        // was never registered triggers no collection: schedule one.
         if pinned {
             if let Some(r) = remote {
                 self.peers.dereference(&r);
-                self.gc_at.get_or_insert(now + GC_DELAY);
+                if !registered {
+                    self.gc_at.get_or_insert(now + GC_DELAY);
+                }
             }
         }
         self.unregister(now, id);

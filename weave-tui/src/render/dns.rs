@@ -45,7 +45,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         })
         .collect();
     let widths =
-        vec![Constraint::Min(20), Constraint::Length(15), Constraint::Length(17), Constraint::Length(12)];
+        [Constraint::Min(20), Constraint::Length(15), Constraint::Length(17), Constraint::Length(12)];
     let header = vec!["NAME", "ADDRESS", "PEER", "CONTAINER"];
     widgets::list(f, area, app, "DNS entries", table_rows, header, widths);
 }

@@ -20,6 +20,6 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             }
         })
         .collect();
-    let widths = vec![Constraint::Length(8), Constraint::Length(22), Constraint::Min(20)];
+    let widths = [Constraint::Length(8), Constraint::Length(22), Constraint::Min(20)];
     widgets::list(f, area, app, "events", table_rows, vec!["TIME", "EVENT", "WHAT"], widths);
 }

@@ -118,7 +118,7 @@ fn draw_allocations(f: &mut Frame, area: Rect, app: &App) {
             ])
         })
         .collect();
-    let widths = vec![Constraint::Percentage(45), Constraint::Min(18), Constraint::Length(9)];
+    let widths = [Constraint::Percentage(45), Constraint::Min(18), Constraint::Length(9)];
     let header = vec!["TARGET", "ADDRESSES", "KIND"];
     widgets::list(f, area, app, "allocations by target", table_rows, header, widths);
 }

@@ -69,7 +69,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .flat_map(|s| s.rx.iter().zip(&s.tx).map(|(a, b)| a + b))
         .fold(SPARK_FLOOR, f64::max);
     let table_rows: Vec<Row> = rows.iter().map(|r| row(r, app, wide, spark_w, scale)).collect();
-    widgets::list(f, area, app, "peers & connections", table_rows, header, widths.to_vec());
+    widgets::list(f, area, app, "peers & connections", table_rows, header, widths);
 }
 
 fn row<'a>(r: &PeerRow, app: &App, wide: bool, spark_w: usize, scale: f64) -> Row<'a> {

@@ -40,7 +40,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             vec![Constraint::Length(12), Constraint::Length(17), Constraint::Length(12), Constraint::Min(10)],
         )
     };
-    widgets::list(f, area, app, "routes", table_rows, header, widths.to_vec());
+    widgets::list(f, area, app, "routes", table_rows, header, widths);
 }
 
 fn row<'a>(r: &RouteRow, wide: bool) -> Row<'a> {

@@ -100,7 +100,7 @@ pub fn list<'a>(
     name: &str,
     rows: Vec<ratatui::widgets::Row<'a>>,
     header: Vec<&'a str>,
-    widths: Vec<Constraint>,
+    widths: impl IntoIterator<Item = Constraint>,
 ) {
     use ratatui::widgets::{Row, Table, TableState};
     let n = rows.len();

@@ -15,7 +15,6 @@ pub use tcp::{TcpReceiver, TcpSender};
 
 use std::fmt;
 
-use salsa20::cipher::consts::U10;
 use secretbox::SecretBox;
 use sha2::{Digest, Sha256};
 
@@ -83,7 +82,7 @@ impl KeyPair {
 /// a zero nonce. Like NaCl, a low-order public key is not rejected (it yields a fixed key).
 pub fn shared_key(remote_public: &[u8; KEY_LEN], local_private: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
     let point = x25519_dalek::x25519(*local_private, *remote_public);
-    salsa20::hsalsa::<U10>(&point.into(), &[0u8; 16].into()).into()
+    secretbox::hsalsa20(&point, &[0u8; 16])
 }
 
 /// The key both ends use for TCP and sleeve encryption.
@@ -121,6 +120,17 @@ fn seal_detached(c: &SecretBox, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> [u8;
 /// Checks `tag` and decrypts `buf` in place; `buf` is unchanged on failure.
 fn open_detached(c: &SecretBox, nonce: &[u8; NONCE_LEN], buf: &mut [u8], tag: &[u8]) -> bool {
     c.open_detached(nonce, buf, tag)
+}
+
+/// A deterministic xorshift generator for the crypto tests' random inputs.
+#[cfg(test)]
+pub(crate) fn test_rng(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
 }
 
 struct Hex<'a>(&'a [u8]);

@@ -139,7 +139,7 @@ pub fn send_batch(
                 j += 1;
             }
         }
-        groups.push(Group { dst, iov: i..j, per: 1, seg: first.len(), first: i, count: j - i });
+        groups.push(Group { dst, iov: i..j, per: 1, seg: first.len() });
         i = j;
     }
     let iovs: Vec<libc::iovec> = msgs.iter().map(|(_, p)| iovec(p)).collect();
@@ -182,21 +182,26 @@ pub fn send_gathered<'a>(
         .step_by(per_send)
         .map(|a| {
             let b = (a + per_send).min(n);
-            Group { dst, iov: 2 * a..2 * b, per: 2, seg, first: a, count: b - a }
+            Group { dst, iov: 2 * a..2 * b, per: 2, seg }
         })
         .collect();
     send_groups(sock, iovs, &groups, &mut on_error);
 }
 
 /// One message of a batch: the iovecs `iov`, `per` of them to each datagram, datagrams of
-/// `seg` bytes (the last may be shorter) standing for the batch's `first..first + count`.
+/// `seg` bytes (the last may be shorter). Datagram indices (for errors) are iovec indices / `per`.
 struct Group {
     dst: SocketAddrV4,
     iov: Range<usize>,
     per: usize,
     seg: usize,
-    first: usize,
-    count: usize,
+}
+
+impl Group {
+    /// The batch's datagrams this message carries.
+    fn datagrams(&self) -> Range<usize> {
+        self.iov.start / self.per..self.iov.end / self.per
+    }
 }
 
 fn send_groups(
@@ -219,7 +224,7 @@ fn send_groups(
             h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
             h.msg_hdr.msg_iov = iovs[g.iov.clone()].as_ptr() as *mut libc::iovec;
             h.msg_hdr.msg_iovlen = g.iov.len();
-            if g.count > 1 {
+            if g.datagrams().len() > 1 {
                 // SAFETY: cmsgs[k] is 24 bytes, room for one cmsghdr with a u16 payload.
                 unsafe {
                     let c = cmsgs[k].as_mut_ptr() as *mut libc::cmsghdr;
@@ -245,28 +250,18 @@ fn send_groups(
             }
             let e = io::Error::last_os_error();
             let g = &chunk[done];
-            let all = g.first..g.first + g.count;
+            let all = g.datagrams();
             match e.raw_os_error() {
                 Some(libc::EINTR) => continue,
                 Some(libc::EMSGSIZE) => all.for_each(|m| on_error(m, SendError::TooBig)),
                 // A kernel or device without UDP GSO: fall back to plain sends for good.
                 Some(libc::EIO) | Some(libc::EINVAL) | Some(libc::EOPNOTSUPP)
-                    if g.count > 1 && GSO_ENABLED.load(Ordering::Relaxed) =>
+                    if all.len() > 1 && GSO_ENABLED.load(Ordering::Relaxed) =>
                 {
                     tracing::warn!("UDP GSO send failed ({e}); sending datagrams one by one from now on");
                     GSO_ENABLED.store(false, Ordering::Relaxed);
-                    let singles: Vec<Group> = (0..g.count)
-                        .map(|m| {
-                            let at = g.iov.start + m * g.per;
-                            Group {
-                                dst: g.dst,
-                                iov: at..at + g.per,
-                                per: g.per,
-                                seg: 0,
-                                first: g.first + m,
-                                count: 1,
-                            }
-                        })
+                    let singles: Vec<Group> = all
+                        .map(|m| Group { dst: g.dst, iov: m * g.per..(m + 1) * g.per, per: g.per, seg: 0 })
                         .collect();
                     send_groups(sock, iovs, &singles, on_error);
                 }
