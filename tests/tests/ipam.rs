@@ -31,6 +31,16 @@ fn start_all(c: &Cluster, extra: &[&str]) -> Vec<Daemon> {
     d
 }
 
+/// `h`'s daemon alone, seeded with its own name (it owns the whole range at once), ready.
+fn start_seeded(h: &Host, extra: &[&str]) -> Daemon {
+    let seed = format!("seed={}", h.peer_name());
+    let mut args = vec!["--ipalloc-init", seed.as_str()];
+    args.extend_from_slice(extra);
+    let d = h.start_daemon(&args);
+    h.wait_ready();
+    d
+}
+
 /// `weave attach [ADDR...] netns:NAME` that must succeed; returns the printed addresses.
 fn attach_ok(h: &Host, c: &Netns, addrs: &[&str]) -> Vec<String> {
     let out = h.attach(c, addrs);
@@ -348,9 +358,7 @@ fn rings_seeded_apart_meet_without_a_crash_2() {
 fn bad_input_gets_a_4xx_with_a_clear_message_1() {
     let c = Cluster::new(1);
     let h = c.host(0);
-    let seed = format!("seed={}", h.peer_name());
-    let _d = h.start_daemon(&["--ipalloc-init", &seed]);
-    h.wait_ready();
+    let _d = start_seeded(h, &[]);
     let n = Netns::new("c");
     for (addr, says) in [
         ("net:10.32.0.1/24", "bits after network prefix are not all zero"),
@@ -391,9 +399,7 @@ fn bad_input_gets_a_4xx_with_a_clear_message_1() {
 fn detach_releases_and_check_finds_orphans_1() {
     let c = Cluster::new(1);
     let h = c.host(0);
-    let seed = format!("seed={}", h.peer_name());
-    let _d = h.start_daemon(&["--ipalloc-init", &seed]);
-    h.wait_ready();
+    let _d = start_seeded(h, &[]);
     let keep = Netns::new("keep");
     let kept = attach_ok(h, &keep, &["net:default", "10.32.5.5/12", "192.168.7.7/24"]);
     assert_eq!(kept.len(), 3, "{kept:?}");
@@ -461,8 +467,7 @@ fn a_damaged_database_is_refused_and_left_alone_1() {
     let h = c.host(0);
     let seed = format!("seed={}", h.peer_name());
     {
-        let _d = h.start_daemon(&["--ipalloc-init", &seed]);
-        h.wait_ready();
+        let _d = start_seeded(h, &[]);
         let n = Netns::new("c");
         attach_ok(h, &n, &[]);
         let out = h.weave(&["stop"]);
@@ -565,9 +570,7 @@ fn weaves_views_prime_ps_report_and_events_3() {
 fn answers_under_16_concurrent_clients_survive_kill_9_1() {
     let c = Cluster::new(1);
     let h = c.host(0);
-    let seed = format!("seed={}", h.peer_name());
-    let mut d = h.start_daemon(&["--ipalloc-init", &seed, "--ipalloc-range", "10.43.0.0/22"]);
-    h.wait_ready();
+    let mut d = start_seeded(h, &["--ipalloc-range", "10.43.0.0/22"]);
     // 16 clients allocate for new owners until the daemon dies under them.
     let answered: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -589,8 +592,7 @@ fn answers_under_16_concurrent_clients_survive_kill_9_1() {
     let answered = answered.into_inner().unwrap();
     assert!(answered.len() < 16 * 60, "the kill should interrupt the clients");
 
-    let _d = h.start_daemon(&["--ipalloc-init", &seed, "--ipalloc-range", "10.43.0.0/22"]);
-    h.wait_ready();
+    let _d = start_seeded(h, &["--ipalloc-range", "10.43.0.0/22"]);
     // Every answer was on disk: the same owner has the same address after the relaunch.
     for (id, addr) in &answered {
         assert_eq!(h.http("GET", &format!("/ip/{id}")), (200, addr.clone()), "{id} lost its address");
@@ -644,18 +646,15 @@ fn prime_waits_for_a_quorum_of_peers_3() {
 fn a_changed_range_discards_the_persisted_ring_1() {
     let c = Cluster::new(1);
     let h = c.host(0);
-    let seed = format!("seed={}", h.peer_name());
     let old = Netns::new("old");
     {
-        let _d = h.start_daemon(&["--ipalloc-init", &seed, "--ipalloc-range", "10.44.0.0/24"]);
-        h.wait_ready();
+        let _d = start_seeded(h, &["--ipalloc-range", "10.44.0.0/24"]);
         assert!(in_range(&attach_ok(h, &old, &[])[0], "10.44.0.0/24"));
         assert!(h.weave(&["stop"]).ok());
     }
     drop(old);
     // As Weave: another range means another ring; what was persisted for the old one goes.
-    let mut d = h.start_daemon(&["--ipalloc-init", &seed, "--ipalloc-range", "10.45.0.0/24"]);
-    h.wait_ready();
+    let mut d = start_seeded(h, &["--ipalloc-range", "10.45.0.0/24"]);
     let new = Netns::new("new");
     assert!(in_range(&attach_ok(h, &new, &[])[0], "10.45.0.0/24"));
     assert_eq!(h.ipam().unwrap().status.range, "10.45.0.0/24");

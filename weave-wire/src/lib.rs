@@ -2,6 +2,7 @@
 
 pub mod crypto;
 pub mod gob;
+pub mod gojson;
 pub mod peer_name;
 pub mod protocol;
 pub mod sleeve;

@@ -89,7 +89,7 @@ pub async fn exec(client: &Client, args: Vec<String>) -> CmdResult {
 }
 
 /// `weave-daemon` next to this executable, else from PATH.
-fn daemon_binary() -> Result<PathBuf, Failure> {
+pub(crate) fn daemon_binary() -> Result<PathBuf, Failure> {
     if let Some(sibling) = std::env::current_exe().ok().and_then(|p| Some(p.parent()?.join("weave-daemon"))) {
         if sibling.is_file() {
             return Ok(sibling);

@@ -4,7 +4,7 @@
 //! `weave-daemon --reset` (the space cannot be handed over then).
 
 use crate::output::{CmdResult, Failure};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use weave_api::{Client, ClientError};
@@ -48,7 +48,7 @@ async fn wait_stopped(client: &Client) -> CmdResult {
 }
 
 fn local_reset(data_dir: &Path) -> CmdResult {
-    let daemon = daemon_binary()?;
+    let daemon = super::launch::daemon_binary()?;
     let out = Command::new(&daemon)
         .arg("--reset")
         .arg("--data-dir")
@@ -60,20 +60,4 @@ fn local_reset(data_dir: &Path) -> CmdResult {
     }
     let err = String::from_utf8_lossy(&out.stderr);
     Err(Failure::new(err.trim().trim_start_matches("weave-daemon: ").to_string()))
-}
-
-/// `weave-daemon` next to this executable, else from PATH.
-fn daemon_binary() -> Result<PathBuf, Failure> {
-    let sibling = std::env::current_exe().ok().and_then(|p| Some(p.parent()?.join("weave-daemon")));
-    if let Some(s) = sibling.filter(|s| s.is_file()) {
-        return Ok(s);
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join("weave-daemon"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            Failure::new("cannot find weave-daemon next to weave or on PATH: install both binaries together")
-        })
 }

@@ -282,35 +282,15 @@ pub async fn unregister(d: &AppState, id: &str, addrs: &[ipnet::Ipv4Net]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::router;
+    use super::super::testkit::{self, TestDaemon, With};
     use super::*;
-    use crate::config::Config;
-    use crate::daemon::Daemon;
-    use crate::dns::DnsConfig;
     use axum::body::Body;
     use axum::http::Request;
-    use clap::Parser;
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
 
-    /// A daemon with the mesh on loopback and weaveDNS state (no DNS sockets), `dns` or not.
-    async fn daemon(tag: &str, dns: bool) -> (AppState, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("weave-api-dns-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let args = ["weave-daemon", "--name", "02:00:00:00:00:0b", "--resolv-conf", "", "--data-dir"];
-        let mut config = Config::try_parse_from(args.iter().copied().chain([dir.to_str().unwrap()])).unwrap();
-        config.host = Some([127, 0, 0, 1].into());
-        config.port = 0;
-        let store = crate::store::Store::open(&config.db_path()).unwrap();
-        let identity = crate::identity::Identity::new(config.name.unwrap(), "hostB".into());
-        let stop = tokio_util::sync::CancellationToken::new();
-        let mesh =
-            crate::daemon::start_mesh(&config, &identity, &store, vec![], stop.clone(), None).await.unwrap();
-        let d = Daemon::new(config.clone(), identity.clone(), store, mesh, None, stop);
-        if dns {
-            d.set_dns(Dns::new(DnsConfig::from_flags(&config), identity.name));
-        }
-        (d, dir)
+    /// A daemon with weaveDNS state (no DNS sockets), `dns` or not.
+    async fn daemon(tag: &str, dns: bool) -> TestDaemon {
+        let with = if dns { With::Dns } else { With::Nothing };
+        testkit::daemon(&format!("dns-{tag}"), &[], with).await
     }
 
     async fn call(d: &AppState, method: &str, path: &str, accept: Option<&str>, body: &str) -> (u16, String) {
@@ -321,54 +301,53 @@ mod tests {
         if body.starts_with('{') {
             req = req.header("Content-Type", "application/json");
         }
-        let resp = router(d.clone()).oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&body).into_owned())
+        let (status, body) = testkit::call(d, req.body(Body::from(body.to_string())).unwrap()).await;
+        (status.as_u16(), body)
     }
 
     #[tokio::test]
     async fn weaves_name_endpoints() {
-        let (d, dir) = daemon("weave", true).await;
-        assert_eq!(call(&d, "GET", "/domain", None, "").await, (200, "weave.local.".into()));
-        assert_eq!(call(&d, "GET", "/name", Some("application/json"), "").await, (200, "null\n".into()));
-        assert_eq!(call(&d, "PUT", "/name/c1/10.0.0.1?fqdn=web.weave.local", None, "").await.0, 204);
+        let t = daemon("weave", true).await;
+        let d = &t.daemon;
+        assert_eq!(call(d, "GET", "/domain", None, "").await, (200, "weave.local.".into()));
+        assert_eq!(call(d, "GET", "/name", Some("application/json"), "").await, (200, "null\n".into()));
+        assert_eq!(call(d, "PUT", "/name/c1/10.0.0.1?fqdn=web.weave.local", None, "").await.0, 204);
         // The name may come in the urlencoded body, too.
-        assert_eq!(call(&d, "PUT", "/name/c2/10.0.0.2", None, "fqdn=web.weave.local").await.0, 204);
+        assert_eq!(call(d, "PUT", "/name/c2/10.0.0.2", None, "fqdn=web.weave.local").await.0, 204);
         assert_eq!(
-            call(&d, "PUT", "/name/c1/nope?fqdn=x", None, "").await,
+            call(d, "PUT", "/name/c1/nope?fqdn=x", None, "").await,
             (400, "invalid IP Address: nope\n".into())
         );
-        let (_, json) = call(&d, "GET", "/name", Some("application/json"), "").await;
+        let (_, json) = call(d, "GET", "/name", Some("application/json"), "").await;
         assert!(
-            json.starts_with(r#"[{"ContainerID":"c1","Origin":2199023255563,"Addr":"10.0.0.1","Hostname":"web.weave.local.","Version":0,"Tombstone":0}"#),
+            json.starts_with(r#"[{"ContainerID":"c1","Origin":2199023255562,"Addr":"10.0.0.1","Hostname":"web.weave.local.","Version":0,"Tombstone":0}"#),
             "{json}"
         );
         // Without the JSON Accept header, Weave has no such route.
-        assert_eq!(call(&d, "GET", "/name", None, "").await.0, 404);
-        assert_eq!(call(&d, "DELETE", "/name/c1", None, "").await.0, 204);
+        assert_eq!(call(d, "GET", "/name", None, "").await.0, 404);
+        assert_eq!(call(d, "DELETE", "/name/c1", None, "").await.0, 204);
         let dns = d.dns().unwrap();
         assert_eq!(dns.lookup("web"), vec![Ipv4Addr::new(10, 0, 0, 2)]);
-        assert_eq!(call(&d, "DELETE", "/name?fqdn=web.weave.local", None, "").await.0, 204);
+        assert_eq!(call(d, "DELETE", "/name?fqdn=web.weave.local", None, "").await.0, 204);
         assert!(dns.lookup("web.weave.local.").is_empty());
         let report = d.report().dns.unwrap();
         assert_eq!(report.entries.len(), 2);
         assert!(report.entries.iter().all(|e| e.tombstone > 0));
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
     async fn json_api_and_disabled_dns() {
-        let (d, dir) = daemon("json", true).await;
+        let t = daemon("json", true).await;
+        let d = &t.daemon;
         let (code, body) =
-            call(&d, "POST", "/api/v1/dns/entries", None, r#"{"hostname":"db","addrs":["10.0.0.9/24"]}"#)
+            call(d, "POST", "/api/v1/dns/entries", None, r#"{"hostname":"db","addrs":["10.0.0.9/24"]}"#)
                 .await;
         assert_eq!(code, 200, "{body}");
         let change: DnsChange = serde_json::from_str(&body).unwrap();
         assert_eq!(change.entries[0].hostname, "db.weave.local.");
         assert_eq!(change.entries[0].container_id, EXTERN_ID);
         let (code, body) = call(
-            &d,
+            d,
             "POST",
             "/api/v1/dns/entries",
             None,
@@ -376,20 +355,19 @@ mod tests {
         )
         .await;
         assert_eq!(code, 400, "{body}");
-        let (_, body) = call(&d, "GET", "/api/v1/dns/lookup?name=db", None, "").await;
+        let (_, body) = call(d, "GET", "/api/v1/dns/lookup?name=db", None, "").await;
         assert_eq!(serde_json::from_str::<DnsLookup>(&body).unwrap().addrs, ["10.0.0.9"]);
-        let (_, body) = call(&d, "POST", "/api/v1/dns/remove", None, r#"{"hostname":"db"}"#).await;
+        let (_, body) = call(d, "POST", "/api/v1/dns/remove", None, r#"{"hostname":"db"}"#).await;
         assert_eq!(serde_json::from_str::<DnsChange>(&body).unwrap().entries.len(), 1);
-        let (_, body) = call(&d, "GET", "/api/v1/dns", None, "").await;
+        let (_, body) = call(d, "GET", "/api/v1/dns", None, "").await;
         let info: DnsInfo = serde_json::from_str(&body).unwrap();
         assert_eq!((info.domain.as_str(), info.entries.len()), ("weave.local.", 1));
         assert!(info.entries[0].tombstone > 0);
-        let _ = std::fs::remove_dir_all(dir);
 
-        let (d, dir) = daemon("off", false).await;
-        assert_eq!(call(&d, "GET", "/domain", None, "").await, (404, "404 page not found\n".into()));
-        let (code, body) = call(&d, "GET", "/api/v1/dns", None, "").await;
+        let t = daemon("off", false).await;
+        let d = &t.daemon;
+        assert_eq!(call(d, "GET", "/domain", None, "").await, (404, "404 page not found\n".into()));
+        let (code, body) = call(d, "GET", "/api/v1/dns", None, "").await;
         assert!(code == 404 && body.contains(weave_api::client::DISABLED_HINT), "{body}");
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -678,85 +678,19 @@ mod tests {
 /// exists at once; requests go through the real router.
 #[cfg(test)]
 mod http_tests {
-    use super::super::router;
+    use super::super::testkit::{self, call, TestDaemon, With};
     use super::*;
-    use crate::config::Config;
-    use crate::daemon::Daemon;
-    use crate::identity::Identity;
-    use crate::ipam::IpamConfig;
-    use crate::store::Store;
     use axum::body::Body;
     use axum::http::Request;
-    use clap::Parser;
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-
-    struct TestDaemon {
-        daemon: AppState,
-        dir: std::path::PathBuf,
-    }
-
-    impl Drop for TestDaemon {
-        fn drop(&mut self) {
-            self.daemon.request_shutdown();
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
 
     async fn daemon(tag: &str, extra: &[&str]) -> TestDaemon {
-        let dir = std::env::temp_dir().join(format!("weave-ipam-api-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut args = vec![
-            "weave-daemon",
-            "--name",
-            "02:00:00:00:00:0a",
-            "--nickname",
-            "hostA",
-            "--resolv-conf",
-            "",
-            "--data-dir",
-            dir.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let mut config = Config::try_parse_from(args).unwrap();
-        config.host = Some([127, 0, 0, 1].into());
-        config.port = 0;
-        let store = Store::open(&config.db_path()).unwrap();
-        let identity = Identity::new(config.name.unwrap(), "hostA".into());
-        let stop = tokio_util::sync::CancellationToken::new();
-        let ipam = IpamConfig::from_flags(&config, identity.name, identity.uid, "hostA", 0).map(|cfg| {
-            let persisted = crate::ipam::load(&store).unwrap();
-            Ipam::new(cfg, store.clone(), persisted, stop.clone()).unwrap()
-        });
-        let channels = ipam.iter().map(|i| i.gossiper()).collect();
-        let mesh = crate::daemon::start_mesh_with_channels(
-            &config,
-            &identity,
-            &store,
-            vec![],
-            stop.clone(),
-            None,
-            channels,
-        )
-        .await
-        .unwrap();
-        if let Some(i) = &ipam {
-            i.start(mesh.clone());
-        }
-        let daemon = Daemon::with_ipam(config, identity, store, mesh, None, ipam, stop);
-        daemon.set_ready();
-        TestDaemon { daemon, dir }
+        let t = testkit::daemon(&format!("ipam-{tag}"), extra, With::Ipam).await;
+        t.daemon.set_ready();
+        t
     }
 
     async fn seeded(tag: &str) -> TestDaemon {
         daemon(tag, &["--ipalloc-init", "seed=02:00:00:00:00:0a"]).await
-    }
-
-    async fn call(d: &AppState, req: Request<Body>) -> (StatusCode, String) {
-        let resp = router(d.clone()).oneshot(req).await.unwrap();
-        let status = resp.status();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&body).into_owned())
     }
 
     fn req(method: &str, path: &str) -> Request<Body> {
@@ -934,18 +868,11 @@ mod http_tests {
     #[tokio::test]
     async fn allocations_are_announced_on_the_event_stream() {
         let t = seeded("events").await;
-        let resp = router(t.daemon.clone()).oneshot(req("GET", "/api/v1/events")).await.unwrap();
+        let resp = testkit::send(&t.daemon, req("GET", "/api/v1/events")).await;
         let mut body = resp.into_body();
         let (code, _) = call(&t.daemon, req("POST", "/ip/ev1")).await;
         assert_eq!(code, StatusCode::OK);
-        let mut seen = String::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while !seen.contains("event: allocation_added") {
-            let frame = tokio::time::timeout_at(deadline, body.frame()).await.expect("an event within 5s");
-            if let Some(data) = frame.expect("stream open").expect("frame").data_ref() {
-                seen.push_str(&String::from_utf8_lossy(data));
-            }
-        }
+        let seen = testkit::read_events(&mut body, |s| s.contains("event: allocation_added")).await;
         let line = seen.lines().skip_while(|l| *l != "event: allocation_added").nth(1).unwrap();
         let e: Event = serde_json::from_str(line.trim_start_matches("data: ")).unwrap();
         assert_eq!(e, Event::AllocationAdded { ident: "ev1".into(), cidr: "10.32.0.1/12".into() });

@@ -82,4 +82,6 @@ pub async fn serve(listener: tokio::net::TcpListener, daemon: AppState) -> std::
 }
 
 #[cfg(test)]
+mod testkit;
+#[cfg(test)]
 mod tests;

@@ -1,60 +1,12 @@
 //! In-process tests of the HTTP surface: requests go through the real router, no sockets.
 
-use super::*;
-use crate::config::Config;
-use crate::identity::Identity;
-use crate::store::Store;
+use super::testkit::{self, call, TestDaemon, With};
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use clap::Parser;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
-
-struct TestDaemon {
-    daemon: AppState,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for TestDaemon {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 async fn daemon(tag: &str) -> TestDaemon {
-    let dir = std::env::temp_dir().join(format!("weave-api-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut config = Config::try_parse_from([
-        "weave-daemon",
-        "--name",
-        "02:00:00:00:00:0a",
-        "--nickname",
-        "hostA",
-        "--resolv-conf",
-        "",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "10.0.0.2",
-    ])
-    .unwrap();
-    // The mesh listens on loopback on a port of the kernel's choosing.
-    config.host = Some([127, 0, 0, 1].into());
-    config.port = 0;
-    let store = Store::open(&config.db_path()).unwrap();
-    let identity = Identity::new(config.name.unwrap(), "hostA".into());
-    let stop = tokio_util::sync::CancellationToken::new();
-    let mesh =
-        crate::daemon::start_mesh(&config, &identity, &store, config.peers.clone(), stop.clone(), None)
-            .await
-            .unwrap();
-    TestDaemon { daemon: Daemon::new(config, identity, store, mesh, None, stop), dir }
-}
-
-async fn call(d: &AppState, req: Request<Body>) -> (StatusCode, String) {
-    let resp = router(d.clone()).oneshot(req).await.unwrap();
-    let status = resp.status();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    testkit::daemon(tag, &["10.0.0.2"], With::Nothing).await
 }
 
 fn get(path: &str) -> Request<Body> {
@@ -188,7 +140,7 @@ async fn weaves_connect_and_forget_take_form_values() {
 #[tokio::test]
 async fn the_event_stream_carries_target_changes() {
     let t = daemon("events").await;
-    let resp = router(t.daemon.clone()).oneshot(get("/api/v1/events")).await.unwrap();
+    let resp = testkit::send(&t.daemon, get("/api/v1/events")).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut body = resp.into_body();
@@ -198,15 +150,7 @@ async fn the_event_stream_carries_target_changes() {
         .unwrap();
     let (code, _) = call(&t.daemon, req).await;
     assert_eq!(code, StatusCode::OK);
-    let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !seen.contains("event: targets_changed") {
-        let frame = tokio::time::timeout_at(deadline, body.frame()).await.expect("an event within 5s");
-        let frame = frame.expect("stream open").expect("frame");
-        if let Some(data) = frame.data_ref() {
-            seen.push_str(&String::from_utf8_lossy(data));
-        }
-    }
+    let seen = testkit::read_events(&mut body, |s| s.contains("event: targets_changed")).await;
     let line = seen.lines().skip_while(|l| *l != "event: targets_changed").nth(1).unwrap();
     let e: weave_api::Event = serde_json::from_str(line.trim_start_matches("data: ")).unwrap();
     assert_eq!(e, weave_api::Event::TargetsChanged { targets: vec!["10.0.0.2".into(), "10.0.0.42".into()] });
@@ -215,17 +159,9 @@ async fn the_event_stream_carries_target_changes() {
 #[tokio::test]
 async fn the_event_stream_sends_traffic_counters_every_second() {
     let t = daemon("traffic").await;
-    let resp = router(t.daemon.clone()).oneshot(get("/api/v1/events")).await.unwrap();
+    let resp = testkit::send(&t.daemon, get("/api/v1/events")).await;
     let mut body = resp.into_body();
-    let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while seen.matches("event: traffic").count() < 2 {
-        let frame = tokio::time::timeout_at(deadline, body.frame()).await.expect("two samples within 5s");
-        let frame = frame.expect("stream open").expect("frame");
-        if let Some(data) = frame.data_ref() {
-            seen.push_str(&String::from_utf8_lossy(data));
-        }
-    }
+    let seen = testkit::read_events(&mut body, |s| s.matches("event: traffic").count() >= 2).await;
     let samples: Vec<u64> = seen
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))

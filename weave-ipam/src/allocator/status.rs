@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use super::Allocator;
 use crate::address::Cidr;
+use weave_wire::gojson::write_string;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -89,28 +90,6 @@ impl Allocator {
     }
 }
 
-/// A JSON string literal as Go's encoding/json writes it (HTML-safe escapes included).
-fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 /// Go marshals empty (nil) slices as `null`; Weave's status slices are nil when empty.
 fn json_list<T>(out: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
     if items.is_empty() {
@@ -142,33 +121,33 @@ impl Status {
             }
         }
         o.push_str(",\"Range\":");
-        json_str(&mut o, &self.range);
+        write_string(&mut o, &self.range);
         let _ = write!(
             o,
             ",\"RangeNumIPs\":{},\"ActiveIPs\":{},\"DefaultSubnet\":",
             self.range_num_ips, self.active_ips
         );
-        json_str(&mut o, &self.default_subnet);
+        write_string(&mut o, &self.default_subnet);
         o.push_str(",\"Entries\":");
         json_list(&mut o, &self.entries, |o, e| {
             o.push_str("{\"Token\":");
-            json_str(o, &e.token);
+            write_string(o, &e.token);
             let _ = write!(o, ",\"Size\":{},\"Peer\":", e.size);
-            json_str(o, &e.peer);
+            write_string(o, &e.peer);
             o.push_str(",\"Nickname\":");
-            json_str(o, &e.nickname);
+            write_string(o, &e.nickname);
             let _ = write!(o, ",\"IsKnownPeer\":{},\"Version\":{}}}", e.is_known_peer, e.version);
         });
         o.push_str(",\"PendingClaims\":");
         json_list(&mut o, &self.pending_claims, |o, c| {
             o.push_str("{\"Ident\":");
-            json_str(o, &c.ident);
+            write_string(o, &c.ident);
             o.push_str(",\"CIDR\":{\"Addr\":");
-            json_str(o, &c.cidr.addr.to_string());
+            write_string(o, &c.cidr.addr.to_string());
             let _ = write!(o, ",\"PrefixLen\":{}}}}}", c.cidr.prefix_len);
         });
         o.push_str(",\"PendingAllocates\":");
-        json_list(&mut o, &self.pending_allocates, |o, s| json_str(o, s));
+        json_list(&mut o, &self.pending_allocates, |o, s| write_string(o, s));
         o.push('}');
         o
     }

@@ -95,17 +95,19 @@ impl Gob for bool {
     }
 }
 
-macro_rules! gob_unsigned {
-    ($($t:ty),*) => {$(
+/// Gob has one unsigned and one signed integer type; every Rust width maps onto one of them and
+/// refuses values out of its own range.
+macro_rules! gob_integer {
+    ($gob:ident, $wide:ty, $as:ident, $what:literal: $($t:ty),*) => {$(
         impl Gob for $t {
             fn gob_type() -> Type {
-                Type::Uint
+                Type::$gob
             }
             fn to_gob(&self) -> Value {
-                Value::Uint(*self as u64)
+                Value::$gob(*self as $wide)
             }
             fn from_gob(value: &Value) -> Result<Self> {
-                let x = value.as_uint().ok_or_else(|| expected("uint", value))?;
+                let x = value.$as().ok_or_else(|| expected($what, value))?;
                 <$t>::try_from(x).map_err(|_| {
                     Error::convert(format!("value {x} out of range for {}", stringify!($t)))
                 })
@@ -113,27 +115,8 @@ macro_rules! gob_unsigned {
         }
     )*};
 }
-gob_unsigned!(u16, u32, u64, usize);
-
-macro_rules! gob_signed {
-    ($($t:ty),*) => {$(
-        impl Gob for $t {
-            fn gob_type() -> Type {
-                Type::Int
-            }
-            fn to_gob(&self) -> Value {
-                Value::Int(*self as i64)
-            }
-            fn from_gob(value: &Value) -> Result<Self> {
-                let x = value.as_int().ok_or_else(|| expected("int", value))?;
-                <$t>::try_from(x).map_err(|_| {
-                    Error::convert(format!("value {x} out of range for {}", stringify!($t)))
-                })
-            }
-        }
-    )*};
-}
-gob_signed!(i8, i16, i32, i64, isize);
+gob_integer!(Uint, u64, as_uint, "uint": u16, u32, u64, usize);
+gob_integer!(Int, i64, as_int, "int": i8, i16, i32, i64, isize);
 
 /// `u8` is a gob uint on its own, but `Vec<u8>` is gob bytes (Go's `[]byte`).
 impl Gob for u8 {
