@@ -278,6 +278,8 @@ fn reset_hands_space_over_and_cleans_the_host_2() {
     let out = h2.weave(&["reset"]);
     assert!(out.ok(), "{out:?}");
     assert!(d2.wait_exit(Duration::from_secs(10)).is_some(), "the daemon should stop after reset");
+    let log = d2.log_text();
+    assert!(!log.contains("gossip not flushed"), "the heir should acknowledge the handover: {log}");
     let only_h1: BTreeSet<String> = [h1.peer_name()].into();
     wait_for("host 1 inherits all the space", SETTLE, || match owners(h1)? {
         o if o == only_h1 => Ok(()),

@@ -18,9 +18,9 @@ use utoipa_axum::routes;
 use weave_api::*;
 use weave_ipam::{Address, Cidr, OpError};
 
-/// After handing our space over, how long connections stay up for the news to get out
-/// (they close with a reset, which discards unsent data). Weave's script waits 0.5 s.
-const HANDOVER_GRACE: Duration = Duration::from_secs(1);
+/// After handing our space over, the longest the connections stay up for the news to get out
+/// (closing them early could discard unsent data). Weave's script sleeps 0.5 s instead.
+const HANDOVER_LIMIT: Duration = Duration::from_secs(5);
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -419,13 +419,16 @@ async fn reset(State(d): State<AppState>) -> Result<(StatusCode, Json<ResetResul
     Ok((StatusCode::ACCEPTED, Json(ResetResult { name, handed_over, removed, failures })))
 }
 
-/// IPAM shutdown, then a moment for the news to reach the heir.
+/// IPAM shutdown, then until the news has left: written to every connection and acknowledged
+/// by the peer at its other end (bounded, so a stuck connection cannot hold up the reset).
 async fn hand_over(d: &AppState) -> Result<u64, ApiFailure> {
     let Some(ipam) = &d.ipam else { return Ok(0) };
     let n = ipam.shutdown().await.map_err(failure)?;
-    let connected = d.mesh.snapshot().connections.iter().any(|c| c.state == "established");
-    if n > 0 && connected {
-        tokio::time::sleep(HANDOVER_GRACE).await;
+    if n > 0 && tokio::time::timeout(HANDOVER_LIMIT, d.mesh.flush_gossip()).await.is_err() {
+        tracing::warn!(
+            "IPAM handover: gossip not flushed within {}s; resetting anyway",
+            HANDOVER_LIMIT.as_secs()
+        );
     }
     Ok(n)
 }

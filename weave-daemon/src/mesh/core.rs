@@ -427,6 +427,12 @@ impl Mesh {
         }
     }
 
+    /// No gossip waits to be written to any established connection: none queued, none in
+    /// flight.
+    pub fn gossip_settled(&self) -> bool {
+        self.conns.values().filter(|c| c.registered).all(|c| c.inflight == 0 && c.senders.is_empty())
+    }
+
     /// A gossip message queued by [`Output::Send`] with `gossip` set has been written.
     pub fn sent(&mut self, now: Instant, id: ConnId) {
         if let Some(c) = self.conns.get_mut(&id) {

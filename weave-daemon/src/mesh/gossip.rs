@@ -156,7 +156,6 @@ impl Senders {
         self.channels.get_mut(channel).expect("inserted above")
     }
 
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.channels.values().all(|q| q.gossip.is_none() && q.broadcasts.is_empty())
     }

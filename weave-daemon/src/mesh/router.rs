@@ -55,8 +55,14 @@ impl RouterConfig {
     }
 }
 
-/// Message bodies for a connection's writer, each flagged if it is gossip to acknowledge.
-type Writer = mpsc::Sender<(Vec<u8>, bool)>;
+/// What a connection's writer is given.
+enum Write {
+    /// A message body, flagged if it is gossip whose writing the mesh waits for.
+    Body(Vec<u8>, bool),
+    /// Answer once everything written before has been acknowledged by the peer's kernel.
+    Flush(oneshot::Sender<()>),
+}
+type Writer = mpsc::Sender<Write>;
 
 enum Cmd {
     // Boxed: a handshake is large and the other commands are frequent.
@@ -70,6 +76,7 @@ enum Cmd {
     Broadcast { channel: String, data: Box<dyn GossipData> },
     Neighbours { channel: String, data: Box<dyn GossipData> },
     Unicast { channel: String, dst: PeerName, payload: Vec<u8>, done: oneshot::Sender<Result<(), String>> },
+    Flush { done: oneshot::Sender<()> },
 }
 
 /// What the shell keeps per connection beside the mesh's own state.
@@ -145,6 +152,16 @@ impl MeshHandle {
             .await
             .map_err(|_| "the mesh has stopped".to_string())?;
         wait.await.map_err(|_| "the mesh has stopped".to_string())?
+    }
+
+    /// Waits until all gossip queued so far has been written to every connection and
+    /// acknowledged by the TCP stack at the other end: the first hop has it. (Weave's IPAM
+    /// shutdown sleeps 100 ms instead.)
+    pub async fn flush_gossip(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.cmds.send(Cmd::Flush { done }).await.is_ok() {
+            let _ = wait.await;
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -253,6 +270,7 @@ struct LoopIo {
 async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: CancellationToken) {
     let mut conns: HashMap<ConnId, ConnExtra> = HashMap::new();
     let mut last_snapshot = Instant::now();
+    let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
     loop {
         let deadline = tokio::time::Instant::from_std(mesh.next_deadline());
         let mut changed = false;
@@ -272,7 +290,7 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
                     }
                     OverlayEvent::Send(body) => {
                         if let Some(c) = conns.get(&conn) {
-                            let _ = c.writer.try_send((body, false));
+                            let _ = c.writer.try_send(Write::Body(body, false));
                         }
                     }
                     OverlayEvent::Attrs(a) => {
@@ -312,6 +330,7 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
                     Cmd::Unicast { channel, dst, payload, done } => {
                         let _ = done.send(mesh.gossip_unicast(now, &channel, dst, payload));
                     }
+                    Cmd::Flush { done } => flushes.push(done),
                 }
             }
         }
@@ -328,7 +347,7 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
             match out {
                 Output::Send { conn, body, gossip } => {
                     if let Some(c) = conns.get(&conn) {
-                        if c.writer.try_send((body, gossip)).is_err() {
+                        if c.writer.try_send(Write::Body(body, gossip)).is_err() {
                             tracing::warn!(
                                 conn,
                                 "connection is not keeping up with what we send; closing it"
@@ -402,6 +421,26 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
                     let _ = io.events.send(e);
                 }
             }
+        }
+        // A flush waits until the mesh holds no gossip back; then every writer drains its
+        // queue and waits for its peer's acknowledgements.
+        if !flushes.is_empty() && mesh.gossip_settled() {
+            let acks: Vec<oneshot::Receiver<()>> = conns
+                .values()
+                .filter_map(|c| {
+                    let (tx, rx) = oneshot::channel();
+                    c.writer.try_send(Write::Flush(tx)).ok().map(|()| rx)
+                })
+                .collect();
+            let waiters = std::mem::take(&mut flushes);
+            tokio::spawn(async move {
+                for ack in acks {
+                    let _ = ack.await;
+                }
+                for w in waiters {
+                    let _ = w.send(());
+                }
+            });
         }
         if routes_changed {
             if let Some(fd) = io.switch.as_ref().and_then(|sw| sw.fastdp()) {
@@ -601,7 +640,7 @@ async fn run_connection(
 async fn write_loop(
     mut write: tokio::net::tcp::OwnedWriteHalf,
     mut sealer: handshake::Sealer,
-    mut rx: mpsc::Receiver<(Vec<u8>, bool)>,
+    mut rx: mpsc::Receiver<Write>,
     id: ConnId,
     cmds: mpsc::Sender<Cmd>,
 ) -> String {
@@ -614,10 +653,19 @@ async fn write_loop(
                 sealer.frame(&[0], &mut buf);
                 false
             }
-            msg = rx.recv() => {
-                let Some((body, gossip)) = msg else { return "mesh stopped".into() };
-                sealer.frame(&body, &mut buf);
-                gossip
+            msg = rx.recv() => match msg {
+                None => return "mesh stopped".into(),
+                Some(Write::Body(body, gossip)) => {
+                    sealer.frame(&body, &mut buf);
+                    gossip
+                }
+                Some(Write::Flush(done)) => {
+                    if !wait_acknowledged(&write, FLUSH_LIMIT).await {
+                        tracing::debug!(conn = id, "flush: the peer has not acknowledged everything");
+                    }
+                    let _ = done.send(());
+                    continue;
+                }
             }
         };
         if let Err(e) = write.write_all(&buf).await {
@@ -628,4 +676,57 @@ async fn write_loop(
             return "mesh stopped".into();
         }
     }
+}
+
+/// Longest a flush waits for the peer to acknowledge what was written.
+const FLUSH_LIMIT: Duration = Duration::from_secs(2);
+
+/// Waits (at most `limit`) until the socket holds no byte the peer has not acknowledged;
+/// says whether it got there.
+async fn wait_acknowledged(write: &tokio::net::tcp::OwnedWriteHalf, limit: Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = write.as_ref().as_raw_fd();
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int; fd is the live socket `write` borrows.
+        if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) } != 0 {
+            return false;
+        }
+        if queued == 0 {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[cfg(test)]
+#[tokio::test]
+async fn a_flush_waits_until_the_peer_has_acknowledged_everything() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    let (mut server, _) = listener.accept().await.unwrap();
+    let (_read, write) = client.into_split();
+    // The server reads nothing: fill its receive buffer and our send buffer.
+    let chunk = vec![7u8; 64 * 1024];
+    while let Ok(n) = write.try_write(&chunk) {
+        assert!(n > 0);
+    }
+    let limit = Duration::from_secs(60);
+    tokio::select! {
+        acked = wait_acknowledged(&write, limit) => panic!("returned {acked} with unread data queued"),
+        _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+    }
+    let drain = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while server.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    });
+    let acked = tokio::time::timeout(Duration::from_secs(20), wait_acknowledged(&write, limit)).await;
+    assert_eq!(acked, Ok(true), "everything is acknowledged once the peer reads");
+    drop(write);
+    drain.abort();
 }
