@@ -271,6 +271,7 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
     let mut conns: HashMap<ConnId, ConnExtra> = HashMap::new();
     let mut last_snapshot = Instant::now();
     let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut answers: Vec<oneshot::Sender<()>> = Vec::new();
     loop {
         let deadline = tokio::time::Instant::from_std(mesh.next_deadline());
         let mut changed = false;
@@ -319,11 +320,11 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
                     Cmd::DialFailed { address, error } => mesh.dial_failed(now, &address, &error),
                     Cmd::Connect { peers, replace, done } => {
                         mesh.connect(now, peers, replace);
-                        let _ = done.send(());
+                        answers.push(done);
                     }
                     Cmd::Forget { peers, done } => {
                         mesh.forget(now, &peers);
-                        let _ = done.send(());
+                        answers.push(done);
                     }
                     Cmd::Broadcast { channel, data } => mesh.gossip_broadcast(now, &channel, data),
                     Cmd::Neighbours { channel, data } => mesh.gossip_neighbours(now, &channel, data),
@@ -456,9 +457,14 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
             }
         }
         // Status readers see changes at once, and counters at most a few times a second.
-        if changed || last_snapshot.elapsed() > Duration::from_millis(500) {
+        if changed || !answers.is_empty() || last_snapshot.elapsed() > Duration::from_millis(500) {
             last_snapshot = Instant::now();
             io.snap_tx.send_replace(Arc::new(mesh.snapshot(last_snapshot, SystemTime::now())));
+        }
+        // Answered once the snapshot shows the change, so a status read after `weave connect`
+        // or `forget` returns sees it.
+        for done in answers.drain(..) {
+            let _ = done.send(());
         }
     }
     for c in conns.values() {
