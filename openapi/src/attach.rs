@@ -52,3 +52,27 @@ pub struct DetachResult {
     /// The addresses removed.
     pub removed: Vec<String>,
 }
+
+/// `POST /api/v1/expose`: give the host addresses on the weave network.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ExposeRequest {
+    /// As for attach: `CIDR`, `ip:CIDR`, `net:default` or `net:CIDR`. Empty means `net:default`.
+    #[serde(default)]
+    pub addrs: Vec<String>,
+    /// A name to register in weaveDNS for the host's exposed addresses.
+    #[serde(default)]
+    pub fqdn: Option<String>,
+    /// Do not masquerade traffic between the exposed subnets and the rest of the world.
+    #[serde(default)]
+    pub without_masquerade: bool,
+}
+
+/// `POST /api/v1/hide`: take exposed addresses away from the host.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct HideRequest {
+    /// Addresses to hide (`net:` forms name what IPAM gave `weave:expose` there); all when empty.
+    #[serde(default)]
+    pub addrs: Vec<String>,
+}

@@ -3,9 +3,9 @@
 use crate::dns::{DnsAddRequest, DnsChange, DnsInfo, DnsRemoveRequest};
 use crate::{
     AllocateRequest, Allocated, Allocation, ApiError, AttachRequest, AttachedTarget, ClaimRequest,
-    ConnectRequest, Connection, DetachRequest, DetachResult, ForgetRequest, FreeRequest, Freed, IpamCheck,
-    IpamInfo, Peer, Primed, Report, ResetResult, RmpeerRequest, RmpeerResult, Routes, ShutdownAccepted,
-    Status, Targets, VersionInfo,
+    ConnectRequest, Connection, DetachRequest, DetachResult, ExposeRequest, ForgetRequest, FreeRequest,
+    Freed, HideRequest, IpamCheck, IpamInfo, Peer, Primed, Report, ResetResult, RmpeerRequest, RmpeerResult,
+    Routes, ShutdownAccepted, Status, Targets, VersionInfo,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -109,6 +109,15 @@ impl Client {
 
     pub async fn detach(&self, req: &DetachRequest) -> Result<DetachResult, ClientError> {
         self.send(self.http.post(self.url("/api/v1/detach")).json(req)).await
+    }
+
+    /// Exposes the host; the answer's `addrs` are the addresses of this request.
+    pub async fn expose(&self, req: &ExposeRequest) -> Result<AttachedTarget, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/expose")).json(req)).await
+    }
+
+    pub async fn hide(&self, req: &HideRequest) -> Result<DetachResult, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/hide")).json(req)).await
     }
 
     pub async fn ps(&self) -> Result<Vec<AttachedTarget>, ClientError> {

@@ -77,6 +77,25 @@ pub enum Command {
         #[arg(value_name = "ADDR|TARGET", required = true)]
         args: Vec<String>,
     },
+    /// Give this host addresses on the weave network (net:default when none are given), with
+    /// NAT; prints them
+    #[command(disable_help_flag = true)]
+    Expose {
+        /// Register this name in weaveDNS for the addresses
+        #[arg(short = 'h', long = "fqdn", value_name = "FQDN")]
+        fqdn: Option<String>,
+        /// Do not masquerade traffic between the exposed subnets and elsewhere
+        #[arg(long)]
+        without_masquerade: bool,
+        /// net:default, net:CIDR, ip:CIDR or CIDR
+        #[arg(value_name = "ADDR")]
+        addrs: Vec<String>,
+    },
+    /// Take exposed addresses away from this host (all when none are given); prints them
+    Hide {
+        #[arg(value_name = "ADDR")]
+        addrs: Vec<String>,
+    },
     /// List attached targets: id, MAC, addresses
     Ps {
         #[arg(value_name = "TARGET")]

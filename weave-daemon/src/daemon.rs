@@ -224,6 +224,9 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
 
     crate::firewall::install(BRIDGE).map_err(|e| anyhow::anyhow!("install forwarding rules: {e}"))?;
     tokio::spawn(crate::firewall::keep(BRIDGE));
+    if let Err(e) = crate::expose::sync(&mut nl, BRIDGE, &config.data_dir) {
+        tracing::warn!("NAT rules of exposed addresses: {e}");
+    }
     let mtu = overlay_mtu(&config);
     let sleeve = start_sleeve(&mut nl, &config, identity.name, mtu)?;
     let peers = initial_peers(&config, &store)?;
@@ -475,7 +478,10 @@ pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
         Ok(()) => removed.push("firewall rules".into()),
         Err(e) => failures.push(format!("firewall rules: {e}")),
     }
-    for file in ["weave.db", "restart.sentinel", crate::dns::persist::FILE] {
+    if let Err(e) = crate::expose::remove_nat() {
+        failures.push(format!("NAT rules of exposed addresses: {e}"));
+    }
+    for file in ["weave.db", "restart.sentinel", crate::dns::persist::FILE, crate::expose::FILE] {
         let p = data_dir.join(file);
         match std::fs::remove_file(&p) {
             Ok(()) => removed.push(p.display().to_string()),

@@ -1,8 +1,8 @@
-//! `weave attach`, `weave detach` and `weave ps`.
+//! `weave attach`, `weave detach`, `weave expose`, `weave hide` and `weave ps`.
 
 use crate::cli::Output;
 use crate::output::{json, CmdResult, Failure};
-use weave_api::{AttachRequest, Client, DetachRequest};
+use weave_api::{AttachRequest, Client, DetachRequest, ExposeRequest, HideRequest};
 
 /// Splits `ADDR... TARGET`.
 fn split(mut args: Vec<String>) -> Result<(Vec<String>, String), Failure> {
@@ -20,17 +20,37 @@ pub async fn attach(
 ) -> CmdResult {
     let (addrs, target) = split(args)?;
     let a = client.attach(&AttachRequest { target, addrs, without_dns, no_multicast_route }).await?;
-    // As Weave: the bare IPs, space-separated.
-    let ips: Vec<&str> = a.addrs.iter().map(|c| c.split('/').next().unwrap_or(c)).collect();
-    println!("{}", ips.join(" "));
+    print_ips(&a.addrs);
     Ok(())
+}
+
+/// As Weave: the bare IPs, space-separated.
+fn print_ips(cidrs: &[String]) {
+    let ips: Vec<&str> = cidrs.iter().map(|c| c.split('/').next().unwrap_or(c)).collect();
+    println!("{}", ips.join(" "));
 }
 
 pub async fn detach(client: &Client, args: Vec<String>) -> CmdResult {
     let (addrs, target) = split(args)?;
     let r = client.detach(&DetachRequest { target, addrs }).await?;
-    let ips: Vec<&str> = r.removed.iter().map(|c| c.split('/').next().unwrap_or(c)).collect();
-    println!("{}", ips.join(" "));
+    print_ips(&r.removed);
+    Ok(())
+}
+
+pub async fn expose(
+    client: &Client,
+    addrs: Vec<String>,
+    fqdn: Option<String>,
+    without_masquerade: bool,
+) -> CmdResult {
+    let a = client.expose(&ExposeRequest { addrs, fqdn, without_masquerade }).await?;
+    print_ips(&a.addrs);
+    Ok(())
+}
+
+pub async fn hide(client: &Client, addrs: Vec<String>) -> CmdResult {
+    let r = client.hide(&HideRequest { addrs }).await?;
+    print_ips(&r.removed);
     Ok(())
 }
 

@@ -30,6 +30,10 @@ pub async fn run(cli: Cli) -> i32 {
             attach::attach(&client, args, without_dns, no_multicast_route).await
         }
         Command::Detach { args } => attach::detach(&client, args).await,
+        Command::Expose { fqdn, without_masquerade, addrs } => {
+            attach::expose(&client, addrs, fqdn, without_masquerade).await
+        }
+        Command::Hide { addrs } => attach::hide(&client, addrs).await,
         Command::Ps { targets, output } => attach::ps(&client, &targets, output.output).await,
         Command::Prime => ipam::prime(&client).await,
         Command::Rmpeer { force, peers } => ipam::rmpeer(&client, &peers, force).await,

@@ -2,6 +2,7 @@
 
 use super::{ApiFailure, AppState};
 use crate::attach::{self, target::Target, Attached};
+use crate::expose;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -10,7 +11,12 @@ use utoipa_axum::routes;
 use weave_api::*;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(attach_)).routes(routes!(detach_)).routes(routes!(ps))
+    OpenApiRouter::new()
+        .routes(routes!(attach_))
+        .routes(routes!(detach_))
+        .routes(routes!(ps))
+        .routes(routes!(expose_))
+        .routes(routes!(hide_))
 }
 
 fn view(a: Attached) -> AttachedTarget {
@@ -26,13 +32,29 @@ fn target(s: &str) -> Result<Target, ApiFailure> {
         .map_err(|e| ApiFailure::bad_request(e).hint("targets are netns:NAME, pid:PID or a namespace path"))
 }
 
+/// Runs blocking work (namespaces, netlink) off the runtime; its error answers with `status`.
+async fn blocking<T: Send + 'static>(
+    status: StatusCode,
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, ApiFailure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiFailure::new(status, e))
+}
+
+/// Runs `f` with a netlink socket of the daemon's namespace, off the runtime.
+async fn with_netlink<T: Send + 'static>(
+    status: StatusCode,
+    f: impl FnOnce(&mut weave_netdev::Netlink) -> Result<T, String> + Send + 'static,
+) -> Result<T, ApiFailure> {
+    blocking(status, move || f(&mut weave_netdev::Netlink::open().map_err(|e| e.to_string())?)).await
+}
+
 /// Fails unless the target's namespace can be opened (before anything is allocated for it).
 async fn reachable(t: &Target) -> Result<(), ApiFailure> {
     let t = t.clone();
-    tokio::task::spawn_blocking(move || t.open().map(drop))
-        .await
-        .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, e))
+    blocking(StatusCode::UNPROCESSABLE_ENTITY, move || t.open().map(drop)).await
 }
 
 /// Connects a target to the weave network (idempotent) and returns its addresses. `net:`
@@ -56,13 +78,10 @@ async fn attach_(
     let addrs = super::ipam::addresses_for(&d, &t.id(), &specs).await?;
     let mtu = crate::daemon::overlay_mtu(&d.config);
     let multicast = !req.no_multicast_route;
-    let attached = tokio::task::spawn_blocking(move || {
-        let mut nl = weave_netdev::Netlink::open().map_err(|e| e.to_string())?;
-        attach::attach(&mut nl, crate::BRIDGE, &t, &addrs, mtu, multicast)
+    let attached = with_netlink(StatusCode::UNPROCESSABLE_ENTITY, move |nl| {
+        attach::attach(nl, crate::BRIDGE, &t, &addrs, mtu, multicast)
     })
-    .await
-    .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    .await?;
     if !req.without_dns {
         super::dns::register(&d, &attached.id, &req.target, &attached.addrs).await;
     }
@@ -95,10 +114,7 @@ async fn detach_(
         vec![]
     } else {
         let (t, a) = (t.clone(), addrs.clone());
-        tokio::task::spawn_blocking(move || attach::detach(&t, &a))
-            .await
-            .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(|e| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, e))?
+        blocking(StatusCode::UNPROCESSABLE_ENTITY, move || attach::detach(&t, &a)).await?
     };
     let released = super::ipam::release(&d, &id, &addrs).await?;
     if gone && released.is_empty() {
@@ -116,18 +132,92 @@ async fn detach_(
     Ok(Json(DetachResult { id, removed: removed.iter().map(|n| n.to_string()).collect() }))
 }
 
+/// Gives the host addresses on the weave network (idempotent): they go on the bridge, `net:`
+/// ones allocated from IPAM for `weave:expose` and explicit ones claimed, as for attach; traffic
+/// between the exposed subnets and elsewhere is masqueraded unless asked not to. Answers with
+/// the addresses of this request.
+#[utoipa::path(post, path = "/api/v1/expose", tag = "attach", request_body = ExposeRequest,
+    responses(
+        (status = 200, description = "The host, with the addresses of this request", body = AttachedTarget),
+        (status = 400, description = "Bad address or name", body = ApiError),
+        (status = 404, description = "net: requested but IPAM is disabled", body = ApiError),
+        (status = 409, description = "An address is in use", body = ApiError),
+        (status = 500, description = "The bridge or the NAT rules could not be changed", body = ApiError)))]
+async fn expose_(
+    State(d): State<AppState>,
+    Json(req): Json<ExposeRequest>,
+) -> Result<Json<AttachedTarget>, ApiFailure> {
+    let specs = if req.addrs.is_empty() { vec!["net:default".to_string()] } else { req.addrs.clone() };
+    let specs = super::ipam::parse_specs(&specs)?;
+    // The name is checked before anything changes.
+    let fqdn = match (&req.fqdn, d.dns()) {
+        (Some(name), Some(dns)) => {
+            let fqdn = weave_dns::names::fqdn(&dns.qualify(name));
+            let domain = dns.responder().domain();
+            if !weave_dns::names::is_subdomain(domain, &fqdn) {
+                return Err(ApiFailure::bad_request(format!("{fqdn} is outside the DNS domain {domain}")));
+            }
+            Some(fqdn)
+        }
+        (Some(_), None) => {
+            return Err(ApiFailure::bad_request("a name needs weaveDNS, which is disabled (--no-dns)"))
+        }
+        (None, _) => None,
+    };
+    let addrs = super::ipam::addresses_for(&d, expose::ID, &specs).await?;
+    let (dir, a) = (d.config.data_dir.clone(), addrs.clone());
+    let masquerade = !req.without_masquerade;
+    let host = with_netlink(StatusCode::INTERNAL_SERVER_ERROR, move |nl| {
+        expose::expose(nl, crate::BRIDGE, &dir, &a, masquerade)?;
+        attach::expose_entry(nl, crate::BRIDGE)
+    })
+    .await?
+    .ok_or_else(|| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "the weave bridge is gone"))?;
+    if let (Some(fqdn), Some(dns)) = (fqdn, d.dns()) {
+        for a in &addrs {
+            dns.add(&fqdn, expose::ID, a.addr()).await;
+        }
+    }
+    Ok(Json(view(Attached { addrs, ..host })))
+}
+
+/// Takes exposed addresses away from the host (all when none given), releasing them in IPAM
+/// and removing their weaveDNS names.
+#[utoipa::path(post, path = "/api/v1/hide", tag = "attach", request_body = HideRequest,
+    responses((status = 200, description = "What was removed", body = DetachResult),
+        (status = 400, description = "Bad address", body = ApiError),
+        (status = 500, description = "The bridge or the NAT rules could not be changed", body = ApiError)))]
+async fn hide_(
+    State(d): State<AppState>,
+    Json(req): Json<HideRequest>,
+) -> Result<Json<DetachResult>, ApiFailure> {
+    let specs = super::ipam::parse_specs(&req.addrs)?;
+    let addrs = super::ipam::detach_addresses(&d, expose::ID, &specs)?;
+    if !req.addrs.is_empty() && addrs.is_empty() {
+        return Ok(Json(DetachResult { id: expose::ID.into(), removed: vec![] }));
+    }
+    let (dir, a) = (d.config.data_dir.clone(), addrs.clone());
+    let mut removed =
+        with_netlink(StatusCode::INTERNAL_SERVER_ERROR, move |nl| expose::hide(nl, crate::BRIDGE, &dir, &a))
+            .await?;
+    for r in super::ipam::release(&d, expose::ID, &addrs).await? {
+        if !removed.contains(&r) {
+            removed.push(r);
+        }
+    }
+    super::dns::unregister(&d, expose::ID, &removed).await;
+    Ok(Json(DetachResult { id: expose::ID.into(), removed: removed.iter().map(|n| n.to_string()).collect() }))
+}
+
 /// Every attached target, the host's own (`weave:expose`) first.
 #[utoipa::path(get, path = "/api/v1/ps", tag = "attach",
     responses((status = 200, description = "Attached targets", body = Vec<AttachedTarget>)))]
 async fn ps() -> Result<Json<Vec<AttachedTarget>>, ApiFailure> {
-    let list = tokio::task::spawn_blocking(|| {
-        let mut nl = weave_netdev::Netlink::open().map_err(|e| e.to_string())?;
-        let mut out: Vec<Attached> = attach::expose_entry(&mut nl, crate::BRIDGE)?.into_iter().collect();
-        out.extend(attach::list(&mut nl, crate::BRIDGE)?);
-        Ok::<_, String>(out)
+    let list = with_netlink(StatusCode::INTERNAL_SERVER_ERROR, |nl| {
+        let mut out: Vec<Attached> = attach::expose_entry(nl, crate::BRIDGE)?.into_iter().collect();
+        out.extend(attach::list(nl, crate::BRIDGE)?);
+        Ok(out)
     })
-    .await
-    .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    .await?;
     Ok(Json(list.into_iter().map(view).collect()))
 }

@@ -17,6 +17,7 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(metrics))
         .route("/connect", post(connect))
         .route("/forget", post(forget))
+        .route("/expose/{ip}/{prefixlen}", post(expose))
 }
 
 /// Weave's handlers answer 503 (with the body) until the router is ready.
@@ -116,4 +117,30 @@ async fn forget(State(d): State<AppState>, Query(q): Query<Vec<(String, String)>
     let f = form(q, &body);
     d.mesh.forget(&values(&f, "peer")).await;
     StatusCode::OK.into_response()
+}
+
+/// `POST /expose/{ip}/{prefixlen}` (`skipNAT=true` leaves out the masquerading): the address
+/// goes on the bridge; allocating it is the caller's business, as in Weave. 204, 400 for a bad
+/// CIDR, 500 when the bridge or the rules cannot be changed.
+async fn expose(
+    State(d): State<AppState>,
+    Path((ip, len)): Path<(String, String)>,
+    Query(q): Query<Vec<(String, String)>>,
+    body: String,
+) -> Response {
+    let Ok(cidr) = format!("{ip}/{len}").parse::<ipnet::Ipv4Net>() else {
+        return (StatusCode::BAD_REQUEST, format!("invalid CIDR address: {ip}/{len}\n")).into_response();
+    };
+    let masquerade = !values(&form(q, &body), "skipNAT").iter().any(|v| v == "true");
+    let dir = d.config.data_dir.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let mut nl = weave_netdev::Netlink::open().map_err(|e| e.to_string())?;
+        crate::expose::expose(&mut nl, crate::BRIDGE, &dir, &[cidr], masquerade)
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    match r {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
 }
