@@ -70,6 +70,10 @@ fn expose_gives_the_host_an_address_a_name_and_nat_and_hide_takes_them_away_2() 
     // request left host 1 from its weave address.
     assert!(nat_table(h1));
     wait_until("the outside reaches a remote container", SETTLE, || ping(&out, a2));
+    // A firewall reload that flushes everything: the periodic check puts the NAT rules back too.
+    assert!(h1.ns.exec("nft", &["flush", "ruleset"]).ok());
+    assert!(!nat_table(h1));
+    wait_until("the NAT table is back", Duration::from_secs(30), || nat_table(h1));
 
     assert!(h1.http("GET", "/ip/weave:expose").1.starts_with(&format!("{ip}/12")));
     let hidden = h1.weave(&["hide"]);

@@ -275,6 +275,9 @@ fn reset_hands_space_over_and_cleans_the_host_2() {
         o => Err(format!("{o:?}")),
     });
 
+    // The host's own exposed address and its NAT table go too.
+    assert!(h2.weave(&["expose"]).ok());
+    assert!(h2.ns.exec("nft", &["list", "tables"]).stdout.contains("ip weave_expose"));
     let out = h2.weave(&["reset"]);
     assert!(out.ok(), "{out:?}");
     assert!(d2.wait_exit(Duration::from_secs(10)).is_some(), "the daemon should stop after reset");
@@ -292,7 +295,7 @@ fn reset_hands_space_over_and_cleans_the_host_2() {
     assert!(!links.contains(" weave:") && !links.contains("vethwe"), "{links}");
     assert!(!h2.data_dir.join("weave.db").exists());
     let tables = h2.ns.exec("nft", &["list", "tables"]).stdout;
-    assert!(!tables.contains("inet weave"), "{tables}");
+    assert!(!tables.contains("inet weave") && !tables.contains("weave_expose"), "{tables}");
     // Without a daemon, reset needs --force (nothing can be handed over then).
     let out = h2.weave(&["reset"]);
     assert!(out.code == 1 && out.stderr.contains("use --force"), "{out:?}");

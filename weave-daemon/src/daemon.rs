@@ -223,7 +223,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     ensure_bridge(&mut nl, identity.name)?;
 
     crate::firewall::install(BRIDGE).map_err(|e| anyhow::anyhow!("install forwarding rules: {e}"))?;
-    tokio::spawn(crate::firewall::keep(BRIDGE));
+    tokio::spawn(crate::firewall::keep(BRIDGE, config.data_dir.clone()));
     if let Err(e) = crate::expose::sync(&mut nl, BRIDGE, &config.data_dir) {
         tracing::warn!("NAT rules of exposed addresses: {e}");
     }

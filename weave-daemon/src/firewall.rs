@@ -92,8 +92,9 @@ pub fn remove() -> Result<(), String> {
     Ok(())
 }
 
-/// Keeps the rules in place: re-installs when a firewall reload removed them.
-pub async fn keep(bridge: &'static str) {
+/// Keeps the rules in place: re-installs when a firewall reload removed them, with the NAT
+/// rules of exposed addresses (kept under `data_dir`).
+pub async fn keep(bridge: &'static str, data_dir: std::path::PathBuf) {
     loop {
         tokio::time::sleep(RECHECK).await;
         let present = tokio::task::spawn_blocking(move || -> Result<bool, String> {
@@ -106,7 +107,13 @@ pub async fn keep(bridge: &'static str) {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => {
                 tracing::info!("weave's nftables table is gone; putting it back");
-                if let Err(e) = tokio::task::spawn_blocking(move || install(bridge)).await.unwrap_or(Ok(())) {
+                let dir = data_dir.clone();
+                let reinstall = move || {
+                    install(bridge)?;
+                    let mut nl = weave_netdev::Netlink::open().map_err(|e| e.to_string())?;
+                    crate::expose::sync(&mut nl, bridge, &dir)
+                };
+                if let Err(e) = tokio::task::spawn_blocking(reinstall).await.unwrap_or(Ok(())) {
                     tracing::warn!("re-installing forwarding rules: {e}");
                 }
             }
