@@ -121,6 +121,21 @@ impl Drop for Host {
 }
 
 impl Host {
+    /// A namespace outside the weave network (192.168.77.2/24), linked to this host
+    /// (192.168.77.1/24) with a route to 10.32.0.0/12 through it; the host forwards. Replies
+    /// from the weave network find their way back only if the host masquerades.
+    pub fn outside(&self) -> crate::Netns {
+        let out = crate::Netns::new("out");
+        out.ip(&["link", "add", "vo", "type", "veth", "peer", "name", "vx", "netns", &self.ns.name]);
+        out.ip(&["addr", "add", "192.168.77.2/24", "dev", "vo"]);
+        out.ip(&["link", "set", "vo", "up"]);
+        out.ip(&["route", "add", "10.32.0.0/12", "via", "192.168.77.1"]);
+        self.ns.ip(&["addr", "add", "192.168.77.1/24", "dev", "vx"]);
+        self.ns.ip(&["link", "set", "vx", "up"]);
+        assert!(self.ns.exec("sysctl", &["-qw", "net.ipv4.ip_forward=1"]).ok());
+        out
+    }
+
     /// A "container": a namespace of its own, attached to this host's weave network with
     /// `weave attach ADDR... netns:NAME`. Dropped with its namespace.
     pub fn container(&self, tag: &str, addrs: &[&str]) -> crate::Netns {

@@ -20,20 +20,6 @@ fn nat_table(h: &Host) -> bool {
     h.ns.exec("nft", &["list", "tables"]).stdout.contains("ip weave_expose")
 }
 
-/// A namespace outside the weave network, reaching it only through host `h`'s underlay side:
-/// `h` forwards, and the outside's replies can only come back if `h` masquerades.
-fn outside_of(h: &Host) -> Netns {
-    let out = Netns::new("out");
-    out.ip(&["link", "add", "vo", "type", "veth", "peer", "name", "vx", "netns", &h.ns.name]);
-    out.ip(&["addr", "add", "192.168.77.2/24", "dev", "vo"]);
-    out.ip(&["link", "set", "vo", "up"]);
-    out.ip(&["route", "add", "10.32.0.0/12", "via", "192.168.77.1"]);
-    h.ns.ip(&["addr", "add", "192.168.77.1/24", "dev", "vx"]);
-    h.ns.ip(&["link", "set", "vx", "up"]);
-    assert!(h.ns.exec("sysctl", &["-qw", "net.ipv4.ip_forward=1"]).ok());
-    out
-}
-
 #[test]
 fn expose_gives_the_host_an_address_a_name_and_nat_and_hide_takes_them_away_2() {
     let c = Cluster::new(2);
@@ -46,7 +32,7 @@ fn expose_gives_the_host_an_address_a_name_and_nat_and_hide_takes_them_away_2() 
     let (a1, a2) = (ethwe_addrs(&c1)[0].clone(), ethwe_addrs(&c2)[0].clone());
     let (a1, a2) = (a1.split('/').next().unwrap(), a2.split('/').next().unwrap());
     assert!(!ping(&h1.ns, a1), "the host has no way onto the weave network before expose");
-    let out = outside_of(h1);
+    let out = h1.outside();
 
     let exposed = h1.weave(&["expose", "-h", "gateway.weave.local"]);
     assert!(exposed.ok(), "{exposed:?}");

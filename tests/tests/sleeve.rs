@@ -337,9 +337,14 @@ fn a_docker_style_forward_drop_policy_does_not_stop_weave_2() {
     wait_for("a pings b across hosts", CONNECT, || ping(&a, "10.32.0.2"));
     wait_for("a pings a2 on the same host", CONNECT, || ping(&a, "10.32.0.3"));
     assert!(ping(&b, "10.32.0.1").is_ok());
-    // A firewall reload that drops our rule: weave puts it back.
+    // Routed in from outside through an exposed host, and the replies back out.
+    let out = h1.outside();
+    assert!(h1.weave(&["expose", "10.32.0.9/12"]).ok());
+    wait_for("the outside pings b through the exposed host", CONNECT, || ping(&out, "10.32.0.2"));
+    // A firewall reload that drops our rules: weave puts them back.
     assert!(h1.ns.exec("nft", &["flush", "chain", "ip", "filter", "FORWARD"]).ok());
     assert!(ping(&a, "10.32.0.3").is_err(), "the reload took effect");
-    wait_for("weave restores its rule", Duration::from_secs(30), || ping(&a, "10.32.0.3"));
+    wait_for("weave restores its rules", Duration::from_secs(30), || ping(&a, "10.32.0.3"));
+    wait_for("and the outside's path", CONNECT, || ping(&out, "10.32.0.2"));
     drop(a2);
 }

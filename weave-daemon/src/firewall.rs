@@ -5,16 +5,20 @@
 //! its own chain. Docker sets
 //! the FORWARD policy to DROP, and with bridge netfilter on that policy sees every frame the
 //! `weave` bridge forwards. So where a FORWARD chain in `ip filter` drops by default, weave adds
-//! one rule to it, marked with the comment "weave", letting traffic within the bridge through
-//! (as Weave Net's `-i weave -o weave -j ACCEPT`). A check every 10 s puts it back if a
-//! firewall reload removed it; `weave reset` removes it.
+//! two rules to it, marked with comments: what comes from the bridge passes (Weave Net's
+//! `-i weave -o weave` and `-i weave ! -o weave` accepts), and so does what is routed into it
+//! (Weave Net's accepts for exposed subnets and for replies: a host routes into the bridge only
+//! towards subnets `weave expose` gave it). A check every 10 s puts them back if a firewall
+//! reload removed them; `weave reset` removes them.
 
 use std::time::Duration;
 use weave_netdev::nft;
 
 const TABLE: &str = "weave";
-/// The comment marking the rule we add to a foreign chain.
-const MARK: &str = "weave";
+/// The comments marking the rules we add to a foreign chain, and the direction each accepts.
+const RULES: [(&str, &str); 2] = [("weave-in", "iifname"), ("weave-out", "oifname")];
+/// What earlier versions marked their one rule with (removed when found).
+const OLD_MARK: &str = "weave";
 const RECHECK: Duration = Duration::from_secs(10);
 
 /// Our own table: the rules Weave installs, with the bridge's name filled in, in a chain that no
@@ -49,47 +53,55 @@ fn ensure_foreign_accept(bridge: &str) -> Result<(), String> {
         return Ok(());
     };
     let items = chain["nftables"].as_array().cloned().unwrap_or_default();
-    let drops = items.iter().any(|i| i["chain"]["policy"] == "drop");
-    let ours = items.iter().any(|i| i["rule"]["comment"] == MARK);
-    if drops && !ours {
-        tracing::info!("FORWARD drops by default (Docker?): adding one rule so traffic within the {bridge} bridge passes");
+    if !items.iter().any(|i| i["chain"]["policy"] == "drop") {
+        return Ok(());
+    }
+    let has = |mark: &str| items.iter().any(|i| i["rule"]["comment"] == mark);
+    if items.iter().any(|i| i["rule"]["comment"] == OLD_MARK) {
+        delete_marked(&[OLD_MARK])?;
+    }
+    for (mark, dir) in RULES.iter().filter(|(mark, _)| !has(mark)) {
+        tracing::info!("FORWARD drops by default (Docker?): adding a rule so traffic {dir} {bridge} passes");
         nft::run(&[
             "insert",
             "rule",
             "ip",
             "filter",
             "FORWARD",
-            "iifname",
-            bridge,
-            "oifname",
+            dir,
             bridge,
             "counter",
             "accept",
             "comment",
-            &format!("\"{MARK}\""),
+            &format!("\"{mark}\""),
         ])
         .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
 
-/// Removes our table and the rule we added to a foreign chain.
+/// Deletes the rules of the foreign FORWARD chain carrying one of `marks`.
+fn delete_marked(marks: &[&str]) -> Result<(), String> {
+    let Some(chain) = nft::chain("ip", "filter", "FORWARD").map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    for item in chain["nftables"].as_array().into_iter().flatten() {
+        let marked = item["rule"]["comment"].as_str().is_some_and(|c| marks.contains(&c));
+        if let (true, Some(h)) = (marked, item["rule"]["handle"].as_u64()) {
+            nft::run(&["delete", "rule", "ip", "filter", "FORWARD", "handle", &h.to_string()])
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes our table and the rules we added to a foreign chain.
 pub fn remove() -> Result<(), String> {
     let _ = nft::run(&["delete", "table", "inet", TABLE]);
     // Earlier versions kept fastdp heartbeats off the bridge with a bridge table; the bridge
     // drops them itself (their source MAC is zero), so only remove a leftover one.
     let _ = nft::run(&["delete", "table", "bridge", TABLE]);
-    if let Some(chain) = nft::chain("ip", "filter", "FORWARD").map_err(|e| e.to_string())? {
-        for item in chain["nftables"].as_array().into_iter().flatten() {
-            if item["rule"]["comment"] == MARK {
-                if let Some(h) = item["rule"]["handle"].as_u64() {
-                    nft::run(&["delete", "rule", "ip", "filter", "FORWARD", "handle", &h.to_string()])
-                        .map_err(|e| e.to_string())?;
-                }
-            }
-        }
-    }
-    Ok(())
+    delete_marked(&[RULES[0].0, RULES[1].0, OLD_MARK])
 }
 
 /// Keeps the rules in place: re-installs when a firewall reload removed them, with the NAT
