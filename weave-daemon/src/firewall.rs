@@ -57,7 +57,7 @@ fn ensure_foreign_accept(bridge: &str) -> Result<(), String> {
         return Ok(());
     }
     let has = |mark: &str| items.iter().any(|i| i["rule"]["comment"] == mark);
-    if items.iter().any(|i| i["rule"]["comment"] == OLD_MARK) {
+    if has(OLD_MARK) {
         delete_marked(&[OLD_MARK])?;
     }
     for (mark, dir) in RULES.iter().filter(|(mark, _)| !has(mark)) {

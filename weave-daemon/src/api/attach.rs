@@ -1,6 +1,6 @@
 //! `/api/v1` endpoints for attaching targets: attach, detach, ps.
 
-use super::{ApiFailure, AppState};
+use super::{blocking, with_netlink, ApiFailure, AppState};
 use crate::attach::{self, target::Target, Attached};
 use crate::expose;
 use axum::extract::State;
@@ -32,23 +32,13 @@ fn target(s: &str) -> Result<Target, ApiFailure> {
         .map_err(|e| ApiFailure::bad_request(e).hint("targets are netns:NAME, pid:PID or a namespace path"))
 }
 
-/// Runs blocking work (namespaces, netlink) off the runtime; its error answers with `status`.
-async fn blocking<T: Send + 'static>(
-    status: StatusCode,
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, ApiFailure> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| ApiFailure::new(status, e))
-}
-
-/// Runs `f` with a netlink socket of the daemon's namespace, off the runtime.
-async fn with_netlink<T: Send + 'static>(
-    status: StatusCode,
-    f: impl FnOnce(&mut weave_netdev::Netlink) -> Result<T, String> + Send + 'static,
-) -> Result<T, ApiFailure> {
-    blocking(status, move || f(&mut weave_netdev::Netlink::open().map_err(|e| e.to_string())?)).await
+/// What was released in IPAM, added to what was taken off interfaces.
+fn add_missing(removed: &mut Vec<ipnet::Ipv4Net>, released: Vec<ipnet::Ipv4Net>) {
+    for r in released {
+        if !removed.contains(&r) {
+            removed.push(r);
+        }
+    }
 }
 
 /// Fails unless the target's namespace can be opened (before anything is allocated for it).
@@ -72,8 +62,7 @@ async fn attach_(
     Json(req): Json<AttachRequest>,
 ) -> Result<Json<AttachedTarget>, ApiFailure> {
     let t = target(&req.target)?;
-    let specs = if req.addrs.is_empty() { vec!["net:default".to_string()] } else { req.addrs.clone() };
-    let specs = super::ipam::parse_specs(&specs)?;
+    let specs = super::ipam::parse_specs_or_default(&req.addrs)?;
     reachable(&t).await?;
     let addrs = super::ipam::addresses_for(&d, &t.id(), &specs).await?;
     let mtu = crate::daemon::overlay_mtu(&d.config);
@@ -123,11 +112,7 @@ async fn detach_(
             format!("{id} does not exist and holds no IPAM addresses on this peer"),
         ));
     }
-    for r in released {
-        if !removed.contains(&r) {
-            removed.push(r);
-        }
-    }
+    add_missing(&mut removed, released);
     super::dns::unregister(&d, &id, &removed).await;
     Ok(Json(DetachResult { id, removed: removed.iter().map(|n| n.to_string()).collect() }))
 }
@@ -147,18 +132,10 @@ async fn expose_(
     State(d): State<AppState>,
     Json(req): Json<ExposeRequest>,
 ) -> Result<Json<AttachedTarget>, ApiFailure> {
-    let specs = if req.addrs.is_empty() { vec!["net:default".to_string()] } else { req.addrs.clone() };
-    let specs = super::ipam::parse_specs(&specs)?;
+    let specs = super::ipam::parse_specs_or_default(&req.addrs)?;
     // The name is checked before anything changes.
     let fqdn = match (&req.fqdn, d.dns()) {
-        (Some(name), Some(dns)) => {
-            let fqdn = weave_dns::names::fqdn(&dns.qualify(name));
-            let domain = dns.responder().domain();
-            if !weave_dns::names::is_subdomain(domain, &fqdn) {
-                return Err(ApiFailure::bad_request(format!("{fqdn} is outside the DNS domain {domain}")));
-            }
-            Some(fqdn)
-        }
+        (Some(name), Some(dns)) => Some(dns.name_in_domain(name).map_err(ApiFailure::bad_request)?),
         (Some(_), None) => {
             return Err(ApiFailure::bad_request("a name needs weaveDNS, which is disabled (--no-dns)"))
         }
@@ -200,11 +177,7 @@ async fn hide_(
     let mut removed =
         with_netlink(StatusCode::INTERNAL_SERVER_ERROR, move |nl| expose::hide(nl, crate::BRIDGE, &dir, &a))
             .await?;
-    for r in super::ipam::release(&d, expose::ID, &addrs).await? {
-        if !removed.contains(&r) {
-            removed.push(r);
-        }
-    }
+    add_missing(&mut removed, super::ipam::release(&d, expose::ID, &addrs).await?);
     super::dns::unregister(&d, expose::ID, &removed).await;
     Ok(Json(DetachResult { id: expose::ID.into(), removed: removed.iter().map(|n| n.to_string()).collect() }))
 }

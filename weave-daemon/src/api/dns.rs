@@ -74,17 +74,13 @@ async fn add(
     if addrs.is_empty() {
         return Err(ApiFailure::bad_request("no addresses given"));
     }
-    let name = dns.qualify(&req.hostname);
+    let name = dns.name_in_domain(&req.hostname).map_err(ApiFailure::bad_request)?;
     let container = req.container_id.as_deref().unwrap_or(EXTERN_ID);
     let mut entries = vec![];
     for a in addrs {
-        let Some(e) = dns.add(&name, container, a).await else {
-            return Err(ApiFailure::bad_request(format!(
-                "{name} is outside the DNS domain {}",
-                dns.responder().domain()
-            )));
-        };
-        entries.push(api_entry(&e));
+        if let Some(e) = dns.add(&name, container, a).await {
+            entries.push(api_entry(&e));
+        }
     }
     Ok(Json(DnsChange { entries }))
 }

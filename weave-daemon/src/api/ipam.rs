@@ -146,6 +146,14 @@ pub fn parse_specs(specs: &[String]) -> Result<Vec<AddrSpec>, ApiFailure> {
     specs.iter().map(|s| parse_spec(s).map_err(ApiFailure::bad_request)).collect()
 }
 
+/// For attach and expose: no address given means `net:default`.
+pub fn parse_specs_or_default(specs: &[String]) -> Result<Vec<AddrSpec>, ApiFailure> {
+    if specs.is_empty() {
+        return Ok(vec![AddrSpec::Default]);
+    }
+    parse_specs(specs)
+}
+
 /// The addresses `ident` gets for `specs`: allocated (`net:`) or claimed (explicit) in IPAM.
 /// Explicit addresses do not wait for consensus (the claim goes on in the background).
 pub async fn addresses_for(
@@ -390,17 +398,12 @@ async fn rmpeer(
         (status = 404, description = "IPAM is disabled", body = ApiError)))]
 async fn check_(State(d): State<AppState>) -> Result<Json<IpamCheck>, ApiFailure> {
     let ipam = ipam(&d)?.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        let attached = weave_netdev::Netlink::open()
-            .map_err(|e| e.to_string())
-            .and_then(|mut nl| crate::attach::list(&mut nl, crate::BRIDGE))
-            .map_err(|e| {
-                ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, format!("listing attached targets: {e}"))
-            })?;
-        Ok::<_, ApiFailure>(check::check(&ipam, &attached))
+    let report = super::with_netlink(StatusCode::INTERNAL_SERVER_ERROR, move |nl| {
+        let attached =
+            crate::attach::list(nl, crate::BRIDGE).map_err(|e| format!("listing attached targets: {e}"))?;
+        Ok(check::check(&ipam, &attached))
     })
-    .await
-    .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    .await?;
     Ok(Json(report))
 }
 
@@ -411,9 +414,9 @@ async fn check_(State(d): State<AppState>) -> Result<Json<IpamCheck>, ApiFailure
 async fn reset(State(d): State<AppState>) -> Result<(StatusCode, Json<ResetResult>), ApiFailure> {
     let handed_over = hand_over(&d).await?;
     let dir = d.config.data_dir.clone();
-    let (removed, failures) = tokio::task::spawn_blocking(move || crate::daemon::reset_host(&dir))
-        .await
-        .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let (removed, failures) =
+        super::blocking(StatusCode::INTERNAL_SERVER_ERROR, move || Ok(crate::daemon::reset_host(&dir)))
+            .await?;
     d.request_reset();
     let name = d.identity.name.to_string();
     Ok((StatusCode::ACCEPTED, Json(ResetResult { name, handed_over, removed, failures })))

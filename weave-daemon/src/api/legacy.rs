@@ -133,14 +133,12 @@ async fn expose(
     };
     let masquerade = !values(&form(q, &body), "skipNAT").iter().any(|v| v == "true");
     let dir = d.config.data_dir.clone();
-    let r = tokio::task::spawn_blocking(move || {
-        let mut nl = weave_netdev::Netlink::open().map_err(|e| e.to_string())?;
-        crate::expose::expose(&mut nl, crate::BRIDGE, &dir, &[cidr], masquerade)
+    let r = super::with_netlink(StatusCode::INTERNAL_SERVER_ERROR, move |nl| {
+        crate::expose::expose(nl, crate::BRIDGE, &dir, &[cidr], masquerade)
     })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()));
+    .await;
     match r {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(e) => (e.status, format!("{}\n", e.error)).into_response(),
     }
 }

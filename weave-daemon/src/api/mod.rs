@@ -21,6 +21,25 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub type AppState = Arc<Daemon>;
 
+/// Runs blocking work (namespaces, netlink, nft) off the runtime; its error answers with `status`.
+async fn blocking<T: Send + 'static>(
+    status: axum::http::StatusCode,
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, ApiFailure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiFailure::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiFailure::new(status, e))
+}
+
+/// Runs `f` with a netlink socket of the daemon's namespace, off the runtime.
+async fn with_netlink<T: Send + 'static>(
+    status: axum::http::StatusCode,
+    f: impl FnOnce(&mut weave_netdev::Netlink) -> Result<T, String> + Send + 'static,
+) -> Result<T, ApiFailure> {
+    blocking(status, move || f(&mut weave_netdev::Netlink::open().map_err(|e| e.to_string())?)).await
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(

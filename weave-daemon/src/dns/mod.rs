@@ -282,6 +282,17 @@ impl Dns {
         name
     }
 
+    /// [`Dns::qualify`], refused when the name falls outside our domain (Weave ignores such
+    /// names; the API says so instead).
+    pub fn name_in_domain(&self, name: &str) -> Result<String, String> {
+        let name = self.qualify(name);
+        let domain = self.responder().domain();
+        if !weave_dns::names::is_subdomain(domain, &name) {
+            return Err(format!("{name} is outside the DNS domain {domain}"));
+        }
+        Ok(name)
+    }
+
     /// Live addresses of a name (single labels qualified with the domain).
     pub fn lookup(&self, name: &str) -> Vec<Ipv4Addr> {
         let ns = self.read();
