@@ -71,7 +71,7 @@ mod tests {
 
     fn report() -> Report {
         let path =
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/vectors/http/A_report_json.body");
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/weave-2.8/http/A_report_json.body");
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
@@ -80,7 +80,7 @@ mod tests {
         // The request Weave answered with A_report_format.body.
         let expect = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/reference/vectors/http/A_report_format.body"
+            "/../testdata/weave-2.8/http/A_report_format.body"
         ))
         .unwrap();
         assert_eq!(render(&report(), "{{.Router.Name}} {{.IPAM.DefaultSubnet}}").unwrap(), expect);

@@ -1,5 +1,5 @@
 //! Decodes every `IPallocation` message captured from real weavers
-//! (shared/reference/vectors) with this crate's message types, checks the decoded values against
+//! (testdata/weave-2.8) with this crate's message types, checks the decoded values against
 //! each record's comment line (the full decoded meaning, field by field), round-trips them, and
 //! spells out the facts the README states.
 

@@ -1,5 +1,5 @@
 //! Decodes every gob stream in the bytes captured from real Weave Net 2.8 routers
-//! (../shared/reference/vectors): features maps, gossip envelopes and their topology, IPAM and DNS
+//! (testdata/weave-2.8): features maps, gossip envelopes and their topology, IPAM and DNS
 //! payloads. Each decoded message is rendered in the notation of the capture's comment line and
 //! must equal it; then it is re-encoded and must decode to the same thing, byte for byte where
 //! the stream's type names and ids can be reproduced (envelopes, features maps, topology).
@@ -146,7 +146,7 @@ struct Record {
 }
 
 fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/weave-2.8")
 }
 
 fn unhex(s: &str) -> Vec<u8> {

@@ -1,5 +1,5 @@
 //! The TCP control connection against the golden vectors captured from real weavers
-//! (../shared/reference/vectors): header and intro, framing fed in random chunks, the features
+//! (testdata/weave-2.8): header and intro, framing fed in random chunks, the features
 //! maps, every gossip envelope and topology payload (checked against the comment lines and
 //! re-encoded byte for byte), and the encrypted session with known keys (decrypt every record,
 //! re-encrypt every plaintext to the captured bytes).

@@ -1,11 +1,11 @@
 //! The formatters against Weave Net's own output, captured from a real weaver
-//! (../shared/reference/vectors/http): the report it served must render to the text it served.
+//! (testdata/weave-2.8/http): the report it served must render to the text it served.
 
 use super::*;
 use std::path::PathBuf;
 
 fn vector(name: &str) -> String {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/vectors/http");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/weave-2.8/http");
     std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("read vector {name}: {e}"))
 }
 

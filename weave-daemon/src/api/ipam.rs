@@ -712,7 +712,7 @@ mod http_tests {
 
     fn vector(name: &str) -> String {
         let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/reference/vectors/http")
+            .join("../testdata/weave-2.8/http")
             .join(name);
         std::fs::read_to_string(p).unwrap()
     }

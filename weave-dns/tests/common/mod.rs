@@ -10,7 +10,7 @@ pub const HOST_A: PeerName = PeerName(0x02_00_00_00_00_0a);
 pub const HOST_B: PeerName = PeerName(0x02_00_00_00_00_0b);
 
 pub fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/weave-2.8")
 }
 
 pub fn read(rel: &str) -> Vec<u8> {

@@ -21,7 +21,7 @@ pub const UID_A: u64 = 5533576793797704961;
 pub const UID_B: u64 = 6821318311862484723;
 
 pub fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/weave-2.8")
 }
 
 fn unhex(s: &str) -> Vec<u8> {

@@ -13,7 +13,7 @@ pub struct Record {
 }
 
 pub fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/weave-2.8")
 }
 
 pub fn read(rel: &str) -> Vec<u8> {
