@@ -6,6 +6,7 @@
 
 pub mod attach;
 pub mod client;
+pub mod cni;
 pub mod dns;
 mod go_json;
 pub mod ipam;
@@ -19,6 +20,7 @@ pub mod traffic;
 
 pub use attach::*;
 pub use client::{Client, ClientError};
+pub use cni::*;
 pub use dns::*;
 pub use ipam::*;
 pub use mesh::*;

@@ -11,15 +11,22 @@ pub struct ApiFailure {
     pub status: StatusCode,
     pub error: String,
     pub hint: Option<String>,
+    /// A stable word for programs that act on the failure (see `ApiError::kind`).
+    pub kind: Option<&'static str>,
 }
 
 impl ApiFailure {
     pub fn new(status: StatusCode, error: impl Into<String>) -> ApiFailure {
-        ApiFailure { status, error: error.into(), hint: None }
+        ApiFailure { status, error: error.into(), hint: None, kind: None }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> ApiFailure {
         self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn kind(mut self, kind: &'static str) -> ApiFailure {
+        self.kind = Some(kind);
         self
     }
 
@@ -30,7 +37,7 @@ impl ApiFailure {
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
-        (self.status, Json(ApiError { error: self.error, hint: self.hint })).into_response()
+        (self.status, Json(ApiError { error: self.error, hint: self.hint, kind: self.kind.map(String::from) })).into_response()
     }
 }
 

@@ -73,14 +73,14 @@ fn failure(e: IpamFailure) -> ApiFailure {
                 _ => f,
             }
         }
-        IpamFailure::Stopping => ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        IpamFailure::Stopping => ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).kind("stopping"),
         IpamFailure::Stuck(stuck) => {
             let f = ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
             match stuck {
-                Stuck::Exhausted { .. } => f.hint(
+                Stuck::Exhausted { .. } => f.kind("exhausted").hint(
                     "release addresses with weave detach (weave ipam check lists orphans), or allocate from another subnet",
                 ),
-                Stuck::Unreachable { names, .. } => f.hint(format!(
+                Stuck::Unreachable { names, .. } => f.kind("unreachable_peers").hint(format!(
                     "if they are gone for good: weave rmpeer {}",
                     names.join(" ")
                 )),
