@@ -1,10 +1,10 @@
 //! A typed async client of the daemon's `/api/v1` REST API.
 
-use crate::dns::{DnsAddRequest, DnsChange, DnsInfo, DnsRemoveRequest};
 use crate::cni::{
     CniAddRequest, CniAttachment, CniCheckRequest, CniCheckResult, CniDeleted, CniGcRequest, CniGcResult,
     CniIpamRequest, CniStatus,
 };
+use crate::dns::{DnsAddRequest, DnsChange, DnsInfo, DnsRemoveRequest};
 use crate::{
     AllocateRequest, Allocated, Allocation, ApiError, AttachRequest, AttachedTarget, ClaimRequest,
     ConnectRequest, Connection, DetachRequest, DetachResult, ExposeRequest, ForgetRequest, FreeRequest,
@@ -171,8 +171,14 @@ impl Client {
     }
 
     /// `/api/v1/cni/attachments/{container_id}/{ifname}[/{tail}]`, each segment escaped.
-    fn attachment_url(&self, container_id: &str, ifname: &str, tail: Option<&str>) -> Result<reqwest::Url, ClientError> {
-        let mut url = reqwest::Url::parse(&self.base).map_err(|e| self.decode(format!("address {}: {e}", self.addr)))?;
+    fn attachment_url(
+        &self,
+        container_id: &str,
+        ifname: &str,
+        tail: Option<&str>,
+    ) -> Result<reqwest::Url, ClientError> {
+        let mut url = reqwest::Url::parse(&self.base)
+            .map_err(|e| self.decode(format!("address {}: {e}", self.addr)))?;
         {
             let mut segs = url
                 .path_segments_mut()

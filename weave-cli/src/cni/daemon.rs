@@ -71,7 +71,11 @@ mod tests {
     fn api(status: u16, kind: Option<&str>) -> ClientError {
         ClientError::Api {
             status,
-            error: ApiError { error: "boom".into(), hint: Some("do this".into()), kind: kind.map(String::from) },
+            error: ApiError {
+                error: "boom".into(),
+                hint: Some("do this".into()),
+                kind: kind.map(String::from),
+            },
         }
     }
 

@@ -98,7 +98,11 @@ impl Env {
         if !missing.is_empty() {
             return Err(CniError::invalid_env(
                 format!("required environment variables [{}] missing", missing.join(",")),
-                format!("{} needs CNI_CONTAINERID, CNI_IFNAME{}", command.as_str(), if needs_netns { " and CNI_NETNS" } else { "" }),
+                format!(
+                    "{} needs CNI_CONTAINERID, CNI_IFNAME{}",
+                    command.as_str(),
+                    if needs_netns { " and CNI_NETNS" } else { "" }
+                ),
             ));
         }
         if attachment {
@@ -119,7 +123,8 @@ impl Env {
         }
         let args = parse_args(&var("CNI_ARGS").unwrap_or_default())?;
         let path = var("CNI_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
-        let http_addr = var(weave_api::HTTP_ADDR_ENV).unwrap_or_else(|| weave_api::DEFAULT_HTTP_ADDR.to_string());
+        let http_addr =
+            var(weave_api::HTTP_ADDR_ENV).unwrap_or_else(|| weave_api::DEFAULT_HTTP_ADDR.to_string());
         Ok(Env { command, container_id, netns, ifname, args, path, http_addr })
     }
 
@@ -220,8 +225,12 @@ mod tests {
         Env::read(|k| m.get(k).cloned())
     }
 
-    const ADD: [(&str, &str); 4] =
-        [("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "c1"), ("CNI_NETNS", "/run/netns/x"), ("CNI_IFNAME", "eth0")];
+    const ADD: [(&str, &str); 4] = [
+        ("CNI_COMMAND", "ADD"),
+        ("CNI_CONTAINERID", "c1"),
+        ("CNI_NETNS", "/run/netns/x"),
+        ("CNI_IFNAME", "eth0"),
+    ];
 
     #[test]
     fn an_add_environment_is_read() {

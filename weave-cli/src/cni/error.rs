@@ -114,22 +114,43 @@ mod tests {
     #[test]
     fn the_error_object_is_the_specs() {
         // The spec's example error, field for field.
-        let e = CniError::invalid_config("Invalid Configuration", "Network 192.168.0.0/31 too small to allocate from.");
+        let e = CniError::invalid_config(
+            "Invalid Configuration",
+            "Network 192.168.0.0/31 too small to allocate from.",
+        );
         assert_eq!(
             e.to_json(Version::V1_1_0),
             serde_json::json!({"cniVersion": "1.1.0", "code": 7, "msg": "Invalid Configuration",
                 "details": "Network 192.168.0.0/31 too small to allocate from."})
         );
         let bare = CniError::new(TRY_AGAIN_LATER, "busy", "");
-        assert_eq!(bare.to_json(Version::V0_3_1), serde_json::json!({"cniVersion": "0.3.1", "code": 11, "msg": "busy"}));
-        assert_eq!(e.to_string(), "Invalid Configuration; Network 192.168.0.0/31 too small to allocate from.");
+        assert_eq!(
+            bare.to_json(Version::V0_3_1),
+            serde_json::json!({"cniVersion": "0.3.1", "code": 11, "msg": "busy"})
+        );
+        assert_eq!(
+            e.to_string(),
+            "Invalid Configuration; Network 192.168.0.0/31 too small to allocate from."
+        );
     }
 
     #[test]
     fn codes_keep_to_the_specs_ranges() {
         assert_eq!([INCOMPATIBLE_VERSION, UNSUPPORTED_FIELD, UNKNOWN_CONTAINER, INVALID_ENV], [1, 2, 3, 4]);
-        assert_eq!([IO_FAILURE, DECODE_FAILURE, INVALID_CONFIG, TRY_AGAIN_LATER, NOT_AVAILABLE], [5, 6, 7, 11, 50]);
-        for own in [INTERFACE_MISSING, ADDRESS_MISMATCH, ROUTE_MISSING, RANGE_EXHAUSTED, DAEMON_FAILURE, UNPLUGGED, DELEGATE_FAILURE, CONFLICT] {
+        assert_eq!(
+            [IO_FAILURE, DECODE_FAILURE, INVALID_CONFIG, TRY_AGAIN_LATER, NOT_AVAILABLE],
+            [5, 6, 7, 11, 50]
+        );
+        for own in [
+            INTERFACE_MISSING,
+            ADDRESS_MISMATCH,
+            ROUTE_MISSING,
+            RANGE_EXHAUSTED,
+            DAEMON_FAILURE,
+            UNPLUGGED,
+            DELEGATE_FAILURE,
+            CONFLICT,
+        ] {
             assert!(own >= 100, "plugin-specific codes start at 100");
         }
     }

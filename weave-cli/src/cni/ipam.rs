@@ -34,7 +34,11 @@ pub async fn exec(inv: &Invocation) -> Result<Option<CniResult>, CniError> {
             let mut out = CniResult::default();
             for ip in &a.ips {
                 let address = ip.address.parse().map_err(|_| {
-                    CniError::new(error::DAEMON_FAILURE, format!("the daemon gave a bad address {:?}", ip.address), "")
+                    CniError::new(
+                        error::DAEMON_FAILURE,
+                        format!("the daemon gave a bad address {:?}", ip.address),
+                        "",
+                    )
                 })?;
                 out.ips.push(IpConfig { address, gateway: ipam.gateway, interface: None });
             }
@@ -55,7 +59,12 @@ pub async fn exec(inv: &Invocation) -> Result<Option<CniResult>, CniError> {
             })?;
             let req = CniCheckRequest {
                 netns: None,
-                addresses: prev.ips.iter().filter(|i| i.address.addr().is_ipv4()).map(|i| i.address.to_string()).collect(),
+                addresses: prev
+                    .ips
+                    .iter()
+                    .filter(|i| i.address.addr().is_ipv4())
+                    .map(|i| i.address.to_string())
+                    .collect(),
                 routes: vec![],
                 ipam_only: true,
             };
@@ -81,7 +90,10 @@ pub async fn exec(inv: &Invocation) -> Result<Option<CniResult>, CniError> {
                 network: inv.network().to_string(),
                 valid: valid
                     .iter()
-                    .map(|a| CniAttachmentKey { container_id: a.container_id.clone(), ifname: a.ifname.clone() })
+                    .map(|a| CniAttachmentKey {
+                        container_id: a.container_id.clone(),
+                        ifname: a.ifname.clone(),
+                    })
                     .collect(),
             };
             let done = client.cni_gc(&req).await.map_err(|e| cni_error(e, Command::Gc))?;

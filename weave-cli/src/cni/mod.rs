@@ -88,7 +88,11 @@ pub fn read_bounded(r: impl Read, limit: usize) -> Result<Vec<u8>, CniError> {
 }
 
 /// One invocation, with the environment read through `get`.
-pub fn run(plugin: Plugin, get: impl Fn(&str) -> Option<String>, stdin: Result<Vec<u8>, CniError>) -> Outcome {
+pub fn run(
+    plugin: Plugin,
+    get: impl Fn(&str) -> Option<String>,
+    stdin: Result<Vec<u8>, CniError>,
+) -> Outcome {
     // Errors carry the version of the request when it can be read at all.
     let declared = stdin.as_ref().ok().and_then(|b| declared_version(b));
     let answer_version = declared.unwrap_or(Version::CURRENT);
@@ -197,7 +201,10 @@ fn version_answer(stdin: &[u8]) -> Result<Value, CniError> {
         Version::CURRENT
     } else {
         let v: Value = serde_json::from_slice(stdin).map_err(|e| {
-            CniError::decode(format!("the VERSION request on stdin is not JSON: {e}"), "send {\"cniVersion\": \"1.1.0\"}")
+            CniError::decode(
+                format!("the VERSION request on stdin is not JSON: {e}"),
+                "send {\"cniVersion\": \"1.1.0\"}",
+            )
         })?;
         match v.get("cniVersion").and_then(Value::as_str) {
             Some(s) => Version::from_config(Some(s)).unwrap_or(Version::CURRENT),

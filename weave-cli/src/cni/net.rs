@@ -10,7 +10,10 @@ use super::env::Command;
 use super::error::{self, CniError};
 use super::types::{CniResult, Dns, Interface, IpConfig, Route};
 use super::Invocation;
-use weave_api::{CniAddRequest, CniAttachment, CniAttachmentKey, CniCheckRequest, CniGcRequest, CniIp, CniProblemKind, CniRoute};
+use weave_api::{
+    CniAddRequest, CniAttachment, CniAttachmentKey, CniCheckRequest, CniGcRequest, CniIp, CniProblemKind,
+    CniRoute,
+};
 
 /// The bridge the daemon plugs containers into.
 const BRIDGE: &str = "weave";
@@ -91,7 +94,9 @@ async fn add(inv: &Invocation) -> Result<CniResult, CniError> {
     if let Some(plugin) = delegate {
         let r = delegate::run(inv, plugin, Command::Add)?.unwrap_or_default();
         let ips = r.ips.iter().filter(|ip| ip.address.addr().is_ipv4());
-        req.ips = ips.map(|ip| CniIp { address: ip.address.to_string(), gateway: ip.gateway.map(|g| g.to_string()) }).collect();
+        req.ips = ips
+            .map(|ip| CniIp { address: ip.address.to_string(), gateway: ip.gateway.map(|g| g.to_string()) })
+            .collect();
         if req.ips.is_empty() {
             let _ = delegate::run(inv, plugin, Command::Del);
             return Err(CniError::new(
@@ -276,13 +281,11 @@ async fn status(inv: &Invocation) -> Result<(), CniError> {
         Some(plugin) => {
             delegate::run(inv, plugin, Command::Status)?;
         }
-        None if !s.ipam => {
-            return Err(CniError::new(
-                error::NOT_AVAILABLE,
-                "weave's IPAM is off (the daemon runs with an empty --ipalloc-range), and this network uses it",
-                "give the network's ipam a \"type\" with its own addresses, or run weave with an --ipalloc-range",
-            ))
-        }
+        None if !s.ipam => return Err(CniError::new(
+            error::NOT_AVAILABLE,
+            "weave's IPAM is off (the daemon runs with an empty --ipalloc-range), and this network uses it",
+            "give the network's ipam a \"type\" with its own addresses, or run weave with an --ipalloc-range",
+        )),
         None => {}
     }
     Ok(())

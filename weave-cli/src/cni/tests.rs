@@ -17,8 +17,12 @@ fn code(o: &Outcome) -> u64 {
     o.stdout.as_ref().and_then(|v| v["code"].as_u64()).expect("an error object on stdout")
 }
 
-const ADD: [(&str, &str); 4] =
-    [("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "c1"), ("CNI_NETNS", "/run/netns/c1"), ("CNI_IFNAME", "eth0")];
+const ADD: [(&str, &str); 4] = [
+    ("CNI_COMMAND", "ADD"),
+    ("CNI_CONTAINERID", "c1"),
+    ("CNI_NETNS", "/run/netns/c1"),
+    ("CNI_IFNAME", "eth0"),
+];
 
 fn conf(version: &str) -> String {
     json!({"cniVersion": version, "name": "weave", "type": "weave-net"}).to_string()
@@ -28,7 +32,8 @@ fn conf(version: &str) -> String {
 fn version_answers_every_spec_version_in_the_version_asked() {
     for plugin in [Plugin::Net, Plugin::Ipam] {
         for v in version::Version::ALL {
-            let o = invoke(plugin, &[("CNI_COMMAND", "VERSION")], &json!({"cniVersion": v.as_str()}).to_string());
+            let o =
+                invoke(plugin, &[("CNI_COMMAND", "VERSION")], &json!({"cniVersion": v.as_str()}).to_string());
             assert_eq!(o.code, 0);
             assert_eq!(
                 o.stdout.unwrap(),
@@ -93,7 +98,9 @@ fn bad_configurations_are_code_7_or_1_or_2() {
 
 #[test]
 fn commands_newer_than_the_configuration_are_refused() {
-    for (cmd, old, since) in [("CHECK", "0.3.1", "0.4.0"), ("STATUS", "1.0.0", "1.1.0"), ("GC", "1.0.0", "1.1.0")] {
+    for (cmd, old, since) in
+        [("CHECK", "0.3.1", "0.4.0"), ("STATUS", "1.0.0", "1.1.0"), ("GC", "1.0.0", "1.1.0")]
+    {
         let mut vars = ADD.to_vec();
         vars[0] = ("CNI_COMMAND", cmd);
         let o = invoke(Plugin::Net, &vars, &conf(old));

@@ -86,7 +86,10 @@ pub struct Dns {
 
 impl Dns {
     pub fn is_empty(&self) -> bool {
-        self.nameservers.is_empty() && self.domain.is_none() && self.search.is_empty() && self.options.is_empty()
+        self.nameservers.is_empty()
+            && self.domain.is_none()
+            && self.search.is_empty()
+            && self.options.is_empty()
     }
 }
 
@@ -235,7 +238,11 @@ impl CniResult {
             if let Some(i) = ip.interface {
                 if i >= r.interfaces.len() {
                     return Err(CniError::decode(
-                        format!("{what}: address {} names interface {i}, but there are {}", ip.address, r.interfaces.len()),
+                        format!(
+                            "{what}: address {} names interface {i}, but there are {}",
+                            ip.address,
+                            r.interfaces.len()
+                        ),
                         "the index points into the result's interfaces list",
                     ));
                 }
@@ -322,7 +329,9 @@ impl CniResult {
     pub fn merge(mut self, ours: CniResult) -> CniResult {
         let base = self.interfaces.len();
         self.interfaces.extend(ours.interfaces);
-        self.ips.extend(ours.ips.into_iter().map(|ip| IpConfig { interface: ip.interface.map(|i| i + base), ..ip }));
+        self.ips.extend(
+            ours.ips.into_iter().map(|ip| IpConfig { interface: ip.interface.map(|i| i + base), ..ip }),
+        );
         for r in ours.routes {
             if !self.routes.contains(&r) {
                 self.routes.push(r);
@@ -346,7 +355,11 @@ mod cidr {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<IpNet, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(|_| serde::de::Error::custom(format!("{s:?} is not an address in CIDR notation, such as 10.32.0.5/12")))
+        s.parse().map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{s:?} is not an address in CIDR notation, such as 10.32.0.5/12"
+            ))
+        })
     }
 }
 

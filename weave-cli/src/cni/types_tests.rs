@@ -79,7 +79,10 @@ fn the_specs_bridge_request_reads_weaves_ipam_keys() {
     assert_eq!(ipam.plugin_type.as_deref(), Some("host-local"));
     assert_eq!(ipam.subnet.as_deref(), Some("10.1.0.0/16"));
     assert_eq!(ipam.routes.unwrap()[0].dst.to_string(), "0.0.0.0/0");
-    assert_eq!((conf.bridge.as_deref(), conf.mtu, conf.hairpin_mode), (Some("cni0"), Some(1400), Some(false)));
+    assert_eq!(
+        (conf.bridge.as_deref(), conf.mtu, conf.hairpin_mode),
+        (Some("cni0"), Some(1400), Some(false))
+    );
 }
 
 #[test]
@@ -121,7 +124,10 @@ fn results_are_written_in_every_version_as_libcni_converts_them() {
     // 1.0.0: no 1.1.0 fields, no `version` on addresses.
     let v10 = r.to_json(Version::V1_0_0).unwrap();
     assert_eq!(v10["cniVersion"], json!("1.0.0"));
-    assert_eq!(v10["interfaces"][2], json!({"name": "eth0", "mac": "99:88:77:66:55:44", "sandbox": "/var/run/netns/blue"}));
+    assert_eq!(
+        v10["interfaces"][2],
+        json!({"name": "eth0", "mac": "99:88:77:66:55:44", "sandbox": "/var/run/netns/blue"})
+    );
     assert_eq!(v10["routes"], json!([{"dst": "0.0.0.0/0"}]));
     assert_eq!(v10["ips"][0], json!({"address": "10.1.0.5/16", "gateway": "10.1.0.1", "interface": 2}));
     // 0.3.0 - 0.4.0: addresses carry their family.
@@ -172,7 +178,10 @@ fn legacy_results_keep_the_first_address_of_each_family() {
     )
     .unwrap();
     let out = r.to_json(Version::V0_2_0).unwrap();
-    assert_eq!(out["ip4"], json!({"ip": "10.1.0.5/16", "gateway": "10.1.0.1", "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.0.1"}]}));
+    assert_eq!(
+        out["ip4"],
+        json!({"ip": "10.1.0.5/16", "gateway": "10.1.0.1", "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.0.1"}]})
+    );
     assert_eq!(out["ip6"], json!({"ip": "fd00::5/64", "routes": [{"dst": "::/0"}]}));
     let none = CniResult::default();
     assert_eq!(none.to_json(Version::V0_2_0).unwrap_err().code, 1);
@@ -181,8 +190,12 @@ fn legacy_results_keep_the_first_address_of_each_family() {
 #[test]
 fn bad_results_are_refused_with_what_is_wrong() {
     let wrong_family = json!({"ips": [{"version": "6", "address": "10.1.0.5/16"}]});
-    assert!(CniResult::parse(Version::V0_4_0, &wrong_family, "prevResult").unwrap_err().msg.contains("version"));
-    let bad_index = json!({"interfaces": [{"name": "eth0"}], "ips": [{"address": "10.1.0.5/16", "interface": 3}]});
+    assert!(CniResult::parse(Version::V0_4_0, &wrong_family, "prevResult")
+        .unwrap_err()
+        .msg
+        .contains("version"));
+    let bad_index =
+        json!({"interfaces": [{"name": "eth0"}], "ips": [{"address": "10.1.0.5/16", "interface": 3}]});
     let e = CniResult::parse(Version::V1_0_0, &bad_index, "prevResult").unwrap_err();
     assert_eq!(e.code, 6);
     assert!(e.msg.contains("interface 3"), "{e:?}");

@@ -37,7 +37,11 @@ impl ApiFailure {
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
-        (self.status, Json(ApiError { error: self.error, hint: self.hint, kind: self.kind.map(String::from) })).into_response()
+        (
+            self.status,
+            Json(ApiError { error: self.error, hint: self.hint, kind: self.kind.map(String::from) }),
+        )
+            .into_response()
     }
 }
 

@@ -73,7 +73,9 @@ fn failure(e: IpamFailure) -> ApiFailure {
                 _ => f,
             }
         }
-        IpamFailure::Stopping => ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).kind("stopping"),
+        IpamFailure::Stopping => {
+            ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).kind("stopping")
+        }
         IpamFailure::Stuck(stuck) => {
             let f = ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
             match stuck {
