@@ -230,6 +230,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     let mtu = overlay_mtu(&config);
     let sleeve = start_sleeve(&mut nl, &config, identity.name, mtu)?;
     let peers = initial_peers(&config, &store)?;
+    let launched_with = peers.clone();
     let shutdown = CancellationToken::new();
     let ipam =
         match IpamConfig::from_flags(&config, identity.name, identity.uid, &identity.nickname, peers.len()) {
@@ -275,6 +276,10 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         dns.start(daemon.mesh.clone(), sockets, daemon.shutdown.clone());
         daemon.set_dns(dns);
     }
+    if let Some(file) = daemon.config.peers_file.clone() {
+        let (mesh, stop) = (daemon.mesh.clone(), daemon.shutdown.clone());
+        tokio::spawn(crate::peers_file::watch(file, launched_with, mesh, stop));
+    }
     let server = tokio::spawn(api::serve(listener, daemon.clone()));
     daemon.set_ready();
     std::fs::write(sentinel_path(&daemon.config), b"")
@@ -316,6 +321,11 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
 /// The peers to connect to: the persisted ones on `--resume` or after an unclean stop, else
 /// the command line's (as Weave).
 fn initial_peers(config: &Config, store: &Store) -> anyhow::Result<Vec<String>> {
+    if let Some(file) = &config.peers_file {
+        let peers = crate::peers_file::read(file).map_err(|e| anyhow::anyhow!(e))?;
+        tracing::info!(?peers, file = %file.display(), "using the peers of the peers file");
+        return Ok(peers);
+    }
     if config.resume || sentinel_path(config).exists() {
         let stored = store.targets()?.unwrap_or_default();
         tracing::info!(?stored, "restart/resume detected - using persisted peer list");
