@@ -74,7 +74,14 @@ pub struct Attachment<'a> {
 
 impl Host {
     /// Runs `plugin` (a path) for `command` in this host's network namespace.
-    pub fn cni(&self, plugin: &Path, command: &str, att: Option<&Attachment>, cni_path: &str, stdin: &Value) -> CniOutput {
+    pub fn cni(
+        &self,
+        plugin: &Path,
+        command: &str,
+        att: Option<&Attachment>,
+        cni_path: &str,
+        stdin: &Value,
+    ) -> CniOutput {
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net=/run/netns/{}", self.ns.name)).arg("--").arg(plugin);
         for (k, _) in std::env::vars() {

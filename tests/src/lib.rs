@@ -24,7 +24,7 @@ pub use bin::{binary, target_dir};
 pub use cluster::{Cluster, Host};
 pub use daemon::Daemon;
 pub use ipam::ethwe_addrs;
-pub use podman::Podman;
 pub use netns::{unique_name, Netns, Output};
+pub use podman::Podman;
 pub use transfer::tcp_transfer;
 pub use wait::{wait_for, wait_until};

@@ -101,7 +101,8 @@ impl Podman {
         let root = self.dir.join("image");
         let bin = root.join("bin");
         std::fs::create_dir_all(&bin).expect("create the image root");
-        std::fs::copy("/bin/busybox", bin.join("busybox")).expect("copy busybox (apt-get install busybox-static)");
+        std::fs::copy("/bin/busybox", bin.join("busybox"))
+            .expect("copy busybox (apt-get install busybox-static)");
         for applet in ["sh", "ip", "ping", "sleep", "cat", "nslookup", "hostname", "wget", "nc"] {
             std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("link an applet");
         }
@@ -128,8 +129,11 @@ impl Drop for Podman {
 fn unmount_under(dir: &Path) {
     let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else { return };
     let prefix = dir.display().to_string();
-    let mut targets: Vec<&str> =
-        mounts.lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|t| t.starts_with(&prefix)).collect();
+    let mut targets: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|t| t.starts_with(&prefix))
+        .collect();
     targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
     for t in targets {
         let _ = Command::new("umount").arg("-l").arg(t).status();
