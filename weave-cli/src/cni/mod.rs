@@ -112,9 +112,7 @@ fn dispatch(
     if env.command == Command::Version {
         return version_answer(&stdin).map(Some);
     }
-    let conf = parse_conf(&stdin)?;
-    let version = Version::from_config(conf.cni_version.as_deref())?;
-    check_name(&conf)?;
+    let (conf, version) = decode_request(&stdin)?;
     let since = match env.command {
         Command::Check => Version::V0_4_0,
         Command::Status | Command::Gc => Version::V1_1_0,
@@ -166,6 +164,24 @@ impl Invocation {
             Some(raw) => types::CniResult::parse(self.version, raw, "prevResult").map(Some),
         }
     }
+}
+
+/// Reads a request's configuration as every command does: JSON into typed fields, the
+/// declared version, the network name; also the `prevResult` in that version, and a result
+/// written back in it (so the fuzz target covers every decoder stdin reaches).
+pub fn decode_request(stdin: &[u8]) -> Result<(NetConf, Version), CniError> {
+    let conf = parse_conf(stdin)?;
+    let version = Version::from_config(conf.cni_version.as_deref())?;
+    check_name(&conf)?;
+    Ok((conf, version))
+}
+
+/// Everything [`decode_request`] and the commands decode from stdin, for the fuzz target.
+pub fn decode_all(stdin: &[u8]) -> Result<Option<Value>, CniError> {
+    let (conf, version) = decode_request(stdin)?;
+    let Some(raw) = &conf.prev_result else { return Ok(None) };
+    let prev = types::CniResult::parse(version, raw, "prevResult")?;
+    prev.to_json(version).map(Some)
 }
 
 fn parse_conf(stdin: &[u8]) -> Result<NetConf, CniError> {

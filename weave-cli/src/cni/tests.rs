@@ -136,3 +136,13 @@ fn gc_and_check_need_their_inputs() {
     assert_eq!(code(&o), 7);
     assert!(o.stderr.unwrap().contains("prevResult"));
 }
+
+#[test]
+fn the_fuzzed_decoder_reads_and_writes_back_prev_results() {
+    let stdin = json!({"cniVersion": "0.2.0", "name": "weave",
+        "prevResult": {"cniVersion": "0.2.0", "ip4": {"ip": "10.32.0.5/12", "gateway": "10.32.0.1"}}});
+    let back = decode_all(stdin.to_string().as_bytes()).unwrap().unwrap();
+    assert_eq!(back["ip4"]["ip"], "10.32.0.5/12");
+    assert_eq!(decode_all(b"{\"name\": \"weave\"}").unwrap(), None);
+    assert_eq!(decode_all(b"\xff\xfe").unwrap_err().code, 6);
+}
