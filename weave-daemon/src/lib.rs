@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod attach;
+pub mod cni;
 pub mod config;
 pub mod daemon;
 pub mod dns;

@@ -1,0 +1,10 @@
+//! The daemon side of CNI: attachments made for the `weave-net` and `weave-ipam` plugins,
+//! which reach it over `/api/v1/cni`.
+//!
+//! * [`plan`]: gateway and routes, as Weave's plugin chose them.
+//! * [`records`]: the attachments in the database.
+//! * [`check`]: what CHECK finds wrong.
+
+pub mod check;
+pub mod plan;
+pub mod records;
