@@ -26,7 +26,10 @@ fn fs_magic(file: &File) -> io::Result<i64> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: fstatfs succeeded, so it initialised `st`.
-    Ok(unsafe { st.assume_init() }.f_type as i64)
+    let st = unsafe { st.assume_init() };
+    // `f_type` is narrower on some targets.
+    #[allow(clippy::unnecessary_cast)]
+    Ok(st.f_type as i64)
 }
 
 /// Where `ip netns add NAME` mounts its namespaces.
