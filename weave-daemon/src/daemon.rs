@@ -42,6 +42,8 @@ pub struct Daemon {
     dns: Option<Arc<crate::dns::Dns>>,
     /// Attach, detach, expose and hide.
     pub attach: Arc<AttachService>,
+    /// CNI attachments, over the attach service.
+    pub cni: Arc<crate::cni::CniService>,
     ready: AtomicBool,
     /// `weave reset` was asked for: clean up the host when stopping.
     reset: AtomicBool,
@@ -70,7 +72,16 @@ impl Daemon {
             kernel,
             StoreJournal(p.store.clone()),
         );
+        let cni = crate::cni::CniService::new(
+            attach.clone(),
+            p.store.clone(),
+            p.ipam.clone(),
+            p.dns.clone(),
+            p.config.dns_listen_address,
+            BRIDGE,
+        );
         Arc::new(Daemon {
+            cni,
             config: p.config,
             identity: p.identity,
             store: p.store,

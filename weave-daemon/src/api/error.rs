@@ -106,7 +106,7 @@ pub fn attach_status(e: &AttachError) -> StatusCode {
         | AttachError::NothingToDetach { .. }
         | AttachError::IpamDisabled => StatusCode::NOT_FOUND,
         AttachError::Unreachable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        AttachError::InterfaceExists { .. } => StatusCode::CONFLICT,
+        AttachError::InterfaceExists { .. } | AttachError::AlreadyAttached { .. } => StatusCode::CONFLICT,
         AttachError::Kernel(k) => match k.errno() {
             Some(libc::EEXIST) | Some(libc::EBUSY) | Some(libc::EADDRINUSE) => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -130,11 +130,27 @@ impl From<AttachError> for ApiFailure {
             AttachError::UnknownTarget { .. } | AttachError::NoNamespace { .. } | AttachError::Unreachable { .. } => {
                 Some("unknown_container")
             }
-            AttachError::InterfaceExists { .. } => Some("conflict"),
+            AttachError::InterfaceExists { .. } | AttachError::AlreadyAttached { .. } => Some("conflict"),
             AttachError::NoBridge(_) => Some("not_ready"),
             _ => None,
         };
         ApiFailure { status: attach_status(&e), error: e.to_string(), hint, kind }
+    }
+}
+
+impl From<crate::cni::CniFailure> for ApiFailure {
+    fn from(e: crate::cni::CniFailure) -> ApiFailure {
+        use crate::cni::CniFailure;
+        match e {
+            CniFailure::Attach(a) => a.into(),
+            CniFailure::Ipam(i) => i.into(),
+            CniFailure::Invalid(m) => ApiFailure::bad_request(m).kind("invalid"),
+            CniFailure::Conflict(m) => ApiFailure::new(StatusCode::CONFLICT, m)
+                .kind("conflict")
+                .hint("delete the attachment first (CNI DEL), then add it again"),
+            CniFailure::Store(s) => ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, s.to_string())
+                .hint("check the disk under --data-dir"),
+        }
     }
 }
 

@@ -4,7 +4,13 @@
 //! * [`plan`]: gateway and routes, as Weave's plugin chose them.
 //! * [`records`]: the attachments in the database.
 //! * [`check`]: what CHECK finds wrong.
+//! * [`service`]: the operations, over the attach service.
 
 pub mod check;
+pub mod error;
 pub mod plan;
 pub mod records;
+pub mod service;
+
+pub use error::CniFailure;
+pub use service::CniService;
