@@ -79,6 +79,7 @@ impl Daemon {
             p.dns.clone(),
             p.config.dns_listen_address,
             BRIDGE,
+            overlay_mtu(&p.config),
         );
         Arc::new(Daemon {
             cni,

@@ -32,6 +32,8 @@ pub struct CniService {
     /// Where weaveDNS listens, for the containers' resolver.
     dns_listen: SocketAddr,
     bridge: String,
+    /// The interfaces' MTU unless the configuration gives one (the overlay's).
+    mtu: u32,
 }
 
 fn invalid(what: impl Into<String>) -> CniFailure {
@@ -76,8 +78,9 @@ impl CniService {
         dns: Option<Arc<Dns>>,
         dns_listen: SocketAddr,
         bridge: &str,
+        mtu: u32,
     ) -> Arc<CniService> {
-        Arc::new(CniService { attach, store, ipam, dns, dns_listen, bridge: bridge.to_string() })
+        Arc::new(CniService { attach, store, ipam, dns, dns_listen, bridge: bridge.to_string(), mtu })
     }
 
     fn records(&self) -> Result<Vec<Record>, CniFailure> {
@@ -411,7 +414,7 @@ impl CniService {
             ips: r.addrs.iter().map(|a| CniIp { address: a.to_string(), gateway: gateway.clone() }).collect(),
             routes: r.routes.iter().map(|x| CniRoute { dst: x.dst.to_string(), gw: x.gw.map(|g| g.to_string()) }).collect(),
             dns: self.resolver(r.gateway),
-            mtu: r.mtu,
+            mtu: r.netns.as_ref().map(|_| r.mtu.unwrap_or(self.mtu)),
         }
     }
 
