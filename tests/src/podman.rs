@@ -1,5 +1,6 @@
 //! podman on a test host: a private configuration (CNI backend, the test's own plugin and
-//! network directories with weave's installed by `weave setup-cni`, its own storage), and a
+//! network directories with weave's installed by `weave setup-cni`, its own storage, run
+//! state and locks: podman's defaults under /run and /dev/shm are machine-wide), and a
 //! busybox image imported from a root made here. podman runs in the host's network namespace
 //! and the machine's mount namespace, so the namespaces it makes are visible to the daemon.
 //! Dropping it removes every container (so the plugins' DEL runs while the daemon is up) and
@@ -41,9 +42,12 @@ impl Podman {
              network_config_dir = \"{}\"\n\
              [engine]\n\
              cgroup_manager = \"cgroupfs\"\n\
-             events_logger = \"file\"\n",
+             events_logger = \"file\"\n\
+             tmp_dir = \"{}\"\n\
+             lock_type = \"file\"\n",
             cni.bin.display(),
-            cni.conf.display()
+            cni.conf.display(),
+            runroot.join("tmp").display()
         );
         std::fs::write(&conf_file, conf).expect("write containers.conf");
         let p = Podman { ns: host.ns.name.clone(), dir, runroot, conf_file, cni };
