@@ -313,7 +313,7 @@ fn every_spec_version_gets_its_own_result_shape_1() {
             assert_eq!(container.get("mtu").is_some(), v == "1.1.0", "{v}: {r}");
             ip["address"].as_str().unwrap().to_string()
         };
-        assert_eq!(addrs_in(&c, "eth0"), [addr.clone()], "{v}");
+        assert_eq!(addrs_in(&c, "eth0"), [addr], "{v}");
         if v >= "0.4.0" {
             let check = t.net("CHECK", &id, &c, &conf(v, Some(&r)));
             assert!(check.ok(), "{v}: {check:?}");
@@ -418,7 +418,7 @@ fn a_daemon_killed_between_add_and_del_loses_nothing_1() {
     assert_eq!(down.code(), Some(11), "{down:?}");
     t.d = t.host().start_daemon(&["--ipalloc-init", &format!("seed={}", t.host().peer_name())]);
     t.host().wait_ready();
-    assert_eq!(addrs_in(&c, "eth0"), [addr.clone()], "the container kept its address");
+    assert_eq!(addrs_in(&c, "eth0"), std::slice::from_ref(&addr), "the container kept its address");
     assert!(owners(t.host()).contains("kill-1"), "the relaunched daemon still knows the owner");
     let ok = t.net("CHECK", "kill-1", &c, &conf("1.0.0", Some(&r)));
     assert!(ok.ok(), "the attachment survived: {ok:?}");

@@ -19,7 +19,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 fn view(a: Attached) -> AttachedTarget {
-    AttachedTarget { id: a.id, mac: format_mac(&a.mac), addrs: a.addrs.iter().map(|n| n.to_string()).collect() }
+    AttachedTarget {
+        id: a.id,
+        mac: format_mac(&a.mac),
+        addrs: a.addrs.iter().map(|n| n.to_string()).collect(),
+    }
 }
 
 fn removed(d: Detached) -> DetachResult {
@@ -96,7 +100,10 @@ async fn hide_(
 /// Every attached target, the host's own (`weave:expose`) first.
 #[utoipa::path(get, path = "/api/v1/ps", tag = "attach",
     responses((status = 200, description = "Attached targets", body = Vec<AttachedTarget>)))]
-async fn ps(State(svc): State<AttachApi>, State(cni): State<CniApi>) -> Result<Json<Vec<AttachedTarget>>, ApiFailure> {
+async fn ps(
+    State(svc): State<AttachApi>,
+    State(cni): State<CniApi>,
+) -> Result<Json<Vec<AttachedTarget>>, ApiFailure> {
     let mut all = svc.ps().await?;
     // CNI containers are found through their attachments' namespace paths.
     let mut containers = cni.ps().await;

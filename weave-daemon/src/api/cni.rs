@@ -32,7 +32,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         (status = 404, description = "The namespace does not exist (kind `unknown_container`), or IPAM is off", body = ApiError),
         (status = 409, description = "The interface exists, or the container is attached already (kind `conflict`)", body = ApiError),
         (status = 503, description = "No address can be had (kind `exhausted` or `unreachable_peers`)", body = ApiError)))]
-async fn add(State(cni): State<CniApi>, Json(req): Json<CniAddRequest>) -> Result<Json<CniAttachment>, ApiFailure> {
+async fn add(
+    State(cni): State<CniApi>,
+    Json(req): Json<CniAddRequest>,
+) -> Result<Json<CniAttachment>, ApiFailure> {
     Ok(Json(cni.add(req).await?))
 }
 
@@ -51,7 +54,10 @@ async fn list(State(cni): State<CniApi>) -> Result<Json<Vec<CniAttachment>>, Api
         (status = 400, description = "A bad subnet or container id", body = ApiError),
         (status = 404, description = "IPAM is off", body = ApiError),
         (status = 503, description = "No address can be had", body = ApiError)))]
-async fn ipam_add(State(cni): State<CniApi>, Json(req): Json<CniIpamRequest>) -> Result<Json<CniAttachment>, ApiFailure> {
+async fn ipam_add(
+    State(cni): State<CniApi>,
+    Json(req): Json<CniIpamRequest>,
+) -> Result<Json<CniAttachment>, ApiFailure> {
     Ok(Json(cni.ipam_add(req).await?))
 }
 
@@ -62,7 +68,10 @@ async fn ipam_add(State(cni): State<CniApi>, Json(req): Json<CniIpamRequest>) ->
     responses(
         (status = 200, description = "What was removed", body = CniDeleted),
         (status = 400, description = "A bad container id or interface name", body = ApiError)))]
-async fn del(State(cni): State<CniApi>, Path((id, ifname)): Path<(String, String)>) -> Result<Json<CniDeleted>, ApiFailure> {
+async fn del(
+    State(cni): State<CniApi>,
+    Path((id, ifname)): Path<(String, String)>,
+) -> Result<Json<CniDeleted>, ApiFailure> {
     Ok(Json(cni.delete(&id, &ifname).await?))
 }
 
@@ -86,7 +95,10 @@ async fn check(
 /// CNI GC: removes, as DEL does, every attachment of the network that is not listed.
 #[utoipa::path(post, path = "/api/v1/cni/gc", tag = "cni", request_body = CniGcRequest,
     responses((status = 200, description = "What was removed, and what could not be", body = CniGcResult)))]
-async fn gc(State(cni): State<CniApi>, Json(req): Json<CniGcRequest>) -> Result<Json<CniGcResult>, ApiFailure> {
+async fn gc(
+    State(cni): State<CniApi>,
+    Json(req): Json<CniGcRequest>,
+) -> Result<Json<CniGcResult>, ApiFailure> {
     Ok(Json(cni.gc(req).await?))
 }
 

@@ -42,9 +42,9 @@ impl ApiFailure {
 pub fn ipam_status(e: &IpamFailure) -> StatusCode {
     use weave_ipam::OpError;
     match e {
-        IpamFailure::Op(OpError::OutOfBounds { .. } | OpError::NotASubnet(_) | OpError::SubnetTooSmall(_)) => {
-            StatusCode::BAD_REQUEST
-        }
+        IpamFailure::Op(
+            OpError::OutOfBounds { .. } | OpError::NotASubnet(_) | OpError::SubnetTooSmall(_),
+        ) => StatusCode::BAD_REQUEST,
         IpamFailure::Op(OpError::NoAddresses(_) | OpError::NotFound { .. }) => StatusCode::NOT_FOUND,
         IpamFailure::Op(_) => StatusCode::CONFLICT,
         IpamFailure::Stopping | IpamFailure::Stuck(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -127,9 +127,9 @@ impl From<AttachError> for ApiFailure {
         };
         let kind = match &e {
             AttachError::Ipam(f) => ipam_kind(f),
-            AttachError::UnknownTarget { .. } | AttachError::NoNamespace { .. } | AttachError::Unreachable { .. } => {
-                Some("unknown_container")
-            }
+            AttachError::UnknownTarget { .. }
+            | AttachError::NoNamespace { .. }
+            | AttachError::Unreachable { .. } => Some("unknown_container"),
             AttachError::InterfaceExists { .. } | AttachError::AlreadyAttached { .. } => Some("conflict"),
             AttachError::NoBridge(_) => Some("not_ready"),
             _ => None,

@@ -69,13 +69,16 @@ impl AttachError {
                 "`ip netns list` shows named namespaces; `weave ps` lists attached targets".into()
             }
             AttachError::NotANamespace { .. } => {
-                "give a network namespace: /var/run/netns/NAME, /proc/PID/ns/net or a bind mount of one".into()
+                "give a network namespace: /var/run/netns/NAME, /proc/PID/ns/net or a bind mount of one"
+                    .into()
             }
             AttachError::InterfaceExists { ifname, .. } => {
                 format!("remove or rename {ifname} in the target, then attach again")
             }
             AttachError::NothingToDetach { .. } => "`weave ps` lists attached targets".into(),
-            AttachError::AlreadyAttached { .. } => "delete the attachment first (CNI DEL), then add it again".into(),
+            AttachError::AlreadyAttached { .. } => {
+                "delete the attachment first (CNI DEL), then add it again".into()
+            }
             AttachError::Kernel(e) if e.errno() == Some(libc::EEXIST) => {
                 "a device of that name is in the way; `weave ps` and `ip link` show what is there".into()
             }

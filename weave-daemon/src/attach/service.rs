@@ -50,7 +50,11 @@ impl<P: Ports> AttachService<P> {
 
     /// Removes addresses (all when none given) from a target and releases them; its interface
     /// goes with the last. A target that no longer exists still has its addresses released.
-    pub async fn detach(self: &Arc<Self>, target: String, addrs: Vec<String>) -> Result<Detached, AttachError> {
+    pub async fn detach(
+        self: &Arc<Self>,
+        target: String,
+        addrs: Vec<String>,
+    ) -> Result<Detached, AttachError> {
         let me = self.clone();
         tokio::spawn(async move { me.run_detach(&target, &addrs).await }).await.map_err(join_error)?
     }
@@ -152,7 +156,11 @@ impl<P: Ports> AttachService<P> {
     }
 
     /// Addresses for `specs`: allocated (`net:`) or claimed (explicit), in order, once each.
-    pub(super) async fn allocate_all(&self, id: &str, specs: &[AddrSpec]) -> Result<Vec<Ipv4Net>, AttachError> {
+    pub(super) async fn allocate_all(
+        &self,
+        id: &str,
+        specs: &[AddrSpec],
+    ) -> Result<Vec<Ipv4Net>, AttachError> {
         let mut out = Vec::new();
         for s in specs {
             let a = match *s {
@@ -206,7 +214,12 @@ impl<P: Ports> AttachService<P> {
         tokio::spawn(async move { me.run_detach_at(id, at, ifname).await }).await.map_err(join_error)?
     }
 
-    async fn run_detach_at(&self, id: String, at: Option<NsRef>, ifname: String) -> Result<Detached, AttachError> {
+    async fn run_detach_at(
+        &self,
+        id: String,
+        at: Option<NsRef>,
+        ifname: String,
+    ) -> Result<Detached, AttachError> {
         Target::parse(&id)?;
         check_ifname(&ifname)?;
         let _lock = self.lock(&id).await;
@@ -219,8 +232,12 @@ impl<P: Ports> AttachService<P> {
             },
         };
         let recorded = ns.as_ref().map(|(at, ns)| Namespace { at: at.clone(), inode: ns.inode() });
-        self.record(&id, Op::Detach { ns: recorded, ifname: ifname.clone(), addrs: vec![], all: true }, "detach")
-            .await?;
+        self.record(
+            &id,
+            Op::Detach { ns: recorded, ifname: ifname.clone(), addrs: vec![], all: true },
+            "detach",
+        )
+        .await?;
         let result = self.finish_detach(&id, ns.map(|(_, ns)| ns), &ifname, &[], true).await;
         let removed = match result {
             Ok(r) => r,
@@ -322,7 +339,11 @@ impl<P: Ports> AttachService<P> {
     pub(super) async fn record(&self, id: &str, op: Op, what: &'static str) -> Result<(), AttachError> {
         let (j, intent) = (self.journal.clone(), Intent { id: id.to_string(), op });
         blocking(move || {
-            j.record(&intent).map_err(|source| AttachError::Journal { op: what, id: intent.id.clone(), source })
+            j.record(&intent).map_err(|source| AttachError::Journal {
+                op: what,
+                id: intent.id.clone(),
+                source,
+            })
         })
         .await
     }
@@ -330,7 +351,8 @@ impl<P: Ports> AttachService<P> {
     /// Forgets `id`'s intent; a failure only means the next start looks at it again.
     pub(super) async fn clear(&self, id: &str) {
         let (j, i) = (self.journal.clone(), id.to_string());
-        if let Err(e) = blocking(move || j.clear(&i).map_err(|e| AttachError::Internal(e.to_string()))).await {
+        if let Err(e) = blocking(move || j.clear(&i).map_err(|e| AttachError::Internal(e.to_string()))).await
+        {
             tracing::warn!(target = %id, "clearing the finished operation's intent: {e}");
         }
     }

@@ -102,7 +102,11 @@ impl CniService {
             return Err(invalid(format!("netns {:?} is not a path", req.netns)));
         }
         if let Some(m) = req.mtu.filter(|m| !MTU_RANGE.contains(m)) {
-            return Err(invalid(format!("mtu {m} is out of range: give {}..={}", MTU_RANGE.start(), MTU_RANGE.end())));
+            return Err(invalid(format!(
+                "mtu {m} is out of range: give {}..={}",
+                MTU_RANGE.start(),
+                MTU_RANGE.end()
+            )));
         }
         let explicit: Vec<(Ipv4Net, Option<Ipv4Addr>)> = req
             .ips
@@ -143,7 +147,8 @@ impl CniService {
                 let ipam = self.ipam.as_ref().ok_or(AttachError::IpamDisabled)?;
                 let subnet = match &req.subnet {
                     Some(s) => {
-                        let c = crate::ipam::parse_subnet(s).map_err(|e| invalid(format!("ipam.subnet: {e}")))?;
+                        let c =
+                            crate::ipam::parse_subnet(s).map_err(|e| invalid(format!("ipam.subnet: {e}")))?;
                         to_net(c)
                     }
                     None => to_net(ipam.default_subnet()),
@@ -223,12 +228,9 @@ impl CniService {
             return Ok(gw);
         }
         let exposed = self.attach.expose(vec![format!("net:{subnet}")], None, true).await?;
-        exposed
-            .addrs
-            .iter()
-            .find(|a| a.trunc() == subnet)
-            .map(|a| a.addr())
-            .ok_or_else(|| CniFailure::Attach(AttachError::Internal(format!("exposing {subnet} gave no address in it"))))
+        exposed.addrs.iter().find(|a| a.trunc() == subnet).map(|a| a.addr()).ok_or_else(|| {
+            CniFailure::Attach(AttachError::Internal(format!("exposing {subnet} gave no address in it")))
+        })
     }
 
     /// CNI ADD of weave-ipam: an address for the container, recorded without an interface.
@@ -290,7 +292,12 @@ impl CniService {
     }
 
     /// CNI CHECK.
-    pub async fn check(&self, id: &str, ifname: &str, req: CniCheckRequest) -> Result<CniCheckResult, CniFailure> {
+    pub async fn check(
+        &self,
+        id: &str,
+        ifname: &str,
+        req: CniCheckRequest,
+    ) -> Result<CniCheckResult, CniFailure> {
         check_id(id)?;
         let exp = Expected {
             netns: req.netns.clone(),
@@ -299,7 +306,8 @@ impl CniService {
             ipam_only: req.ipam_only,
         };
         let rec = self.record(id, ifname)?;
-        let reserved = self.ipam.as_ref().map(|i| i.owned_by(id).into_iter().map(to_net).collect()).unwrap_or_default();
+        let reserved =
+            self.ipam.as_ref().map(|i| i.owned_by(id).into_iter().map(to_net).collect()).unwrap_or_default();
         let mut obs = Observed { netns: Ok(()), iface: None, reserved };
         if let Some(path) = rec.as_ref().and_then(|r| r.netns.clone()).filter(|_| !req.ipam_only) {
             match self.attach.observe(NsRef::Path(PathBuf::from(&path)), id, ifname).await {
@@ -319,7 +327,10 @@ impl CniService {
     /// Carries on past failures and reports each.
     pub async fn gc(&self, req: CniGcRequest) -> Result<CniGcResult, CniFailure> {
         let valid = |r: &Record| {
-            req.valid.contains(&CniAttachmentKey { container_id: r.container_id.clone(), ifname: r.ifname.clone() })
+            req.valid.contains(&CniAttachmentKey {
+                container_id: r.container_id.clone(),
+                ifname: r.ifname.clone(),
+            })
         };
         let mut out = CniGcResult::default();
         for r in self.records()?.into_iter().filter(|r| r.network == req.network && !valid(r)) {
@@ -337,7 +348,8 @@ impl CniService {
     /// CNI STATUS: whether ADD can be served now.
     pub async fn status(&self) -> CniStatus {
         let attachments = self.records().map(|r| r.len() as u32).unwrap_or(0);
-        let mut s = CniStatus { ready: true, reason: None, hint: None, ipam: self.ipam.is_some(), attachments };
+        let mut s =
+            CniStatus { ready: true, reason: None, hint: None, ipam: self.ipam.is_some(), attachments };
         if let Err(e) = self.attach.bridge().await {
             s.ready = false;
             s.reason = Some(e.to_string());
@@ -349,7 +361,10 @@ impl CniService {
             if state.starts_with("all IP ranges owned by unreachable peers") {
                 s.ready = false;
                 s.reason = Some(format!("IPAM: {state}"));
-                s.hint = Some("`weave status ipam` shows the ranges; `weave rmpeer PEER` takes over a dead peer's".into());
+                s.hint = Some(
+                    "`weave status ipam` shows the ranges; `weave rmpeer PEER` takes over a dead peer's"
+                        .into(),
+                );
             }
         }
         s
@@ -369,7 +384,9 @@ impl CniService {
         let mut out = Vec::new();
         for r in self.records().unwrap_or_default() {
             let Some(path) = &r.netns else { continue };
-            if let Ok(Some(o)) = self.attach.observe(NsRef::Path(PathBuf::from(path)), &r.container_id, &r.ifname).await {
+            if let Ok(Some(o)) =
+                self.attach.observe(NsRef::Path(PathBuf::from(path)), &r.container_id, &r.ifname).await
+            {
                 if o.ours {
                     out.push(Attached { id: r.container_id.clone(), mac: o.mac, addrs: o.addrs });
                 }
@@ -383,9 +400,17 @@ impl CniService {
         let mut interfaces = Vec::new();
         if let Some(path) = &r.netns {
             let bridge_mac = self.attach.bridge().await.map(|b| b.mac).unwrap_or_default();
-            interfaces.push(CniInterface { name: self.bridge.clone(), mac: format_mac(&bridge_mac), sandbox: None });
+            interfaces.push(CniInterface {
+                name: self.bridge.clone(),
+                mac: format_mac(&bridge_mac),
+                sandbox: None,
+            });
             let (host, _) = veth_names(&r.container_id);
-            interfaces.push(CniInterface { mac: host_mac(&host).map(|m| format_mac(&m)).unwrap_or_default(), name: host, sandbox: None });
+            interfaces.push(CniInterface {
+                mac: host_mac(&host).map(|m| format_mac(&m)).unwrap_or_default(),
+                name: host,
+                sandbox: None,
+            });
             let mac = match attached {
                 Some(a) => Some(a.mac),
                 None => self
@@ -412,7 +437,11 @@ impl CniService {
             pod_namespace: r.pod_namespace.clone(),
             interfaces,
             ips: r.addrs.iter().map(|a| CniIp { address: a.to_string(), gateway: gateway.clone() }).collect(),
-            routes: r.routes.iter().map(|x| CniRoute { dst: x.dst.to_string(), gw: x.gw.map(|g| g.to_string()) }).collect(),
+            routes: r
+                .routes
+                .iter()
+                .map(|x| CniRoute { dst: x.dst.to_string(), gw: x.gw.map(|g| g.to_string()) })
+                .collect(),
             dns: self.resolver(r.gateway),
             mtu: r.netns.as_ref().map(|_| r.mtu.unwrap_or(self.mtu)),
         }
@@ -427,7 +456,12 @@ impl CniService {
             _ => gateway?,
         };
         let domain = dns.responder().domain().trim_end_matches('.').to_string();
-        Some(CniDns { nameservers: vec![server.to_string()], domain: None, search: vec![domain], options: vec![] })
+        Some(CniDns {
+            nameservers: vec![server.to_string()],
+            domain: None,
+            search: vec![domain],
+            options: vec![],
+        })
     }
 }
 
