@@ -1,11 +1,13 @@
-//! Snapshots of the mesh for the API and status views, in Weave's report shapes.
+//! The mesh as the API shows it: the core's status in Weave's report shapes, joined with what
+//! the shell knows of each connection (the overlay's attributes and switches, the kernel's RTT).
 
-use super::core::Mesh;
-use super::maker::TargetState;
 use crate::overlay::switch::OverlayStatus;
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 use weave_api::{BroadcastRoute, LocalConnectionStatus, PeerConnectionStatus, PeerStatus, UnicastRoute};
+use weave_mesh::{ConnId, MeshStatus, TargetState};
 use weave_wire::PeerName;
 
 /// What the API shows about the mesh at one moment.
@@ -24,13 +26,49 @@ pub struct MeshSnapshot {
     pub termination_count: u64,
     /// The overlay switch's view of each connected peer's connection.
     pub overlays: BTreeMap<PeerName, OverlayStatus>,
+    /// The kernel's smoothed RTT of each connected peer's TCP connection, kept current by
+    /// the connection (not only when the snapshot is made).
+    pub rtts: BTreeMap<PeerName, Rtt>,
 }
 
-impl Mesh {
-    pub fn snapshot(&mut self, now: Instant, wall: SystemTime) -> MeshSnapshot {
-        self.ensure_routes();
-        let nick = |name: &PeerName| self.peers.get(name).map(|p| p.nickname.clone()).unwrap_or_default();
-        let peers = self
+/// The kernel's RTT of one connection: written by its connection task, read by the API.
+#[derive(Debug, Clone, Default)]
+pub struct Rtt(Arc<AtomicU64>);
+
+impl Rtt {
+    pub fn set(&self, rtt: Duration) {
+        // At least 1 µs: 0 means "not measured".
+        self.0.store((rtt.as_micros() as u64).max(1), Ordering::Relaxed);
+    }
+
+    /// The last measurement, if any.
+    pub fn get(&self) -> Option<Duration> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|us| *us > 0).map(Duration::from_micros)
+    }
+}
+
+/// What the shell knows about one connection beyond the mesh core.
+#[derive(Debug, Clone, Default)]
+pub struct ConnView {
+    /// The overlay's attributes (`name`, `mtu`, ...), as Weave's report shows them.
+    pub attrs: BTreeMap<String, serde_json::Value>,
+    pub overlay: Option<OverlayStatus>,
+    pub rtt: Option<Rtt>,
+}
+
+impl MeshSnapshot {
+    /// `password`: whether connections may be encrypted (`--password`), which their status
+    /// says. `now` and `wall` are the same moment, to show when targets are retried.
+    pub fn new(
+        m: MeshStatus,
+        password: bool,
+        conn: impl Fn(ConnId) -> Option<ConnView>,
+        now: Instant,
+        wall: SystemTime,
+    ) -> MeshSnapshot {
+        let nicks: BTreeMap<PeerName, &str> = m.peers.iter().map(|p| (p.name, p.nickname.as_str())).collect();
+        let nick = |name: &PeerName| nicks.get(name).copied().unwrap_or_default().to_string();
+        let peers = m
             .peers
             .iter()
             .map(|p| PeerStatus {
@@ -52,32 +90,38 @@ impl Mesh {
                     .collect(),
             })
             .collect();
-        let unicast_routes = self
+        let unicast_routes = m
             .routes
             .unicast
             .iter()
             .map(|(dest, via)| UnicastRoute { dest: dest.to_string(), via: via.to_string() })
             .collect();
-        let sources: Vec<PeerName> = self.routes.unicast.keys().copied().collect();
-        let broadcast_routes = sources
-            .into_iter()
-            .map(|src| BroadcastRoute {
+        let broadcast_routes = m
+            .routes
+            .broadcast
+            .iter()
+            .map(|(src, via)| BroadcastRoute {
                 source: src.to_string(),
-                via: self.routes.broadcast(&self.peers, src).iter().map(|n| n.to_string()).collect(),
+                via: via.iter().map(|n| n.to_string()).collect(),
             })
             .collect();
 
         let mut connections = Vec::new();
         let mut overlays = BTreeMap::new();
-        for c in self.conns.values().filter(|c| c.registered) {
-            let remote = c.remote.expect("registered connections know their remote");
-            if let Some(o) = &c.overlay {
-                overlays.insert(remote, o.clone());
+        let mut rtts = BTreeMap::new();
+        for c in &m.connections {
+            let view = conn(c.id).unwrap_or_default();
+            let remote = c.remote;
+            if let Some(o) = view.overlay {
+                overlays.insert(remote, o);
             }
-            let mut attrs = c.attrs.clone();
+            if let Some(rtt) = view.rtt {
+                rtts.insert(remote, rtt);
+            }
+            let mut attrs = view.attrs;
             let overlay = attrs.get("name").and_then(|v| v.as_str()).unwrap_or("none").to_string();
             let mut info = format!("{overlay:<6} {remote}({})", nick(&remote));
-            if self.cfg.password {
+            if password {
                 if c.untrusted {
                     info = format!("{:<11} {info}", "encrypted");
                     if !attrs.is_empty() {
@@ -88,14 +132,14 @@ impl Mesh {
                 }
             }
             connections.push(LocalConnectionStatus {
-                address: c.addr.clone(),
+                address: c.address.clone(),
                 outbound: c.outbound,
                 state: if c.established { "established" } else { "pending" }.into(),
                 info,
                 attrs: (!attrs.is_empty()).then_some(attrs),
             });
         }
-        for (address, t) in self.maker.targets() {
+        for t in &m.targets {
             let at = |i: Instant| {
                 let wall_at = if i >= now { wall + (i - now) } else { wall - (now - i) };
                 crate::timefmt::go_string(wall_at)
@@ -109,14 +153,14 @@ impl Mesh {
                 _ => continue,
             };
             connections.push(LocalConnectionStatus {
-                address: address.clone(),
+                address: t.address.clone(),
                 outbound: true,
                 state: state.into(),
                 info,
                 attrs: None,
             });
         }
-        let us = self.peers.ourself();
+        let us = &m.ourself;
         MeshSnapshot {
             name: us.name,
             nickname: us.nickname.clone(),
@@ -127,9 +171,10 @@ impl Mesh {
             unicast_routes,
             broadcast_routes,
             connections,
-            targets: self.maker.direct_peers(false),
-            termination_count: self.maker.termination_count,
+            targets: m.direct_peers,
+            termination_count: m.termination_count,
             overlays,
+            rtts,
         }
     }
 }

@@ -307,7 +307,7 @@ impl Peers {
     /// connection pins. Must run before announcing our connections so we never gossip
     /// unreachable peers (which can make updates loop).
     pub fn garbage_collect(&mut self, changes: &mut Changes) {
-        let (_, reached) = crate::mesh::routes::routes_from(self, self.ourself, None, false);
+        let (_, reached) = crate::routes::routes_from(self, self.ourself, None, false);
         let doomed: Vec<PeerName> = self
             .by_name
             .values()

@@ -1,5 +1,5 @@
 use super::*;
-use crate::mesh::peers::ConnSummary;
+use crate::peers::ConnSummary;
 
 fn n(x: u64) -> PeerName {
     PeerName(x)
@@ -36,6 +36,9 @@ fn line_routes_through_the_middle() {
     assert_eq!(r.unicast[&n(3)], n(2));
     assert_eq!(r.unicast[&n(2)], n(2));
     assert_eq!(r.unicast[&n(1)], PeerName::UNKNOWN);
+    assert_eq!((r.next_hop(&n(3)), r.next_hop(&n(1))), (Some(n(2)), None), "no hop to ourselves");
+    assert!(r.relays(&n(2)), "2 is the next hop towards 3");
+    assert_eq!(r.known, [n(1), n(2), n(3)].into_iter().collect());
 }
 
 #[test]
@@ -68,8 +71,8 @@ fn broadcast_trees_cover_every_peer_exactly_once() {
         let mut received: BTreeMap<u64, u32> = BTreeMap::new();
         let mut queue = vec![src];
         while let Some(at) = queue.pop() {
-            let (ps, r) = tables.get_mut(&at).unwrap();
-            for hop in r.broadcast(ps, n(src)) {
+            let (_, r) = &tables[&at];
+            for &hop in r.broadcast_hops(&n(src)) {
                 *received.entry(hop.0).or_default() += 1;
                 queue.push(hop.0);
             }
