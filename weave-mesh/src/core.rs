@@ -695,5 +695,4 @@ impl Mesh {
             self.out.push(Output::Dial { address, accept_new_peer });
         }
     }
-
 }

@@ -24,9 +24,8 @@ pub fn rtt(sock: &impl AsFd) -> Result<TcpRtt, NetdevError> {
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
     // SAFETY: `fd` is borrowed from a live socket for the call; `info` is writable for `len`
     // bytes, and the kernel writes at most `len` (fewer on older kernels, which leaves zeroes).
-    let r = unsafe {
-        libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO, (&raw mut info).cast(), &mut len)
-    };
+    let r =
+        unsafe { libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO, (&raw mut info).cast(), &mut len) };
     if r != 0 {
         return Err(NetdevError::new("getsockopt TCP_INFO", io::Error::last_os_error()));
     }

@@ -47,12 +47,27 @@ pub struct ConnConfig {
 /// What a connection tells the router loop.
 pub enum FromConn {
     /// The handshake completed. Boxed: a handshake is large and the other reports are frequent.
-    Ready { id: ConnId, hs: Box<Handshaked>, conn: ConnHandle },
-    Message { id: ConnId, body: Vec<u8> },
+    Ready {
+        id: ConnId,
+        hs: Box<Handshaked>,
+        conn: ConnHandle,
+    },
+    Message {
+        id: ConnId,
+        body: Vec<u8>,
+    },
     /// A gossip body was written.
-    Sent { id: ConnId },
-    Closed { id: ConnId, reason: String },
-    DialFailed { address: String, error: String },
+    Sent {
+        id: ConnId,
+    },
+    Closed {
+        id: ConnId,
+        reason: String,
+    },
+    DialFailed {
+        address: String,
+        error: String,
+    },
 }
 
 /// What a connection's writer is given.

@@ -85,6 +85,8 @@ pub struct MeshHandle {
     snapshot: watch::Receiver<Arc<MeshSnapshot>>,
     events: broadcast::Sender<MeshEvent>,
     port: u16,
+    /// Where the listener is bound (its port is the kernel's choice with `--port 0`).
+    listen_addr: SocketAddr,
     fastdp: Option<Arc<Fastdp>>,
 }
 
@@ -154,6 +156,10 @@ impl MeshHandle {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
 }
 
 /// Resolves `host[:port]` peers; a missing port is kept as 0 (meaning "the mesh port").
@@ -220,6 +226,7 @@ pub async fn start(
         snapshot: snap_rx,
         events: events.clone(),
         port: cfg.mesh.port,
+        listen_addr: listener.local_addr()?,
         fastdp: cfg.fastdp.clone(),
     };
 
@@ -468,4 +475,3 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Conns>, stop: Can
         c.io.close.cancel();
     }
 }
-

@@ -11,7 +11,6 @@ use std::time::Instant;
 use weave_wire::protocol::{GossipMsg, Message, UnicastMsg};
 use weave_wire::PeerName;
 
-
 impl Mesh {
     fn conn_senders(&mut self, id: ConnId) -> Option<&mut Senders> {
         self.conns.get_mut(&id).filter(|c| c.registered).map(|c| &mut c.senders)

@@ -15,11 +15,11 @@ use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weave_mesh::Routes;
 use weave_netdev::virtio::{
     VirtioNetHdr, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN,
 };
 use weave_wire::sleeve::{frames, split_sender};
-use weave_mesh::Routes;
 use weave_wire::PeerName;
 
 /// STP and friends: never forwarded, as Weave.

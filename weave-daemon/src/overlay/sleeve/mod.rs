@@ -18,8 +18,8 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
-use weave_wire::crypto::{SessionKey, SleeveDecryptor, SleeveEncryptor};
 use weave_mesh::Routes;
+use weave_wire::crypto::{SessionKey, SleeveDecryptor, SleeveEncryptor};
 use weave_wire::PeerName;
 
 /// What a new sleeve connection needs to know.
