@@ -9,6 +9,5 @@ pub mod status;
 
 pub use status::MeshSnapshot;
 pub use weave_mesh::{
-    ConnId, GossipData, GossipError, Gossiper, Handshaked, MeshConfig, MeshEvent, Messages, Outbox,
-    SHORT_ID_BITS,
+    ConnId, GossipData, GossipError, Gossiper, MeshConfig, MeshEvent, Outbox, SHORT_ID_BITS,
 };
