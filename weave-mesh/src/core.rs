@@ -4,7 +4,7 @@
 
 mod gossip;
 
-use crate::gossip::{GossipData, Gossiper, Pending, Senders, Surrogate, TopologyNames};
+use crate::gossip::{Gossiper, Pending, Senders, Surrogate, TopologyNames};
 use crate::maker::{Attempt, ConnectionMaker, Ending, OurConn};
 use crate::peers::{Changes, ConnSummary, Peer, Peers};
 use crate::routes::Routes;
@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use weave_wire::protocol::{Features, Message, UnicastMsg};
+use weave_wire::protocol::{Features, Message};
 use weave_wire::PeerName;
 
 pub type ConnId = u64;
@@ -410,12 +410,6 @@ impl Mesh {
         }
     }
 
-    /// No gossip waits to be written to any established connection: none queued, none in
-    /// flight.
-    pub fn gossip_settled(&self) -> bool {
-        self.conns.values().filter(|c| c.registered).all(|c| c.inflight == 0 && c.senders.is_empty())
-    }
-
     /// A gossip message queued by [`Output::Send`] with `gossip` set has been written.
     pub fn sent(&mut self, now: Instant, id: ConnId) {
         if let Some(c) = self.conns.get_mut(&id) {
@@ -561,37 +555,6 @@ impl Mesh {
             self.maker_dirty = true;
         }
         self.after_input(now);
-    }
-
-    // ---- gossip originated by subsystems ----------------------------------------------------
-
-    /// Broadcast `data` on `channel` to every peer (along our broadcast tree).
-    pub fn gossip_broadcast(&mut self, now: Instant, channel: &str, data: Box<dyn GossipData>) {
-        let us = self.cfg.name;
-        self.relay_broadcast(us, channel, Pending::Data(data));
-        self.after_input(now);
-    }
-
-    /// Gossip `data` on `channel` to a random subset of neighbours.
-    pub fn gossip_neighbours(&mut self, now: Instant, channel: &str, data: Box<dyn GossipData>) {
-        let us = self.cfg.name;
-        self.relay(us, channel, Pending::Data(data));
-        self.after_input(now);
-    }
-
-    /// Send `payload` on `channel` to one peer, relayed hop by hop.
-    pub fn gossip_unicast(
-        &mut self,
-        now: Instant,
-        channel: &str,
-        dst: PeerName,
-        payload: Vec<u8>,
-    ) -> Result<(), String> {
-        let msg =
-            Message::GossipUnicast(UnicastMsg { channel: channel.into(), src: self.cfg.name, dst, payload });
-        let r = self.relay_unicast(dst, msg.encode());
-        self.after_input(now);
-        r
     }
 
     // ---- internals ------------------------------------------------------------------------

@@ -178,3 +178,102 @@ impl MeshSnapshot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overlay::switch::{ForwarderStatus, OverlayStatus};
+    use weave_mesh::{Handshaked, Mesh, MeshConfig};
+    use weave_wire::protocol::Features;
+
+    /// A mesh with an untrusted, established connection (id 1) to 02:00:00:00:00:02 (`host2`).
+    fn mesh_with_a_connection(now: Instant) -> (Mesh, PeerName) {
+        let us = PeerName(0x0200_0000_0001);
+        let cfg = MeshConfig {
+            name: us,
+            nickname: "host1".into(),
+            uid: 1,
+            short_id: 1,
+            port: 6783,
+            conn_limit: 0,
+            discovery: true,
+            gossip_interval: Duration::from_secs(30),
+            external_overlay: false,
+        };
+        let mut mesh = Mesh::new(cfg, now, 7);
+        let them = PeerName(0x0200_0000_0002);
+        let features = Features {
+            name: them,
+            nick_name: "host2".into(),
+            short_id: Some(2),
+            uid: 2,
+            conn_id: 9,
+            trusted: false,
+            overlays: None,
+            fastdp_heartbeat_ms: None,
+        };
+        let hs = Handshaked {
+            features,
+            outbound: true,
+            remote_addr: "10.0.0.2:6783".into(),
+            accept_new_peer: true,
+            conn_uid: 9,
+            trust_remote: false,
+        };
+        mesh.connection_ready(now, 1, hs);
+        (mesh, them)
+    }
+
+    #[test]
+    fn the_overlays_view_and_the_rtt_join_the_meshs_status_by_connection() {
+        let now = Instant::now();
+        let (mut mesh, them) = mesh_with_a_connection(now);
+        let rtt = Rtt::default();
+        rtt.set(Duration::from_micros(420));
+        let overlay = OverlayStatus {
+            forwarders: vec![ForwarderStatus {
+                name: "sleeve".into(),
+                state: "established".into(),
+                reason: None,
+            }],
+            switches: vec![],
+        };
+        let view = ConnView {
+            attrs: BTreeMap::from([("name".to_string(), serde_json::Value::from("sleeve"))]),
+            overlay: Some(overlay.clone()),
+            rtt: Some(rtt.clone()),
+        };
+        let s = MeshSnapshot::new(
+            mesh.status(),
+            true,
+            |id| (id == 1).then(|| view.clone()),
+            now,
+            SystemTime::now(),
+        );
+        assert_eq!(s.connections.len(), 1, "{:?}", s.connections);
+        let c = &s.connections[0];
+        assert_eq!((c.state.as_str(), c.address.as_str()), ("established", "10.0.0.2:6783"));
+        // Weave's info column: encryption, overlay, peer(nick).
+        assert_eq!(c.info, "encrypted   sleeve 02:00:00:00:00:02(host2)");
+        assert_eq!(c.attrs.as_ref().unwrap()["encrypted"], serde_json::Value::from(true));
+        assert_eq!(s.overlays.get(&them), Some(&overlay));
+        // The RTT cell stays live: a later measurement shows without a new snapshot.
+        rtt.set(Duration::from_micros(900));
+        assert_eq!(s.rtts[&them].get(), Some(Duration::from_micros(900)));
+        // host2 has not announced the connection back yet: no route over it, but our peer
+        // announces it.
+        assert_eq!(s.unicast_routes.len(), 1, "ourselves only: {:?}", s.unicast_routes);
+        let us = s.peers.iter().find(|p| p.nick_name == "host1").expect("ourselves");
+        assert_eq!(us.connections[0].nick_name, "host2");
+    }
+
+    #[test]
+    fn without_a_password_or_an_overlay_the_info_says_none() {
+        let now = Instant::now();
+        let (mut mesh, them) = mesh_with_a_connection(now);
+        let s = MeshSnapshot::new(mesh.status(), false, |_| None, now, SystemTime::now());
+        assert_eq!(s.connections[0].info, "none   02:00:00:00:00:02(host2)");
+        assert_eq!(s.connections[0].attrs, None);
+        assert!(!s.overlays.contains_key(&them) && !s.rtts.contains_key(&them));
+    }
+}

@@ -12,6 +12,43 @@ use weave_wire::protocol::{GossipMsg, Message, UnicastMsg};
 use weave_wire::PeerName;
 
 impl Mesh {
+    /// Broadcast `data` on `channel` to every peer (along our broadcast tree).
+    pub fn gossip_broadcast(&mut self, now: Instant, channel: &str, data: Box<dyn GossipData>) {
+        let us = self.cfg.name;
+        self.relay_broadcast(us, channel, Pending::Data(data));
+        self.after_input(now);
+    }
+
+    /// Gossip `data` on `channel` to a random subset of neighbours.
+    pub fn gossip_neighbours(&mut self, now: Instant, channel: &str, data: Box<dyn GossipData>) {
+        let us = self.cfg.name;
+        self.relay(us, channel, Pending::Data(data));
+        self.after_input(now);
+    }
+
+    /// Send `payload` on `channel` to one peer, relayed hop by hop.
+    pub fn gossip_unicast(
+        &mut self,
+        now: Instant,
+        channel: &str,
+        dst: PeerName,
+        payload: Vec<u8>,
+    ) -> Result<(), String> {
+        let msg =
+            Message::GossipUnicast(UnicastMsg { channel: channel.into(), src: self.cfg.name, dst, payload });
+        let r = self.relay_unicast(dst, msg.encode());
+        self.after_input(now);
+        r
+    }
+
+    /// No gossip waits to be written to any established connection: none queued, none in
+    /// flight.
+    pub fn gossip_settled(&self) -> bool {
+        self.conns.values().filter(|c| c.registered).all(|c| c.inflight == 0 && c.senders.is_empty())
+    }
+
+    // ---- relaying -------------------------------------------------------------------------
+
     fn conn_senders(&mut self, id: ConnId) -> Option<&mut Senders> {
         self.conns.get_mut(&id).filter(|c| c.registered).map(|c| &mut c.senders)
     }

@@ -57,6 +57,16 @@ fn one_way_links_count_only_for_all_connection_routes() {
 }
 
 #[test]
+fn gossip_broadcasts_also_use_one_way_links_the_datapath_does_not() {
+    // 1 announces a connection to 3 that 3 does not (yet) announce back.
+    let ps = topo(1, &[(1, 2)], &[(1, 3)]);
+    let r = Routes::calculate(&ps);
+    assert_eq!(r.broadcast_hops(&n(1)), [n(2)]);
+    assert_eq!(broadcast_all_hops(&ps, n(1)), [n(2), n(3)]);
+    assert!(r.broadcast_hops(&n(3)).is_empty(), "3 is no source over established links");
+}
+
+#[test]
 fn broadcast_trees_cover_every_peer_exactly_once() {
     // A ring of 6 with two chords: every source's broadcast must reach every peer once.
     let links = [(1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 1), (1, 4), (2, 5)];
