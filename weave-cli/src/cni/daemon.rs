@@ -55,6 +55,11 @@ pub fn cni_error(e: ClientError, cmd: Command) -> CniError {
             format!("talking to the weave daemon at {addr}: {source}"),
             "retry; if it persists, check the daemon's log",
         ),
+        ClientError::Stalled { addr, secs } => CniError::new(
+            if cmd == Command::Status { error::NOT_AVAILABLE } else { error::TRY_AGAIN_LATER },
+            format!("the weave daemon at {addr} stopped answering for {secs} s"),
+            "retry; if it persists, check the daemon's log",
+        ),
         ClientError::Decode { addr, detail } => CniError::new(
             error::DAEMON_FAILURE,
             format!("the weave daemon at {addr} answered something this plugin does not understand: {detail}"),
