@@ -63,7 +63,11 @@ pub struct Parts {
 impl Daemon {
     /// The daemon over its subsystems, with the attach service wired to them.
     pub fn new(p: Parts) -> Arc<Daemon> {
-        let kernel = NetKernel { bridge: BRIDGE.into(), mtu: overlay_mtu(&p.config), data_dir: p.config.data_dir.clone() };
+        let kernel = NetKernel {
+            bridge: BRIDGE.into(),
+            mtu: overlay_mtu(&p.config),
+            data_dir: p.config.data_dir.clone(),
+        };
         let attach = AttachService::new(
             IpamBook(p.ipam.clone()),
             DnsNames(p.dns.clone()),
@@ -276,7 +280,8 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         ipam.start(mesh.clone());
     }
     let (dns, sockets) = dns.unzip();
-    let daemon = Daemon::new(Parts { config, identity, store, mesh, sleeve: Some(sleeve), ipam, dns, shutdown });
+    let daemon =
+        Daemon::new(Parts { config, identity, store, mesh, sleeve: Some(sleeve), ipam, dns, shutdown });
     if let (Some(dns), Some(sockets)) = (daemon.dns(), sockets) {
         dns.start(daemon.mesh.clone(), sockets, daemon.shutdown.clone());
     }

@@ -19,7 +19,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 fn view(a: Attached) -> AttachedTarget {
-    AttachedTarget { id: a.id, mac: format_mac(&a.mac), addrs: a.addrs.iter().map(|n| n.to_string()).collect() }
+    AttachedTarget {
+        id: a.id,
+        mac: format_mac(&a.mac),
+        addrs: a.addrs.iter().map(|n| n.to_string()).collect(),
+    }
 }
 
 fn removed(d: Detached) -> DetachResult {

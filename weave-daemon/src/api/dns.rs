@@ -22,7 +22,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lookup))
 }
 
-
 fn parse_addrs(addrs: &[String]) -> Result<Vec<Ipv4Addr>, ApiFailure> {
     addrs
         .iter()
@@ -56,10 +55,7 @@ async fn info(State(d): State<DnsApi>) -> Result<Json<DnsInfo>, ApiFailure> {
     responses((status = 200, description = "The entries as registered", body = DnsChange),
         (status = 400, description = "A bad address, or a name outside the DNS domain", body = ApiError),
         (status = 404, description = "DNS is disabled (--no-dns)", body = ApiError)))]
-async fn add(
-    State(d): State<DnsApi>,
-    Json(req): Json<DnsAddRequest>,
-) -> Result<Json<DnsChange>, ApiFailure> {
+async fn add(State(d): State<DnsApi>, Json(req): Json<DnsAddRequest>) -> Result<Json<DnsChange>, ApiFailure> {
     let dns = d.get()?;
     let addrs = parse_addrs(&req.addrs)?;
     if addrs.is_empty() {
@@ -254,7 +250,13 @@ mod tests {
         testkit::daemon(&format!("dns-{tag}"), &[], with).await
     }
 
-    async fn call(d: &std::sync::Arc<crate::daemon::Daemon>, method: &str, path: &str, accept: Option<&str>, body: &str) -> (u16, String) {
+    async fn call(
+        d: &std::sync::Arc<crate::daemon::Daemon>,
+        method: &str,
+        path: &str,
+        accept: Option<&str>,
+        body: &str,
+    ) -> (u16, String) {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(a) = accept {
             req = req.header("Accept", a);

@@ -35,9 +35,9 @@ impl ApiFailure {
 pub fn ipam_status(e: &IpamFailure) -> StatusCode {
     use weave_ipam::OpError;
     match e {
-        IpamFailure::Op(OpError::OutOfBounds { .. } | OpError::NotASubnet(_) | OpError::SubnetTooSmall(_)) => {
-            StatusCode::BAD_REQUEST
-        }
+        IpamFailure::Op(
+            OpError::OutOfBounds { .. } | OpError::NotASubnet(_) | OpError::SubnetTooSmall(_),
+        ) => StatusCode::BAD_REQUEST,
         IpamFailure::Op(OpError::NoAddresses(_) | OpError::NotFound { .. }) => StatusCode::NOT_FOUND,
         IpamFailure::Op(_) => StatusCode::CONFLICT,
         IpamFailure::Stopping | IpamFailure::Stuck(_) => StatusCode::SERVICE_UNAVAILABLE,

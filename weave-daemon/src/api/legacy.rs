@@ -97,11 +97,7 @@ fn values(form: &[(String, String)], key: &str) -> Vec<String> {
 
 /// `POST /connect` with `peer=...` (repeatable) and `replace=true`: 200, or 400 listing the
 /// peers that could not be used (the others are added).
-async fn connect(
-    State(d): State<MeshApi>,
-    Query(q): Query<Vec<(String, String)>>,
-    body: String,
-) -> Response {
+async fn connect(State(d): State<MeshApi>, Query(q): Query<Vec<(String, String)>>, body: String) -> Response {
     let f = form(q, &body);
     let replace = values(&f, "replace").first().map(String::as_str) == Some("true");
     let errors = d.mesh.connect(&values(&f, "peer"), replace).await;

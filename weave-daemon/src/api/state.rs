@@ -104,8 +104,11 @@ impl DnsApi {
     /// weaveDNS, or the 404 that says it is off.
     pub fn get(&self) -> Result<&Arc<Dns>, ApiFailure> {
         self.0.as_ref().ok_or_else(|| {
-            ApiFailure::new(StatusCode::NOT_FOUND, "DNS is disabled in this daemon (it was started with --no-dns)")
-                .hint(weave_api::client::DISABLED_HINT)
+            ApiFailure::new(
+                StatusCode::NOT_FOUND,
+                "DNS is disabled in this daemon (it was started with --no-dns)",
+            )
+            .hint(weave_api::client::DISABLED_HINT)
         })
     }
 }

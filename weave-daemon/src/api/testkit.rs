@@ -74,7 +74,8 @@ pub async fn daemon(tag: &str, args: &[&str], with: With) -> TestDaemon {
         i.start(mesh.clone());
     }
     let dns = (with == With::Dns).then(|| Dns::new(DnsConfig::from_flags(&config), identity.name));
-    let daemon = Daemon::new(Parts { config, identity, store, mesh, sleeve: None, ipam, dns, shutdown: stop });
+    let daemon =
+        Daemon::new(Parts { config, identity, store, mesh, sleeve: None, ipam, dns, shutdown: stop });
     TestDaemon { daemon, dir }
 }
 

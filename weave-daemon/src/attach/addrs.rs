@@ -20,7 +20,9 @@ pub fn parse_spec(s: &str) -> Result<AddrSpec, AttachError> {
         return Ok(AddrSpec::Default);
     }
     if let Some(net) = s.strip_prefix("net:") {
-        return parse_subnet(net).map(AddrSpec::Net).map_err(|e| AttachError::BadAddress(format!("{s}: {e}")));
+        return parse_subnet(net)
+            .map(AddrSpec::Net)
+            .map_err(|e| AttachError::BadAddress(format!("{s}: {e}")));
     }
     let cidr = s.strip_prefix("ip:").unwrap_or(s);
     cidr.parse::<Cidr>().map(AddrSpec::Ip).map_err(|_| {

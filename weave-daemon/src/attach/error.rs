@@ -66,7 +66,8 @@ impl AttachError {
                 "`ip netns list` shows named namespaces; `weave ps` lists attached targets".into()
             }
             AttachError::NotANamespace { .. } => {
-                "give a network namespace: /var/run/netns/NAME, /proc/PID/ns/net or a bind mount of one".into()
+                "give a network namespace: /var/run/netns/NAME, /proc/PID/ns/net or a bind mount of one"
+                    .into()
             }
             AttachError::InterfaceExists { ifname, .. } => {
                 format!("remove or rename {ifname} in the target, then attach again")

@@ -42,7 +42,12 @@ impl<P: Ports> AttachService<P> {
         blocking(move || k.expose(&[cidr], masquerade).map(drop)).await
     }
 
-    async fn run_expose(&self, addrs: &[String], fqdn: Option<String>, masquerade: bool) -> Result<Attached, AttachError> {
+    async fn run_expose(
+        &self,
+        addrs: &[String],
+        fqdn: Option<String>,
+        masquerade: bool,
+    ) -> Result<Attached, AttachError> {
         let specs = parse_specs_or_default(addrs)?;
         // The name is checked before anything changes.
         let fqdn = fqdn.map(|n| self.names.check_name(&n)).transpose()?;
@@ -92,7 +97,11 @@ impl<P: Ports> AttachService<P> {
     }
 
     /// Undoes an expose: the names and bridge addresses it added, then what IPAM gained.
-    pub(super) async fn undo_expose(&self, prior_ipam: &[Ipv4Net], added: &[Ipv4Net]) -> Result<(), AttachError> {
+    pub(super) async fn undo_expose(
+        &self,
+        prior_ipam: &[Ipv4Net],
+        added: &[Ipv4Net],
+    ) -> Result<(), AttachError> {
         for a in added {
             self.names.remove(ID, *a).await;
         }
@@ -122,11 +131,18 @@ impl<P: Ports> AttachService<P> {
     }
 
     /// Bridge, then IPAM, then names. Idempotent: replay runs it again after a cut.
-    pub(super) async fn finish_hide(&self, addrs: &[Ipv4Net], all: bool) -> Result<Vec<Ipv4Net>, AttachError> {
+    pub(super) async fn finish_hide(
+        &self,
+        addrs: &[Ipv4Net],
+        all: bool,
+    ) -> Result<Vec<Ipv4Net>, AttachError> {
         let (k, a) = (self.kernel.clone(), addrs.to_vec());
         let removed = blocking(move || k.hide((!all).then_some(a.as_slice()))).await?;
-        let released =
-            if all { self.addresses.release_all(ID).await? } else { self.addresses.release(ID, addrs).await? };
+        let released = if all {
+            self.addresses.release_all(ID).await?
+        } else {
+            self.addresses.release(ID, addrs).await?
+        };
         let removed = union(removed, &released);
         for a in &removed {
             self.names.remove(ID, *a).await;

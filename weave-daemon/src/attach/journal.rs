@@ -28,9 +28,17 @@ pub struct Intent {
 pub enum Op {
     Attach(AttachIntent),
     /// Remove `addrs` (all when `all`) and release them.
-    Detach { ns: Option<Namespace>, ifname: String, addrs: Vec<Ipv4Net>, all: bool },
+    Detach {
+        ns: Option<Namespace>,
+        ifname: String,
+        addrs: Vec<Ipv4Net>,
+        all: bool,
+    },
     Expose(ExposeIntent),
-    Hide { addrs: Vec<Ipv4Net>, all: bool },
+    Hide {
+        addrs: Vec<Ipv4Net>,
+        all: bool,
+    },
 }
 
 /// A target's namespace, and its inode then: a namespace found at the same place after a
@@ -87,7 +95,11 @@ fn io(store: &Store, e: impl std::fmt::Display) -> StoreError {
 }
 
 impl StoreJournal {
-    fn write(&self, durability: Durability, f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn write(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let s = &self.0;
         let mut tx = s.db().begin_write().map_err(|e| io(s, e))?;
         tx.set_durability(durability).map_err(|e| io(s, e))?;

@@ -78,7 +78,12 @@ pub trait Kernel: Send + Sync + 'static {
     ) -> Result<(), AttachError>;
     /// Removes `addrs` (all when `None`) from weave's interface, deleting it when none is left.
     /// Returns what was removed.
-    fn remove_addrs(&self, ns: &Netns, ifname: &str, addrs: Option<&[Ipv4Net]>) -> Result<Vec<Ipv4Net>, AttachError>;
+    fn remove_addrs(
+        &self,
+        ns: &Netns,
+        ifname: &str,
+        addrs: Option<&[Ipv4Net]>,
+    ) -> Result<Vec<Ipv4Net>, AttachError>;
     /// Every attached target.
     fn list(&self) -> Result<Vec<Attached>, AttachError>;
     /// The bridge as `weave ps` shows it first (`weave:expose`).
@@ -126,7 +131,8 @@ impl FirstError {
 impl NetKernel {
     fn host_and_bridge(&self) -> Result<(Netlink, Link), AttachError> {
         let mut host = Netlink::open()?;
-        let bridge = host.link_by_name(&self.bridge)?.ok_or_else(|| AttachError::NoBridge(self.bridge.clone()))?;
+        let bridge =
+            host.link_by_name(&self.bridge)?.ok_or_else(|| AttachError::NoBridge(self.bridge.clone()))?;
         Ok((host, bridge))
     }
 
@@ -161,7 +167,9 @@ impl NetKernel {
             inner.set_up(&e, true)?;
             // Weave's ARP tuning: notice moved addresses quickly.
             ns.run(|| -> Result<(), weave_netdev::NetdevError> {
-                for (k, v) in [("base_reachable_time", "5"), ("delay_first_probe_time", "2"), ("ucast_solicit", "1")] {
+                for (k, v) in
+                    [("base_reachable_time", "5"), ("delay_first_probe_time", "2"), ("ucast_solicit", "1")]
+                {
                     sysctl::write(&format!("net/ipv4/neigh/{ifname}/{k}"), v)?;
                 }
                 Ok(())
@@ -184,9 +192,9 @@ fn is_ours(host: &mut Netlink, bridge: &Link, link: &Link) -> Result<bool, Attac
         return Ok(false);
     }
     let Some(peer) = link.peer_index else { return Ok(false) };
-    Ok(host
-        .link_by_index(peer)?
-        .is_some_and(|h| h.master == Some(bridge.index) && h.kind == LinkKind::Veth && h.peer_index == Some(link.index)))
+    Ok(host.link_by_index(peer)?.is_some_and(|h| {
+        h.master == Some(bridge.index) && h.kind == LinkKind::Veth && h.peer_index == Some(link.index)
+    }))
 }
 
 /// Deletes the host ends an interrupted attach of `id` left: its temporary container end still
@@ -233,7 +241,9 @@ impl Kernel for NetKernel {
         let mut inner = Netlink::open_in(ns)?;
         let created = match inner.link_by_name(&p.ifname)? {
             Some(l) if is_ours(&mut host, &bridge, &l)? => false,
-            Some(_) => return Err(AttachError::InterfaceExists { id: p.id.clone(), ifname: p.ifname.clone() }),
+            Some(_) => {
+                return Err(AttachError::InterfaceExists { id: p.id.clone(), ifname: p.ifname.clone() })
+            }
             None => {
                 self.create_interface(&mut host, &mut inner, &bridge, ns, &p.id, &p.ifname)?;
                 true
@@ -241,9 +251,9 @@ impl Kernel for NetKernel {
         };
         let mut added = Vec::new();
         let result = (|| -> Result<Link, AttachError> {
-            let link = inner
-                .link_by_name(&p.ifname)?
-                .ok_or_else(|| AttachError::Internal(format!("{} vanished after it was created", p.ifname)))?;
+            let link = inner.link_by_name(&p.ifname)?.ok_or_else(|| {
+                AttachError::Internal(format!("{} vanished after it was created", p.ifname))
+            })?;
             let existing = inner.addresses(link.index)?;
             for a in &p.addrs {
                 if !existing.contains(a) {
@@ -326,7 +336,12 @@ impl Kernel for NetKernel {
         errors.result()
     }
 
-    fn remove_addrs(&self, ns: &Netns, ifname: &str, addrs: Option<&[Ipv4Net]>) -> Result<Vec<Ipv4Net>, AttachError> {
+    fn remove_addrs(
+        &self,
+        ns: &Netns,
+        ifname: &str,
+        addrs: Option<&[Ipv4Net]>,
+    ) -> Result<Vec<Ipv4Net>, AttachError> {
         let mut inner = Netlink::open_in(ns)?;
         let Some(link) = inner.link_by_name(ifname)? else { return Ok(vec![]) };
         let (mut host, bridge) = self.host_and_bridge()?;
@@ -393,7 +408,8 @@ impl Kernel for NetKernel {
         let mut removed = Vec::new();
         for l in nl.links()? {
             let leftover = l.kind == LinkKind::Veth
-                && (l.name.starts_with(PEER_VETH) || (l.name.starts_with(HOST_VETH) && l.link_netnsid.is_none()));
+                && (l.name.starts_with(PEER_VETH)
+                    || (l.name.starts_with(HOST_VETH) && l.link_netnsid.is_none()));
             if leftover {
                 delete_quietly(&mut nl, &l)?;
                 removed.push(l.name);

@@ -134,7 +134,12 @@ pub struct AttachService<P: Ports = Live> {
 }
 
 impl<P: Ports> AttachService<P> {
-    pub fn new(addresses: P::Addresses, names: P::Names, kernel: P::Kernel, journal: P::Journal) -> Arc<Self> {
+    pub fn new(
+        addresses: P::Addresses,
+        names: P::Names,
+        kernel: P::Kernel,
+        journal: P::Journal,
+    ) -> Arc<Self> {
         Arc::new(AttachService {
             addresses: Arc::new(addresses),
             names: Arc::new(names),
@@ -219,7 +224,9 @@ impl<P: Ports> Drop for TargetLock<'_, P> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AttachError> + Send + 'static,
 ) -> Result<T, AttachError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| AttachError::Internal(format!("blocking task failed: {e}")))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AttachError::Internal(format!("blocking task failed: {e}")))?
 }
 
 /// `a` without what is in `b`, in `a`'s order.

@@ -18,13 +18,19 @@ pub trait AddressBook: Send + Sync + 'static {
     fn lookup(&self, id: &str, subnet: Option<Cidr>) -> Result<Vec<Ipv4Net>, AttachError>;
     /// An address in `subnet` (the default subnet when `None`): the one the owner has there
     /// already, if any. Durable before it returns.
-    fn allocate(&self, id: &str, subnet: Option<Cidr>)
-        -> impl Future<Output = Result<Ipv4Net, AttachError>> + Send;
+    fn allocate(
+        &self,
+        id: &str,
+        subnet: Option<Cidr>,
+    ) -> impl Future<Output = Result<Ipv4Net, AttachError>> + Send;
     /// Records an explicit address for the owner (nothing when IPAM is off).
     fn claim(&self, id: &str, addr: Ipv4Net) -> impl Future<Output = Result<(), AttachError>> + Send;
     /// Releases those of `addrs` the owner has; returns them.
-    fn release(&self, id: &str, addrs: &[Ipv4Net])
-        -> impl Future<Output = Result<Vec<Ipv4Net>, AttachError>> + Send;
+    fn release(
+        &self,
+        id: &str,
+        addrs: &[Ipv4Net],
+    ) -> impl Future<Output = Result<Vec<Ipv4Net>, AttachError>> + Send;
     /// Releases every address of the owner; returns them.
     fn release_all(&self, id: &str) -> impl Future<Output = Result<Vec<Ipv4Net>, AttachError>> + Send;
 }
@@ -36,7 +42,12 @@ pub trait Names: Send + Sync + 'static {
     /// A name given explicitly (`expose -h`), qualified and checked against the domain.
     fn check_name(&self, name: &str) -> Result<String, AttachError>;
     /// Registers `fqdn` for `addr` of `id`.
-    fn add(&self, fqdn: &str, id: &str, addr: Ipv4Net) -> impl Future<Output = Result<(), AttachError>> + Send;
+    fn add(
+        &self,
+        fqdn: &str,
+        id: &str,
+        addr: Ipv4Net,
+    ) -> impl Future<Output = Result<(), AttachError>> + Send;
     /// Removes the names of `addr` of `id`.
     fn remove(&self, id: &str, addr: Ipv4Net) -> impl Future<Output = ()> + Send;
     /// Removes every name of `id` (its target is gone).

@@ -42,7 +42,11 @@ impl<P: Ports> AttachService<P> {
     pub async fn replay(&self) -> Result<Replayed, AttachError> {
         let j = self.journal.clone();
         let intents = blocking(move || {
-            j.pending().map_err(|source| AttachError::Journal { op: "replay", id: "every target".into(), source })
+            j.pending().map_err(|source| AttachError::Journal {
+                op: "replay",
+                id: "every target".into(),
+                source,
+            })
         })
         .await?;
         let mut out = Replayed::default();
@@ -137,7 +141,8 @@ impl<P: Ports> AttachService<P> {
             }
         }
         let want = e.addrs.clone().unwrap_or_default();
-        let added: Vec<_> = minus(&want, &e.prior_bridge).into_iter().filter(|x| bridge.addrs.contains(x)).collect();
+        let added: Vec<_> =
+            minus(&want, &e.prior_bridge).into_iter().filter(|x| bridge.addrs.contains(x)).collect();
         self.undo_expose(&e.prior_ipam, &added).await?;
         Ok(Outcome::Undone)
     }

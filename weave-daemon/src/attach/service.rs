@@ -50,7 +50,11 @@ impl<P: Ports> AttachService<P> {
 
     /// Removes addresses (all when none given) from a target and releases them; its interface
     /// goes with the last. A target that no longer exists still has its addresses released.
-    pub async fn detach(self: &Arc<Self>, target: String, addrs: Vec<String>) -> Result<Detached, AttachError> {
+    pub async fn detach(
+        self: &Arc<Self>,
+        target: String,
+        addrs: Vec<String>,
+    ) -> Result<Detached, AttachError> {
         let me = self.clone();
         tokio::spawn(async move { me.run_detach(&target, &addrs).await }).await.map_err(join_error)?
     }
@@ -125,8 +129,12 @@ impl<P: Ports> AttachService<P> {
         intent.addrs = Some(addrs.clone());
         self.record(id, Op::Attach(intent.clone()), "attach").await?;
 
-        let plumb =
-            Plumb { id: id.to_string(), ifname: spec.ifname.clone(), addrs, multicast_route: spec.multicast_route };
+        let plumb = Plumb {
+            id: id.to_string(),
+            ifname: spec.ifname.clone(),
+            addrs,
+            multicast_route: spec.multicast_route,
+        };
         let (k, n) = (self.kernel.clone(), ns.clone());
         let plumbed = blocking(move || k.plumb(&n, &plumb)).await?;
         done.created = plumbed.created;
@@ -141,7 +149,11 @@ impl<P: Ports> AttachService<P> {
     }
 
     /// Addresses for `specs`: allocated (`net:`) or claimed (explicit), in order, once each.
-    pub(super) async fn allocate_all(&self, id: &str, specs: &[AddrSpec]) -> Result<Vec<Ipv4Net>, AttachError> {
+    pub(super) async fn allocate_all(
+        &self,
+        id: &str,
+        specs: &[AddrSpec],
+    ) -> Result<Vec<Ipv4Net>, AttachError> {
         let mut out = Vec::new();
         for s in specs {
             let a = match *s {
@@ -272,7 +284,11 @@ impl<P: Ports> AttachService<P> {
     pub(super) async fn record(&self, id: &str, op: Op, what: &'static str) -> Result<(), AttachError> {
         let (j, intent) = (self.journal.clone(), Intent { id: id.to_string(), op });
         blocking(move || {
-            j.record(&intent).map_err(|source| AttachError::Journal { op: what, id: intent.id.clone(), source })
+            j.record(&intent).map_err(|source| AttachError::Journal {
+                op: what,
+                id: intent.id.clone(),
+                source,
+            })
         })
         .await
     }
@@ -280,7 +296,8 @@ impl<P: Ports> AttachService<P> {
     /// Forgets `id`'s intent; a failure only means the next start looks at it again.
     pub(super) async fn clear(&self, id: &str) {
         let (j, i) = (self.journal.clone(), id.to_string());
-        if let Err(e) = blocking(move || j.clear(&i).map_err(|e| AttachError::Internal(e.to_string()))).await {
+        if let Err(e) = blocking(move || j.clear(&i).map_err(|e| AttachError::Internal(e.to_string()))).await
+        {
             tracing::warn!(target = %id, "clearing the finished operation's intent: {e}");
         }
     }

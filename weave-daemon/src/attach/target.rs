@@ -215,7 +215,10 @@ mod tests {
         let e = Target::parse("web").unwrap().locate(None).await.unwrap_err();
         assert!(matches!(e, AttachError::UnknownTarget { .. }), "{e}");
         let l = Target::parse("netns:web").unwrap().locate(None).await.unwrap();
-        assert_eq!(l, Located { id: "netns:web".into(), ns: NsRef::Named("web".into()), hostname: Some("web".into()) });
+        assert_eq!(
+            l,
+            Located { id: "netns:web".into(), ns: NsRef::Named("web".into()), hostname: Some("web".into()) }
+        );
         assert_eq!(id_exists("netns:surely-not-there-x"), Some(false));
         assert_eq!(id_exists("pid:1"), Some(true));
         assert_eq!(id_exists("weave:expose"), None);
