@@ -215,6 +215,22 @@ fn remove_host_leftovers(host: &mut Netlink, id: &str) -> Result<(), AttachError
     Ok(())
 }
 
+/// Makes the kernel keep the other addresses of a subnet when its first (primary) address is
+/// deleted: by default it deletes them all with it, so detaching one of two addresses in a
+/// subnet would take both.
+fn keep_secondaries(ns: &Netns, ifname: &str) -> Result<(), AttachError> {
+    let key = format!("net/ipv4/conf/{ifname}/promote_secondaries");
+    Ok(ns.run(|| sysctl::write(&key, "1"))??)
+}
+
+/// Deletes an address; one already gone is fine.
+fn del_address_quietly(nl: &mut Netlink, link: &Link, a: Ipv4Net) -> Result<(), AttachError> {
+    match nl.del_address(link, a) {
+        Err(e) if e.errno() == Some(libc::EADDRNOTAVAIL) => Ok(()),
+        r => Ok(r?),
+    }
+}
+
 /// Deletes a link; one already gone (a veth goes with its peer) is fine.
 fn delete_quietly(nl: &mut Netlink, link: &Link) -> Result<(), AttachError> {
     match nl.delete_link(link) {
@@ -254,6 +270,7 @@ impl Kernel for NetKernel {
             let link = inner.link_by_name(&p.ifname)?.ok_or_else(|| {
                 AttachError::Internal(format!("{} vanished after it was created", p.ifname))
             })?;
+            keep_secondaries(ns, &p.ifname)?;
             let existing = inner.addresses(link.index)?;
             for a in &p.addrs {
                 if !existing.contains(a) {
@@ -308,13 +325,9 @@ impl Kernel for NetKernel {
                         if delete_if {
                             errors.note(delete_quietly(&mut inner, &link));
                         } else {
+                            errors.note(keep_secondaries(ns, ifname));
                             for a in added {
-                                match inner.del_address(&link, *a) {
-                                    Err(e) if e.errno() == Some(libc::EADDRNOTAVAIL) => {}
-                                    r => {
-                                        errors.note(r);
-                                    }
-                                }
+                                errors.note(del_address_quietly(&mut inner, &link, *a));
                             }
                         }
                     }
@@ -354,11 +367,14 @@ impl Kernel for NetKernel {
             None => existing.clone(),
             Some(want) => existing.iter().filter(|a| want.contains(a)).copied().collect(),
         };
-        for a in &remove {
-            inner.del_address(&link, *a)?;
-        }
         if existing.len() == remove.len() {
             delete_quietly(&mut inner, &link)?;
+            return Ok(remove);
+        }
+        // Interfaces made before this setting existed have it off.
+        keep_secondaries(ns, ifname)?;
+        for a in &remove {
+            del_address_quietly(&mut inner, &link, *a)?;
         }
         Ok(remove)
     }

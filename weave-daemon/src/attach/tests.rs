@@ -227,6 +227,10 @@ impl Journal for Jour {
         Ok(())
     }
 
+    fn get(&self, id: &str) -> Result<Option<Intent>, StoreError> {
+        Ok(self.0.lock().unwrap().intents.get(id).cloned())
+    }
+
     fn pending(&self) -> Result<Vec<Intent>, StoreError> {
         Ok(self.0.lock().unwrap().intents.values().cloned().collect())
     }
@@ -550,4 +554,26 @@ async fn operations_on_one_target_run_one_at_a_time() {
         }
     }
     assert!(s.locks.lock().unwrap().is_empty(), "no lock is kept once nobody waits");
+}
+
+/// A detach that failed part-way leaves its intent; the next operation on the target finishes
+/// it before recording its own, so nothing owed is forgotten.
+#[tokio::test]
+async fn the_next_operation_completes_a_failed_one_first() {
+    let (s, w) = service(&[]);
+    s.attach(spec(&["10.32.5.5/12"])).await.unwrap();
+    w.lock().unwrap().faults.insert("release_all".into());
+    s.detach(me(), vec![]).await.unwrap_err();
+    w.lock().unwrap().faults.clear();
+    log(&w);
+    s.attach(spec(&["10.32.6.6/12"])).await.unwrap();
+    let l = log(&w);
+    assert_eq!(
+        l[..4],
+        ["remove_addrs all", "release_all", "unname 10.32.5.5/12", "clear"],
+        "the detach is finished first: {l:?}"
+    );
+    assert_eq!(l[4], "record attach addrs=?");
+    assert_eq!(owned(&w), [net("10.32.6.6/12")]);
+    assert_eq!(w.lock().unwrap().iface.as_ref().unwrap().addrs, [net("10.32.6.6/12")]);
 }
