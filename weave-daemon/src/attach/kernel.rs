@@ -14,6 +14,7 @@ use super::error::AttachError;
 use super::nat;
 use super::target::{veth_names, NsRef, Target, HOST_VETH, PEER_VETH};
 use ipnet::Ipv4Net;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use weave_netdev::{arp, sysctl, Link, LinkKind, Netlink, Netns};
@@ -84,8 +85,11 @@ pub trait Kernel: Send + Sync + 'static {
         ifname: &str,
         addrs: Option<&[Ipv4Net]>,
     ) -> Result<Vec<Ipv4Net>, AttachError>;
-    /// Every attached target.
-    fn list(&self) -> Result<Vec<Attached>, AttachError>;
+    /// The ids of the targets with a veth on the bridge (their aliases).
+    fn port_ids(&self) -> Result<Vec<String>, AttachError>;
+    /// Every attached target. Ids that do not say where their namespace is (containers) are
+    /// found in `located`, or left out.
+    fn list(&self, located: &BTreeMap<String, NsRef>) -> Result<Vec<Attached>, AttachError>;
     /// The bridge as `weave ps` shows it first (`weave:expose`).
     fn bridge(&self) -> Result<Attached, AttachError>;
     /// Puts `addrs` on the bridge (recording whether they are masqueraded); returns those it
@@ -239,6 +243,15 @@ fn delete_quietly(nl: &mut Netlink, link: &Link) -> Result<(), AttachError> {
     }
 }
 
+impl NetKernel {
+    /// The bridge's ports that are weave's host veths.
+    fn ports(&self) -> Result<Vec<Link>, AttachError> {
+        let mut nl = Netlink::open()?;
+        let Some(br) = nl.link_by_name(&self.bridge)? else { return Ok(vec![]) };
+        Ok(nl.links_with_master(br.index)?.into_iter().filter(|p| p.name.starts_with(HOST_VETH)).collect())
+    }
+}
+
 impl Kernel for NetKernel {
     fn inspect(&self, ns: &Netns, ifname: &str) -> Result<Option<Iface>, AttachError> {
         let mut inner = Netlink::open_in(ns)?;
@@ -379,16 +392,15 @@ impl Kernel for NetKernel {
         Ok(remove)
     }
 
-    fn list(&self) -> Result<Vec<Attached>, AttachError> {
-        let mut nl = Netlink::open()?;
-        let Some(br) = nl.link_by_name(&self.bridge)? else { return Ok(vec![]) };
+    fn port_ids(&self) -> Result<Vec<String>, AttachError> {
+        Ok(self.ports()?.into_iter().filter_map(|p| p.alias).collect())
+    }
+
+    fn list(&self, located: &BTreeMap<String, NsRef>) -> Result<Vec<Attached>, AttachError> {
         let mut out = Vec::new();
-        for port in nl.links_with_master(br.index)? {
-            if !port.name.starts_with(HOST_VETH) {
-                continue;
-            }
+        for port in self.ports()? {
             let (Some(id), Some(peer)) = (port.alias.clone(), port.peer_index) else { continue };
-            let Some(at) = ns_of_id(&id) else { continue };
+            let Some(at) = ns_of_id(&id).or_else(|| located.get(&id).cloned()) else { continue };
             // A target that went away leaves its veth behind until the kernel removes it.
             let Ok(ns) = at.open(&id) else { continue };
             let Ok(mut inner) = Netlink::open_in(&ns) else { continue };
@@ -436,7 +448,7 @@ impl Kernel for NetKernel {
 }
 
 /// Where the namespace of the target an id names is, for the kinds whose id says so.
-fn ns_of_id(id: &str) -> Option<NsRef> {
+pub fn ns_of_id(id: &str) -> Option<NsRef> {
     match Target::parse(id).ok()? {
         Target::Netns(n) => Some(NsRef::Named(n)),
         Target::Path(p) => Some(NsRef::Path(p)),

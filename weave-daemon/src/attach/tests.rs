@@ -182,7 +182,11 @@ impl Kernel for Kern {
         Ok(gone)
     }
 
-    fn list(&self) -> Result<Vec<Attached>, AttachError> {
+    fn port_ids(&self) -> Result<Vec<String>, AttachError> {
+        Ok(vec![])
+    }
+
+    fn list(&self, _located: &BTreeMap<String, NsRef>) -> Result<Vec<Attached>, AttachError> {
         Ok(vec![])
     }
 
@@ -576,4 +580,42 @@ async fn the_next_operation_completes_a_failed_one_first() {
     assert_eq!(l[4], "record attach addrs=?");
     assert_eq!(owned(&w), [net("10.32.6.6/12")]);
     assert_eq!(w.lock().unwrap().iface.as_ref().unwrap().addrs, [net("10.32.6.6/12")]);
+}
+
+/// The plug-in point of the Docker integration: a container named as the user knows it is
+/// attached under the id the resolver gives, with its hostname as DNS name.
+#[tokio::test]
+async fn containers_are_attached_through_the_resolver() {
+    use super::target::{BoxFuture, Container, ContainerResolver};
+    struct Docker;
+    impl ContainerResolver for Docker {
+        fn resolve<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Container, AttachError>> {
+            Box::pin(async move {
+                match name {
+                    "web" | "0123456789ab" => Ok(Container {
+                        id: "0123456789abcdef".into(),
+                        pid: std::process::id(),
+                        hostname: Some("www".into()),
+                    }),
+                    _ => Err(AttachError::UnknownTarget {
+                        target: name.into(),
+                        why: "no such container".into(),
+                    }),
+                }
+            })
+        }
+    }
+    let (s, w) = service(&[]);
+    let e = s.attach(AttachSpec::new("web", vec![])).await.unwrap_err();
+    assert!(matches!(e, AttachError::UnknownTarget { .. }), "without a resolver: {e}");
+    s.set_container_resolver(Arc::new(Docker));
+    let a = s.attach(AttachSpec::new("web", vec![])).await.unwrap();
+    assert_eq!(a.id, "0123456789abcdef");
+    assert!(log(&w).contains(&"name www.weave.local. 10.32.0.1/12".to_string()));
+    assert!(w.lock().unwrap().owned.contains_key("0123456789abcdef"), "IPAM knows it by its id");
+    let e = s.attach(AttachSpec::new("db", vec![])).await.unwrap_err();
+    assert!(matches!(e, AttachError::UnknownTarget { .. }), "{e}");
+    // A container that is gone is detached by the id given: its addresses still go.
+    let d = s.detach("0123456789abcdef".into(), vec![]).await.unwrap();
+    assert_eq!(d.removed, [net("10.32.0.1/12")]);
 }
