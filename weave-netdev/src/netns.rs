@@ -98,10 +98,10 @@ impl Netns {
             None
         };
         if let Some(kind) = kind {
-            return Err(not_ns(format!("{} is {kind}, not a network namespace", path.display())));
+            return Err(not_ns(format!("it is {kind}, not a network namespace")));
         }
         if fs_magic(&handle).map_err(|e| NetdevError::new(op(), e))? != NSFS_MAGIC {
-            return Err(not_ns(format!("{} is an ordinary file, not a network namespace", path.display())));
+            return Err(not_ns("it is an ordinary file, not a network namespace".into()));
         }
         // A file of nsfs: opening it for reading has no side effects.
         let reopen = format!("/proc/self/fd/{}", handle.as_raw_fd());
@@ -110,10 +110,7 @@ impl Netns {
         // open descriptor `file`, which lives until the end of this function.
         let ns_type = unsafe { libc::ioctl(file.as_raw_fd(), libc::NS_GET_NSTYPE) };
         if ns_type != libc::CLONE_NEWNET {
-            return Err(not_ns(format!(
-                "{} is a namespace of another kind, not a network namespace",
-                path.display()
-            )));
+            return Err(not_ns("it is a namespace of another kind, not a network namespace".into()));
         }
         Ok(Netns { fd: file.into(), label, inode: meta.ino() })
     }

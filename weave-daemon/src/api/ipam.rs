@@ -203,103 +203,12 @@ async fn check_(
 /// exists at once; requests go through the real router.
 #[cfg(test)]
 mod http_tests {
-    use super::super::testkit::{self, call, TestDaemon, With};
+    use super::super::testkit::{self, call};
     use super::*;
     use crate::ipam::MAX_IDENT_LEN;
-    use axum::body::Body;
-    use axum::http::Request;
     use std::time::Duration;
 
-    async fn daemon(tag: &str, extra: &[&str]) -> TestDaemon {
-        let t = testkit::daemon(&format!("ipam-{tag}"), extra, With::Ipam).await;
-        t.daemon.set_ready();
-        t
-    }
-
-    async fn seeded(tag: &str) -> TestDaemon {
-        daemon(tag, &["--ipalloc-init", "seed=02:00:00:00:00:0a"]).await
-    }
-
-    fn req(method: &str, path: &str) -> Request<Body> {
-        Request::builder().method(method).uri(path).body(Body::empty()).unwrap()
-    }
-
-    fn json(path: &str, body: &str) -> Request<Body> {
-        Request::post(path)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap()
-    }
-
-    fn vector(name: &str) -> String {
-        let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../testdata/weave-2.8/http")
-            .join(name);
-        std::fs::read_to_string(p).unwrap()
-    }
-
-    #[tokio::test]
-    async fn weaves_ip_endpoints_answer_as_the_captured_weaver() {
-        let t = seeded("legacy").await;
-        let d = &t.daemon;
-        let (code, body) = call(d, req("POST", "/ip/testcontainer")).await;
-        assert_eq!((code, body.as_str()), (StatusCode::OK, "10.32.0.1/12"));
-        // Asking again gives the same address.
-        let (_, body) = call(d, req("POST", "/ip/testcontainer")).await;
-        assert_eq!(body, "10.32.0.1/12");
-        assert_eq!(call(d, req("GET", "/ip")).await, (StatusCode::OK, vector("A_ip_json.body")));
-        assert_eq!(
-            call(d, req("GET", "/ip/testcontainer")).await,
-            (StatusCode::OK, vector("A_ip_testcontainer.body"))
-        );
-        assert_eq!(
-            call(d, req("GET", "/ipinfo/defaultsubnet")).await,
-            (StatusCode::OK, vector("A_ipinfo_defaultsubnet.body"))
-        );
-        assert_eq!(call(d, req("GET", "/ipinfo/tracker")).await, (StatusCode::OK, "\n".into()));
-        assert_eq!(
-            call(d, req("DELETE", "/ip/nonexistent")).await,
-            (StatusCode::BAD_REQUEST, vector("A_err_delete_ip_nonexistent.body"))
-        );
-        assert_eq!(
-            call(d, req("POST", "/ip/x/192.168.0.0/24")).await,
-            (StatusCode::BAD_REQUEST, vector("A_err_ip_outside_range.body"))
-        );
-        assert_eq!(call(d, req("GET", "/ring")).await, (StatusCode::OK, String::new()));
-        let (code, body) = call(d, req("GET", "/status/ipam")).await;
-        assert_eq!(code, StatusCode::OK);
-        assert_eq!(body, "02:00:00:00:00:0a(hostA)               1048576 IPs (100.0% of total) (1 active)\n");
-        // Claims, subnets, frees.
-        assert_eq!(call(d, req("PUT", "/ip/c2/10.32.0.9/12")).await.0, StatusCode::NO_CONTENT);
-        let (code, body) = call(d, req("PUT", "/ip/c3/10.32.0.9/12")).await;
-        assert_eq!(code, StatusCode::BAD_REQUEST);
-        assert_eq!(body, "Unable to claim: address 10.32.0.9/12 is already owned by c2\n");
-        let (code, body) = call(d, req("POST", "/ip/c4/10.33.0.0/24")).await;
-        assert_eq!((code, body.as_str()), (StatusCode::OK, "10.33.0.1/24"));
-        assert_eq!(call(d, req("GET", "/ip/c4/10.33.0.0/24")).await.1, "10.33.0.1/24");
-        let (code, body) = call(d, req("POST", "/ip/c4/10.33.0.1/24")).await;
-        assert_eq!(code, StatusCode::BAD_REQUEST);
-        assert_eq!(body, "invalid subnet - bits after network prefix are not all zero: 10.33.0.1/24\n");
-        let (code, body) = call(d, req("POST", "/ip/c4/10.33.0.0/31")).await;
-        assert_eq!(
-            (code, body.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid subnet - smaller than minimum size 4: 10.33.0.0/31\n")
-        );
-        let (code, body) = call(d, req("DELETE", "/ip/c4/10.33.0.7")).await;
-        assert_eq!(
-            (code, body.as_str()),
-            (StatusCode::BAD_REQUEST, "Unable to free: Free: address 10.33.0.7 not found for c4\n")
-        );
-        let (code, body) = call(d, req("DELETE", "/ip/c4/nonsense")).await;
-        assert_eq!((code, body.as_str()), (StatusCode::BAD_REQUEST, "invalid IP address: nonsense\n"));
-        assert_eq!(call(d, req("DELETE", "/ip/c4/10.33.0.1")).await.0, StatusCode::NO_CONTENT);
-        assert_eq!(call(d, req("DELETE", "/ip/c2")).await.0, StatusCode::NO_CONTENT);
-        // rmpeer of an unknown peer, as Weave.
-        assert_eq!(
-            call(d, req("DELETE", "/peer/nobody")).await,
-            (StatusCode::OK, "0 IPs taken over from nobody\n".into())
-        );
-    }
+    use testkit::{ipam_daemon as daemon, json, req, seeded};
 
     #[tokio::test]
     async fn v1_refuses_bad_input_with_json_errors() {

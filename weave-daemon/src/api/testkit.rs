@@ -84,6 +84,28 @@ pub async fn daemon_as(tag: &str, (name, nick): (&str, &str), args: &[&str], wit
     TestDaemon { daemon, dir }
 }
 
+/// A daemon with IPAM, ready.
+pub async fn ipam_daemon(tag: &str, extra: &[&str]) -> TestDaemon {
+    let t = daemon(&format!("ipam-{tag}"), extra, With::Ipam).await;
+    t.daemon.set_ready();
+    t
+}
+
+/// A daemon with IPAM seeded with itself, so the ring exists at once.
+pub async fn seeded(tag: &str) -> TestDaemon {
+    ipam_daemon(tag, &["--ipalloc-init", "seed=02:00:00:00:00:0a"]).await
+}
+
+/// A request without a body.
+pub fn req(method: &str, path: &str) -> Request<Body> {
+    Request::builder().method(method).uri(path).body(Body::empty()).unwrap()
+}
+
+/// A POST with a JSON body.
+pub fn json(path: &str, body: &str) -> Request<Body> {
+    Request::post(path).header("content-type", "application/json").body(Body::from(body.to_string())).unwrap()
+}
+
 /// One request through the router, for the tests that read a response as it streams.
 pub async fn send(d: &Arc<Daemon>, req: Request<Body>) -> axum::response::Response {
     router(d.clone()).oneshot(req).await.unwrap()

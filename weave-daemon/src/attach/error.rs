@@ -16,7 +16,7 @@ pub enum AttachError {
     #[error("no target {target}: {why}")]
     UnknownTarget { target: String, why: String },
     /// The file exists but is no network namespace (a FIFO, a device, an ordinary file).
-    #[error("{id} is not a network namespace ({source})")]
+    #[error("{source}")]
     NotANamespace { id: String, source: NetdevError },
     /// The namespace is gone (or never was).
     #[error("cannot open the network namespace of {id}: {source}")]

@@ -52,6 +52,7 @@ impl<P: Ports> AttachService<P> {
         // The name is checked before anything changes.
         let fqdn = fqdn.map(|n| self.names.check_name(&n)).transpose()?;
         let _lock = self.lock(ID).await;
+        self.settle(ID).await;
         let k = self.kernel.clone();
         let bridge = blocking(move || k.bridge()).await?;
         let mut intent = ExposeIntent {
@@ -119,6 +120,7 @@ impl<P: Ports> AttachService<P> {
     async fn run_hide(&self, addrs: &[String]) -> Result<Detached, AttachError> {
         let specs = parse_specs(addrs)?;
         let _lock = self.lock(ID).await;
+        self.settle(ID).await;
         let addrs = self.detach_addresses(ID, &specs)?;
         if !specs.is_empty() && addrs.is_empty() {
             return Ok(Detached { id: ID.into(), removed: vec![] });

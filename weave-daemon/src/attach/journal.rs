@@ -83,6 +83,8 @@ pub trait Journal: Send + Sync + 'static {
     fn record(&self, intent: &Intent) -> Result<(), StoreError>;
     /// Forgets the target's intent (durable with the next durable commit).
     fn clear(&self, id: &str) -> Result<(), StoreError>;
+    /// The target's intent, if one is left.
+    fn get(&self, id: &str) -> Result<Option<Intent>, StoreError>;
     /// Every intent left, in id order.
     fn pending(&self) -> Result<Vec<Intent>, StoreError>;
 }
@@ -111,6 +113,16 @@ impl StoreJournal {
     }
 }
 
+impl StoreJournal {
+    /// An intent that does not decode is damage: refused, never dropped silently.
+    fn decode(&self, id: &str, v: &[u8]) -> Result<Intent, StoreError> {
+        serde_json::from_slice(v).map_err(|e| StoreError::Damaged {
+            path: self.0.path().to_path_buf(),
+            detail: format!("attach intents: the intent for {id:?}: {e}"),
+        })
+    }
+}
+
 impl Journal for StoreJournal {
     fn record(&self, intent: &Intent) -> Result<(), StoreError> {
         let v = serde_json::to_vec(intent).map_err(|e| io(&self.0, e))?;
@@ -123,12 +135,20 @@ impl Journal for StoreJournal {
         self.write(Durability::None, |t| t.remove(id).map(drop).map_err(|e| io(&self.0, e)))
     }
 
+    fn get(&self, id: &str) -> Result<Option<Intent>, StoreError> {
+        let s = &self.0;
+        let tx = s.db().begin_read().map_err(|e| io(s, e))?;
+        let t = match tx.open_table(INTENTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(io(s, e)),
+        };
+        let v = t.get(id).map_err(|e| io(s, e))?;
+        v.map(|v| self.decode(id, v.value())).transpose()
+    }
+
     fn pending(&self) -> Result<Vec<Intent>, StoreError> {
         let s = &self.0;
-        let damaged = |e: &dyn std::fmt::Display| StoreError::Damaged {
-            path: s.path().to_path_buf(),
-            detail: format!("attach intents: {e}"),
-        };
         let tx = s.db().begin_read().map_err(|e| io(s, e))?;
         let t = match tx.open_table(INTENTS) {
             Ok(t) => t,
@@ -138,9 +158,7 @@ impl Journal for StoreJournal {
         let mut out = Vec::new();
         for row in t.iter().map_err(|e| io(s, e))? {
             let (k, v) = row.map_err(|e| io(s, e))?;
-            let intent: Intent = serde_json::from_slice(v.value())
-                .map_err(|e| damaged(&format!("the intent for {:?}: {e}", k.value())))?;
-            out.push(intent);
+            out.push(self.decode(k.value(), v.value())?);
         }
         Ok(out)
     }
@@ -175,6 +193,8 @@ mod tests {
             j.record(&b).unwrap();
             j.clear("weave:expose").unwrap();
             assert_eq!(j.pending().unwrap(), vec![a.clone()]);
+            assert_eq!(j.get("netns:a").unwrap(), Some(a.clone()));
+            assert_eq!(j.get("weave:expose").unwrap(), None);
             j.0.set_meta("x", b"durable").unwrap();
         }
         let j = StoreJournal(Store::open(&path).unwrap());

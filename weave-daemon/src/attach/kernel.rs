@@ -14,6 +14,7 @@ use super::error::AttachError;
 use super::nat;
 use super::target::{veth_names, NsRef, Target, HOST_VETH, PEER_VETH};
 use ipnet::Ipv4Net;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use weave_netdev::{arp, sysctl, Link, LinkKind, Netlink, Netns};
@@ -98,8 +99,11 @@ pub trait Kernel: Send + Sync + 'static {
         ifname: &str,
         addrs: Option<&[Ipv4Net]>,
     ) -> Result<Vec<Ipv4Net>, AttachError>;
-    /// Every attached target.
-    fn list(&self) -> Result<Vec<Attached>, AttachError>;
+    /// The ids of the targets with a veth on the bridge (their aliases).
+    fn port_ids(&self) -> Result<Vec<String>, AttachError>;
+    /// Every attached target. Ids that do not say where their namespace is (containers) are
+    /// found in `located`, or left out.
+    fn list(&self, located: &BTreeMap<String, NsRef>) -> Result<Vec<Attached>, AttachError>;
     /// The bridge as `weave ps` shows it first (`weave:expose`).
     fn bridge(&self) -> Result<Attached, AttachError>;
     /// Puts `addrs` on the bridge (recording whether they are masqueraded); returns those it
@@ -229,11 +233,36 @@ fn remove_host_leftovers(host: &mut Netlink, id: &str) -> Result<(), AttachError
     Ok(())
 }
 
+/// Makes the kernel keep the other addresses of a subnet when its first (primary) address is
+/// deleted: by default it deletes them all with it, so detaching one of two addresses in a
+/// subnet would take both.
+fn keep_secondaries(ns: &Netns, ifname: &str) -> Result<(), AttachError> {
+    let key = format!("net/ipv4/conf/{ifname}/promote_secondaries");
+    Ok(ns.run(|| sysctl::write(&key, "1"))??)
+}
+
+/// Deletes an address; one already gone is fine.
+fn del_address_quietly(nl: &mut Netlink, link: &Link, a: Ipv4Net) -> Result<(), AttachError> {
+    match nl.del_address(link, a) {
+        Err(e) if e.errno() == Some(libc::EADDRNOTAVAIL) => Ok(()),
+        r => Ok(r?),
+    }
+}
+
 /// Deletes a link; one already gone (a veth goes with its peer) is fine.
 fn delete_quietly(nl: &mut Netlink, link: &Link) -> Result<(), AttachError> {
     match nl.delete_link(link) {
         Err(e) if e.errno() == Some(libc::ENODEV) => Ok(()),
         r => Ok(r?),
+    }
+}
+
+impl NetKernel {
+    /// The bridge's ports that are weave's host veths.
+    fn ports(&self) -> Result<Vec<Link>, AttachError> {
+        let mut nl = Netlink::open()?;
+        let Some(br) = nl.link_by_name(&self.bridge)? else { return Ok(vec![]) };
+        Ok(nl.links_with_master(br.index)?.into_iter().filter(|p| p.name.starts_with(HOST_VETH)).collect())
     }
 }
 
@@ -281,6 +310,7 @@ impl Kernel for NetKernel {
             let link = inner.link_by_name(&p.ifname)?.ok_or_else(|| {
                 AttachError::Internal(format!("{} vanished after it was created", p.ifname))
             })?;
+            keep_secondaries(ns, &p.ifname)?;
             let existing = inner.addresses(link.index)?;
             for a in &p.addrs {
                 if !existing.contains(a) {
@@ -339,13 +369,9 @@ impl Kernel for NetKernel {
                         if delete_if {
                             errors.note(delete_quietly(&mut inner, &link));
                         } else {
+                            errors.note(keep_secondaries(ns, ifname));
                             for a in added {
-                                match inner.del_address(&link, *a) {
-                                    Err(e) if e.errno() == Some(libc::EADDRNOTAVAIL) => {}
-                                    r => {
-                                        errors.note(r);
-                                    }
-                                }
+                                errors.note(del_address_quietly(&mut inner, &link, *a));
                             }
                         }
                     }
@@ -385,25 +411,27 @@ impl Kernel for NetKernel {
             None => existing.clone(),
             Some(want) => existing.iter().filter(|a| want.contains(a)).copied().collect(),
         };
-        for a in &remove {
-            inner.del_address(&link, *a)?;
-        }
         if existing.len() == remove.len() {
             delete_quietly(&mut inner, &link)?;
+            return Ok(remove);
+        }
+        // Interfaces made before this setting existed have it off.
+        keep_secondaries(ns, ifname)?;
+        for a in &remove {
+            del_address_quietly(&mut inner, &link, *a)?;
         }
         Ok(remove)
     }
 
-    fn list(&self) -> Result<Vec<Attached>, AttachError> {
-        let mut nl = Netlink::open()?;
-        let Some(br) = nl.link_by_name(&self.bridge)? else { return Ok(vec![]) };
+    fn port_ids(&self) -> Result<Vec<String>, AttachError> {
+        Ok(self.ports()?.into_iter().filter_map(|p| p.alias).collect())
+    }
+
+    fn list(&self, located: &BTreeMap<String, NsRef>) -> Result<Vec<Attached>, AttachError> {
         let mut out = Vec::new();
-        for port in nl.links_with_master(br.index)? {
-            if !port.name.starts_with(HOST_VETH) {
-                continue;
-            }
+        for port in self.ports()? {
             let (Some(id), Some(peer)) = (port.alias.clone(), port.peer_index) else { continue };
-            let Some(at) = ns_of_id(&id) else { continue };
+            let Some(at) = ns_of_id(&id).or_else(|| located.get(&id).cloned()) else { continue };
             // A target that went away leaves its veth behind until the kernel removes it.
             let Ok(ns) = at.open(&id) else { continue };
             let Ok(mut inner) = Netlink::open_in(&ns) else { continue };
@@ -451,7 +479,7 @@ impl Kernel for NetKernel {
 }
 
 /// Where the namespace of the target an id names is, for the kinds whose id says so.
-fn ns_of_id(id: &str) -> Option<NsRef> {
+pub fn ns_of_id(id: &str) -> Option<NsRef> {
     match Target::parse(id).ok()? {
         Target::Netns(n) => Some(NsRef::Named(n)),
         Target::Path(p) => Some(NsRef::Path(p)),

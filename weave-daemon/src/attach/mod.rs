@@ -204,6 +204,7 @@ impl<P: Ports> AttachService<P> {
 
     /// Every attached target, the host's own (`weave:expose`, the bridge) first.
     pub async fn ps(&self) -> Result<Vec<Attached>, AttachError> {
+        let located = self.locate_containers().await?;
         let k = self.kernel.clone();
         blocking(move || {
             let mut out = match k.bridge() {
@@ -211,7 +212,7 @@ impl<P: Ports> AttachService<P> {
                 Err(AttachError::NoBridge(_)) => vec![],
                 Err(e) => return Err(e),
             };
-            out.extend(k.list()?);
+            out.extend(k.list(&located)?);
             Ok(out)
         })
         .await
@@ -240,8 +241,24 @@ impl<P: Ports> AttachService<P> {
 
     /// Every attached target (not the bridge).
     pub async fn list(&self) -> Result<Vec<Attached>, AttachError> {
+        let located = self.locate_containers().await?;
         let k = self.kernel.clone();
-        blocking(move || k.list()).await
+        blocking(move || k.list(&located)).await
+    }
+
+    /// The namespaces of attached containers (ids that do not say where they are), from the
+    /// container resolver; those it does not know are left out.
+    async fn locate_containers(&self) -> Result<BTreeMap<String, target::NsRef>, AttachError> {
+        let Some(resolver) = self.containers() else { return Ok(BTreeMap::new()) };
+        let k = self.kernel.clone();
+        let ids = blocking(move || k.port_ids()).await?;
+        let mut out = BTreeMap::new();
+        for id in ids.into_iter().filter(|id| kernel::ns_of_id(id).is_none()) {
+            if let Ok(c) = resolver.resolve(&id).await {
+                out.insert(id, target::NsRef::Pid(c.pid));
+            }
+        }
+        Ok(out)
     }
 
     fn announce(&self, e: TargetEvent) {

@@ -12,7 +12,7 @@ use ipnet::Ipv4Net;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
-use weave_netdev::{arp, nft, Netlink};
+use weave_netdev::{arp, nft, sysctl, Netlink};
 
 /// Per exposed CIDR, whether it is masqueraded (JSON).
 pub const FILE: &str = "expose.json";
@@ -64,8 +64,13 @@ pub fn hide(
     let Some(br) = nl.link_by_name(bridge)? else { return Ok(vec![]) };
     let existing = nl.addresses(br.index)?;
     let gone: Vec<Ipv4Net> = existing.into_iter().filter(|a| addrs.is_none_or(|w| w.contains(a))).collect();
+    // Else deleting a subnet's first address deletes the others of the subnet with it.
+    sysctl::write(&format!("net/ipv4/conf/{bridge}/promote_secondaries"), "1")?;
     for a in &gone {
-        nl.del_address(&br, *a)?;
+        match nl.del_address(&br, *a) {
+            Err(e) if e.errno() == Some(libc::EADDRNOTAVAIL) => {}
+            r => r?,
+        }
     }
     let mut masq = load(dir);
     for a in &gone {

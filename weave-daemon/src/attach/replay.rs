@@ -51,6 +51,7 @@ impl<P: Ports> AttachService<P> {
         .await?;
         let mut out = Replayed::default();
         for intent in intents {
+            tracing::info!(target = %intent.id, op = ?intent.op, "replaying an interrupted operation");
             let _lock = self.lock(&intent.id).await;
             match self.replay_one(&intent).await {
                 Ok(o) => {
@@ -72,6 +73,25 @@ impl<P: Ports> AttachService<P> {
             Err(e) => tracing::warn!("removing leftover veths: {e}"),
         }
         Ok(out)
+    }
+
+    /// Before a new operation on `id` (its lock held): an earlier one whose failure left its
+    /// intent (its undo, or a detach, failed part-way) is finished or undone first, so the new
+    /// intent does not replace one still owed.
+    pub(super) async fn settle(&self, id: &str) {
+        let (j, i) = (self.journal.clone(), id.to_string());
+        let pending = blocking(move || j.get(&i).map_err(|e| AttachError::Internal(e.to_string()))).await;
+        match pending {
+            Ok(Some(intent)) => {
+                tracing::info!(target = %id, op = ?intent.op, "completing an earlier operation first");
+                match self.replay_one(&intent).await {
+                    Ok(_) => self.clear(id).await,
+                    Err(e) => tracing::warn!(target = %id, "completing an earlier operation: {e}"),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(target = %id, "reading the intent left by an earlier operation: {e}"),
+        }
     }
 
     async fn replay_one(&self, intent: &Intent) -> Result<Outcome, AttachError> {

@@ -69,6 +69,7 @@ impl<P: Ports> AttachService<P> {
         };
         let id = loc.id.clone();
         let _lock = self.lock(&id).await;
+        self.settle(&id).await;
         // The namespace is opened here, once, for every step.
         let (k, at, i, ifname) = (self.kernel.clone(), loc.ns.clone(), id.clone(), spec.ifname.clone());
         let (ns, prior_if) = blocking(move || {
@@ -131,6 +132,7 @@ impl<P: Ports> AttachService<P> {
         done: &mut Done,
     ) -> Result<Attached, AttachError> {
         let addrs = self.allocate_all(id, specs).await?;
+        tracing::debug!(target = %id, addrs = ?addrs, "attach: allocated");
         // The next daemon must know exactly what was to be plumbed.
         intent.addrs = Some(addrs.clone());
         self.record(id, Op::Attach(intent.clone()), "attach").await?;
@@ -146,6 +148,7 @@ impl<P: Ports> AttachService<P> {
         let plumbed = blocking(move || k.plumb(&n, &plumb)).await?;
         done.created = plumbed.created;
         done.added = plumbed.added.clone();
+        tracing::debug!(target = %id, created = plumbed.created, added = ?plumbed.added, "attach: plumbed");
 
         if let Some(fqdn) = &intent.fqdn {
             for a in &plumbed.target.addrs {
@@ -223,6 +226,7 @@ impl<P: Ports> AttachService<P> {
         Target::parse(&id)?;
         check_ifname(&ifname)?;
         let _lock = self.lock(&id).await;
+        self.settle(&id).await;
         let ns = match at {
             None => None,
             Some(at) => match open(at.clone(), &id).await {
@@ -259,6 +263,7 @@ impl<P: Ports> AttachService<P> {
             Err(e) => return Err(e),
         };
         let _lock = self.lock(&id).await;
+        self.settle(&id).await;
         let addrs = self.detach_addresses(&id, &specs)?;
         if !specs.is_empty() && addrs.is_empty() {
             // Only net: arguments, and nothing allocated there.
@@ -325,6 +330,7 @@ impl<P: Ports> AttachService<P> {
         if gone {
             self.names.forget(id).await;
         }
+        tracing::debug!(target = %id, ?removed, ?released, all, gone, "detach: removed and released");
         let removed = union(removed, &released);
         for a in &removed {
             self.names.remove(id, *a).await;

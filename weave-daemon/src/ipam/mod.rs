@@ -172,7 +172,7 @@ pub fn find_pre_claims(kernel: &impl crate::attach::kernel::Kernel) -> Vec<PreCl
         })),
         Err(e) => tracing::warn!("reading the bridge's addresses: {e}"),
     }
-    match kernel.list() {
+    match kernel.list(&Default::default()) {
         Ok(list) => {
             for t in list {
                 out.extend(t.addrs.iter().map(|a| PreClaim {
