@@ -85,6 +85,8 @@ pub async fn serve(listener: tokio::net::TcpListener, daemon: Arc<Daemon>) -> st
 }
 
 #[cfg(test)]
+mod client_tests;
+#[cfg(test)]
 mod testkit;
 #[cfg(test)]
 mod tests;
