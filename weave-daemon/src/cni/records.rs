@@ -95,7 +95,18 @@ pub fn all(store: &Store) -> Result<Vec<Record>, StoreError> {
 
 /// The attachment of `(container_id, ifname)`.
 pub fn get(store: &Store, container_id: &str, ifname: &str) -> Result<Option<Record>, StoreError> {
-    Ok(all(store)?.into_iter().find(|r| r.container_id == container_id && r.ifname == ifname))
+    let tx = store.db().begin_read().map_err(|e| io(store, e))?;
+    let t = match tx.open_table(ATTACHMENTS) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(io(store, e)),
+    };
+    let k = key(container_id, ifname);
+    let Some(v) = t.get(k.as_str()).map_err(|e| io(store, e))? else { return Ok(None) };
+    serde_json::from_slice(v.value()).map(Some).map_err(|e| StoreError::Damaged {
+        path: store.path().to_path_buf(),
+        detail: format!("CNI attachment {k:?}: {e}"),
+    })
 }
 
 #[cfg(test)]
