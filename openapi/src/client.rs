@@ -10,7 +10,7 @@ use crate::{
     AllocateRequest, Allocated, Allocation, ApiError, AttachRequest, AttachedTarget, ClaimRequest,
     ConnectRequest, Connection, DetachRequest, DetachResult, ExposeRequest, ForgetRequest, FreeRequest,
     Freed, HideRequest, IpamCheck, IpamInfo, Peer, Primed, Report, ResetResult, RmpeerRequest, RmpeerResult,
-    Routes, ShutdownAccepted, Status, Targets, VersionInfo,
+    Routes, Service, ServiceRemoved, ServiceRequest, ShutdownAccepted, Status, Targets, VersionInfo,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -235,6 +235,26 @@ impl Client {
     /// Hands IPAM space to a live peer, removes weave's devices, rules and data, and stops.
     pub async fn reset(&self) -> Result<ResetResult, ClientError> {
         self.send(self.http.post(self.url("/api/v1/reset"))).await
+    }
+
+    /// Services of this host.
+    pub async fn services(&self) -> Result<Vec<Service>, ClientError> {
+        self.get("/api/v1/services").await
+    }
+
+    /// Creates a service (an identical one already there is answered as it is).
+    pub async fn service_add(&self, req: &ServiceRequest) -> Result<Service, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/services")).json(req)).await
+    }
+
+    /// Removes a service: its rules, its weave address and name.
+    pub async fn service_rm(&self, id: &str) -> Result<ServiceRemoved, ClientError> {
+        let mut url = reqwest::Url::parse(&self.base)
+            .map_err(|e| self.decode(format!("address {}: {e}", self.addr)))?;
+        url.path_segments_mut()
+            .map_err(|_| self.decode(format!("address {} cannot carry a path", self.addr)))?
+            .extend(["api", "v1", "services", id]);
+        self.send(self.http.delete(url)).await
     }
 
     /// weaveDNS: configuration and entries.

@@ -15,6 +15,7 @@ pub mod ipam;
 pub mod mesh;
 pub mod metrics;
 pub mod report;
+pub mod services;
 pub mod status;
 pub mod template;
 pub mod text;
@@ -28,6 +29,7 @@ pub use events::{Events, StreamItem};
 pub use ipam::*;
 pub use mesh::*;
 pub use report::*;
+pub use services::*;
 pub use status::*;
 pub use traffic::*;
 

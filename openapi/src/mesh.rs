@@ -168,7 +168,9 @@ pub struct ForgetRequest {
 /// `ring_changed` (ownership in the ring changed; `owned` = addresses in this peer's ranges,
 /// `owners` = peers owning space), `ipam_error` (IPAM gossip refused; the connection it came on
 /// is closed and retried). weaveDNS's: `dns_entry_added`/`dns_entry_removed` (a live entry
-/// appeared on, or left, this peer: registered here or learnt by gossip).
+/// appeared on, or left, this peer: registered here or learnt by gossip). Services':
+/// `service_added`, `service_removed`, `service_changed` (a service became broken or active
+/// again, or its target moved to another address).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -186,6 +188,9 @@ pub enum Event {
     IpamError { peer: Option<String>, error: String },
     DnsEntryAdded { hostname: String, address: String, container_id: String, origin: String },
     DnsEntryRemoved { hostname: String, address: String, container_id: String, origin: String },
+    ServiceAdded { service: crate::services::Service },
+    ServiceRemoved { id: String },
+    ServiceChanged { service: crate::services::Service },
 }
 
 impl Event {
@@ -205,6 +210,9 @@ impl Event {
             Event::IpamError { .. } => "ipam_error",
             Event::DnsEntryAdded { .. } => "dns_entry_added",
             Event::DnsEntryRemoved { .. } => "dns_entry_removed",
+            Event::ServiceAdded { .. } => "service_added",
+            Event::ServiceRemoved { .. } => "service_removed",
+            Event::ServiceChanged { .. } => "service_changed",
         }
     }
 }

@@ -23,6 +23,9 @@ pub struct Report {
     pub ipam: Option<IpamStatus>,
     #[serde(rename = "DNS", default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsStatus>,
+    /// weave's own: the services of this host (`/api/v1/services`); absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<crate::services::Service>,
 }
 
 /// weave never phones home; the block is kept for compatibility and always says "disabled".

@@ -42,6 +42,9 @@ pub struct Status {
     pub ipam: Option<IpamSummary>,
     /// Absent when DNS is disabled (`--no-dns`).
     pub dns: Option<DnsSummary>,
+    /// Services of this host (`/api/v1/services`).
+    #[serde(default)]
+    pub services: crate::services::ServicesSummary,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

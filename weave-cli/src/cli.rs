@@ -145,6 +145,12 @@ pub enum Command {
     },
     /// A live full-screen dashboard of the network
     Top,
+    /// Services: export a container's port to the outside, import an outside service into
+    /// the weave network, bind a container's port to a weave address of its own
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
     /// Register names in weaveDNS: [IP...] TARGET [-h FQDN], or IP... -h FQDN
     #[command(name = "dns-add", disable_help_flag = true)]
     DnsAdd {
@@ -174,6 +180,56 @@ pub enum DemoAction {
     },
     /// Remove the demo cluster
     Down,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServiceAction {
+    /// Let outside clients reach TARGET's port through this host; prints the id and the
+    /// host's weave address towards the target
+    Export {
+        /// TARGET:PORT[/tcp|udp]; TARGET is a target attached here (netns:NAME, a container)
+        /// or any container's weave address
+        #[arg(value_name = "TARGET:PORT[/PROTO]")]
+        target: String,
+        /// [HOSTADDR:]PORT: the port on this host (on HOSTADDR only, when given)
+        #[arg(long, value_name = "[HOSTADDR:]PORT")]
+        publish: String,
+    },
+    /// Let containers on every host reach ADDR:PORT (reachable from this host) at a weave
+    /// address and name; prints the id and the weave address
+    #[command(disable_help_flag = true)]
+    Import {
+        #[arg(value_name = "ADDR:PORT[/PROTO]")]
+        address: String,
+        /// [WEAVEIP[/LEN]:]PORT: the weave address (from IPAM when left out) and port
+        #[arg(long = "as", value_name = "[WEAVEIP:]PORT")]
+        r#as: String,
+        /// Register this name in weaveDNS for the weave address
+        #[arg(short = 'h', long = "fqdn", value_name = "NAME")]
+        fqdn: Option<String>,
+    },
+    /// Let TARGET's port also answer at a weave address of its own, on every host; prints
+    /// the id and the weave address
+    #[command(disable_help_flag = true)]
+    Bind {
+        /// TARGET:PORT[/tcp|udp]; TARGET is attached on this host
+        #[arg(value_name = "TARGET:PORT[/PROTO]")]
+        target: String,
+        #[arg(long = "as", value_name = "[WEAVEIP:]PORT")]
+        r#as: String,
+        #[arg(short = 'h', long = "fqdn", value_name = "NAME")]
+        fqdn: Option<String>,
+    },
+    /// List the services of this host
+    Ls {
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Remove services: their rules, weave addresses and names
+    Rm {
+        #[arg(value_name = "ID", required = true)]
+        ids: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

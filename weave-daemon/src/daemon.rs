@@ -44,6 +44,8 @@ pub struct Daemon {
     pub attach: Arc<AttachService>,
     /// CNI attachments, over the attach service.
     pub cni: Arc<crate::cni::CniService>,
+    /// Export, import and bind, beside the attach service.
+    pub services: Arc<crate::services::Services>,
     ready: AtomicBool,
     /// `weave reset` was asked for: clean up the host when stopping.
     reset: AtomicBool,
@@ -85,8 +87,16 @@ impl Daemon {
             BRIDGE,
             overlay_mtu(&p.config),
         );
+        let services = crate::services::Services::new(
+            attach.clone(),
+            p.ipam.clone(),
+            p.dns.clone(),
+            p.store.clone(),
+            BRIDGE,
+        );
         Arc::new(Daemon {
             cni,
+            services,
             config: p.config,
             identity: p.identity,
             store: p.store,
@@ -173,7 +183,15 @@ impl Daemon {
             ttl: c.dns_ttl,
             entries: self.dns().map(|d| d.status_entries()).unwrap_or_default(),
         });
-        Report { ready: self.is_ready(), version: VERSION.into(), router, ipam, dns, ..Default::default() }
+        Report {
+            ready: self.is_ready(),
+            version: VERSION.into(),
+            router,
+            ipam,
+            dns,
+            services: self.services.list(),
+            ..Default::default()
+        }
     }
 
     fn upstream_servers(&self) -> Vec<String> {
@@ -303,6 +321,8 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     if replayed != Default::default() {
         tracing::info!(?replayed, "interrupted attach operations replayed");
     }
+    // Services after the targets they follow; before anything new is served.
+    daemon.services.start().await.context("restore services")?;
     if let Some(file) = daemon.config.peers_file.clone() {
         let (mesh, stop) = (daemon.mesh.clone(), daemon.shutdown.clone());
         tokio::spawn(crate::peers_file::watch(file, launched_with, mesh, stop));
@@ -516,6 +536,12 @@ pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
     }
     if let Err(e) = crate::attach::nat::remove_nat() {
         failures.push(format!("NAT rules of exposed addresses: {e}"));
+    }
+    if crate::services::kernel::host_table_present() {
+        match crate::services::kernel::remove_host() {
+            Ok(()) => removed.push("services' NAT rules".into()),
+            Err(e) => failures.push(format!("services' NAT rules: {e}")),
+        }
     }
     for file in ["weave.db", "restart.sentinel", crate::dns::persist::FILE, crate::attach::nat::FILE] {
         let p = data_dir.join(file);

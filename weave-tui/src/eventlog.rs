@@ -117,6 +117,14 @@ fn change(e: &ApiEvent, nick: &dyn Fn(&str) -> Option<String>) -> (String, bool)
         ApiEvent::DnsEntryRemoved { hostname, address, origin, .. } => {
             (format!("{hostname} -> {address} removed by {}", name(origin)), false)
         }
+        ApiEvent::ServiceAdded { service } => {
+            (format!("service {} added ({})", service.id, service.kind.as_str()), false)
+        }
+        ApiEvent::ServiceRemoved { id } => (format!("service {id} removed"), false),
+        ApiEvent::ServiceChanged { service } => match &service.reason {
+            Some(why) => (format!("service {} broken: {why}", service.id), true),
+            None => (format!("service {} active", service.id), false),
+        },
     }
 }
 

@@ -67,6 +67,16 @@ pub fn status(r: &Report) -> String {
         let live = dns.entries.iter().filter(|e| e.tombstone == 0).count();
         let _ = writeln!(s, "        Entries: {live}");
     }
+    // weave's own section, only when there is something to say (Weave's output otherwise).
+    if !r.services.is_empty() {
+        let n = crate::services::ServicesSummary::of(&r.services);
+        s.push('\n');
+        s.push_str("        Service: services\n");
+        let _ = writeln!(s, "       Services: {} ({} active, {} broken)", n.total, n.active, n.broken);
+        for svc in r.services.iter().filter(|s| s.reason.is_some()) {
+            let _ = writeln!(s, "         Broken: {} {}", svc.id, svc.reason.as_deref().unwrap_or_default());
+        }
+    }
     s
 }
 

@@ -8,6 +8,7 @@ mod dns;
 mod ipam;
 mod launch;
 mod reset;
+mod service;
 mod status;
 mod stop;
 mod top;
@@ -43,6 +44,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Ipam { action: IpamAction::Check { output } } => ipam::check(&client, output.output).await,
         Command::Demo { action } => demo::exec(action).await,
         Command::Top => top::exec(&client),
+        Command::Service { action } => service::exec(&client, action).await,
         Command::DnsAdd { args } => dns::add(&client, &args).await,
         Command::DnsRemove { args } => dns::remove(&client, &args).await,
         Command::DnsLookup { name } => dns::lookup(&client, &name).await,

@@ -154,6 +154,47 @@ impl From<crate::cni::CniFailure> for ApiFailure {
     }
 }
 
+impl From<crate::services::ServiceError> for ApiFailure {
+    fn from(e: crate::services::ServiceError) -> ApiFailure {
+        use crate::services::ServiceError as E;
+        let (status, kind) = match &e {
+            E::Attach(a) => return ApiFailure::from(AttachErrorRef(a)).with_error(e.to_string()),
+            E::Ipam(_) => {
+                let E::Ipam(i) = e else { unreachable!() };
+                return i.into();
+            }
+            E::Invalid(_) | E::OutOfRange { .. } | E::BadName(_) | E::DnsDisabled | E::NeedsIpam(_) => {
+                (StatusCode::BAD_REQUEST, Some("invalid"))
+            }
+            E::UnknownTarget { .. } => (StatusCode::NOT_FOUND, Some("unknown_container")),
+            E::NotFound(_) => (StatusCode::NOT_FOUND, Some("not_found")),
+            E::Conflict(_) => (StatusCode::CONFLICT, Some("conflict")),
+            E::Kernel(k) => match k.errno() {
+                Some(libc::EEXIST) | Some(libc::EADDRINUSE) => (StatusCode::CONFLICT, Some("conflict")),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
+            },
+            E::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
+        };
+        ApiFailure { status, hint: e.hint(), kind, error: e.to_string() }
+    }
+}
+
+/// An attach failure seen through a service (the status and hint are the attach's).
+struct AttachErrorRef<'a>(&'a AttachError);
+
+impl From<AttachErrorRef<'_>> for ApiFailure {
+    fn from(a: AttachErrorRef<'_>) -> ApiFailure {
+        ApiFailure { status: attach_status(a.0), error: a.0.to_string(), hint: a.0.hint(), kind: None }
+    }
+}
+
+impl ApiFailure {
+    fn with_error(mut self, error: String) -> ApiFailure {
+        self.error = error;
+        self
+    }
+}
+
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
         (

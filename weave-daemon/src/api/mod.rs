@@ -11,12 +11,13 @@ mod events;
 mod ipam;
 mod legacy;
 mod mesh;
+mod services;
 mod state;
 mod v1;
 mod weave_ipam;
 
 pub use error::ApiFailure;
-pub use state::{AppState, AttachApi, CniApi, DaemonApi, DnsApi, IpamApi, MeshApi};
+pub use state::{AppState, AttachApi, CniApi, DaemonApi, DnsApi, IpamApi, MeshApi, ServicesApi};
 
 use crate::daemon::Daemon;
 use axum::Router;
@@ -39,6 +40,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "cni", description = "CNI attachments: the daemon side of the weave-net and weave-ipam plugins"),
         (name = "ipam", description = "Cluster-wide IP address allocation"),
         (name = "dns", description = "weaveDNS: names of containers, answered on every host"),
+        (name = "services", description = "Services exported from, imported into, or bound on the weave network"),
         (name = "events", description = "The stream of changes")
     )
 )]
@@ -53,6 +55,7 @@ fn v1_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(cni::routes())
         .merge(ipam::routes())
         .merge(dns::routes())
+        .merge(services::routes())
         .routes(utoipa_axum::routes!(events::events))
         .split_for_parts()
 }

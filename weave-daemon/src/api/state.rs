@@ -22,6 +22,7 @@ pub struct AppState {
     pub dns: DnsApi,
     pub attach: AttachApi,
     pub cni: CniApi,
+    pub services: ServicesApi,
 }
 
 impl AppState {
@@ -33,6 +34,7 @@ impl AppState {
             dns: DnsApi(d.dns().cloned()),
             attach: d.attach.clone(),
             cni: d.cni.clone(),
+            services: d.services.clone(),
         }
     }
 }
@@ -121,6 +123,9 @@ pub type AttachApi = Arc<AttachService>;
 /// CNI attachments.
 pub type CniApi = Arc<crate::cni::CniService>;
 
+/// Export, import and bind.
+pub type ServicesApi = Arc<crate::services::Services>;
+
 macro_rules! handle {
     ($t:ty, $f:ident) => {
         impl FromRef<AppState> for $t {
@@ -136,3 +141,4 @@ handle!(IpamApi, ipam);
 handle!(DnsApi, dns);
 handle!(AttachApi, attach);
 handle!(CniApi, cni);
+handle!(ServicesApi, services);

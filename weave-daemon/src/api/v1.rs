@@ -1,6 +1,6 @@
 //! `/api/v1`: the daemon's JSON API. Every handler here appears in the OpenAPI document.
 
-use super::{ApiFailure, AppState, DaemonApi, IpamApi, MeshApi};
+use super::{ApiFailure, AppState, DaemonApi, IpamApi, MeshApi, ServicesApi};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -65,8 +65,10 @@ async fn reset(
     State(d): State<DaemonApi>,
     State(ipam): State<IpamApi>,
     State(m): State<MeshApi>,
+    State(services): State<ServicesApi>,
 ) -> Result<(StatusCode, Json<ResetResult>), ApiFailure> {
     let handed_over = hand_over(&ipam, &m).await?;
+    services.reset().await;
     let dir = d.data_dir();
     let (removed, failures) = tokio::task::spawn_blocking(move || crate::daemon::reset_host(&dir))
         .await
@@ -134,5 +136,6 @@ fn summarise(d: &DaemonApi, m: &MeshApi, r: &Report) -> Status {
             ttl: n.ttl,
             entries: n.entries.iter().filter(|e| e.tombstone == 0).count() as u32,
         }),
+        services: ServicesSummary::of(&r.services),
     }
 }

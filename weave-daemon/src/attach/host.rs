@@ -139,7 +139,21 @@ impl<P: Ports> AttachService<P> {
         all: bool,
     ) -> Result<Vec<Ipv4Net>, AttachError> {
         let (k, a) = (self.kernel.clone(), addrs.to_vec());
-        let removed = blocking(move || k.hide((!all).then_some(a.as_slice()))).await?;
+        let reserved = self.reserved_addrs();
+        let removed = blocking(move || {
+            if all && !reserved.is_empty() {
+                // Every address but the services'.
+                let mut on_bridge = match k.bridge() {
+                    Ok(b) => b.addrs,
+                    Err(AttachError::NoBridge(_)) => return Ok(vec![]),
+                    Err(e) => return Err(e),
+                };
+                on_bridge.retain(|x| !reserved.contains(x));
+                return k.hide(Some(&on_bridge));
+            }
+            k.hide((!all).then_some(a.as_slice()))
+        })
+        .await?;
         let released = if all {
             self.addresses.release_all(ID).await?
         } else {

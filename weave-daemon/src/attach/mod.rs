@@ -158,6 +158,9 @@ pub struct AttachService<P: Ports = Live> {
     /// One operation at a time per target id.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     events: broadcast::Sender<TargetEvent>,
+    /// The services' weave addresses: `weave hide` (all) leaves those on the bridge, and
+    /// `weave ps` does not show them as the host's.
+    reserved: Mutex<Vec<Ipv4Net>>,
 }
 
 impl<P: Ports> AttachService<P> {
@@ -175,6 +178,7 @@ impl<P: Ports> AttachService<P> {
             containers: OnceLock::new(),
             locks: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
+            reserved: Mutex::new(vec![]),
         })
     }
 
@@ -185,6 +189,20 @@ impl<P: Ports> AttachService<P> {
 
     fn containers(&self) -> Option<&dyn ContainerResolver> {
         self.containers.get().map(|r| r.as_ref())
+    }
+
+    /// Sets the services' weave addresses (see `reserved`).
+    pub fn reserve_bridge(&self, addrs: Vec<Ipv4Net>) {
+        *self.reserved.lock().unwrap_or_else(|p| p.into_inner()) = addrs;
+    }
+
+    pub fn reserved_addrs(&self) -> Vec<Ipv4Net> {
+        self.reserved.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Finds a target by the name the user gave (its id, namespace and default name).
+    pub async fn locate(&self, target: &str) -> Result<target::Located, AttachError> {
+        target::Target::parse(target)?.locate(self.containers()).await
     }
 
     /// Targets attached and detached from now on.
@@ -206,9 +224,13 @@ impl<P: Ports> AttachService<P> {
     pub async fn ps(&self) -> Result<Vec<Attached>, AttachError> {
         let located = self.locate_containers().await?;
         let k = self.kernel.clone();
+        let reserved = self.reserved_addrs();
         blocking(move || {
             let mut out = match k.bridge() {
-                Ok(b) => vec![b],
+                Ok(mut b) => {
+                    b.addrs.retain(|a| !reserved.contains(a));
+                    vec![b]
+                }
                 Err(AttachError::NoBridge(_)) => vec![],
                 Err(e) => return Err(e),
             };
