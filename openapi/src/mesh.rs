@@ -188,9 +188,9 @@ pub enum Event {
     IpamError { peer: Option<String>, error: String },
     DnsEntryAdded { hostname: String, address: String, container_id: String, origin: String },
     DnsEntryRemoved { hostname: String, address: String, container_id: String, origin: String },
-    ServiceAdded { service: crate::services::Service },
+    ServiceAdded { service: Box<crate::services::Service> },
     ServiceRemoved { id: String },
-    ServiceChanged { service: crate::services::Service },
+    ServiceChanged { service: Box<crate::services::Service> },
 }
 
 impl Event {

@@ -97,7 +97,8 @@ fn export_publishes_a_remote_containers_tcp_and_udp_service_to_the_underlay_and_
 
     // The target is a container on the other host, named by its weave address.
     let (tcp_id, via) = service(h1, &["export", &format!("{web_ip}:80"), "--publish", "8080"]);
-    let (udp_id, via_udp) = service(h1, &["export", &format!("{web_ip}:53/udp"), "--publish", "10.99.0.1:5353"]);
+    let (udp_id, via_udp) =
+        service(h1, &["export", &format!("{web_ip}:53/udp"), "--publish", "10.99.0.1:5353"]);
     assert!(tcp_id.starts_with("svc-") && via.starts_with("10.3"), "{tcp_id} {via}");
     let added = events.wait_line("\"type\":\"service_added\"");
     assert!(added.contains(&tcp_id) || added.contains(&udp_id), "{added}");
@@ -115,9 +116,15 @@ fn export_publishes_a_remote_containers_tcp_and_udp_service_to_the_underlay_and_
     let list = services(h1);
     assert_eq!(list.len(), 2, "{list:?}");
     let tcp = list.iter().find(|s| s.id == tcp_id).unwrap();
-    assert_eq!((tcp.state, tcp.target_address.as_deref(), tcp.publish_port), (ServiceState::Active, Some(web_ip.as_str()), Some(8080)));
+    assert_eq!(
+        (tcp.state, tcp.target_address.as_deref(), tcp.publish_port),
+        (ServiceState::Active, Some(web_ip.as_str()), Some(8080))
+    );
     let status = h1.weave(&["status"]).stdout;
-    assert!(status.contains("Service: services") && status.contains("Services: 2 (2 active, 0 broken)"), "{status}");
+    assert!(
+        status.contains("Service: services") && status.contains("Services: 2 (2 active, 0 broken)"),
+        "{status}"
+    );
     let report = h1.report().unwrap();
     assert_eq!(report.services.len(), 2);
     assert_eq!(h1.status().unwrap().services.active, 2);
@@ -170,7 +177,9 @@ fn import_reaches_an_outside_service_from_every_host_by_address_and_name_across_
     reaches(&c3, "tcp", &to, "ext");
     // By name, on every host.
     for h in [h1, h3] {
-        wait_until(&format!("ext.weave.local on {}", h.nickname()), SETTLE, || dig(h, "ext.weave.local") == w);
+        wait_until(&format!("ext.weave.local on {}", h.nickname()), SETTLE, || {
+            dig(h, "ext.weave.local") == w
+        });
     }
     reaches(&c3, "tcp", &format!("{}:80", dig(h3, "ext.weave.local")), "ext");
     // Host 2 itself reaches it at its weave address too.
@@ -289,7 +298,10 @@ fn bad_input_is_refused_with_the_reason_and_nothing_half_applied_and_reset_remov
     refused(&["export", &t("70000"), "--publish", "81"], "port 70000 is out of range");
     refused(&["export", &t("80"), "--publish", "0"], "publish port 0 is out of range");
     refused(&["export", &t("81"), "--publish", "8080"], "tcp port 8080 is published already");
-    refused(&["import", "192.168.1.1:80", "--as", "10.200.0.1:80"], "outside the weave network's range 10.32.0.0/12");
+    refused(
+        &["import", "192.168.1.1:80", "--as", "10.200.0.1:80"],
+        "outside the weave network's range 10.32.0.0/12",
+    );
     refused(&["import", "192.168.1.1:80", "--as", "10.32.0.7:80"], "10.32.0.7");
     refused(&["import", "192.168.1.1:80", "--as", "80", "-h", "x.example.com"], "outside the DNS domain");
     refused(&["bind", "10.32.0.7:80", "--as", "81"], "bind needs a target attached on this host");

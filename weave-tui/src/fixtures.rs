@@ -137,6 +137,7 @@ pub fn snapshot(t0: Instant, secs: u64) -> Snapshot {
         },
         ipam: None,
         dns: None,
+        services: Default::default(),
     };
     let connections = vec![
         conn("10.99.0.2:6783", "established", Some((H2, "host2")), bytes(150_000), bytes(40_000)),

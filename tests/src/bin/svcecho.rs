@@ -42,7 +42,8 @@ fn main() {
             let secs: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(2);
             let t = Duration::from_secs(secs);
             let answer = if proto == "tcp" {
-                let mut c = TcpStream::connect_timeout(&to, t).unwrap_or_else(|e| fail(&format!("connect {to}: {e}")));
+                let mut c = TcpStream::connect_timeout(&to, t)
+                    .unwrap_or_else(|e| fail(&format!("connect {to}: {e}")));
                 c.set_read_timeout(Some(t)).ok();
                 let mut s = String::new();
                 c.read_to_string(&mut s).unwrap_or_else(|e| fail(&format!("read from {to}: {e}")));
@@ -52,7 +53,8 @@ fn main() {
                 s.set_read_timeout(Some(t)).ok();
                 s.send_to(b"hi", to).unwrap_or_else(|e| fail(&format!("send to {to}: {e}")));
                 let mut buf = [0u8; 1500];
-                let (n, _) = s.recv_from(&mut buf).unwrap_or_else(|e| fail(&format!("no answer from {to}: {e}")));
+                let (n, _) =
+                    s.recv_from(&mut buf).unwrap_or_else(|e| fail(&format!("no answer from {to}: {e}")));
                 String::from_utf8_lossy(&buf[..n]).into_owned()
             };
             if answer.is_empty() {

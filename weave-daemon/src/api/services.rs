@@ -31,7 +31,10 @@ async fn list(State(s): State<ServicesApi>) -> Json<Vec<Service>> {
         (status = 409, description = "The published port, or the weave address, is taken", body = ApiError),
         (status = 500, description = "The kernel or the database refused a step (nothing is left applied)", body = ApiError),
         (status = 503, description = "No address can be had from IPAM", body = ApiError)))]
-async fn add(State(s): State<ServicesApi>, Json(req): Json<ServiceRequest>) -> Result<Json<Service>, ApiFailure> {
+async fn add(
+    State(s): State<ServicesApi>,
+    Json(req): Json<ServiceRequest>,
+) -> Result<Json<Service>, ApiFailure> {
     Ok(Json(s.add(req).await?))
 }
 

@@ -9,10 +9,7 @@ use ipnet::Ipv4Net;
 use weave_netdev::{arp, nft, sysctl, NetdevError, Netlink, Netns};
 
 fn missing(what: &str, name: &str) -> NetdevError {
-    NetdevError::new(
-        format!("find {what} {name}"),
-        std::io::Error::from_raw_os_error(libc::ENODEV),
-    )
+    NetdevError::new(format!("find {what} {name}"), std::io::Error::from_raw_os_error(libc::ENODEV))
 }
 
 /// Puts `addr` on the bridge (with its prefix, as expose does, so the host routes to the
@@ -75,7 +72,9 @@ fn open(at: &NsRef, id: &str) -> Result<Netns, NetdevError> {
         NsRef::Path(p) => Netns::path(p),
         NsRef::Pid(p) => Netns::pid(*p),
     };
-    r.map_err(|e| NetdevError::new(format!("open the network namespace of {id}"), std::io::Error::other(e.to_string())))
+    r.map_err(|e| {
+        NetdevError::new(format!("open the network namespace of {id}"), std::io::Error::other(e.to_string()))
+    })
 }
 
 /// In a bound target's namespace: `add` on its weave interface (and `del` off it), then its

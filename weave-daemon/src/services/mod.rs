@@ -289,9 +289,16 @@ impl Services {
             (Some(ipam), p) => {
                 let (universe, default) = (to_net(ipam.universe()), to_net(ipam.default_subnet()));
                 if !universe.contains(&w.addr) {
-                    return Err(ServiceError::OutOfRange { addr: w.addr.to_string(), range: universe.to_string() });
+                    return Err(ServiceError::OutOfRange {
+                        addr: w.addr.to_string(),
+                        range: universe.to_string(),
+                    });
                 }
-                p.unwrap_or(if default.contains(&w.addr) { default.prefix_len() } else { universe.prefix_len() })
+                p.unwrap_or(if default.contains(&w.addr) {
+                    default.prefix_len()
+                } else {
+                    universe.prefix_len()
+                })
             }
             (None, Some(p)) => p,
             (None, None) => {
@@ -327,7 +334,9 @@ impl Services {
         })?;
         let default = ipam.default_subnet();
         let subnet = match r.spec {
-            Spec::Export { .. } if !to_net(default).contains(&at.addr) && to_net(ipam.universe()).contains(&at.addr) => {
+            Spec::Export { .. }
+                if !to_net(default).contains(&at.addr) && to_net(ipam.universe()).contains(&at.addr) =>
+            {
                 ipam.universe()
             }
             _ => default,
@@ -379,7 +388,9 @@ impl Services {
     /// attached on this host (its first weave address that is not a service's).
     async fn resolve(&self, spec: &Spec) -> Result<Resolved, ServiceError> {
         match spec {
-            Spec::Export { target: TargetRef::Address(a), .. } => Ok(Resolved { id: None, addr: *a, ns: None }),
+            Spec::Export { target: TargetRef::Address(a), .. } => {
+                Ok(Resolved { id: None, addr: *a, ns: None })
+            }
             Spec::Import { addr, .. } => Ok(Resolved { id: None, addr: *addr, ns: None }),
             _ => {
                 let target = spec.local_target().unwrap_or_default();
@@ -403,12 +414,16 @@ impl Services {
 
     /// Publishes the snapshot and the events of what changed since the last one.
     async fn publish(&self, entries: &BTreeMap<String, Entry>) {
-        let now: Vec<Service> = entries.values().filter(|e| e.record.phase != Phase::Adding).map(view).collect();
-        let before = std::mem::replace(&mut *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()), now.clone());
+        let now: Vec<Service> =
+            entries.values().filter(|e| e.record.phase != Phase::Adding).map(view).collect();
+        let before =
+            std::mem::replace(&mut *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()), now.clone());
         for s in &now {
             match before.iter().find(|b| b.id == s.id) {
-                None => drop(self.events.send(Event::ServiceAdded { service: s.clone() })),
-                Some(b) if b != s => drop(self.events.send(Event::ServiceChanged { service: s.clone() })),
+                None => drop(self.events.send(Event::ServiceAdded { service: Box::new(s.clone()) })),
+                Some(b) if b != s => {
+                    drop(self.events.send(Event::ServiceChanged { service: Box::new(s.clone()) }))
+                }
                 Some(_) => {}
             }
         }
@@ -512,15 +527,13 @@ impl Services {
                 host_changed |= spec.on_bridge();
             }
             let bind_missing = match (&spec, &entries[&id].at, entries[&id].record.weave) {
-                (Spec::Bind { .. }, Ok(Resolved { id: Some(tid), ns: Some(ns), .. }), Some(w)) => {
-                    if changed || check_tables {
-                        let (ns, tid) = (ns.clone(), tid.clone());
-                        !tokio::task::spawn_blocking(move || kernel::bind_present(&ns, &tid, w))
-                            .await
-                            .unwrap_or(false)
-                    } else {
-                        false
-                    }
+                (Spec::Bind { .. }, Ok(Resolved { id: Some(tid), ns: Some(ns), .. }), Some(w))
+                    if changed || check_tables =>
+                {
+                    let (ns, tid) = (ns.clone(), tid.clone());
+                    !tokio::task::spawn_blocking(move || kernel::bind_present(&ns, &tid, w))
+                        .await
+                        .unwrap_or(false)
                 }
                 _ => false,
             };

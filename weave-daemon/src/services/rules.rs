@@ -18,7 +18,9 @@
 //! to :P` in prerouting (clients) and output (the target itself).
 
 use nftables::batch::Batch;
-use nftables::expr::{CTDir, CTFamily, Expression, Fib, FibFlag, FibResult, NamedExpression, Payload, PayloadField, CT};
+use nftables::expr::{
+    CTDir, CTFamily, Expression, Fib, FibFlag, FibResult, NamedExpression, Payload, PayloadField, CT,
+};
 use nftables::schema::{self, Chain, NfCmd, NfListObject, Nftables, Table};
 use nftables::stmt::{Match, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
@@ -42,7 +44,13 @@ pub enum HostRule {
         /// The host's weave address the target sees the connections come from.
         snat: Ipv4Addr,
     },
-    Import { proto: Protocol, weave: Ipv4Addr, weave_port: u16, addr: Ipv4Addr, port: u16 },
+    Import {
+        proto: Protocol,
+        weave: Ipv4Addr,
+        weave_port: u16,
+        addr: Ipv4Addr,
+        port: u16,
+    },
 }
 
 /// A bind in force in a target's namespace.
@@ -255,7 +263,12 @@ mod tests {
             snat: "10.32.0.2".parse().unwrap(),
         }]);
         let j = json(&n);
-        assert!(j.starts_with(r#"{"nftables":[{"add":{"table":{"family":"ip","name":"weave_services"}}},{"delete":{"table""#), "{j}");
+        assert!(
+            j.starts_with(
+                r#"{"nftables":[{"add":{"table":{"family":"ip","name":"weave_services"}}},{"delete":{"table""#
+            ),
+            "{j}"
+        );
         assert!(j.contains(r#""fib":{"result":"type","flags":["daddr"]}"#), "{j}");
         assert!(j.contains(r#"{"dnat":{"addr":"10.32.0.9","port":53}}"#), "{j}");
         assert!(j.contains(r#"{"snat":{"addr":"10.32.0.2"}}"#), "{j}");

@@ -203,7 +203,8 @@ impl Spec {
     pub fn id(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
         // FNV-1a: stable across runs and releases, unlike std's hasher.
-        let h = json.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
+        let h =
+            json.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
         format!("svc-{:08x}", (h ^ (h >> 32)) as u32)
     }
 
@@ -228,7 +229,9 @@ impl Spec {
             }
         }
         if let (Some(a), Some(b)) = (mine, other_weave) {
-            if a.addr() == b.addr() && !(matches!(self, Spec::Export { .. }) && matches!(other, Spec::Export { .. })) {
+            if a.addr() == b.addr()
+                && !(matches!(self, Spec::Export { .. }) && matches!(other, Spec::Export { .. }))
+            {
                 return Some(format!("weave address {} is taken by service {other_id}", a.addr()));
             }
         }
@@ -329,6 +332,9 @@ mod tests {
             fqdn: None,
         })
         .unwrap();
-        assert!(imp.conflict(Some(w), "x", &imp, Some(w)).unwrap().contains("weave address 10.32.0.7 is taken"));
+        assert!(imp
+            .conflict(Some(w), "x", &imp, Some(w))
+            .unwrap()
+            .contains("weave address 10.32.0.7 is taken"));
     }
 }
