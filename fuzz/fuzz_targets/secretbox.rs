@@ -2,7 +2,7 @@
 //! message; opening refuses any flipped tag and restores the plaintext.
 #![no_main]
 use crypto_secretbox::aead::{AeadInPlace, KeyInit};
-use weave_wire::crypto::{poly1305 as ours_poly, secretbox::SecretBox};
+use weave_crypto::{poly1305 as ours_poly, secretbox::SecretBox};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if data.len() < 56 {

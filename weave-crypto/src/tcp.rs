@@ -5,9 +5,9 @@
 
 use std::fmt;
 
-use super::secretbox::SecretBox;
+use crate::secretbox::SecretBox;
 
-use super::{cipher, open_detached, seal_detached, CryptoError, SessionKey, NONCE_LEN, TAG_LEN};
+use crate::{cipher, open_detached, seal_detached, CryptoError, SessionKey, NONCE_LEN, TAG_LEN};
 
 const OUTBOUND_BIT: u8 = 0x80;
 const TCP_BIT: u8 = 0x40;

@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn matches_the_reference_on_random_and_extreme_inputs() {
-        let mut next = crate::crypto::test_rng(0x9e37_79b9_7f4a_7c15u64);
+        let mut next = crate::test_rng(0x9e37_79b9_7f4a_7c15u64);
         for case in 0..3000usize {
             let len = case % 300;
             // Every third case is all 0xff (the largest limbs, h close to p after reduction).

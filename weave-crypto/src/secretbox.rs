@@ -5,7 +5,7 @@
 //! Written from the Salsa20/XSalsa20 specifications; checked against the captured Weave
 //! traffic and against the RustCrypto implementation in tests.
 
-use super::poly1305;
+use crate::poly1305;
 
 const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
 
@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn matches_the_reference_at_every_length_up_to_a_jumbo_packet() {
-        let mut next = crate::crypto::test_rng(0x1234_5678_9abc_def0u64);
+        let mut next = crate::test_rng(0x1234_5678_9abc_def0u64);
         let lens = (0..700usize).chain([1400, 1438, 4096, 9000, 65000]);
         for len in lens {
             let key: [u8; 32] = std::array::from_fn(|_| next() as u8);

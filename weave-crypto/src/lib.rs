@@ -1,4 +1,4 @@
-//! Weave's cryptography (mesh's `protocol_crypto.go`, weave's `router/frame_crypto.go`):
+//! Weave Net 2.8's cryptography (mesh's `protocol_crypto.go`, weave's `router/frame_crypto.go`):
 //! ephemeral Curve25519 key pairs, the session key, and NaCl secretbox (XSalsa20-Poly1305)
 //! with Weave's nonce layouts for the TCP control connection ([`tcp`]) and the sleeve UDP
 //! datapath ([`sleeve`]). Both use the same session key; the nonces keep them apart.

@@ -8,10 +8,10 @@
 use std::fmt;
 use std::ops::Range;
 
-use super::secretbox::PrefixedBox;
+use crate::secretbox::PrefixedBox;
 
-use super::replay::ReplayWindow;
-use super::{cipher, CryptoError, SessionKey, TAG_LEN};
+use crate::replay::ReplayWindow;
+use crate::{cipher, CryptoError, SessionKey, TAG_LEN};
 
 /// Length of the clear `seq_and_DF` field.
 pub const SEQ_LEN: usize = 8;
