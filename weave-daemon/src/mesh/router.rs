@@ -21,6 +21,7 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
+use weave_wire::crypto::{Password, SessionKey};
 use weave_wire::protocol::Features;
 use weave_wire::PeerName;
 
@@ -38,7 +39,7 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct RouterConfig {
     pub mesh: MeshConfig,
     pub host: Option<IpAddr>,
-    pub password: Option<Vec<u8>>,
+    pub password: Option<Password>,
     pub trusted_subnets: Vec<Ipv4Net>,
     /// The sleeve overlay; without one, connections are established at once (tests).
     pub sleeve: Option<Arc<Sleeve>>,
@@ -85,7 +86,7 @@ struct ConnExtra {
     close: CancellationToken,
     /// The TCP peer address (the overlay's first guess at the peer's UDP address).
     remote_tcp: SocketAddr,
-    session_key: Option<[u8; 32]>,
+    session_key: Option<SessionKey>,
     peer_overlays: Option<Vec<String>>,
     peer_fastdp_heartbeat_ms: Option<u32>,
     local_tcp: Option<SocketAddr>,
@@ -380,7 +381,7 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
                         outbound,
                         remote_tcp: extra.remote_tcp,
                         local_tcp: extra.local_tcp,
-                        session_key: if untrusted { extra.session_key } else { None },
+                        session_key: if untrusted { extra.session_key.clone() } else { None },
                         peer_overlays: extra.peer_overlays.clone(),
                         peer_fastdp_heartbeat_ms: extra.peer_fastdp_heartbeat_ms,
                     };
