@@ -3,6 +3,7 @@
 //! The request/response types of the REST API (`/api/v1/...`), Weave Net's `WeaveStatus`
 //! report with Weave's field names, the pure formatters that render Weave's plain-text
 //! status views, and a typed async client. The CLI and the TUI link only this crate.
+#![forbid(unsafe_code)]
 
 pub mod attach;
 pub mod client;

@@ -66,7 +66,7 @@ pub fn records(file: &str) -> Vec<Record> {
 /// Both keystream versions: AVX2 (where the CPU has it) and portable.
 fn versions(key: &[u8; 32], prefix: &[u8; 16]) -> Vec<PrefixedBox> {
     let b = SecretBox::new(key).with_nonce_prefix(prefix);
-    let mut v = vec![b.clone().without_simd()];
+    let mut v = vec![b.clone().portable()];
     if b.has_simd() {
         v.push(b);
     }

@@ -185,7 +185,7 @@ mod tests {
     /// Our beforenm keys a secretbox exactly as RustCrypto's `crypto_box` keys its own.
     #[test]
     fn precompute_agrees_with_crypto_box() {
-        let mut next = crate::test_rng(0x5eed_0f_ba5e);
+        let mut next = crate::test_rng(0x5eed_0fba_5e00);
         for _ in 0..64 {
             let ours: [u8; 32] = std::array::from_fn(|_| next() as u8);
             let theirs: [u8; 32] = std::array::from_fn(|_| next() as u8);

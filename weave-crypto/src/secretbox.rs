@@ -144,14 +144,14 @@ impl PrefixedBox {
         self.xor_stream(words(tail), data, &mut [0u8; BATCH], counter, 0, 0);
     }
 
-    #[cfg(test)]
-    pub(crate) fn without_simd(mut self) -> PrefixedBox {
+    /// The same cipher on the portable keystream, for tests and fuzzing where the CPU has AVX2.
+    pub fn portable(mut self) -> PrefixedBox {
         self.simd = None;
         self
     }
 
-    #[cfg(test)]
-    pub(crate) fn has_simd(&self) -> bool {
+    /// Whether the keystream is made with AVX2.
+    pub fn has_simd(&self) -> bool {
         self.simd.is_some()
     }
 }
@@ -201,7 +201,7 @@ mod tests {
         let mut nonce = [0u8; 24];
         nonce[..16].copy_from_slice(&prefix);
         nonce[16..].copy_from_slice(&tail);
-        let b = SecretBox::new(&key).with_nonce_prefix(&prefix).without_simd();
+        let b = SecretBox::new(&key).with_nonce_prefix(&prefix).portable();
         for len in [0usize, 1, 31, 32, 33, 63, 64, 65, 100, 511, 512, 513, 1438, 4096] {
             let data: Vec<u8> = (0..len).map(|i| (i * 31) as u8).collect();
             let (want, want_tag) = reference(&key, &nonce, &data);

@@ -135,7 +135,10 @@ impl Config {
     pub fn validate(&mut self) -> Result<(), String> {
         if let Some(path) = &self.password_file {
             if self.password.is_some() {
-                return Err("--password-file cannot be given together with --password (or WEAVE_PASSWORD): choose one".into());
+                return Err(
+                    "--password-file cannot be given together with --password (or WEAVE_PASSWORD): choose one"
+                        .into(),
+                );
             }
             self.password = Some(read_password_file(path)?);
         }

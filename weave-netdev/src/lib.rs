@@ -6,8 +6,9 @@
 //! another namespace); callers on the async runtime use `spawn_blocking`.
 //!
 //! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`]) with their
-//! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]) and
-//! raw frames on a link ([`PacketSocket`]).
+//! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]),
+//! raw frames on a link ([`PacketSocket`]) and the host name ([`hostname`]).
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod addr;
 pub mod arp;
@@ -21,6 +22,7 @@ mod packet;
 mod route;
 pub mod sysctl;
 pub mod tap;
+mod uts;
 pub mod virtio;
 mod vxlan;
 
@@ -32,6 +34,7 @@ pub use netns::Netns;
 pub use packet::PacketSocket;
 pub use route::Route;
 pub use tap::{Tap, TapOptions};
+pub use uts::hostname;
 pub use vxlan::VxlanConfig;
 
 // Sockets and devices opened inside a namespace are handed back to the caller's thread, and a

@@ -55,6 +55,7 @@ impl Netns {
         let op = || format!("network namespace {label}");
         let file = File::open(path).map_err(|e| NetdevError::new(op(), e))?;
         // Refuse ordinary files early: setns would only fail later, far from the cause.
+        // SAFETY: NS_GET_NSTYPE takes no argument and only returns a value; `file` is open.
         let kind = unsafe { libc::ioctl(file.as_raw_fd(), libc::NS_GET_NSTYPE) };
         if kind != libc::CLONE_NEWNET {
             let e = io::Error::new(io::ErrorKind::InvalidInput, "not a network namespace");
@@ -87,6 +88,8 @@ impl Netns {
             let thread = std::thread::Builder::new()
                 .name("netns".into())
                 .spawn_scoped(s, move || {
+                    // SAFETY: setns(2) takes no pointers; `fd` stays open (the scope borrows
+                    // `self`), and only this new thread, which ends here, changes namespace.
                     if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } != 0 {
                         return Err(io::Error::last_os_error());
                     }

@@ -1,4 +1,5 @@
 //! Weave Net 2.8 wire formats. Everything here is pure: bytes in, values out, no I/O and no clock.
+#![forbid(unsafe_code)]
 
 /// The cipher code lives in `weave-crypto`; the TCP and sleeve formats here are defined with it.
 pub use weave_crypto as crypto;
