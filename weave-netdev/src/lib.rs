@@ -7,7 +7,8 @@
 //!
 //! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`]) with their
 //! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]),
-//! raw frames on a link ([`PacketSocket`]) and the host name ([`hostname`]).
+//! raw frames on a link ([`PacketSocket`]), TCP sockets' RTT and send queue ([`tcp`]) and the
+//! host name ([`hostname`]).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod addr;
@@ -22,6 +23,7 @@ mod packet;
 mod route;
 pub mod sysctl;
 pub mod tap;
+pub mod tcp;
 mod uts;
 pub mod virtio;
 mod vxlan;
