@@ -431,7 +431,7 @@ pub async fn start_mesh_with_channels(
     let router_cfg = RouterConfig {
         mesh: mesh_cfg,
         host: config.host,
-        password: config.password.clone().map(String::into_bytes),
+        password: config.password.clone(),
         trusted_subnets: config.trusted_subnets.clone(),
         fastdp: match &sleeve {
             Some(s) => crate::overlay::fastdp::start::start(config, identity.name, overlay_mtu(config), s)?,
