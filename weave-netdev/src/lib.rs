@@ -16,6 +16,7 @@ mod fdb;
 mod link;
 mod netlink;
 mod netns;
+pub mod nflog;
 pub mod nft;
 mod packet;
 mod route;

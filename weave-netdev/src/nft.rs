@@ -47,3 +47,54 @@ pub fn chain(family: &str, table: &str, chain: &str) -> Result<Option<serde_json
     }
     serde_json::from_slice(&out.stdout).map(Some).map_err(|e| err("parse nft JSON", e))
 }
+
+/// Applies a batch of typed nftables commands (the `nftables` crate's JSON schema) in one
+/// `nft -j -f -` run: one kernel transaction, so on any error nothing of it applies and the
+/// rules in force stay as they were.
+pub fn apply_batch(batch: &nftables::schema::Nftables) -> Result<(), NetdevError> {
+    nftables::helper::apply_ruleset(batch).map_err(|e| err("apply nftables batch", e))
+}
+
+/// A named counter's values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterValue {
+    pub name: String,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// The named counters of a table; empty when the table does not exist. (Read as plain JSON:
+/// the `nftables` crate types counter values as `u32`, which a busy counter outgrows.)
+pub fn counters(family: &str, table: &str) -> Result<Vec<CounterValue>, NetdevError> {
+    let out = Command::new("nft")
+        .args(["-j", "list", "counters", "table", family, table])
+        .output()
+        .map_err(|e| err("nft list counters", format!("run nft: {e}")))?;
+    if !out.status.success() {
+        return Ok(vec![]);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| err("parse nft JSON", e))?;
+    Ok(v["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| {
+            let c = o.get("counter")?;
+            Some(CounterValue {
+                name: c["name"].as_str()?.to_string(),
+                packets: c["packets"].as_u64().unwrap_or(0),
+                bytes: c["bytes"].as_u64().unwrap_or(0),
+            })
+        })
+        .collect())
+}
+
+/// Whether a table exists.
+pub fn table_exists(family: &str, table: &str) -> bool {
+    Command::new("nft")
+        .args(["list", "table", family, table])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod gossip;
 pub mod model;
 pub mod parse;
 pub mod selector;
