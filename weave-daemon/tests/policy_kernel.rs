@@ -144,7 +144,9 @@ spec:
 #[test]
 fn policy_enforced_on_a_bridge_with_replies_increments_drops_and_atomic_failure_1() {
     let lab = lab(4);
-    let [(web, web_ip), (db, db_ip), (client, client_ip), (web2, web2_ip)] = &lab.containers[..] else { unreachable!() };
+    let [(web, web_ip), (db, db_ip), (client, client_ip), (web2, web2_ip)] = &lab.containers[..] else {
+        unreachable!()
+    };
     let mut model = Model::new("h");
     model.upsert_target(target("web", "web", *web_ip));
     model.upsert_target(target("db", "db", *db_ip));
@@ -183,7 +185,10 @@ fn policy_enforced_on_a_bridge_with_replies_increments_drops_and_atomic_failure_
     });
     let (packets, _log) = first;
     let rec = drops::record(&model, &packets[0].prefix, &packets[0].payload, 0).expect("a drop record");
-    assert_eq!((rec.src, rec.dst, rec.protocol, rec.port, rec.direction), (*client_ip, *db_ip, 6, Some(5432), Direction::Ingress));
+    assert_eq!(
+        (rec.src, rec.dst, rec.protocol, rec.port, rec.direction),
+        (*client_ip, *db_ip, 6, Some(5432), Direction::Ingress)
+    );
     assert_eq!(rec.isolating[0].name, "db-from-web");
 
     // A new web container: covered by element changes alone.

@@ -3,7 +3,9 @@
 
 use crate::NetdevError;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
-use netlink_packet_netfilter::nflog::{config_request, ConfigCmd, ConfigMode, CopyMode, PacketNla, ULogMessage};
+use netlink_packet_netfilter::nflog::{
+    config_request, ConfigCmd, ConfigMode, CopyMode, PacketNla, ULogMessage,
+};
 use netlink_packet_netfilter::{NetfilterMessage, NetfilterMessageInner, NetfilterProtoFamily};
 use netlink_sys::{constants::NETLINK_NETFILTER, Socket};
 
@@ -34,7 +36,11 @@ impl Nflog {
         me.request(&op, config_request(NetfilterProtoFamily::IPv4, group, vec![ConfigCmd::Bind.into()]))?;
         me.request(
             &op,
-            config_request(NetfilterProtoFamily::Unspec, group, vec![ConfigMode::new(copy, CopyMode::Packet).into()]),
+            config_request(
+                NetfilterProtoFamily::Unspec,
+                group,
+                vec![ConfigMode::new(copy, CopyMode::Packet).into()],
+            ),
         )?;
         Ok(me)
     }
@@ -44,7 +50,8 @@ impl Nflog {
         msg.serialize(&mut out);
         self.sock.send(&out, 0).map_err(|e| NetdevError::new(op, e))?;
         let n = self.sock.recv(&mut &mut self.buf[..], 0).map_err(|e| NetdevError::new(op, e))?;
-        let reply = NetlinkMessage::<NetfilterMessage>::deserialize(&self.buf[..n]).map_err(|e| err(op, e))?;
+        let reply =
+            NetlinkMessage::<NetfilterMessage>::deserialize(&self.buf[..n]).map_err(|e| err(op, e))?;
         if let NetlinkPayload::Error(e) = reply.payload {
             if let Some(code) = e.code {
                 return Err(NetdevError::new(op, std::io::Error::from_raw_os_error(-code.get())));

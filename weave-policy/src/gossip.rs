@@ -75,7 +75,8 @@ impl State {
         let s: State = serde_json::from_slice(bytes)?;
         for (id, v) in &s.policies {
             if let Some(value) = &v.value {
-                let p = crate::parse::from_value(value.clone()).map_err(|err| GossipError::Invalid { id: id.clone(), err })?;
+                let p = crate::parse::from_value(value.clone())
+                    .map_err(|err| GossipError::Invalid { id: id.clone(), err })?;
                 if p.id.to_string() != *id {
                     let err = PolicyError::new("metadata", format!("names {} but is keyed {id}", p.id));
                     return Err(GossipError::Invalid { id: id.clone(), err });
@@ -113,8 +114,12 @@ impl State {
 
     /// Drops the targets a peer that left the cluster had (they went with it).
     pub fn peer_gone(&mut self, peer: &str) -> Vec<String> {
-        let gone: Vec<String> =
-            self.targets.iter().filter(|(_, v)| v.value.as_ref().is_some_and(|t| t.host == peer)).map(|(k, _)| k.clone()).collect();
+        let gone: Vec<String> = self
+            .targets
+            .iter()
+            .filter(|(_, v)| v.value.as_ref().is_some_and(|t| t.host == peer))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in &gone {
             self.targets.remove(k);
         }
@@ -122,7 +127,10 @@ impl State {
     }
 }
 
-fn merge_map<T: Clone>(mine: &mut BTreeMap<String, Versioned<T>>, theirs: BTreeMap<String, Versioned<T>>) -> BTreeMap<String, Versioned<T>> {
+fn merge_map<T: Clone>(
+    mine: &mut BTreeMap<String, Versioned<T>>,
+    theirs: BTreeMap<String, Versioned<T>>,
+) -> BTreeMap<String, Versioned<T>> {
     let mut new = BTreeMap::new();
     for (k, v) in theirs {
         let newer = mine.get(&k).is_none_or(|m| v.version > m.version);
@@ -151,7 +159,9 @@ impl Writer {
         let delta = State {
             policies: policies
                 .iter()
-                .map(|p| (p.id.to_string(), Versioned { version: version.clone(), value: Some(p.source.clone()) }))
+                .map(|p| {
+                    (p.id.to_string(), Versioned { version: version.clone(), value: Some(p.source.clone()) })
+                })
                 .collect(),
             ..State::default()
         };
@@ -164,7 +174,8 @@ impl Writer {
         let key = id.to_string();
         state.policies.get(&key)?.value.as_ref()?;
         let version = self.next(state);
-        let delta = State { policies: [(key, Versioned { version, value: None })].into(), ..State::default() };
+        let delta =
+            State { policies: [(key, Versioned { version, value: None })].into(), ..State::default() };
         state.merge(delta.clone());
         Some(delta)
     }
@@ -172,7 +183,10 @@ impl Writer {
     /// Records a target of this host (or its removal with `None`).
     pub fn put_target(&self, state: &mut State, id: &str, target: Option<Target>) -> State {
         let version = self.next(state);
-        let delta = State { targets: [(id.to_string(), Versioned { version, value: target })].into(), ..State::default() };
+        let delta = State {
+            targets: [(id.to_string(), Versioned { version, value: target })].into(),
+            ..State::default()
+        };
         state.merge(delta.clone());
         delta
     }
@@ -181,7 +195,10 @@ impl Writer {
     pub fn put_namespace(&self, state: &mut State, name: &str, labels: BTreeMap<String, String>) -> State {
         let version = self.next(state);
         let value = (!labels.is_empty()).then_some(labels);
-        let delta = State { namespaces: [(name.to_string(), Versioned { version, value })].into(), ..State::default() };
+        let delta = State {
+            namespaces: [(name.to_string(), Versioned { version, value })].into(),
+            ..State::default()
+        };
         state.merge(delta.clone());
         delta
     }
@@ -201,7 +218,8 @@ mod tests {
 
     #[test]
     fn concurrent_writes_and_partitions_converge_in_any_delivery_order() {
-        let (a, b, c) = (Writer { peer: "a".into() }, Writer { peer: "b".into() }, Writer { peer: "c".into() });
+        let (a, b, c) =
+            (Writer { peer: "a".into() }, Writer { peer: "b".into() }, Writer { peer: "c".into() });
         let (mut sa, mut sb, mut sc) = (State::default(), State::default(), State::default());
         let d1 = a.put_policies(&mut sa, &[policy("p", 80)]);
         sb.merge(d1.clone());
@@ -211,7 +229,11 @@ mod tests {
         let db = b.put_policies(&mut sb, &[policy("p", 82)]);
         sc.merge(db.clone());
         let dc = c.delete_policy(&mut sc, &policy("p", 1).id).unwrap();
-        let dt = b.put_target(&mut sb, "t1", Some(Target { id: "t1".into(), host: "b".into(), ..Default::default() }));
+        let dt = b.put_target(
+            &mut sb,
+            "t1",
+            Some(Target { id: "t1".into(), host: "b".into(), ..Default::default() }),
+        );
         // Heal: full states cross in different orders.
         let (fa, fb, fc) = (sa.clone(), sb.clone(), sc.clone());
         sa.merge(fc.clone());
@@ -240,7 +262,8 @@ mod tests {
         assert!(matches!(State::decode(b"{nope"), Err(GossipError::Decode(_))));
         assert!(matches!(State::decode(&vec![b' '; MAX_MESSAGE + 1]), Err(GossipError::TooLarge(_))));
         let mut bad = s.clone();
-        bad.policies.get_mut("default/ok").unwrap().value.as_mut().unwrap()["spec"]["policyTypes"] = serde_json::json!(["Sideways"]);
+        bad.policies.get_mut("default/ok").unwrap().value.as_mut().unwrap()["spec"]["policyTypes"] =
+            serde_json::json!(["Sideways"]);
         assert!(matches!(State::decode(&bad.encode()), Err(GossipError::Invalid { .. })));
         let mut renamed = s.clone();
         let v = renamed.policies.remove("default/ok").unwrap();

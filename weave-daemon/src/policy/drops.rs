@@ -61,7 +61,15 @@ pub fn record(model: &Model, prefix: &str, packet: &[u8], now: u64) -> Option<Dr
         Direction::Egress => src,
         Direction::Ingress => dst,
     };
-    Some(DropRecord { time: now, src, dst, protocol, port, direction, isolating: model.isolating(side, direction) })
+    Some(DropRecord {
+        time: now,
+        src,
+        dst,
+        protocol,
+        port,
+        direction,
+        isolating: model.isolating(side, direction),
+    })
 }
 
 /// The most recent drops, oldest first.
@@ -88,7 +96,28 @@ mod tests {
     use super::*;
 
     fn packet(proto: u8, frag: u16) -> Vec<u8> {
-        let mut p = vec![0x45, 0, 0, 40, 0, 0, (frag >> 8) as u8, frag as u8, 64, proto, 0, 0, 10, 32, 0, 3, 10, 32, 0, 1];
+        let mut p = vec![
+            0x45,
+            0,
+            0,
+            40,
+            0,
+            0,
+            (frag >> 8) as u8,
+            frag as u8,
+            64,
+            proto,
+            0,
+            0,
+            10,
+            32,
+            0,
+            3,
+            10,
+            32,
+            0,
+            1,
+        ];
         p.extend_from_slice(&[0xc0, 0x01, 0x1f, 0x90, 0, 0, 0, 0]);
         p
     }
@@ -116,7 +145,12 @@ mod tests {
             host: "h".into(),
             ..Default::default()
         });
-        m.set_policies(weave_policy::parse("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny}\n").unwrap());
+        m.set_policies(
+            weave_policy::parse(
+                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny}\n",
+            )
+            .unwrap(),
+        );
         let r = record(&m, "weave-policy ingress", &packet(6, 0), 7).unwrap();
         assert_eq!((r.direction, r.port, r.time), (Direction::Ingress, Some(8080), 7));
         assert_eq!(r.isolating, vec![PolicyId { namespace: "default".into(), name: "deny".into() }]);

@@ -23,7 +23,10 @@
 
 use nftables::batch::Batch;
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, CT};
-use nftables::schema::{self, Chain, Counter, Element, FlushObject, NfCmd, NfListObject, Nftables, Set, SetFlag, SetType, SetTypeValue, Table};
+use nftables::schema::{
+    self, Chain, Counter, Element, FlushObject, NfCmd, NfListObject, Nftables, Set, SetFlag, SetType,
+    SetTypeValue, Table,
+};
 use nftables::stmt::{self, JumpTarget, Log, Match, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use std::borrow::Cow;
@@ -77,7 +80,12 @@ fn table() -> Table<'static> {
 }
 
 fn chain(name: &str) -> Chain<'static> {
-    let mut c = Chain { family: FAMILY, table: TABLE.into(), name: Cow::Owned(name.to_string()), ..Default::default() };
+    let mut c = Chain {
+        family: FAMILY,
+        table: TABLE.into(),
+        name: Cow::Owned(name.to_string()),
+        ..Default::default()
+    };
     if name == "forward" {
         c._type = Some(NfChainType::Filter);
         c.hook = Some(NfHook::Forward);
@@ -101,8 +109,13 @@ fn elem_expr(e: &Elem) -> Expression<'static> {
     match e {
         Elem::Addr(a) => s(&a.to_string()),
         Elem::Range(a, b) if a == b => s(&a.to_string()),
-        Elem::Range(a, b) => Expression::Range(Box::new(nftables::expr::Range { range: [s(&a.to_string()), s(&b.to_string())] })),
-        Elem::AddrPort(a, p) => Expression::Named(NamedExpression::Concat(vec![s(&a.to_string()), Expression::Number(u32::from(*p))])),
+        Elem::Range(a, b) => Expression::Range(Box::new(nftables::expr::Range {
+            range: [s(&a.to_string()), s(&b.to_string())],
+        })),
+        Elem::AddrPort(a, p) => Expression::Named(NamedExpression::Concat(vec![
+            s(&a.to_string()),
+            Expression::Number(u32::from(*p)),
+        ])),
     }
 }
 
@@ -110,7 +123,9 @@ fn set_def(name: &str, kind: SetKind, elems: &BTreeSet<Elem>) -> Set<'static> {
     let (set_type, flags) = match kind {
         SetKind::Addr => (SetTypeValue::Single(SetType::Ipv4Addr), None),
         SetKind::Interval => (SetTypeValue::Single(SetType::Ipv4Addr), Some([SetFlag::Interval].into())),
-        SetKind::AddrPort => (SetTypeValue::Concatenated(vec![SetType::Ipv4Addr, SetType::InetService].into()), None),
+        SetKind::AddrPort => {
+            (SetTypeValue::Concatenated(vec![SetType::Ipv4Addr, SetType::InetService].into()), None)
+        }
     };
     Set {
         family: FAMILY,
@@ -128,7 +143,14 @@ fn element(set: &str, elems: Vec<Expression<'static>>) -> Element<'static> {
 }
 
 fn named_counter(name: &str) -> Counter<'static> {
-    Counter { family: FAMILY, table: TABLE.into(), name: Cow::Owned(name.to_string()), handle: None, packets: None, bytes: None }
+    Counter {
+        family: FAMILY,
+        table: TABLE.into(),
+        name: Cow::Owned(name.to_string()),
+        handle: None,
+        packets: None,
+        bytes: None,
+    }
 }
 
 /// Every counter name the view uses.
@@ -156,14 +178,21 @@ fn allow_rule(r: &KRule) -> Vec<Statement<'static>> {
         e.push(eq(payload("ip", other), set_ref(set)));
     }
     if let Some(p) = r.protocol {
-        e.push(eq(Expression::Named(NamedExpression::Meta(Meta { key: MetaKey::L4proto })), Expression::Number(u32::from(p.number()))));
+        e.push(eq(
+            Expression::Named(NamedExpression::Meta(Meta { key: MetaKey::L4proto })),
+            Expression::Number(u32::from(p.number())),
+        ));
     }
     match &r.ports {
         PortSel::Any => {}
-        PortSel::Range(a, b) if a == b => e.push(eq(payload("th", "dport"), Expression::Number(u32::from(*a)))),
+        PortSel::Range(a, b) if a == b => {
+            e.push(eq(payload("th", "dport"), Expression::Number(u32::from(*a))))
+        }
         PortSel::Range(a, b) => e.push(eq(
             payload("th", "dport"),
-            Expression::Range(Box::new(nftables::expr::Range { range: [Expression::Number(u32::from(*a)), Expression::Number(u32::from(*b))] })),
+            Expression::Range(Box::new(nftables::expr::Range {
+                range: [Expression::Number(u32::from(*a)), Expression::Number(u32::from(*b))],
+            })),
         )),
         PortSel::Named(set) => e.push(eq(
             Expression::Named(NamedExpression::Concat(vec![payload("ip", "daddr"), payload("th", "dport")])),
@@ -186,7 +215,11 @@ fn chain_rules(view: &KernelView) -> Vec<NfCmd<'static>> {
             "check",
             vec![
                 Statement::Match(Match {
-                    left: Expression::Named(NamedExpression::CT(CT { key: "state".into(), family: None, dir: None })),
+                    left: Expression::Named(NamedExpression::CT(CT {
+                        key: "state".into(),
+                        family: None,
+                        dir: None,
+                    })),
                     right: Expression::List(vec![s("established"), s("related")]),
                     op: Operator::IN,
                 }),
@@ -197,7 +230,8 @@ fn chain_rules(view: &KernelView) -> Vec<NfCmd<'static>> {
         rule("check", vec![eq(payload("ip", "daddr"), set_ref(iso_in)), jump("ingress")]),
         rule("check", vec![Statement::Accept(None)]),
     ];
-    for (dir, chain, me) in [(Direction::Egress, "egress", "saddr"), (Direction::Ingress, "ingress", "daddr")] {
+    for (dir, chain, me) in [(Direction::Egress, "egress", "saddr"), (Direction::Ingress, "ingress", "daddr")]
+    {
         for r in view.rules.iter().filter(|r| r.dir == dir) {
             out.push(rule(chain, allow_rule(r)));
         }
@@ -207,18 +241,27 @@ fn chain_rules(view: &KernelView) -> Vec<NfCmd<'static>> {
                 Direction::Egress => p.egress,
             };
             if has {
-                out.push(rule(chain, vec![eq(payload("ip", me), set_ref(&p.selected)), counter(&p.drop_counter(dir))]));
+                out.push(rule(
+                    chain,
+                    vec![eq(payload("ip", me), set_ref(&p.selected)), counter(&p.drop_counter(dir))],
+                ));
             }
         }
         out.push(rule(
             chain,
             vec![
-                Statement::Limit(stmt::Limit { rate: LOG_RATE, per: Some("second".into()), burst: Some(LOG_RATE), ..Default::default() }),
+                Statement::Limit(stmt::Limit {
+                    rate: LOG_RATE,
+                    rate_unit: None,
+                    per: Some("second".into()),
+                    burst: Some(LOG_RATE),
+                    burst_unit: None,
+                    inv: None,
+                }),
                 Statement::Log(Some(Log {
                     prefix: Some(Cow::Owned(format!("{LOG_PREFIX}{dir}"))),
-                    group: Some(u32::from(LOG_GROUP)),
                     snaplen: Some(LOG_SNAPLEN),
-                    ..Default::default()
+                    ..Log::new(Some(u32::from(LOG_GROUP)))
                 })),
             ],
         ));
@@ -278,7 +321,11 @@ pub fn transition(prev: Option<&KernelView>, next: &KernelView) -> Nftables<'sta
             }
             Some((_, old)) if *kind == SetKind::Interval => {
                 if old != elems {
-                    b.add_cmd(NfCmd::Flush(FlushObject::Set(Box::new(set_def(name, *kind, &BTreeSet::new())))));
+                    b.add_cmd(NfCmd::Flush(FlushObject::Set(Box::new(set_def(
+                        name,
+                        *kind,
+                        &BTreeSet::new(),
+                    )))));
                     if !elems.is_empty() {
                         b.add(NfListObject::Element(element(name, elems.iter().map(elem_expr).collect())));
                     }
@@ -356,7 +403,11 @@ mod tests {
             id: "a".into(),
             namespace: "default".into(),
             labels: [("app".to_string(), "web".to_string())].into(),
-            ports: vec![weave_policy::NamedPort { name: "http".into(), port: 8080, protocol: weave_policy::Protocol::Tcp }],
+            ports: vec![weave_policy::NamedPort {
+                name: "http".into(),
+                port: 8080,
+                protocol: weave_policy::Protocol::Tcp,
+            }],
             addrs: vec!["10.32.0.1".parse().unwrap()],
             host: "h1".into(),
         });
