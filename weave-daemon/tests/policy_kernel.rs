@@ -17,7 +17,9 @@ struct Ns(String);
 
 impl Ns {
     fn new(tag: &str) -> Ns {
-        let name = format!("wp{}-{tag}", std::process::id());
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("wp{}x{n}-{tag}", std::process::id());
         let _ = Command::new("ip").args(["netns", "del", &name]).status();
         assert!(Command::new("ip").args(["netns", "add", &name]).status().unwrap().success());
         let ns = Ns(name);
@@ -242,4 +244,80 @@ fn policy_change_rebuilds_rules_in_one_transaction_1() {
     assert!(tcp(a, b, *b_ip, 81));
     // The counter of the changed rule survived the rebuild under the same name.
     assert!(counter(&lab, "p1_i0") >= 2);
+}
+
+fn policy_yaml(name: &str, port: u16) -> String {
+    format!(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: {name}}}\nspec:\n  podSelector: {{matchLabels: {{app: db}}}}\n  ingress: [{{from: [{{podSelector: {{matchLabels: {{app: web}}}}}}], ports: [{{port: {port}}}]}}]\n"
+    )
+}
+
+fn names(svc: &weave_daemon::policy::service::PolicyService) -> Vec<String> {
+    svc.list().into_iter().map(|p| p.id.to_string()).collect()
+}
+
+/// Two hosts' policy services: one applies, the other takes the gossip and enforces; a
+/// restart restores from the store; a partition with writes on both sides heals to one state.
+#[test]
+fn policy_service_gossip_restart_and_partition_heal_2() {
+    use weave_daemon::policy::service::PolicyService;
+    let (h1, h2) = (lab(2), lab(2));
+    let dir = std::env::temp_dir().join(format!("weave-policy-svc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store1 = weave_daemon::store::Store::open(&dir.join("h1.db")).unwrap();
+    let s1 = PolicyService::new("h1", Some(store1.clone()));
+    let s2 = PolicyService::new("h2", None);
+    let [(web, web_ip), _] = &h1.containers[..] else { unreachable!() };
+    let [(_, _), (db, db_ip)] = &h2.containers[..] else { unreachable!() };
+    // web lives on h1, db on h2; each host announces its own target.
+    let on = |mut t: Target, host: &str| {
+        t.host = host.into();
+        t
+    };
+    let d = h1.host.run(|| s1.target_up(on(target("web", "web", *web_ip), "h1"))).unwrap();
+    h2.host.run(|| s2.on_gossip(&d)).unwrap();
+    let d = h2.host.run(|| s2.target_up(on(target("db", "db", *db_ip), "h2"))).unwrap();
+    h1.host.run(|| s1.on_gossip(&d)).unwrap();
+
+    // Applied on h1: enforced on h2 once the delta arrives (db's ingress lives there).
+    let (ids, delta) = h1.host.run(|| s1.apply(&policy_yaml("db-in", 5432))).unwrap();
+    assert_eq!(ids[0].to_string(), "default/db-in");
+    assert!(h2.host.run(|| s2.on_gossip(&delta)).unwrap().is_some());
+    assert!(h2.host.run(|| weave_netdev::nft::table_exists("inet", "weave_policy")));
+    let v = s2.why(*web_ip, *db_ip, 6, Some(5432));
+    assert!(v.allowed(), "{v:?}");
+    assert!(!s2.why(*web_ip, *db_ip, 6, Some(22)).allowed());
+    // The same gossip again is nothing new.
+    assert!(h2.host.run(|| s2.on_gossip(&delta)).unwrap().is_none());
+    // Bad input changes nothing.
+    assert!(s1.apply("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x}\nspec: {podSelector: {}, policyTypes: [Up]}\n").is_err());
+    assert_eq!(names(&s1), ["default/db-in"]);
+
+    // Restart h1 from its store: same policies, same targets.
+    drop(s1);
+    let s1 = PolicyService::new("h1", Some(store1));
+    assert_eq!(names(&s1), ["default/db-in"]);
+    assert!(s1.why(*web_ip, *db_ip, 6, Some(5432)).allowed());
+
+    // Partition: each side writes; then full states cross and both agree.
+    h1.host.run(|| s1.apply(&policy_yaml("only-h1", 1))).unwrap();
+    h2.host.run(|| s2.apply(&policy_yaml("db-in", 6000))).unwrap();
+    let (f1, f2) = (s1.gossip(), s2.gossip());
+    h1.host.run(|| s1.on_gossip(&f2)).unwrap();
+    h2.host.run(|| s2.on_gossip(&f1)).unwrap();
+    assert_eq!(names(&s1), names(&s2));
+    assert_eq!(names(&s1), ["default/db-in", "default/only-h1"]);
+    for s in [&s1, &s2] {
+        assert!(s.why(*web_ip, *db_ip, 6, Some(6000)).allowed(), "the later write of db-in wins everywhere");
+        assert!(!s.why(*web_ip, *db_ip, 6, Some(5432)).allowed());
+    }
+    // And the kernel on h2 enforces the healed state: db takes web's connections on 6000 only.
+    let _ = (web, db);
+    let id = weave_policy::PolicyId { namespace: "default".into(), name: "only-h1".into() };
+    let d = h1.host.run(|| s1.delete(&id)).unwrap();
+    h2.host.run(|| s2.on_gossip(&d)).unwrap();
+    assert_eq!(names(&s2), ["default/db-in"]);
+    assert!(matches!(s1.delete(&id), Err(weave_daemon::policy::service::ServiceError::NotFound(_))));
+    let _ = std::fs::remove_dir_all(&dir);
 }

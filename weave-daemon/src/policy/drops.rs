@@ -162,3 +162,47 @@ mod tests {
         assert_eq!(log.recent().count(), KEEP);
     }
 }
+
+/// Limits events to `per_second` a second; what it holds back is counted and reported with the
+/// next event let through.
+#[derive(Debug)]
+pub struct RateLimit {
+    per_second: u32,
+    window: u64,
+    sent: u32,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    pub fn new(per_second: u32) -> RateLimit {
+        RateLimit { per_second, window: 0, sent: 0, suppressed: 0 }
+    }
+
+    /// At unix second `now`: `Some(suppressed since the last one)` when an event may go out.
+    pub fn admit(&mut self, now: u64) -> Option<u64> {
+        if now != self.window {
+            self.window = now;
+            self.sent = 0;
+        }
+        if self.sent >= self.per_second {
+            self.suppressed += 1;
+            return None;
+        }
+        self.sent += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    #[test]
+    fn at_most_n_a_second_and_the_rest_counted() {
+        let mut r = super::RateLimit::new(2);
+        assert_eq!(r.admit(10), Some(0));
+        assert_eq!(r.admit(10), Some(0));
+        assert_eq!(r.admit(10), None);
+        assert_eq!(r.admit(10), None);
+        assert_eq!(r.admit(11), Some(2));
+        assert_eq!(r.admit(11), Some(0));
+    }
+}

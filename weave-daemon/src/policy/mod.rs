@@ -5,3 +5,4 @@
 pub mod drops;
 pub mod enforce;
 pub mod nft;
+pub mod service;
