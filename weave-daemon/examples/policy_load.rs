@@ -10,7 +10,7 @@
 //! on this host. Policy N selects `app=appN` and allows ingress from `app=app(N+1)` on TCP 80,
 //! 443 and 8000-8100 and from an ipBlock with an except; every fifth also isolates egress
 //! (allowing DNS and its neighbour). ADDR=APP adds real targets: policy `allow-bench` lets
-//! `app=client` reach `app=server` on every TCP port.
+//! `app=client` reach `app=server` (any protocol, so ping measures too).
 
 use std::net::Ipv4Addr;
 use std::time::Instant;
@@ -31,7 +31,7 @@ fn policies(n: usize) -> String {
             ));
         }
     }
-    y.push_str("---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-bench}\nspec:\n  podSelector: {matchLabels: {app: server}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {app: client}}}]\n    ports: [{port: 1, endPort: 65535}]\n");
+    y.push_str("---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-bench}\nspec:\n  podSelector: {matchLabels: {app: server}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {app: client}}}]\n");
     y
 }
 
@@ -86,7 +86,12 @@ fn main() {
             let compile = t0.elapsed();
             let view = m.kernel_view();
             let elems: usize = view.sets.values().map(|(_, e)| e.len()).sum();
-            let batch = serde_json::to_vec(&weave_daemon::policy::nft::transition(None, &view)).unwrap();
+            let batch = serde_json::to_vec(&weave_daemon::policy::nft::transition(
+                None,
+                &view,
+                &weave_daemon::policy::nft::OVERLAY_PORTS,
+            ))
+            .unwrap();
             let slab0 = slab_kb();
             let t1 = Instant::now();
             Enforcer::new().sync(&view).expect("apply the rule set");

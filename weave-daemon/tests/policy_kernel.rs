@@ -295,6 +295,7 @@ fn policy_service_gossip_restart_and_partition_heal_2() {
     assert_eq!(names(&s1), ["default/db-in"]);
 
     // Restart h1 from its store: same policies, same targets.
+    s1.flush();
     drop(s1);
     let s1 = PolicyService::new("h1", Some(store1));
     assert_eq!(names(&s1), ["default/db-in"]);

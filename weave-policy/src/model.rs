@@ -142,6 +142,8 @@ impl Verdict {
 /// The names of the sets of local targets isolated in each direction.
 pub const ISOLATED_INGRESS: &str = "iso_in";
 pub const ISOLATED_EGRESS: &str = "iso_eg";
+/// Local targets isolated in either direction: the kernel tracks connections only of these.
+pub const ISOLATED_ANY: &str = "iso_any";
 /// Who contributes static elements (ipBlocks) to a set.
 const STATIC: &str = "";
 
@@ -444,6 +446,9 @@ impl Model {
         if iso_eg {
             addrs(&mut out, ISOLATED_EGRESS.to_string());
         }
+        if iso_in || iso_eg {
+            addrs(&mut out, ISOLATED_ANY.to_string());
+        }
         out
     }
 
@@ -456,6 +461,7 @@ impl Model {
         };
         new_set(&mut sets, ISOLATED_INGRESS, SetKind::Addr, true);
         new_set(&mut sets, ISOLATED_EGRESS, SetKind::Addr, true);
+        new_set(&mut sets, ISOLATED_ANY, SetKind::Addr, true);
         for e in self.policies.values() {
             let (p, tag) = (&e.policy, e.tag);
             let selected = selected_set(tag);

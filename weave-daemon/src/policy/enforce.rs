@@ -7,15 +7,28 @@ use super::nft;
 use weave_netdev::{nft as kernel, NetdevError};
 use weave_policy::{ElemChange, KernelView};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Enforcer {
     /// What the kernel holds, as far as we applied it (`None`: unknown, rebuild).
     applied: Option<KernelView>,
+    /// The overlay's UDP ports (`--port` and the one above it), left untracked.
+    overlay_ports: Vec<u16>,
+}
+
+impl Default for Enforcer {
+    fn default() -> Enforcer {
+        Enforcer { applied: None, overlay_ports: nft::OVERLAY_PORTS.to_vec() }
+    }
 }
 
 impl Enforcer {
     pub fn new() -> Enforcer {
         Enforcer::default()
+    }
+
+    /// An enforcer for a router on UDP `port` (sleeve) and `port + 1` (fastdp).
+    pub fn with_overlay_port(port: u16) -> Enforcer {
+        Enforcer { applied: None, overlay_ports: vec![port, port.wrapping_add(1)] }
     }
 
     /// Brings the kernel to `view` (policies changed, or start).
@@ -25,7 +38,7 @@ impl Enforcer {
             // new namespace, but a host may have turned it off).
             let _ = weave_netdev::sysctl::write("net/bridge/bridge-nf-call-iptables", "1");
         }
-        kernel::apply_batch(&nft::transition(self.applied.as_ref(), view))?;
+        kernel::apply_batch(&nft::transition(self.applied.as_ref(), view, &self.overlay_ports))?;
         self.applied = Some(view.clone());
         Ok(())
     }

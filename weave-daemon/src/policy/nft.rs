@@ -4,9 +4,16 @@
 //! rebuild of the chains only when policies change.
 //!
 //! Table `inet weave_policy`, present only while some policy exists: its `ct` expression
-//! switches connection tracking on for the namespace, which fastdp without policies must not
-//! pay for. Chains:
+//! switches connection tracking on for the whole namespace, which fastdp without policies must
+//! not pay for. Where it exists, the raw chains keep connection tracking to what needs it:
+//! bridged frames between weave ports (`vethwe*`: containers, fastdp, sleeve) that neither come
+//! from nor go to a local isolated target, and the overlay's own UDP (fastdp's VXLAN and
+//! sleeve, outer packets), are not tracked. Routed traffic (expose's NAT) is left alone.
+//! Chains:
 //! ```text
+//! raw_pre  hook prerouting, priority raw:  udp dport {overlay ports} notrack
+//!          iifname "vethwe*" ip saddr != @iso_any ip daddr != @iso_any notrack
+//! raw_out  hook output, priority raw:      udp dport {overlay ports} notrack
 //! forward  hook forward, priority filter, policy accept   (sees bridged frames: br_netfilter)
 //!          ip daddr @iso_in goto check
 //!          ip saddr @iso_eg goto check                    (everything else: one lookup each)
@@ -22,7 +29,7 @@
 //! ```
 
 use nftables::batch::Batch;
-use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, CT};
+use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, SetItem, CT};
 use nftables::schema::{
     self, Chain, Counter, Element, FlushObject, NfCmd, NfListObject, Nftables, Set, SetFlag, SetType,
     SetTypeValue, Table,
@@ -41,7 +48,9 @@ pub const LOG_RATE: u32 = 50;
 /// Bytes of each dropped packet copied to userspace: IP header and ports.
 pub const LOG_SNAPLEN: u32 = 64;
 pub const LOG_PREFIX: &str = "weave-policy ";
-const CHAINS: [&str; 4] = ["forward", "check", "egress", "ingress"];
+const CHAINS: [&str; 6] = ["raw_pre", "raw_out", "forward", "check", "egress", "ingress"];
+/// The overlay's UDP ports by default (sleeve, fastdp).
+pub const OVERLAY_PORTS: [u16; 2] = [6783, 6784];
 const FAMILY: NfFamily = NfFamily::INet;
 
 fn s(v: &str) -> Expression<'static> {
@@ -86,10 +95,16 @@ fn chain(name: &str) -> Chain<'static> {
         name: Cow::Owned(name.to_string()),
         ..Default::default()
     };
-    if name == "forward" {
+    let hook = match name {
+        "forward" => Some((NfHook::Forward, 0)),
+        "raw_pre" => Some((NfHook::Prerouting, -300)),
+        "raw_out" => Some((NfHook::Output, -300)),
+        _ => None,
+    };
+    if let Some((hook, prio)) = hook {
         c._type = Some(NfChainType::Filter);
-        c.hook = Some(NfHook::Forward);
-        c.prio = Some(0);
+        c.hook = Some(hook);
+        c.prio = Some(prio);
         c.policy = Some(NfChainPolicy::Accept);
     }
     c
@@ -205,10 +220,28 @@ fn allow_rule(r: &KRule) -> Vec<Statement<'static>> {
 }
 
 /// The rules of every chain, in order.
-fn chain_rules(view: &KernelView) -> Vec<NfCmd<'static>> {
+fn chain_rules(view: &KernelView, overlay_ports: &[u16]) -> Vec<NfCmd<'static>> {
     let iso_in = weave_policy::model::ISOLATED_INGRESS;
     let iso_eg = weave_policy::model::ISOLATED_EGRESS;
+    let iso_any = weave_policy::model::ISOLATED_ANY;
+    let ports = || {
+        Expression::Named(NamedExpression::Set(
+            overlay_ports.iter().map(|p| SetItem::Element(Expression::Number(u32::from(*p)))).collect(),
+        ))
+    };
+    let ne = |left, right| Statement::Match(Match { left, right, op: Operator::NEQ });
     let mut out = vec![
+        rule("raw_pre", vec![eq(payload("udp", "dport"), ports()), Statement::Notrack]),
+        rule(
+            "raw_pre",
+            vec![
+                eq(Expression::Named(NamedExpression::Meta(Meta { key: MetaKey::Iifname })), s("vethwe*")),
+                ne(payload("ip", "saddr"), set_ref(iso_any)),
+                ne(payload("ip", "daddr"), set_ref(iso_any)),
+                Statement::Notrack,
+            ],
+        ),
+        rule("raw_out", vec![eq(payload("udp", "dport"), ports()), Statement::Notrack]),
         rule("forward", vec![eq(payload("ip", "daddr"), set_ref(iso_in)), goto("check")]),
         rule("forward", vec![eq(payload("ip", "saddr"), set_ref(iso_eg)), goto("check")]),
         rule(
@@ -272,7 +305,7 @@ fn chain_rules(view: &KernelView) -> Vec<NfCmd<'static>> {
 
 /// The batch that brings the kernel from `prev` (`None`: unknown, so start from an empty
 /// table) to `next`. `next` without policies removes the table.
-pub fn transition(prev: Option<&KernelView>, next: &KernelView) -> Nftables<'static> {
+pub fn transition(prev: Option<&KernelView>, next: &KernelView, overlay_ports: &[u16]) -> Nftables<'static> {
     let mut b = Batch::new();
     if next.policies.is_empty() {
         // `add` first, so the delete cannot fail on a table that is not there.
@@ -295,7 +328,7 @@ pub fn transition(prev: Option<&KernelView>, next: &KernelView) -> Nftables<'sta
             for (name, (kind, elems)) in &next.sets {
                 b.add(NfListObject::Set(Box::new(set_def(name, *kind, elems))));
             }
-            for cmd in chain_rules(next) {
+            for cmd in chain_rules(next, overlay_ports) {
                 b.add_cmd(cmd);
             }
             return b.to_nftables();
@@ -344,7 +377,7 @@ pub fn transition(prev: Option<&KernelView>, next: &KernelView) -> Nftables<'sta
         }
     }
     if rules_changed {
-        for cmd in chain_rules(next) {
+        for cmd in chain_rules(next, overlay_ports) {
             b.add_cmd(cmd);
         }
     }
@@ -421,7 +454,7 @@ mod tests {
     #[test]
     fn a_first_batch_builds_the_table_from_scratch_in_nfts_json() {
         let (_, v) = view(POLICY);
-        let json = serde_json::to_string(&transition(None, &v)).unwrap();
+        let json = serde_json::to_string(&transition(None, &v, &OVERLAY_PORTS)).unwrap();
         for want in [
             r#"{"delete":{"table":{"family":"inet","name":"weave_policy"}}}"#,
             r#""hook":"forward""#,
@@ -433,6 +466,8 @@ mod tests {
             r#"{"concat":["10.32.0.1",8080]}"#,
             r#""group":86"#,
             r#"{"counter":"p1_drop_i"}"#,
+            r#""notrack"]"#,
+            r#""right":{"set":[6783,6784]}"#,
         ] {
             assert!(json.contains(want), "missing {want} in {json}");
         }
@@ -456,10 +491,11 @@ mod tests {
         let mut applied = v.clone();
         apply_changes(&mut applied, &changes);
         assert_eq!(applied, m.kernel_view());
-        let diff = serde_json::to_string(&transition(Some(&v), &m.kernel_view())).unwrap();
+        let diff = serde_json::to_string(&transition(Some(&v), &m.kernel_view(), &OVERLAY_PORTS)).unwrap();
         assert!(!diff.contains("\"flush\""), "{diff}");
         m.set_policies(vec![]);
-        let gone = serde_json::to_string(&transition(Some(&applied), &m.kernel_view())).unwrap();
+        let gone =
+            serde_json::to_string(&transition(Some(&applied), &m.kernel_view(), &OVERLAY_PORTS)).unwrap();
         assert!(gone.contains(r#"{"delete":{"table""#), "{gone}");
     }
 }

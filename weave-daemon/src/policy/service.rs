@@ -39,6 +39,8 @@ struct Inner {
     enforcer: Enforcer,
     drops: DropLog,
     store: Option<Store>,
+    /// Target and namespace changes not yet persisted (see [`PolicyService::flush`]).
+    dirty: bool,
 }
 
 /// A cheap handle on the service.
@@ -80,6 +82,7 @@ impl PolicyService {
             enforcer: Enforcer::new(),
             drops: DropLog::default(),
             store,
+            dirty: false,
         };
         inner.rebuild_model();
         PolicyService(Arc::new(Mutex::new(inner)))
@@ -179,7 +182,7 @@ impl PolicyService {
         let id = t.id.clone();
         let delta = writer.put_target(&mut g.state, &id, Some(t.clone()));
         let changes = g.model.upsert_target(t);
-        g.persist();
+        g.dirty = true;
         g.enforcer.apply(&changes)?;
         Ok(delta.encode())
     }
@@ -190,7 +193,7 @@ impl PolicyService {
         let writer = g.writer.clone();
         let delta = writer.put_target(&mut g.state, id, None);
         let changes = g.model.remove_target(id);
-        g.persist();
+        g.dirty = true;
         g.enforcer.apply(&changes)?;
         Ok(delta.encode())
     }
@@ -211,7 +214,7 @@ impl PolicyService {
         let writer = g.writer.clone();
         let delta = writer.put_namespace(&mut g.state, name, labels.clone());
         let changes = g.model.set_namespace(name, labels);
-        g.persist();
+        g.dirty = true;
         g.enforcer.apply(&changes)?;
         Ok(delta.encode())
     }
@@ -224,8 +227,9 @@ impl PolicyService {
         if new.is_empty() {
             return Ok(None);
         }
-        g.persist();
+        g.dirty = true;
         if !new.policies.is_empty() {
+            g.persist();
             g.rebuild_model();
             let view = g.model.kernel_view();
             g.enforcer.sync(&view)?;
@@ -243,6 +247,17 @@ impl PolicyService {
             g.enforcer.apply(&changes)?;
         }
         Ok(Some(new.encode()))
+    }
+
+    /// Persists target and namespace changes made since the last call. Policy changes are
+    /// persisted at once; targets change often (every attach, cluster-wide) and writing the
+    /// whole state each time would put a database write on the attach path, so the daemon
+    /// calls this every second and at shutdown.
+    pub fn flush(&self) {
+        let mut g = self.lock();
+        if g.dirty {
+            g.persist();
+        }
     }
 
     /// The full state, for periodic gossip and new connections.
@@ -348,7 +363,8 @@ impl Inner {
         Ok(())
     }
 
-    fn persist(&self) {
+    fn persist(&mut self) {
+        self.dirty = false;
         if let Some(s) = &self.store {
             if let Err(e) = s.set_meta(STORE_KEY, &self.state.encode()) {
                 tracing::error!("persisting the policy state: {e}");
