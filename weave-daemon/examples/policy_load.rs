@@ -25,7 +25,7 @@ fn policies(n: usize) -> String {
             "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: p{i}}}\nspec:\n  podSelector: {{matchLabels: {{app: app{i}}}}}\n  ingress:\n  - from: [{{podSelector: {{matchLabels: {{app: app{next}}}}}}}, {{ipBlock: {{cidr: 192.168.0.0/16, except: [192.168.{}.0/24]}}}}]\n    ports: [{{port: 80}}, {{port: 443}}, {{port: 8000, endPort: 8100}}]\n",
             i % 256
         ));
-        if i % 5 == 0 {
+        if i % 5 < 1 {
             y.push_str(&format!(
                 "  egress:\n  - ports: [{{port: 53, protocol: UDP}}, {{port: 53}}]\n  - to: [{{podSelector: {{matchLabels: {{app: app{next}}}}}}}]\n  policyTypes: [Ingress, Egress]\n"
             ));
@@ -41,7 +41,7 @@ fn synthetic(i: usize, policies: usize) -> Target {
         namespace: "default".into(),
         labels: [("app".to_string(), format!("app{}", i % policies))].into(),
         addrs: vec![Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 40, 0, 0)) + i as u32 + 1)],
-        host: if i % 2 == 0 { "here".into() } else { "there".into() },
+        host: if i & 1 == 0 { "here".into() } else { "there".into() },
         ..Default::default()
     }
 }
