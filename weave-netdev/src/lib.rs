@@ -6,8 +6,8 @@
 //! another namespace); callers on the async runtime use `spawn_blocking`.
 //!
 //! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`]) with their
-//! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]) and
-//! raw frames on a link ([`PacketSocket`]).
+//! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]),
+//! raw frames on a link ([`PacketSocket`]) and TCP sockets' RTT and send queue ([`tcp`]).
 
 mod addr;
 pub mod arp;
@@ -22,6 +22,7 @@ mod packet;
 mod route;
 pub mod sysctl;
 pub mod tap;
+pub mod tcp;
 pub mod virtio;
 mod vxlan;
 
