@@ -4,5 +4,6 @@
 
 pub mod drops;
 pub mod enforce;
+pub mod gossip;
 pub mod nft;
 pub mod service;

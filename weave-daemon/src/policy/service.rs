@@ -41,6 +41,9 @@ struct Inner {
     store: Option<Store>,
     /// Target and namespace changes not yet persisted (see [`PolicyService::flush`]).
     dirty: bool,
+    /// Kernel work gossip left for [`PolicyService::sync_pending`].
+    pending: Vec<weave_policy::ElemChange>,
+    pending_full: bool,
 }
 
 /// A cheap handle on the service.
@@ -83,6 +86,8 @@ impl PolicyService {
             drops: DropLog::default(),
             store,
             dirty: false,
+            pending: Vec::new(),
+            pending_full: false,
         };
         inner.rebuild_model();
         PolicyService(Arc::new(Mutex::new(inner)))
@@ -219,8 +224,18 @@ impl PolicyService {
         Ok(delta.encode())
     }
 
-    /// Gossip from a peer: merges it and returns what was new (to relay), `None` when nothing.
+    /// Gossip from a peer: merges it and brings the kernel along. Returns what was new (to
+    /// relay), `None` when nothing.
     pub fn on_gossip(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>, ServiceError> {
+        let new = self.merge_gossip(bytes)?;
+        self.sync_pending()?;
+        Ok(new)
+    }
+
+    /// Gossip from a peer, without touching the kernel (the mesh calls this on its own task):
+    /// merges it into the state and the model and leaves the kernel work for
+    /// [`PolicyService::sync_pending`]. Returns what was new, to relay.
+    pub fn merge_gossip(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>, ServiceError> {
         let incoming = State::decode(bytes)?;
         let mut g = self.lock();
         let new = g.state.merge(incoming);
@@ -231,22 +246,46 @@ impl PolicyService {
         if !new.policies.is_empty() {
             g.persist();
             g.rebuild_model();
+            g.pending_full = true;
+        } else {
+            for (name, v) in &new.namespaces {
+                let c = g.model.set_namespace(name, v.value.clone().unwrap_or_default());
+                g.pending.extend(c);
+            }
+            for (id, v) in &new.targets {
+                let c = match &v.value {
+                    Some(t) => g.model.upsert_target(t.clone()),
+                    None => g.model.remove_target(id),
+                };
+                g.pending.extend(c);
+            }
+        }
+        Ok(Some(new.encode()))
+    }
+
+    /// Brings the kernel up to the model after gossip (blocking: an nft run).
+    pub fn sync_pending(&self) -> Result<(), ServiceError> {
+        let mut g = self.lock();
+        let changes = std::mem::take(&mut g.pending);
+        if std::mem::take(&mut g.pending_full) {
             let view = g.model.kernel_view();
             g.enforcer.sync(&view)?;
         } else {
-            let mut changes = Vec::new();
-            for (name, v) in &new.namespaces {
-                changes.extend(g.model.set_namespace(name, v.value.clone().unwrap_or_default()));
-            }
-            for (id, v) in &new.targets {
-                changes.extend(match &v.value {
-                    Some(t) => g.model.upsert_target(t.clone()),
-                    None => g.model.remove_target(id),
-                });
-            }
             g.enforcer.apply(&changes)?;
         }
-        Ok(Some(new.encode()))
+        Ok(())
+    }
+
+    /// Peers that left the cluster: their targets go with them.
+    pub fn peers_gone(&self, peers: &[String]) {
+        let mut g = self.lock();
+        for p in peers {
+            for id in g.state.peer_gone(p) {
+                let c = g.model.remove_target(&id);
+                g.pending.extend(c);
+            }
+        }
+        g.dirty = true;
     }
 
     /// Persists target and namespace changes made since the last call. Policy changes are
