@@ -7,6 +7,7 @@
 
 pub mod attach;
 pub mod client;
+pub mod cni;
 pub mod dns;
 pub mod events;
 mod go_json;
@@ -21,6 +22,7 @@ pub mod traffic;
 
 pub use attach::*;
 pub use client::{Client, ClientError};
+pub use cni::*;
 pub use dns::*;
 pub use events::{Events, StreamItem};
 pub use ipam::*;

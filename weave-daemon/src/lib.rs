@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod attach;
+pub mod cni;
 pub mod config;
 pub mod daemon;
 pub mod dns;
@@ -13,6 +14,7 @@ pub mod identity;
 pub mod ipam;
 pub mod mesh;
 pub mod overlay;
+pub mod peers_file;
 pub mod policy;
 pub mod store;
 pub mod timefmt;
