@@ -15,6 +15,7 @@ pub mod ipam;
 pub mod mesh;
 pub mod overlay;
 pub mod peers_file;
+pub mod policy;
 pub mod store;
 pub mod timefmt;
 

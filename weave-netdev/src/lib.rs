@@ -18,6 +18,7 @@ mod fdb;
 mod link;
 mod netlink;
 mod netns;
+pub mod nflog;
 pub mod nft;
 mod packet;
 mod route;
