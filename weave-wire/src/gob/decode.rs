@@ -15,6 +15,15 @@ use super::wire::Reader;
 
 /// Deepest type nesting accepted (Weave's deepest, gossipState, is 6).
 pub const MAX_DEPTH: usize = 64;
+/// Longest type or field name accepted.
+pub const MAX_NAME_LEN: usize = 1024;
+/// Most bytes of type definitions one stream may carry.
+pub const MAX_TYPE_BYTES: usize = 64 << 10;
+
+/// Bytes of memory decoding a stream of `len` bytes may take.
+pub const fn memory_budget(len: usize) -> u64 {
+    (64 << 10) + 64 * len as u64
+}
 
 /// Decodes a gob stream held in memory.
 pub struct Decoder<'a> {

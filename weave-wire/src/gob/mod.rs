@@ -38,7 +38,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{decode_all, fuzz_decode, Decoder, MAX_DEPTH};
+pub use decode::{decode_all, fuzz_decode, memory_budget, Decoder, MAX_DEPTH, MAX_NAME_LEN, MAX_TYPE_BYTES};
 pub use encode::{to_bytes, Encoder, GobValue};
 pub use error::{Ctx, Error, Path, Result, Seg};
 pub use schema::{IdName, WireType, DEFAULT_FIRST_ID, FIRST_USER_ID};
