@@ -101,6 +101,8 @@ pub async fn serve(listener: tokio::net::TcpListener, daemon: AppState) -> std::
 }
 
 #[cfg(test)]
+mod guard_tests;
+#[cfg(test)]
 mod testkit;
 #[cfg(test)]
 mod tests;
