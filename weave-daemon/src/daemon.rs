@@ -220,6 +220,15 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("listen on --http-addr {}", config.http_addr))?;
+    if !config.http_addr.ip().is_loopback() {
+        tracing::warn!(
+            http = %config.http_addr,
+            "the REST API listens beyond loopback and has no authentication: anyone who can reach \
+             {} controls this peer (attach, connect, reset); keep --http-addr on 127.0.0.1 unless \
+             a firewall or a network namespace confines it",
+            config.http_addr
+        );
+    }
     ensure_bridge(&mut nl, identity.name)?;
 
     crate::firewall::install(BRIDGE).map_err(|e| anyhow::anyhow!("install forwarding rules: {e}"))?;

@@ -123,3 +123,60 @@ async fn v1_changes_need_a_json_content_type() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn event_streams_are_capped_and_a_closed_one_frees_its_place() {
+    let t = daemon("streams").await;
+    let limits = super::Limits { streams: 2, ..Default::default() };
+    let app = super::router_with_limits(t.daemon.clone(), limits);
+    let open = || {
+        let app = app.clone();
+        async move {
+            use tower::ServiceExt;
+            app.oneshot(curl("GET", "/api/v1/events").body(Body::empty()).unwrap()).await.unwrap()
+        }
+    };
+    let first = open().await;
+    let second = open().await;
+    assert_eq!((first.status(), second.status()), (StatusCode::OK, StatusCode::OK));
+    let third = open().await;
+    assert_eq!(third.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = http_body_util::BodyExt::collect(third.into_body()).await.unwrap().to_bytes();
+    let e: weave_api::ApiError = serde_json::from_slice(&body).unwrap();
+    assert!(e.error.contains("event streams"), "{e:?}");
+    // Other requests are not held up by the streams.
+    let (code, _) = call(&t.daemon, curl("GET", "/api/v1/status").body(Body::empty()).unwrap()).await;
+    assert_eq!(code, StatusCode::OK);
+    drop(first);
+    assert_eq!(open().await.status(), StatusCode::OK);
+    drop(second);
+}
+
+#[tokio::test]
+async fn a_request_past_its_time_limit_gets_503_and_holds_its_place_until_done() {
+    let t = daemon("slow").await;
+    let limits = super::Limits {
+        request_time: std::time::Duration::from_millis(300),
+        requests: 1,
+        ..Default::default()
+    };
+    let app = super::router_with_limits(t.daemon.clone(), limits);
+    // A form body that never ends: the handler waits for it past the limit.
+    let never = futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+    let req = curl("POST", "/connect").header("content-type", "application/x-www-form-urlencoded");
+    let resp = {
+        use tower::ServiceExt;
+        app.clone().oneshot(req.body(Body::from_stream(never)).unwrap()).await.unwrap()
+    };
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("did not finish within"), "{body:?}");
+    // Its handler still runs, so with one place the next request is refused at once.
+    let resp = {
+        use tower::ServiceExt;
+        app.clone().oneshot(curl("GET", "/status").body(Body::empty()).unwrap()).await.unwrap()
+    };
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("too many requests in progress"), "{body:?}");
+}

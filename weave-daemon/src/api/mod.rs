@@ -6,12 +6,14 @@ mod attach;
 mod dns;
 mod error;
 mod events;
+mod guard;
 mod ipam;
 mod legacy;
 mod mesh;
 mod v1;
 
 pub use error::ApiFailure;
+pub use guard::Limits;
 
 use crate::daemon::Daemon;
 use axum::Router;
@@ -45,7 +47,13 @@ async fn with_netlink<T: Send + 'static>(
     info(
         title = "weave",
         description = "The REST API of weave-daemon, the Weave Net compatible router. \
-                       Errors are JSON `{\"error\": ..., \"hint\": ...}` with a 4xx/5xx status.",
+                       Errors are JSON `{\"error\": ..., \"hint\": ...}` with a 4xx/5xx status. \
+                       Changes (POST, PUT, DELETE) need `Content-Type: application/json` (415 \
+                       otherwise). Requests whose `Host` is not a loopback name or an address \
+                       the daemon listens on, or whose `Origin` or `Sec-Fetch-Site` says they \
+                       come from another site, are refused with 403. A request answers within \
+                       60 s or gets a 503 (the event stream and `/api/v1/ipam/prime` wait as \
+                       long as they need); too many at once get a 503 too.",
         license(name = "Apache-2.0")
     ),
     tags(
@@ -76,8 +84,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     v1_parts().1
 }
 
-/// Every route the daemon serves.
+/// Every route the daemon serves, behind the guard (see [`guard`]) with the default limits.
 pub fn router(daemon: AppState) -> Router {
+    router_with_limits(daemon, Limits::default())
+}
+
+/// Every route the daemon serves, behind the guard with these limits.
+pub fn router_with_limits(daemon: AppState, limits: Limits) -> Router {
+    let guard = guard::Guard::new(daemon.config.http_addr, limits);
     let (v1, doc) = v1_parts();
     let doc = Arc::new(doc);
     v1.route(
@@ -92,6 +106,7 @@ pub fn router(daemon: AppState) -> Router {
     .merge(dns::legacy_routes())
     .fallback(error::not_found)
     .with_state(daemon)
+    .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
 }
 
 /// Serves the API until the daemon shuts down.

@@ -72,7 +72,8 @@ async fn unknown_paths_are_404_in_the_callers_dialect() {
 async fn shutdown_is_accepted_and_signalled() {
     let t = daemon("shutdown").await;
     let stop = t.daemon.shutdown_signal();
-    let (code, _) = call(&t.daemon, Request::post("/api/v1/shutdown").body(Body::empty()).unwrap()).await;
+    let req = Request::post("/api/v1/shutdown").header("content-type", "application/json");
+    let (code, _) = call(&t.daemon, req.body(Body::empty()).unwrap()).await;
     assert_eq!(code, StatusCode::ACCEPTED);
     tokio::time::timeout(std::time::Duration::from_secs(5), stop).await.expect("shutdown signalled");
 }
