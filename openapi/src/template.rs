@@ -94,4 +94,61 @@ mod tests {
         assert_eq!(ipam["Range"], "10.32.0.0/12");
         assert!(render(&r, "{{.Router.Name").unwrap_err().starts_with("template:"));
     }
+
+    /// `t0` writes nothing; each `tN` calls `tN-1` twice: 2^n calls for `{{template "tn"}}`.
+    fn exponential(n: usize) -> String {
+        let mut t = String::from(r#"{{define "t0"}}{{end}}"#);
+        for i in 1..=n {
+            t.push_str(&format!(
+                r#"{{{{define "t{i}"}}}}{{{{template "t{}"}}}}{{{{template "t{}"}}}}{{{{end}}}}"#,
+                i - 1,
+                i - 1
+            ));
+        }
+        t.push_str(&format!(r#"{{{{template "t{n}"}}}}"#));
+        t
+    }
+
+    #[test]
+    fn a_template_that_calls_itself_is_refused() {
+        let e = render(&report(), r#"{{define "a"}}{{template "a"}}{{end}}{{template "a"}}"#).unwrap_err();
+        assert!(e.contains("calls itself"), "{e}");
+        let e = render(&report(), r#"{{define "a"}}{{template "b"}}{{end}}{{define "b"}}{{if 1}}{{template "a"}}{{end}}{{end}}{{template "a"}}"#)
+            .unwrap_err();
+        assert!(e.contains("calls itself"), "{e}");
+    }
+
+    #[test]
+    fn an_exponential_template_is_refused() {
+        let e = render(&report(), &exponential(40)).unwrap_err();
+        assert!(e.contains("too much work"), "{e}");
+        // Ranges nested deep over the report's lists: as many steps as the product.
+        let mut t = String::new();
+        for _ in 0..24 {
+            t.push_str("{{range $.Router.Peers}}");
+        }
+        for _ in 0..24 {
+            t.push_str("{{end}}");
+        }
+        let e = render(&report(), &t).unwrap_err();
+        assert!(e.contains("too much work"), "{e}");
+        // A few levels are fine.
+        assert_eq!(render(&report(), &exponential(3)).unwrap(), "");
+    }
+
+    #[test]
+    fn printf_cannot_pad_to_gigabytes() {
+        for t in [
+            r#"{{printf "%999999999d" 1}}"#,
+            r#"{{printf "%*d" 999999999 1}}"#,
+            r#"{{printf "%.999999999f" 1.5}}"#,
+        ] {
+            let e = render(&report(), t).unwrap_err();
+            assert!(e.contains("printf"), "{t}: {e}");
+        }
+        assert_eq!(
+            render(&report(), r#"{{printf "%5d|%-4s|%.2f" 42 "ab" 1.5}}"#).unwrap(),
+            "   42|ab  |1.50"
+        );
+    }
 }
