@@ -82,6 +82,12 @@ pub struct Config {
     #[arg(long, default_value = "0.0.0.0:53", value_parser = parse_socket_addr)]
     pub dns_listen_address: SocketAddr,
 
+    /// Networks whose clients weaveDNS answers besides loopback, the weave bridge's subnets, the
+    /// allocation range and the subnet of a specific --dns-listen-address (comma-separated
+    /// CIDRs; 0.0.0.0/0 answers everyone)
+    #[arg(long, value_delimiter = ',', value_parser = parse_cidr)]
+    pub dns_allow_from: Vec<Ipv4Net>,
+
     /// TTL of weaveDNS answers, in seconds
     #[arg(long, default_value_t = 1)]
     pub dns_ttl: u32,

@@ -490,7 +490,13 @@ pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
     if let Err(e) = crate::expose::remove_nat() {
         failures.push(format!("NAT rules of exposed addresses: {e}"));
     }
-    for file in ["weave.db", "restart.sentinel", crate::dns::persist::FILE, crate::expose::FILE] {
+    for file in [
+        "weave.db",
+        "restart.sentinel",
+        crate::dns::persist::FILE,
+        crate::dns::persist::DAMAGED,
+        crate::expose::FILE,
+    ] {
         let p = data_dir.join(file);
         match std::fs::remove_file(&p) {
             Ok(()) => removed.push(p.display().to_string()),

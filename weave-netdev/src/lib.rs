@@ -7,7 +7,8 @@
 //!
 //! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`]) with their
 //! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]) and
-//! raw frames on a link ([`PacketSocket`]).
+//! raw frames on a link ([`PacketSocket`]), and UDP replies from the address a query was sent to
+//! ([`pktinfo`]).
 
 mod addr;
 pub mod arp;
@@ -18,6 +19,7 @@ mod netlink;
 mod netns;
 pub mod nft;
 mod packet;
+pub mod pktinfo;
 mod route;
 pub mod sysctl;
 pub mod tap;
