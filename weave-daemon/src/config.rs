@@ -42,6 +42,11 @@ pub struct Config {
     #[arg(long, default_value_t = 6783, value_parser = parse_port)]
     pub port: u16,
 
+    /// Drop UDP datagrams to the sleeve and fastdp ports from addresses that are not this
+    /// peer's connections (an nftables table of weave's own, following the mesh)
+    #[arg(long)]
+    pub restrict_udp_to_peers: bool,
+
     /// Maximum number of peer connections (0 = unlimited)
     #[arg(long, default_value_t = 200)]
     pub conn_limit: u32,

@@ -279,6 +279,10 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     if let Some(ipam) = &ipam {
         ipam.start(mesh.clone());
     }
+    if config.restrict_udp_to_peers {
+        let peers = crate::peer_filter::install(&mesh, config.port).map_err(anyhow::Error::msg)?;
+        tokio::spawn(crate::peer_filter::follow(mesh.clone(), config.port, peers, shutdown.clone()));
+    }
     let daemon = Daemon::with_ipam(config, identity, store, mesh, Some(sleeve), ipam, shutdown);
     if let Some((dns, sockets)) = dns {
         dns.start(daemon.mesh.clone(), sockets, daemon.shutdown.clone());
@@ -490,6 +494,7 @@ pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
     if let Err(e) = crate::expose::remove_nat() {
         failures.push(format!("NAT rules of exposed addresses: {e}"));
     }
+    crate::peer_filter::remove();
     for file in [
         "weave.db",
         "restart.sentinel",
