@@ -116,6 +116,8 @@ pub async fn serve(listener: tokio::net::TcpListener, daemon: AppState) -> std::
 }
 
 #[cfg(test)]
+mod client_tests;
+#[cfg(test)]
 mod guard_tests;
 #[cfg(test)]
 mod testkit;
