@@ -8,7 +8,6 @@ pub mod attach;
 pub mod config;
 pub mod daemon;
 pub mod dns;
-pub mod expose;
 pub mod firewall;
 pub mod identity;
 pub mod ipam;
