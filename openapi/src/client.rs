@@ -1,5 +1,9 @@
 //! A typed async client of the daemon's `/api/v1` REST API.
 
+use crate::cni::{
+    CniAddRequest, CniAttachment, CniCheckRequest, CniCheckResult, CniDeleted, CniGcRequest, CniGcResult,
+    CniIpamRequest, CniStatus,
+};
 use crate::dns::{DnsAddRequest, DnsChange, DnsInfo, DnsRemoveRequest};
 use crate::events::{Events, SseParser, IDLE};
 use crate::{
@@ -128,6 +132,67 @@ impl Client {
         self.get("/api/v1/ps").await
     }
 
+    /// CNI ADD: an interface on the weave network for a container.
+    pub async fn cni_add(&self, req: &CniAddRequest) -> Result<CniAttachment, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/cni/attachments")).json(req)).await
+    }
+
+    /// CNI ADD of `weave-ipam`: an address only.
+    pub async fn cni_ipam(&self, req: &CniIpamRequest) -> Result<CniAttachment, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/cni/ipam")).json(req)).await
+    }
+
+    /// CNI attachments on this host.
+    pub async fn cni_attachments(&self) -> Result<Vec<CniAttachment>, ClientError> {
+        self.get("/api/v1/cni/attachments").await
+    }
+
+    /// CNI CHECK: what is wrong with an attachment, compared with what the runtime expects.
+    pub async fn cni_check(
+        &self,
+        container_id: &str,
+        ifname: &str,
+        req: &CniCheckRequest,
+    ) -> Result<CniCheckResult, ClientError> {
+        let url = self.attachment_url(container_id, ifname, Some("check"))?;
+        self.send(self.http.post(url).json(req)).await
+    }
+
+    /// CNI DEL: removes an attachment; succeeds when it does not exist.
+    pub async fn cni_del(&self, container_id: &str, ifname: &str) -> Result<CniDeleted, ClientError> {
+        let url = self.attachment_url(container_id, ifname, None)?;
+        self.send(self.http.delete(url)).await
+    }
+
+    /// CNI GC: removes the attachments of a network that are not in `valid`.
+    pub async fn cni_gc(&self, req: &CniGcRequest) -> Result<CniGcResult, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/cni/gc")).json(req)).await
+    }
+
+    /// CNI STATUS: whether ADD can be served now.
+    pub async fn cni_status(&self) -> Result<CniStatus, ClientError> {
+        self.get("/api/v1/cni/status").await
+    }
+
+    /// `/api/v1/cni/attachments/{container_id}/{ifname}[/{tail}]`, each segment escaped.
+    fn attachment_url(
+        &self,
+        container_id: &str,
+        ifname: &str,
+        tail: Option<&str>,
+    ) -> Result<reqwest::Url, ClientError> {
+        let mut url = reqwest::Url::parse(&self.base)
+            .map_err(|e| self.decode(format!("address {}: {e}", self.addr)))?;
+        {
+            let mut segs = url
+                .path_segments_mut()
+                .map_err(|_| self.decode(format!("address {} cannot carry a path", self.addr)))?;
+            segs.extend(["api", "v1", "cni", "attachments", container_id, ifname]);
+            segs.extend(tail);
+        }
+        Ok(url)
+    }
+
     /// IPAM as this peer sees it.
     pub async fn ipam(&self) -> Result<IpamInfo, ClientError> {
         self.get("/api/v1/ipam").await
@@ -246,6 +311,7 @@ impl Client {
         let error = serde_json::from_slice::<ApiError>(body).unwrap_or_else(|_| ApiError {
             error: format!("HTTP {status}: {}", String::from_utf8_lossy(body).trim()),
             hint: None,
+            kind: None,
         });
         if status.as_u16() == 404 && error.hint.as_deref() == Some(DISABLED_HINT) {
             return ClientError::Disabled(error.error);

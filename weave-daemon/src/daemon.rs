@@ -42,6 +42,8 @@ pub struct Daemon {
     dns: Option<Arc<crate::dns::Dns>>,
     /// Attach, detach, expose and hide.
     pub attach: Arc<AttachService>,
+    /// CNI attachments, over the attach service.
+    pub cni: Arc<crate::cni::CniService>,
     ready: AtomicBool,
     /// `weave reset` was asked for: clean up the host when stopping.
     reset: AtomicBool,
@@ -74,7 +76,17 @@ impl Daemon {
             kernel,
             StoreJournal(p.store.clone()),
         );
+        let cni = crate::cni::CniService::new(
+            attach.clone(),
+            p.store.clone(),
+            p.ipam.clone(),
+            p.dns.clone(),
+            p.config.dns_listen_address,
+            BRIDGE,
+            overlay_mtu(&p.config),
+        );
         Arc::new(Daemon {
+            cni,
             config: p.config,
             identity: p.identity,
             store: p.store,
@@ -247,6 +259,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     let mtu = overlay_mtu(&config);
     let sleeve = start_sleeve(&mut nl, &config, identity.name, mtu)?;
     let peers = initial_peers(&config, &store)?;
+    let launched_with = peers.clone();
     let shutdown = CancellationToken::new();
     let ipam =
         match IpamConfig::from_flags(&config, identity.name, identity.uid, &identity.nickname, peers.len()) {
@@ -303,6 +316,10 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     if replayed != Default::default() {
         tracing::info!(?replayed, "interrupted attach operations replayed");
     }
+    if let Some(file) = daemon.config.peers_file.clone() {
+        let (mesh, stop) = (daemon.mesh.clone(), daemon.shutdown.clone());
+        tokio::spawn(crate::peers_file::watch(file, launched_with, mesh, stop));
+    }
     let server = tokio::spawn(api::serve(listener, daemon.clone()));
     daemon.set_ready();
     std::fs::write(sentinel_path(&daemon.config), b"")
@@ -344,6 +361,11 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
 /// The peers to connect to: the persisted ones on `--resume` or after an unclean stop, else
 /// the command line's (as Weave).
 fn initial_peers(config: &Config, store: &Store) -> anyhow::Result<Vec<String>> {
+    if let Some(file) = &config.peers_file {
+        let peers = crate::peers_file::read(file).map_err(|e| anyhow::anyhow!(e))?;
+        tracing::info!(?peers, file = %file.display(), "using the peers of the peers file");
+        return Ok(peers);
+    }
     if config.resume || sentinel_path(config).exists() {
         let stored = store.targets()?.unwrap_or_default();
         tracing::info!(?stored, "restart/resume detected - using persisted peer list");
@@ -422,7 +444,7 @@ pub async fn start_mesh_with_channels(
     let router_cfg = RouterConfig {
         mesh: mesh_cfg,
         host: config.host,
-        password: config.password.clone().map(String::into_bytes),
+        password: config.password.clone(),
         trusted_subnets: config.trusted_subnets.clone(),
         fastdp: match &sleeve {
             Some(s) => crate::overlay::fastdp::start::start(config, identity.name, overlay_mtu(config), s)?,

@@ -21,6 +21,7 @@
 //! * Periodic gossip (every 30 s) and new connections: `gossip(now).encode()`.
 //! * Every [`PURGE_INTERVAL_SECS`]: `purge_tombstones(now)`. Peer removed from the topology:
 //!   `peer_gone(peer)`.
+#![forbid(unsafe_code)]
 
 pub mod answer;
 pub mod clients;

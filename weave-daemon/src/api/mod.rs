@@ -4,6 +4,7 @@
 //! snapshots and call services, and never reach into a subsystem's internals.
 
 mod attach;
+mod cni;
 mod dns;
 mod error;
 mod events;
@@ -17,7 +18,7 @@ mod weave_ipam;
 
 pub use error::ApiFailure;
 pub use guard::Limits;
-pub use state::{AppState, AttachApi, DaemonApi, DnsApi, IpamApi, MeshApi};
+pub use state::{AppState, AttachApi, CniApi, DaemonApi, DnsApi, IpamApi, MeshApi};
 
 use crate::daemon::Daemon;
 use axum::Router;
@@ -43,6 +44,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "daemon", description = "This peer and the daemon process"),
         (name = "mesh", description = "Peers, connections, routes and connection targets"),
         (name = "attach", description = "Targets (namespaces, containers) on the weave network"),
+        (name = "cni", description = "CNI attachments: the daemon side of the weave-net and weave-ipam plugins"),
         (name = "ipam", description = "Cluster-wide IP address allocation"),
         (name = "dns", description = "weaveDNS: names of containers, answered on every host"),
         (name = "events", description = "The stream of changes")
@@ -56,6 +58,7 @@ fn v1_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(v1::routes())
         .merge(mesh::routes())
         .merge(attach::routes())
+        .merge(cni::routes())
         .merge(ipam::routes())
         .merge(dns::routes())
         .routes(utoipa_axum::routes!(events::events))

@@ -21,6 +21,7 @@ pub struct AppState {
     pub ipam: IpamApi,
     pub dns: DnsApi,
     pub attach: AttachApi,
+    pub cni: CniApi,
 }
 
 impl AppState {
@@ -31,6 +32,7 @@ impl AppState {
             ipam: IpamApi(d.ipam.clone()),
             dns: DnsApi(d.dns().cloned()),
             attach: d.attach.clone(),
+            cni: d.cni.clone(),
         }
     }
 }
@@ -116,6 +118,9 @@ impl DnsApi {
 /// Attach, detach, expose, hide and ps.
 pub type AttachApi = Arc<AttachService>;
 
+/// CNI attachments.
+pub type CniApi = Arc<crate::cni::CniService>;
+
 macro_rules! handle {
     ($t:ty, $f:ident) => {
         impl FromRef<AppState> for $t {
@@ -130,3 +135,4 @@ handle!(MeshApi, mesh);
 handle!(IpamApi, ipam);
 handle!(DnsApi, dns);
 handle!(AttachApi, attach);
+handle!(CniApi, cni);

@@ -40,6 +40,9 @@ pub enum AttachError {
     /// The interface name is taken in the target by something weave did not make.
     #[error("{id} already has an interface {ifname} that is not weave's (not a veth to the weave bridge)")]
     InterfaceExists { id: String, ifname: String },
+    /// The interface exists already and the caller asked for a new one (CNI's ADD).
+    #[error("{id} already has interface {ifname}")]
+    AlreadyAttached { id: String, ifname: String },
     #[error("the weave bridge {0} is missing: is weave running?")]
     NoBridge(String),
     /// A kernel operation failed: its description and errno.
@@ -73,6 +76,9 @@ impl AttachError {
                 format!("remove or rename {ifname} in the target, then attach again")
             }
             AttachError::NothingToDetach { .. } => "`weave ps` lists attached targets".into(),
+            AttachError::AlreadyAttached { .. } => {
+                "delete the attachment first (CNI DEL), then add it again".into()
+            }
             AttachError::Kernel(e) if e.errno() == Some(libc::EEXIST) => {
                 "a device of that name is in the way; `weave ps` and `ip link` show what is there".into()
             }

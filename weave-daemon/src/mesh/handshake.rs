@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use weave_wire::crypto::{session_key, KeyPair, TcpReceiver, TcpSender};
+use weave_wire::crypto::{KeyPair, SessionKey, TcpReceiver, TcpSender};
 use weave_wire::protocol::{
     negotiate, Features, Header, Intro, HEADER_LEN, MAX_FEATURES_FRAME, MAX_MSG_SIZE,
 };
@@ -71,7 +71,7 @@ pub struct Established {
     pub sealer: Sealer,
     pub opener: Opener,
     /// The session key, when a password is set (the overlay encrypts with it).
-    pub session_key: Option<[u8; 32]>,
+    pub session_key: Option<SessionKey>,
 }
 
 /// Runs the handshake on `stream`. `ours` are the features we announce; `outbound` says we
@@ -118,11 +118,12 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let (mut sealer, mut opener, key) = match (&keys, intro.public_key(), password) {
         (Some(k), Some(remote), Some(pw)) => {
-            let key = session_key(k.private(), remote, pw);
+            // A low-order key is refused before anything is sealed under the key it makes.
+            let key = k.session_key(remote, pw).map_err(|e| e.to_string())?;
             (
                 Sealer(Some(TcpSender::new(&key, outbound))),
                 Opener(Some(TcpReceiver::new(&key, outbound))),
-                Some(key.0),
+                Some(key),
             )
         }
         _ => (Sealer(None), Opener(None), None),
@@ -188,6 +189,32 @@ mod tests {
         let (a, b) = pair(Some(b"right"), Some(b"wrong")).await;
         assert_eq!(a.err().unwrap(), "Unable to decrypt TCP msg");
         assert_eq!(b.err().unwrap(), "Unable to decrypt TCP msg");
+    }
+
+    /// A low-order public key makes the X25519 secret all zeros: every such connection would
+    /// share one key (given the password) with counters from zero. Honest peers never send one.
+    #[tokio::test]
+    async fn a_low_order_public_key_is_refused_before_anything_is_sent_encrypted() {
+        let (mut ours, mut theirs) = tokio::io::duplex(1 << 16);
+        let ours_side = async {
+            let r = handshake(&mut ours, &features(1, "a"), Some(b"pw"), false).await;
+            drop(ours);
+            r
+        };
+        let attacker = async {
+            let mut hello = Header::default().encode().to_vec();
+            hello.extend(Intro::Encrypted { public_key: [0; 32] }.encode());
+            theirs.write_all(&hello).await.unwrap();
+            theirs.shutdown().await.unwrap();
+            let mut sent = Vec::new();
+            let _ = theirs.read_to_end(&mut sent).await;
+            sent
+        };
+        let (result, sent) = tokio::join!(ours_side, attacker);
+        let err = result.err().expect("the handshake must fail");
+        assert!(err.contains("low-order public key"), "{err}");
+        // Only our header and intro went out: no features message sealed under that key.
+        assert_eq!(sent.len(), HEADER_LEN + 33);
     }
 
     #[tokio::test]
