@@ -48,6 +48,11 @@ pub struct Config {
     #[arg(long, default_value_t = 6783, value_parser = parse_port)]
     pub port: u16,
 
+    /// Drop UDP datagrams to the sleeve and fastdp ports from addresses that are not this
+    /// peer's connections (an nftables table of weave's own, following the mesh)
+    #[arg(long)]
+    pub restrict_udp_to_peers: bool,
+
     /// Maximum number of peer connections (0 = unlimited)
     #[arg(long, default_value_t = 200)]
     pub conn_limit: u32,
@@ -87,6 +92,12 @@ pub struct Config {
     /// Address weaveDNS listens on (UDP and TCP)
     #[arg(long, default_value = "0.0.0.0:53", value_parser = parse_socket_addr)]
     pub dns_listen_address: SocketAddr,
+
+    /// Networks whose clients weaveDNS answers besides loopback, the weave bridge's subnets, the
+    /// allocation range and the subnet of a specific --dns-listen-address (comma-separated
+    /// CIDRs; 0.0.0.0/0 answers everyone)
+    #[arg(long, value_delimiter = ',', value_parser = parse_cidr)]
+    pub dns_allow_from: Vec<Ipv4Net>,
 
     /// TTL of weaveDNS answers, in seconds
     #[arg(long, default_value_t = 1)]

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod ipam;
 pub mod mesh;
 pub mod overlay;
+pub mod peer_filter;
 pub mod peers_file;
 pub mod policy;
 pub mod store;

@@ -7,8 +7,8 @@
 //!
 //! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`]) with their
 //! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]),
-//! raw frames on a link ([`PacketSocket`]), TCP sockets' RTT and send queue ([`tcp`]) and the
-//! host name ([`hostname`]).
+//! raw frames on a link ([`PacketSocket`]), TCP sockets' RTT and send queue ([`tcp`]), the
+//! host name ([`hostname`]) and UDP replies from the address a query was sent to ([`pktinfo`]).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod addr;
@@ -21,6 +21,7 @@ mod netns;
 pub mod nflog;
 pub mod nft;
 mod packet;
+pub mod pktinfo;
 mod route;
 pub mod sysctl;
 pub mod tap;

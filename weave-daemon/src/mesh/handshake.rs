@@ -5,7 +5,9 @@
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use weave_wire::crypto::{KeyPair, SessionKey, TcpReceiver, TcpSender};
-use weave_wire::protocol::{negotiate, Features, Header, Intro, HEADER_LEN, MAX_MSG_SIZE};
+use weave_wire::protocol::{
+    negotiate, Features, Header, Intro, HEADER_LEN, MAX_FEATURES_FRAME, MAX_MSG_SIZE,
+};
 
 /// Reads after the handshake must see a message this often (heartbeats come every 30 s).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -34,13 +36,16 @@ impl Sealer {
 impl Opener {
     /// Reads one frame and returns the message body.
     pub async fn read<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<Vec<u8>, String> {
+        self.read_max(r, MAX_MSG_SIZE).await
+    }
+
+    /// Reads one frame of at most `max` bytes (refused on its length prefix alone).
+    async fn read_max<R: AsyncRead + Unpin>(&mut self, r: &mut R, max: usize) -> Result<Vec<u8>, String> {
         let mut len = [0u8; 4];
         r.read_exact(&mut len).await.map_err(io_reason)?;
         let len = u32::from_be_bytes(len) as usize;
-        if len > MAX_MSG_SIZE {
-            return Err(format!(
-                "received too big length-prefixed message: {len} bytes (limit {MAX_MSG_SIZE})"
-            ));
+        if len > max {
+            return Err(format!("received too big length-prefixed message: {len} bytes (limit {max})"));
         }
         let mut buf = vec![0u8; len];
         r.read_exact(&mut buf).await.map_err(io_reason)?;
@@ -127,7 +132,7 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     let mut out = Vec::new();
     sealer.frame(&ours.encode(), &mut out);
     stream.write_all(&out).await.map_err(io_reason)?;
-    let body = opener.read(stream).await?;
+    let body = opener.read_max(stream, MAX_FEATURES_FRAME).await?;
     let features = Features::decode(&body).map_err(|e| e.to_string())?;
     Ok(Established { features, version, sealer, opener, session_key: key })
 }
@@ -210,6 +215,21 @@ mod tests {
         assert!(err.contains("low-order public key"), "{err}");
         // Only our header and intro went out: no features message sealed under that key.
         assert_eq!(sent.len(), HEADER_LEN + 33);
+    }
+
+    #[tokio::test]
+    async fn a_features_frame_larger_than_features_need_is_refused_at_once() {
+        // A peer that announces a 1 MiB features message (and never sends it): refused on the
+        // length alone, before the body is awaited or memory is set aside for it.
+        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+        let mut hello = Header::default().encode().to_vec();
+        hello.extend(Intro::Plain.encode());
+        hello.extend((1u32 << 20).to_be_bytes());
+        b.write_all(&hello).await.unwrap();
+        b.shutdown().await.unwrap();
+        let err = handshake(&mut a, &features(1, "a"), None, false).await.err().unwrap();
+        assert!(err.contains("too big"), "{err}");
+        assert!(err.contains(&MAX_FEATURES_FRAME.to_string()), "{err}");
     }
 
     #[tokio::test]
