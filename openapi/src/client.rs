@@ -80,7 +80,7 @@ impl Client {
     }
 
     pub async fn shutdown(&self) -> Result<ShutdownAccepted, ClientError> {
-        self.send(self.http.post(self.url("/api/v1/shutdown"))).await
+        self.send(self.post_empty("/api/v1/shutdown")).await
     }
 
     pub async fn peers(&self) -> Result<Vec<Peer>, ClientError> {
@@ -161,7 +161,7 @@ impl Client {
     /// CNI DEL: removes an attachment; succeeds when it does not exist.
     pub async fn cni_del(&self, container_id: &str, ifname: &str) -> Result<CniDeleted, ClientError> {
         let url = self.attachment_url(container_id, ifname, None)?;
-        self.send(self.http.delete(url)).await
+        self.send(Self::typed_json(self.http.delete(url))).await
     }
 
     /// CNI GC: removes the attachments of a network that are not in `valid`.
@@ -218,7 +218,7 @@ impl Client {
 
     /// Waits until IPAM consensus is reached.
     pub async fn ipam_prime(&self) -> Result<Primed, ClientError> {
-        self.send(self.http.post(self.url("/api/v1/ipam/prime"))).await
+        self.send(self.post_empty("/api/v1/ipam/prime")).await
     }
 
     /// Takes over the IPAM space of a dead peer (name or nickname).
@@ -234,7 +234,7 @@ impl Client {
 
     /// Hands IPAM space to a live peer, removes weave's devices, rules and data, and stops.
     pub async fn reset(&self) -> Result<ResetResult, ClientError> {
-        self.send(self.http.post(self.url("/api/v1/reset"))).await
+        self.send(self.post_empty("/api/v1/reset")).await
     }
 
     /// Services of this host.
@@ -254,7 +254,7 @@ impl Client {
         url.path_segments_mut()
             .map_err(|_| self.decode(format!("address {} cannot carry a path", self.addr)))?
             .extend(["api", "v1", "services", id]);
-        self.send(self.http.delete(url)).await
+        self.send(Self::typed_json(self.http.delete(url))).await
     }
 
     /// weaveDNS: configuration and entries.
@@ -304,6 +304,17 @@ impl Client {
 
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// A POST without a body: still typed JSON, as the daemon requires of `/api/v1` changes
+    /// (a web page on another site cannot send that type).
+    fn post_empty(&self, path: &str) -> reqwest::RequestBuilder {
+        Self::typed_json(self.http.post(self.url(path)))
+    }
+
+    /// A bodiless change (POST, DELETE) typed JSON all the same.
+    fn typed_json(req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        req.header(reqwest::header::CONTENT_TYPE, "application/json")
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

@@ -4,6 +4,7 @@
 //! report with Weave's field names, the pure formatters that render Weave's plain-text
 //! status views, and a typed async client (the events stream included). The CLI and the TUI
 //! link only this crate.
+#![forbid(unsafe_code)]
 
 pub mod attach;
 pub mod client;

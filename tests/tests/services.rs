@@ -42,6 +42,11 @@ fn reaches(ns: &Netns, proto: &str, to: &str, tag: &str) -> String {
     })
 }
 
+/// In the default allocation range, 10.32.0.0/12 (which peer owns which part varies per run).
+fn in_weave_range(addr: &str) -> bool {
+    addr.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.octets()[0] == 10 && (32..48).contains(&a.octets()[1]))
+}
+
 fn ip(cidr: &str) -> String {
     cidr.split('/').next().unwrap_or_default().to_string()
 }
@@ -99,7 +104,7 @@ fn export_publishes_a_remote_containers_tcp_and_udp_service_to_the_underlay_and_
     let (tcp_id, via) = service(h1, &["export", &format!("{web_ip}:80"), "--publish", "8080"]);
     let (udp_id, via_udp) =
         service(h1, &["export", &format!("{web_ip}:53/udp"), "--publish", "10.99.0.1:5353"]);
-    assert!(tcp_id.starts_with("svc-") && via.starts_with("10.3"), "{tcp_id} {via}");
+    assert!(tcp_id.starts_with("svc-") && in_weave_range(&via), "{tcp_id} {via}");
     let added = events.wait_line("\"type\":\"service_added\"");
     assert!(added.contains(&tcp_id) || added.contains(&udp_id), "{added}");
 
@@ -170,7 +175,7 @@ fn import_reaches_an_outside_service_from_every_host_by_address_and_name_across_
     let c3 = h3.container("c3", &[]);
 
     let (id, w) = service(h2, &["import", "192.168.77.2:8000", "--as", "80", "-h", "ext"]);
-    assert!(w.starts_with("10.3"), "from IPAM: {w}");
+    assert!(in_weave_range(&w), "from IPAM: {w}");
     let to = format!("{w}:80");
     let a = reaches(&c1, "tcp", &to, "ext");
     assert!(a.starts_with("ext 192.168.77.1:"), "the outside sees host 2 (masqueraded): {a}");
@@ -271,7 +276,8 @@ fn routing_joins_two_separate_networks_with_overlapping_addresses_2() {
     let (_, w) = service(ha, &["import", "10.99.0.2:9000", "--as", "10.32.5.5:80", "-h", "b-svc"]);
     assert_eq!(w, "10.32.5.5");
     let a = reaches(&client, "tcp", "10.32.5.5:80", "B");
-    assert!(a.contains(" 10.32."), "B's server sees host B's weave address in network B: {a}");
+    let seen = a.split_whitespace().nth(1).and_then(|s| s.split(':').next()).unwrap_or_default();
+    assert!(in_weave_range(seen), "B's server sees host B's weave address in network B: {a}");
     wait_until("the imported name", SETTLE, || dig(ha, "b-svc.weave.local") == "10.32.5.5");
 }
 

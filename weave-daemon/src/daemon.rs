@@ -258,6 +258,15 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("listen on --http-addr {}", config.http_addr))?;
+    if !config.http_addr.ip().is_loopback() {
+        tracing::warn!(
+            http = %config.http_addr,
+            "the REST API listens beyond loopback and has no authentication: anyone who can reach \
+             {} controls this peer (attach, connect, reset); keep --http-addr on 127.0.0.1 unless \
+             a firewall or a network namespace confines it",
+            config.http_addr
+        );
+    }
     ensure_bridge(&mut nl, identity.name)?;
 
     crate::firewall::install(BRIDGE).map_err(|e| anyhow::anyhow!("install forwarding rules: {e}"))?;
@@ -309,6 +318,10 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     .await?;
     if let Some(ipam) = &ipam {
         ipam.start(mesh.clone());
+    }
+    if config.restrict_udp_to_peers {
+        let peers = crate::peer_filter::install(&mesh, config.port).map_err(anyhow::Error::msg)?;
+        tokio::spawn(crate::peer_filter::follow(mesh.clone(), config.port, peers, shutdown.clone()));
     }
     let (dns, sockets) = dns.unzip();
     let daemon =
@@ -451,7 +464,7 @@ pub async fn start_mesh_with_channels(
     let router_cfg = RouterConfig {
         mesh: mesh_cfg,
         host: config.host,
-        password: config.password.clone().map(String::into_bytes),
+        password: config.password.clone(),
         trusted_subnets: config.trusted_subnets.clone(),
         fastdp: match &sleeve {
             Some(s) => crate::overlay::fastdp::start::start(config, identity.name, overlay_mtu(config), s)?,
@@ -543,7 +556,14 @@ pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
             Err(e) => failures.push(format!("services' NAT rules: {e}")),
         }
     }
-    for file in ["weave.db", "restart.sentinel", crate::dns::persist::FILE, crate::attach::nat::FILE] {
+    crate::peer_filter::remove();
+    for file in [
+        "weave.db",
+        "restart.sentinel",
+        crate::dns::persist::FILE,
+        crate::dns::persist::DAMAGED,
+        crate::attach::nat::FILE,
+    ] {
         let p = data_dir.join(file);
         match std::fs::remove_file(&p) {
             Ok(()) => removed.push(p.display().to_string()),

@@ -49,16 +49,9 @@ pub async fn exec(client: &Client, args: Vec<String>) -> CmdResult {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // A session of its own: the daemon outlives this command and ignores the terminal's signals.
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // A process group of its own, never the terminal's foreground one: the daemon outlives this
+    // command, and the terminal's signals (Ctrl-C, hang-up) do not reach it.
+    cmd.process_group(0);
     let mut child =
         cmd.spawn().map_err(|e| Failure::new(format!("cannot start {}: {e}", daemon.display())))?;
     eprintln!("weave: weave-daemon started (pid {}), logging to {}", child.id(), log_path.display());
