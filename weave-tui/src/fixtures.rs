@@ -1,5 +1,5 @@
 //! Canned data for the tests: a three-peer cluster seen from host1, with one peer reached
-//! through another, a target that keeps failing, traffic, IPAM and DNS.
+//! through another, a target that keeps failing, traffic, IPAM, DNS and two services (one broken).
 
 use crate::app::{App, Event, Stream};
 use crate::model::{AllocationRow, Avail, DnsEntry, IpamData, RingOwner, Snapshot};
@@ -60,6 +60,26 @@ pub fn conn(addr: &str, state: &str, peer: Option<(&str, &str)>, rx: u64, tx: u6
     }
 }
 
+fn service(id: &str, kind: ServiceKind, target: &str, state: ServiceState, reason: Option<&str>) -> Service {
+    Service {
+        id: id.into(),
+        kind,
+        protocol: Protocol::Tcp,
+        target: target.into(),
+        port: 80,
+        target_id: None,
+        target_address: None,
+        publish_address: None,
+        publish_port: None,
+        weave_address: None,
+        weave_port: None,
+        fqdn: None,
+        state,
+        reason: reason.map(String::from),
+        created: String::new(),
+    }
+}
+
 /// An event as the events stream delivers it, from its SSE name and data.
 pub fn streamed(name: &str, data: String, clock: &str) -> Event {
     let sse = weave_api::events::SseEvent { name: name.into(), data };
@@ -112,6 +132,16 @@ pub fn snapshot(t0: Instant, secs: u64) -> Snapshot {
             ..Default::default()
         },
         dns: Some(DnsStatus { domain: "weave.local.".into(), ..Default::default() }),
+        services: vec![
+            service("svc-0a1b2c3d", ServiceKind::Export, "netns:web1", ServiceState::Active, None),
+            service(
+                "svc-4e5f6a7b",
+                ServiceKind::Bind,
+                "netns:db",
+                ServiceState::Broken,
+                Some("target netns:db is not attached on this host"),
+            ),
+        ],
         ..Default::default()
     };
     let status = Status {

@@ -4,6 +4,7 @@
 use crate::app::{App, Link, StreamLink};
 use crate::model::Avail;
 use crate::views::peer_rows;
+use weave_api::ServiceState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -89,6 +90,15 @@ pub fn subsystems(app: &App) -> Vec<Check> {
         Avail::Failed(e) => check("DNS", Level::Bad, e.clone()),
     });
 
+    let services = &s.report.services;
+    let broken = services.iter().filter(|v| v.state == ServiceState::Broken).count();
+    let active = services.len() - broken;
+    out.push(match (services.len(), broken) {
+        (0, _) => check("Services", Level::Off, "none"),
+        (_, 0) => check("Services", Level::Ok, format!("{active} active")),
+        (n, b) => check("Services", Level::Warn, format!("{n} · {active} active · {b} broken")),
+    });
+
     out.push(match &app.stream {
         StreamLink::Up => check("Events", Level::Ok, format!("streaming · {} logged", d.log.len())),
         StreamLink::Connecting => check("Events", Level::Off, "connecting..."),
@@ -137,9 +147,39 @@ pub fn warnings(app: &App) -> Vec<(Level, String)> {
         Avail::Failed(e) => out.push((Level::Bad, format!("IPAM: {e}"))),
         _ => {}
     }
+    for v in s.report.services.iter().filter(|v| v.state == ServiceState::Broken) {
+        let why = v.reason.as_deref().unwrap_or("no reason given");
+        out.push((
+            Level::Warn,
+            format!("service {} ({} {}) is broken: {why}", v.id, v.kind.as_str(), v.target),
+        ));
+    }
     if let (Link::Up, StreamLink::Down(e)) = (&app.link, &app.stream) {
         out.push((Level::Warn, format!("events stream down ({e}); changes show at the next poll")));
     }
     out.sort_by_key(|w| std::cmp::Reverse(w.0));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    #[test]
+    fn broken_services_warn_with_their_reason() {
+        let app = fixtures::app(3);
+        let line = subsystems(&app).into_iter().find(|c| c.name == "Services").expect("a services line");
+        assert_eq!((line.level, line.text.as_str()), (Level::Warn, "2 · 1 active · 1 broken"));
+        let w = warnings(&app);
+        let broken: Vec<_> = w.iter().filter(|(_, t)| t.starts_with("service ")).collect();
+        assert_eq!(
+            broken,
+            [&(
+                Level::Warn,
+                "service svc-4e5f6a7b (bind netns:db) is broken: target netns:db is not attached on this host"
+                    .to_string()
+            )]
+        );
+    }
 }

@@ -65,7 +65,7 @@ fn draw_health(f: &mut Frame, area: Rect, app: &App) {
             };
             Line::from(vec![
                 Span::styled(format!("{mark} "), style(c.level)),
-                Span::styled(format!("{:<8}", c.name), widgets::LABEL),
+                Span::styled(format!("{:<9}", c.name), widgets::LABEL),
                 Span::styled(c.text, style(c.level)),
             ])
         })
