@@ -375,7 +375,7 @@ fn readme_screenshot_3() {
     );
     d3.kill();
     let overview =
-        top.wait_screen("host3 gone, traffic flowing", |s| s.contains("· 2 peers ·") && s.contains("M/s"));
+        top.wait_screen("host3 gone, traffic flowing", |s| s.contains("· 2 peers,") && s.contains("M/s"));
     top.keys("2");
     // Whole: tmux may show a frame half written.
     let peers =

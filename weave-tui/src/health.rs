@@ -39,7 +39,7 @@ pub fn subsystems(app: &App) -> Vec<Check> {
     };
     let r = &s.report.router;
     let established = s.connections.iter().filter(|c| c.state == "established").count();
-    let router = format!("{} peers · {established}/{} connections up", r.peers.len(), s.connections.len());
+    let router = format!("{} peers, {established}/{} connections up", r.peers.len(), s.connections.len());
     out.push(match (&app.link, s.status.ready) {
         (Link::Down { .. }, _) => check("Router", Level::Bad, format!("unreachable (last: {router})")),
         (_, true) => check("Router", Level::Ok, format!("ready · {router}")),
