@@ -153,6 +153,54 @@ fn export_publishes_a_remote_containers_tcp_and_udp_service_to_the_underlay_and_
 }
 
 #[test]
+fn an_export_of_a_local_target_breaks_with_it_follows_it_to_a_new_address_and_survives_kill_9_1() {
+    let c = Cluster::new(1);
+    let h = c.host(0);
+    let flags = ["--ipalloc-init".to_string(), format!("seed={}", h.peer_name())];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut d = h.start_daemon(&flags);
+    h.wait_ready();
+    let web = h.container("web", &["10.32.0.7/12"]);
+    let _srv = serve(&web, "tcp", 80, "web");
+    let client = underlay_client(&c);
+    let (id, via) = service(h, &["export", &format!("netns:{}:80", web.name), "--publish", "8080"]);
+    let a = reaches(&client, "tcp", "10.99.0.1:8080", "web");
+    assert!(a.starts_with(&format!("web {via}:")), "{a}");
+
+    // The target goes: the export stays, broken with the reason, and stops answering.
+    let mut events = h.events();
+    assert!(h.weave(&["detach", &format!("netns:{}", web.name)]).ok());
+    let changed = events.wait_line("\"type\":\"service_changed\"");
+    assert!(changed.contains(&id) && changed.contains("broken"), "{changed}");
+    let s = services(h).pop().unwrap();
+    assert_eq!((s.id.as_str(), s.state), (id.as_str(), ServiceState::Broken));
+    assert!(s.reason.as_deref().unwrap_or_default().contains("not attached"), "{s:?}");
+    wait_until("the broken export stops answering", SETTLE, || {
+        ask(&client, "tcp", "10.99.0.1:8080").is_err()
+    });
+
+    // It comes back at another address: the export follows it.
+    assert!(h.attach(&web, &["10.32.0.9/12"]).ok());
+    wait_until("the export is active at the new address", SETTLE, || {
+        let s = services(h).pop().unwrap();
+        s.state == ServiceState::Active && s.target_address.as_deref() == Some("10.32.0.9")
+    });
+    reaches(&client, "tcp", "10.99.0.1:8080", "web");
+    let table = nft_table(h);
+    assert!(table.contains("10.32.0.9") && !table.contains("10.32.0.7"), "{table}");
+
+    // kill -9 with the rules gone from the kernel meanwhile: the next daemon puts them back.
+    d.kill();
+    assert!(h.ns.exec("nft", &["delete", "table", "ip", "weave_services"]).ok());
+    assert!(ask(&client, "tcp", "10.99.0.1:8080").is_err(), "gone with the rules");
+    let _d = h.start_daemon(&flags);
+    h.wait_ready();
+    let s = services(h).pop().unwrap();
+    assert_eq!((s.id.as_str(), s.target_address.as_deref()), (id.as_str(), Some("10.32.0.9")));
+    reaches(&client, "tcp", "10.99.0.1:8080", "web");
+}
+
+#[test]
 fn import_reaches_an_outside_service_from_every_host_by_address_and_name_across_restarts_3() {
     let c = Cluster::new(3);
     let (h1, h2, h3) = (c.host(0), c.host(1), c.host(2));
