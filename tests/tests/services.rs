@@ -266,7 +266,7 @@ fn import_reaches_an_outside_service_from_every_host_by_address_and_name_across_
 fn bind_answers_at_the_bound_address_on_every_host_and_at_the_targets_own_2() {
     let c = Cluster::new(2);
     let (h1, h2) = (c.host(0), c.host(1));
-    let _d1 = h1.start_daemon(&[&h2.addr.to_string()]);
+    let mut d1 = h1.start_daemon(&[&h2.addr.to_string()]);
     let _d2 = h2.start_daemon(&[&h1.addr.to_string()]);
     h1.wait_established_to(&[h2], CONNECT);
     let web = h1.container("web", &[]);
@@ -285,6 +285,16 @@ fn bind_answers_at_the_bound_address_on_every_host_and_at_the_targets_own_2() {
     reaches(&c2, "tcp", &format!("{web_ip}:8080"), "web");
     wait_until("www.weave.local on host 2", SETTLE, || dig(h2, "www.weave.local") == "10.32.9.9");
     assert!(nft_table(h1).is_empty(), "a bind needs nothing on the host");
+
+    // kill -9: the bind lives in the target's namespace and answers all the same (from the
+    // same host: across hosts sleeve needs the daemon); the next daemon finds it in force.
+    d1.kill();
+    reaches(&c1, "tcp", "10.32.9.9:80", "web");
+    let _d1 = h1.start_daemon(&[&h2.addr.to_string()]);
+    h1.wait_established_to(&[h2], CONNECT);
+    let s = services(h1).pop().unwrap();
+    assert_eq!((s.id.as_str(), s.state), (id.as_str(), ServiceState::Active));
+    reaches(&c2, "tcp", "10.32.9.9:80", "web");
 
     // The target goes: the service stays, broken, with the reason; it comes back with it.
     let mut events = h1.events();
