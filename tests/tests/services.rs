@@ -367,6 +367,7 @@ fn bad_input_is_refused_with_the_reason_and_nothing_half_applied_and_reset_remov
         "outside the weave network's range 10.32.0.0/12",
     );
     refused(&["import", "192.168.1.1:80", "--as", "10.32.0.7:80"], "10.32.0.7");
+    refused(&["import", "127.0.0.1:80", "--as", "80"], "address 127.0.0.1 is a loopback address");
     refused(&["import", "192.168.1.1:80", "--as", "80", "-h", "x.example.com"], "outside the DNS domain");
     refused(&["bind", "10.32.0.7:80", "--as", "81"], "bind needs a target attached on this host");
     refused(&["rm", "svc-nosuch"], "no service svc-nosuch");

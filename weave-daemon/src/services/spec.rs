@@ -76,6 +76,19 @@ fn unicast(what: &str, s: &str) -> Result<Ipv4Addr, ServiceError> {
     Ok(a)
 }
 
+/// A unicast address traffic can be forwarded to: the kernel drops what is routed to loopback
+/// from another interface, so such a service could never answer.
+fn forwardable(what: &str, s: &str) -> Result<Ipv4Addr, ServiceError> {
+    let a = unicast(what, s)?;
+    if a.is_loopback() {
+        return Err(invalid(format!(
+            "{what} {a} is a loopback address, which the kernel does not forward to: give an address \
+             this host reaches through a network interface"
+        )));
+    }
+    Ok(a)
+}
+
 /// `IP` or `IP/PREFIX`.
 pub fn weave_addr(s: &str) -> Result<WeaveAddr, ServiceError> {
     let (ip, prefix) = match s.split_once('/') {
@@ -102,7 +115,7 @@ impl Spec {
         Ok(match req {
             ServiceRequest::Export { target, port: p, protocol, publish_address, publish_port } => {
                 let target = match target.trim().parse::<Ipv4Addr>() {
-                    Ok(_) => TargetRef::Address(unicast("target", &target)?),
+                    Ok(_) => TargetRef::Address(forwardable("target", &target)?),
                     Err(_) => {
                         Target::parse(&target).map_err(|e| invalid(e.to_string()))?;
                         TargetRef::Local(target)
@@ -122,7 +135,7 @@ impl Spec {
             }
             ServiceRequest::Import { address, port: p, protocol, weave_address, weave_port, fqdn: f } => {
                 Spec::Import {
-                    addr: unicast("address", &address)?,
+                    addr: forwardable("address", &address)?,
                     port: port("port", p)?,
                     proto: protocol,
                     weave: weave_address.as_deref().map(weave_addr).transpose()?,
@@ -274,10 +287,22 @@ mod tests {
             (export("a b", 80, None, 80), "invalid target"),
             (export("netns:web", 80, Some("10.1"), 80), "publish address \"10.1\" is not an IPv4"),
             (export("224.0.0.1", 80, None, 80), "not a unicast address"),
+            (export("127.0.0.1", 80, None, 80), "target 127.0.0.1 is a loopback address"),
         ] {
             let e = Spec::parse(req).unwrap_err().to_string();
             assert!(e.contains(says), "{e} should say {says}");
         }
+        let e = Spec::parse(ServiceRequest::Import {
+            address: "127.0.0.53".into(),
+            port: 53,
+            protocol: Protocol::Udp,
+            weave_address: None,
+            weave_port: 53,
+            fqdn: None,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("address 127.0.0.53 is a loopback address"), "{e}");
         let bind = |t: &str, w: &str| ServiceRequest::Bind {
             target: t.into(),
             port: 80,
