@@ -5,9 +5,11 @@
 //! and belong to the network namespace they were opened in ([`Netlink::open_in`] opens one in
 //! another namespace); callers on the async runtime use `spawn_blocking`.
 //!
-//! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`]) with their
-//! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]) and
-//! raw frames on a link ([`PacketSocket`]).
+//! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`], written
+//! with gathered writes; their virtio_net_hdr is `weave_overlay::virtio`), batched UDP I/O
+//! with GSO and GRO ([`udp`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]), raw
+//! frames on a link ([`PacketSocket`]) and, with feature `tokio`, their registration with
+//! tokio's reactor (`reactor`).
 
 mod addr;
 pub mod arp;
@@ -18,10 +20,13 @@ mod netlink;
 mod netns;
 pub mod nft;
 mod packet;
+#[cfg(feature = "tokio")]
+pub mod reactor;
 mod route;
 pub mod sysctl;
 pub mod tap;
-pub mod virtio;
+mod tap_io;
+pub mod udp;
 mod vxlan;
 
 pub use fdb::FdbEntry;
