@@ -187,7 +187,7 @@ fn a_tampered_encrypted_packet_is_dropped_and_counted() {
     assert!(b.port.take().is_empty());
     assert_eq!(b.fwd(a.name).counters.drops.load(Ordering::Relaxed), 1);
     // The next, untouched, packet still opens.
-    assert_eq!(cross(&mut a, &mut b, &mut batch, &[f.clone()]), vec![f]);
+    assert_eq!(cross(&mut a, &mut b, &mut batch, std::slice::from_ref(&f)), vec![f]);
 }
 
 #[test]
@@ -218,7 +218,7 @@ fn a_non_df_frame_above_the_mtu_is_fragmented() {
 fn broadcasts_flood_to_neighbours_the_kernel_does_not_reach() {
     let (mut a, mut b, mut batch) = ends(None);
     let bc = with_vnet(VirtioNetHdr::default(), &frame([0xff; 6], 17, 0, 100, true));
-    assert_eq!(cross(&mut a, &mut b, &mut batch, &[bc.clone()]), vec![bc.clone()]);
+    assert_eq!(cross(&mut a, &mut b, &mut batch, std::slice::from_ref(&bc)), vec![bc.clone()]);
     // B's fastdp device is on A's bridge: the kernel floods to it, sleeve does not.
     a.sh.kernel_flood.store(std::sync::Arc::new([b.name].into_iter().collect()));
     assert!(cross(&mut a, &mut b, &mut batch, &[bc]).is_empty());

@@ -43,7 +43,6 @@ struct Device {
 }
 
 struct End {
-    name: PeerName,
     addr: SocketAddrV4,
     sw: ConnSwitch,
     fwds: Vec<Fwd>,
@@ -101,7 +100,6 @@ fn overlays(fastdp: bool) -> Vec<String> {
 impl End {
     /// A new connection's end: `us` 0 dialled, `offers`: which overlays each end offers.
     fn connect(now: Instant, us: usize, offers: [bool; 2], uid: u64, dev: Device) -> End {
-        let name = PeerName(0x02_00_00_00_00_01 + us as u64);
         let addr = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1 + us as u8), 6783);
         let peer_addr = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2 - us as u8), 6783);
         let n = negotiate(&overlays(offers[us]), Some(&overlays(offers[1 - us])), us == 0).unwrap();
@@ -129,7 +127,7 @@ impl End {
         let names = n.overlays.iter().map(|o| (o.clone(), Ok(()))).collect();
         let mut sw = ConnSwitch::new(PeerName(0x02_00_00_00_00_01 + (1 - us) as u64), n.compat, names);
         sw.start(now);
-        End { name, addr, sw, fwds, dev, bridge_log: vec![], failed: None, sleeve_mtu: 65535 }
+        End { addr, sw, fwds, dev, bridge_log: vec![], failed: None, sleeve_mtu: 65535 }
     }
 
     fn switches(&self) -> Vec<SwitchRecord> {
@@ -309,8 +307,8 @@ impl Sim {
                 self.deliver(e, m);
                 continue;
             }
-            for e in 0..2 {
-                if deadlines[e] == Some(next) {
+            for (e, d) in deadlines.into_iter().enumerate() {
+                if d == Some(next) {
                     for f in &mut self.ends[e].fwds {
                         match f {
                             Fwd::Fastdp(c) => c.tick(next, || Ok(spec(e))),

@@ -41,6 +41,15 @@ pub struct Gso {
     pub csum_offset: u16,
 }
 
+/// A finished super-frame: write `head` then the payloads (ranges of the arena) behind a
+/// virtio-net header made from `gso`.
+#[derive(Debug)]
+pub struct Merged<'a> {
+    pub gso: Gso,
+    pub head: &'a [u8],
+    pub payloads: &'a [Range<usize>],
+}
+
 /// Where `part` lies in `arena`, if it does.
 fn range_in(arena: &[u8], part: &[u8]) -> Option<Range<usize>> {
     let (base, p) = (arena.as_ptr() as usize, part.as_ptr() as usize);
@@ -149,7 +158,7 @@ impl Coalescer {
     /// TCP checksum partial for the kernel. Returns the GSO parameters, the headers, and where
     /// the payloads to write after them are in `arena` (the one they were taken from; `None`
     /// for another, and the frame is dropped).
-    pub fn finish(&mut self, arena: &[u8]) -> Option<(Gso, &[u8], &[Range<usize>])> {
+    pub fn finish(&mut self, arena: &[u8]) -> Option<Merged<'_>> {
         let segs = std::mem::take(&mut self.segs);
         self.closed = false;
         if segs == 0 {
@@ -162,7 +171,7 @@ impl Coalescer {
         }
         if segs == 1 {
             let gso = Gso { gso_size: 0, hdr_len: 0, csum_start: 0, csum_offset: 0 };
-            return Some((gso, &self.head, &self.payloads));
+            return Some(Merged { gso, head: &self.head, payloads: &self.payloads });
         }
         let (ihl, hdr) = (self.ihl, self.head.len());
         let ip_len = hdr - ETH_HLEN + self.payload_len;
@@ -177,6 +186,6 @@ impl Coalescer {
         self.head[t + 16..t + 18].copy_from_slice(&partial.to_be_bytes());
         let gso =
             Gso { gso_size: self.mss as u16, hdr_len: hdr as u16, csum_start: t as u16, csum_offset: 16 };
-        Some((gso, &self.head, &self.payloads))
+        Some(Merged { gso, head: &self.head, payloads: &self.payloads })
     }
 }

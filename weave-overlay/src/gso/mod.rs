@@ -6,7 +6,7 @@
 
 mod coalesce;
 
-pub use coalesce::{Coalescer, Gso, MAX_SEGMENTS};
+pub use coalesce::{Coalescer, Gso, Merged, MAX_SEGMENTS};
 
 use super::frame::ETH_HLEN;
 

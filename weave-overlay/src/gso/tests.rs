@@ -95,7 +95,7 @@ fn coalesced_segments_rebuild_the_stream() {
     for r in &at[1..] {
         assert!(c.append(&arena, &arena[r.clone()]), "in-order segments merge");
     }
-    let (g, head, payloads) = c.finish(&arena).expect("a frame");
+    let Merged { gso: g, head, payloads } = c.finish(&arena).expect("a frame");
     assert_eq!(g, Gso { gso_size: 1000, hdr_len: 66, csum_start: 34, csum_offset: 16 });
     let mut f = head.to_vec();
     for p in payloads {
@@ -125,7 +125,7 @@ fn out_of_order_and_other_flows_do_not_merge() {
     // A single segment needs no GSO.
     let mut d = Coalescer::default();
     assert!(d.start(&arena, f(0)));
-    assert_eq!(d.finish(&arena).unwrap().0.gso_size, 0);
+    assert_eq!(d.finish(&arena).unwrap().gso.gso_size, 0);
     assert!(!Coalescer::default().start(&arena, f(2)));
 }
 
@@ -140,7 +140,7 @@ fn only_frames_of_the_arena_are_merged_and_at_most_max_segments() {
     assert!(!c.append(&frames[1], &frames[1]), "another arena");
     let merged = 1 + at[1..].iter().take_while(|r| c.append(&arena, &arena[(*r).clone()])).count();
     assert_eq!(merged, MAX_SEGMENTS);
-    let (_, _, payloads) = c.finish(&arena).unwrap();
+    let payloads = c.finish(&arena).unwrap().payloads;
     assert_eq!(payloads.len(), MAX_SEGMENTS);
 }
 

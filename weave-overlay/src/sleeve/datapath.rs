@@ -12,7 +12,7 @@ use super::forwarder::{DataEvent, ForwarderRef, MAX_UDP_PAYLOAD};
 use super::port::{LocalPort, SendError, Underlay};
 use crate::frame::{fragment, icmp_frag_needed, FrameInfo, ETH_HLEN};
 use crate::fxhash::{FxHashMap, FxHashSet};
-use crate::gso::{complete_checksum, segment_tcp4, Coalescer, Segmenter, MAX_SEGMENTS};
+use crate::gso::{complete_checksum, segment_tcp4, Coalescer, Merged, Segmenter, MAX_SEGMENTS};
 use crate::maccache::{Learned, MacCache};
 use crate::virtio::{
     VirtioNetHdr, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN,
@@ -451,7 +451,7 @@ impl Worker {
         if self.coalescer.is_empty() || !self.coalescer.is_of(arena) {
             return;
         }
-        let Some((g, head, payloads)) = self.coalescer.finish(arena) else { return };
+        let Some(Merged { gso: g, head, payloads }) = self.coalescer.finish(arena) else { return };
         let mut h = PLAIN_HDR;
         if g.gso_size != 0 {
             let hdr = VirtioNetHdr {
