@@ -1,6 +1,11 @@
 //! A typed async client of the daemon's `/api/v1` REST API.
 
+use crate::cni::{
+    CniAddRequest, CniAttachment, CniCheckRequest, CniCheckResult, CniDeleted, CniGcRequest, CniGcResult,
+    CniIpamRequest, CniStatus,
+};
 use crate::dns::{DnsAddRequest, DnsChange, DnsInfo, DnsRemoveRequest};
+use crate::events::{Events, SseParser, IDLE};
 use crate::{
     AllocateRequest, Allocated, Allocation, ApiError, AttachRequest, AttachedTarget, ClaimRequest,
     ConnectRequest, Connection, DetachRequest, DetachResult, ExposeRequest, ForgetRequest, FreeRequest,
@@ -23,6 +28,9 @@ pub enum ClientError {
     Disabled(String),
     #[error("talking to the weave daemon at {addr}: {source}")]
     Transport { addr: String, source: reqwest::Error },
+    /// A stream the daemon should keep busy went quiet: the daemon hangs or the link is gone.
+    #[error("the weave daemon at {addr} sent nothing for {secs} s")]
+    Stalled { addr: String, secs: u64 },
     #[error("the weave daemon at {addr} sent a response this client does not understand: {detail}")]
     Decode { addr: String, detail: String },
 }
@@ -124,6 +132,67 @@ impl Client {
         self.get("/api/v1/ps").await
     }
 
+    /// CNI ADD: an interface on the weave network for a container.
+    pub async fn cni_add(&self, req: &CniAddRequest) -> Result<CniAttachment, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/cni/attachments")).json(req)).await
+    }
+
+    /// CNI ADD of `weave-ipam`: an address only.
+    pub async fn cni_ipam(&self, req: &CniIpamRequest) -> Result<CniAttachment, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/cni/ipam")).json(req)).await
+    }
+
+    /// CNI attachments on this host.
+    pub async fn cni_attachments(&self) -> Result<Vec<CniAttachment>, ClientError> {
+        self.get("/api/v1/cni/attachments").await
+    }
+
+    /// CNI CHECK: what is wrong with an attachment, compared with what the runtime expects.
+    pub async fn cni_check(
+        &self,
+        container_id: &str,
+        ifname: &str,
+        req: &CniCheckRequest,
+    ) -> Result<CniCheckResult, ClientError> {
+        let url = self.attachment_url(container_id, ifname, Some("check"))?;
+        self.send(self.http.post(url).json(req)).await
+    }
+
+    /// CNI DEL: removes an attachment; succeeds when it does not exist.
+    pub async fn cni_del(&self, container_id: &str, ifname: &str) -> Result<CniDeleted, ClientError> {
+        let url = self.attachment_url(container_id, ifname, None)?;
+        self.send(self.http.delete(url)).await
+    }
+
+    /// CNI GC: removes the attachments of a network that are not in `valid`.
+    pub async fn cni_gc(&self, req: &CniGcRequest) -> Result<CniGcResult, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/cni/gc")).json(req)).await
+    }
+
+    /// CNI STATUS: whether ADD can be served now.
+    pub async fn cni_status(&self) -> Result<CniStatus, ClientError> {
+        self.get("/api/v1/cni/status").await
+    }
+
+    /// `/api/v1/cni/attachments/{container_id}/{ifname}[/{tail}]`, each segment escaped.
+    fn attachment_url(
+        &self,
+        container_id: &str,
+        ifname: &str,
+        tail: Option<&str>,
+    ) -> Result<reqwest::Url, ClientError> {
+        let mut url = reqwest::Url::parse(&self.base)
+            .map_err(|e| self.decode(format!("address {}: {e}", self.addr)))?;
+        {
+            let mut segs = url
+                .path_segments_mut()
+                .map_err(|_| self.decode(format!("address {} cannot carry a path", self.addr)))?;
+            segs.extend(["api", "v1", "cni", "attachments", container_id, ifname]);
+            segs.extend(tail);
+        }
+        Ok(url)
+    }
+
     /// IPAM as this peer sees it.
     pub async fn ipam(&self) -> Result<IpamInfo, ClientError> {
         self.get("/api/v1/ipam").await
@@ -181,6 +250,33 @@ impl Client {
         self.send(self.http.post(self.url("/api/v1/dns/remove")).json(req)).await
     }
 
+    /// Follows `GET /api/v1/events`: every change, the traffic counters once a second and
+    /// each overlay switch, until the daemon stops. Reconnecting is the caller's choice.
+    pub async fn events(&self) -> Result<Events, ClientError> {
+        // Its own HTTP client: a read timeout tells a dead stream from a quiet one (the
+        // daemon sends a keep-alive every 15 s), and the other calls must not have one.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .read_timeout(IDLE)
+            .no_proxy()
+            .build()
+            .expect("reqwest client without TLS builds");
+        let req = http.get(self.url("/api/v1/events")).header("accept", "text/event-stream");
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() && !e.is_connect() => {
+                return Err(ClientError::Stalled { addr: self.addr.clone(), secs: IDLE.as_secs() })
+            }
+            Err(e) => return Err(self.transport(e)),
+        };
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.bytes().await.map_err(|e| self.transport(e))?;
+            return Err(self.api_error(status, &body));
+        }
+        Ok(Events { addr: self.addr.clone(), resp, parser: SseParser::default(), ready: Default::default() })
+    }
+
     /// The OpenAPI document the daemon serves.
     pub async fn openapi(&self) -> Result<serde_json::Value, ClientError> {
         self.get("/api/v1/openapi.json").await
@@ -201,14 +297,20 @@ impl Client {
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| self.decode(e.to_string()));
         }
-        let error = serde_json::from_slice::<ApiError>(&body).unwrap_or_else(|_| ApiError {
-            error: format!("HTTP {status}: {}", String::from_utf8_lossy(&body).trim()),
+        Err(self.api_error(status, &body))
+    }
+
+    /// The error a failed request's status and body say.
+    fn api_error(&self, status: reqwest::StatusCode, body: &[u8]) -> ClientError {
+        let error = serde_json::from_slice::<ApiError>(body).unwrap_or_else(|_| ApiError {
+            error: format!("HTTP {status}: {}", String::from_utf8_lossy(body).trim()),
             hint: None,
+            kind: None,
         });
         if status.as_u16() == 404 && error.hint.as_deref() == Some(DISABLED_HINT) {
-            return Err(ClientError::Disabled(error.error));
+            return ClientError::Disabled(error.error);
         }
-        Err(ClientError::Api { status: status.as_u16(), error })
+        ClientError::Api { status: status.as_u16(), error }
     }
 
     fn transport(&self, e: reqwest::Error) -> ClientError {

@@ -9,11 +9,13 @@
 mod background;
 mod bin;
 mod cluster;
+pub mod cni;
 mod daemon;
 mod events;
 mod ipam;
 mod mesh;
 mod netns;
+pub mod podman;
 mod transfer;
 mod wait;
 
@@ -22,6 +24,7 @@ pub use bin::{binary, target_dir};
 pub use cluster::{Cluster, Host};
 pub use daemon::Daemon;
 pub use ipam::ethwe_addrs;
-pub use netns::{Netns, Output};
+pub use netns::{unique_name, Netns, Output};
+pub use podman::Podman;
 pub use transfer::tcp_transfer;
 pub use wait::{wait_for, wait_until};

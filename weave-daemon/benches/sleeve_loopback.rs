@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use weave_daemon::overlay::sleeve::udp::Sockets;
 use weave_netdev::udp::RecvBatch;
-use weave_overlay::sleeve::datapath::{DpRoutes, Shared, Worker};
+use weave_mesh::Routes;
+use weave_overlay::sleeve::datapath::{Shared, Worker};
 use weave_overlay::sleeve::forwarder::{Crypto, Forwarder};
 use weave_overlay::sleeve::mem::MemPort;
 use weave_overlay::virtio::{VirtioNetHdr, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN};
@@ -36,7 +37,7 @@ fn side(us: PeerName, them: PeerName, addr: SocketAddrV4, key: Option<[u8; 32]>,
     let fwd = Arc::new(Forwarder::new(them, 1, Some(addr), crypto, Box::new(|_| {})));
     fwd.mtu.store(1376, Ordering::Relaxed);
     fwd.max_payload.store(1376 + 28 + 6 + 14 + 14 + if key.is_some() { 24 } else { 0 }, Ordering::Relaxed);
-    let mut routes = DpRoutes::default();
+    let mut routes = Routes::default();
     routes.known.extend([us, them]);
     routes.unicast.insert(them, them);
     sh.routes.store(Arc::new(routes));

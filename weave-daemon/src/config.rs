@@ -110,6 +110,12 @@ pub struct Config {
     #[arg(long)]
     pub resume: bool,
 
+    /// Read the peers from this file (one HOST or HOST:PORT per line, every node including
+    /// this one) and re-read it when it changes, as Weave's Kubernetes launch; IPAM's quorum
+    /// comes from the number of peers in it unless --ipalloc-init says otherwise
+    #[arg(long, value_name = "PATH")]
+    pub peers_file: Option<PathBuf>,
+
     /// Remove weave's bridge, devices, firewall rules and the persisted data under --data-dir,
     /// then exit (what `weave reset --force` does when no daemon runs)
     #[arg(long)]
@@ -128,6 +134,14 @@ impl Config {
                 "invalid value '{}' for 'PEER': peers cannot be given together with --resume (which uses the persisted ones)",
                 self.peers.join(" ")
             ));
+        }
+        if let Some(file) = &self.peers_file {
+            if !self.peers.is_empty() || self.resume {
+                return Err(format!(
+                    "invalid value '{}' for '--peers-file': the peers come from the file, so give no PEER and no --resume",
+                    file.display()
+                ));
+            }
         }
         if let (Some(sub), Some(range)) = (self.ipalloc_default_subnet, self.ipalloc_range.0) {
             if !range.contains(&sub) && !sub.contains(&range) {
@@ -365,6 +379,10 @@ mod tests {
         assert_eq!(c.ipalloc_range.0, None);
         assert_eq!(c.dns_domain, "foo.bar.");
         assert_eq!(c.peers, vec!["10.0.0.1", "peer.example:6783"]);
+        let e = parse(&["--peers-file", "/etc/weave/peers", "10.0.0.1"]).unwrap_err();
+        assert!(e.contains("--peers-file") && e.contains("/etc/weave/peers"), "{e}");
+        assert!(parse(&["--peers-file", "/p", "--resume"]).is_err());
+        assert_eq!(parse(&["--peers-file", "/p"]).unwrap().peers_file, Some(PathBuf::from("/p")));
         assert_eq!(
             parse(&["--ipalloc-init", "consensus=3"]).unwrap().ipalloc_init,
             Some(IpallocInit::Consensus(Some(3)))

@@ -1,5 +1,9 @@
 //! Start-up, the shared daemon state the API reads, and shutdown.
 
+use crate::attach::journal::StoreJournal;
+use crate::attach::kernel::NetKernel;
+use crate::attach::ports::{DnsNames, IpamBook};
+use crate::attach::AttachService;
 use crate::config::Config;
 use crate::identity::{self, Identity};
 use crate::ipam::{Ipam, IpamConfig};
@@ -35,54 +39,70 @@ pub struct Daemon {
     /// IPAM (absent when `--ipalloc-range` is empty).
     pub ipam: Option<Arc<Ipam>>,
     /// weaveDNS (absent with `--no-dns` and in tests that run the API alone).
-    dns: std::sync::OnceLock<Arc<crate::dns::Dns>>,
+    dns: Option<Arc<crate::dns::Dns>>,
+    /// Attach, detach, expose and hide.
+    pub attach: Arc<AttachService>,
+    /// CNI attachments, over the attach service.
+    pub cni: Arc<crate::cni::CniService>,
     ready: AtomicBool,
     /// `weave reset` was asked for: clean up the host when stopping.
     reset: AtomicBool,
     shutdown: CancellationToken,
 }
 
-impl Daemon {
-    pub fn new(
-        config: Config,
-        identity: Identity,
-        store: Store,
-        mesh: MeshHandle,
-        sleeve: Option<Arc<Sleeve>>,
-        shutdown: CancellationToken,
-    ) -> Arc<Daemon> {
-        Daemon::with_ipam(config, identity, store, mesh, sleeve, None, shutdown)
-    }
+/// The subsystems a daemon is made of.
+pub struct Parts {
+    pub config: Config,
+    pub identity: Identity,
+    pub store: Store,
+    pub mesh: MeshHandle,
+    pub sleeve: Option<Arc<Sleeve>>,
+    pub ipam: Option<Arc<Ipam>>,
+    pub dns: Option<Arc<crate::dns::Dns>>,
+    pub shutdown: CancellationToken,
+}
 
-    pub fn with_ipam(
-        config: Config,
-        identity: Identity,
-        store: Store,
-        mesh: MeshHandle,
-        sleeve: Option<Arc<Sleeve>>,
-        ipam: Option<Arc<Ipam>>,
-        shutdown: CancellationToken,
-    ) -> Arc<Daemon> {
+impl Daemon {
+    /// The daemon over its subsystems, with the attach service wired to them.
+    pub fn new(p: Parts) -> Arc<Daemon> {
+        let kernel = NetKernel {
+            bridge: BRIDGE.into(),
+            mtu: overlay_mtu(&p.config),
+            data_dir: p.config.data_dir.clone(),
+        };
+        let attach = AttachService::new(
+            IpamBook(p.ipam.clone()),
+            DnsNames(p.dns.clone()),
+            kernel,
+            StoreJournal(p.store.clone()),
+        );
+        let cni = crate::cni::CniService::new(
+            attach.clone(),
+            p.store.clone(),
+            p.ipam.clone(),
+            p.dns.clone(),
+            p.config.dns_listen_address,
+            BRIDGE,
+            overlay_mtu(&p.config),
+        );
         Arc::new(Daemon {
-            config,
-            identity,
-            store,
-            mesh,
-            sleeve,
-            ipam,
-            dns: std::sync::OnceLock::new(),
+            cni,
+            config: p.config,
+            identity: p.identity,
+            store: p.store,
+            mesh: p.mesh,
+            sleeve: p.sleeve,
+            ipam: p.ipam,
+            dns: p.dns,
+            attach,
             ready: AtomicBool::new(false),
             reset: AtomicBool::new(false),
-            shutdown,
+            shutdown: p.shutdown,
         })
     }
 
     pub fn dns(&self) -> Option<&Arc<crate::dns::Dns>> {
-        self.dns.get()
-    }
-
-    pub fn set_dns(&self, dns: Arc<crate::dns::Dns>) {
-        let _ = self.dns.set(dns);
+        self.dns.as_ref()
     }
 
     pub fn is_ready(&self) -> bool {
@@ -224,17 +244,19 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
 
     crate::firewall::install(BRIDGE).map_err(|e| anyhow::anyhow!("install forwarding rules: {e}"))?;
     tokio::spawn(crate::firewall::keep(BRIDGE, config.data_dir.clone()));
-    if let Err(e) = crate::expose::sync(&mut nl, BRIDGE, &config.data_dir) {
+    if let Err(e) = crate::attach::nat::sync(&mut nl, BRIDGE, &config.data_dir) {
         tracing::warn!("NAT rules of exposed addresses: {e}");
     }
     let mtu = overlay_mtu(&config);
     let sleeve = start_sleeve(&mut nl, &config, identity.name, mtu)?;
     let peers = initial_peers(&config, &store)?;
+    let launched_with = peers.clone();
     let shutdown = CancellationToken::new();
     let ipam =
         match IpamConfig::from_flags(&config, identity.name, identity.uid, &identity.nickname, peers.len()) {
             Some(mut cfg) => {
-                cfg.pre_claims = crate::ipam::find_pre_claims(&mut nl);
+                let kernel = NetKernel { bridge: BRIDGE.into(), mtu, data_dir: config.data_dir.clone() };
+                cfg.pre_claims = crate::ipam::find_pre_claims(&kernel);
                 Some(Ipam::new(cfg, store.clone(), persisted_ipam, shutdown.clone())?)
             }
             None => None,
@@ -270,10 +292,20 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     if let Some(ipam) = &ipam {
         ipam.start(mesh.clone());
     }
-    let daemon = Daemon::with_ipam(config, identity, store, mesh, Some(sleeve), ipam, shutdown);
-    if let Some((dns, sockets)) = dns {
+    let (dns, sockets) = dns.unzip();
+    let daemon =
+        Daemon::new(Parts { config, identity, store, mesh, sleeve: Some(sleeve), ipam, dns, shutdown });
+    if let (Some(dns), Some(sockets)) = (daemon.dns(), sockets) {
         dns.start(daemon.mesh.clone(), sockets, daemon.shutdown.clone());
-        daemon.set_dns(dns);
+    }
+    // Operations a kill -9 cut short are finished or undone before anything new is served.
+    let replayed = daemon.attach.replay().await?;
+    if replayed != Default::default() {
+        tracing::info!(?replayed, "interrupted attach operations replayed");
+    }
+    if let Some(file) = daemon.config.peers_file.clone() {
+        let (mesh, stop) = (daemon.mesh.clone(), daemon.shutdown.clone());
+        tokio::spawn(crate::peers_file::watch(file, launched_with, mesh, stop));
     }
     let server = tokio::spawn(api::serve(listener, daemon.clone()));
     daemon.set_ready();
@@ -316,6 +348,11 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
 /// The peers to connect to: the persisted ones on `--resume` or after an unclean stop, else
 /// the command line's (as Weave).
 fn initial_peers(config: &Config, store: &Store) -> anyhow::Result<Vec<String>> {
+    if let Some(file) = &config.peers_file {
+        let peers = crate::peers_file::read(file).map_err(|e| anyhow::anyhow!(e))?;
+        tracing::info!(?peers, file = %file.display(), "using the peers of the peers file");
+        return Ok(peers);
+    }
     if config.resume || sentinel_path(config).exists() {
         let stored = store.targets()?.unwrap_or_default();
         tracing::info!(?stored, "restart/resume detected - using persisted peer list");
@@ -388,7 +425,6 @@ pub async fn start_mesh_with_channels(
         port: config.port,
         conn_limit: config.conn_limit,
         discovery: !config.no_discovery,
-        password: config.password.is_some(),
         gossip_interval: GOSSIP_INTERVAL,
         external_overlay: sleeve.is_some(),
     };
@@ -478,10 +514,10 @@ pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
         Ok(()) => removed.push("firewall rules".into()),
         Err(e) => failures.push(format!("firewall rules: {e}")),
     }
-    if let Err(e) = crate::expose::remove_nat() {
+    if let Err(e) = crate::attach::nat::remove_nat() {
         failures.push(format!("NAT rules of exposed addresses: {e}"));
     }
-    for file in ["weave.db", "restart.sentinel", crate::dns::persist::FILE, crate::expose::FILE] {
+    for file in ["weave.db", "restart.sentinel", crate::dns::persist::FILE, crate::attach::nat::FILE] {
         let p = data_dir.join(file);
         match std::fs::remove_file(&p) {
             Ok(()) => removed.push(p.display().to_string()),

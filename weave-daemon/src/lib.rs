@@ -5,15 +5,16 @@
 
 pub mod api;
 pub mod attach;
+pub mod cni;
 pub mod config;
 pub mod daemon;
 pub mod dns;
-pub mod expose;
 pub mod firewall;
 pub mod identity;
 pub mod ipam;
 pub mod mesh;
 pub mod overlay;
+pub mod peers_file;
 pub mod store;
 pub mod timefmt;
 

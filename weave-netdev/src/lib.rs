@@ -8,8 +8,8 @@
 //! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`], written
 //! with gathered writes; their virtio_net_hdr is `weave_overlay::virtio`), batched UDP I/O
 //! with GSO and GRO ([`udp`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]), raw
-//! frames on a link ([`PacketSocket`]) and, with feature `tokio`, their registration with
-//! tokio's reactor (`reactor`).
+//! frames on a link ([`PacketSocket`]), TCP sockets' RTT and send queue ([`tcp`]) and, with
+//! feature `tokio`, their registration with tokio's reactor (`reactor`).
 
 mod addr;
 pub mod arp;
@@ -26,6 +26,7 @@ mod route;
 pub mod sysctl;
 pub mod tap;
 mod tap_io;
+pub mod tcp;
 pub mod udp;
 mod vxlan;
 

@@ -90,7 +90,12 @@ pub async fn exec(client: &Client, args: Vec<String>) -> CmdResult {
 
 /// `weave-daemon` next to this executable, else from PATH.
 pub(crate) fn daemon_binary() -> Result<PathBuf, Failure> {
-    if let Some(sibling) = std::env::current_exe().ok().and_then(|p| Some(p.parent()?.join("weave-daemon"))) {
+    sibling_binary("weave-daemon")
+}
+
+/// A binary installed with `weave`: next to it, else on PATH.
+pub(crate) fn sibling_binary(name: &str) -> Result<PathBuf, Failure> {
+    if let Some(sibling) = std::env::current_exe().ok().and_then(|p| Some(p.parent()?.join(name))) {
         if sibling.is_file() {
             return Ok(sibling);
         }
@@ -98,10 +103,12 @@ pub(crate) fn daemon_binary() -> Result<PathBuf, Failure> {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
-        .map(|d| d.join("weave-daemon"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
         .ok_or_else(|| {
-            Failure::new("cannot find weave-daemon next to weave or on PATH: install both binaries together")
+            Failure::new(format!(
+                "cannot find {name} next to weave or on PATH: install the binaries together"
+            ))
         })
 }
 

@@ -1,44 +1,28 @@
 //! The REST API: `/api/v1` (JSON, described by the OpenAPI document) and Weave Net's own
-//! endpoints with Weave's paths and bodies. Handlers read daemon snapshots; they never reach
-//! into a subsystem's internals.
+//! endpoints with Weave's paths and bodies. Handlers reach the daemon only through the narrow
+//! handles of [`AppState`] (one per subsystem, extracted with `State<...Api>`): they read
+//! snapshots and call services, and never reach into a subsystem's internals.
 
 mod attach;
+mod cni;
 mod dns;
 mod error;
 mod events;
 mod ipam;
 mod legacy;
 mod mesh;
+mod state;
 mod v1;
+mod weave_ipam;
 
 pub use error::ApiFailure;
+pub use state::{AppState, AttachApi, CniApi, DaemonApi, DnsApi, IpamApi, MeshApi};
 
 use crate::daemon::Daemon;
 use axum::Router;
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-
-pub type AppState = Arc<Daemon>;
-
-/// Runs blocking work (namespaces, netlink, nft) off the runtime; its error answers with `status`.
-async fn blocking<T: Send + 'static>(
-    status: axum::http::StatusCode,
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, ApiFailure> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiFailure::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| ApiFailure::new(status, e))
-}
-
-/// Runs `f` with a netlink socket of the daemon's namespace, off the runtime.
-async fn with_netlink<T: Send + 'static>(
-    status: axum::http::StatusCode,
-    f: impl FnOnce(&mut weave_netdev::Netlink) -> Result<T, String> + Send + 'static,
-) -> Result<T, ApiFailure> {
-    blocking(status, move || f(&mut weave_netdev::Netlink::open().map_err(|e| e.to_string())?)).await
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -52,6 +36,7 @@ async fn with_netlink<T: Send + 'static>(
         (name = "daemon", description = "This peer and the daemon process"),
         (name = "mesh", description = "Peers, connections, routes and connection targets"),
         (name = "attach", description = "Targets (namespaces, containers) on the weave network"),
+        (name = "cni", description = "CNI attachments: the daemon side of the weave-net and weave-ipam plugins"),
         (name = "ipam", description = "Cluster-wide IP address allocation"),
         (name = "dns", description = "weaveDNS: names of containers, answered on every host"),
         (name = "events", description = "The stream of changes")
@@ -65,6 +50,7 @@ fn v1_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(v1::routes())
         .merge(mesh::routes())
         .merge(attach::routes())
+        .merge(cni::routes())
         .merge(ipam::routes())
         .merge(dns::routes())
         .routes(utoipa_axum::routes!(events::events))
@@ -76,8 +62,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     v1_parts().1
 }
 
-/// Every route the daemon serves.
-pub fn router(daemon: AppState) -> Router {
+/// Every route the daemon serves, over the daemon's handles.
+pub fn router(daemon: Arc<Daemon>) -> Router {
+    let state = AppState::of(&daemon);
     let (v1, doc) = v1_parts();
     let doc = Arc::new(doc);
     v1.route(
@@ -88,18 +75,20 @@ pub fn router(daemon: AppState) -> Router {
         }),
     )
     .merge(legacy::routes())
-    .merge(ipam::legacy_routes())
+    .merge(weave_ipam::routes())
     .merge(dns::legacy_routes())
     .fallback(error::not_found)
-    .with_state(daemon)
+    .with_state(state)
 }
 
 /// Serves the API until the daemon shuts down.
-pub async fn serve(listener: tokio::net::TcpListener, daemon: AppState) -> std::io::Result<()> {
+pub async fn serve(listener: tokio::net::TcpListener, daemon: Arc<Daemon>) -> std::io::Result<()> {
     let stop = daemon.shutdown_signal();
     axum::serve(listener, router(daemon)).with_graceful_shutdown(stop).await
 }
 
+#[cfg(test)]
+mod client_tests;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]

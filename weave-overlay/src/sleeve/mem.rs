@@ -3,7 +3,7 @@
 //! datagrams wait in one buffer, laid out as a receive batch, until the other end takes them.
 //! [`pair`] joins two datapath ends, each with its own ports and worker.
 
-use super::datapath::{DpRoutes, Shared, Worker};
+use super::datapath::{Shared, Worker};
 use super::forwarder::{Crypto, DataEvent, Forwarder};
 use super::port::{LocalPort, OnError, SendError, Underlay};
 use std::io::{self, IoSlice};
@@ -12,6 +12,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use weave_mesh::Routes;
 use weave_wire::PeerName;
 
 /// A local port in memory. Reading finds nothing (tests hand frames to the worker directly).
@@ -228,9 +229,10 @@ pub fn pair(now: Instant, mtu: u32, key: Option<[u8; 32]>, record: bool) -> (End
         fwd.mtu.store(mtu, Ordering::Relaxed);
         let payload = mtu as usize + fwd.overhead_df() - super::forwarder::UDP_OVERHEAD;
         fwd.max_payload.store(payload as u32, Ordering::Relaxed);
-        let mut routes = DpRoutes::default();
+        let mut routes = Routes::default();
         routes.known.extend([us.0, them.0]);
         routes.unicast.insert(them.0, them.0);
+        routes.unicast.insert(us.0, PeerName::UNKNOWN);
         routes.broadcast.insert(us.0, vec![them.0]);
         routes.broadcast.insert(them.0, vec![]);
         sh.routes.store(Arc::new(routes));

@@ -10,8 +10,6 @@ use weave_netdev::udp::RecvBatch;
 use weave_overlay::sleeve::datapath::{Shared, Worker, CAPTURE_BURST};
 use weave_overlay::virtio::VIRTIO_NET_HDR_LEN;
 
-pub use weave_overlay::sleeve::datapath::DpRoutes;
-
 /// Datagrams per receive call, and the largest (a UDP GRO run fits 64 KiB).
 const RECV_BATCH: usize = 32;
 const RECV_SIZE: usize = 65536;

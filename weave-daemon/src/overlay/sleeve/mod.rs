@@ -7,7 +7,6 @@ pub mod control;
 pub mod datapath;
 pub mod udp;
 
-use self::datapath::DpRoutes;
 use self::udp::Sockets;
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4};
@@ -19,6 +18,7 @@ use weave_overlay::fxhash::FxHashSet;
 use weave_overlay::maccache::MacCache;
 use weave_overlay::sleeve::datapath::Shared;
 use weave_overlay::sleeve::forwarder::{Crypto, Forwarder};
+use weave_mesh::Routes;
 use weave_overlay::sleeve::port::LocalPort;
 use weave_wire::PeerName;
 
@@ -77,8 +77,8 @@ impl Sleeve {
         (ctl_tx, up_rx)
     }
 
-    pub fn set_routes(&self, routes: DpRoutes) {
-        self.sh.routes.store(Arc::new(routes));
+    pub fn set_routes(&self, routes: Arc<Routes>) {
+        self.sh.routes.store(routes);
     }
 
     /// Peers that left the topology: forget their MACs.
