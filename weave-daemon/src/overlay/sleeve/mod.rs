@@ -13,12 +13,12 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
+use weave_mesh::Routes;
 use weave_overlay::forwarder::{Ctl, Up};
 use weave_overlay::fxhash::FxHashSet;
 use weave_overlay::maccache::MacCache;
 use weave_overlay::sleeve::datapath::Shared;
 use weave_overlay::sleeve::forwarder::{Crypto, Forwarder};
-use weave_mesh::Routes;
 use weave_overlay::sleeve::port::LocalPort;
 use weave_wire::PeerName;
 
