@@ -161,7 +161,7 @@ impl Client {
     /// CNI DEL: removes an attachment; succeeds when it does not exist.
     pub async fn cni_del(&self, container_id: &str, ifname: &str) -> Result<CniDeleted, ClientError> {
         let url = self.attachment_url(container_id, ifname, None)?;
-        self.send(Self::typed_json(self.http.delete(url))).await
+        self.send(self.http.delete(url)).await
     }
 
     /// CNI GC: removes the attachments of a network that are not in `valid`.
@@ -254,7 +254,7 @@ impl Client {
         url.path_segments_mut()
             .map_err(|_| self.decode(format!("address {} cannot carry a path", self.addr)))?
             .extend(["api", "v1", "services", id]);
-        self.send(Self::typed_json(self.http.delete(url))).await
+        self.send(self.http.delete(url)).await
     }
 
     /// weaveDNS: configuration and entries.
@@ -309,12 +309,7 @@ impl Client {
     /// A POST without a body: still typed JSON, as the daemon requires of `/api/v1` changes
     /// (a web page on another site cannot send that type).
     fn post_empty(&self, path: &str) -> reqwest::RequestBuilder {
-        Self::typed_json(self.http.post(self.url(path)))
-    }
-
-    /// A bodiless change (POST, DELETE) typed JSON all the same.
-    fn typed_json(req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        req.header(reqwest::header::CONTENT_TYPE, "application/json")
+        self.http.post(self.url(path)).header(reqwest::header::CONTENT_TYPE, "application/json")
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
