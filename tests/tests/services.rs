@@ -237,6 +237,11 @@ fn import_reaches_an_outside_service_from_every_host_by_address_and_name_across_
     reaches(&c3, "tcp", &format!("{}:80", dig(h3, "ext.weave.local")), "ext");
     // Host 2 itself reaches it at its weave address too.
     reaches(&h2.ns, "tcp", &to, "ext");
+    // UDP as well.
+    let _srv_udp = serve(&outside, "udp", 5300, "extu");
+    let (_, wu) = service(h2, &["import", "192.168.77.2:5300/udp", "--as", "53"]);
+    let a = reaches(&c3, "udp", &format!("{wu}:53"), "extu");
+    assert!(a.starts_with("extu 192.168.77.1:"), "the outside sees host 2 (masqueraded): {a}");
 
     // weave stop + launch: the rules stay in the kernel meanwhile, and the service is restored.
     assert!(h2.weave(&["stop"]).ok());
@@ -245,8 +250,9 @@ fn import_reaches_an_outside_service_from_every_host_by_address_and_name_across_
     d2 = start(h2);
     h2.wait_ready();
     let list = services(h2);
-    assert_eq!(list.len(), 1, "{list:?}");
-    assert_eq!((list[0].id.as_str(), list[0].state), (id.as_str(), ServiceState::Active));
+    assert_eq!(list.len(), 2, "{list:?}");
+    let tcp = list.iter().find(|s| s.id == id).unwrap();
+    assert_eq!(tcp.state, ServiceState::Active);
     reaches(&c1, "tcp", &to, "ext");
 
     // kill -9, and the kernel loses the service's rules and address meanwhile: the next daemon
@@ -259,6 +265,7 @@ fn import_reaches_an_outside_service_from_every_host_by_address_and_name_across_
     h2.wait_ready();
     reaches(&c1, "tcp", &to, "ext");
     reaches(&c3, "tcp", &to, "ext");
+    reaches(&c1, "udp", &format!("{wu}:53"), "extu");
     assert_eq!(dig(h1, "ext.weave.local"), w);
 }
 
