@@ -26,7 +26,7 @@ async fn list(State(s): State<ServicesApi>) -> Json<Vec<Service>> {
 #[utoipa::path(post, path = "/api/v1/services", tag = "services", request_body = ServiceRequest,
     responses(
         (status = 200, description = "The service", body = Service),
-        (status = 400, description = "A port out of range, an address that does not parse or lies outside the weave network's range, a bad name", body = ApiError),
+        (status = 400, description = "A port out of range, an address that does not parse, is loopback or lies outside the weave network's range, a bad name", body = ApiError),
         (status = 404, description = "The target is not attached on this host", body = ApiError),
         (status = 409, description = "The published port, or the weave address, is taken", body = ApiError),
         (status = 500, description = "The kernel or the database refused a step (nothing is left applied)", body = ApiError),
