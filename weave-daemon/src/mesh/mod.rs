@@ -2,6 +2,7 @@
 //! TCP connections ([`conn`], [`handshake`]) and the snapshot the API reads ([`status`]).
 //! The core's types are re-exported for the rest of the daemon.
 
+mod admission;
 mod conn;
 pub mod handshake;
 pub mod router;

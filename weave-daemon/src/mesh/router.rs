@@ -206,7 +206,7 @@ pub async fn start(
     stop: CancellationToken,
 ) -> std::io::Result<MeshHandle> {
     let bind = SocketAddr::new(cfg.host.unwrap_or(IpAddr::from([0, 0, 0, 0])), cfg.mesh.port);
-    let listener = TcpListener::bind(bind).await?;
+    let listener = listen(bind)?;
     let now = Instant::now();
     let mut mesh = Mesh::new(cfg.mesh.clone(), now, rand::random());
     for (name, g) in channels {
@@ -248,6 +248,20 @@ pub async fn start(
         tracing::warn!("initial peer: {e}");
     }
     Ok(handle)
+}
+
+/// Peers dialling at once (a whole mesh starting) wait in the kernel's queue for the accept
+/// loop; tokio's default of 128 drops the rest's SYNs, delaying them by a second or more.
+const LISTEN_BACKLOG: u32 = 1024;
+
+fn listen(bind: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match bind {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(bind)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The mesh task's channels and collaborators.
