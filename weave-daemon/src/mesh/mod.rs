@@ -7,6 +7,8 @@ mod conn;
 pub mod handshake;
 pub mod router;
 pub mod status;
+#[cfg(test)]
+mod tests;
 
 pub use status::MeshSnapshot;
 pub use weave_mesh::{
