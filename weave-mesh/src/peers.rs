@@ -133,6 +133,30 @@ pub enum UpdateError {
     BadName,
 }
 
+/// A topology gossip payload, decoded and checked (every name 6 bytes) but not yet merged:
+/// decoding is the costly part and runs on the connection's task, merging on the mesh's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopologyUpdate(Vec<NamedUpdate>);
+
+/// One peer's summary and connections, with the names parsed.
+type NamedUpdate = (PeerName, PeerSummary, Vec<(PeerName, ConnectionSummary)>);
+
+impl TopologyUpdate {
+    pub fn decode(payload: &[u8]) -> Result<TopologyUpdate, UpdateError> {
+        let decoded = decode_topology(payload)?;
+        let mut updates = Vec::with_capacity(decoded.len());
+        for (summary, conns) in decoded {
+            let name = summary.name().ok_or(UpdateError::BadName)?;
+            let conns = conns
+                .into_iter()
+                .map(|c| Ok((c.name().ok_or(UpdateError::BadName)?, c)))
+                .collect::<Result<Vec<_>, UpdateError>>()?;
+            updates.push((name, summary, conns));
+        }
+        Ok(TopologyUpdate(updates))
+    }
+}
+
 pub struct Peers {
     ourself: PeerName,
     by_name: BTreeMap<PeerName, Peer>,
@@ -216,17 +240,12 @@ impl Peers {
 
     /// Merges a topology gossip payload. Errors leave the topology untouched.
     pub fn apply_update(&mut self, payload: &[u8]) -> Result<Applied, UpdateError> {
-        let decoded = decode_topology(payload)?;
-        let mut updates = Vec::with_capacity(decoded.len());
-        for (summary, conns) in decoded {
-            let name = summary.name().ok_or(UpdateError::BadName)?;
-            let conns = conns
-                .into_iter()
-                .map(|c| Ok((c.name().ok_or(UpdateError::BadName)?, c)))
-                .collect::<Result<Vec<_>, UpdateError>>()?;
-            updates.push((name, summary, conns));
-        }
+        Ok(self.apply_decoded(TopologyUpdate::decode(payload)?))
+    }
 
+    /// Merges a decoded topology update.
+    pub fn apply_decoded(&mut self, update: TopologyUpdate) -> Applied {
+        let updates = update.0;
         let mut applied = Applied::default();
         // Peers new to us: from summaries, then placeholders for names only connections mention.
         let mut fresh: BTreeSet<PeerName> = BTreeSet::new();
@@ -305,7 +324,7 @@ impl Peers {
             applied.new.insert(name);
         }
         self.settle(&mut applied.changes);
-        Ok(applied)
+        applied
     }
 
     /// Removes peers nothing reaches (over any connection, established or not) that no local

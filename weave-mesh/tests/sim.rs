@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use weave_mesh::{
-    ConnId, GossipData, GossipError, Gossiper, Handshaked, Mesh, MeshConfig, Messages, Outbox, Output,
+    Channel, ConnId, GossipData, GossipError, Gossiper, Handshaked, Mesh, MeshConfig, Messages, Outbox,
+    Output,
 };
 use weave_wire::protocol::Features;
 use weave_wire::PeerName;
@@ -21,22 +22,28 @@ type Received = Arc<Mutex<Vec<(PeerName, Vec<u8>)>>>;
 struct Recorder(Received);
 
 impl Gossiper for Recorder {
-    fn on_gossip_unicast(&mut self, _: PeerName, _: &[u8], _: &mut Outbox) -> Result<(), GossipError> {
+    type Update = Vec<u8>;
+    type Unicast = ();
+    fn decode_update(payload: &[u8]) -> Vec<u8> {
+        payload.to_vec()
+    }
+    fn decode_unicast(_: &[u8]) {}
+    fn on_gossip_unicast(&mut self, _: PeerName, _: (), _: &mut Outbox) -> Result<(), GossipError> {
         Ok(())
     }
     fn on_gossip_broadcast(
         &mut self,
         src: PeerName,
-        update: &[u8],
+        update: Vec<u8>,
         _: &mut Outbox,
     ) -> Result<Option<Box<dyn GossipData>>, GossipError> {
-        self.0.lock().unwrap().push((src, update.to_vec()));
-        Ok(Some(Box::new(Messages(vec![update.to_vec()]))))
+        self.0.lock().unwrap().push((src, update.clone()));
+        Ok(Some(Box::new(Messages(vec![update]))))
     }
     fn gossip(&mut self) -> Option<Box<dyn GossipData>> {
         None
     }
-    fn on_gossip(&mut self, _: &[u8], _: &mut Outbox) -> Result<Option<Box<dyn GossipData>>, GossipError> {
+    fn on_gossip(&mut self, _: Vec<u8>, _: &mut Outbox) -> Result<Option<Box<dyn GossipData>>, GossipError> {
         Ok(None)
     }
 }
@@ -85,7 +92,7 @@ impl Sim {
                 };
                 let mut mesh = Mesh::new(cfg, now, seed ^ i as u64);
                 let received = Arc::new(Mutex::new(vec![]));
-                mesh.register_channel("test", Box::new(Recorder(received.clone())));
+                mesh.register_channel(Channel::new("test", Recorder(received.clone())));
                 SimPeer { mesh, received }
             })
             .collect();

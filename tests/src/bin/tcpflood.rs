@@ -65,7 +65,13 @@ fn main() {
     let mut conns: Vec<Conn> = sources
         .iter()
         .flat_map(|&source| {
-            (0..per_source).map(move |i| Conn { source, sock: None, drip: i % 2 == 1, sent: 0, next_drip: now })
+            (0..per_source).map(move |i| Conn {
+                source,
+                sock: None,
+                drip: i % 2 == 1,
+                sent: 0,
+                next_drip: now,
+            })
         })
         .collect();
     let (mut connects, mut closed) = (0u64, 0u64);
@@ -75,14 +81,12 @@ fn main() {
         for c in &mut conns {
             let is_open = c.sock.as_mut().map(alive);
             match (is_open, &mut c.sock) {
-                (Some(true), Some(sock)) => {
-                    if c.drip && now >= c.next_drip {
-                        let byte = HEADER.get(c.sent).copied().unwrap_or(0);
-                        if sock.write(&[byte]).is_ok() {
-                            c.sent += 1;
-                        }
-                        c.next_drip = now + DRIP_EVERY;
+                (Some(true), Some(sock)) if c.drip && now >= c.next_drip => {
+                    let byte = HEADER.get(c.sent).copied().unwrap_or(0);
+                    if sock.write(&[byte]).is_ok() {
+                        c.sent += 1;
                     }
+                    c.next_drip = now + DRIP_EVERY;
                 }
                 (Some(false), _) => {
                     closed += 1;

@@ -16,7 +16,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use weave_mesh::{ConnId, Handshaked};
+use weave_mesh::{ConnId, Decoder, Handshaked, Inbound};
 use weave_wire::protocol::Features;
 
 /// Weave sends a heartbeat on every connection this often.
@@ -37,6 +37,9 @@ const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(10);
 /// Lines about connections before their handshake: at most this many per interval.
 const PRE_AUTH_LOG_BURST: u32 = 50;
 const PRE_AUTH_LOG_WINDOW: Duration = Duration::from_secs(10);
+/// Message bodies up to this size are decoded on the reader's task itself (tens of
+/// microseconds at most); larger ones on the blocking pool.
+const INLINE_DECODE_MAX: usize = 16 * 1024;
 /// After a failed accept (out of descriptors), wait this long before the next.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// Messages queued for one connection's writer before it counts as stuck.
@@ -68,9 +71,10 @@ pub enum FromConn {
         hs: Box<Handshaked>,
         conn: ConnHandle,
     },
+    /// A message, decoded on the connection's task.
     Message {
         id: ConnId,
-        body: Vec<u8>,
+        msg: Inbound,
     },
     /// A gossip body was written.
     Sent {
@@ -118,6 +122,8 @@ pub struct Conns {
     pre_auth_log: Mutex<LogLimit>,
     /// Our name and short id, as the mesh announces them now, for the handshake.
     snapshot: watch::Receiver<Arc<MeshSnapshot>>,
+    /// Decodes what connections receive, so the mesh's task only merges it.
+    decoder: Arc<Decoder>,
 }
 
 impl Conns {
@@ -125,12 +131,10 @@ impl Conns {
         cfg: ConnConfig,
         events: mpsc::Sender<FromConn>,
         snapshot: watch::Receiver<Arc<MeshSnapshot>>,
+        decoder: Arc<Decoder>,
     ) -> Arc<Conns> {
-        let limits = Limits {
-            total: PENDING_TOTAL,
-            per_source: PENDING_PER_SOURCE,
-            evictable_after: EVICTABLE_AFTER,
-        };
+        let limits =
+            Limits { total: PENDING_TOTAL, per_source: PENDING_PER_SOURCE, evictable_after: EVICTABLE_AFTER };
         Arc::new(Conns {
             cfg,
             events,
@@ -138,6 +142,7 @@ impl Conns {
             admission: Mutex::new(Admission::new(limits)),
             pre_auth_log: Mutex::new(LogLimit::new(PRE_AUTH_LOG_WINDOW, PRE_AUTH_LOG_BURST)),
             snapshot,
+            decoder,
         })
     }
 }
@@ -167,7 +172,8 @@ pub async fn accept_loop(listener: TcpListener, conns: Arc<Conns>, stop: Cancell
             }
         };
         let evict = CancellationToken::new();
-        let admitted = conns.admission.lock().expect("admission lock").admit(Instant::now(), remote.ip(), evict.clone());
+        let admitted =
+            conns.admission.lock().expect("admission lock").admit(Instant::now(), remote.ip(), evict.clone());
         match admitted {
             Ok(Admitted { ticket, evicted }) => {
                 if let Some(e) = evicted {
@@ -347,7 +353,9 @@ async fn run_connection(
         Ok(e) => e,
         Err(error) => {
             let line = |more: &str| {
-                tracing::info!("->[{address}] connection shutting down due to error during handshake: {error}{more}")
+                tracing::info!(
+                    "->[{address}] connection shutting down due to error during handshake: {error}{more}"
+                )
             };
             if outbound {
                 line("");
@@ -388,7 +396,8 @@ async fn run_connection(
                 Ok(Err(e)) => return e,
                 Err(_) => return "read timeout: no message for 60s".to_string(),
             };
-            if events.send(FromConn::Message { id, body }).await.is_err() {
+            let msg = decode(&conns.decoder, body).await;
+            if events.send(FromConn::Message { id, msg }).await.is_err() {
                 return "mesh stopped".into();
             }
         }
@@ -400,6 +409,22 @@ async fn run_connection(
         _ = close.cancelled() => "closed by the mesh".to_string(),
     };
     let _ = conns.events.send(FromConn::Closed { id, reason }).await;
+}
+
+/// Decodes a message body: small ones (heartbeats, most gossip) at once, larger ones on the
+/// blocking pool so a costly message never holds an async worker, and so never the mesh's
+/// task. The reader waits for the result before it reads on: a peer sending costly messages
+/// slows its own connection, which TCP then pushes back on.
+async fn decode(decoder: &Arc<Decoder>, body: Vec<u8>) -> Inbound {
+    if body.len() <= INLINE_DECODE_MAX {
+        return decoder.decode(&body);
+    }
+    let d = decoder.clone();
+    match tokio::task::spawn_blocking(move || d.decode(&body)).await {
+        Ok(msg) => msg,
+        // A decoder panicked (a bug) or the runtime is stopping: the connection is closed.
+        Err(e) => Inbound::failed(format!("decoding a message: {e}")),
+    }
 }
 
 /// Writes what the loop queues, heartbeats every 30 s, and samples the socket's RTT.

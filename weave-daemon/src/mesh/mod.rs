@@ -12,5 +12,5 @@ mod tests;
 
 pub use status::MeshSnapshot;
 pub use weave_mesh::{
-    ConnId, GossipData, GossipError, Gossiper, MeshConfig, MeshEvent, Outbox, SHORT_ID_BITS,
+    Channel, ConnId, GossipData, GossipError, Gossiper, MeshConfig, MeshEvent, Outbox, SHORT_ID_BITS,
 };
