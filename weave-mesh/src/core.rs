@@ -135,14 +135,9 @@ pub(crate) struct LocalConn {
 pub struct Mesh {
     pub(crate) cfg: MeshConfig,
     pub(crate) peers: Peers,
-    /// Unicast routes, recomputed when dirty and next needed.
-    routes: Routes,
+    /// The routes, recomputed when dirty and next needed; shared with the datapath.
+    routes: Arc<Routes>,
     routes_dirty: bool,
-    /// The complete routes (with broadcast trees) once asked for, until the next change.
-    published: Option<Arc<Routes>>,
-    /// Broadcast hops over all connections per source (gossip broadcasts), until the routes
-    /// are recomputed.
-    broadcast_all: BTreeMap<PeerName, Vec<PeerName>>,
     routes_publish_at: Option<Instant>,
     pub(crate) conns: BTreeMap<ConnId, LocalConn>,
     pub(crate) by_remote: BTreeMap<PeerName, ConnId>,
@@ -166,7 +161,7 @@ impl Mesh {
     pub fn new(cfg: MeshConfig, now: Instant, seed: u64) -> Mesh {
         let us = Peer::new(cfg.name, cfg.nickname.clone(), cfg.uid, 0, Some(cfg.short_id));
         let peers = Peers::new(us);
-        let routes = Routes::unicast_only(&peers);
+        let routes = Arc::new(Routes::calculate(&peers));
         let cfg_name = cfg.name;
         Mesh {
             maker: ConnectionMaker::new(cfg.port, cfg.discovery),
@@ -175,8 +170,6 @@ impl Mesh {
             peers,
             routes,
             routes_dirty: false,
-            published: None,
-            broadcast_all: BTreeMap::new(),
             routes_publish_at: None,
             conns: BTreeMap::new(),
             by_remote: BTreeMap::new(),
@@ -530,8 +523,7 @@ impl Mesh {
     /// The routes as of now: what the datapath forwards by and status shows.
     pub fn routes(&mut self) -> Arc<Routes> {
         self.ensure_routes();
-        let (routes, peers) = (&self.routes, &self.peers);
-        self.published.get_or_insert_with(|| Arc::new(routes.with_broadcast(peers))).clone()
+        self.routes.clone()
     }
 
     /// The remote peer and direction of a registered connection.
@@ -606,9 +598,7 @@ impl Mesh {
 
     pub(crate) fn ensure_routes(&mut self) {
         if self.routes_dirty {
-            self.routes = Routes::unicast_only(&self.peers);
-            self.published = None;
-            self.broadcast_all.clear();
+            self.routes = Arc::new(Routes::calculate(&self.peers));
             self.routes_dirty = false;
         }
     }

@@ -665,12 +665,7 @@ impl Drop for CancelOnDrop {
 
 /// The peers in the mesh's topology, except ourselves.
 fn known_from(mesh: &MeshHandle, us: PeerName) -> BTreeSet<PeerName> {
-    mesh.snapshot()
-        .peers
-        .iter()
-        .filter_map(|p| p.name.parse::<PeerName>().ok())
-        .filter(|p| *p != us)
-        .collect()
+    mesh.snapshot().peer_names().filter(|p| *p != us).collect()
 }
 
 fn to_api(s: weave_ipam::allocator::Status) -> IpamStatus {

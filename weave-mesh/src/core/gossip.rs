@@ -8,7 +8,6 @@ use crate::gossip::{
 };
 use crate::inbound::Payload;
 use crate::peers::{Peers, TopologyUpdate};
-use crate::routes::broadcast_all_hops;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 use weave_wire::protocol::{GossipMsg, Message, UnicastMsg};
@@ -119,9 +118,8 @@ impl Mesh {
     /// A broadcast from `src` along its broadcast tree (over all connections).
     pub(super) fn relay_broadcast(&mut self, src: PeerName, channel: &str, data: Pending) {
         self.ensure_routes();
-        let peers = &self.peers;
-        let hops = self.broadcast_all.entry(src).or_insert_with(|| broadcast_all_hops(peers, src)).clone();
-        for hop in hops {
+        let routes = self.routes.clone();
+        for &hop in routes.broadcast_all_hops(&src) {
             if let Some(&id) = self.by_remote.get(&hop) {
                 if let Some(s) = self.conn_senders(id) {
                     s.broadcast(channel, src, data.clone_pending());
@@ -148,7 +146,7 @@ impl Mesh {
         for id in ids {
             while let Some(c) = self.conns.get_mut(&id).filter(|c| c.inflight < WINDOW) {
                 let Some(picked) = c.senders.pick() else { break };
-                let bodies = encode_picked(&self.peers, self.cfg.name, picked);
+                let bodies = encode_picked(&mut self.peers, self.cfg.name, picked);
                 let c = self.conns.get_mut(&id).expect("still present");
                 c.inflight += bodies.len();
                 for body in bodies {
@@ -302,7 +300,7 @@ fn decoded(decoders: &BTreeMap<String, DecodeFns>, channel: &str, data: Payload,
 }
 
 /// Encodes a picked item: tag 4 with ourselves as src, or tag 6 with the originator.
-fn encode_picked(peers: &Peers, us: PeerName, picked: Picked) -> Vec<Vec<u8>> {
+fn encode_picked(peers: &mut Peers, us: PeerName, picked: Picked) -> Vec<Vec<u8>> {
     let (channel, src, data, broadcast) = match picked {
         Picked::Gossip { channel, data } => (channel, us, data, false),
         Picked::Broadcast { channel, src, data } => (channel, src, data, true),
