@@ -11,9 +11,10 @@ use weave_wire::PeerName;
 
 #[derive(Debug, Clone)]
 pub struct MeshStatus {
-    pub ourself: Peer,
-    /// Every peer of the topology, ourselves included, by name.
-    pub peers: Vec<Peer>,
+    pub ourself: Arc<Peer>,
+    /// Every peer of the topology, ourselves included, by name (shared with the mesh: a
+    /// status costs a pointer per peer).
+    pub peers: Vec<Arc<Peer>>,
     pub routes: Arc<Routes>,
     /// Our registered connections, by id.
     pub connections: Vec<ConnectionStatus>,
@@ -76,8 +77,13 @@ impl Mesh {
             })
             .collect();
         MeshStatus {
-            ourself: self.peers.ourself().clone(),
-            peers: self.peers.iter().cloned().collect(),
+            ourself: self
+                .peers
+                .shared()
+                .find(|p| p.name == self.cfg.name)
+                .expect("ourself is a peer")
+                .clone(),
+            peers: self.peers.shared().cloned().collect(),
             routes,
             connections,
             targets,
