@@ -29,5 +29,5 @@ pub use crate::core::{ConnId, Handshaked, Mesh, MeshConfig, MeshEvent, Output, T
 pub use gossip::{GossipData, GossipError, Gossiper, Messages, Outbox};
 pub use maker::{Ending, TargetState};
 pub use peers::{ConnSummary, Peer, Peers, SHORT_ID_BITS};
-pub use routes::Routes;
+pub use routes::{unicast_paths, Routes};
 pub use status::{ConnectionStatus, MeshStatus, TargetStatus};

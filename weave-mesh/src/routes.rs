@@ -8,12 +8,29 @@ use rand::{Rng, RngExt};
 use std::collections::{BTreeMap, BTreeSet};
 use weave_wire::PeerName;
 
+/// What routes are computed on: the live topology, or a status copy of its peers.
+pub(crate) trait Topology {
+    fn peer(&self, name: &PeerName) -> Option<&Peer>;
+}
+
+impl Topology for Peers {
+    fn peer(&self, name: &PeerName) -> Option<&Peer> {
+        self.get(name)
+    }
+}
+
+impl Topology for BTreeMap<PeerName, &Peer> {
+    fn peer(&self, name: &PeerName) -> Option<&Peer> {
+        self.get(name).copied()
+    }
+}
+
 /// Breadth-first widening from `from` over the topology: for each peer reached, the neighbour
 /// of `from` it was reached through (`UNKNOWN` for `from`). With `established_and_symmetric`
 /// only connections that are established and announced by both ends count. With `stop_at`,
 /// widening stops when that peer is dequeued; the bool says whether it was.
 pub(crate) fn routes_from(
-    peers: &Peers,
+    peers: &impl Topology,
     from: PeerName,
     stop_at: Option<PeerName>,
     established_and_symmetric: bool,
@@ -28,7 +45,7 @@ pub(crate) fn routes_from(
             if Some(cur) == stop_at {
                 return (true, routes);
             }
-            let Some(cur_peer) = peers.get(&cur) else { continue };
+            let Some(cur_peer) = peers.peer(&cur) else { continue };
             for remote in connected_peers(peers, cur_peer, established_and_symmetric, &routes) {
                 next.push(remote);
                 let hop = if cur == from { remote } else { routes[&cur] };
@@ -41,7 +58,7 @@ pub(crate) fn routes_from(
 
 /// The neighbours of `peer` not yet in `exclude`, honouring the established/symmetric rule.
 fn connected_peers(
-    peers: &Peers,
+    peers: &impl Topology,
     peer: &Peer,
     established_and_symmetric: bool,
     exclude: &BTreeMap<PeerName, PeerName>,
@@ -55,7 +72,7 @@ fn connected_peers(
             if exclude.contains_key(remote) {
                 return false;
             }
-            let Some(remote_peer) = peers.get(remote) else { return false };
+            let Some(remote_peer) = peers.peer(remote) else { return false };
             !established_and_symmetric
                 || remote_peer.conns.get(&peer.name).is_some_and(|back| back.established)
         })
@@ -150,6 +167,39 @@ impl Routes {
         }
         out
     }
+}
+
+/// The whole way a frame from `us` to each peer it reaches goes, from our next hop to the
+/// destination: each hop picks its own next hop by the same rule, on this topology (as the
+/// peers do once their views agree). `peers` is a status copy of the topology. Computed on
+/// demand for display, not on the forwarding path: one search per relaying hop.
+pub fn unicast_paths(peers: &[Peer], us: PeerName) -> BTreeMap<PeerName, Vec<PeerName>> {
+    let topo: BTreeMap<PeerName, &Peer> = peers.iter().map(|p| (p.name, p)).collect();
+    let mut tables: BTreeMap<PeerName, BTreeMap<PeerName, PeerName>> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (&dest, &first) in &routes_from(&topo, us, None, true).1 {
+        if dest == us {
+            continue;
+        }
+        let mut path = vec![first];
+        let mut cur = first;
+        // Each hop is one step closer on a breadth-first tree, so this ends; the bound is a
+        // guard against a topology that changed between searches (it cannot, here).
+        while cur != dest && path.len() <= topo.len() {
+            let table = tables.entry(cur).or_insert_with(|| routes_from(&topo, cur, None, true).1);
+            match table.get(&dest) {
+                Some(&hop) if hop != PeerName::UNKNOWN => {
+                    path.push(hop);
+                    cur = hop;
+                }
+                _ => break,
+            }
+        }
+        if cur == dest {
+            out.insert(dest, path);
+        }
+    }
+    out
 }
 
 /// The neighbours to pass a broadcast from `source` on to over all connections, established

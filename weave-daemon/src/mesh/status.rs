@@ -29,6 +29,11 @@ pub struct MeshSnapshot {
     /// The kernel's smoothed RTT of each connected peer's TCP connection, kept current by
     /// the connection (not only when the snapshot is made).
     pub rtts: BTreeMap<PeerName, Rtt>,
+    /// The peer expected at each target's address (see `weave_mesh::Target::peer`).
+    pub target_peers: BTreeMap<String, PeerName>,
+    /// The topology in the mesh's own terms, for what is computed only when asked
+    /// (`weave_mesh::unicast_paths`).
+    pub topology: Arc<Vec<weave_mesh::Peer>>,
 }
 
 /// The kernel's RTT of one connection: written by its connection task, read by the API.
@@ -139,7 +144,11 @@ impl MeshSnapshot {
                 attrs: (!attrs.is_empty()).then_some(attrs),
             });
         }
+        let mut target_peers = BTreeMap::new();
         for t in &m.targets {
+            if let Some(p) = t.peer {
+                target_peers.insert(t.address.clone(), p);
+            }
             let at = |i: Instant| {
                 let wall_at = if i >= now { wall + (i - now) } else { wall - (now - i) };
                 crate::timefmt::go_string(wall_at)
@@ -175,6 +184,8 @@ impl MeshSnapshot {
             termination_count: m.termination_count,
             overlays,
             rtts,
+            target_peers,
+            topology: Arc::new(m.peers),
         }
     }
 }
