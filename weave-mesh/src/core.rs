@@ -337,7 +337,7 @@ impl Mesh {
         }
         self.mark_routes_dirty(now);
         self.schedule_topology_update(now, Some(f.name));
-        self.maker.connection_created(&hs.remote_addr, hs.outbound);
+        self.maker.connection_created(&hs.remote_addr, hs.outbound, f.name);
         self.maker_dirty = true;
         self.out.push(Output::Event(MeshEvent::ConnectionAdded {
             peer: f.name,

@@ -32,5 +32,5 @@ pub use gossip::{Channel, GossipData, GossipError, Gossiper, Messages, Outbox};
 pub use inbound::{Decoder, Inbound};
 pub use maker::{Ending, TargetState};
 pub use peers::{ConnSummary, Peer, Peers, TopologyUpdate, UpdateError, SHORT_ID_BITS};
-pub use routes::Routes;
+pub use routes::{unicast_paths, Routes};
 pub use status::{ConnectionStatus, MeshStatus, TargetStatus};

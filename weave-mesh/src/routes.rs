@@ -3,7 +3,7 @@
 //! same topology gets the same answer (which keeps broadcasts loop-free and exactly-once with
 //! Weave Net peers).
 
-use crate::peers::Peers;
+use crate::peers::{Peer, Peers};
 use rand::{Rng, RngExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
@@ -26,23 +26,32 @@ pub(crate) struct Graph {
 
 impl Graph {
     pub(crate) fn new(peers: &Peers) -> Graph {
-        let names: Vec<PeerName> = peers.iter().map(|p| p.name).collect();
+        Graph::of(peers.iter(), peers.ourself().name).unwrap_or_default()
+    }
+
+    /// The graph of any set of peers (a live topology or a status copy), as seen by `us`;
+    /// `None` when `us` is not among them.
+    fn of<'a>(peers: impl Iterator<Item = &'a Peer>, us: PeerName) -> Option<Graph> {
+        let mut list: Vec<&Peer> = peers.collect();
+        list.sort_by_key(|p| p.name);
+        list.dedup_by_key(|p| p.name);
+        let names: Vec<PeerName> = list.iter().map(|p| p.name).collect();
         let index: BTreeMap<PeerName, u32> = names.iter().enumerate().map(|(i, n)| (*n, i as u32)).collect();
-        let edges = peers
+        let edges = list
             .iter()
             .map(|p| {
                 p.conns
                     .iter()
                     .filter_map(|(remote, c)| {
                         let r = *index.get(remote)?;
-                        let back = peers.get(remote).and_then(|rp| rp.conns.get(&p.name));
+                        let back = list[r as usize].conns.get(&p.name);
                         Some((r, c.established && back.is_some_and(|b| b.established)))
                     })
                     .collect()
             })
             .collect();
-        let us = index[&peers.ourself().name];
-        Graph { names, index, edges, us }
+        let us = *index.get(&us)?;
+        Some(Graph { names, index, edges, us })
     }
 
     /// Breadth-first widening from `from`: for each peer reached, the neighbour of `from` it
@@ -248,6 +257,41 @@ impl Routes {
         }
         out
     }
+}
+
+/// The whole way a frame from `us` to each peer it reaches goes, from our next hop to the
+/// destination: each hop picks its own next hop by the same rule, on this topology (as the
+/// peers do once their views agree). `peers` is a status copy of the topology. Computed on
+/// demand for display, not on the forwarding path: one search per relaying hop.
+pub fn unicast_paths<'a>(
+    peers: impl IntoIterator<Item = &'a Peer>,
+    us: PeerName,
+) -> BTreeMap<PeerName, Vec<PeerName>> {
+    let Some(g) = Graph::of(peers.into_iter(), us) else { return BTreeMap::new() };
+    let n = g.names.len();
+    let first = g.bfs(g.us, None, true).1;
+    let mut tables: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for dest in (0..n as u32).filter(|d| *d != g.us && first[*d as usize] != NONE) {
+        let mut cur = first[dest as usize];
+        let mut path = vec![cur];
+        // Each hop is one step closer on a breadth-first tree, so this ends; the bound guards
+        // against a topology that changed between searches (it cannot, here).
+        while cur != dest && path.len() <= n {
+            let table = tables.entry(cur).or_insert_with(|| g.bfs(cur, None, true).1);
+            match table[dest as usize] {
+                NONE => break,
+                hop => {
+                    path.push(hop);
+                    cur = hop;
+                }
+            }
+        }
+        if cur == dest {
+            out.insert(g.names[dest as usize], path.iter().map(|i| g.names[*i as usize]).collect());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -46,6 +46,8 @@ pub struct TargetStatus {
     pub last_error: Option<String>,
     /// When it is tried next; `None` means never.
     pub try_after: Option<Instant>,
+    /// The peer expected at this address, when known.
+    pub peer: Option<PeerName>,
 }
 
 impl Mesh {
@@ -74,6 +76,7 @@ impl Mesh {
                 state: t.state,
                 last_error: t.last_error.clone(),
                 try_after: t.try_after,
+                peer: t.peer,
             })
             .collect();
         MeshStatus {

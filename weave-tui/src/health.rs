@@ -39,7 +39,7 @@ pub fn subsystems(app: &App) -> Vec<Check> {
     };
     let r = &s.report.router;
     let established = s.connections.iter().filter(|c| c.state == "established").count();
-    let router = format!("{} peers, {established}/{} connections up", r.peers.len(), s.connections.len());
+    let router = format!("{} peers · {established}/{} connections up", r.peers.len(), s.connections.len());
     out.push(match (&app.link, s.status.ready) {
         (Link::Down { .. }, _) => check("Router", Level::Bad, format!("unreachable (last: {router})")),
         (_, true) => check("Router", Level::Ok, format!("ready · {router}")),
@@ -133,8 +133,8 @@ pub fn warnings(app: &App) -> Vec<(Level, String)> {
         if let Some(why) = &p.fallback {
             out.push((Level::Warn, format!("{who} fell back from fastdp to sleeve: {why}")));
         }
-        if let Some(s) = p.rates_key.as_deref().and_then(|k| d.rates.get(k)).filter(|s| s.drops > 0.0) {
-            out.push((Level::Warn, format!("{who} drops {:.0} packets/s", s.drops)));
+        if let Some(s) = p.rates_key.as_deref().and_then(|k| d.rates.get(k)).filter(|s| s.drops_now() > 0.0) {
+            out.push((Level::Warn, format!("{who} drops {:.0} packets/s", s.drops_now())));
         }
     }
     match &s.ipam {

@@ -126,6 +126,7 @@ async fn connections(State(d): State<MeshApi>) -> Json<Vec<Connection>> {
                     switches,
                     fastdp,
                     rtt_us: peer_name.and_then(|p| m.rtts.get(&p)?.get()).map(|d| d.as_micros() as u64),
+                    expected_peer: m.target_peers.get(&c.address).map(|p| p.to_string()),
                 }
             })
             .collect(),
@@ -137,11 +138,22 @@ async fn connections(State(d): State<MeshApi>) -> Json<Vec<Connection>> {
     responses((status = 200, description = "Routes", body = Routes)))]
 async fn routes_(State(d): State<MeshApi>) -> Json<Routes> {
     let m = d.mesh.snapshot();
+    let paths = m.unicast_paths();
     Json(Routes {
         unicast: m
             .unicast_routes()
             .iter()
-            .map(|r| UnicastHop { dest: r.dest.clone(), via: r.via.clone() })
+            .map(|r| UnicastHop {
+                dest: r.dest.clone(),
+                via: r.via.clone(),
+                path: r
+                    .dest
+                    .parse::<weave_wire::PeerName>()
+                    .ok()
+                    .and_then(|d| paths.get(&d))
+                    .map(|p| p.iter().map(|n| n.to_string()).collect())
+                    .unwrap_or_default(),
+            })
             .collect(),
         broadcast: m
             .broadcast_routes()

@@ -34,6 +34,8 @@ pub struct MeshSnapshot {
     /// The kernel's smoothed RTT of each connected peer's TCP connection, kept current by
     /// the connection (not only when the snapshot is made).
     pub rtts: BTreeMap<PeerName, Rtt>,
+    /// The peer expected at each target's address (see `weave_mesh::Target::peer`).
+    pub target_peers: BTreeMap<String, PeerName>,
 }
 
 /// The kernel's RTT of one connection: written by its connection task, read by the API.
@@ -62,6 +64,11 @@ pub struct ConnView {
 }
 
 impl MeshSnapshot {
+    /// The whole path to each reachable peer (`weave_mesh::unicast_paths`), computed now.
+    pub fn unicast_paths(&self) -> BTreeMap<PeerName, Vec<PeerName>> {
+        weave_mesh::unicast_paths(self.topology.iter().map(|p| &**p), self.name)
+    }
+
     /// `password`: whether connections may be encrypted (`--password`), which their status
     /// says. `now` and `wall` are the same moment, to show when targets are retried.
     pub fn new(
@@ -106,7 +113,11 @@ impl MeshSnapshot {
                 attrs: (!attrs.is_empty()).then_some(attrs),
             });
         }
+        let mut target_peers = BTreeMap::new();
         for t in &m.targets {
+            if let Some(p) = t.peer {
+                target_peers.insert(t.address.clone(), p);
+            }
             let at = |i: Instant| {
                 let wall_at = if i >= now { wall + (i - now) } else { wall - (now - i) };
                 crate::timefmt::go_string(wall_at)
@@ -144,6 +155,7 @@ impl MeshSnapshot {
             termination_count: m.termination_count,
             overlays,
             rtts,
+            target_peers,
         }
     }
 }

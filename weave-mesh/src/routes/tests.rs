@@ -213,3 +213,22 @@ fn indexed_searches_agree_with_the_reference_on_random_topologies() {
 }
 
 use rand::{RngExt, SeedableRng};
+
+#[test]
+fn paths_follow_each_hops_own_next_hop_to_the_destination() {
+    // 1 - 2 - 3 - 4, and 2 - 5 - 4: from 1, 4 is three hops away either way; 2 picks 3 (the
+    // lower name) and 3 goes straight to 4.
+    let ps = topo(1, &[(1, 2), (2, 3), (3, 4), (2, 5), (5, 4)], &[(1, 6)]);
+    let copy: Vec<Peer> = ps.iter().cloned().collect();
+    let paths = unicast_paths(&copy, n(1));
+    assert_eq!(paths[&n(2)], [n(2)]);
+    assert_eq!(paths[&n(4)], [n(2), n(3), n(4)]);
+    assert_eq!(paths[&n(5)], [n(2), n(5)]);
+    assert!(!paths.contains_key(&n(1)), "no path to ourselves");
+    assert!(!paths.contains_key(&n(6)), "a one-way link is no route");
+    // The first hop is always the routes' own next hop.
+    let r = Routes::calculate(&ps);
+    for (dest, path) in &paths {
+        assert_eq!(r.next_hop(dest), Some(path[0]));
+    }
+}
