@@ -70,8 +70,7 @@ mod tests {
     use super::*;
 
     fn report() -> Report {
-        let path =
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/weave-2.8/http/A_report_json.body");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/weave-2.8/http/A_report_json.body");
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 

@@ -36,6 +36,8 @@ pub struct Daemon {
     pub ipam: Option<Arc<Ipam>>,
     /// weaveDNS (absent with `--no-dns` and in tests that run the API alone).
     dns: std::sync::OnceLock<Arc<crate::dns::Dns>>,
+    /// The Docker integration (absent in tests that run the API alone).
+    docker: std::sync::OnceLock<Arc<crate::docker::Shared>>,
     ready: AtomicBool,
     /// `weave reset` was asked for: clean up the host when stopping.
     reset: AtomicBool,
@@ -71,6 +73,7 @@ impl Daemon {
             sleeve,
             ipam,
             dns: std::sync::OnceLock::new(),
+            docker: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
             reset: AtomicBool::new(false),
             shutdown,
@@ -83,6 +86,14 @@ impl Daemon {
 
     pub fn set_dns(&self, dns: Arc<crate::dns::Dns>) {
         let _ = self.dns.set(dns);
+    }
+
+    pub fn docker(&self) -> Option<&Arc<crate::docker::Shared>> {
+        self.docker.get()
+    }
+
+    pub fn set_docker(&self, docker: Arc<crate::docker::Shared>) {
+        let _ = self.docker.set(docker);
     }
 
     pub fn is_ready(&self) -> bool {
@@ -153,7 +164,14 @@ impl Daemon {
             ttl: c.dns_ttl,
             entries: self.dns().map(|d| d.status_entries()).unwrap_or_default(),
         });
-        Report { ready: self.is_ready(), version: VERSION.into(), router, ipam, dns, ..Default::default() }
+        let (plugin, docker) = match self.docker() {
+            Some(d) => (
+                crate::docker::plugin_status(d, c.default_subnet().map(|n| n.to_string())),
+                Some(crate::docker::status(d)),
+            ),
+            None => (None, None),
+        };
+        Report { ready: self.is_ready(), version: VERSION.into(), router, ipam, dns, plugin, docker, ..Default::default() }
     }
 
     fn upstream_servers(&self) -> Vec<String> {
@@ -275,6 +293,13 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         dns.start(daemon.mesh.clone(), sockets, daemon.shutdown.clone());
         daemon.set_dns(dns);
     }
+    let docker = crate::docker::start(
+        crate::docker::DockerConfig::from_flags(&daemon.config),
+        daemon.ipam.clone(),
+        daemon.dns().cloned(),
+        daemon.shutdown.clone(),
+    )?;
+    daemon.set_docker(docker);
     let server = tokio::spawn(api::serve(listener, daemon.clone()));
     daemon.set_ready();
     std::fs::write(sentinel_path(&daemon.config), b"")

@@ -8,6 +8,7 @@ pub mod attach;
 pub mod config;
 pub mod daemon;
 pub mod dns;
+pub mod docker;
 pub mod expose;
 pub mod firewall;
 pub mod identity;

@@ -2,6 +2,7 @@
 
 use super::{blocking, with_netlink, ApiFailure, AppState};
 use crate::attach::{self, target::Target, Attached};
+use crate::docker::client::DockerError;
 use crate::expose;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,6 +16,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(attach_))
         .routes(routes!(detach_))
         .routes(routes!(ps))
+        .routes(routes!(resolve_))
         .routes(routes!(expose_))
         .routes(routes!(hide_))
 }
@@ -27,9 +29,64 @@ fn view(a: Attached) -> AttachedTarget {
     }
 }
 
-fn target(s: &str) -> Result<Target, ApiFailure> {
-    Target::parse(s)
-        .map_err(|e| ApiFailure::bad_request(e).hint("targets are netns:NAME, pid:PID or a namespace path"))
+/// TARGET as given: `netns:NAME`, `pid:PID` or a path; anything else is a Docker container
+/// (id, unique id prefix or name), resolved through Docker. `running` refuses containers that
+/// do not run (a stopped one resolves to its id, for detach).
+async fn target(d: &AppState, s: &str, running: bool) -> Result<Target, ApiFailure> {
+    let hint = "targets are a Docker container (id or name), netns:NAME, pid:PID or a namespace path";
+    let not_docker = match Target::parse(s) {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
+    let Some(docker) = d.docker().filter(|x| x.enabled()) else {
+        return Err(ApiFailure::bad_request(not_docker).hint(
+            "Docker containers need the Docker integration, which is disabled (--docker-api '')",
+        ));
+    };
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    if !ok {
+        return Err(ApiFailure::bad_request(format!("invalid target {s:?}")).hint(hint));
+    }
+    let client = docker.require_client().map_err(|e| {
+        ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).hint("is dockerd running? weave status says")
+    })?;
+    let c = match client.container(s).await {
+        Ok(c) => c,
+        // A container Docker has forgotten is still named by its full id (detach releases it).
+        Err(DockerError::NoSuchContainer(_)) if !running && crate::docker::is_container_id(s) => {
+            return Ok(Target::Docker { id: s.into(), pid: 0, hostname: String::new() })
+        }
+        Err(DockerError::NoSuchContainer(_)) => {
+            return Err(ApiFailure::new(StatusCode::NOT_FOUND, format!("no such container: {s}")).hint(hint))
+        }
+        Err(e) => return Err(ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    };
+    if running && !c.running {
+        return Err(ApiFailure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("container {} ({}) is not running", c.name, c.short_id()),
+        ));
+    }
+    let hostname = match (c.hostname.as_str(), c.domainname.as_str()) {
+        (h, "") => h.to_string(),
+        (h, dom) => format!("{h}.{dom}"),
+    };
+    Ok(Target::Docker { id: c.id, pid: c.pid, hostname })
+}
+
+/// A Docker container attached just now must still be the same running process; if it died
+/// meanwhile, everything attach did is undone and the caller is told.
+async fn still_running(d: &AppState, t: &Target) -> Result<(), String> {
+    let Target::Docker { id, pid, .. } = t else { return Ok(()) };
+    let Some(client) = d.docker().and_then(|x| x.client()) else { return Ok(()) };
+    match client.container(id).await {
+        Ok(c) if c.running && c.pid == *pid => Ok(()),
+        Ok(_) | Err(DockerError::NoSuchContainer(_)) => Err(format!("container {} died during attach", &id[..12.min(id.len())])),
+        // Docker went away: the event watcher reconciles when it is back.
+        Err(_) => Ok(()),
+    }
 }
 
 /// What was released in IPAM, added to what was taken off interfaces.
@@ -61,18 +118,35 @@ async fn attach_(
     State(d): State<AppState>,
     Json(req): Json<AttachRequest>,
 ) -> Result<Json<AttachedTarget>, ApiFailure> {
-    let t = target(&req.target)?;
+    let t = target(&d, &req.target, true).await?;
     let specs = super::ipam::parse_specs_or_default(&req.addrs)?;
     reachable(&t).await?;
     let addrs = super::ipam::addresses_for(&d, &t.id(), &specs).await?;
     let mtu = crate::daemon::overlay_mtu(&d.config);
     let multicast = !req.no_multicast_route;
+    let (t2, a2) = (t.clone(), addrs.clone());
     let attached = with_netlink(StatusCode::UNPROCESSABLE_ENTITY, move |nl| {
-        attach::attach(nl, crate::BRIDGE, &t, &addrs, mtu, multicast)
+        attach::attach(nl, crate::BRIDGE, &t2, &a2, mtu, multicast)
     })
-    .await?;
+    .await;
+    let attached = match attached {
+        Ok(a) => a,
+        Err(e) => {
+            // Nothing stays allocated for a target that could not be plumbed.
+            let _ = super::ipam::release(&d, &t.id(), &addrs).await;
+            return Err(e);
+        }
+    };
     if !req.without_dns {
-        super::dns::register(&d, &attached.id, &req.target, &attached.addrs).await;
+        super::dns::register(&d, &attached.id, t.hostname(), &attached.addrs).await;
+    }
+    if let Err(why) = still_running(&d, &t).await {
+        let _ = attach::detach(&t, &attached.addrs);
+        let _ = super::ipam::release(&d, &attached.id, &[]).await;
+        if let Some(dns) = d.dns() {
+            dns.forget_target(&attached.id).await;
+        }
+        return Err(ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{why}: nothing was kept")));
     }
     Ok(Json(view(attached)))
 }
@@ -87,7 +161,7 @@ async fn detach_(
     State(d): State<AppState>,
     Json(req): Json<DetachRequest>,
 ) -> Result<Json<DetachResult>, ApiFailure> {
-    let t = target(&req.target)?;
+    let t = target(&d, &req.target, false).await?;
     let specs = super::ipam::parse_specs(&req.addrs)?;
     let id = t.id();
     let addrs = super::ipam::detach_addresses(&d, &id, &specs)?;
@@ -182,15 +256,48 @@ async fn hide_(
     Ok(Json(DetachResult { id: expose::ID.into(), removed: removed.iter().map(|n| n.to_string()).collect() }))
 }
 
-/// Every attached target, the host's own (`weave:expose`) first.
+/// Every attached target, the host's own (`weave:expose`) first; Docker containers by their
+/// full id.
 #[utoipa::path(get, path = "/api/v1/ps", tag = "attach",
     responses((status = 200, description = "Attached targets", body = Vec<AttachedTarget>)))]
-async fn ps() -> Result<Json<Vec<AttachedTarget>>, ApiFailure> {
-    let list = with_netlink(StatusCode::INTERNAL_SERVER_ERROR, |nl| {
+async fn ps(State(d): State<AppState>) -> Result<Json<Vec<AttachedTarget>>, ApiFailure> {
+    let aliases = with_netlink(StatusCode::INTERNAL_SERVER_ERROR, |nl| attach::port_aliases(nl, crate::BRIDGE)).await?;
+    // Containers are found through Docker (their namespace is their first process's).
+    let mut containers = std::collections::HashMap::new();
+    for a in aliases.iter().filter(|a| crate::docker::is_container_id(a)) {
+        let known = d.docker().and_then(|x| x.known_container(a));
+        let c = match known {
+            Some(c) => Some(c),
+            None => match d.docker().and_then(|x| x.client()) {
+                Some(client) => client.container(a).await.ok(),
+                None => None,
+            },
+        };
+        if let Some(c) = c.filter(|c| c.running) {
+            containers.insert(a.clone(), Target::Docker { id: c.id, pid: c.pid, hostname: String::new() });
+        }
+    }
+    let list = with_netlink(StatusCode::INTERNAL_SERVER_ERROR, move |nl| {
         let mut out: Vec<Attached> = attach::expose_entry(nl, crate::BRIDGE)?.into_iter().collect();
-        out.extend(attach::list(nl, crate::BRIDGE)?);
+        out.extend(attach::list_with(nl, crate::BRIDGE, &|a| {
+            Target::parse(a).ok().or_else(|| containers.get(a).cloned())
+        })?);
         Ok(out)
     })
     .await?;
     Ok(Json(list.into_iter().map(view).collect()))
+}
+
+/// What a TARGET names: its id (`weave ps`, DNS entries) and its default DNS name.
+#[utoipa::path(post, path = "/api/v1/resolve", tag = "attach", request_body = ResolveRequest,
+    responses((status = 200, description = "The target", body = ResolvedTarget),
+        (status = 400, description = "Not a target", body = ApiError),
+        (status = 404, description = "No such container", body = ApiError),
+        (status = 503, description = "Docker is not reachable", body = ApiError)))]
+async fn resolve_(
+    State(d): State<AppState>,
+    Json(req): Json<ResolveRequest>,
+) -> Result<Json<ResolvedTarget>, ApiFailure> {
+    let t = target(&d, &req.target, false).await?;
+    Ok(Json(ResolvedTarget { id: t.id(), hostname: t.hostname() }))
 }

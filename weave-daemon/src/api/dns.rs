@@ -254,9 +254,9 @@ async fn name_delete(
 
 /// `weave attach` without `--without-dns`: the target's name (NAME of `netns:NAME`) under the
 /// domain for each of its addresses, as Weave's `put_dns_fqdn` (targets without a name get none).
-pub async fn register(d: &AppState, id: &str, target: &str, addrs: &[ipnet::Ipv4Net]) {
+pub async fn register(d: &AppState, id: &str, hostname: Option<String>, addrs: &[ipnet::Ipv4Net]) {
     let Some(dns) = d.dns() else { return };
-    let Some(name) = crate::attach::target::Target::parse(target).ok().and_then(|t| t.hostname()) else {
+    let Some(name) = hostname else {
         return;
     };
     let fqdn = dns.target_name(&name);

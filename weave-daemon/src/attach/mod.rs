@@ -152,22 +152,59 @@ pub fn detach(target: &Target, addrs: &[Ipv4Net]) -> Result<Vec<Ipv4Net>, String
     Ok(remove)
 }
 
+/// Whether a bridge port is one of ours: `weave attach`'s (`vethwepl*`) or the Docker plugin's
+/// (`vethwl*`).
+fn is_our_port(name: &str) -> bool {
+    name.starts_with("vethwepl") || name.starts_with("vethwl")
+}
+
+/// The aliases (target ids) of our ports on the bridge.
+pub fn port_aliases(nl: &mut Netlink, bridge: &str) -> Result<Vec<String>, String> {
+    let Some(br) = nl.link_by_name(bridge).map_err(err)? else { return Ok(vec![]) };
+    Ok(nl
+        .links_with_master(br.index)
+        .map_err(err)?
+        .into_iter()
+        .filter(|p| is_our_port(&p.name))
+        .filter_map(|p| p.alias)
+        .collect())
+}
+
 /// Every attached target: bridge ports that are our veths, by the alias naming their target.
 pub fn list(nl: &mut Netlink, bridge: &str) -> Result<Vec<Attached>, String> {
+    list_with(nl, bridge, &|a| Target::parse(a).ok())
+}
+
+/// As [`list`], with `resolve` turning an alias into its target (Docker containers need Docker).
+pub fn list_with(
+    nl: &mut Netlink,
+    bridge: &str,
+    resolve: &dyn Fn(&str) -> Option<Target>,
+) -> Result<Vec<Attached>, String> {
     let Some(br) = nl.link_by_name(bridge).map_err(err)? else { return Ok(vec![]) };
-    let mut out = Vec::new();
+    let mut out: Vec<Attached> = Vec::new();
     for port in nl.links_with_master(br.index).map_err(err)? {
-        if !port.name.starts_with("vethwepl") {
+        if !is_our_port(&port.name) {
             continue;
         }
         let Some(id) = port.alias.clone() else { continue };
-        let Ok(target) = Target::parse(&id) else { continue };
+        if out.iter().any(|a| a.id == id) {
+            continue;
+        }
+        let Some(target) = resolve(&id) else { continue };
         // A target that went away leaves its veth behind until the kernel removes it.
         let Ok(ns) = target.open() else { continue };
         let Ok(mut inner) = Netlink::open_in(&ns) else { continue };
-        let Ok(Some(ethwe)) = inner.link_by_name(CONTAINER_IF) else { continue };
-        let addrs = inner.addresses(ethwe.index).map_err(err)?;
-        out.push(Attached { id, mac: ethwe.mac.unwrap_or_default(), addrs });
+        // `ethwe` from attach; Docker names the plugin's `ethwe0`, `ethwe1`, ...
+        let Ok(links) = inner.links() else { continue };
+        let mut ifs: Vec<_> = links.into_iter().filter(|l| l.name.starts_with(CONTAINER_IF)).collect();
+        ifs.sort_by(|a, b| a.name.cmp(&b.name));
+        let Some(first) = ifs.first() else { continue };
+        let mut addrs = Vec::new();
+        for l in &ifs {
+            addrs.extend(inner.addresses(l.index).map_err(err)?);
+        }
+        out.push(Attached { id, mac: first.mac.unwrap_or_default(), addrs });
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)

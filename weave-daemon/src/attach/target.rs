@@ -11,6 +11,8 @@ pub enum Target {
     Path(PathBuf),
     /// `pid:PID`: the namespace of a process.
     Pid(u32),
+    /// A running Docker container (resolved through Docker: see `crate::docker`).
+    Docker { id: String, pid: u32, hostname: String },
 }
 
 impl Target {
@@ -33,7 +35,7 @@ impl Target {
             return Ok(Target::Path(PathBuf::from(s)));
         }
         Err(format!(
-            "unknown target {s:?}: give netns:NAME, pid:PID or the path of a network namespace (Docker containers need the Docker integration)"
+            "unknown target {s:?}: give a Docker container (id or name), netns:NAME, pid:PID or the path of a network namespace"
         ))
     }
 
@@ -43,6 +45,7 @@ impl Target {
             Target::Named(n) => format!("netns:{n}"),
             Target::Path(p) => p.display().to_string(),
             Target::Pid(p) => format!("pid:{p}"),
+            Target::Docker { id, .. } => id.clone(),
         }
     }
 
@@ -50,6 +53,7 @@ impl Target {
     pub fn hostname(&self) -> Option<String> {
         match self {
             Target::Named(n) => Some(n.clone()),
+            Target::Docker { hostname, .. } if !hostname.is_empty() => Some(hostname.clone()),
             _ => None,
         }
     }
@@ -58,7 +62,7 @@ impl Target {
         let r = match self {
             Target::Named(n) => Netns::named(n),
             Target::Path(p) => Netns::path(p),
-            Target::Pid(p) => Netns::pid(*p),
+            Target::Pid(p) | Target::Docker { pid: p, .. } => Netns::pid(*p),
         };
         r.map_err(|e| format!("cannot open the network namespace of {}: {e}", self.id()))
     }

@@ -256,6 +256,17 @@ impl Dns {
         }
     }
 
+    /// The container ids of our own live entries.
+    pub fn our_container_ids(&self) -> HashSet<String> {
+        let ns = self.read();
+        let us = ns.our_name();
+        ns.entries()
+            .iter()
+            .filter(|e| e.origin == us && !e.is_tombstoned())
+            .map(|e| e.container_id.clone())
+            .collect()
+    }
+
     /// Removes every name of the target `id` (detach of a target that is gone).
     pub async fn forget_target(&self, id: &str) {
         let data = self.change(|ns| ns.container_died(id, now()));

@@ -18,7 +18,7 @@ pub fn target_exists(t: &Target) -> bool {
     match t {
         Target::Named(n) => Path::new("/var/run/netns").join(n).exists(),
         Target::Path(p) => p.exists(),
-        Target::Pid(p) => Path::new(&format!("/proc/{p}")).exists(),
+        Target::Pid(p) | Target::Docker { pid: p, .. } => Path::new(&format!("/proc/{p}")).exists(),
     }
 }
 
