@@ -7,7 +7,7 @@
 //!
 //! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`]) with their
 //! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]) and
-//! raw frames on a link ([`PacketSocket`]).
+//! raw frames on a link ([`PacketSocket`]), UDP replies from the address asked ([`pktinfo`]).
 
 mod addr;
 pub mod arp;
@@ -18,6 +18,7 @@ mod netlink;
 mod netns;
 pub mod nft;
 mod packet;
+pub mod pktinfo;
 mod route;
 pub mod sysctl;
 pub mod tap;

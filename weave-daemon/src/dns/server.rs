@@ -56,7 +56,12 @@ fn reuse_port_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     s.set_reuse_port(true)?;
     s.bind(&addr.into())?;
     s.set_read_timeout(Some(STOP_CHECK))?;
-    Ok(s.into())
+    let s: UdpSocket = s.into();
+    // On the wildcard, answer from the address asked (see weave_netdev::pktinfo).
+    if addr.ip().is_unspecified() {
+        weave_netdev::pktinfo::enable(&s)?;
+    }
+    Ok(s)
 }
 
 /// Threads receiving UDP queries (the hot path); each answers what it receives.
@@ -115,31 +120,31 @@ impl UdpWorker {
     fn run(self) {
         let mut buf = vec![0u8; 65535];
         while !self.stop.is_cancelled() {
-            let (n, client) = match self.sock.recv_from(&mut buf) {
+            let (n, client, local) = match weave_netdev::pktinfo::recv(&self.sock, &mut buf) {
                 Ok(r) => r,
                 // Timeouts (to look at `stop`), and ICMP errors from earlier sends.
                 Err(_) => continue,
             };
             match self.dns.answer(&buf[..n], Transport::Udp) {
                 Action::Reply(reply) => {
-                    let _ = self.sock.send_to(&reply, client);
+                    let _ = weave_netdev::pktinfo::send(&self.sock, &reply, client, local);
                 }
                 Action::Drop => {}
-                Action::Forward(f) => self.forward(f, client),
+                Action::Forward(f) => self.forward(f, client, local),
             }
         }
     }
 
-    fn forward(&self, f: weave_dns::Forward, client: SocketAddr) {
+    fn forward(&self, f: weave_dns::Forward, client: SocketAddr, local: Option<std::net::Ipv4Addr>) {
         let Ok(permit) = self.forwards.clone().try_acquire_owned() else {
-            let _ = self.sock.send_to(&f.servfail(), client);
+            let _ = weave_netdev::pktinfo::send(&self.sock, &f.servfail(), client, local);
             return;
         };
         let (dns, sock) = (self.dns.clone(), self.sock.clone());
         self.rt.spawn(async move {
             let reply = forward::forward(&f, &dns.upstream()).await;
             // A blocking socket, but a UDP send only waits for buffer space.
-            let _ = sock.send_to(&reply, client);
+            let _ = weave_netdev::pktinfo::send(&sock, &reply, client, local);
             drop(permit);
         });
     }

@@ -259,7 +259,8 @@ impl NetworkDriver {
     /// The network's settings: known from CreateNetwork, else asked of Docker (after a daemon
     /// restart). Networks of other drivers are refused.
     async fn network(&self, id: &str) -> Result<Network, PluginError> {
-        let net = match self.shared.networks.lock().expect("networks lock").get(id).cloned() {
+        let known = self.shared.networks.lock().expect("networks lock").get(id).cloned();
+        let net = match known {
             Some(n) => n,
             None => self.shared.network(id).await.map_err(|e| PluginError::new(e.to_string()))?.ok_or_else(|| {
                 PluginError::new(format!("network {id} is unknown here and Docker is not reachable to ask about it"))

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use weave_ipam::{Address, Cidr, OpError};
+use weave_ipam::{Address, OpError};
 
 /// Docker's option marking a request for the network's gateway.
 const REQUEST_TYPE: &str = "RequestAddressType";
@@ -244,9 +244,6 @@ impl IpamDriver {
         self.released.lock().expect("released lock").len()
     }
 }
-
-#[allow(dead_code)]
-fn _cidr_is_used(_: Cidr) {}
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,9 @@ pub mod ipam_driver;
 pub mod plugin;
 pub mod watcher;
 
+#[cfg(test)]
+mod tests;
+
 use client::{Container, DockerClient, DockerError};
 use driver::Network;
 use std::collections::HashMap;

@@ -11,6 +11,7 @@
 use super::driver::NetworkDriver;
 use super::ipam_driver::IpamDriver;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -90,6 +91,18 @@ pub fn parse<T: DeserializeOwned>(call: &str, body: &[u8]) -> Result<T, PluginEr
     })
 }
 
+/// The body, or why it could not be read (too large, cut off).
+fn body_of(body: Result<Bytes, BytesRejection>) -> Result<Bytes, PluginError> {
+    body.map_err(|e| {
+        let why = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the request body is larger than {MAX_BODY} bytes")
+        } else {
+            format!("the request body could not be read: {e}")
+        };
+        PluginError { status: e.status(), message: why }
+    })
+}
+
 /// What one socket serves.
 #[derive(Clone)]
 struct Endpoint {
@@ -101,14 +114,16 @@ struct Endpoint {
 pub fn router(driver: Arc<NetworkDriver>, ipam: Option<Arc<IpamDriver>>) -> Router {
     macro_rules! net {
         ($method:ident) => {
-            post(|State(e): State<Endpoint>, body: Bytes| async move { e.driver.$method(&body).await })
+            post(|State(e): State<Endpoint>, body: Result<Bytes, BytesRejection>| async move {
+                e.driver.$method(&body_of(body)?).await
+            })
         };
     }
     macro_rules! ipam {
         ($method:ident) => {
-            post(|State(e): State<Endpoint>, body: Bytes| async move {
+            post(|State(e): State<Endpoint>, body: Result<Bytes, BytesRejection>| async move {
                 match &e.ipam {
-                    Some(i) => i.$method(&body).await,
+                    Some(i) => i.$method(&body_of(body)?).await,
                     None => Err(PluginError::new("this driver has no IPAM driver: use weavemesh")),
                 }
             })
