@@ -4,9 +4,8 @@ use crate::dns::{DnsAddRequest, DnsChange, DnsInfo, DnsRemoveRequest};
 use crate::{
     AllocateRequest, Allocated, Allocation, ApiError, AttachRequest, AttachedTarget, ClaimRequest,
     ConnectRequest, Connection, DetachRequest, DetachResult, ExposeRequest, ForgetRequest, FreeRequest,
-    Freed, HideRequest, IpamCheck, IpamInfo, Peer, Primed, Report, ResetResult, ResolveRequest, ResolvedTarget,
-    RmpeerRequest, RmpeerResult,
-    Routes, ShutdownAccepted, Status, Targets, VersionInfo,
+    Freed, HideRequest, IpamCheck, IpamInfo, Peer, Primed, Report, ResetResult, ResolveRequest,
+    ResolvedTarget, RmpeerRequest, RmpeerResult, Routes, ShutdownAccepted, Status, Targets, VersionInfo,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;

@@ -40,7 +40,9 @@ fn weave_ip(d: &Docker, container: &str) -> String {
 fn dns_server(d: &Docker) -> String {
     let out = d.exec("ip", &["-4", "-o", "addr", "show", "docker0"]);
     let inet = out.stdout.split_whitespace().skip_while(|w| *w != "inet").nth(1);
-    inet.and_then(|a| a.split('/').next()).unwrap_or_else(|| panic!("docker0 has no address: {out:?}")).to_string()
+    inet.and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("docker0 has no address: {out:?}"))
+        .to_string()
 }
 
 /// `docker run -d --net=weave --name NAME [EXTRA] IMAGE sleep 600`; returns the full id.
@@ -246,7 +248,8 @@ fn weave_ps_attach_and_detach_docker_containers_by_name_and_id_1() {
     let _w = launch(&d, h, &[]);
     let plugged = run_on_weave(&d, "plugged", &[]);
     // A container on Docker's own bridge, attached by name.
-    let bridged = d.docker_ok(&["run", "-d", "--name", "bridged", "--hostname", "br1", IMAGE, "sleep", "600"]);
+    let bridged =
+        d.docker_ok(&["run", "-d", "--name", "bridged", "--hostname", "br1", IMAGE, "sleep", "600"]);
     let attached = weave_ok(h, &["attach", "10.32.9.9/12", "bridged"]);
     assert_eq!(attached.trim(), "10.32.9.9");
     let inside = d.docker_ok(&["exec", "bridged", "ip", "-4", "-o", "addr", "show", "ethwe"]);
@@ -353,7 +356,8 @@ fn twenty_parallel_docker_runs_get_unique_addresses_and_names_and_leave_nothing_
         }
     });
     assert!(plugin_veths(h).is_empty(), "{:?}", plugin_veths(h));
-    let live: Vec<_> = h.report().unwrap().dns.unwrap().entries.into_iter().filter(|e| e.tombstone == 0).collect();
+    let live: Vec<_> =
+        h.report().unwrap().dns.unwrap().entries.into_iter().filter(|e| e.tombstone == 0).collect();
     assert!(live.is_empty(), "{live:?}");
 }
 
@@ -391,10 +395,12 @@ fn without_docker_the_status_says_so_1() {
     let _w = h.start_daemon(&[]);
     h.wait_ready();
     let status = weave_ok(h, &["status"]);
-    assert!(status.contains("Service: docker") && status.contains("disabled (--docker-api is empty)"), "{status}");
+    assert!(
+        status.contains("Service: docker") && status.contains("disabled (--docker-api is empty)"),
+        "{status}"
+    );
     let report = h.report().unwrap();
     assert!(report.plugin.is_none());
     let out = h.weave(&["attach", "somecontainer"]);
     assert!(out.stderr.contains("--docker-api"), "{out:?}");
 }
-

@@ -171,7 +171,16 @@ impl Daemon {
             ),
             None => (None, None),
         };
-        Report { ready: self.is_ready(), version: VERSION.into(), router, ipam, dns, plugin, docker, ..Default::default() }
+        Report {
+            ready: self.is_ready(),
+            version: VERSION.into(),
+            router,
+            ipam,
+            dns,
+            plugin,
+            docker,
+            ..Default::default()
+        }
     }
 
     fn upstream_servers(&self) -> Vec<String> {

@@ -131,7 +131,10 @@ mod tests {
         client.send(b"ping").unwrap();
         let mut buf = [0u8; 16];
         let (n, from, dst) = recv(&server, &mut buf).unwrap();
-        assert_eq!((&buf[..n], from, dst), (&b"ping"[..], client.local_addr().unwrap(), Some(Ipv4Addr::new(127, 0, 0, 2))));
+        assert_eq!(
+            (&buf[..n], from, dst),
+            (&b"ping"[..], client.local_addr().unwrap(), Some(Ipv4Addr::new(127, 0, 0, 2)))
+        );
         send(&server, b"pong", from, dst).unwrap();
         client.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
         // A connected socket takes only replies from 127.0.0.2.

@@ -6,9 +6,9 @@ use weave_api::{AttachRequest, Client, DetachRequest, ExposeRequest, HideRequest
 
 /// Splits `ADDR... TARGET`.
 fn split(mut args: Vec<String>) -> Result<(Vec<String>, String), Failure> {
-    let target = args
-        .pop()
-        .ok_or_else(|| Failure::new("a TARGET is required (a Docker container, netns:NAME, pid:PID or a namespace path)"))?;
+    let target = args.pop().ok_or_else(|| {
+        Failure::new("a TARGET is required (a Docker container, netns:NAME, pid:PID or a namespace path)")
+    })?;
     Ok((args, target))
 }
 

@@ -57,7 +57,10 @@ async fn target_ips(client: &Client, a: &Args, id: Option<&str>) -> Result<Vec<S
     let target = id.unwrap_or_default();
     let ps = client.ps().await?;
     let t = ps.iter().find(|t| t.id == target).ok_or_else(|| {
-        Failure::new(format!("{} is not attached to the weave network", a.target.as_deref().unwrap_or_default()))
+        Failure::new(format!(
+            "{} is not attached to the weave network",
+            a.target.as_deref().unwrap_or_default()
+        ))
     })?;
     Ok(t.addrs.iter().map(|c| c.split('/').next().unwrap_or(c).to_string()).collect())
 }

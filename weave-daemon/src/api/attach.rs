@@ -39,9 +39,8 @@ async fn target(d: &AppState, s: &str, running: bool) -> Result<Target, ApiFailu
         Err(e) => e,
     };
     let Some(docker) = d.docker().filter(|x| x.enabled()) else {
-        return Err(ApiFailure::bad_request(not_docker).hint(
-            "Docker containers need the Docker integration, which is disabled (--docker-api '')",
-        ));
+        return Err(ApiFailure::bad_request(not_docker)
+            .hint("Docker containers need the Docker integration, which is disabled (--docker-api '')"));
     };
     let ok = !s.is_empty()
         && s.len() <= 128
@@ -50,7 +49,8 @@ async fn target(d: &AppState, s: &str, running: bool) -> Result<Target, ApiFailu
         return Err(ApiFailure::bad_request(format!("invalid target {s:?}")).hint(hint));
     }
     let client = docker.require_client().map_err(|e| {
-        ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).hint("is dockerd running? weave status says")
+        ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            .hint("is dockerd running? weave status says")
     })?;
     let c = match client.container(s).await {
         Ok(c) => c,
@@ -83,7 +83,9 @@ async fn still_running(d: &AppState, t: &Target) -> Result<(), String> {
     let Some(client) = d.docker().and_then(|x| x.client()) else { return Ok(()) };
     match client.container(id).await {
         Ok(c) if c.running && c.pid == *pid => Ok(()),
-        Ok(_) | Err(DockerError::NoSuchContainer(_)) => Err(format!("container {} died during attach", &id[..12.min(id.len())])),
+        Ok(_) | Err(DockerError::NoSuchContainer(_)) => {
+            Err(format!("container {} died during attach", &id[..12.min(id.len())]))
+        }
         // Docker went away: the event watcher reconciles when it is back.
         Err(_) => Ok(()),
     }
@@ -261,7 +263,8 @@ async fn hide_(
 #[utoipa::path(get, path = "/api/v1/ps", tag = "attach",
     responses((status = 200, description = "Attached targets", body = Vec<AttachedTarget>)))]
 async fn ps(State(d): State<AppState>) -> Result<Json<Vec<AttachedTarget>>, ApiFailure> {
-    let aliases = with_netlink(StatusCode::INTERNAL_SERVER_ERROR, |nl| attach::port_aliases(nl, crate::BRIDGE)).await?;
+    let aliases =
+        with_netlink(StatusCode::INTERNAL_SERVER_ERROR, |nl| attach::port_aliases(nl, crate::BRIDGE)).await?;
     // Containers are found through Docker (their namespace is their first process's).
     let mut containers = std::collections::HashMap::new();
     for a in aliases.iter().filter(|a| crate::docker::is_container_id(a)) {

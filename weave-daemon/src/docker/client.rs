@@ -29,7 +29,9 @@ impl DockerError {
     fn from_bollard(e: bollard::errors::Error, addr: &str, what: &str) -> DockerError {
         use bollard::errors::Error as E;
         match e {
-            E::DockerResponseServerError { status_code: 404, .. } => DockerError::NoSuchContainer(what.into()),
+            E::DockerResponseServerError { status_code: 404, .. } => {
+                DockerError::NoSuchContainer(what.into())
+            }
             E::DockerResponseServerError { status_code, message } => {
                 DockerError::Api(format!("{what}: {message} (HTTP {status_code})"))
             }
@@ -156,7 +158,8 @@ impl DockerClient {
 
     /// The server's version, e.g. `20.10.24+dfsg1`.
     pub async fn version(&self) -> Result<String, DockerError> {
-        let v = self.inner.version().await.map_err(|e| DockerError::from_bollard(e, &self.addr, "version"))?;
+        let v =
+            self.inner.version().await.map_err(|e| DockerError::from_bollard(e, &self.addr, "version"))?;
         Ok(v.version.unwrap_or_default())
     }
 
@@ -218,7 +221,10 @@ impl DockerClient {
             driver: Some(driver.to_string()),
             ipam: Some(bollard::models::Ipam {
                 driver: Some(driver.to_string()),
-                config: Some(vec![bollard::models::IpamConfig { subnet: Some(subnet.to_string()), ..Default::default() }]),
+                config: Some(vec![bollard::models::IpamConfig {
+                    subnet: Some(subnet.to_string()),
+                    ..Default::default()
+                }]),
                 options: None,
             }),
             options: Some(options),
@@ -239,21 +245,23 @@ impl DockerClient {
             ("event".to_string(), vec!["start".to_string(), "die".to_string(), "destroy".to_string()]),
         ]);
         let addr = self.addr.clone();
-        self.inner.events(Some(EventsOptions { filters: Some(filters), ..Default::default() })).filter_map(move |e| {
-            let out = match e {
-                Ok(m) => {
-                    let id = m.actor.and_then(|a| a.id).unwrap_or_default();
-                    match m.action.as_deref() {
-                        _ if id.is_empty() => None,
-                        Some("start") => Some(Ok(ContainerEvent::Start(id))),
-                        Some("die") => Some(Ok(ContainerEvent::Die(id))),
-                        Some("destroy") => Some(Ok(ContainerEvent::Destroy(id))),
-                        _ => None,
+        self.inner.events(Some(EventsOptions { filters: Some(filters), ..Default::default() })).filter_map(
+            move |e| {
+                let out = match e {
+                    Ok(m) => {
+                        let id = m.actor.and_then(|a| a.id).unwrap_or_default();
+                        match m.action.as_deref() {
+                            _ if id.is_empty() => None,
+                            Some("start") => Some(Ok(ContainerEvent::Start(id))),
+                            Some("die") => Some(Ok(ContainerEvent::Die(id))),
+                            Some("destroy") => Some(Ok(ContainerEvent::Destroy(id))),
+                            _ => None,
+                        }
                     }
-                }
-                Err(e) => Some(Err(DockerError::from_bollard(e, &addr, "events"))),
-            };
-            std::future::ready(out)
-        })
+                    Err(e) => Some(Err(DockerError::from_bollard(e, &addr, "events"))),
+                };
+                std::future::ready(out)
+            },
+        )
     }
 }

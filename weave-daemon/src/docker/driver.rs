@@ -262,12 +262,19 @@ impl NetworkDriver {
         let known = self.shared.networks.lock().expect("networks lock").get(id).cloned();
         let net = match known {
             Some(n) => n,
-            None => self.shared.network(id).await.map_err(|e| PluginError::new(e.to_string()))?.ok_or_else(|| {
-                PluginError::new(format!("network {id} is unknown here and Docker is not reachable to ask about it"))
-            })?,
+            None => self.shared.network(id).await.map_err(|e| PluginError::new(e.to_string()))?.ok_or_else(
+                || {
+                    PluginError::new(format!(
+                        "network {id} is unknown here and Docker is not reachable to ask about it"
+                    ))
+                },
+            )?,
         };
         if net.driver != self.name {
-            return Err(PluginError::new(format!("network {id} belongs to driver {:?}, not {}", net.driver, self.name)));
+            return Err(PluginError::new(format!(
+                "network {id} belongs to driver {:?}, not {}",
+                net.driver, self.name
+            )));
         }
         Ok(net)
     }
@@ -277,7 +284,10 @@ impl NetworkDriver {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, PluginError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| PluginError::new(e.to_string()))?.map_err(PluginError::new)
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| PluginError::new(e.to_string()))?
+        .map_err(PluginError::new)
 }
 
 /// Makes the pair, host end on the bridge and up; returns the container end's MAC. Nothing is
@@ -289,15 +299,21 @@ fn create_veth(bridge: &str, host: &str, peer: &str, mtu: u32) -> Result<String,
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("the bridge {bridge} is missing: is weave running?"))?;
     if nl.link_by_name(host).map_err(|e| e.to_string())?.is_some() {
-        return Err(format!("interface {host} already exists (endpoint ids must differ in their first 9 characters)"));
+        return Err(format!(
+            "interface {host} already exists (endpoint ids must differ in their first 9 characters)"
+        ));
     }
     nl.create_veth(host, peer, Some(mtu)).map_err(|e| e.to_string())?;
     let result = (|| {
-        let h = nl.link_by_name(host).map_err(|e| e.to_string())?.ok_or("veth vanished after it was created")?;
+        let h =
+            nl.link_by_name(host).map_err(|e| e.to_string())?.ok_or("veth vanished after it was created")?;
         nl.set_master(&h, Some(br.index)).map_err(|e| e.to_string())?;
         nl.set_hairpin(&h, true).map_err(|e| e.to_string())?;
         nl.set_up(&h, true).map_err(|e| e.to_string())?;
-        let p = nl.link_by_name(peer).map_err(|e| e.to_string())?.ok_or("veth peer vanished after it was created")?;
+        let p = nl
+            .link_by_name(peer)
+            .map_err(|e| e.to_string())?
+            .ok_or("veth peer vanished after it was created")?;
         Ok(crate::attach::format_mac(&p.mac.unwrap_or_default()))
     })();
     if result.is_err() {

@@ -73,7 +73,8 @@ pub struct IpamDriver {
 pub fn split_pool_id(id: &str) -> Result<(Ipv4Net, Ipv4Net), PluginError> {
     let bad = || PluginError::new(format!("Unrecognized pool ID: {id}"));
     let mut parts = id.split('-');
-    let (Some("weave"), Some(subnet), Some(range), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some("weave"), Some(subnet), Some(range), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad());
     };
@@ -83,9 +84,9 @@ pub fn split_pool_id(id: &str) -> Result<(Ipv4Net, Ipv4Net), PluginError> {
 }
 
 fn parse_cidr(what: &str, s: &str) -> Result<Ipv4Net, PluginError> {
-    s.parse::<Ipv4Net>()
-        .map(|n| n.trunc())
-        .map_err(|_| PluginError::new(format!("invalid {what} {s:?}: expected an IPv4 CIDR such as 10.32.0.0/12")))
+    s.parse::<Ipv4Net>().map(|n| n.trunc()).map_err(|_| {
+        PluginError::new(format!("invalid {what} {s:?}: expected an IPv4 CIDR such as 10.32.0.0/12"))
+    })
 }
 
 fn ipam_error(e: IpamFailure) -> PluginError {
@@ -117,14 +118,20 @@ impl IpamDriver {
     pub async fn request_pool(&self, body: &[u8]) -> PluginResult {
         let req: PoolReq = parse("IpamDriver.RequestPool", body)?;
         if req.v6 {
-            return Err(PluginError::new("weave allocates IPv4 addresses only: create the network without --ipv6"));
+            return Err(PluginError::new(
+                "weave allocates IPv4 addresses only: create the network without --ipv6",
+            ));
         }
         let subnet = if req.pool.is_empty() {
             to_net(self.ipam()?.default_subnet())
         } else {
             parse_cidr("pool", &req.pool)?
         };
-        let range = if req.sub_pool.is_empty() { subnet } else { parse_cidr("sub-pool (--ip-range)", &req.sub_pool)? };
+        let range = if req.sub_pool.is_empty() {
+            subnet
+        } else {
+            parse_cidr("sub-pool (--ip-range)", &req.sub_pool)?
+        };
         if !subnet.contains(&range) {
             return Err(PluginError::new(format!("the IP range {range} is not inside the subnet {subnet}")));
         }
@@ -151,7 +158,11 @@ impl IpamDriver {
             match self.restarting(range).await {
                 Some(a) => a,
                 None => {
-                    let alloc = ipam.allocate_or_explain(weave_ipam::allocator::NO_CONTAINER_ID, to_cidr(range), false);
+                    let alloc = ipam.allocate_or_explain(
+                        weave_ipam::allocator::NO_CONTAINER_ID,
+                        to_cidr(range),
+                        false,
+                    );
                     let c = tokio::time::timeout(ALLOCATE_TIMEOUT, alloc)
                         .await
                         .map_err(|_| PluginError::new(format!("no address in {range} within {ALLOCATE_TIMEOUT:?}: is IPAM waiting for consensus (weave status ipam)?")))?
@@ -169,7 +180,9 @@ impl IpamDriver {
             // The gateway we made up is the network address: nothing to claim.
             if ip != subnet.network() || options.get(REQUEST_TYPE).map(String::as_str) != Some(GATEWAY_TYPE) {
                 let cidr = to_cidr(Ipv4Net::new(ip, subnet.prefix_len()).expect("prefix of a parsed net"));
-                ipam.claim(weave_ipam::allocator::NO_CONTAINER_ID, cidr, false, false).await.map_err(ipam_error)?;
+                ipam.claim(weave_ipam::allocator::NO_CONTAINER_ID, cidr, false, false)
+                    .await
+                    .map_err(ipam_error)?;
             }
             ip
         };
@@ -181,10 +194,9 @@ impl IpamDriver {
     pub async fn release_address(&self, body: &[u8]) -> PluginResult {
         let req: AddressReq = parse("IpamDriver.ReleaseAddress", body)?;
         let (subnet, _) = split_pool_id(&req.pool_id)?;
-        let ip: Ipv4Addr = req
-            .address
-            .parse()
-            .map_err(|_| PluginError::new(format!("invalid address {:?}: expected an IPv4 address", req.address)))?;
+        let ip: Ipv4Addr = req.address.parse().map_err(|_| {
+            PluginError::new(format!("invalid address {:?}: expected an IPv4 address", req.address))
+        })?;
         if ip == subnet.network() {
             return empty();
         }
@@ -253,7 +265,13 @@ mod tests {
     fn pool_ids_are_weaves() {
         let (s, r) = split_pool_id("weave-10.32.0.0/12-10.32.1.0/24").unwrap();
         assert_eq!((s.to_string().as_str(), r.to_string().as_str()), ("10.32.0.0/12", "10.32.1.0/24"));
-        for bad in ["weavepool", "weave-10.32.0.0/12", "weave-x-y", "other-10.0.0.0/8-10.0.0.0/8", "weave-1/8-1/8-1/8"] {
+        for bad in [
+            "weavepool",
+            "weave-10.32.0.0/12",
+            "weave-x-y",
+            "other-10.0.0.0/8-10.0.0.0/8",
+            "weave-1/8-1/8-1/8",
+        ] {
             assert_eq!(split_pool_id(bad).unwrap_err().message, format!("Unrecognized pool ID: {bad}"));
         }
     }

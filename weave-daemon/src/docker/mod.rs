@@ -75,9 +75,13 @@ pub enum State {
     /// `--docker-api ''`.
     Disabled,
     Connecting,
-    Connected { version: String },
+    Connected {
+        version: String,
+    },
     /// Not answering; retried with backoff.
-    Unreachable { error: String },
+    Unreachable {
+        error: String,
+    },
 }
 
 /// What the plugin, the watcher and the API share.
@@ -162,7 +166,10 @@ impl Shared {
 
     /// The names of the two drivers.
     pub fn driver_names(&self) -> [String; 2] {
-        [DockerConfig::driver_name(&self.config.plugin_socket), DockerConfig::driver_name(&self.config.mesh_socket)]
+        [
+            DockerConfig::driver_name(&self.config.plugin_socket),
+            DockerConfig::driver_name(&self.config.mesh_socket),
+        ]
     }
 
     /// A running container on a weave network, by full id, as the watcher last saw it.
@@ -185,7 +192,10 @@ impl Shared {
             return Ok(Some(n));
         }
         let Some(client) = self.client() else { return Ok(None) };
-        let info = client.network(id).await?.ok_or_else(|| DockerError::Api(format!("no network {id} in Docker")))?;
+        let info = client
+            .network(id)
+            .await?
+            .ok_or_else(|| DockerError::Api(format!("no network {id} in Docker")))?;
         let net = if self.driver_names().contains(&info.driver) {
             driver::parse_options(&info.driver, &info.options).map_err(DockerError::Api)?
         } else {

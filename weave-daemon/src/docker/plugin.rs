@@ -86,9 +86,14 @@ pub fn empty() -> PluginResult {
 pub fn parse<T: DeserializeOwned>(call: &str, body: &[u8]) -> Result<T, PluginError> {
     // Docker sends nothing at all for some calls it makes without arguments.
     let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|e| {
+    let bad = |e: String| {
         PluginError::bad_request(format!("{call}: the request is not valid JSON for this call: {e}"))
-    })
+    };
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    if !v.is_object() {
+        return Err(bad("expected a JSON object".into()));
+    }
+    serde_json::from_value(v).map_err(|e| bad(e.to_string()))
 }
 
 /// The body, or why it could not be read (too large, cut off).
@@ -161,9 +166,11 @@ pub fn router(driver: Arc<NetworkDriver>, ipam: Option<Arc<IpamDriver>>) -> Rout
             .route("/IpamDriver.RequestAddress", ipam!(request_address))
             .route("/IpamDriver.ReleaseAddress", ipam!(release_address));
     }
-    r.fallback(|| async { PluginError { status: StatusCode::NOT_FOUND, message: "no such plugin call".into() } })
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(Endpoint { driver, ipam })
+    r.fallback(|| async {
+        PluginError { status: StatusCode::NOT_FOUND, message: "no such plugin call".into() }
+    })
+    .layer(DefaultBodyLimit::max(MAX_BODY))
+    .with_state(Endpoint { driver, ipam })
 }
 
 /// Binds a plugin socket at `path` (replacing a stale one left by a killed daemon).
@@ -182,9 +189,15 @@ pub fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
 }
 
 /// Serves `router` on `listener` until `stop`, then removes the socket file.
-pub async fn serve(listener: tokio::net::UnixListener, path: PathBuf, router: Router, stop: CancellationToken) {
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    path: PathBuf,
+    router: Router,
+    stop: CancellationToken,
+) {
     let stopped = stop.clone();
-    if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(async move { stopped.cancelled().await }).await
+    if let Err(e) =
+        axum::serve(listener, router).with_graceful_shutdown(async move { stopped.cancelled().await }).await
     {
         tracing::error!(socket = %path.display(), "plugin server: {e}");
     }

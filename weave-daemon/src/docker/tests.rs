@@ -44,11 +44,23 @@ const EP: &str = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a
 #[tokio::test]
 async fn activation_and_capabilities_are_weaves() {
     let (m, _) = mesh();
-    assert_eq!(call(&m, "/Plugin.Activate", "").await.1, serde_json::json!({"Implements": ["NetworkDriver", "IpamDriver"]}));
-    assert_eq!(call(&global(), "/Plugin.Activate", "").await.1, serde_json::json!({"Implements": ["NetworkDriver"]}));
+    assert_eq!(
+        call(&m, "/Plugin.Activate", "").await.1,
+        serde_json::json!({"Implements": ["NetworkDriver", "IpamDriver"]})
+    );
+    assert_eq!(
+        call(&global(), "/Plugin.Activate", "").await.1,
+        serde_json::json!({"Implements": ["NetworkDriver"]})
+    );
     assert_eq!(call(&m, "/NetworkDriver.GetCapabilities", "").await.1, serde_json::json!({"Scope": "local"}));
-    assert_eq!(call(&global(), "/NetworkDriver.GetCapabilities", "").await.1, serde_json::json!({"Scope": "global"}));
-    assert_eq!(call(&m, "/IpamDriver.GetCapabilities", "").await.1, serde_json::json!({"RequiresMACAddress": false}));
+    assert_eq!(
+        call(&global(), "/NetworkDriver.GetCapabilities", "").await.1,
+        serde_json::json!({"Scope": "global"})
+    );
+    assert_eq!(
+        call(&m, "/IpamDriver.GetCapabilities", "").await.1,
+        serde_json::json!({"RequiresMACAddress": false})
+    );
     assert_eq!(
         call(&m, "/IpamDriver.GetDefaultAddressSpaces", "").await.1,
         serde_json::json!({"LocalDefaultAddressSpace": "weavelocal", "GlobalDefaultAddressSpace": "weaveglobal"})
@@ -60,20 +72,38 @@ async fn activation_and_capabilities_are_weaves() {
 #[tokio::test]
 async fn networks_take_weaves_multicast_option() {
     let (m, shared) = mesh();
-    let body = format!(r#"{{"NetworkID":"{NET}","Options":{{"com.docker.network.generic":{{"works.weave.multicast":""}}}}}}"#);
+    let body = format!(
+        r#"{{"NetworkID":"{NET}","Options":{{"com.docker.network.generic":{{"works.weave.multicast":""}}}}}}"#
+    );
     let (code, v) = call(&m, "/NetworkDriver.CreateNetwork", body).await;
     assert_eq!((code, v), (StatusCode::OK, serde_json::json!({})));
     assert!(shared.networks.lock().unwrap()[NET].multicast);
-    let body = format!(r#"{{"NetworkID":"{NET}x","Options":{{"com.docker.network.generic":{{"works.weave.multicast":"maybe"}}}}}}"#);
+    let body = format!(
+        r#"{{"NetworkID":"{NET}x","Options":{{"com.docker.network.generic":{{"works.weave.multicast":"maybe"}}}}}}"#
+    );
     let (code, v) = call(&m, "/NetworkDriver.CreateNetwork", body).await;
     assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(err(&v), "unrecognized value \"maybe\" for option works.weave.multicast");
     assert!(!shared.networks.lock().unwrap().contains_key(&format!("{NET}x")));
-    let (_, v) = call(&m, "/NetworkDriver.AllocateNetwork", format!(r#"{{"NetworkID":"{NET}","Options":{{"a":"b"}}}}"#)).await;
+    let (_, v) = call(
+        &m,
+        "/NetworkDriver.AllocateNetwork",
+        format!(r#"{{"NetworkID":"{NET}","Options":{{"a":"b"}}}}"#),
+    )
+    .await;
     assert_eq!(v, serde_json::json!({"Options": {"a": "b"}}));
-    assert_eq!(call(&m, "/NetworkDriver.FreeNetwork", format!(r#"{{"NetworkID":"{NET}"}}"#)).await.1, serde_json::json!({}));
-    assert_eq!(call(&m, "/NetworkDriver.DiscoverNew", r#"{"DiscoveryType":1,"DiscoveryData":{}}"#).await.1, serde_json::json!({}));
-    assert_eq!(call(&m, "/NetworkDriver.DeleteNetwork", format!(r#"{{"NetworkID":"{NET}"}}"#)).await.1, serde_json::json!({}));
+    assert_eq!(
+        call(&m, "/NetworkDriver.FreeNetwork", format!(r#"{{"NetworkID":"{NET}"}}"#)).await.1,
+        serde_json::json!({})
+    );
+    assert_eq!(
+        call(&m, "/NetworkDriver.DiscoverNew", r#"{"DiscoveryType":1,"DiscoveryData":{}}"#).await.1,
+        serde_json::json!({})
+    );
+    assert_eq!(
+        call(&m, "/NetworkDriver.DeleteNetwork", format!(r#"{{"NetworkID":"{NET}"}}"#)).await.1,
+        serde_json::json!({})
+    );
     assert!(shared.networks.lock().unwrap().is_empty());
 }
 
@@ -81,11 +111,23 @@ async fn networks_take_weaves_multicast_option() {
 async fn malformed_requests_get_a_clear_err_and_change_nothing() {
     let (m, shared) = mesh();
     for (path, body, want) in [
-        ("/NetworkDriver.CreateNetwork", "{", "NetworkDriver.CreateNetwork: the request is not valid JSON for this call"),
+        (
+            "/NetworkDriver.CreateNetwork",
+            "{",
+            "NetworkDriver.CreateNetwork: the request is not valid JSON for this call",
+        ),
         ("/NetworkDriver.CreateNetwork", r#"{"NetworkID":7}"#, "invalid type: integer `7`"),
         ("/NetworkDriver.CreateNetwork", r#"{}"#, "missing field `NetworkID`"),
-        ("/NetworkDriver.Join", r#"["not","an","object"]"#, "NetworkDriver.Join: the request is not valid JSON"),
-        ("/IpamDriver.RequestAddress", r#"{"PoolID":5}"#, "IpamDriver.RequestAddress: the request is not valid JSON"),
+        (
+            "/NetworkDriver.Join",
+            r#"["not","an","object"]"#,
+            "NetworkDriver.Join: the request is not valid JSON",
+        ),
+        (
+            "/IpamDriver.RequestAddress",
+            r#"{"PoolID":5}"#,
+            "IpamDriver.RequestAddress: the request is not valid JSON",
+        ),
     ] {
         let (code, v) = call(&m, path, body).await;
         assert_eq!(code, StatusCode::BAD_REQUEST, "{path} {body}");
@@ -114,11 +156,13 @@ async fn malformed_requests_get_a_clear_err_and_change_nothing() {
 async fn unknown_networks_and_endpoints_are_named_in_the_error() {
     let (m, _) = mesh();
     // Without Docker, a network never created here cannot be looked up.
-    let body = format!(r#"{{"NetworkID":"{NET}","EndpointID":"{EP}","Interface":{{"Address":"10.32.0.1/12"}}}}"#);
+    let body =
+        format!(r#"{{"NetworkID":"{NET}","EndpointID":"{EP}","Interface":{{"Address":"10.32.0.1/12"}}}}"#);
     let (code, v) = call(&m, "/NetworkDriver.CreateEndpoint", body).await;
     assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(err(&v).contains(&format!("network {NET} is unknown here")), "{v}");
-    let (_, v) = call(&m, "/NetworkDriver.Join", format!(r#"{{"NetworkID":"{NET}","EndpointID":"{EP}"}}"#)).await;
+    let (_, v) =
+        call(&m, "/NetworkDriver.Join", format!(r#"{{"NetworkID":"{NET}","EndpointID":"{EP}"}}"#)).await;
     assert!(err(&v).starts_with("unable to find network info"), "{v}");
     // A network of ours, an endpoint that was never created.
     call(&m, "/NetworkDriver.CreateNetwork", format!(r#"{{"NetworkID":"{NET}"}}"#)).await;
@@ -128,7 +172,9 @@ async fn unknown_networks_and_endpoints_are_named_in_the_error() {
         assert!(err(&v).contains(&format!("no endpoint {EP}")), "{path}: {v}");
     }
     // As Weave: an endpoint without an interface from IPAM is not made here.
-    let (_, v) = call(&m, "/NetworkDriver.CreateEndpoint", format!(r#"{{"NetworkID":"{NET}","EndpointID":"{EP}"}}"#)).await;
+    let (_, v) =
+        call(&m, "/NetworkDriver.CreateEndpoint", format!(r#"{{"NetworkID":"{NET}","EndpointID":"{EP}"}}"#))
+            .await;
     assert_eq!(err(&v), "Not supported: creating an interface from within CreateEndpoint");
     // A network of the other driver is not this one's.
     let g = global();
@@ -139,7 +185,12 @@ async fn unknown_networks_and_endpoints_are_named_in_the_error() {
 #[tokio::test]
 async fn ipam_calls_check_pools_and_addresses() {
     let (m, _) = mesh();
-    let (_, v) = call(&m, "/IpamDriver.RequestPool", r#"{"AddressSpace":"weavelocal","Pool":"10.40.0.0/16","SubPool":"10.40.1.0/24"}"#).await;
+    let (_, v) = call(
+        &m,
+        "/IpamDriver.RequestPool",
+        r#"{"AddressSpace":"weavelocal","Pool":"10.40.0.0/16","SubPool":"10.40.1.0/24"}"#,
+    )
+    .await;
     assert_eq!(
         v,
         serde_json::json!({"PoolID": "weave-10.40.0.0/16-10.40.1.0/24", "Pool": "10.40.0.0/16", "Data": {"com.docker.network.gateway": "10.40.0.0/16"}})
@@ -157,11 +208,26 @@ async fn ipam_calls_check_pools_and_addresses() {
     }
     let (_, v) = call(&m, "/IpamDriver.ReleasePool", r#"{"PoolID":"weavepool"}"#).await;
     assert_eq!(err(&v), "Unrecognized pool ID: weavepool");
-    let (_, v) = call(&m, "/IpamDriver.RequestAddress", r#"{"PoolID":"weave-10.40.0.0/16-10.40.0.0/16","Address":"10.99.0.1"}"#).await;
+    let (_, v) = call(
+        &m,
+        "/IpamDriver.RequestAddress",
+        r#"{"PoolID":"weave-10.40.0.0/16-10.40.0.0/16","Address":"10.99.0.1"}"#,
+    )
+    .await;
     assert!(err(&v).contains("IP address allocation must be enabled"), "{v}");
     // The faked gateway is released without asking IPAM.
-    let (code, v) = call(&m, "/IpamDriver.ReleaseAddress", r#"{"PoolID":"weave-10.40.0.0/16-10.40.0.0/16","Address":"10.40.0.0"}"#).await;
+    let (code, v) = call(
+        &m,
+        "/IpamDriver.ReleaseAddress",
+        r#"{"PoolID":"weave-10.40.0.0/16-10.40.0.0/16","Address":"10.40.0.0"}"#,
+    )
+    .await;
     assert_eq!((code, v), (StatusCode::OK, serde_json::json!({})));
-    let (_, v) = call(&m, "/IpamDriver.ReleaseAddress", r#"{"PoolID":"weave-10.40.0.0/16-10.40.0.0/16","Address":"ten"}"#).await;
+    let (_, v) = call(
+        &m,
+        "/IpamDriver.ReleaseAddress",
+        r#"{"PoolID":"weave-10.40.0.0/16-10.40.0.0/16","Address":"ten"}"#,
+    )
+    .await;
     assert_eq!(err(&v), "invalid address \"ten\": expected an IPv4 address");
 }

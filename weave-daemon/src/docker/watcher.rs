@@ -64,8 +64,12 @@ async fn ensure_network(shared: &Shared, client: &DockerClient) {
     let [_, mesh] = shared.driver_names();
     let options = HashMap::from([(super::driver::MULTICAST_OPTION.to_string(), "true".to_string())]);
     match client.ensure_network(super::DEFAULT_NETWORK, &mesh, &subnet, options).await {
-        Ok(()) => tracing::info!(network = super::DEFAULT_NETWORK, driver = %mesh, %subnet, "Docker network ready"),
-        Err(e) => tracing::warn!(network = super::DEFAULT_NETWORK, "could not create the Docker network: {e}"),
+        Ok(()) => {
+            tracing::info!(network = super::DEFAULT_NETWORK, driver = %mesh, %subnet, "Docker network ready")
+        }
+        Err(e) => {
+            tracing::warn!(network = super::DEFAULT_NETWORK, "could not create the Docker network: {e}")
+        }
     }
 }
 
@@ -127,7 +131,8 @@ pub async fn started(shared: &Arc<Shared>, c: &Container) {
                     }
                 }
                 None => {
-                    let cidr = crate::ipam::to_cidr(ipnet::Ipv4Net::new(ip, e.prefix_len).unwrap_or(ip.into()));
+                    let cidr =
+                        crate::ipam::to_cidr(ipnet::Ipv4Net::new(ip, e.prefix_len).unwrap_or(ip.into()));
                     if let Err(err) = ipam.claim(&c.id, cidr, true, true).await {
                         tracing::warn!(container = %c.id, address = %ip, "claiming the address: {err}");
                     }
@@ -136,7 +141,8 @@ pub async fn started(shared: &Arc<Shared>, c: &Container) {
         }
         register_names(shared, c, e.aliases.as_slice(), ip).await;
     }
-    let (id, pid, endpoints) = (c.id.clone(), c.pid, ours.iter().map(|e| e.endpoint_id.clone()).collect::<Vec<_>>());
+    let (id, pid, endpoints) =
+        (c.id.clone(), c.pid, ours.iter().map(|e| e.endpoint_id.clone()).collect::<Vec<_>>());
     let r = tokio::task::spawn_blocking(move || plumb(&id, pid, &endpoints)).await;
     if let Ok(Err(e)) = r {
         tracing::warn!(container = %c.id, "configuring the container's weave interfaces: {e}");
@@ -203,7 +209,9 @@ fn plumb(id: &str, pid: u32, endpoints: &[String]) -> Result<(), String> {
         .collect();
     ns.run(move || -> Result<(), String> {
         for ifname in &names {
-            for (k, v) in [("base_reachable_time", "5"), ("delay_first_probe_time", "2"), ("ucast_solicit", "1")] {
+            for (k, v) in
+                [("base_reachable_time", "5"), ("delay_first_probe_time", "2"), ("ucast_solicit", "1")]
+            {
                 sysctl::write(&format!("net/ipv4/neigh/{ifname}/{k}"), v).map_err(|e| e.to_string())?;
             }
         }
