@@ -1,6 +1,7 @@
 //! A typed async client of the daemon's `/api/v1` REST API.
 
 use crate::dns::{DnsAddRequest, DnsChange, DnsInfo, DnsRemoveRequest};
+use crate::events::{Events, SseParser, IDLE};
 use crate::{
     AllocateRequest, Allocated, Allocation, ApiError, AttachRequest, AttachedTarget, ClaimRequest,
     ConnectRequest, Connection, DetachRequest, DetachResult, ExposeRequest, ForgetRequest, FreeRequest,
@@ -23,6 +24,9 @@ pub enum ClientError {
     Disabled(String),
     #[error("talking to the weave daemon at {addr}: {source}")]
     Transport { addr: String, source: reqwest::Error },
+    /// A stream the daemon should keep busy went quiet: the daemon hangs or the link is gone.
+    #[error("the weave daemon at {addr} sent nothing for {secs} s")]
+    Stalled { addr: String, secs: u64 },
     #[error("the weave daemon at {addr} sent a response this client does not understand: {detail}")]
     Decode { addr: String, detail: String },
 }
@@ -187,6 +191,33 @@ impl Client {
         self.send(self.http.post(self.url("/api/v1/dns/remove")).json(req)).await
     }
 
+    /// Follows `GET /api/v1/events`: every change, the traffic counters once a second and
+    /// each overlay switch, until the daemon stops. Reconnecting is the caller's choice.
+    pub async fn events(&self) -> Result<Events, ClientError> {
+        // Its own HTTP client: a read timeout tells a dead stream from a quiet one (the
+        // daemon sends a keep-alive every 15 s), and the other calls must not have one.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .read_timeout(IDLE)
+            .no_proxy()
+            .build()
+            .expect("reqwest client without TLS builds");
+        let req = http.get(self.url("/api/v1/events")).header("accept", "text/event-stream");
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() && !e.is_connect() => {
+                return Err(ClientError::Stalled { addr: self.addr.clone(), secs: IDLE.as_secs() })
+            }
+            Err(e) => return Err(self.transport(e)),
+        };
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.bytes().await.map_err(|e| self.transport(e))?;
+            return Err(self.api_error(status, &body));
+        }
+        Ok(Events { addr: self.addr.clone(), resp, parser: SseParser::default(), ready: Default::default() })
+    }
+
     /// The OpenAPI document the daemon serves.
     pub async fn openapi(&self) -> Result<serde_json::Value, ClientError> {
         self.get("/api/v1/openapi.json").await
@@ -207,14 +238,19 @@ impl Client {
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| self.decode(e.to_string()));
         }
-        let error = serde_json::from_slice::<ApiError>(&body).unwrap_or_else(|_| ApiError {
-            error: format!("HTTP {status}: {}", String::from_utf8_lossy(&body).trim()),
+        Err(self.api_error(status, &body))
+    }
+
+    /// The error a failed request's status and body say.
+    fn api_error(&self, status: reqwest::StatusCode, body: &[u8]) -> ClientError {
+        let error = serde_json::from_slice::<ApiError>(body).unwrap_or_else(|_| ApiError {
+            error: format!("HTTP {status}: {}", String::from_utf8_lossy(body).trim()),
             hint: None,
         });
         if status.as_u16() == 404 && error.hint.as_deref() == Some(DISABLED_HINT) {
-            return Err(ClientError::Disabled(error.error));
+            return ClientError::Disabled(error.error);
         }
-        Err(ClientError::Api { status: status.as_u16(), error })
+        ClientError::Api { status: status.as_u16(), error }
     }
 
     fn transport(&self, e: reqwest::Error) -> ClientError {

@@ -2,11 +2,13 @@
 //!
 //! The request/response types of the REST API (`/api/v1/...`), Weave Net's `WeaveStatus`
 //! report with Weave's field names, the pure formatters that render Weave's plain-text
-//! status views, and a typed async client. The CLI and the TUI link only this crate.
+//! status views, and a typed async client (the events stream included). The CLI and the TUI
+//! link only this crate.
 
 pub mod attach;
 pub mod client;
 pub mod dns;
+pub mod events;
 mod go_json;
 pub mod ipam;
 pub mod mesh;
@@ -20,6 +22,7 @@ pub mod traffic;
 pub use attach::*;
 pub use client::{Client, ClientError};
 pub use dns::*;
+pub use events::{Events, StreamItem};
 pub use ipam::*;
 pub use mesh::*;
 pub use report::*;

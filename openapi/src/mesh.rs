@@ -59,6 +59,10 @@ pub struct Connection {
     /// The peer's kernel VXLAN device, when fastdp made one; its counters are the kernel's.
     #[serde(default)]
     pub fastdp: Option<FastdpDevice>,
+    /// The kernel's smoothed round-trip time of the connection's TCP socket (`TCP_INFO`), in
+    /// microseconds, read by the daemon once a second; absent for targets and until measured.
+    #[serde(default)]
+    pub rtt_us: Option<u64>,
 }
 
 /// One overlay forwarder of a connection.

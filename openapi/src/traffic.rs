@@ -19,6 +19,17 @@ pub enum StreamEvent {
     Overlay(OverlayEvent),
 }
 
+impl StreamEvent {
+    /// The SSE event name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StreamEvent::Change(e) => e.kind(),
+            StreamEvent::Traffic(t) => t.kind(),
+            StreamEvent::Overlay(o) => o.kind(),
+        }
+    }
+}
+
 /// `overlay_switched`: a connection changed the overlay it uses (as in its `switches` in
 /// `/api/v1/connections`), e.g. fastdp to sleeve when fastdp heartbeats stop.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

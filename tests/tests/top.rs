@@ -44,16 +44,16 @@ impl Tmux {
     fn weave_top_env(host: &Host, w: u16, h: u16, env: &str) -> Tmux {
         let log = host.data_dir.join("top.log");
         let env = format!("WEAVE_TOP_LOG='{}' {env}", log.display());
-        Tmux::run(&env, &format!("ip netns exec '{}'", host.ns.name), w, h)
+        Tmux::run(&env, &format!("ip netns exec '{}'", host.ns.name), "", w, h)
     }
 
-    /// Runs `env ENV PREFIX weave top` in a new session.
-    fn run(env: &str, prefix: &str, w: u16, h: u16) -> Tmux {
+    /// Runs `env ENV PREFIX weave top ARGS` in a new session.
+    fn run(env: &str, prefix: &str, args: &str, w: u16, h: u16) -> Tmux {
         let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
         let socket = std::env::temp_dir().join(format!("weave-e2e-top-{}-{n}.tmux", std::process::id()));
         let weave = weave_e2e::binary("weave");
         let cmd = format!(
-            "env {env} {prefix} '{}' top; echo weave-top-exit=$?; stty -a; echo stty-done; exec sleep 600",
+            "env {env} {prefix} '{}' top {args}; echo weave-top-exit=$?; stty -a; echo stty-done; exec sleep 600",
             weave.display()
         );
         let t = Tmux { socket };
@@ -190,6 +190,49 @@ fn top_shows_peers_and_a_host_joining_2() {
     top.quit_and_check_restored();
 }
 
+/// Whether a screen line shows an RTT (`0.4ms`, `12ms`).
+fn shows_rtt(line: &str) -> bool {
+    line.split_whitespace().any(|t| t.strip_suffix("ms").is_some_and(|n| n.parse::<f64>().is_ok()))
+}
+
+#[test]
+fn top_from_another_namespace_shows_the_daemons_rtt_2() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    // host1's API answers on its underlay address; weave top runs in host3, where no daemon
+    // and no mesh socket exist, so the RTT it shows can only come from the API.
+    let c = Cluster::new(3);
+    let (h1, h2, h3) = (c.host(0), c.host(1), c.host(2));
+    let _d1 = h1.start_daemon(&["--http-addr", "0.0.0.0:6784"]);
+    h1.wait_ready();
+    let _d2 = h2.start_daemon(&[&h1.addr.to_string()]);
+    let log = h3.data_dir.join("top.log");
+    let api = format!("{}:6784", h1.addr);
+    let top = Tmux::run(
+        &format!("WEAVE_TOP_LOG='{}'", log.display()),
+        &format!("ip netns exec '{}'", h3.ns.name),
+        &format!("--http-addr {api}"),
+        120,
+        40,
+    );
+    top.wait_screen("host1's overview, live", |s| s.contains(&h1.peer_name()) && s.contains("live"));
+    top.keys("2");
+    top.wait_screen("host2's connection, established, with an RTT", |s| {
+        s.lines().any(|l| l.contains(&h2.nickname()) && l.contains("established") && shows_rtt(l))
+    });
+    // The same figure is in the API, as the kernel measures it on host1's mesh socket.
+    let out = h3.ns.exec("curl", &["-s", "--max-time", "3", &format!("http://{api}/api/v1/connections")]);
+    let conns: Vec<weave_api::Connection> = serde_json::from_str(&out.stdout).expect("connections JSON");
+    let c2 = conns
+        .iter()
+        .find(|c| c.peer.as_deref() == Some(h2.peer_name().as_str()))
+        .expect("host2's connection");
+    assert!(c2.rtt_us.is_some_and(|us| us > 0), "rtt_us in /api/v1/connections: {c2:?}");
+    top.quit_and_check_restored();
+}
+
 #[test]
 fn top_survives_a_daemon_restart_1() {
     let Some((c, mut d1)) = one_host() else { return };
@@ -261,7 +304,8 @@ fn top_stays_responsive_while_the_daemon_hangs_0() {
     let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
     let addr = hung.local_addr().expect("address");
     let log = TempFile(std::env::temp_dir().join(format!("weave-e2e-top-hung-{}.log", std::process::id())));
-    let top = Tmux::run(&format!("WEAVE_TOP_LOG='{}' WEAVE_HTTP_ADDR={addr}", log.0.display()), "", 80, 24);
+    let top =
+        Tmux::run(&format!("WEAVE_TOP_LOG='{}' WEAVE_HTTP_ADDR={addr}", log.0.display()), "", "", 80, 24);
     top.wait_screen("the dashboard, waiting for its first poll", |s| s.contains("connecting"));
     // Keys are answered while a poll is outstanding, not after it times out.
     let t = std::time::Instant::now();

@@ -422,7 +422,6 @@ pub async fn start_mesh_with_channels(
         port: config.port,
         conn_limit: config.conn_limit,
         discovery: !config.no_discovery,
-        password: config.password.is_some(),
         gossip_interval: GOSSIP_INTERVAL,
         external_overlay: sleeve.is_some(),
     };

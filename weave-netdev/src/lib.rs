@@ -6,8 +6,9 @@
 //! another namespace); callers on the async runtime use `spawn_blocking`.
 //!
 //! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`]) with their
-//! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]) and
-//! raw frames on a link ([`PacketSocket`]), UDP replies from the address asked ([`pktinfo`]).
+//! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]),
+//! raw frames on a link ([`PacketSocket`]), TCP sockets' RTT and send queue ([`tcp`]) and UDP
+//! replies from the address asked ([`pktinfo`]).
 
 mod addr;
 pub mod arp;
@@ -22,6 +23,7 @@ pub mod pktinfo;
 mod route;
 pub mod sysctl;
 pub mod tap;
+pub mod tcp;
 pub mod virtio;
 mod vxlan;
 

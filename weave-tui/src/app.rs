@@ -6,6 +6,7 @@ use crate::model::Snapshot;
 use crate::rates::Rates;
 use crate::views::{row_count, Tab};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use weave_api::{StreamEvent, StreamItem, TrafficEvent};
 
 pub enum Event {
     Key(KeyEvent),
@@ -24,11 +25,8 @@ pub type Clock = String;
 pub enum Stream {
     Connected,
     Down(String),
-    /// One SSE event: its name and JSON data.
-    Event {
-        name: String,
-        data: String,
-    },
+    /// One item of the stream, typed by the API client.
+    Item(StreamItem),
 }
 
 /// The state of our link to the daemon's REST API.
@@ -185,21 +183,21 @@ impl App {
                 }
                 self.stream = StreamLink::Down(e);
             }
-            Stream::Event { name, data } if name == "traffic" => {
+            Stream::Item(StreamItem::Event(StreamEvent::Traffic(TrafficEvent::Traffic {
+                at_ms,
+                connections,
+            }))) => {
                 // Counters, not a change: they feed the rates, not the log.
-                if let Ok(weave_api::TrafficEvent::Traffic { at_ms, connections }) =
-                    serde_json::from_str(&data)
-                {
-                    self.polls_without_traffic = 0;
-                    self.live.rates.observe_stream(at_ms, &connections);
-                }
+                self.polls_without_traffic = 0;
+                self.live.rates.observe_stream(at_ms, &connections);
             }
-            Stream::Event { name, data } => {
-                if name == "peer_added" {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&data) {
-                        let text = |k| v.get(k).and_then(|s| s.as_str()).unwrap_or_default().to_string();
-                        self.nicknames.insert(text("name"), text("nickname"));
-                    }
+            Stream::Item(item) => {
+                if let StreamItem::Event(StreamEvent::Change(weave_api::Event::PeerAdded {
+                    name,
+                    nickname,
+                })) = &item
+                {
+                    self.nicknames.insert(name.clone(), nickname.clone());
                 }
                 let peers = self.live.snapshot.as_ref().map(|s| &s.report.router.peers);
                 let learned = &self.nicknames;
@@ -210,7 +208,7 @@ impl App {
                         .or_else(|| learned.get(name).cloned())
                         .filter(|n| !n.is_empty())
                 };
-                let entry = eventlog::from_stream(clock, &name, &data, &nick);
+                let entry = eventlog::from_stream(clock, &item, &nick);
                 self.live.log.push(entry);
             }
         }
@@ -409,8 +407,7 @@ mod tests {
     #[test]
     fn events_name_a_peer_by_the_nickname_it_joined_with_before_any_poll_knows_it() {
         let mut app = fixtures::app(1);
-        let ev =
-            |name: &str, data: String| Event::Stream(Stream::Event { name: name.into(), data }, "t".into());
+        let ev = |name: &str, data: String| fixtures::streamed(name, data, "t");
         let peer = "02:00:00:00:00:09";
         app.update(ev(
             "peer_added",
@@ -434,7 +431,7 @@ mod tests {
                 r#"{{"type":"traffic","at_ms":{at_ms},"connections":[{{"peer":"{h2}","address":"10.99.0.2:6783",
                 "overlay":"sleeve","sleeve":{{"tx_packets":0,"tx_bytes":0,"rx_packets":0,"rx_bytes":{rx},"drops":0}}}}]}}"#
             );
-            Event::Stream(Stream::Event { name: "traffic".into(), data }, "t".into())
+            fixtures::streamed("traffic", data, "t")
         };
         let log_len = app.live.log.len();
         app.update(traffic(10_000, 1_000_000));

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 use std::collections::VecDeque;
+use weave_api::{Event as ApiEvent, OverlayEvent, StreamEvent, StreamItem, TrafficEvent};
 
 /// Entries kept; older ones scroll away.
 pub const CAPACITY: usize = 1000;
@@ -44,86 +45,84 @@ impl EventLog {
     }
 }
 
-/// An entry for an event from the daemon's stream (`name` is the SSE event name, `data` its
-/// JSON); `nick` names peers the dashboard knows. Kinds this dashboard does not know yet are
-/// shown with their fields, not dropped.
-pub fn from_stream(time: String, name: &str, data: &str, nick: &dyn Fn(&str) -> Option<String>) -> LogEntry {
-    let v: Value = serde_json::from_str(data).unwrap_or_else(|_| Value::String(data.to_string()));
-    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
-    // A peer by nickname when known; the address says which connection when the peer is not.
-    let at = || match v.get("peer").and_then(Value::as_str) {
-        Some(p) => format!("{} ({})", nick(p).unwrap_or_else(|| p.to_string()), s("address")),
-        None => s("address"),
-    };
-    let origin = || {
-        let o = s("origin");
-        nick(&o).unwrap_or(o)
-    };
-    let (text, warn) = match name {
-        "peer_added" => (format!("{} joined ({})", s("nickname"), s("name")), false),
-        "peer_removed" => (format!("{} left ({})", s("nickname"), s("name")), true),
-        "connection_added" if v.get("outbound").and_then(Value::as_bool).unwrap_or(false) => {
-            (format!("connecting to {}", at()), false)
-        }
-        "connection_added" => (format!("connection from {}", at()), false),
-        "connection_established" => (format!("connected to {}", at()), false),
-        "connection_closed" => (format!("connection to {} closed: {}", at(), s("reason")), true),
-        "routes_changed" => ("routes recomputed".to_string(), false),
-        "targets_changed" => (format!("connection targets now: {}", list(v.get("targets"))), false),
-        "allocation_added" => (format!("{} allocated to {}", s("cidr"), s("ident")), false),
-        "allocation_removed" => (format!("{} released by {}", s("cidr"), s("ident")), false),
-        "ring_changed" => (
-            format!(
-                "IPAM ring changed: {} peers own space, {} IPs ours",
-                num(&v, "owners"),
-                num(&v, "owned")
-            ),
-            false,
-        ),
-        "ipam_error" => {
-            let from =
-                v.get("peer").and_then(Value::as_str).map(|p| nick(p).unwrap_or_else(|| p.to_string()));
-            (format!("IPAM gossip from {} refused: {}", from.unwrap_or("a peer".into()), s("error")), true)
-        }
-        "dns_entry_added" => (format!("{} -> {} added by {}", s("hostname"), s("address"), origin()), false),
-        "dns_entry_removed" => {
-            (format!("{} -> {} removed by {}", s("hostname"), s("address"), origin()), false)
-        }
-        "overlay_switched" => {
-            let who = v.get("peer").and_then(Value::as_str).map(|p| nick(p).unwrap_or_else(|| p.to_string()));
-            let (from, to) = (opt(&v, "from", "-"), opt(&v, "to", "no overlay"));
+/// An entry for an item of the daemon's stream; `nick` names peers the dashboard knows. Kinds
+/// this dashboard does not know yet are shown with their fields, not dropped.
+pub fn from_stream(time: String, item: &StreamItem, nick: &dyn Fn(&str) -> Option<String>) -> LogEntry {
+    let (text, warn) = match item {
+        StreamItem::Event(StreamEvent::Change(e)) => change(e, nick),
+        StreamItem::Event(StreamEvent::Overlay(OverlayEvent::OverlaySwitched {
+            peer,
+            from,
+            to,
+            reason,
+            ..
+        })) => {
+            let who = nick(peer).unwrap_or_else(|| peer.clone());
+            let (from, to) = (from.as_deref().unwrap_or("-"), to.as_deref().unwrap_or("no overlay"));
             // Leaving fastdp is the fallback operators look for.
-            let warn = from == "fastdp";
-            (format!("{}: {from} -> {to}: {}", who.unwrap_or("?".into()), s("reason")), warn)
+            (format!("{who}: {from} -> {to}: {reason}"), from == "fastdp")
         }
-        "lagged" => (format!("the dashboard fell behind and missed {data} events"), true),
-        _ => (fields(&v), false),
+        StreamItem::Event(StreamEvent::Traffic(TrafficEvent::Traffic { connections, .. })) => {
+            (format!("counters of {} connections", connections.len()), false)
+        }
+        StreamItem::Lagged(n) => (format!("the dashboard fell behind and missed {n} events"), true),
+        StreamItem::Unknown { data, .. } => {
+            let v: Value = serde_json::from_str(data).unwrap_or_else(|_| Value::String(data.clone()));
+            (fields(&v), false)
+        }
     };
-    LogEntry { time, kind: name.to_string(), text, warn }
+    LogEntry { time, kind: item.kind().to_string(), text, warn }
+}
+
+/// The words for a change, and whether it is one to notice.
+fn change(e: &ApiEvent, nick: &dyn Fn(&str) -> Option<String>) -> (String, bool) {
+    let name = |p: &str| nick(p).unwrap_or_else(|| p.to_string());
+    // A peer by nickname when known; the address says which connection when the peer is not.
+    let at = |peer: Option<&str>, address: &str| match peer {
+        Some(p) => format!("{} ({address})", name(p)),
+        None => address.to_string(),
+    };
+    match e {
+        ApiEvent::PeerAdded { name, nickname } => (format!("{nickname} joined ({name})"), false),
+        ApiEvent::PeerRemoved { name, nickname } => (format!("{nickname} left ({name})"), true),
+        ApiEvent::ConnectionAdded { peer, address, outbound: true } => {
+            (format!("connecting to {}", at(Some(peer), address)), false)
+        }
+        ApiEvent::ConnectionAdded { peer, address, outbound: false } => {
+            (format!("connection from {}", at(Some(peer), address)), false)
+        }
+        ApiEvent::ConnectionEstablished { peer, address } => {
+            (format!("connected to {}", at(Some(peer), address)), false)
+        }
+        ApiEvent::ConnectionClosed { peer, address, reason } => {
+            (format!("connection to {} closed: {reason}", at(peer.as_deref(), address)), true)
+        }
+        ApiEvent::RoutesChanged => ("routes recomputed".to_string(), false),
+        ApiEvent::TargetsChanged { targets } => {
+            let list = if targets.is_empty() { "none".to_string() } else { targets.join(", ") };
+            (format!("connection targets now: {list}"), false)
+        }
+        ApiEvent::AllocationAdded { ident, cidr } => (format!("{cidr} allocated to {ident}"), false),
+        ApiEvent::AllocationRemoved { ident, cidr } => (format!("{cidr} released by {ident}"), false),
+        ApiEvent::RingChanged { owned, owners } => {
+            (format!("IPAM ring changed: {owners} peers own space, {owned} IPs ours"), false)
+        }
+        ApiEvent::IpamError { peer, error } => {
+            let from = peer.as_deref().map(name).unwrap_or_else(|| "a peer".into());
+            (format!("IPAM gossip from {from} refused: {error}"), true)
+        }
+        ApiEvent::DnsEntryAdded { hostname, address, origin, .. } => {
+            (format!("{hostname} -> {address} added by {}", name(origin)), false)
+        }
+        ApiEvent::DnsEntryRemoved { hostname, address, origin, .. } => {
+            (format!("{hostname} -> {address} removed by {}", name(origin)), false)
+        }
+    }
 }
 
 /// An entry of the dashboard's own (link up/down).
 pub fn local(time: String, text: String, warn: bool) -> LogEntry {
     LogEntry { time, kind: "weave top".into(), text, warn }
-}
-
-/// A string field that may be null, or `none` in its place.
-fn opt(v: &Value, k: &str, none: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or(none).to_string()
-}
-
-fn num(v: &Value, k: &str) -> String {
-    v.get(k).map(Value::to_string).unwrap_or_else(|| "?".into())
-}
-
-fn list(v: Option<&Value>) -> String {
-    let items: Vec<&str> =
-        v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-    if items.is_empty() {
-        "none".into()
-    } else {
-        items.join(", ")
-    }
 }
 
 /// `k=v` pairs of an event this dashboard has no words for.
@@ -143,25 +142,19 @@ fn fields(v: &Value) -> String {
     }
 }
 
-/// The local time of day, `HH:MM:SS`.
+/// The local time of day, `HH:MM:SS` (UTC where the time zone cannot be found).
 pub fn clock_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as libc::time_t)
-        .unwrap_or(0);
-    // SAFETY: localtime_r writes only into the tm we own; a zeroed tm is a valid value for it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-    if !ok {
-        let s = secs as u64 % 86_400;
-        return format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
-    }
-    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+    jiff::Zoned::now().strftime("%H:%M:%S").to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn from_stream(time: String, name: &str, data: &str, nick: &dyn Fn(&str) -> Option<String>) -> LogEntry {
+        let sse = weave_api::events::SseEvent { name: name.into(), data: data.into() };
+        super::from_stream(time, &StreamItem::from_sse(sse), nick)
+    }
 
     #[test]
     fn known_events_read_as_sentences() {

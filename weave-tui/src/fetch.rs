@@ -107,12 +107,7 @@ async fn poll(c: &Client, check: &mut CheckCache) -> Result<Snapshot, String> {
         (status.map_err(text)?, report.map_err(text)?, connections.map_err(text)?);
     let ipam = ipam(c, &report, check).await;
     let dns = dns_from_report(&report);
-    // A local netlink dump: quick, and it fails only where sock_diag is unavailable.
-    let rtts = crate::rtt::mesh_rtts(status.router.port).unwrap_or_else(|e| {
-        tracing::debug!("mesh RTTs: {e}");
-        Default::default()
-    });
-    Ok(Snapshot { at: Instant::now(), status, report, connections, rtts, ipam, dns })
+    Ok(Snapshot { at: Instant::now(), status, report, connections, ipam, dns })
 }
 
 /// IPAM from its own endpoints; from Weave's report when the daemon has none.

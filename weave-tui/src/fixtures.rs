@@ -56,7 +56,14 @@ pub fn conn(addr: &str, state: &str, peer: Option<(&str, &str)>, rx: u64, tx: u6
         forwarders: Vec::new(),
         switches: Vec::new(),
         fastdp: None,
+        rtt_us: peer.map(|_| 420),
     }
+}
+
+/// An event as the events stream delivers it, from its SSE name and data.
+pub fn streamed(name: &str, data: String, clock: &str) -> Event {
+    let sse = weave_api::events::SseEvent { name: name.into(), data };
+    Event::Stream(Stream::Item(weave_api::StreamItem::from_sse(sse)), clock.into())
 }
 
 /// A poll at `secs` after `t0` with traffic growing at a pace that varies over time.
@@ -218,15 +225,7 @@ pub fn snapshot(t0: Instant, secs: u64) -> Snapshot {
         rx_packets: 10,
         rx_bytes: 1_400,
     });
-    Snapshot {
-        at: t0 + Duration::from_secs(secs),
-        status,
-        report,
-        connections,
-        rtts: BTreeMap::from([("10.99.0.2:6783".to_string(), 0.42)]),
-        ipam,
-        dns,
-    }
+    Snapshot { at: t0 + Duration::from_secs(secs), status, report, connections, ipam, dns }
 }
 
 /// An app that has seen `polls` polls and a few streamed events.
@@ -256,7 +255,7 @@ pub fn app(polls: u64) -> App {
         ),
     ];
     for (i, (name, data)) in events.into_iter().enumerate() {
-        app.update(Event::Stream(Stream::Event { name: name.into(), data }, format!("12:00:3{i}")));
+        app.update(streamed(name, data, &format!("12:00:3{i}")));
     }
     app
 }

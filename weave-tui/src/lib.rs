@@ -4,6 +4,8 @@
 //! events stream, a reader of the keyboard) send [`Event`]s into one bounded channel;
 //! [`App::update`] folds them into state; [`render`] draws the state and nothing else. Neither
 //! waits on the network, so the screen stays responsive while the daemon is slow or gone.
+//! Everything it knows comes through the API client (`weave-api`), events stream included.
+#![forbid(unsafe_code)]
 
 mod app;
 mod eventlog;
@@ -17,8 +19,6 @@ pub mod model;
 mod overlay;
 mod rates;
 mod render;
-mod rtt;
-mod sse;
 mod stream;
 mod terminal;
 mod views;

@@ -3,6 +3,7 @@
 //! `/tmp/weave-top-<uid>.log`; the level comes from `WEAVE_LOG` (default `info`).
 
 use std::fs::OpenOptions;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -23,8 +24,8 @@ pub fn path() -> PathBuf {
             return dir.join("top.log");
         }
     }
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
+    // Our uid, as the owner of our own /proc entry.
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or_default();
     std::env::temp_dir().join(format!("weave-top-{uid}.log"))
 }
 

@@ -35,8 +35,6 @@ pub struct Snapshot {
     pub status: Status,
     pub report: Report,
     pub connections: Vec<Connection>,
-    /// The kernel's RTT of each mesh connection in ms, by connection address (see `rtt`).
-    pub rtts: BTreeMap<String, f64>,
     pub ipam: Avail<IpamData>,
     pub dns: Avail<Vec<DnsEntry>>,
 }

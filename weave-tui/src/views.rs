@@ -118,7 +118,7 @@ fn peer_row(c: &Connection, s: &Snapshot) -> PeerRow {
         overlay: c.overlay.clone(),
         encrypted: c.overlay.as_ref().map(|_| c.encrypted),
         mtu: c.mtu,
-        rtt_ms: num("rtt_ms").or_else(|| num("rtt")).or_else(|| s.rtts.get(&c.address).copied()),
+        rtt_ms: c.rtt_us.map(|us| us as f64 / 1000.0).or_else(|| num("rtt_ms")).or_else(|| num("rtt")),
         fallback,
         info: c.info.clone(),
         rates_key: Some(crate::rates::key(c)),

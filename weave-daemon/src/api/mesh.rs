@@ -125,6 +125,7 @@ async fn connections(State(d): State<AppState>) -> Json<Vec<Connection>> {
                     forwarders,
                     switches,
                     fastdp,
+                    rtt_us: peer_name.and_then(|p| m.rtts.get(&p)?.get()).map(|d| d.as_micros() as u64),
                 }
             })
             .collect(),

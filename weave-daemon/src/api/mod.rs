@@ -101,6 +101,8 @@ pub async fn serve(listener: tokio::net::TcpListener, daemon: AppState) -> std::
 }
 
 #[cfg(test)]
+mod client_tests;
+#[cfg(test)]
 mod testkit;
 #[cfg(test)]
 mod tests;

@@ -40,17 +40,22 @@ impl Drop for TestDaemon {
 /// Peer `02:00:00:00:00:0a` (`hostA`) with `args` after the common flags; `tag` keeps the data
 /// directories of concurrent tests apart.
 pub async fn daemon(tag: &str, args: &[&str], with: With) -> TestDaemon {
+    daemon_as(tag, ("02:00:00:00:00:0a", "hostA"), args, with).await
+}
+
+/// As [`daemon`], with another peer name and nickname.
+pub async fn daemon_as(tag: &str, (name, nick): (&str, &str), args: &[&str], with: With) -> TestDaemon {
     let dir = std::env::temp_dir().join(format!("weave-api-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let base = ["weave-daemon", "--name", "02:00:00:00:00:0a", "--nickname", "hostA", "--resolv-conf", ""];
+    let base = ["weave-daemon", "--name", name, "--nickname", nick, "--resolv-conf", ""];
     let dir_args = ["--data-dir", dir.to_str().unwrap()];
     let mut config = Config::try_parse_from(base.iter().chain(&dir_args).chain(args)).unwrap();
     config.host = Some([127, 0, 0, 1].into());
     config.port = 0;
     let store = Store::open(&config.db_path()).unwrap();
-    let identity = Identity::new(config.name.unwrap(), "hostA".into());
+    let identity = Identity::new(config.name.unwrap(), nick.into());
     let stop = tokio_util::sync::CancellationToken::new();
-    let ipam = IpamConfig::from_flags(&config, identity.name, identity.uid, "hostA", 0)
+    let ipam = IpamConfig::from_flags(&config, identity.name, identity.uid, nick, 0)
         .filter(|_| with == With::Ipam)
         .map(|cfg| {
             let persisted = crate::ipam::load(&store).unwrap();

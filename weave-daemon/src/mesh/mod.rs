@@ -1,28 +1,13 @@
-//! The mesh: peers, connections, topology gossip, routes and gossip channels, speaking Weave
-//! Net 2.8's control protocol.
-//!
-//! [`Mesh`] is a sans-IO state machine: it takes `(now, input)` and queues [`Output`]s (bytes to
-//! send, connections to close, addresses to dial, events) that the async shell in [`router`]
-//! performs. That keeps the protocol testable without sockets: `sim` tests run dozens of peers
-//! in one process.
+//! The mesh's shell: the [`weave_mesh`] core driven by one task ([`router`]), the I/O of its
+//! TCP connections ([`conn`], [`handshake`]) and the snapshot the API reads ([`status`]).
+//! The core's types are re-exported for the rest of the daemon.
 
-mod core;
-mod core_gossip;
-mod gossip;
-mod maker;
-mod peers;
-mod routes;
-mod status;
-
+mod conn;
 pub mod handshake;
 pub mod router;
+pub mod status;
 
-pub use self::core::{ConnId, DatapathRoutes, Handshaked, Mesh, MeshConfig, MeshEvent, Output};
-pub use gossip::{GossipData, GossipError, Gossiper, Messages, Outbox};
-pub use maker::{Ending, TargetState};
-pub use peers::{ConnSummary, Peer, Peers, SHORT_ID_BITS};
-pub use routes::{routes_from, Routes, UnicastRoutes};
 pub use status::MeshSnapshot;
-
-#[cfg(test)]
-mod sim;
+pub use weave_mesh::{
+    ConnId, GossipData, GossipError, Gossiper, MeshConfig, MeshEvent, Outbox, SHORT_ID_BITS,
+};

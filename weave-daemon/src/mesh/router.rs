@@ -1,37 +1,24 @@
-//! The async shell around [`Mesh`]: the TCP listener (rate-limited), dialling, one task per
-//! connection (handshake, reader, writer, heartbeats) and the mesh task that owns the state
-//! machine and carries out its outputs. Subsystems talk to it through a [`MeshHandle`].
+//! The router loop: the task that owns the [`Mesh`] core, feeds it what connections, timers,
+//! the overlay and the rest of the daemon report, and carries out its outputs (writes, closes,
+//! dials, overlay set-up, events), publishing a [`MeshSnapshot`] for the API. Connection I/O is
+//! in [`conn`](super::conn); subsystems talk to the loop through a [`MeshHandle`].
 
-use super::core::{ConnId, Handshaked, Mesh, MeshConfig, MeshEvent, Output};
-use super::gossip::{GossipData, Gossiper};
-use super::handshake::{self, Established, HANDSHAKE_TIMEOUT, READ_TIMEOUT};
-use super::status::MeshSnapshot;
+use super::conn::{self, ConnConfig, ConnHandle, Conns, FromConn, Write};
+use super::status::{ConnView, MeshSnapshot};
 use crate::overlay::fastdp::Fastdp;
-use crate::overlay::sleeve::datapath::DpRoutes;
 use crate::overlay::sleeve::Sleeve;
+use crate::overlay::switch::OverlayStatus;
 use crate::overlay::{OverlayEvent, OverlayParams, OverlaySwitch};
 use ipnet::Ipv4Net;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::io::{AsyncWriteExt, BufReader};
-
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use weave_wire::protocol::Features;
+use weave_mesh::{ConnId, GossipData, Gossiper, Mesh, MeshConfig, MeshEvent, Output};
 use weave_wire::PeerName;
-
-/// Weave sends a heartbeat on every connection this often.
-const TCP_HEARTBEAT: Duration = Duration::from_secs(30);
-/// Accepts are rate limited by a token bucket of this many tokens, one regained per interval.
-const ACCEPT_TOKENS: u32 = 20;
-const ACCEPT_TOKEN_INTERVAL: Duration = Duration::from_millis(50);
-/// Messages queued for one connection's writer before it counts as stuck.
-const WRITER_QUEUE: usize = 256;
-const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the router needs beyond the mesh's own configuration.
 #[derive(Clone)]
@@ -47,30 +34,27 @@ pub struct RouterConfig {
 }
 
 impl RouterConfig {
-    /// Our `Overlays` feature.
-    fn overlays(&self) -> Option<Vec<String>> {
-        self.sleeve.as_ref()?;
-        let fastdp = self.fastdp.as_ref().map(|_| "fastdp".to_string());
-        Some(fastdp.into_iter().chain(["sleeve".to_string()]).collect())
+    fn conn_config(&self) -> ConnConfig {
+        // Our `Overlays` feature: none without an overlay.
+        let overlays = self.sleeve.as_ref().map(|_| {
+            let fastdp = self.fastdp.as_ref().map(|_| "fastdp".to_string());
+            fastdp.into_iter().chain(["sleeve".to_string()]).collect()
+        });
+        ConnConfig {
+            host: self.host,
+            password: self.password.clone(),
+            trusted_subnets: self.trusted_subnets.clone(),
+            overlays,
+            fastdp_heartbeat_ms: self
+                .fastdp
+                .as_ref()
+                .map(|_| crate::overlay::fastdp::heartbeat::OUR_INTERVAL.as_millis() as u32),
+        }
     }
 }
 
-/// What a connection's writer is given.
-enum Write {
-    /// A message body, flagged if it is gossip whose writing the mesh waits for.
-    Body(Vec<u8>, bool),
-    /// Answer once everything written before has been acknowledged by the peer's kernel.
-    Flush(oneshot::Sender<()>),
-}
-type Writer = mpsc::Sender<Write>;
-
+/// What the rest of the daemon asks of the loop.
 enum Cmd {
-    // Boxed: a handshake is large and the other commands are frequent.
-    Ready { id: ConnId, hs: Box<Handshaked>, extra: ConnExtra },
-    Message { id: ConnId, body: Vec<u8> },
-    Sent { id: ConnId },
-    Closed { id: ConnId, reason: String },
-    DialFailed { address: String, error: String },
     Connect { peers: Vec<(String, SocketAddr)>, replace: bool, done: oneshot::Sender<()> },
     Forget { peers: Vec<String>, done: oneshot::Sender<()> },
     Broadcast { channel: String, data: Box<dyn GossipData> },
@@ -79,16 +63,19 @@ enum Cmd {
     Flush { done: oneshot::Sender<()> },
 }
 
-/// What the shell keeps per connection beside the mesh's own state.
-struct ConnExtra {
-    writer: Writer,
-    close: CancellationToken,
-    /// The TCP peer address (the overlay's first guess at the peer's UDP address).
-    remote_tcp: SocketAddr,
-    session_key: Option<[u8; 32]>,
-    peer_overlays: Option<Vec<String>>,
-    peer_fastdp_heartbeat_ms: Option<u32>,
-    local_tcp: Option<SocketAddr>,
+/// What the loop keeps per connection beside the mesh's own state.
+struct ConnState {
+    io: ConnHandle,
+    /// The overlay's attributes (`name`, `mtu`, ...) for status.
+    attrs: BTreeMap<String, serde_json::Value>,
+    /// The overlay switch's view: forwarders and the history of switches.
+    overlay: Option<OverlayStatus>,
+}
+
+impl ConnState {
+    fn view(&self) -> ConnView {
+        ConnView { attrs: self.attrs.clone(), overlay: self.overlay.clone(), rtt: Some(self.io.rtt.clone()) }
+    }
 }
 
 /// How the rest of the daemon talks to the mesh.
@@ -98,6 +85,8 @@ pub struct MeshHandle {
     snapshot: watch::Receiver<Arc<MeshSnapshot>>,
     events: broadcast::Sender<MeshEvent>,
     port: u16,
+    /// Where the listener is bound (its port is the kernel's choice with `--port 0`).
+    listen_addr: SocketAddr,
     fastdp: Option<Arc<Fastdp>>,
 }
 
@@ -167,6 +156,10 @@ impl MeshHandle {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
 }
 
 /// Resolves `host[:port]` peers; a missing port is kept as 0 (meaning "the mesh port").
@@ -203,13 +196,6 @@ pub async fn resolve_peers(peers: &[String]) -> (Vec<(String, SocketAddr)>, Vec<
     (ok, errors)
 }
 
-struct Shared {
-    cfg: RouterConfig,
-    cmds: mpsc::Sender<Cmd>,
-    next_id: AtomicU64,
-    snapshot: watch::Receiver<Arc<MeshSnapshot>>,
-}
-
 /// Starts the mesh: binds the listener, starts dialling `peers`, and runs until `stop`.
 /// `persist` is called with the direct peers whenever they change.
 pub async fn start(
@@ -226,28 +212,37 @@ pub async fn start(
     for (name, g) in channels {
         mesh.register_channel(&name, g);
     }
+    let password = cfg.password.is_some();
+    let first = MeshSnapshot::new(mesh.status(), password, |_| None, now, SystemTime::now());
     let (cmds, rx) = mpsc::channel(1024);
-    let (snap_tx, snap_rx) = watch::channel(Arc::new(mesh.snapshot(now, SystemTime::now())));
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(first));
     let (events, _) = broadcast::channel(1024);
     let (ov_tx, ov_rx) = mpsc::channel(1024);
+    let (conn_tx, conn_rx) = mpsc::channel(1024);
     let switch = cfg.sleeve.clone().map(|s| OverlaySwitch::new(s, cfg.fastdp.clone(), ov_tx.clone()));
-    let shared = Arc::new(Shared {
-        cfg: cfg.clone(),
-        cmds: cmds.clone(),
-        next_id: AtomicU64::new(1),
-        snapshot: snap_rx.clone(),
-    });
+    let conns = Conns::new(cfg.conn_config(), conn_tx, snap_rx.clone());
     let handle = MeshHandle {
         cmds,
         snapshot: snap_rx,
         events: events.clone(),
         port: cfg.mesh.port,
+        listen_addr: listener.local_addr()?,
         fastdp: cfg.fastdp.clone(),
     };
 
-    tokio::spawn(accept_loop(listener, shared.clone(), stop.clone()));
-    let io = LoopIo { rx, ov_rx, _ov_tx: ov_tx, switch, snap_tx, events, persist: Box::new(persist) };
-    tokio::spawn(mesh_loop(mesh, io, shared, stop));
+    tokio::spawn(conn::accept_loop(listener, conns.clone(), stop.clone()));
+    let io = LoopIo {
+        rx,
+        conn_rx,
+        ov_rx,
+        _ov_tx: ov_tx,
+        switch,
+        snap_tx,
+        events,
+        persist: Box::new(persist),
+        password,
+    };
+    tokio::spawn(mesh_loop(mesh, io, conns, stop));
     let errors = handle.connect(&peers, false).await;
     for e in errors {
         tracing::warn!("initial peer: {e}");
@@ -258,6 +253,7 @@ pub async fn start(
 /// The mesh task's channels and collaborators.
 struct LoopIo {
     rx: mpsc::Receiver<Cmd>,
+    conn_rx: mpsc::Receiver<FromConn>,
     ov_rx: mpsc::Receiver<(ConnId, OverlayEvent)>,
     /// Keeps the overlay channel open even without an overlay.
     _ov_tx: mpsc::Sender<(ConnId, OverlayEvent)>,
@@ -265,10 +261,12 @@ struct LoopIo {
     snap_tx: watch::Sender<Arc<MeshSnapshot>>,
     events: broadcast::Sender<MeshEvent>,
     persist: Box<dyn Fn(Vec<String>) + Send>,
+    /// `--password` is set: status says which connections are encrypted.
+    password: bool,
 }
 
-async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: CancellationToken) {
-    let mut conns: HashMap<ConnId, ConnExtra> = HashMap::new();
+async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Conns>, stop: CancellationToken) {
+    let mut conns: HashMap<ConnId, ConnState> = HashMap::new();
     let mut last_snapshot = Instant::now();
     let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
     let mut answers: Vec<oneshot::Sender<()>> = Vec::new();
@@ -285,39 +283,48 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
                     OverlayEvent::Established => mesh.overlay_established(now, conn),
                     OverlayEvent::Failed(reason) => {
                         if let Some(c) = conns.remove(&conn) {
-                            c.close.cancel();
+                            c.io.close.cancel();
                         }
                         mesh.connection_closed(now, conn, &reason);
                     }
                     OverlayEvent::Send(body) => {
                         if let Some(c) = conns.get(&conn) {
-                            let _ = c.writer.try_send(Write::Body(body, false));
+                            let _ = c.io.writer.try_send(Write::Body(body, false));
                         }
                     }
                     OverlayEvent::Attrs(a) => {
-                        mesh.set_overlay_attrs(conn, a);
+                        if let Some(c) = conns.get_mut(&conn) {
+                            c.attrs = a;
+                        }
                         changed = true;
                     }
                     OverlayEvent::Status(s) => {
-                        mesh.set_overlay_status(conn, s);
+                        if let Some(c) = conns.get_mut(&conn) {
+                            c.overlay = Some(s);
+                        }
                         changed = true;
                     }
+                }
+            }
+            ev = io.conn_rx.recv() => {
+                let Some(ev) = ev else { break };
+                match ev {
+                    FromConn::Ready { id, hs, conn } => {
+                        conns.insert(id, ConnState { io: conn, attrs: BTreeMap::new(), overlay: None });
+                        mesh.connection_ready(now, id, *hs);
+                    }
+                    FromConn::Message { id, body } => mesh.message(now, id, &body),
+                    FromConn::Sent { id } => mesh.sent(now, id),
+                    FromConn::Closed { id, reason } => {
+                        conns.remove(&id);
+                        mesh.connection_closed(now, id, &reason);
+                    }
+                    FromConn::DialFailed { address, error } => mesh.dial_failed(now, &address, &error),
                 }
             }
             cmd = io.rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 match cmd {
-                    Cmd::Ready { id, hs, extra } => {
-                        conns.insert(id, extra);
-                        mesh.connection_ready(now, id, *hs);
-                    }
-                    Cmd::Message { id, body } => mesh.message(now, id, &body),
-                    Cmd::Sent { id } => mesh.sent(now, id),
-                    Cmd::Closed { id, reason } => {
-                        conns.remove(&id);
-                        mesh.connection_closed(now, id, &reason);
-                    }
-                    Cmd::DialFailed { address, error } => mesh.dial_failed(now, &address, &error),
                     Cmd::Connect { peers, replace, done } => {
                         mesh.connect(now, peers, replace);
                         answers.push(done);
@@ -348,28 +355,28 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
             match out {
                 Output::Send { conn, body, gossip } => {
                     if let Some(c) = conns.get(&conn) {
-                        if c.writer.try_send(Write::Body(body, gossip)).is_err() {
+                        if c.io.writer.try_send(Write::Body(body, gossip)).is_err() {
                             tracing::warn!(
                                 conn,
                                 "connection is not keeping up with what we send; closing it"
                             );
-                            c.close.cancel();
+                            c.io.close.cancel();
                         }
                     }
                 }
                 Output::Close { conn, reason } => {
                     if let Some(c) = conns.get(&conn) {
                         tracing::debug!(conn, "closing: {reason}");
-                        c.close.cancel();
+                        c.io.close.cancel();
                     }
                     // The connection task reports Closed with its own view; keep the reason.
-                    let _ = shared.cmds.try_send(Cmd::Closed { id: conn, reason });
+                    let _ = shared.events.try_send(FromConn::Closed { id: conn, reason });
                 }
                 Output::Dial { address, accept_new_peer } => {
-                    tokio::spawn(dial(address, accept_new_peer, shared.clone()));
+                    tokio::spawn(conn::dial(address, accept_new_peer, shared.clone()));
                 }
                 Output::OverlayPrepare { conn } => {
-                    let (Some(sw), Some(extra), Some((remote, outbound, conn_uid, untrusted))) =
+                    let (Some(sw), Some(c), Some((remote, outbound, conn_uid, untrusted))) =
                         (io.switch.as_mut(), conns.get(&conn), mesh.connection_info(conn))
                     else {
                         continue;
@@ -378,15 +385,15 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
                         remote,
                         conn_uid,
                         outbound,
-                        remote_tcp: extra.remote_tcp,
-                        local_tcp: extra.local_tcp,
-                        session_key: if untrusted { extra.session_key } else { None },
-                        peer_overlays: extra.peer_overlays.clone(),
-                        peer_fastdp_heartbeat_ms: extra.peer_fastdp_heartbeat_ms,
+                        remote_tcp: c.io.remote_tcp,
+                        local_tcp: c.io.local_tcp,
+                        session_key: if untrusted { c.io.session_key } else { None },
+                        peer_overlays: c.io.peer_overlays.clone(),
+                        peer_fastdp_heartbeat_ms: c.io.peer_fastdp_heartbeat_ms,
                     };
                     if let Err(reason) = sw.prepare(conn, params) {
-                        extra.close.cancel();
-                        let _ = shared.cmds.try_send(Cmd::Closed { id: conn, reason });
+                        c.io.close.cancel();
+                        let _ = shared.events.try_send(FromConn::Closed { id: conn, reason });
                     }
                 }
                 Output::OverlayConfirm { conn } => {
@@ -430,7 +437,7 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
                 .values()
                 .filter_map(|c| {
                     let (tx, rx) = oneshot::channel();
-                    c.writer.try_send(Write::Flush(tx)).ok().map(|()| rx)
+                    c.io.writer.try_send(Write::Flush(tx)).ok().map(|()| rx)
                 })
                 .collect();
             let waiters = std::mem::take(&mut flushes);
@@ -448,18 +455,15 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
                 fd.set_short_ids(mesh.short_ids().into_iter().collect());
             }
             if let Some(sw) = io.switch.as_ref() {
-                let r = mesh.datapath_routes();
-                sw.sleeve().set_routes(DpRoutes {
-                    known: r.known.into_iter().collect(),
-                    unicast: r.unicast.into_iter().collect(),
-                    broadcast: r.broadcast.into_iter().collect(),
-                });
+                sw.sleeve().set_routes(mesh.routes());
             }
         }
         // Status readers see changes at once, and counters at most a few times a second.
         if changed || !answers.is_empty() || last_snapshot.elapsed() > Duration::from_millis(500) {
             last_snapshot = Instant::now();
-            io.snap_tx.send_replace(Arc::new(mesh.snapshot(last_snapshot, SystemTime::now())));
+            let view = |id| conns.get(&id).map(ConnState::view);
+            let snap = MeshSnapshot::new(mesh.status(), io.password, view, last_snapshot, SystemTime::now());
+            io.snap_tx.send_replace(Arc::new(snap));
         }
         // Answered once the snapshot shows the change, so a status read after `weave connect`
         // or `forget` returns sees it.
@@ -468,271 +472,6 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Shared>, stop: Ca
         }
     }
     for c in conns.values() {
-        c.close.cancel();
+        c.io.close.cancel();
     }
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
-    let mut bucket = TokenBucket::new(ACCEPT_TOKENS, ACCEPT_TOKEN_INTERVAL);
-    loop {
-        let accepted = tokio::select! {
-            _ = stop.cancelled() => return,
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok((stream, remote)) => {
-                tracing::info!("->[{remote}] connection accepted");
-                let shared = shared.clone();
-                tokio::spawn(
-                    async move { run_connection(stream, remote.to_string(), false, true, shared).await },
-                );
-            }
-            Err(e) => tracing::warn!("accepting a peer connection: {e}"),
-        }
-        tokio::time::sleep(bucket.take(Instant::now())).await;
-    }
-}
-
-/// Weave's accept limiter: bursts of `capacity`, then one accept per `interval`.
-struct TokenBucket {
-    capacity: u32,
-    interval: Duration,
-    /// When the bucket will be full again.
-    full_at: Instant,
-}
-
-impl TokenBucket {
-    fn new(capacity: u32, interval: Duration) -> TokenBucket {
-        TokenBucket { capacity, interval, full_at: Instant::now() }
-    }
-
-    /// Takes a token; returns how long to wait until it was available.
-    fn take(&mut self, now: Instant) -> Duration {
-        self.full_at = self.full_at.max(now) + self.interval;
-        (self.full_at - now).saturating_sub(self.interval * self.capacity)
-    }
-}
-
-#[cfg(test)]
-#[test]
-fn token_bucket_allows_a_burst_then_paces() {
-    let t0 = Instant::now();
-    let mut b = TokenBucket { capacity: 3, interval: Duration::from_millis(50), full_at: t0 };
-    let waits: Vec<Duration> = (0..5).map(|_| b.take(t0)).collect();
-    let ms = |n| Duration::from_millis(n);
-    assert_eq!(waits, [ms(0), ms(0), ms(0), ms(50), ms(100)]);
-    // After a quiet second the burst is available again.
-    assert_eq!(b.take(t0 + Duration::from_secs(1)), ms(0));
-}
-
-async fn dial(address: String, accept_new_peer: bool, shared: Arc<Shared>) {
-    let result = async {
-        let target: SocketAddr = address.parse().map_err(|_| format!("invalid address {address}"))?;
-        let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
-        if let Some(host) = shared.cfg.host {
-            socket.bind(SocketAddr::new(host, 0)).map_err(|e| e.to_string())?;
-        }
-        match tokio::time::timeout(DIAL_TIMEOUT, socket.connect(target)).await {
-            Ok(Ok(s)) => Ok(s),
-            Ok(Err(e)) => Err(format!("dial tcp {address}: connect: {}", e.to_string().to_lowercase())),
-            Err(_) => Err(format!("dial tcp {address}: i/o timeout")),
-        }
-    }
-    .await;
-    match result {
-        Ok(stream) => run_connection(stream, address, true, accept_new_peer, shared).await,
-        Err(error) => {
-            let _ = shared.cmds.send(Cmd::DialFailed { address, error }).await;
-        }
-    }
-}
-
-/// One connection from handshake to close.
-async fn run_connection(
-    stream: TcpStream,
-    address: String,
-    outbound: bool,
-    accept_new_peer: bool,
-    shared: Arc<Shared>,
-) {
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    // Weave resets rather than lingers.
-    #[allow(deprecated)]
-    let _ = stream.set_linger(Some(Duration::ZERO));
-    let _ = stream.set_nodelay(true);
-    let Ok(remote_tcp) = stream.peer_addr() else { return };
-    let remote_ip = Some(remote_tcp.ip());
-    let trust_remote = remote_ip.is_some_and(|ip| match ip {
-        IpAddr::V4(v4) => shared.cfg.trusted_subnets.iter().any(|n| n.contains(&v4)),
-        IpAddr::V6(_) => false,
-    });
-    let conn_id: u64 = rand::random();
-    let snap = shared.snapshot.borrow().clone();
-    let ours = Features {
-        name: snap.name,
-        nick_name: snap.nickname.clone(),
-        short_id: Some(snap.short_id),
-        uid: snap.uid,
-        conn_id,
-        trusted: trust_remote,
-        overlays: shared.cfg.overlays(),
-        fastdp_heartbeat_ms: shared
-            .cfg
-            .fastdp
-            .as_ref()
-            .map(|_| crate::overlay::fastdp::heartbeat::OUR_INTERVAL.as_millis() as u32),
-    };
-    let mut stream = stream;
-    let hs = tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        handshake::handshake(&mut stream, &ours, shared.cfg.password.as_deref(), outbound),
-    )
-    .await
-    .unwrap_or_else(|_| Err("handshake timed out".into()));
-    let Established { features, sealer, mut opener, session_key, .. } = match hs {
-        Ok(e) => e,
-        Err(error) => {
-            tracing::info!("->[{address}] connection shutting down due to error during handshake: {error}");
-            if outbound {
-                let _ = shared.cmds.send(Cmd::DialFailed { address, error }).await;
-            }
-            return;
-        }
-    };
-    let conn_uid = weave_wire::protocol::connection_uid(conn_id, features.conn_id);
-    let (writer_tx, writer_rx) = mpsc::channel(WRITER_QUEUE);
-    let close = CancellationToken::new();
-    let peer_overlays = features.overlays.clone();
-    let peer_fastdp_heartbeat_ms = features.fastdp_heartbeat_ms;
-    let local_tcp = stream.local_addr().ok();
-    let hs = Handshaked { features, outbound, remote_addr: address, accept_new_peer, conn_uid, trust_remote };
-    let extra = ConnExtra {
-        writer: writer_tx,
-        close: close.clone(),
-        remote_tcp,
-        local_tcp,
-        session_key,
-        peer_overlays,
-        peer_fastdp_heartbeat_ms,
-    };
-    if shared.cmds.send(Cmd::Ready { id, hs: Box::new(hs), extra }).await.is_err() {
-        return;
-    }
-
-    let (read, write) = stream.into_split();
-    let cmds = shared.cmds.clone();
-    let reader = async {
-        let mut read = BufReader::with_capacity(64 * 1024, read);
-        loop {
-            let body = match tokio::time::timeout(READ_TIMEOUT, opener.read(&mut read)).await {
-                Ok(Ok(b)) => b,
-                Ok(Err(e)) => return e,
-                Err(_) => return "read timeout: no message for 60s".to_string(),
-            };
-            if cmds.send(Cmd::Message { id, body }).await.is_err() {
-                return "mesh stopped".into();
-            }
-        }
-    };
-    let writer = write_loop(write, sealer, writer_rx, id, shared.cmds.clone());
-    let reason = tokio::select! {
-        r = reader => r,
-        r = writer => r,
-        _ = close.cancelled() => "closed by the mesh".to_string(),
-    };
-    let _ = shared.cmds.send(Cmd::Closed { id, reason }).await;
-}
-
-async fn write_loop(
-    mut write: tokio::net::tcp::OwnedWriteHalf,
-    mut sealer: handshake::Sealer,
-    mut rx: mpsc::Receiver<Write>,
-    id: ConnId,
-    cmds: mpsc::Sender<Cmd>,
-) -> String {
-    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + TCP_HEARTBEAT, TCP_HEARTBEAT);
-    let mut buf = Vec::with_capacity(64 * 1024);
-    loop {
-        buf.clear();
-        let gossip = tokio::select! {
-            _ = heartbeat.tick() => {
-                sealer.frame(&[0], &mut buf);
-                false
-            }
-            msg = rx.recv() => match msg {
-                None => return "mesh stopped".into(),
-                Some(Write::Body(body, gossip)) => {
-                    sealer.frame(&body, &mut buf);
-                    gossip
-                }
-                Some(Write::Flush(done)) => {
-                    if !wait_acknowledged(&write, FLUSH_LIMIT).await {
-                        tracing::debug!(conn = id, "flush: the peer has not acknowledged everything");
-                    }
-                    let _ = done.send(());
-                    continue;
-                }
-            }
-        };
-        if let Err(e) = write.write_all(&buf).await {
-            return e.to_string();
-        }
-        // Acknowledged gossip lets the mesh send more.
-        if gossip && cmds.send(Cmd::Sent { id }).await.is_err() {
-            return "mesh stopped".into();
-        }
-    }
-}
-
-/// Longest a flush waits for the peer to acknowledge what was written.
-const FLUSH_LIMIT: Duration = Duration::from_secs(2);
-
-/// Waits (at most `limit`) until the socket holds no byte the peer has not acknowledged;
-/// says whether it got there.
-async fn wait_acknowledged(write: &tokio::net::tcp::OwnedWriteHalf, limit: Duration) -> bool {
-    use std::os::fd::AsRawFd;
-    let fd = write.as_ref().as_raw_fd();
-    let deadline = Instant::now() + limit;
-    loop {
-        let mut queued: libc::c_int = 0;
-        // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int; fd is the live socket `write` borrows.
-        if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) } != 0 {
-            return false;
-        }
-        if queued == 0 {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-#[cfg(test)]
-#[tokio::test]
-async fn a_flush_waits_until_the_peer_has_acknowledged_everything() {
-    use tokio::io::AsyncReadExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-    let (mut server, _) = listener.accept().await.unwrap();
-    let (_read, write) = client.into_split();
-    // The server reads nothing: fill its receive buffer and our send buffer.
-    let chunk = vec![7u8; 64 * 1024];
-    while let Ok(n) = write.try_write(&chunk) {
-        assert!(n > 0);
-    }
-    let limit = Duration::from_secs(60);
-    tokio::select! {
-        acked = wait_acknowledged(&write, limit) => panic!("returned {acked} with unread data queued"),
-        _ = tokio::time::sleep(Duration::from_millis(300)) => {}
-    }
-    let drain = tokio::spawn(async move {
-        let mut buf = vec![0u8; 64 * 1024];
-        while server.read(&mut buf).await.is_ok_and(|n| n > 0) {}
-    });
-    let acked = tokio::time::timeout(Duration::from_secs(20), wait_acknowledged(&write, limit)).await;
-    assert_eq!(acked, Ok(true), "everything is acknowledged once the peer reads");
-    drop(write);
-    drain.abort();
 }

@@ -1,11 +1,13 @@
-//! Snapshots of the mesh for the API and status views, in Weave's report shapes.
+//! The mesh as the API shows it: the core's status in Weave's report shapes, joined with what
+//! the shell knows of each connection (the overlay's attributes and switches, the kernel's RTT).
 
-use super::core::Mesh;
-use super::maker::TargetState;
 use crate::overlay::switch::OverlayStatus;
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 use weave_api::{BroadcastRoute, LocalConnectionStatus, PeerConnectionStatus, PeerStatus, UnicastRoute};
+use weave_mesh::{ConnId, MeshStatus, TargetState};
 use weave_wire::PeerName;
 
 /// What the API shows about the mesh at one moment.
@@ -24,13 +26,49 @@ pub struct MeshSnapshot {
     pub termination_count: u64,
     /// The overlay switch's view of each connected peer's connection.
     pub overlays: BTreeMap<PeerName, OverlayStatus>,
+    /// The kernel's smoothed RTT of each connected peer's TCP connection, kept current by
+    /// the connection (not only when the snapshot is made).
+    pub rtts: BTreeMap<PeerName, Rtt>,
 }
 
-impl Mesh {
-    pub fn snapshot(&mut self, now: Instant, wall: SystemTime) -> MeshSnapshot {
-        self.ensure_routes();
-        let nick = |name: &PeerName| self.peers.get(name).map(|p| p.nickname.clone()).unwrap_or_default();
-        let peers = self
+/// The kernel's RTT of one connection: written by its connection task, read by the API.
+#[derive(Debug, Clone, Default)]
+pub struct Rtt(Arc<AtomicU64>);
+
+impl Rtt {
+    pub fn set(&self, rtt: Duration) {
+        // At least 1 µs: 0 means "not measured".
+        self.0.store((rtt.as_micros() as u64).max(1), Ordering::Relaxed);
+    }
+
+    /// The last measurement, if any.
+    pub fn get(&self) -> Option<Duration> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|us| *us > 0).map(Duration::from_micros)
+    }
+}
+
+/// What the shell knows about one connection beyond the mesh core.
+#[derive(Debug, Clone, Default)]
+pub struct ConnView {
+    /// The overlay's attributes (`name`, `mtu`, ...), as Weave's report shows them.
+    pub attrs: BTreeMap<String, serde_json::Value>,
+    pub overlay: Option<OverlayStatus>,
+    pub rtt: Option<Rtt>,
+}
+
+impl MeshSnapshot {
+    /// `password`: whether connections may be encrypted (`--password`), which their status
+    /// says. `now` and `wall` are the same moment, to show when targets are retried.
+    pub fn new(
+        m: MeshStatus,
+        password: bool,
+        conn: impl Fn(ConnId) -> Option<ConnView>,
+        now: Instant,
+        wall: SystemTime,
+    ) -> MeshSnapshot {
+        let nicks: BTreeMap<PeerName, &str> = m.peers.iter().map(|p| (p.name, p.nickname.as_str())).collect();
+        let nick = |name: &PeerName| nicks.get(name).copied().unwrap_or_default().to_string();
+        let peers = m
             .peers
             .iter()
             .map(|p| PeerStatus {
@@ -52,32 +90,38 @@ impl Mesh {
                     .collect(),
             })
             .collect();
-        let unicast_routes = self
+        let unicast_routes = m
             .routes
             .unicast
             .iter()
             .map(|(dest, via)| UnicastRoute { dest: dest.to_string(), via: via.to_string() })
             .collect();
-        let sources: Vec<PeerName> = self.routes.unicast.keys().copied().collect();
-        let broadcast_routes = sources
-            .into_iter()
-            .map(|src| BroadcastRoute {
+        let broadcast_routes = m
+            .routes
+            .broadcast
+            .iter()
+            .map(|(src, via)| BroadcastRoute {
                 source: src.to_string(),
-                via: self.routes.broadcast(&self.peers, src).iter().map(|n| n.to_string()).collect(),
+                via: via.iter().map(|n| n.to_string()).collect(),
             })
             .collect();
 
         let mut connections = Vec::new();
         let mut overlays = BTreeMap::new();
-        for c in self.conns.values().filter(|c| c.registered) {
-            let remote = c.remote.expect("registered connections know their remote");
-            if let Some(o) = &c.overlay {
-                overlays.insert(remote, o.clone());
+        let mut rtts = BTreeMap::new();
+        for c in &m.connections {
+            let view = conn(c.id).unwrap_or_default();
+            let remote = c.remote;
+            if let Some(o) = view.overlay {
+                overlays.insert(remote, o);
             }
-            let mut attrs = c.attrs.clone();
+            if let Some(rtt) = view.rtt {
+                rtts.insert(remote, rtt);
+            }
+            let mut attrs = view.attrs;
             let overlay = attrs.get("name").and_then(|v| v.as_str()).unwrap_or("none").to_string();
             let mut info = format!("{overlay:<6} {remote}({})", nick(&remote));
-            if self.cfg.password {
+            if password {
                 if c.untrusted {
                     info = format!("{:<11} {info}", "encrypted");
                     if !attrs.is_empty() {
@@ -88,14 +132,14 @@ impl Mesh {
                 }
             }
             connections.push(LocalConnectionStatus {
-                address: c.addr.clone(),
+                address: c.address.clone(),
                 outbound: c.outbound,
                 state: if c.established { "established" } else { "pending" }.into(),
                 info,
                 attrs: (!attrs.is_empty()).then_some(attrs),
             });
         }
-        for (address, t) in self.maker.targets() {
+        for t in &m.targets {
             let at = |i: Instant| {
                 let wall_at = if i >= now { wall + (i - now) } else { wall - (now - i) };
                 crate::timefmt::go_string(wall_at)
@@ -109,14 +153,14 @@ impl Mesh {
                 _ => continue,
             };
             connections.push(LocalConnectionStatus {
-                address: address.clone(),
+                address: t.address.clone(),
                 outbound: true,
                 state: state.into(),
                 info,
                 attrs: None,
             });
         }
-        let us = self.peers.ourself();
+        let us = &m.ourself;
         MeshSnapshot {
             name: us.name,
             nickname: us.nickname.clone(),
@@ -127,9 +171,109 @@ impl Mesh {
             unicast_routes,
             broadcast_routes,
             connections,
-            targets: self.maker.direct_peers(false),
-            termination_count: self.maker.termination_count,
+            targets: m.direct_peers,
+            termination_count: m.termination_count,
             overlays,
+            rtts,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overlay::switch::{ForwarderStatus, OverlayStatus};
+    use weave_mesh::{Handshaked, Mesh, MeshConfig};
+    use weave_wire::protocol::Features;
+
+    /// A mesh with an untrusted, established connection (id 1) to 02:00:00:00:00:02 (`host2`).
+    fn mesh_with_a_connection(now: Instant) -> (Mesh, PeerName) {
+        let us = PeerName(0x0200_0000_0001);
+        let cfg = MeshConfig {
+            name: us,
+            nickname: "host1".into(),
+            uid: 1,
+            short_id: 1,
+            port: 6783,
+            conn_limit: 0,
+            discovery: true,
+            gossip_interval: Duration::from_secs(30),
+            external_overlay: false,
+        };
+        let mut mesh = Mesh::new(cfg, now, 7);
+        let them = PeerName(0x0200_0000_0002);
+        let features = Features {
+            name: them,
+            nick_name: "host2".into(),
+            short_id: Some(2),
+            uid: 2,
+            conn_id: 9,
+            trusted: false,
+            overlays: None,
+            fastdp_heartbeat_ms: None,
+        };
+        let hs = Handshaked {
+            features,
+            outbound: true,
+            remote_addr: "10.0.0.2:6783".into(),
+            accept_new_peer: true,
+            conn_uid: 9,
+            trust_remote: false,
+        };
+        mesh.connection_ready(now, 1, hs);
+        (mesh, them)
+    }
+
+    #[test]
+    fn the_overlays_view_and_the_rtt_join_the_meshs_status_by_connection() {
+        let now = Instant::now();
+        let (mut mesh, them) = mesh_with_a_connection(now);
+        let rtt = Rtt::default();
+        rtt.set(Duration::from_micros(420));
+        let overlay = OverlayStatus {
+            forwarders: vec![ForwarderStatus {
+                name: "sleeve".into(),
+                state: "established".into(),
+                reason: None,
+            }],
+            switches: vec![],
+        };
+        let view = ConnView {
+            attrs: BTreeMap::from([("name".to_string(), serde_json::Value::from("sleeve"))]),
+            overlay: Some(overlay.clone()),
+            rtt: Some(rtt.clone()),
+        };
+        let s = MeshSnapshot::new(
+            mesh.status(),
+            true,
+            |id| (id == 1).then(|| view.clone()),
+            now,
+            SystemTime::now(),
+        );
+        assert_eq!(s.connections.len(), 1, "{:?}", s.connections);
+        let c = &s.connections[0];
+        assert_eq!((c.state.as_str(), c.address.as_str()), ("established", "10.0.0.2:6783"));
+        // Weave's info column: encryption, overlay, peer(nick).
+        assert_eq!(c.info, "encrypted   sleeve 02:00:00:00:00:02(host2)");
+        assert_eq!(c.attrs.as_ref().unwrap()["encrypted"], serde_json::Value::from(true));
+        assert_eq!(s.overlays.get(&them), Some(&overlay));
+        // The RTT cell stays live: a later measurement shows without a new snapshot.
+        rtt.set(Duration::from_micros(900));
+        assert_eq!(s.rtts[&them].get(), Some(Duration::from_micros(900)));
+        // host2 has not announced the connection back yet: no route over it, but our peer
+        // announces it.
+        assert_eq!(s.unicast_routes.len(), 1, "ourselves only: {:?}", s.unicast_routes);
+        let us = s.peers.iter().find(|p| p.nick_name == "host1").expect("ourselves");
+        assert_eq!(us.connections[0].nick_name, "host2");
+    }
+
+    #[test]
+    fn without_a_password_or_an_overlay_the_info_says_none() {
+        let now = Instant::now();
+        let (mut mesh, them) = mesh_with_a_connection(now);
+        let s = MeshSnapshot::new(mesh.status(), false, |_| None, now, SystemTime::now());
+        assert_eq!(s.connections[0].info, "none   02:00:00:00:00:02(host2)");
+        assert_eq!(s.connections[0].attrs, None);
+        assert!(!s.overlays.contains_key(&them) && !s.rtts.contains_key(&them));
     }
 }

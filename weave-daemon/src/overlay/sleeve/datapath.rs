@@ -15,6 +15,7 @@ use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weave_mesh::Routes;
 use weave_netdev::virtio::{
     VirtioNetHdr, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN,
 };
@@ -60,28 +61,11 @@ pub trait LocalPort: Send + Sync {
 /// A virtio-net header for a frame that needs nothing from the kernel.
 const PLAIN_HDR: [u8; VIRTIO_NET_HDR_LEN] = [0; VIRTIO_NET_HDR_LEN];
 
-/// Routes as the datapath needs them, published by the mesh on every change.
-#[derive(Default, Debug, Clone)]
-pub struct DpRoutes {
-    /// Every peer of the topology.
-    pub known: FxHashSet<PeerName>,
-    /// Next hop per destination (established, symmetric connections).
-    pub unicast: FxHashMap<PeerName, PeerName>,
-    /// Neighbours to pass a broadcast from each source on to.
-    pub broadcast: FxHashMap<PeerName, Vec<PeerName>>,
-}
-
-impl DpRoutes {
-    /// Whether `hop` is the next hop towards some other peer, so it relays our broadcasts.
-    fn relays(&self, hop: &PeerName) -> bool {
-        self.unicast.iter().any(|(dst, h)| h == hop && dst != hop)
-    }
-}
-
 /// What the datapath threads share.
 pub struct Shared {
     pub us: PeerName,
-    pub routes: ArcSwap<DpRoutes>,
+    /// The mesh's routes, published on every change.
+    pub routes: ArcSwap<Routes>,
     /// The confirmed forwarder of each connected peer.
     pub fwds: ArcSwap<FxHashMap<PeerName, ForwarderRef>>,
     pub macs: MacCache,
@@ -211,7 +195,7 @@ impl Worker {
             Some(p) if p != us => p,
             _ => return false,
         };
-        let Some(hop) = self.sh.routes.load().unicast.get(&dst).copied() else { return false };
+        let Some(hop) = self.sh.routes.load().next_hop(&dst) else { return false };
         let Some(fwd) = self.sh.fwds.load().get(&hop).cloned() else { return false };
         if !info.df || fwd.addr().is_none() || seg.len(0) > fwd.mtu() as usize + ETH_HLEN {
             return false;
@@ -448,7 +432,7 @@ impl Worker {
     // ---- routing -------------------------------------------------------------------------
 
     fn relay(&mut self, src: PeerName, dst: PeerName, frame: &[u8]) {
-        let hop = self.sh.routes.load().unicast.get(&dst).copied();
+        let hop = self.sh.routes.load().next_hop(&dst);
         let Some(hop) = hop else {
             self.log(|| format!("Received packet for unknown destination: {dst}"));
             return;
@@ -462,10 +446,9 @@ impl Worker {
 
     fn relay_broadcast(&mut self, src: PeerName, frame: &[u8]) {
         let routes = self.sh.routes.load();
-        let Some(hops) = routes.broadcast.get(&src) else { return };
         let fwds = self.sh.fwds.load();
         let kernel = self.sh.kernel_flood.load();
-        for hop in hops {
+        for hop in routes.broadcast_hops(&src) {
             // A neighbour that relays for others still gets the sleeve copy (and so sees the
             // frame twice) because the kernel path does not relay.
             if src == self.sh.us && kernel.contains(hop) && !routes.relays(hop) {

@@ -7,7 +7,7 @@ pub mod datapath;
 pub mod forwarder;
 pub mod udp;
 
-use self::datapath::{DpRoutes, LocalPort, Shared};
+use self::datapath::{LocalPort, Shared};
 use self::forwarder::{Counters, Crypto, Forwarder, DEFAULT_MTU, MAX_UDP_PAYLOAD};
 use crate::overlay::forwarder::{Ctl, Up};
 use crate::overlay::fxhash::FxHashSet;
@@ -18,6 +18,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
+use weave_mesh::Routes;
 use weave_wire::crypto::{SessionKey, SleeveDecryptor, SleeveEncryptor};
 use weave_wire::PeerName;
 
@@ -43,7 +44,7 @@ impl Sleeve {
         let sockets = udp::Sockets::bind(bind)?;
         let sh = Arc::new(Shared {
             us,
-            routes: ArcSwap::from_pointee(DpRoutes::default()),
+            routes: ArcSwap::from_pointee(Routes::default()),
             fwds: ArcSwap::from_pointee(Default::default()),
             macs: MacCache::default(),
             sockets,
@@ -99,8 +100,8 @@ impl Sleeve {
         (ctl_tx, up_rx)
     }
 
-    pub fn set_routes(&self, routes: DpRoutes) {
-        self.sh.routes.store(Arc::new(routes));
+    pub fn set_routes(&self, routes: Arc<Routes>) {
+        self.sh.routes.store(routes);
     }
 
     /// Peers that left the topology: forget their MACs.

@@ -3,24 +3,22 @@
 //! same topology gets the same answer (which keeps broadcasts loop-free and exactly-once with
 //! Weave Net peers).
 
-use super::peers::{Peer, Peers};
+use crate::peers::{Peer, Peers};
 use rand::{Rng, RngExt};
 use std::collections::{BTreeMap, BTreeSet};
 use weave_wire::PeerName;
 
-/// For each reachable peer, the neighbour to send to (`UNKNOWN` for ourselves).
-pub type UnicastRoutes = BTreeMap<PeerName, PeerName>;
-
-/// Breadth-first widening from `from` over the topology. With `established_and_symmetric`
+/// Breadth-first widening from `from` over the topology: for each peer reached, the neighbour
+/// of `from` it was reached through (`UNKNOWN` for `from`). With `established_and_symmetric`
 /// only connections that are established and announced by both ends count. With `stop_at`,
 /// widening stops when that peer is dequeued; the bool says whether it was.
-pub fn routes_from(
+pub(crate) fn routes_from(
     peers: &Peers,
     from: PeerName,
     stop_at: Option<PeerName>,
     established_and_symmetric: bool,
-) -> (bool, UnicastRoutes) {
-    let mut routes = UnicastRoutes::new();
+) -> (bool, BTreeMap<PeerName, PeerName>) {
+    let mut routes = BTreeMap::new();
     routes.insert(from, PeerName::UNKNOWN);
     let mut next = vec![from];
     while !next.is_empty() {
@@ -46,7 +44,7 @@ fn connected_peers(
     peers: &Peers,
     peer: &Peer,
     established_and_symmetric: bool,
-    exclude: &UnicastRoutes,
+    exclude: &BTreeMap<PeerName, PeerName>,
 ) -> Vec<PeerName> {
     peer.conns
         .iter()
@@ -65,35 +63,61 @@ fn connected_peers(
         .collect()
 }
 
-/// The routes of one peer: recomputed when the topology changes, broadcast trees computed
-/// per source on demand and cached until the next change.
-#[derive(Debug, Default, Clone)]
+/// The routes of one peer, computed from the topology at one moment: the one route type,
+/// read by the mesh's gossip, published to the sleeve datapath and shown in status. A new
+/// topology makes a new `Routes`; a published one never changes, so it can be shared.
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Routes {
-    pub unicast: UnicastRoutes,
-    pub unicast_all: UnicastRoutes,
-    broadcast: BTreeMap<PeerName, Vec<PeerName>>,
-    broadcast_all: BTreeMap<PeerName, Vec<PeerName>>,
+    /// Every peer of the topology (the datapath drops frames naming any other).
+    pub known: BTreeSet<PeerName>,
+    /// Next hop per peer reachable over established, symmetric connections; ourselves map to
+    /// `UNKNOWN`.
+    pub unicast: BTreeMap<PeerName, PeerName>,
+    /// The same over all connections (gossip unicasts use these).
+    pub unicast_all: BTreeMap<PeerName, PeerName>,
+    /// For each source in `unicast`, the neighbours to pass its broadcasts on to over
+    /// established, symmetric connections.
+    pub broadcast: BTreeMap<PeerName, Vec<PeerName>>,
 }
 
 impl Routes {
+    /// The complete routes of a topology.
     pub fn calculate(peers: &Peers) -> Routes {
+        Routes::unicast_only(peers).with_broadcast(peers)
+    }
+
+    /// Without broadcast trees, which cost one search per source: what the mesh's gossip needs
+    /// after every topology change.
+    pub(crate) fn unicast_only(peers: &Peers) -> Routes {
         let us = peers.ourself().name;
         Routes {
+            known: peers.names(),
             unicast: routes_from(peers, us, None, true).1,
             unicast_all: routes_from(peers, us, None, false).1,
             broadcast: BTreeMap::new(),
-            broadcast_all: BTreeMap::new(),
         }
     }
 
-    /// Neighbours to pass a broadcast from `source` on to (established, symmetric links).
-    pub fn broadcast(&mut self, peers: &Peers, source: PeerName) -> Vec<PeerName> {
-        self.broadcast.entry(source).or_insert_with(|| broadcast_hops(peers, source, true)).clone()
+    /// These routes with the broadcast tree of every source in `unicast`.
+    pub(crate) fn with_broadcast(&self, peers: &Peers) -> Routes {
+        let broadcast = self.unicast.keys().map(|&src| (src, broadcast_hops(peers, src, true))).collect();
+        Routes { broadcast, ..self.clone() }
     }
 
-    /// The same over all connections (gossip broadcasts use this).
-    pub fn broadcast_all(&mut self, peers: &Peers, source: PeerName) -> Vec<PeerName> {
-        self.broadcast_all.entry(source).or_insert_with(|| broadcast_hops(peers, source, false)).clone()
+    /// The neighbour to send to for `dst`, over established symmetric connections; `None` for
+    /// ourselves and for peers we cannot reach.
+    pub fn next_hop(&self, dst: &PeerName) -> Option<PeerName> {
+        self.unicast.get(dst).copied().filter(|hop| *hop != PeerName::UNKNOWN)
+    }
+
+    /// The neighbours to pass a broadcast from `source` on to.
+    pub fn broadcast_hops(&self, source: &PeerName) -> &[PeerName] {
+        self.broadcast.get(source).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Whether `hop` is the next hop towards some other peer, so it relays our broadcasts.
+    pub fn relays(&self, hop: &PeerName) -> bool {
+        self.unicast.iter().any(|(dst, h)| h == hop && dst != hop)
     }
 
     /// Weave's random neighbour subset for gossip: min(2·log2(#peers), #neighbours) distinct
@@ -126,11 +150,12 @@ impl Routes {
         }
         out
     }
+}
 
-    /// Peers reachable over established symmetric links.
-    pub fn reachable(&self) -> BTreeSet<PeerName> {
-        self.unicast.keys().copied().collect()
-    }
+/// The neighbours to pass a broadcast from `source` on to over all connections, established
+/// or not (gossip broadcasts); the mesh caches these per source until the topology changes.
+pub fn broadcast_all_hops(peers: &Peers, source: PeerName) -> Vec<PeerName> {
+    broadcast_hops(peers, source, false)
 }
 
 /// Computes `source`'s tree up to ourselves; we forward to those of our neighbours it has not

@@ -1,5 +1,5 @@
 use super::*;
-use crate::mesh::peers::{ConnSummary, Peer, Peers};
+use crate::peers::{ConnSummary, Peer, Peers};
 use rand::SeedableRng;
 
 fn addr(s: &str) -> SocketAddr {

@@ -1,17 +1,20 @@
-//! The mesh state machine: local connections, topology and routes, gossip dispatch and the
-//! connection maker, driven by `(now, input)` calls that queue [`Output`]s.
+//! The mesh state machine: local connections, topology, routes and the connection maker,
+//! driven by `(now, input)` calls that queue [`Output`]s. How gossip is relayed and dispatched
+//! to channels is in [`gossip`].
 
-use super::gossip::{GossipData, Gossiper, Messages, Outbox, Pending, Senders, Surrogate, TopologyNames};
-use super::maker::{Attempt, ConnectionMaker, Ending, OurConn};
-use super::peers::{Changes, ConnSummary, Peer, Peers};
-use super::routes::Routes;
-use crate::overlay::switch::OverlayStatus;
+mod gossip;
+
+use crate::gossip::{Gossiper, Pending, Senders, Surrogate, TopologyNames};
+use crate::maker::{Attempt, ConnectionMaker, Ending, OurConn};
+use crate::peers::{Changes, ConnSummary, Peer, Peers};
+use crate::routes::Routes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use weave_wire::protocol::{Features, GossipMsg, Message, UnicastMsg};
+use weave_wire::protocol::{Features, Message};
 use weave_wire::PeerName;
 
 pub type ConnId = u64;
@@ -37,7 +40,6 @@ pub struct MeshConfig {
     /// 0 = unlimited.
     pub conn_limit: u32,
     pub discovery: bool,
-    pub password: bool,
     pub gossip_interval: Duration,
     /// Whether an overlay (sleeve/fastdp) decides when connections are established; without
     /// one they are established as soon as they are added.
@@ -110,7 +112,7 @@ pub enum Output {
     Event(MeshEvent),
 }
 
-pub(super) struct LocalConn {
+pub(crate) struct LocalConn {
     pub remote: Option<PeerName>,
     pub addr: String,
     pub outbound: bool,
@@ -127,28 +129,23 @@ pub(super) struct LocalConn {
     pub ending: Option<Ending>,
     pub senders: Senders,
     pub inflight: usize,
-    pub attrs: BTreeMap<String, serde_json::Value>,
-    /// The overlay switch's view: forwarders and the history of switches.
-    pub overlay: Option<OverlayStatus>,
-}
-
-/// Routes as the datapath needs them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DatapathRoutes {
-    pub known: BTreeSet<PeerName>,
-    pub unicast: BTreeMap<PeerName, PeerName>,
-    pub broadcast: BTreeMap<PeerName, Vec<PeerName>>,
 }
 
 pub struct Mesh {
-    pub(super) cfg: MeshConfig,
-    pub(super) peers: Peers,
-    pub(super) routes: Routes,
+    pub(crate) cfg: MeshConfig,
+    pub(crate) peers: Peers,
+    /// Unicast routes, recomputed when dirty and next needed.
+    routes: Routes,
     routes_dirty: bool,
+    /// The complete routes (with broadcast trees) once asked for, until the next change.
+    published: Option<Arc<Routes>>,
+    /// Broadcast hops over all connections per source (gossip broadcasts), until the routes
+    /// are recomputed.
+    broadcast_all: BTreeMap<PeerName, Vec<PeerName>>,
     routes_publish_at: Option<Instant>,
-    pub(super) conns: BTreeMap<ConnId, LocalConn>,
-    pub(super) by_remote: BTreeMap<PeerName, ConnId>,
-    pub(super) maker: ConnectionMaker,
+    pub(crate) conns: BTreeMap<ConnId, LocalConn>,
+    pub(crate) by_remote: BTreeMap<PeerName, ConnId>,
+    pub(crate) maker: ConnectionMaker,
     maker_due: Option<Instant>,
     maker_dirty: bool,
     channels: BTreeMap<String, Box<dyn Gossiper>>,
@@ -165,7 +162,7 @@ impl Mesh {
     pub fn new(cfg: MeshConfig, now: Instant, seed: u64) -> Mesh {
         let us = Peer::new(cfg.name, cfg.nickname.clone(), cfg.uid, 0, Some(cfg.short_id));
         let peers = Peers::new(us);
-        let routes = Routes::calculate(&peers);
+        let routes = Routes::unicast_only(&peers);
         Mesh {
             maker: ConnectionMaker::new(cfg.port, cfg.discovery),
             next_gossip: now + cfg.gossip_interval,
@@ -173,6 +170,8 @@ impl Mesh {
             peers,
             routes,
             routes_dirty: false,
+            published: None,
+            broadcast_all: BTreeMap::new(),
             routes_publish_at: None,
             conns: BTreeMap::new(),
             by_remote: BTreeMap::new(),
@@ -242,8 +241,6 @@ impl Mesh {
                 ending: None,
                 senders: Senders::default(),
                 inflight: 0,
-                attrs: BTreeMap::new(),
-                overlay: None,
             },
         );
         if let Err((ending, reason)) = self.register(now, id, &hs) {
@@ -371,20 +368,6 @@ impl Mesh {
         self.out.push(Output::Event(MeshEvent::ConnectionEstablished { peer, address }));
     }
 
-    /// Overlay attributes shown in status (`name`, `mtu`, ...).
-    pub fn set_overlay_attrs(&mut self, id: ConnId, attrs: BTreeMap<String, serde_json::Value>) {
-        if let Some(c) = self.conns.get_mut(&id) {
-            c.attrs = attrs;
-        }
-    }
-
-    /// The overlay switch's view of a connection, shown in status.
-    pub fn set_overlay_status(&mut self, id: ConnId, status: OverlayStatus) {
-        if let Some(c) = self.conns.get_mut(&id) {
-            c.overlay = Some(status);
-        }
-    }
-
     /// Every known peer's short id, ourselves included (for fastdp's VNIs).
     pub fn short_ids(&self) -> Vec<(PeerName, u16)> {
         self.peers.iter().filter(|p| p.has_short_id).map(|p| (p.name, p.short_id)).collect()
@@ -425,12 +408,6 @@ impl Mesh {
                 Ok(())
             }
         }
-    }
-
-    /// No gossip waits to be written to any established connection: none queued, none in
-    /// flight.
-    pub fn gossip_settled(&self) -> bool {
-        self.conns.values().filter(|c| c.registered).all(|c| c.inflight == 0 && c.senders.is_empty())
     }
 
     /// A gossip message queued by [`Output::Send`] with `gossip` set has been written.
@@ -529,22 +506,11 @@ impl Mesh {
         self.maker_dirty = true;
     }
 
-    /// What the datapath routes by: every known peer, unicast next hops and broadcast fan-out
-    /// over established symmetric connections.
-    pub fn datapath_routes(&mut self) -> DatapathRoutes {
+    /// The routes as of now: what the datapath forwards by and status shows.
+    pub fn routes(&mut self) -> Arc<Routes> {
         self.ensure_routes();
-        let sources: Vec<PeerName> = self.routes.unicast.keys().copied().collect();
-        DatapathRoutes {
-            known: self.peers.names(),
-            unicast: self
-                .routes
-                .unicast
-                .iter()
-                .filter(|(d, _)| **d != self.cfg.name)
-                .map(|(d, v)| (*d, *v))
-                .collect(),
-            broadcast: sources.into_iter().map(|s| (s, self.routes.broadcast(&self.peers, s))).collect(),
-        }
+        let (routes, peers) = (&self.routes, &self.peers);
+        self.published.get_or_insert_with(|| Arc::new(routes.with_broadcast(peers))).clone()
     }
 
     /// The remote peer and direction of a registered connection.
@@ -591,37 +557,6 @@ impl Mesh {
         self.after_input(now);
     }
 
-    // ---- gossip originated by subsystems ----------------------------------------------------
-
-    /// Broadcast `data` on `channel` to every peer (along our broadcast tree).
-    pub fn gossip_broadcast(&mut self, now: Instant, channel: &str, data: Box<dyn GossipData>) {
-        let us = self.cfg.name;
-        self.relay_broadcast(us, channel, Pending::Data(data));
-        self.after_input(now);
-    }
-
-    /// Gossip `data` on `channel` to a random subset of neighbours.
-    pub fn gossip_neighbours(&mut self, now: Instant, channel: &str, data: Box<dyn GossipData>) {
-        let us = self.cfg.name;
-        self.relay(us, channel, Pending::Data(data));
-        self.after_input(now);
-    }
-
-    /// Send `payload` on `channel` to one peer, relayed hop by hop.
-    pub fn gossip_unicast(
-        &mut self,
-        now: Instant,
-        channel: &str,
-        dst: PeerName,
-        payload: Vec<u8>,
-    ) -> Result<(), String> {
-        let msg =
-            Message::GossipUnicast(UnicastMsg { channel: channel.into(), src: self.cfg.name, dst, payload });
-        let r = self.relay_unicast(dst, msg.encode());
-        self.after_input(now);
-        r
-    }
-
     // ---- internals ------------------------------------------------------------------------
 
     fn display_us(&self) -> String {
@@ -648,9 +583,11 @@ impl Mesh {
         self.peers.ourself_mut().conns = conns;
     }
 
-    pub(super) fn ensure_routes(&mut self) {
+    pub(crate) fn ensure_routes(&mut self) {
         if self.routes_dirty {
-            self.routes = Routes::calculate(&self.peers);
+            self.routes = Routes::unicast_only(&self.peers);
+            self.published = None;
+            self.broadcast_all.clear();
             self.routes_dirty = false;
         }
     }
@@ -665,7 +602,7 @@ impl Mesh {
         self.topology_at.get_or_insert(now + TOPOLOGY_UPDATE_DELAY);
     }
 
-    pub(super) fn handle_changes(&mut self, now: Instant, changes: Changes) {
+    pub(crate) fn handle_changes(&mut self, now: Instant, changes: Changes) {
         if !changes.removed.is_empty() {
             let names: Vec<PeerName> = changes.removed.iter().map(|p| p.name).collect();
             for p in &changes.removed {
@@ -720,233 +657,5 @@ impl Mesh {
             tracing::debug!(%address, "attempting connection");
             self.out.push(Output::Dial { address, accept_new_peer });
         }
-    }
-
-    // Gossip handling lives in core_gossip.rs.
-}
-
-use super::core_gossip::encode_picked;
-
-impl Mesh {
-    pub(super) fn conn_senders(&mut self, id: ConnId) -> Option<&mut Senders> {
-        self.conns.get_mut(&id).filter(|c| c.registered).map(|c| &mut c.senders)
-    }
-
-    fn send_all_gossip_down(&mut self, id: ConnId) {
-        let all = Pending::Topology(TopologyNames(self.peers.names()));
-        let mut items = vec![(TOPOLOGY.to_string(), all)];
-        for (name, g) in self.channels.iter_mut() {
-            if let Some(d) = g.gossip() {
-                items.push((name.clone(), Pending::Data(d)));
-            }
-        }
-        if let Some(s) = self.conn_senders(id) {
-            for (channel, data) in items {
-                s.send(&channel, data);
-            }
-        }
-    }
-
-    fn send_all_gossip(&mut self) {
-        let us = self.cfg.name;
-        let all = Pending::Topology(TopologyNames(self.peers.names()));
-        self.relay(us, TOPOLOGY, all);
-        let mut items = vec![];
-        for (name, g) in self.channels.iter_mut() {
-            if let Some(d) = g.gossip() {
-                items.push((name.clone(), d));
-            }
-        }
-        for (channel, d) in items {
-            self.relay(us, &channel, Pending::Data(d));
-        }
-    }
-
-    /// Carries out what a gossiper asked for during a callback.
-    fn send_outbox(&mut self, channel: &str, out: Outbox) {
-        let us = self.cfg.name;
-        for b in out.broadcasts {
-            self.relay_broadcast(us, channel, Pending::Data(b));
-        }
-        for n in out.neighbours {
-            self.relay(us, channel, Pending::Data(n));
-        }
-        for (dst, payload) in out.unicasts {
-            let msg = Message::GossipUnicast(UnicastMsg { channel: channel.into(), src: us, dst, payload });
-            if let Err(e) = self.relay_unicast(dst, msg.encode()) {
-                tracing::info!(%channel, "[gossip]: {e}");
-            }
-        }
-    }
-
-    /// Plain gossip to a random subset of neighbours (excluding the one it came from).
-    pub(super) fn relay(&mut self, except: PeerName, channel: &str, data: Pending) {
-        self.ensure_routes();
-        let hops = self.routes.random_neighbours(except, &mut self.rng);
-        for hop in hops {
-            if let Some(&id) = self.by_remote.get(&hop) {
-                if let Some(s) = self.conn_senders(id) {
-                    s.send(channel, data.clone_pending());
-                }
-            }
-        }
-    }
-
-    /// A broadcast from `src` along its broadcast tree (over all connections).
-    pub(super) fn relay_broadcast(&mut self, src: PeerName, channel: &str, data: Pending) {
-        self.ensure_routes();
-        let hops = self.routes.broadcast_all(&self.peers, src);
-        for hop in hops {
-            if let Some(&id) = self.by_remote.get(&hop) {
-                if let Some(s) = self.conn_senders(id) {
-                    s.broadcast(channel, src, data.clone_pending());
-                }
-            }
-        }
-    }
-
-    pub(super) fn relay_unicast(&mut self, dst: PeerName, body: Vec<u8>) -> Result<(), String> {
-        self.ensure_routes();
-        let Some(&hop) = self.routes.unicast_all.get(&dst) else {
-            return Err(format!("unknown relay destination: {dst}"));
-        };
-        let Some(&id) = self.by_remote.get(&hop) else {
-            return Err(format!("unable to find connection to relay peer {hop}"));
-        };
-        self.out.push(Output::Send { conn: id, body, gossip: false });
-        Ok(())
-    }
-
-    /// Moves pending gossip into `Send` outputs while connections have room.
-    fn flush(&mut self) {
-        let ids: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.registered).map(|(id, _)| *id).collect();
-        for id in ids {
-            while let Some(c) = self.conns.get_mut(&id).filter(|c| c.inflight < WINDOW) {
-                let Some(picked) = c.senders.pick() else { break };
-                let bodies = encode_picked(&self.peers, self.cfg.name, picked);
-                let c = self.conns.get_mut(&id).expect("still present");
-                c.inflight += bodies.len();
-                for body in bodies {
-                    self.out.push(Output::Send { conn: id, body, gossip: true });
-                }
-            }
-        }
-    }
-
-    fn on_gossip(&mut self, now: Instant, g: GossipMsg) -> Result<(), String> {
-        if g.channel == TOPOLOGY {
-            let applied = self.apply_topology(now, &g.payload)?;
-            if !applied.is_empty() {
-                self.relay(g.src, TOPOLOGY, Pending::Topology(TopologyNames(applied)));
-            }
-            return Ok(());
-        }
-        let delta = match self.channels.get_mut(&g.channel) {
-            Some(gossiper) => {
-                let mut out = Outbox::default();
-                let r = gossiper.on_gossip(&g.payload, &mut out).map_err(|e| e.to_string());
-                self.send_outbox(&g.channel, out);
-                r?
-            }
-            None => {
-                let interval = self.cfg.gossip_interval;
-                let s = self.surrogates.entry(g.channel.clone()).or_default();
-                s.on_gossip(now, &g.payload, interval).map(|m| Box::new(m) as Box<dyn GossipData>)
-            }
-        };
-        if let Some(d) = delta {
-            self.relay(g.src, &g.channel, Pending::Data(d));
-        }
-        Ok(())
-    }
-
-    fn on_broadcast(&mut self, now: Instant, g: GossipMsg) -> Result<(), String> {
-        if g.channel == TOPOLOGY {
-            let received = self.apply_topology_received(now, &g.payload)?;
-            if !received.is_empty() {
-                self.relay_broadcast(g.src, TOPOLOGY, Pending::Topology(TopologyNames(received)));
-            }
-            return Ok(());
-        }
-        let relay = match self.channels.get_mut(&g.channel) {
-            Some(gossiper) => {
-                let mut out = Outbox::default();
-                let r = gossiper.on_gossip_broadcast(g.src, &g.payload, &mut out).map_err(|e| e.to_string());
-                self.send_outbox(&g.channel, out);
-                r?
-            }
-            None => Some(Box::new(Messages(vec![g.payload.clone()])) as Box<dyn GossipData>),
-        };
-        if let Some(d) = relay {
-            self.relay_broadcast(g.src, &g.channel, Pending::Data(d));
-        }
-        Ok(())
-    }
-
-    fn on_unicast(&mut self, u: UnicastMsg, body: &[u8]) -> Result<(), String> {
-        if u.dst != self.cfg.name {
-            if let Err(e) = self.relay_unicast(u.dst, body.to_vec()) {
-                tracing::info!(channel = %u.channel, "[gossip]: {e}");
-            }
-            return Ok(());
-        }
-        if u.channel == TOPOLOGY {
-            return Err("unexpected topology gossip unicast".into());
-        }
-        match self.channels.get_mut(&u.channel) {
-            Some(g) => {
-                let mut out = Outbox::default();
-                let r = g.on_gossip_unicast(u.src, &u.payload, &mut out).map_err(|e| e.to_string());
-                self.send_outbox(&u.channel, out);
-                r
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// Applies a topology update; returns the names whose information was new.
-    fn apply_topology(&mut self, now: Instant, payload: &[u8]) -> Result<BTreeSet<PeerName>, String> {
-        Ok(self.apply_topology_full(now, payload)?.1)
-    }
-
-    /// Applies a topology broadcast; returns every name it carried, all relayed as Weave.
-    fn apply_topology_received(
-        &mut self,
-        now: Instant,
-        payload: &[u8],
-    ) -> Result<BTreeSet<PeerName>, String> {
-        Ok(self.apply_topology_full(now, payload)?.0)
-    }
-
-    fn apply_topology_full(
-        &mut self,
-        now: Instant,
-        payload: &[u8],
-    ) -> Result<(BTreeSet<PeerName>, BTreeSet<PeerName>), String> {
-        let known_before = self.peers.names();
-        let applied = self.peers.apply_update(payload).map_err(|e| e.to_string())?;
-        let added: Vec<PeerName> = self.peers.names().difference(&known_before).copied().collect();
-        for name in &added {
-            if let Some(p) = self.peers.get(name) {
-                self.out
-                    .push(Output::Event(MeshEvent::PeerAdded { name: *name, nickname: p.nickname.clone() }));
-            }
-        }
-        if !added.is_empty() {
-            for g in self.channels.values_mut() {
-                g.on_peers_added(&added);
-            }
-        }
-        let mut new = applied.new;
-        for p in &applied.changes.removed {
-            new.remove(&p.name);
-        }
-        self.handle_changes(now, applied.changes);
-        if !new.is_empty() {
-            self.maker_dirty = true;
-            self.mark_routes_dirty(now);
-        }
-        self.gc_at.get_or_insert(now + GC_DELAY);
-        Ok((applied.received, new))
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::mesh::peers::ConnSummary;
+use crate::peers::ConnSummary;
 
 fn n(x: u64) -> PeerName {
     PeerName(x)
@@ -36,6 +36,9 @@ fn line_routes_through_the_middle() {
     assert_eq!(r.unicast[&n(3)], n(2));
     assert_eq!(r.unicast[&n(2)], n(2));
     assert_eq!(r.unicast[&n(1)], PeerName::UNKNOWN);
+    assert_eq!((r.next_hop(&n(3)), r.next_hop(&n(1))), (Some(n(2)), None), "no hop to ourselves");
+    assert!(r.relays(&n(2)), "2 is the next hop towards 3");
+    assert_eq!(r.known, [n(1), n(2), n(3)].into_iter().collect());
 }
 
 #[test]
@@ -54,6 +57,16 @@ fn one_way_links_count_only_for_all_connection_routes() {
 }
 
 #[test]
+fn gossip_broadcasts_also_use_one_way_links_the_datapath_does_not() {
+    // 1 announces a connection to 3 that 3 does not (yet) announce back.
+    let ps = topo(1, &[(1, 2)], &[(1, 3)]);
+    let r = Routes::calculate(&ps);
+    assert_eq!(r.broadcast_hops(&n(1)), [n(2)]);
+    assert_eq!(broadcast_all_hops(&ps, n(1)), [n(2), n(3)]);
+    assert!(r.broadcast_hops(&n(3)).is_empty(), "3 is no source over established links");
+}
+
+#[test]
 fn broadcast_trees_cover_every_peer_exactly_once() {
     // A ring of 6 with two chords: every source's broadcast must reach every peer once.
     let links = [(1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 1), (1, 4), (2, 5)];
@@ -68,8 +81,8 @@ fn broadcast_trees_cover_every_peer_exactly_once() {
         let mut received: BTreeMap<u64, u32> = BTreeMap::new();
         let mut queue = vec![src];
         while let Some(at) = queue.pop() {
-            let (ps, r) = tables.get_mut(&at).unwrap();
-            for hop in r.broadcast(ps, n(src)) {
+            let (_, r) = &tables[&at];
+            for &hop in r.broadcast_hops(&n(src)) {
                 *received.entry(hop.0).or_default() += 1;
                 queue.push(hop.0);
             }

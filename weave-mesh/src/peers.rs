@@ -5,7 +5,8 @@
 //! connections (the core keeps it in sync). Peers referenced by a local connection are pinned
 //! (`local_refs`) and survive garbage collection even when unreachable.
 
-use rand::{Rng, RngExt};
+use rand::rngs::SmallRng;
+use rand::{Rng, RngExt, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use weave_wire::topology::{decode_topology, ConnectionSummary, PeerSummary, PeerUpdate, TopologyError};
 use weave_wire::PeerName;
@@ -136,12 +137,16 @@ pub struct Peers {
     ourself: PeerName,
     by_name: BTreeMap<PeerName, Peer>,
     by_short_id: HashMap<u16, ShortIdEntry>,
+    /// Picks a new short id after a collision; seeded from our UID, which differs per start,
+    /// so the same inputs give the same topology.
+    rng: SmallRng,
 }
 
 impl Peers {
     pub fn new(ourself: Peer) -> Peers {
         let name = ourself.name;
-        let mut p = Peers { ourself: name, by_name: BTreeMap::new(), by_short_id: HashMap::new() };
+        let rng = SmallRng::seed_from_u64(ourself.uid);
+        let mut p = Peers { ourself: name, by_name: BTreeMap::new(), by_short_id: HashMap::new(), rng };
         let mut changes = Changes::default();
         p.add_by_short_id(&ourself, &mut changes);
         p.by_name.insert(name, ourself);
@@ -307,7 +312,7 @@ impl Peers {
     /// connection pins. Must run before announcing our connections so we never gossip
     /// unreachable peers (which can make updates loop).
     pub fn garbage_collect(&mut self, changes: &mut Changes) {
-        let (_, reached) = crate::mesh::routes::routes_from(self, self.ourself, None, false);
+        let (_, reached) = crate::routes::routes_from(self, self.ourself, None, false);
         let doomed: Vec<PeerName> = self
             .by_name
             .values()
@@ -330,7 +335,9 @@ impl Peers {
     /// Finishes a change: if we lost our short id, take a free one.
     fn settle(&mut self, changes: &mut Changes) {
         if std::mem::take(&mut changes.reassign_local_short_id) {
-            self.reassign_local_short_id(changes, &mut rand::rng());
+            let mut rng = self.rng.clone();
+            self.reassign_local_short_id(changes, &mut rng);
+            self.rng = rng;
         }
     }
 

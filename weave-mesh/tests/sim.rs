@@ -3,13 +3,14 @@
 //! features. Checks convergence of topology and routes against an independent reference,
 //! and that broadcasts reach every peer exactly once.
 
-use super::core::{ConnId, Handshaked, Mesh, MeshConfig, Output};
-use super::gossip::{GossipData, GossipError, Gossiper, Messages, Outbox};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use weave_mesh::{
+    ConnId, GossipData, GossipError, Gossiper, Handshaked, Mesh, MeshConfig, Messages, Outbox, Output,
+};
 use weave_wire::protocol::Features;
 use weave_wire::PeerName;
 
@@ -79,7 +80,6 @@ impl Sim {
                     port: 6783,
                     conn_limit: 0,
                     discovery,
-                    password: false,
                     gossip_interval: Duration::from_secs(30),
                     external_overlay: false,
                 };
@@ -270,8 +270,7 @@ impl Sim {
                 let announced: BTreeSet<PeerName> = p.conns.keys().copied().collect();
                 assert_eq!(announced, links[&p.name], "peer {i}'s view of {} differs from the truth", p.name);
             }
-            m.ensure_routes();
-            assert_eq!(m.routes.unicast, reference_routes(&links, me), "peer {i}'s unicast routes");
+            assert_eq!(m.routes().unicast, reference_routes(&links, me), "peer {i}'s unicast routes");
         }
     }
 
@@ -421,7 +420,11 @@ fn connecting_to_ourselves_is_dropped_and_never_retried() {
     assert_eq!(sim.dials, 1, "one attempt only");
     assert_eq!(registered(&sim, 0), 0);
     assert!(sim.peers[0].mesh.direct_peers(true).is_empty(), "the target is no longer active");
-    assert_eq!(sim.peers[0].mesh.maker.termination_count, 0, "connecting to ourselves is not a termination");
+    assert_eq!(
+        sim.peers[0].mesh.status().termination_count,
+        0,
+        "connecting to ourselves is not a termination"
+    );
 }
 
 #[test]

@@ -1,0 +1,300 @@
+//! The core's gossip handling: what arrives on a connection goes to its channel (topology to
+//! the peers, the others to their [`Gossiper`] or a surrogate) and what they answer is relayed
+//! on; our own and relayed gossip waits in each connection's senders until it has room.
+
+use super::{ConnId, Mesh, MeshEvent, Output, GC_DELAY, TOPOLOGY, WINDOW};
+use crate::gossip::{GossipData, Messages, Outbox, Pending, Picked, Senders, TopologyNames};
+use crate::peers::Peers;
+use crate::routes::broadcast_all_hops;
+use std::collections::BTreeSet;
+use std::time::Instant;
+use weave_wire::protocol::{GossipMsg, Message, UnicastMsg};
+use weave_wire::PeerName;
+
+impl Mesh {
+    /// Broadcast `data` on `channel` to every peer (along our broadcast tree).
+    pub fn gossip_broadcast(&mut self, now: Instant, channel: &str, data: Box<dyn GossipData>) {
+        let us = self.cfg.name;
+        self.relay_broadcast(us, channel, Pending::Data(data));
+        self.after_input(now);
+    }
+
+    /// Gossip `data` on `channel` to a random subset of neighbours.
+    pub fn gossip_neighbours(&mut self, now: Instant, channel: &str, data: Box<dyn GossipData>) {
+        let us = self.cfg.name;
+        self.relay(us, channel, Pending::Data(data));
+        self.after_input(now);
+    }
+
+    /// Send `payload` on `channel` to one peer, relayed hop by hop.
+    pub fn gossip_unicast(
+        &mut self,
+        now: Instant,
+        channel: &str,
+        dst: PeerName,
+        payload: Vec<u8>,
+    ) -> Result<(), String> {
+        let msg =
+            Message::GossipUnicast(UnicastMsg { channel: channel.into(), src: self.cfg.name, dst, payload });
+        let r = self.relay_unicast(dst, msg.encode());
+        self.after_input(now);
+        r
+    }
+
+    /// No gossip waits to be written to any established connection: none queued, none in
+    /// flight.
+    pub fn gossip_settled(&self) -> bool {
+        self.conns.values().filter(|c| c.registered).all(|c| c.inflight == 0 && c.senders.is_empty())
+    }
+
+    // ---- relaying -------------------------------------------------------------------------
+
+    fn conn_senders(&mut self, id: ConnId) -> Option<&mut Senders> {
+        self.conns.get_mut(&id).filter(|c| c.registered).map(|c| &mut c.senders)
+    }
+
+    pub(super) fn send_all_gossip_down(&mut self, id: ConnId) {
+        let all = Pending::Topology(TopologyNames(self.peers.names()));
+        let mut items = vec![(TOPOLOGY.to_string(), all)];
+        for (name, g) in self.channels.iter_mut() {
+            if let Some(d) = g.gossip() {
+                items.push((name.clone(), Pending::Data(d)));
+            }
+        }
+        if let Some(s) = self.conn_senders(id) {
+            for (channel, data) in items {
+                s.send(&channel, data);
+            }
+        }
+    }
+
+    pub(super) fn send_all_gossip(&mut self) {
+        let us = self.cfg.name;
+        let all = Pending::Topology(TopologyNames(self.peers.names()));
+        self.relay(us, TOPOLOGY, all);
+        let mut items = vec![];
+        for (name, g) in self.channels.iter_mut() {
+            if let Some(d) = g.gossip() {
+                items.push((name.clone(), d));
+            }
+        }
+        for (channel, d) in items {
+            self.relay(us, &channel, Pending::Data(d));
+        }
+    }
+
+    /// Carries out what a gossiper asked for during a callback.
+    fn send_outbox(&mut self, channel: &str, out: Outbox) {
+        let us = self.cfg.name;
+        for b in out.broadcasts {
+            self.relay_broadcast(us, channel, Pending::Data(b));
+        }
+        for n in out.neighbours {
+            self.relay(us, channel, Pending::Data(n));
+        }
+        for (dst, payload) in out.unicasts {
+            let msg = Message::GossipUnicast(UnicastMsg { channel: channel.into(), src: us, dst, payload });
+            if let Err(e) = self.relay_unicast(dst, msg.encode()) {
+                tracing::info!(%channel, "[gossip]: {e}");
+            }
+        }
+    }
+
+    /// Plain gossip to a random subset of neighbours (excluding the one it came from).
+    pub(super) fn relay(&mut self, except: PeerName, channel: &str, data: Pending) {
+        self.ensure_routes();
+        let hops = self.routes.random_neighbours(except, &mut self.rng);
+        for hop in hops {
+            if let Some(&id) = self.by_remote.get(&hop) {
+                if let Some(s) = self.conn_senders(id) {
+                    s.send(channel, data.clone_pending());
+                }
+            }
+        }
+    }
+
+    /// A broadcast from `src` along its broadcast tree (over all connections).
+    pub(super) fn relay_broadcast(&mut self, src: PeerName, channel: &str, data: Pending) {
+        self.ensure_routes();
+        let peers = &self.peers;
+        let hops = self.broadcast_all.entry(src).or_insert_with(|| broadcast_all_hops(peers, src)).clone();
+        for hop in hops {
+            if let Some(&id) = self.by_remote.get(&hop) {
+                if let Some(s) = self.conn_senders(id) {
+                    s.broadcast(channel, src, data.clone_pending());
+                }
+            }
+        }
+    }
+
+    pub(super) fn relay_unicast(&mut self, dst: PeerName, body: Vec<u8>) -> Result<(), String> {
+        self.ensure_routes();
+        let Some(&hop) = self.routes.unicast_all.get(&dst) else {
+            return Err(format!("unknown relay destination: {dst}"));
+        };
+        let Some(&id) = self.by_remote.get(&hop) else {
+            return Err(format!("unable to find connection to relay peer {hop}"));
+        };
+        self.out.push(Output::Send { conn: id, body, gossip: false });
+        Ok(())
+    }
+
+    /// Moves pending gossip into `Send` outputs while connections have room.
+    pub(super) fn flush(&mut self) {
+        let ids: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.registered).map(|(id, _)| *id).collect();
+        for id in ids {
+            while let Some(c) = self.conns.get_mut(&id).filter(|c| c.inflight < WINDOW) {
+                let Some(picked) = c.senders.pick() else { break };
+                let bodies = encode_picked(&self.peers, self.cfg.name, picked);
+                let c = self.conns.get_mut(&id).expect("still present");
+                c.inflight += bodies.len();
+                for body in bodies {
+                    self.out.push(Output::Send { conn: id, body, gossip: true });
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_gossip(&mut self, now: Instant, g: GossipMsg) -> Result<(), String> {
+        if g.channel == TOPOLOGY {
+            let applied = self.apply_topology(now, &g.payload)?;
+            if !applied.is_empty() {
+                self.relay(g.src, TOPOLOGY, Pending::Topology(TopologyNames(applied)));
+            }
+            return Ok(());
+        }
+        let delta = match self.channels.get_mut(&g.channel) {
+            Some(gossiper) => {
+                let mut out = Outbox::default();
+                let r = gossiper.on_gossip(&g.payload, &mut out).map_err(|e| e.to_string());
+                self.send_outbox(&g.channel, out);
+                r?
+            }
+            None => {
+                let interval = self.cfg.gossip_interval;
+                let s = self.surrogates.entry(g.channel.clone()).or_default();
+                s.on_gossip(now, &g.payload, interval).map(|m| Box::new(m) as Box<dyn GossipData>)
+            }
+        };
+        if let Some(d) = delta {
+            self.relay(g.src, &g.channel, Pending::Data(d));
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_broadcast(&mut self, now: Instant, g: GossipMsg) -> Result<(), String> {
+        if g.channel == TOPOLOGY {
+            let received = self.apply_topology_received(now, &g.payload)?;
+            if !received.is_empty() {
+                self.relay_broadcast(g.src, TOPOLOGY, Pending::Topology(TopologyNames(received)));
+            }
+            return Ok(());
+        }
+        let relay = match self.channels.get_mut(&g.channel) {
+            Some(gossiper) => {
+                let mut out = Outbox::default();
+                let r = gossiper.on_gossip_broadcast(g.src, &g.payload, &mut out).map_err(|e| e.to_string());
+                self.send_outbox(&g.channel, out);
+                r?
+            }
+            None => Some(Box::new(Messages(vec![g.payload.clone()])) as Box<dyn GossipData>),
+        };
+        if let Some(d) = relay {
+            self.relay_broadcast(g.src, &g.channel, Pending::Data(d));
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_unicast(&mut self, u: UnicastMsg, body: &[u8]) -> Result<(), String> {
+        if u.dst != self.cfg.name {
+            if let Err(e) = self.relay_unicast(u.dst, body.to_vec()) {
+                tracing::info!(channel = %u.channel, "[gossip]: {e}");
+            }
+            return Ok(());
+        }
+        if u.channel == TOPOLOGY {
+            return Err("unexpected topology gossip unicast".into());
+        }
+        match self.channels.get_mut(&u.channel) {
+            Some(g) => {
+                let mut out = Outbox::default();
+                let r = g.on_gossip_unicast(u.src, &u.payload, &mut out).map_err(|e| e.to_string());
+                self.send_outbox(&u.channel, out);
+                r
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Applies a topology update; returns the names whose information was new.
+    fn apply_topology(&mut self, now: Instant, payload: &[u8]) -> Result<BTreeSet<PeerName>, String> {
+        Ok(self.apply_topology_full(now, payload)?.1)
+    }
+
+    /// Applies a topology broadcast; returns every name it carried, all relayed as Weave.
+    fn apply_topology_received(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+    ) -> Result<BTreeSet<PeerName>, String> {
+        Ok(self.apply_topology_full(now, payload)?.0)
+    }
+
+    fn apply_topology_full(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+    ) -> Result<(BTreeSet<PeerName>, BTreeSet<PeerName>), String> {
+        let known_before = self.peers.names();
+        let applied = self.peers.apply_update(payload).map_err(|e| e.to_string())?;
+        let added: Vec<PeerName> = self.peers.names().difference(&known_before).copied().collect();
+        for name in &added {
+            if let Some(p) = self.peers.get(name) {
+                self.out
+                    .push(Output::Event(MeshEvent::PeerAdded { name: *name, nickname: p.nickname.clone() }));
+            }
+        }
+        if !added.is_empty() {
+            for g in self.channels.values_mut() {
+                g.on_peers_added(&added);
+            }
+        }
+        let mut new = applied.new;
+        for p in &applied.changes.removed {
+            new.remove(&p.name);
+        }
+        self.handle_changes(now, applied.changes);
+        if !new.is_empty() {
+            self.maker_dirty = true;
+            self.mark_routes_dirty(now);
+        }
+        self.gc_at.get_or_insert(now + GC_DELAY);
+        Ok((applied.received, new))
+    }
+}
+
+/// Encodes a picked item: tag 4 with ourselves as src, or tag 6 with the originator.
+fn encode_picked(peers: &Peers, us: PeerName, picked: Picked) -> Vec<Vec<u8>> {
+    let (channel, src, data, broadcast) = match picked {
+        Picked::Gossip { channel, data } => (channel, us, data, false),
+        Picked::Broadcast { channel, src, data } => (channel, src, data, true),
+    };
+    let payloads = match data {
+        Pending::Topology(names) => {
+            debug_assert_eq!(channel, TOPOLOGY);
+            vec![peers.encode(&names.0)]
+        }
+        Pending::Data(d) => d.encode(),
+    };
+    payloads
+        .into_iter()
+        .map(|payload| {
+            let g = GossipMsg { channel: channel.clone(), src, payload };
+            if broadcast {
+                Message::GossipBroadcast(g).encode()
+            } else {
+                Message::Gossip(g).encode()
+            }
+        })
+        .collect()
+}
