@@ -142,6 +142,9 @@ fn docker_run_net_weave_pings_across_docker_hosts_by_ip_and_name_over_fastdp_2()
     wait_for("c1 pings c2 by its container name", SETTLE, || ping_from(&d1, "c1", "c2.weave.local"));
     let conns = weave_ok(h1, &["status", "connections"]);
     assert!(conns.contains("fastdp"), "{conns}");
+    let status = weave_ok(h1, &["status"]);
+    assert!(status.contains("Service: plugin (legacy)\n     DriverName: weave\n"), "{status}");
+    assert!(status.contains("Service: docker\n         Status: connected (Docker 20.10"), "{status}");
     // The multicast route of the default network, in the interface Docker named ethwe0.
     let routes = d1.docker_ok(&["exec", "c1", "ip", "route"]);
     assert!(routes.contains("224.0.0.0/4 dev ethwe0"), "{routes}");
@@ -403,4 +406,24 @@ fn without_docker_the_status_says_so_1() {
     assert!(report.plugin.is_none());
     let out = h.weave(&["attach", "somecontainer"]);
     assert!(out.stderr.contains("--docker-api"), "{out:?}");
+}
+
+#[test]
+fn no_plugin_leaves_docker_networks_alone_and_containers_stay_targets_1() {
+    let c = Cluster::new(1);
+    let h = c.host(0);
+    let d = Docker::start(h);
+    let _w = d.start_daemon(h, &["--no-plugin"]);
+    h.wait_ready();
+    wait_for("Docker connected", SETTLE, || match h.report()?.docker.map(|d| d.state) {
+        Some(s) if s == "connected" => Ok(()),
+        other => Err(format!("{other:?}")),
+    });
+    assert!(h.report().unwrap().plugin.is_none());
+    let sockets = d.exec("ls", &["/run/docker/plugins"]);
+    assert_eq!(sockets.stdout.trim(), "", "no plugin sockets: {sockets:?}");
+    assert!(!d.docker(&["network", "inspect", "weave"]).ok(), "no Docker network weave");
+    d.docker_ok(&["run", "-d", "--name", "box", "--hostname", "box", IMAGE, "sleep", "600"]);
+    let ip = weave_ok(h, &["attach", "box"]);
+    wait_lookup(h, "box.weave.local", &[ip.trim()]);
 }

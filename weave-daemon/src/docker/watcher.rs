@@ -32,11 +32,12 @@ pub async fn run(shared: Arc<Shared>, client: DockerClient) -> DockerError {
             }
         }
     });
+    // The forwarder ends with this function, however it ends.
+    let _forward = AbortOnDrop(forward);
     if shared.config.plugin {
         ensure_network(&shared, &client).await;
     }
     if let Err(e) = reconcile(&shared, &client).await {
-        forward.abort();
         return e;
     }
     while let Some(e) = rx.recv().await {
@@ -51,6 +52,14 @@ pub async fn run(shared: Arc<Shared>, client: DockerClient) -> DockerError {
         }
     }
     DockerError::Unreachable { addr: client.addr().to_string(), why: "Docker's event stream ended".into() }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The Docker network `weave` (driver weavemesh, the default subnet, multicast on), as Weave's
