@@ -117,10 +117,75 @@ fn dockers_bridge_still_reaches_outside_after_weave_launches_and_stops_1() {
     bridge_ping(&d, "192.168.77.2").expect("Docker's bridge reaches the outside before weave");
     let mut daemon = launch(&d, h, &[]);
     bridge_ping(&d, "192.168.77.2").expect("and while weave runs");
-    assert!(d.weave(&["stop"]).ok());
+    let stop = d.weave(&["stop"]);
+    assert!(stop.ok() && stop.stderr.is_empty(), "{stop:?}");
     assert_eq!(daemon.wait_exit(SETTLE), Some(0), "weave stop ends the daemon");
+    // As Weave's `weave stop`: the plugin's network goes with the daemon.
+    let net = d.docker(&["network", "inspect", "weave"]);
+    assert!(!net.ok() && net.stderr.contains("No such network"), "{net:?}");
     bridge_ping(&d, "192.168.77.2").expect("and after weave stopped");
     drop(out);
+}
+
+/// As Weave's: `weave stop` cannot remove the network while containers are on it, and says
+/// which; the daemon stops all the same, and the next launch finds the network there.
+#[test]
+fn weave_stop_warns_of_containers_still_on_the_docker_network_1() {
+    let c = Cluster::new(1);
+    let h = c.host(0);
+    let d = Docker::start(h);
+    let mut daemon = launch(&d, h, &[]);
+    let id = run_on_weave(&d, "stays", &[]);
+    let stop = d.weave(&["stop"]);
+    assert!(stop.ok(), "{stop:?}");
+    assert!(
+        stop.stderr.contains("WARNING") && stop.stderr.contains(&id[..12]) && stop.stderr.contains("\"weave\""),
+        "{stop:?}"
+    );
+    assert_eq!(daemon.wait_exit(SETTLE), Some(0));
+    assert!(d.docker(&["network", "inspect", "weave"]).ok(), "the network stays while in use");
+    let _w = launch(&d, h, &[]);
+}
+
+/// `docker network disconnect` releases the address Docker gave the container on weave's
+/// network and its name there, at once (the container runs on); `docker network connect` of a
+/// container on Docker's bridge takes an address, and the disconnect gives it back.
+#[test]
+fn docker_network_disconnect_releases_the_address_and_name_1() {
+    let c = Cluster::new(1);
+    let h = c.host(0);
+    let d = Docker::start(h);
+    let _w = launch(&d, h, &[]);
+    let before = active_ips(h);
+    run_on_weave(&d, "web", &[]);
+    let ip = weave_ip(&d, "web");
+    wait_lookup(h, "web.weave.local", &[&ip]);
+    assert_eq!(active_ips(h), before + 1);
+    d.docker_ok(&["network", "connect", "bridge", "web"]);
+    d.docker_ok(&["network", "disconnect", "weave", "web"]);
+    let wait_active = |want: u64| {
+        wait_for(&format!("{want} addresses in use"), SETTLE, || match active_ips(h) {
+            n if n == want => Ok(()),
+            n => Err(format!("{n} active")),
+        })
+    };
+    wait_active(before);
+    wait_lookup(h, "web.weave.local", &[]);
+    assert!(d.inspect("web", "{{.State.Running}}") == "true");
+    let ps = weave_ok(h, &["ps"]);
+    assert!(!ps.contains(&ip), "{ps}");
+    // Connected while running, then disconnected.
+    d.docker_ok(&["run", "-d", "--name", "late", IMAGE, "sleep", "600"]);
+    d.docker_ok(&["network", "connect", "weave", "late"]);
+    let late = weave_ip(&d, "late");
+    assert!(!late.is_empty());
+    assert_eq!(active_ips(h), before + 1);
+    d.docker_ok(&["network", "disconnect", "weave", "late"]);
+    wait_active(before);
+    wait_for("no plugin veth left", SETTLE, || match plugin_veths(h) {
+        v if v.is_empty() => Ok(()),
+        v => Err(format!("{v:?}")),
+    });
 }
 
 #[test]
@@ -280,7 +345,7 @@ fn weave_ps_attach_and_detach_docker_containers_by_name_and_id_1() {
     // Bad targets are refused with one clear line.
     let out = h.weave(&["attach", "no-such-container"]);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("no such container: no-such-container"), "{out:?}");
+    assert!(out.stderr.contains("no target no-such-container: Docker has no container"), "{out:?}");
     let stopped = d.docker_ok(&["create", "--name", "idle", IMAGE, "true"]);
     let out = h.weave(&["attach", &stopped]);
     assert!(out.stderr.contains("is not running"), "{out:?}");
@@ -300,7 +365,7 @@ fn a_container_that_dies_during_attach_leaves_nothing_behind_1() {
         // Either it was attached before it died, or the refusal says why.
         assert!(
             out.ok()
-                || ["is not running", "died during attach", "cannot open the network namespace"]
+                || ["is not running", "went away during the attach", "cannot open the network namespace"]
                     .iter()
                     .any(|m| out.stderr.contains(m)),
             "{out:?}"

@@ -1,5 +1,9 @@
 //! Start-up, the shared daemon state the API reads, and shutdown.
 
+use crate::attach::journal::StoreJournal;
+use crate::attach::kernel::NetKernel;
+use crate::attach::ports::{DnsNames, IpamBook};
+use crate::attach::AttachService;
 use crate::config::Config;
 use crate::identity::{self, Identity};
 use crate::ipam::{Ipam, IpamConfig};
@@ -35,7 +39,9 @@ pub struct Daemon {
     /// IPAM (absent when `--ipalloc-range` is empty).
     pub ipam: Option<Arc<Ipam>>,
     /// weaveDNS (absent with `--no-dns` and in tests that run the API alone).
-    dns: std::sync::OnceLock<Arc<crate::dns::Dns>>,
+    dns: Option<Arc<crate::dns::Dns>>,
+    /// Attach, detach, expose and hide.
+    pub attach: Arc<AttachService>,
     /// The Docker integration (absent in tests that run the API alone).
     docker: std::sync::OnceLock<Arc<crate::docker::Shared>>,
     ready: AtomicBool,
@@ -44,48 +50,50 @@ pub struct Daemon {
     shutdown: CancellationToken,
 }
 
-impl Daemon {
-    pub fn new(
-        config: Config,
-        identity: Identity,
-        store: Store,
-        mesh: MeshHandle,
-        sleeve: Option<Arc<Sleeve>>,
-        shutdown: CancellationToken,
-    ) -> Arc<Daemon> {
-        Daemon::with_ipam(config, identity, store, mesh, sleeve, None, shutdown)
-    }
+/// The subsystems a daemon is made of.
+pub struct Parts {
+    pub config: Config,
+    pub identity: Identity,
+    pub store: Store,
+    pub mesh: MeshHandle,
+    pub sleeve: Option<Arc<Sleeve>>,
+    pub ipam: Option<Arc<Ipam>>,
+    pub dns: Option<Arc<crate::dns::Dns>>,
+    pub shutdown: CancellationToken,
+}
 
-    pub fn with_ipam(
-        config: Config,
-        identity: Identity,
-        store: Store,
-        mesh: MeshHandle,
-        sleeve: Option<Arc<Sleeve>>,
-        ipam: Option<Arc<Ipam>>,
-        shutdown: CancellationToken,
-    ) -> Arc<Daemon> {
+impl Daemon {
+    /// The daemon over its subsystems, with the attach service wired to them.
+    pub fn new(p: Parts) -> Arc<Daemon> {
+        let kernel = NetKernel {
+            bridge: BRIDGE.into(),
+            mtu: overlay_mtu(&p.config),
+            data_dir: p.config.data_dir.clone(),
+        };
+        let attach = AttachService::new(
+            IpamBook(p.ipam.clone()),
+            DnsNames(p.dns.clone()),
+            kernel,
+            StoreJournal(p.store.clone()),
+        );
         Arc::new(Daemon {
-            config,
-            identity,
-            store,
-            mesh,
-            sleeve,
-            ipam,
-            dns: std::sync::OnceLock::new(),
+            config: p.config,
+            identity: p.identity,
+            store: p.store,
+            mesh: p.mesh,
+            sleeve: p.sleeve,
+            ipam: p.ipam,
+            dns: p.dns,
+            attach,
             docker: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
             reset: AtomicBool::new(false),
-            shutdown,
+            shutdown: p.shutdown,
         })
     }
 
     pub fn dns(&self) -> Option<&Arc<crate::dns::Dns>> {
-        self.dns.get()
-    }
-
-    pub fn set_dns(&self, dns: Arc<crate::dns::Dns>) {
-        let _ = self.dns.set(dns);
+        self.dns.as_ref()
     }
 
     pub fn docker(&self) -> Option<&Arc<crate::docker::Shared>> {
@@ -251,7 +259,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
 
     crate::firewall::install(BRIDGE).map_err(|e| anyhow::anyhow!("install forwarding rules: {e}"))?;
     tokio::spawn(crate::firewall::keep(BRIDGE, config.data_dir.clone()));
-    if let Err(e) = crate::expose::sync(&mut nl, BRIDGE, &config.data_dir) {
+    if let Err(e) = crate::attach::nat::sync(&mut nl, BRIDGE, &config.data_dir) {
         tracing::warn!("NAT rules of exposed addresses: {e}");
     }
     let mtu = overlay_mtu(&config);
@@ -261,7 +269,8 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     let ipam =
         match IpamConfig::from_flags(&config, identity.name, identity.uid, &identity.nickname, peers.len()) {
             Some(mut cfg) => {
-                cfg.pre_claims = crate::ipam::find_pre_claims(&mut nl);
+                let kernel = NetKernel { bridge: BRIDGE.into(), mtu, data_dir: config.data_dir.clone() };
+                cfg.pre_claims = crate::ipam::find_pre_claims(&kernel);
                 Some(Ipam::new(cfg, store.clone(), persisted_ipam, shutdown.clone())?)
             }
             None => None,
@@ -297,15 +306,22 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     if let Some(ipam) = &ipam {
         ipam.start(mesh.clone());
     }
-    let daemon = Daemon::with_ipam(config, identity, store, mesh, Some(sleeve), ipam, shutdown);
-    if let Some((dns, sockets)) = dns {
+    let (dns, sockets) = dns.unzip();
+    let daemon =
+        Daemon::new(Parts { config, identity, store, mesh, sleeve: Some(sleeve), ipam, dns, shutdown });
+    if let (Some(dns), Some(sockets)) = (daemon.dns(), sockets) {
         dns.start(daemon.mesh.clone(), sockets, daemon.shutdown.clone());
-        daemon.set_dns(dns);
+    }
+    // Operations a kill -9 cut short are finished or undone before anything new is served.
+    let replayed = daemon.attach.replay().await?;
+    if replayed != Default::default() {
+        tracing::info!(?replayed, "interrupted attach operations replayed");
     }
     let docker = crate::docker::start(
         crate::docker::DockerConfig::from_flags(&daemon.config),
         daemon.ipam.clone(),
         daemon.dns().cloned(),
+        daemon.attach.clone(),
         daemon.shutdown.clone(),
     )?;
     daemon.set_docker(docker);
@@ -511,10 +527,10 @@ pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
         Ok(()) => removed.push("firewall rules".into()),
         Err(e) => failures.push(format!("firewall rules: {e}")),
     }
-    if let Err(e) = crate::expose::remove_nat() {
+    if let Err(e) = crate::attach::nat::remove_nat() {
         failures.push(format!("NAT rules of exposed addresses: {e}"));
     }
-    for file in ["weave.db", "restart.sentinel", crate::dns::persist::FILE, crate::expose::FILE] {
+    for file in ["weave.db", "restart.sentinel", crate::dns::persist::FILE, crate::attach::nat::FILE] {
         let p = data_dir.join(file);
         match std::fs::remove_file(&p) {
             Ok(()) => removed.push(p.display().to_string()),

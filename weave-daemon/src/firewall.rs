@@ -123,7 +123,7 @@ pub async fn keep(bridge: &'static str, data_dir: std::path::PathBuf) {
                 let reinstall = move || {
                     install(bridge)?;
                     let mut nl = weave_netdev::Netlink::open().map_err(|e| e.to_string())?;
-                    crate::expose::sync(&mut nl, bridge, &dir)
+                    crate::attach::nat::sync(&mut nl, bridge, &dir).map_err(|e| e.to_string())
                 };
                 if let Err(e) = tokio::task::spawn_blocking(reinstall).await.unwrap_or(Ok(())) {
                     tracing::warn!("re-installing forwarding rules: {e}");

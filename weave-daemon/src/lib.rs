@@ -9,7 +9,6 @@ pub mod config;
 pub mod daemon;
 pub mod dns;
 pub mod docker;
-pub mod expose;
 pub mod firewall;
 pub mod identity;
 pub mod ipam;

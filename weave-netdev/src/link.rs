@@ -28,6 +28,10 @@ pub struct Link {
     pub bridge_port: Option<BridgePort>,
     /// Traffic counters (IFLA_STATS64).
     pub stats: Option<LinkStats>,
+    /// IFLA_LINK: for a veth, the index of its peer (in the namespace `link_netnsid` names).
+    pub peer_index: Option<u32>,
+    /// IFLA_LINK_NETNSID: set when the peer lives in another network namespace.
+    pub link_netnsid: Option<i32>,
 }
 
 /// The bridge-port settings weave changes (IFLA_BRPORT_*).
@@ -77,6 +81,8 @@ impl Link {
             alias: None,
             bridge_port: None,
             stats: None,
+            peer_index: None,
+            link_netnsid: None,
         };
         for a in &m.attributes {
             match a {
@@ -84,6 +90,8 @@ impl Link {
                 LinkAttribute::Address(a) => link.mac = a.as_slice().try_into().ok(),
                 LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
                 LinkAttribute::Controller(i) => link.master = Some(*i),
+                LinkAttribute::Link(i) => link.peer_index = Some(*i),
+                LinkAttribute::LinkNetNsId(id) => link.link_netnsid = Some(*id),
                 LinkAttribute::IfAlias(a) if !a.is_empty() => link.alias = Some(a.clone()),
                 LinkAttribute::Stats64(s) => {
                     link.stats = Some(LinkStats {

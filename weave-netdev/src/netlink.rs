@@ -26,6 +26,12 @@ impl NetdevError {
     pub fn errno(&self) -> Option<i32> {
         self.source.raw_os_error()
     }
+
+    /// The file given as a network namespace exists but is something else (a FIFO, a device,
+    /// an ordinary file, another kind of namespace).
+    pub fn is_not_a_namespace(&self) -> bool {
+        self.source.raw_os_error().is_none() && self.source.kind() == io::ErrorKind::InvalidInput
+    }
 }
 
 /// An rtnetlink socket in the network namespace of the thread that opened it. The socket keeps

@@ -11,8 +11,26 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
+
+/// `statfs.f_type` of nsfs, the filesystem of namespace files.
+const NSFS_MAGIC: i64 = 0x6e73_6673;
+
+/// The filesystem type of an open file (an O_PATH descriptor will do).
+fn fs_magic(file: &File) -> io::Result<i64> {
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: `st` is a writable statfs of the right size; fstatfs fills it or fails, and
+    // `file` is an open descriptor for the duration of the call.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fstatfs succeeded, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    // `f_type` is narrower on some targets.
+    #[allow(clippy::unnecessary_cast)]
+    Ok(st.f_type as i64)
+}
 
 /// Where `ip netns add NAME` mounts its namespaces.
 const NAMED_DIR: &str = "/var/run/netns";
@@ -51,17 +69,50 @@ impl Netns {
         Netns::open(Path::new(&format!("/proc/{pid}/ns/net")), format!("pid:{pid}"))
     }
 
+    /// Opens `path` without following it into anything that could block or act on open: with
+    /// O_PATH (a FIFO would otherwise wait for a writer, a device would be opened), checks that
+    /// it is a file of the namespace filesystem, and only then opens it for `setns`, refusing
+    /// namespaces of other kinds. A file that is not a network namespace fails with
+    /// [`io::ErrorKind::InvalidInput`] (see [`NetdevError::is_not_a_namespace`]).
     fn open(path: &Path, label: String) -> Result<Netns, NetdevError> {
         let op = || format!("network namespace {label}");
-        let file = File::open(path).map_err(|e| NetdevError::new(op(), e))?;
-        // Refuse ordinary files early: setns would only fail later, far from the cause.
-        let kind = unsafe { libc::ioctl(file.as_raw_fd(), libc::NS_GET_NSTYPE) };
-        if kind != libc::CLONE_NEWNET {
-            let e = io::Error::new(io::ErrorKind::InvalidInput, "not a network namespace");
-            return Err(NetdevError::new(op(), e));
+        let not_ns = |what: String| NetdevError::new(op(), io::Error::new(io::ErrorKind::InvalidInput, what));
+        let handle = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| NetdevError::new(op(), e))?;
+        let meta = handle.metadata().map_err(|e| NetdevError::new(op(), e))?;
+        let ft = meta.file_type();
+        let kind = if ft.is_fifo() {
+            Some("a FIFO")
+        } else if ft.is_char_device() {
+            Some("a character device")
+        } else if ft.is_block_device() {
+            Some("a block device")
+        } else if ft.is_socket() {
+            Some("a socket")
+        } else if ft.is_dir() {
+            Some("a directory")
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            return Err(not_ns(format!("it is {kind}, not a network namespace")));
         }
-        let inode = file.metadata().map_err(|e| NetdevError::new(op(), e))?.ino();
-        Ok(Netns { fd: file.into(), label, inode })
+        if fs_magic(&handle).map_err(|e| NetdevError::new(op(), e))? != NSFS_MAGIC {
+            return Err(not_ns("it is an ordinary file, not a network namespace".into()));
+        }
+        // A file of nsfs: opening it for reading has no side effects.
+        let reopen = format!("/proc/self/fd/{}", handle.as_raw_fd());
+        let file = File::open(&reopen).map_err(|e| NetdevError::new(op(), e))?;
+        // SAFETY: NS_GET_NSTYPE takes no argument and only reads the namespace type of the
+        // open descriptor `file`, which lives until the end of this function.
+        let ns_type = unsafe { libc::ioctl(file.as_raw_fd(), libc::NS_GET_NSTYPE) };
+        if ns_type != libc::CLONE_NEWNET {
+            return Err(not_ns("it is a namespace of another kind, not a network namespace".into()));
+        }
+        Ok(Netns { fd: file.into(), label, inode: meta.ino() })
     }
 
     /// The namespace's inode number: two handles refer to the same namespace when equal.
@@ -87,6 +138,8 @@ impl Netns {
             let thread = std::thread::Builder::new()
                 .name("netns".into())
                 .spawn_scoped(s, move || {
+                    // SAFETY: `fd` is the namespace descriptor owned by `self`, which outlives
+                    // this scoped thread; setns changes only this (new) thread's namespace.
                     if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } != 0 {
                         return Err(io::Error::last_os_error());
                     }

@@ -177,7 +177,10 @@ fn errors_say_what_failed() {
         "network namespace netns:wnd-no-such-ns: No such file or directory (os error 2)"
     );
     let e = Netns::path("/etc/hostname").unwrap_err();
-    assert_eq!(e.to_string(), "network namespace /etc/hostname: not a network namespace");
+    assert_eq!(
+        e.to_string(),
+        "network namespace /etc/hostname: it is an ordinary file, not a network namespace"
+    );
     let e = Netns::named("../etc").unwrap_err();
     assert!(e.to_string().starts_with("network namespace netns:../etc: "), "{e}");
 }

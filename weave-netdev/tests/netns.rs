@@ -161,3 +161,56 @@ fn gratuitous_arp_reaches_the_peer_namespace() {
         assert!(out.contains(&common::mac_str(mac)), "tcpdump saw: {out}");
     });
 }
+
+/// Files that are not network namespaces are refused at once, without opening them for I/O: a
+/// FIFO nobody writes to would block an ordinary open for ever.
+#[test]
+fn anything_but_a_network_namespace_is_refused_at_once() {
+    let dir = std::env::temp_dir().join(format!("wnd-notns-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    common::run("mkfifo", &[fifo.to_str().unwrap()]);
+    let plain = dir.join("plain");
+    std::fs::write(&plain, b"").unwrap();
+    let start = std::time::Instant::now();
+    for (path, says) in [
+        (fifo.clone(), "is a FIFO, not a network namespace"),
+        ("/dev/null".into(), "is a character device, not a network namespace"),
+        (plain.clone(), "is an ordinary file, not a network namespace"),
+        (dir.clone(), "is a directory, not a network namespace"),
+        ("/proc/self/ns/mnt".into(), "is a namespace of another kind"),
+    ] {
+        let e = Netns::path(&path).unwrap_err();
+        assert!(e.is_not_a_namespace(), "{}: {e}", path.display());
+        assert!(e.to_string().contains(says), "{}: {e}", path.display());
+        assert!(e.to_string().starts_with(&format!("network namespace {}: ", path.display())), "{e}");
+    }
+    assert!(start.elapsed() < std::time::Duration::from_secs(2), "nothing may block");
+    let e = Netns::path(dir.join("missing")).unwrap_err();
+    assert_eq!(e.errno(), Some(libc::ENOENT), "{e}");
+    assert!(!e.is_not_a_namespace());
+    // The real thing still opens, and setns works with the descriptor kept.
+    let mine = Netns::path("/proc/self/ns/net").unwrap();
+    assert_eq!(mine.run(|| Netns::current().unwrap().inode()).unwrap(), mine.inode());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A veth whose peer went to another namespace names it: the peer's index there and a netnsid.
+#[test]
+fn a_veth_names_its_peer_and_whether_it_is_elsewhere() {
+    let a = TestNs::new();
+    let b = TestNs::new();
+    let mut nla = a.netlink();
+    nla.create_veth("pia", "pib", None).unwrap();
+    let here = nla.link_by_name("pia").unwrap().unwrap();
+    let peer = nla.link_by_name("pib").unwrap().unwrap();
+    assert_eq!(here.peer_index, Some(peer.index));
+    assert_eq!(here.link_netnsid, None, "both ends in one namespace");
+    nla.move_to_netns(&peer, &b.ns).unwrap();
+    let here = nla.link_by_name("pia").unwrap().unwrap();
+    let there = b.netlink().link_by_name("pib").unwrap().unwrap();
+    assert_eq!(here.peer_index, Some(there.index));
+    assert!(here.link_netnsid.is_some() && there.link_netnsid.is_some());
+    assert_eq!(there.peer_index, Some(here.index));
+}

@@ -14,6 +14,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn exec(client: &Client, force: bool, data_dir: &Path) -> CmdResult {
     match client.reset().await {
         Ok(r) => {
+            for w in &r.warnings {
+                eprintln!("WARNING: {w}");
+            }
             for f in &r.failures {
                 eprintln!("weave: reset: {f}");
             }

@@ -1,7 +1,7 @@
 //! weaveDNS over HTTP: `/api/v1/dns...` (JSON) and Weave's own endpoints with Weave's paths,
 //! bodies and status codes (`/name...`, `/domain`, `/dns-address`, `/dns-address-port`).
 
-use super::{ApiFailure, AppState};
+use super::{ApiFailure, AppState, DnsApi};
 use crate::dns::{api_entry, Dns, EXTERN_ID};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -10,7 +10,6 @@ use axum::routing::{delete, get, put};
 use axum::{Json, Router};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use weave_api::*;
@@ -21,15 +20,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(add))
         .routes(routes!(remove))
         .routes(routes!(lookup))
-}
-
-fn disabled() -> ApiFailure {
-    ApiFailure::new(StatusCode::NOT_FOUND, "DNS is disabled in this daemon (it was started with --no-dns)")
-        .hint(weave_api::client::DISABLED_HINT)
-}
-
-fn dns(d: &AppState) -> Result<&Arc<Dns>, ApiFailure> {
-    d.dns().ok_or_else(disabled)
 }
 
 fn parse_addrs(addrs: &[String]) -> Result<Vec<Ipv4Addr>, ApiFailure> {
@@ -48,8 +38,8 @@ fn parse_addrs(addrs: &[String]) -> Result<Vec<Ipv4Addr>, ApiFailure> {
 #[utoipa::path(get, path = "/api/v1/dns", tag = "dns",
     responses((status = 200, description = "weaveDNS on this peer", body = DnsInfo),
         (status = 404, description = "DNS is disabled (--no-dns)", body = ApiError)))]
-async fn info(State(d): State<AppState>) -> Result<Json<DnsInfo>, ApiFailure> {
-    let dns = dns(&d)?;
+async fn info(State(d): State<DnsApi>) -> Result<Json<DnsInfo>, ApiFailure> {
+    let dns = d.get()?;
     Ok(Json(DnsInfo {
         domain: dns.responder().domain().to_string(),
         address: dns.config.listen.to_string(),
@@ -65,11 +55,8 @@ async fn info(State(d): State<AppState>) -> Result<Json<DnsInfo>, ApiFailure> {
     responses((status = 200, description = "The entries as registered", body = DnsChange),
         (status = 400, description = "A bad address, or a name outside the DNS domain", body = ApiError),
         (status = 404, description = "DNS is disabled (--no-dns)", body = ApiError)))]
-async fn add(
-    State(d): State<AppState>,
-    Json(req): Json<DnsAddRequest>,
-) -> Result<Json<DnsChange>, ApiFailure> {
-    let dns = dns(&d)?;
+async fn add(State(d): State<DnsApi>, Json(req): Json<DnsAddRequest>) -> Result<Json<DnsChange>, ApiFailure> {
+    let dns = d.get()?;
     let addrs = parse_addrs(&req.addrs)?;
     if addrs.is_empty() {
         return Err(ApiFailure::bad_request("no addresses given"));
@@ -92,10 +79,10 @@ async fn add(
         (status = 400, description = "A bad address", body = ApiError),
         (status = 404, description = "DNS is disabled (--no-dns)", body = ApiError)))]
 async fn remove(
-    State(d): State<AppState>,
+    State(d): State<DnsApi>,
     Json(req): Json<DnsRemoveRequest>,
 ) -> Result<Json<DnsChange>, ApiFailure> {
-    let dns = dns(&d)?;
+    let dns = d.get()?;
     let addrs = parse_addrs(&req.addrs)?;
     let name = req.hostname.as_deref().map(|h| dns.qualify(h));
     let container = req.container_id.as_deref();
@@ -115,10 +102,10 @@ async fn remove(
     responses((status = 200, description = "Its addresses", body = DnsLookup),
         (status = 404, description = "DNS is disabled (--no-dns)", body = ApiError)))]
 async fn lookup(
-    State(d): State<AppState>,
+    State(d): State<DnsApi>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<DnsLookup>, ApiFailure> {
-    let dns = dns(&d)?;
+    let dns = d.get()?;
     let name = q.get("name").cloned().unwrap_or_default();
     let addrs = dns.lookup(&name).iter().map(|a| a.to_string()).collect();
     Ok(Json(DnsLookup { name, addrs }))
@@ -164,8 +151,8 @@ fn form_value(q: &[(String, String)], body: &str, key: &str) -> String {
     from_body.iter().chain(q).find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
 }
 
-async fn domain(State(d): State<AppState>) -> Response {
-    match d.dns() {
+async fn domain(State(d): State<DnsApi>) -> Response {
+    match d.0.as_ref() {
         Some(dns) => text(StatusCode::OK, dns.config.domain.clone()),
         None => not_found(),
     }
@@ -185,15 +172,15 @@ fn advertised_ip(dns: &Dns) -> IpAddr {
     IpAddr::V4(bridge.unwrap_or(Ipv4Addr::LOCALHOST))
 }
 
-async fn dns_address(State(d): State<AppState>) -> Response {
-    match d.dns() {
+async fn dns_address(State(d): State<DnsApi>) -> Response {
+    match d.0.as_ref() {
         Some(dns) => text(StatusCode::OK, advertised_ip(dns).to_string()),
         None => not_found(),
     }
 }
 
-async fn dns_address_port(State(d): State<AppState>) -> Response {
-    match d.dns() {
+async fn dns_address_port(State(d): State<DnsApi>) -> Response {
+    match d.0.as_ref() {
         Some(dns) => {
             let addr = std::net::SocketAddr::new(advertised_ip(dns), dns.config.listen.port());
             text(StatusCode::OK, addr.to_string())
@@ -204,9 +191,9 @@ async fn dns_address_port(State(d): State<AppState>) -> Response {
 
 /// `GET /name` with `Accept: application/json`: every entry as Weave's JSON (Weave's route
 /// exists only with that header).
-async fn name_json(State(d): State<AppState>, headers: HeaderMap) -> Response {
+async fn name_json(State(d): State<DnsApi>, headers: HeaderMap) -> Response {
     let json = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) == Some("application/json");
-    match d.dns() {
+    match d.0.as_ref() {
         Some(dns) if json => {
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], dns.name_json()).into_response()
         }
@@ -216,12 +203,12 @@ async fn name_json(State(d): State<AppState>, headers: HeaderMap) -> Response {
 
 /// `PUT /name/{container}/{ip}` with `fqdn=`: 204 (a name outside the domain is ignored).
 async fn name_put(
-    State(d): State<AppState>,
+    State(d): State<DnsApi>,
     Path((container, ip)): Path<(String, String)>,
     Query(q): Query<Vec<(String, String)>>,
     body: String,
 ) -> Response {
-    let Some(dns) = d.dns() else { return not_found() };
+    let Some(dns) = d.0.as_ref() else { return not_found() };
     let Some(ip) = parse_ip(&ip) else { return bad_ip(&ip) };
     let fqdn = form_value(&q, &body, "fqdn");
     dns.add(&fqdn, &container, ip).await;
@@ -230,12 +217,12 @@ async fn name_put(
 
 /// `DELETE /name[/{container}[/{ip}]]` with optional `fqdn=`: 204.
 async fn name_delete(
-    State(d): State<AppState>,
+    State(d): State<DnsApi>,
     path: Option<Path<HashMap<String, String>>>,
     Query(q): Query<Vec<(String, String)>>,
     body: String,
 ) -> Response {
-    let Some(dns) = d.dns() else { return not_found() };
+    let Some(dns) = d.0.as_ref() else { return not_found() };
     let vars = path.map(|p| p.0).unwrap_or_default();
     let ip = match vars.get("ip") {
         Some(s) => match parse_ip(s) {
@@ -248,32 +235,6 @@ async fn name_delete(
     let hostname = (!fqdn.is_empty()).then_some(fqdn);
     dns.delete(hostname.as_deref(), vars.get("container").map(String::as_str), ip).await;
     StatusCode::NO_CONTENT.into_response()
-}
-
-// ---- attach and detach ----
-
-/// `weave attach` without `--without-dns`: the target's name (NAME of `netns:NAME`) under the
-/// domain for each of its addresses, as Weave's `put_dns_fqdn` (targets without a name get none).
-pub async fn register(d: &AppState, id: &str, hostname: Option<String>, addrs: &[ipnet::Ipv4Net]) {
-    let Some(dns) = d.dns() else { return };
-    let Some(name) = hostname else {
-        return;
-    };
-    let fqdn = dns.target_name(&name);
-    for a in addrs {
-        if dns.add(&fqdn, id, a.addr()).await.is_none() {
-            tracing::info!(%fqdn, "not registering a name outside the DNS domain");
-            return;
-        }
-    }
-}
-
-/// `weave detach`: the names of the removed addresses go with them.
-pub async fn unregister(d: &AppState, id: &str, addrs: &[ipnet::Ipv4Net]) {
-    let Some(dns) = d.dns() else { return };
-    for a in addrs {
-        dns.delete(None, Some(id), Some(a.addr())).await;
-    }
 }
 
 #[cfg(test)]
@@ -289,7 +250,13 @@ mod tests {
         testkit::daemon(&format!("dns-{tag}"), &[], with).await
     }
 
-    async fn call(d: &AppState, method: &str, path: &str, accept: Option<&str>, body: &str) -> (u16, String) {
+    async fn call(
+        d: &std::sync::Arc<crate::daemon::Daemon>,
+        method: &str,
+        path: &str,
+        accept: Option<&str>,
+        body: &str,
+    ) -> (u16, String) {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(a) = accept {
             req = req.header("Accept", a);

@@ -1,5 +1,8 @@
-//! Turning failures into `{"error", "hint"}` JSON with a fitting status, in one place.
+//! Turning failures into `{"error", "hint"}` JSON with a fitting status, in one place: the
+//! status of every [`AttachError`] and [`IpamFailure`] is decided here.
 
+use crate::attach::AttachError;
+use crate::ipam::{IpamFailure, Stuck};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -25,6 +28,89 @@ impl ApiFailure {
 
     pub fn bad_request(error: impl Into<String>) -> ApiFailure {
         ApiFailure::new(StatusCode::BAD_REQUEST, error)
+    }
+}
+
+/// The HTTP status of an IPAM failure.
+pub fn ipam_status(e: &IpamFailure) -> StatusCode {
+    use weave_ipam::OpError;
+    match e {
+        IpamFailure::Op(
+            OpError::OutOfBounds { .. } | OpError::NotASubnet(_) | OpError::SubnetTooSmall(_),
+        ) => StatusCode::BAD_REQUEST,
+        IpamFailure::Op(OpError::NoAddresses(_) | OpError::NotFound { .. }) => StatusCode::NOT_FOUND,
+        IpamFailure::Op(_) => StatusCode::CONFLICT,
+        IpamFailure::Stopping | IpamFailure::Stuck(_) => StatusCode::SERVICE_UNAVAILABLE,
+        IpamFailure::Persist(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn ipam_hint(e: &IpamFailure) -> Option<String> {
+    use weave_ipam::OpError;
+    Some(match e {
+        IpamFailure::Op(OpError::OutOfBounds { universe, .. }) => {
+            format!("allocate within the IPAM range {universe} (--ipalloc-range)")
+        }
+        IpamFailure::Op(OpError::OwnedByOtherPeer { .. }) => {
+            "the address belongs to another peer's range; pick another address or net:default".into()
+        }
+        IpamFailure::Op(OpError::NoAddresses(_) | OpError::NotFound { .. }) => {
+            "GET /api/v1/ipam/allocations lists what this peer has handed out".into()
+        }
+        IpamFailure::Stuck(Stuck::Exhausted { .. }) => {
+            "release addresses with weave detach (weave ipam check lists orphans), or allocate from another subnet"
+                .into()
+        }
+        IpamFailure::Stuck(Stuck::Unreachable { names, .. }) => {
+            format!("if they are gone for good: weave rmpeer {}", names.join(" "))
+        }
+        IpamFailure::Persist(_) => "the daemon stops; check the disk under --data-dir, then launch it again".into(),
+        _ => return None,
+    })
+}
+
+impl From<IpamFailure> for ApiFailure {
+    fn from(e: IpamFailure) -> ApiFailure {
+        ApiFailure { status: ipam_status(&e), hint: ipam_hint(&e), error: e.to_string() }
+    }
+}
+
+/// The HTTP status of an attach failure.
+pub fn attach_status(e: &AttachError) -> StatusCode {
+    match e {
+        AttachError::BadTarget { .. }
+        | AttachError::NotANamespace { .. }
+        | AttachError::BadAddress(_)
+        | AttachError::BadName(_)
+        | AttachError::DnsDisabled => StatusCode::BAD_REQUEST,
+        AttachError::UnknownTarget { .. }
+        | AttachError::NoNamespace { .. }
+        | AttachError::NothingToDetach { .. }
+        | AttachError::IpamDisabled => StatusCode::NOT_FOUND,
+        AttachError::Unreachable { .. }
+        | AttachError::ContainerNotRunning { .. }
+        | AttachError::TargetGone { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        AttachError::ContainersUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AttachError::InterfaceExists { .. } => StatusCode::CONFLICT,
+        AttachError::Kernel(k) => match k.errno() {
+            Some(libc::EEXIST) | Some(libc::EBUSY) | Some(libc::EADDRINUSE) => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+        AttachError::NoBridge(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AttachError::Ipam(f) => ipam_status(f),
+        AttachError::Journal { .. } | AttachError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<AttachError> for ApiFailure {
+    fn from(e: AttachError) -> ApiFailure {
+        let hint = match &e {
+            AttachError::Ipam(f) => ipam_hint(f),
+            // The CLI exits 4 on this hint, as Weave's does when IPAM is off.
+            AttachError::IpamDisabled => Some(weave_api::client::DISABLED_HINT.into()),
+            e => e.hint(),
+        };
+        ApiFailure { status: attach_status(&e), error: e.to_string(), hint }
     }
 }
 

@@ -1,6 +1,6 @@
 //! `GET /api/v1/events`: a Server-Sent Events stream of changes.
 
-use super::AppState;
+use super::{DaemonApi, DnsApi, IpamApi, MeshApi};
 use crate::mesh::MeshEvent;
 use axum::extract::State;
 use axum::response::sse::{Event as Sse, KeepAlive, Sse as SseResponse};
@@ -23,11 +23,16 @@ const TRAFFIC_EVERY: Duration = Duration::from_secs(1);
 /// stream ends when the daemon stops.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
     responses((status = 200, description = "An endless text/event-stream of events", body = StreamEvent, content_type = "text/event-stream")))]
-pub async fn events(State(d): State<AppState>) -> SseResponse<impl Stream<Item = Result<Sse, Infallible>>> {
+pub async fn events(
+    State(daemon): State<DaemonApi>,
+    State(d): State<MeshApi>,
+    State(ipam): State<IpamApi>,
+    State(dns): State<DnsApi>,
+) -> SseResponse<impl Stream<Item = Result<Sse, Infallible>>> {
     let mut rx = d.mesh.events();
-    let mut ipam_rx = d.ipam.as_ref().map(|i| i.events());
-    let mut dns_rx = d.dns().map(|dns| dns.events());
-    let stop = d.shutdown_signal();
+    let mut ipam_rx = ipam.0.as_ref().map(|i| i.events());
+    let mut dns_rx = dns.0.as_ref().map(|dns| dns.events());
+    let stop = daemon.shutdown_signal();
     let mut ticks = tokio::time::interval(TRAFFIC_EVERY);
     // A slow reader gets fewer samples, not a burst of stale ones.
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -101,7 +106,7 @@ fn convert(e: MeshEvent) -> Option<Event> {
 }
 
 /// Every established connection's counters: sleeve's, and the kernel's for its fastdp device.
-async fn traffic(d: &AppState) -> TrafficEvent {
+async fn traffic(d: &MeshApi) -> TrafficEvent {
     let at_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|t| t.as_millis() as u64)
@@ -151,7 +156,7 @@ async fn traffic(d: &AppState) -> TrafficEvent {
 
 /// The overlay switches recorded since the last call (none on the first: it sets the baseline).
 fn overlay_switches(
-    d: &AppState,
+    d: &MeshApi,
     seen: &mut Option<std::collections::HashMap<PeerName, std::time::SystemTime>>,
 ) -> Vec<OverlayEvent> {
     let m = d.mesh.snapshot();

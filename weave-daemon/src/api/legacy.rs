@@ -1,7 +1,7 @@
 //! Weave Net's own endpoints, with Weave's paths, plain-text bodies and status codes, so that
 //! existing scripts and tooling keep working. Thin adapters over the same snapshots as `/api/v1`.
 
-use super::AppState;
+use super::{AppState, AttachApi, DaemonApi, MeshApi};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,12 +30,12 @@ fn plain(code: StatusCode, body: &str) -> Response {
     (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{body}\n")).into_response()
 }
 
-async fn status(State(d): State<AppState>) -> Response {
+async fn status(State(d): State<DaemonApi>) -> Response {
     let r = d.report();
     text_response(&r, text::status(&r))
 }
 
-async fn status_view(State(d): State<AppState>, Path(view): Path<String>) -> Response {
+async fn status_view(State(d): State<DaemonApi>, Path(view): Path<String>) -> Response {
     let r = d.report();
     let body = match view.as_str() {
         "targets" => text::targets(&r),
@@ -49,7 +49,7 @@ async fn status_view(State(d): State<AppState>, Path(view): Path<String>) -> Res
 }
 
 /// Prometheus text exposition, Weave's metric names.
-async fn metrics(State(d): State<AppState>) -> Response {
+async fn metrics(State(d): State<DaemonApi>) -> Response {
     let body = weave_api::metrics::render(&d.report());
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
         .into_response()
@@ -57,7 +57,7 @@ async fn metrics(State(d): State<AppState>) -> Response {
 
 /// JSON with `Accept: application/json`, else exactly one `format` template, as Weave.
 async fn report(
-    State(d): State<AppState>,
+    State(d): State<DaemonApi>,
     headers: HeaderMap,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
@@ -97,11 +97,7 @@ fn values(form: &[(String, String)], key: &str) -> Vec<String> {
 
 /// `POST /connect` with `peer=...` (repeatable) and `replace=true`: 200, or 400 listing the
 /// peers that could not be used (the others are added).
-async fn connect(
-    State(d): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
-    body: String,
-) -> Response {
+async fn connect(State(d): State<MeshApi>, Query(q): Query<Vec<(String, String)>>, body: String) -> Response {
     let f = form(q, &body);
     let replace = values(&f, "replace").first().map(String::as_str) == Some("true");
     let errors = d.mesh.connect(&values(&f, "peer"), replace).await;
@@ -113,7 +109,7 @@ async fn connect(
 }
 
 /// `POST /forget` with `peer=...` (repeatable).
-async fn forget(State(d): State<AppState>, Query(q): Query<Vec<(String, String)>>, body: String) -> Response {
+async fn forget(State(d): State<MeshApi>, Query(q): Query<Vec<(String, String)>>, body: String) -> Response {
     let f = form(q, &body);
     d.mesh.forget(&values(&f, "peer")).await;
     StatusCode::OK.into_response()
@@ -123,7 +119,7 @@ async fn forget(State(d): State<AppState>, Query(q): Query<Vec<(String, String)>
 /// goes on the bridge; allocating it is the caller's business, as in Weave. 204, 400 for a bad
 /// CIDR, 500 when the bridge or the rules cannot be changed.
 async fn expose(
-    State(d): State<AppState>,
+    State(svc): State<AttachApi>,
     Path((ip, len)): Path<(String, String)>,
     Query(q): Query<Vec<(String, String)>>,
     body: String,
@@ -132,13 +128,8 @@ async fn expose(
         return (StatusCode::BAD_REQUEST, format!("invalid CIDR address: {ip}/{len}\n")).into_response();
     };
     let masquerade = !values(&form(q, &body), "skipNAT").iter().any(|v| v == "true");
-    let dir = d.config.data_dir.clone();
-    let r = super::with_netlink(StatusCode::INTERNAL_SERVER_ERROR, move |nl| {
-        crate::expose::expose(nl, crate::BRIDGE, &dir, &[cidr], masquerade)
-    })
-    .await;
-    match r {
+    match svc.expose_address(cidr, masquerade).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => (e.status, format!("{}\n", e.error)).into_response(),
+        Err(e) => (super::error::attach_status(&e), format!("{e}\n")).into_response(),
     }
 }

@@ -1,6 +1,6 @@
 //! `/api/v1` endpoints of the mesh: peers, connections, routes and targets.
 
-use super::{ApiFailure, AppState};
+use super::{ApiFailure, AppState, MeshApi};
 use axum::extract::State;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,7 +19,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// Every peer of the topology with the connections it announces.
 #[utoipa::path(get, path = "/api/v1/peers", tag = "mesh",
     responses((status = 200, description = "The topology", body = Vec<Peer>)))]
-async fn peers(State(d): State<AppState>) -> Json<Vec<weave_api::Peer>> {
+async fn peers(State(d): State<MeshApi>) -> Json<Vec<weave_api::Peer>> {
     let m = d.mesh.snapshot();
     Json(
         m.peers
@@ -49,7 +49,7 @@ async fn peers(State(d): State<AppState>) -> Json<Vec<weave_api::Peer>> {
 /// This peer's connections and the targets it is trying to reach.
 #[utoipa::path(get, path = "/api/v1/connections", tag = "mesh",
     responses((status = 200, description = "Connections and targets", body = Vec<Connection>)))]
-async fn connections(State(d): State<AppState>) -> Json<Vec<Connection>> {
+async fn connections(State(d): State<MeshApi>) -> Json<Vec<Connection>> {
     let m = d.mesh.snapshot();
     let nick = |name: &str| m.peers.iter().find(|p| p.name == name).map(|p| p.nick_name.clone());
     let counters = d.sleeve.as_ref().map(|s| s.counters()).unwrap_or_default();
@@ -135,7 +135,7 @@ async fn connections(State(d): State<AppState>) -> Json<Vec<Connection>> {
 /// Unicast next hops and broadcast fan-out, as computed from the topology.
 #[utoipa::path(get, path = "/api/v1/routes", tag = "mesh",
     responses((status = 200, description = "Routes", body = Routes)))]
-async fn routes_(State(d): State<AppState>) -> Json<Routes> {
+async fn routes_(State(d): State<MeshApi>) -> Json<Routes> {
     let m = d.mesh.snapshot();
     Json(Routes {
         unicast: m
@@ -154,7 +154,7 @@ async fn routes_(State(d): State<AppState>) -> Json<Routes> {
 /// The connection targets (from the command line, `weave connect`, or persisted).
 #[utoipa::path(get, path = "/api/v1/targets", tag = "mesh",
     responses((status = 200, description = "Targets", body = Targets)))]
-async fn targets(State(d): State<AppState>) -> Json<Targets> {
+async fn targets(State(d): State<MeshApi>) -> Json<Targets> {
     Json(Targets { targets: d.mesh.snapshot().targets.clone() })
 }
 
@@ -164,7 +164,7 @@ async fn targets(State(d): State<AppState>) -> Json<Targets> {
         (status = 200, description = "The targets now", body = Targets),
         (status = 400, description = "A peer address is invalid or cannot be resolved; the others were added", body = ApiError)))]
 async fn connect(
-    State(d): State<AppState>,
+    State(d): State<MeshApi>,
     Json(req): Json<ConnectRequest>,
 ) -> Result<Json<Targets>, ApiFailure> {
     let errors = d.mesh.connect(&req.peers, req.replace).await;
@@ -177,13 +177,13 @@ async fn connect(
 /// Removes connection targets; existing connections stay up. Persisted.
 #[utoipa::path(post, path = "/api/v1/targets/forget", tag = "mesh", request_body = ForgetRequest,
     responses((status = 200, description = "The targets now", body = Targets)))]
-async fn forget(State(d): State<AppState>, Json(req): Json<ForgetRequest>) -> Json<Targets> {
+async fn forget(State(d): State<MeshApi>, Json(req): Json<ForgetRequest>) -> Json<Targets> {
     d.mesh.forget(&req.peers).await;
     Json(Targets { targets: current_targets(&d).await })
 }
 
 /// The targets after a change: the mesh publishes its snapshot right after applying it.
-async fn current_targets(d: &AppState) -> Vec<String> {
+async fn current_targets(d: &MeshApi) -> Vec<String> {
     let mut w = d.mesh.watch();
     let _ = tokio::time::timeout(std::time::Duration::from_millis(200), w.changed()).await;
     let targets = w.borrow().targets.clone();

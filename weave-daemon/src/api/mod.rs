@@ -1,6 +1,7 @@
 //! The REST API: `/api/v1` (JSON, described by the OpenAPI document) and Weave Net's own
-//! endpoints with Weave's paths and bodies. Handlers read daemon snapshots; they never reach
-//! into a subsystem's internals.
+//! endpoints with Weave's paths and bodies. Handlers reach the daemon only through the narrow
+//! handles of [`AppState`] (one per subsystem, extracted with `State<...Api>`): they read
+//! snapshots and call services, and never reach into a subsystem's internals.
 
 mod attach;
 mod dns;
@@ -9,36 +10,18 @@ mod events;
 mod ipam;
 mod legacy;
 mod mesh;
+mod state;
 mod v1;
+mod weave_ipam;
 
 pub use error::ApiFailure;
+pub use state::{AppState, AttachApi, DaemonApi, DnsApi, DockerApi, IpamApi, MeshApi};
 
 use crate::daemon::Daemon;
 use axum::Router;
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-
-pub type AppState = Arc<Daemon>;
-
-/// Runs blocking work (namespaces, netlink, nft) off the runtime; its error answers with `status`.
-async fn blocking<T: Send + 'static>(
-    status: axum::http::StatusCode,
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, ApiFailure> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiFailure::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| ApiFailure::new(status, e))
-}
-
-/// Runs `f` with a netlink socket of the daemon's namespace, off the runtime.
-async fn with_netlink<T: Send + 'static>(
-    status: axum::http::StatusCode,
-    f: impl FnOnce(&mut weave_netdev::Netlink) -> Result<T, String> + Send + 'static,
-) -> Result<T, ApiFailure> {
-    blocking(status, move || f(&mut weave_netdev::Netlink::open().map_err(|e| e.to_string())?)).await
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -76,8 +59,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     v1_parts().1
 }
 
-/// Every route the daemon serves.
-pub fn router(daemon: AppState) -> Router {
+/// Every route the daemon serves, over the daemon's handles.
+pub fn router(daemon: Arc<Daemon>) -> Router {
+    let state = AppState::of(&daemon);
     let (v1, doc) = v1_parts();
     let doc = Arc::new(doc);
     v1.route(
@@ -88,14 +72,14 @@ pub fn router(daemon: AppState) -> Router {
         }),
     )
     .merge(legacy::routes())
-    .merge(ipam::legacy_routes())
+    .merge(weave_ipam::routes())
     .merge(dns::legacy_routes())
     .fallback(error::not_found)
-    .with_state(daemon)
+    .with_state(state)
 }
 
 /// Serves the API until the daemon shuts down.
-pub async fn serve(listener: tokio::net::TcpListener, daemon: AppState) -> std::io::Result<()> {
+pub async fn serve(listener: tokio::net::TcpListener, daemon: Arc<Daemon>) -> std::io::Result<()> {
     let stop = daemon.shutdown_signal();
     axum::serve(listener, router(daemon)).with_graceful_shutdown(stop).await
 }

@@ -2,9 +2,9 @@
 //! kernel's choosing, its state lives in a directory removed on drop, and requests go through
 //! the real router with no sockets.
 
-use super::{router, AppState};
+use super::router;
 use crate::config::Config;
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, Parts};
 use crate::dns::{Dns, DnsConfig};
 use crate::identity::Identity;
 use crate::ipam::{Ipam, IpamConfig};
@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use clap::Parser;
 use http_body_util::BodyExt;
+use std::sync::Arc;
 use tower::ServiceExt;
 
 /// The subsystems a test daemon runs besides the mesh and the API.
@@ -26,7 +27,7 @@ pub enum With {
 }
 
 pub struct TestDaemon {
-    pub daemon: AppState,
+    pub daemon: Arc<Daemon>,
     dir: std::path::PathBuf,
 }
 
@@ -77,20 +78,41 @@ pub async fn daemon_as(tag: &str, (name, nick): (&str, &str), args: &[&str], wit
     if let Some(i) = &ipam {
         i.start(mesh.clone());
     }
-    let daemon = Daemon::with_ipam(config.clone(), identity.clone(), store, mesh, None, ipam, stop);
-    if with == With::Dns {
-        daemon.set_dns(Dns::new(DnsConfig::from_flags(&config), identity.name));
-    }
+    let dns = (with == With::Dns).then(|| Dns::new(DnsConfig::from_flags(&config), identity.name));
+    let daemon =
+        Daemon::new(Parts { config, identity, store, mesh, sleeve: None, ipam, dns, shutdown: stop });
     TestDaemon { daemon, dir }
 }
 
+/// A daemon with IPAM, ready.
+pub async fn ipam_daemon(tag: &str, extra: &[&str]) -> TestDaemon {
+    let t = daemon(&format!("ipam-{tag}"), extra, With::Ipam).await;
+    t.daemon.set_ready();
+    t
+}
+
+/// A daemon with IPAM seeded with itself, so the ring exists at once.
+pub async fn seeded(tag: &str) -> TestDaemon {
+    ipam_daemon(tag, &["--ipalloc-init", "seed=02:00:00:00:00:0a"]).await
+}
+
+/// A request without a body.
+pub fn req(method: &str, path: &str) -> Request<Body> {
+    Request::builder().method(method).uri(path).body(Body::empty()).unwrap()
+}
+
+/// A POST with a JSON body.
+pub fn json(path: &str, body: &str) -> Request<Body> {
+    Request::post(path).header("content-type", "application/json").body(Body::from(body.to_string())).unwrap()
+}
+
 /// One request through the router, for the tests that read a response as it streams.
-pub async fn send(d: &AppState, req: Request<Body>) -> axum::response::Response {
+pub async fn send(d: &Arc<Daemon>, req: Request<Body>) -> axum::response::Response {
     router(d.clone()).oneshot(req).await.unwrap()
 }
 
 /// One request through the router: the status and the body as text.
-pub async fn call(d: &AppState, req: Request<Body>) -> (StatusCode, String) {
+pub async fn call(d: &Arc<Daemon>, req: Request<Body>) -> (StatusCode, String) {
     let resp = send(d, req).await;
     let status = resp.status();
     let body = resp.into_body().collect().await.unwrap().to_bytes();

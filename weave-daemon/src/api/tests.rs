@@ -190,3 +190,38 @@ async fn metrics_are_prometheus_text_with_weaves_names() {
     assert!(body.contains("weave_max_ips "), "{body}");
     assert!(body.contains("weave_ipam_unreachable_percentage 0\n"), "{body}");
 }
+
+/// Attach failures answer with the status `api::error` gives each kind, and JSON bodies.
+#[tokio::test]
+async fn attach_failures_map_to_their_statuses() {
+    let t = testkit::daemon("attach-errors", &["--ipalloc-range", ""], With::Nothing).await;
+    let fifo = std::env::temp_dir().join(format!("weave-api-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let cases = [
+        ("x y", StatusCode::BAD_REQUEST, "invalid target"),
+        ("netns:", StatusCode::BAD_REQUEST, "netns:NAME needs a namespace name"),
+        (fifo.to_str().unwrap(), StatusCode::BAD_REQUEST, "is a FIFO, not a network namespace"),
+        ("/dev/null", StatusCode::BAD_REQUEST, "is a character device"),
+        ("netns:surely-not-there", StatusCode::NOT_FOUND, "cannot open the network namespace"),
+        ("web", StatusCode::NOT_FOUND, "the Docker integration is off"),
+    ];
+    for (target, status, says) in cases {
+        let body = format!(r#"{{"target":{}}}"#, serde_json::to_string(target).unwrap());
+        let (code, resp) = call(&t.daemon, testkit::json("/api/v1/attach", &body)).await;
+        assert_eq!(code, status, "{target}: {resp}");
+        let e: weave_api::ApiError = serde_json::from_str(&resp).unwrap();
+        assert!(e.error.contains(says) && e.hint.is_some(), "{target}: {e:?}");
+    }
+    // net: without IPAM: the CLI's "disabled" exit status 4 keys on this hint.
+    let me = format!(r#"{{"target":"pid:{}"}}"#, std::process::id());
+    let (code, resp) = call(&t.daemon, testkit::json("/api/v1/attach", &me)).await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "{resp}");
+    let e: weave_api::ApiError = serde_json::from_str(&resp).unwrap();
+    assert_eq!(e.hint.as_deref(), Some(weave_api::client::DISABLED_HINT));
+    // Detaching a namespace that never existed and holds nothing.
+    let (code, resp) =
+        call(&t.daemon, testkit::json("/api/v1/detach", r#"{"target":"netns:surely-not-there"}"#)).await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "{resp}");
+    let _ = std::fs::remove_file(&fifo);
+}

@@ -236,7 +236,6 @@ impl Dns {
     /// Removes our names of targets (`netns:NAME`, `pid:PID`, namespace paths) that no longer
     /// exist, as Weave's `ContainerDied`.
     async fn reap_dead_targets(&self) {
-        use crate::attach::target::Target;
         let ids: HashSet<String> = {
             let ns = self.read();
             let us = ns.our_name();
@@ -247,7 +246,7 @@ impl Dns {
                 .collect()
         };
         for id in ids {
-            let dead = Target::parse(&id).is_ok_and(|t| !crate::ipam::check::target_exists(&t));
+            let dead = crate::attach::target::id_exists(&id) == Some(false);
             if dead {
                 tracing::info!(target = %id, "target gone: removing its DNS names");
                 let data = self.change(|ns| ns.container_died(&id, now()));

@@ -238,6 +238,29 @@ impl DockerClient {
         }
     }
 
+    /// Removes network `name`; `false` when there is none. When Docker refuses because
+    /// containers are on it, the error names them, as Weave's.
+    pub async fn remove_network(&self, name: &str) -> Result<bool, DockerError> {
+        match self.inner.remove_network(name).await {
+            Ok(()) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+            Err(e) => {
+                let e = DockerError::from_bollard(e, &self.addr, &format!("remove network {name}"));
+                let Ok(n) = self.inner.inspect_network(name, None).await else { return Err(e) };
+                let ids: Vec<String> =
+                    n.containers.unwrap_or_default().into_keys().map(|id| id.chars().take(12).collect()).collect();
+                if ids.is_empty() {
+                    return Err(e);
+                }
+                Err(DockerError::Api(format!(
+                    "the following containers are still attached to network {name:?}: {}; Docker operations \
+                     involving those containers may pause or fail while weave is not running",
+                    ids.join(" ")
+                )))
+            }
+        }
+    }
+
     /// Container start, die and destroy events from now on; ends when Docker goes away.
     pub fn events(&self) -> impl Stream<Item = Result<ContainerEvent, DockerError>> + Send + 'static {
         let filters = HashMap::from([

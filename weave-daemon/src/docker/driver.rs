@@ -3,7 +3,8 @@
 //! CreateEndpoint makes the veth pair `vethwl<id>`/`vethwg<id>` (the first 9 characters of the
 //! endpoint id) with the host end on the `weave` bridge; Join hands Docker the other end to move
 //! into the container as `ethwe<N>`, with the multicast route when the network asks for it;
-//! DeleteEndpoint removes the pair. Addresses come from the IPAM driver, never from here.
+//! DeleteEndpoint removes the pair. Both go through the attach service, which journals them
+//! (`crate::attach::endpoint`). Addresses come from the IPAM driver, never from here.
 
 use super::plugin::{answer, empty, parse, PluginError, PluginResult};
 use super::Shared;
@@ -32,10 +33,7 @@ pub struct Network {
 }
 
 /// The host and container ends of an endpoint's veth pair.
-pub fn veth_pair(endpoint_id: &str) -> (String, String) {
-    let id = &endpoint_id[..endpoint_id.len().min(ID_IN_NAME)];
-    (format!("vethwl{id}"), format!("vethwg{id}"))
-}
+pub use crate::attach::target::endpoint_veths as veth_pair;
 
 /// Checks a network or endpoint id before it names anything.
 pub fn check_id(what: &str, id: &str) -> Result<(), PluginError> {
@@ -184,11 +182,14 @@ impl NetworkDriver {
             return Err(PluginError::new("Not supported: creating an interface from within CreateEndpoint"));
         }
         self.network(&req.network_id).await?;
-        let (host, peer) = veth_pair(&req.endpoint_id);
-        let (bridge, mtu) = (self.shared.bridge.clone(), self.shared.mtu);
         tracing::info!(network = %req.network_id, endpoint = %req.endpoint_id, "[net] CreateEndpoint");
-        let mac = blocking(move || create_veth(&bridge, &host, &peer, mtu)).await?;
-        answer(serde_json::json!({ "Interface": { "MacAddress": mac } }))
+        let mac = self
+            .shared
+            .attach
+            .create_endpoint(req.endpoint_id)
+            .await
+            .map_err(|e| PluginError::new(e.to_string()))?;
+        answer(serde_json::json!({ "Interface": { "MacAddress": crate::attach::format_mac(&mac) } }))
     }
 
     pub async fn delete_endpoint(&self, body: &[u8]) -> PluginResult {
@@ -196,16 +197,17 @@ impl NetworkDriver {
         check_id("network id", &req.network_id)?;
         check_id("endpoint id", &req.endpoint_id)?;
         tracing::info!(network = %req.network_id, endpoint = %req.endpoint_id, "[net] DeleteEndpoint");
-        let (host, _) = veth_pair(&req.endpoint_id);
-        let id = req.endpoint_id.clone();
-        blocking(move || {
-            let mut nl = Netlink::open().map_err(|e| e.to_string())?;
-            match nl.link_by_name(&host).map_err(|e| e.to_string())? {
-                Some(l) => nl.delete_link(&l).map_err(|e| e.to_string()),
-                None => Err(format!("no endpoint {id} here (interface {host} does not exist)")),
-            }
-        })
-        .await?;
+        // As Weave: an endpoint already gone is no error (Docker repeats calls the daemon
+        // did not answer, so a delete may find its work done).
+        let existed = self
+            .shared
+            .attach
+            .delete_endpoint(req.endpoint_id.clone())
+            .await
+            .map_err(|e| PluginError::new(e.to_string()))?;
+        if !existed {
+            tracing::info!(endpoint = %req.endpoint_id, "DeleteEndpoint: no veth pair was left");
+        }
         empty()
     }
 
@@ -288,40 +290,6 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| PluginError::new(e.to_string()))?
         .map_err(PluginError::new)
-}
-
-/// Makes the pair, host end on the bridge and up; returns the container end's MAC. Nothing is
-/// left behind on failure.
-fn create_veth(bridge: &str, host: &str, peer: &str, mtu: u32) -> Result<String, String> {
-    let mut nl = Netlink::open().map_err(|e| e.to_string())?;
-    let br = nl
-        .link_by_name(bridge)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("the bridge {bridge} is missing: is weave running?"))?;
-    if nl.link_by_name(host).map_err(|e| e.to_string())?.is_some() {
-        return Err(format!(
-            "interface {host} already exists (endpoint ids must differ in their first 9 characters)"
-        ));
-    }
-    nl.create_veth(host, peer, Some(mtu)).map_err(|e| e.to_string())?;
-    let result = (|| {
-        let h =
-            nl.link_by_name(host).map_err(|e| e.to_string())?.ok_or("veth vanished after it was created")?;
-        nl.set_master(&h, Some(br.index)).map_err(|e| e.to_string())?;
-        nl.set_hairpin(&h, true).map_err(|e| e.to_string())?;
-        nl.set_up(&h, true).map_err(|e| e.to_string())?;
-        let p = nl
-            .link_by_name(peer)
-            .map_err(|e| e.to_string())?
-            .ok_or("veth peer vanished after it was created")?;
-        Ok(crate::attach::format_mac(&p.mac.unwrap_or_default()))
-    })();
-    if result.is_err() {
-        if let Ok(Some(h)) = nl.link_by_name(host) {
-            let _ = nl.delete_link(&h);
-        }
-    }
-    result
 }
 
 #[cfg(test)]

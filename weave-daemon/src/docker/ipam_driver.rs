@@ -249,14 +249,6 @@ impl IpamDriver {
     }
 }
 
-/// For tests: the released-address bookkeeping's view.
-impl IpamDriver {
-    #[cfg(test)]
-    fn released_count(&self) -> usize {
-        self.released.lock().expect("released lock").len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,11 +266,5 @@ mod tests {
         ] {
             assert_eq!(split_pool_id(bad).unwrap_err().message, format!("Unrecognized pool ID: {bad}"));
         }
-    }
-
-    #[test]
-    fn no_released_addresses_at_first() {
-        let shared = Arc::new(Shared::for_tests());
-        assert_eq!(IpamDriver::new(shared).released_count(), 0);
     }
 }

@@ -20,6 +20,8 @@ pub mod watcher;
 #[cfg(test)]
 mod tests;
 
+use crate::attach::target::{self, BoxFuture, ContainerResolver};
+use crate::attach::{AttachError, AttachService};
 use client::{Container, DockerClient, DockerError};
 use driver::Network;
 use std::collections::HashMap;
@@ -44,9 +46,7 @@ pub struct DockerConfig {
     pub plugin: bool,
     pub plugin_socket: PathBuf,
     pub mesh_socket: PathBuf,
-    pub bridge: String,
-    pub mtu: u32,
-    /// The weaveDNS domain (for container names).
+    /// weaveDNS runs (shown in the plugin's status).
     pub dns: bool,
 }
 
@@ -57,8 +57,6 @@ impl DockerConfig {
             plugin: !c.no_plugin,
             plugin_socket: c.plugin_socket.clone(),
             mesh_socket: c.plugin_mesh_socket.clone(),
-            bridge: crate::BRIDGE.into(),
-            mtu: crate::daemon::overlay_mtu(c),
             dns: !c.no_dns,
         }
     }
@@ -87,10 +85,10 @@ pub enum State {
 /// What the plugin, the watcher and the API share.
 pub struct Shared {
     pub config: DockerConfig,
-    pub bridge: String,
-    pub mtu: u32,
     pub ipam: Option<Arc<crate::ipam::Ipam>>,
     pub dns: Option<Arc<crate::dns::Dns>>,
+    /// The attach service: the plugin's endpoints are made and removed through it.
+    pub attach: Arc<AttachService>,
     /// Networks the plugin was told about or asked Docker about, by id.
     pub networks: Mutex<HashMap<String, Network>>,
     client: RwLock<Option<DockerClient>>,
@@ -104,14 +102,14 @@ impl Shared {
         config: DockerConfig,
         ipam: Option<Arc<crate::ipam::Ipam>>,
         dns: Option<Arc<crate::dns::Dns>>,
+        attach: Arc<AttachService>,
     ) -> Shared {
         let state = if config.addr.is_empty() { State::Disabled } else { State::Connecting };
         Shared {
-            bridge: config.bridge.clone(),
-            mtu: config.mtu,
             config,
             ipam,
             dns,
+            attach,
             networks: Mutex::new(HashMap::new()),
             client: RwLock::new(None),
             state: RwLock::new(state),
@@ -119,18 +117,23 @@ impl Shared {
         }
     }
 
+    /// Without Docker, IPAM or DNS; the attach service's database in `dir`, its bridge one
+    /// that does not exist.
     #[cfg(test)]
-    pub fn for_tests() -> Shared {
+    pub fn for_tests(dir: &std::path::Path) -> Shared {
+        use crate::attach::{journal::StoreJournal, kernel::NetKernel, ports};
         let config = DockerConfig {
             addr: String::new(),
             plugin: true,
             plugin_socket: PathBuf::from("weave.sock"),
             mesh_socket: PathBuf::from("weavemesh.sock"),
-            bridge: "weave".into(),
-            mtu: 1376,
             dns: false,
         };
-        Shared::new(config, None, None)
+        let store = crate::store::Store::open(&dir.join("weave.db")).expect("test database");
+        let kernel = NetKernel { bridge: "weave-no-such".into(), mtu: 1376, data_dir: dir.to_path_buf() };
+        let attach =
+            AttachService::new(ports::IpamBook(None), ports::DnsNames(None), kernel, StoreJournal(store));
+        Shared::new(config, None, None, attach)
     }
 
     pub fn enabled(&self) -> bool {
@@ -222,9 +225,83 @@ impl Shared {
             let Ok(c) = client.container(&container).await else { return };
             if c.running && !c.endpoints.iter().any(|e| e.ip == Some(ip)) {
                 tracing::info!(%container, address = %ip, "disconnected from the weave network: releasing its address");
-                let _ = ipam.free(&container, weave_ipam::Address(u32::from(ip))).await;
+                if let Some(dns) = &me.dns {
+                    dns.delete(None, Some(&container), Some(ip)).await;
+                }
+                if let Err(e) = ipam.free(&container, weave_ipam::Address(u32::from(ip))).await {
+                    tracing::warn!(%container, address = %ip, "releasing the address: {e}");
+                }
             }
         });
+    }
+}
+
+/// Docker containers as attach targets: by full id (the watcher's view first), unique id
+/// prefix or name, through Docker.
+impl ContainerResolver for Shared {
+    fn resolve<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<target::Container, AttachError>> {
+        Box::pin(async move {
+            let c = match self.known_container(name) {
+                Some(c) => c,
+                None => {
+                    let client =
+                        self.require_client().map_err(|e| AttachError::ContainersUnavailable(e.to_string()))?;
+                    match client.container(name).await {
+                        Ok(c) => c,
+                        Err(DockerError::NoSuchContainer(_)) => {
+                            return Err(AttachError::UnknownTarget {
+                                target: name.to_string(),
+                                why: "Docker has no container by that id or name".into(),
+                            })
+                        }
+                        Err(e) => return Err(AttachError::ContainersUnavailable(e.to_string())),
+                    }
+                }
+            };
+            if !c.running || c.pid == 0 {
+                return Err(AttachError::ContainerNotRunning { id: c.id, name: c.name });
+            }
+            let hostname = self.container_fqdn(&c);
+            Ok(target::Container { id: c.id, pid: c.pid, hostname })
+        })
+    }
+}
+
+impl Shared {
+    /// A container's `hostname.domainname` when it falls in the weave domain, as Weave's
+    /// `weave attach` names containers (a bare hostname gets no name).
+    fn container_fqdn(&self, c: &Container) -> Option<String> {
+        let fqdn = match (c.hostname.as_str(), c.domainname.as_str()) {
+            ("", _) => return None,
+            (h, "") if h.contains('.') => h.to_string(),
+            (_, "") => return None,
+            (h, d) => format!("{h}.{d}"),
+        };
+        self.dns.as_ref()?.name_in_domain(&fqdn).ok()
+    }
+}
+
+impl Shared {
+    /// `weave stop` and `weave reset`: the Docker network `weave` goes, as Weave's `weave stop`
+    /// removes it (the next launch makes it again). Returns what the user should be warned of:
+    /// containers still on it, Docker not answering. Nothing to do without the plugin.
+    pub async fn remove_default_network(&self) -> Option<String> {
+        if !self.enabled() || !self.config.plugin {
+            return None;
+        }
+        let client = match self.require_client() {
+            Ok(c) => c,
+            Err(e) => return Some(format!("the Docker network {DEFAULT_NETWORK} was not removed: {e}")),
+        };
+        match client.remove_network(DEFAULT_NETWORK).await {
+            Ok(removed) => {
+                if removed {
+                    tracing::info!(network = DEFAULT_NETWORK, "removed the Docker network");
+                }
+                None
+            }
+            Err(e) => Some(format!("unable to remove the Docker network {DEFAULT_NETWORK}: {e}")),
+        }
     }
 }
 
@@ -239,13 +316,15 @@ pub fn start(
     config: DockerConfig,
     ipam: Option<Arc<crate::ipam::Ipam>>,
     dns: Option<Arc<crate::dns::Dns>>,
+    attach: Arc<AttachService>,
     stop: CancellationToken,
 ) -> anyhow::Result<Arc<Shared>> {
-    let shared = Arc::new(Shared::new(config, ipam, dns));
+    let shared = Arc::new(Shared::new(config, ipam, dns, attach));
     if !shared.enabled() {
         tracing::info!("Docker integration disabled (--docker-api '')");
         return Ok(shared);
     }
+    shared.attach.set_container_resolver(shared.clone());
     if shared.config.plugin {
         let global = Arc::new(driver::NetworkDriver::new(
             &DockerConfig::driver_name(&shared.config.plugin_socket),
@@ -266,9 +345,34 @@ pub fn start(
             tracing::info!(socket = %path.display(), "Docker plugin listening");
             tokio::spawn(plugin::serve(listener, path, router, stop.clone()));
         }
+        tokio::spawn(remove_unjoined(shared.attach.clone(), stop.clone()));
     }
     tokio::spawn(supervise(shared.clone(), stop));
     Ok(shared)
+}
+
+/// How long Docker repeats a plugin call that gets no answer (its plugin client's timeout),
+/// with a margin: an endpoint made before the daemon started and still not joined after this
+/// will never be.
+const DOCKER_RETRY_WINDOW: Duration = Duration::from_secs(45);
+
+/// Endpoints made by an earlier daemon whose container end is still on the host once Docker
+/// has stopped repeating the calls the restart cut (Join, or DeleteEndpoint after a failed
+/// start) are removed: nobody will use them.
+async fn remove_unjoined(attach: Arc<AttachService>, stop: CancellationToken) {
+    let before = match attach.unjoined_endpoints().await {
+        Ok(v) if !v.is_empty() => v,
+        Ok(_) => return,
+        Err(e) => return tracing::warn!("listing the plugin's endpoints: {e}"),
+    };
+    tokio::select! {
+        _ = stop.cancelled() => return,
+        _ = tokio::time::sleep(DOCKER_RETRY_WINDOW) => {}
+    }
+    let removed = attach.remove_unjoined(&before).await;
+    if !removed.is_empty() {
+        tracing::info!(?removed, "removed endpoints Docker never joined");
+    }
 }
 
 /// Connects, reconciles and follows events; on loss, says so and reconnects with backoff.

@@ -4,23 +4,13 @@
 //! carry them (`weave detach`, which releases them in IPAM even when the target is gone).
 
 use super::{to_cidr, Ipam};
-use crate::attach::target::Target;
+use crate::attach::target::id_exists;
 use crate::attach::Attached;
 use std::collections::BTreeMap;
-use std::path::Path;
 use weave_api::{IpamCheck, OrphanAllocation, UnreachableSpace};
 
 /// How long a refused gossip message counts as a current problem.
 const RECENT_SECS: u64 = 300;
-
-/// Whether the target's namespace still exists (it may exist and still fail to open).
-pub fn target_exists(t: &Target) -> bool {
-    match t {
-        Target::Named(n) => Path::new("/var/run/netns").join(n).exists(),
-        Target::Path(p) => p.exists(),
-        Target::Pid(p) | Target::Docker { pid: p, .. } => Path::new(&format!("/proc/{p}")).exists(),
-    }
-}
 
 /// Builds the report from IPAM's state and the targets attached now (`attach::list`).
 pub fn check(ipam: &Ipam, attached: &[Attached]) -> IpamCheck {
@@ -39,9 +29,10 @@ pub fn check(ipam: &Ipam, attached: &[Attached]) -> IpamCheck {
 
     let mut orphans = Vec::new();
     for (ident, data) in ipam.owned() {
-        let Ok(target) = Target::parse(&ident) else { continue };
+        // Owners whose target kind this check cannot see (containers, `weave:expose`).
+        let Some(exists) = id_exists(&ident) else { continue };
         let addrs: Vec<String> = data.cidrs.iter().map(|c| c.to_string()).collect();
-        if !target_exists(&target) {
+        if !exists {
             orphans.push(OrphanAllocation {
                 ident: ident.clone(),
                 addrs,

@@ -133,20 +133,42 @@ pub fn to_net(c: Cidr) -> ipnet::Ipv4Net {
     ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(c.addr.0), c.prefix_len).expect("prefix <= 32")
 }
 
+/// Owner identifiers: any non-empty string of reasonable length.
+pub fn check_ident(ident: &str) -> Result<(), String> {
+    if ident.is_empty() {
+        return Err("the owner identifier (ident) must not be empty".into());
+    }
+    if ident.len() > MAX_IDENT_LEN {
+        return Err(format!("identifier too long ({} bytes; at most {MAX_IDENT_LEN})", ident.len()));
+    }
+    Ok(())
+}
+
+/// A subnet to allocate in, with Weave's checks and texts (`ParseCIDRSubnet`).
+pub fn parse_subnet(s: &str) -> Result<Cidr, String> {
+    let c: Cidr = s.parse().map_err(|e: weave_ipam::address::ParseError| e.to_string())?;
+    if c.size() < weave_ipam::allocator::MIN_SUBNET_SIZE {
+        return Err(format!("invalid subnet - smaller than minimum size 4: {s}"));
+    }
+    if !c.is_subnet() {
+        return Err(format!("invalid subnet - bits after network prefix are not all zero: {s}"));
+    }
+    Ok(c)
+}
+
 /// Addresses already in use at start, to be claimed: the bridge's (`weave:expose`) and those
 /// of attached targets (by target id).
-pub fn find_pre_claims(nl: &mut weave_netdev::Netlink) -> Vec<PreClaim> {
+pub fn find_pre_claims(kernel: &impl crate::attach::kernel::Kernel) -> Vec<PreClaim> {
     let mut out = Vec::new();
-    match crate::attach::expose_entry(nl, crate::BRIDGE) {
-        Ok(Some(e)) => out.extend(e.addrs.iter().map(|a| PreClaim {
+    match kernel.bridge() {
+        Ok(e) => out.extend(e.addrs.iter().map(|a| PreClaim {
             ident: "weave:expose".into(),
             is_container: false,
             cidr: to_cidr(*a),
         })),
-        Ok(None) => {}
         Err(e) => tracing::warn!("reading the bridge's addresses: {e}"),
     }
-    match crate::attach::list(nl, crate::BRIDGE) {
+    match kernel.list(&Default::default()) {
         Ok(list) => {
             for t in list {
                 out.extend(t.addrs.iter().map(|a| PreClaim {
@@ -619,6 +641,11 @@ impl Ipam {
         self.lock().alloc.lookup(ident, subnet.host_range())
     }
 
+    /// The addresses this peer handed out to `ident`.
+    pub fn owned_by(&self, ident: &str) -> Vec<Cidr> {
+        self.lock().alloc.owned().get(ident).map(|d| d.cidrs.clone()).unwrap_or_default()
+    }
+
     /// Everything handed out by this peer.
     pub fn owned(&self) -> Vec<(String, OwnedData)> {
         self.lock().alloc.owned().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
@@ -749,6 +776,15 @@ mod tests {
         all.extend_from_slice(args);
         let c = Config::try_parse_from(all).unwrap();
         IpamConfig::from_flags(&c, PeerName(1), 1, "n", peers).unwrap().init
+    }
+
+    #[test]
+    fn subnets_are_checked_as_weave() {
+        assert_eq!(parse_subnet("10.32.1.0/24").unwrap().to_string(), "10.32.1.0/24");
+        assert_eq!(parse_subnet("x/8").unwrap_err(), "invalid CIDR address: x/8");
+        assert!(parse_subnet("10.32.0.1/24").unwrap_err().contains("bits after network prefix"));
+        assert!(parse_subnet("10.32.0.0/31").unwrap_err().contains("smaller than minimum size 4"));
+        assert!(check_ident("").is_err() && check_ident(&"x".repeat(MAX_IDENT_LEN + 1)).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `weave expose` and `weave hide`: the host's own addresses on the weave network, and Weave's
-//! NAT for them.
+//! The kernel side of `weave expose` and `weave hide`: the host's own addresses on the bridge,
+//! and Weave's NAT for them.
 //!
 //! The addresses live on the bridge, so `weave ps` and a restarted daemon read them from the
 //! kernel. Which of them are masqueraded is kept in [`FILE`] under the data dir; the NAT rules are
@@ -7,11 +7,12 @@
 //! of their own that exists only while something is masqueraded: a NAT hook switches connection
 //! tracking on for every packet, which the fast datapath should not pay for when nothing needs it.
 
+use super::error::AttachError;
 use ipnet::Ipv4Net;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
-use weave_netdev::{arp, nft, Netlink};
+use weave_netdev::{arp, nft, sysctl, Netlink};
 
 /// Per exposed CIDR, whether it is masqueraded (JSON).
 pub const FILE: &str = "expose.json";
@@ -22,24 +23,22 @@ pub const ID: &str = "weave:expose";
 /// Serialises the read-modify-write of [`FILE`] and the rebuild of the rules.
 static STATE: Mutex<()> = Mutex::new(());
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
 /// Puts `addrs` on the bridge (those it lacks), announces them with gratuitous ARP, and records
-/// whether they are masqueraded; then rebuilds the NAT rules.
+/// whether they are masqueraded; then rebuilds the NAT rules. Returns the addresses added.
 pub fn expose(
     nl: &mut Netlink,
     bridge: &str,
     dir: &Path,
     addrs: &[Ipv4Net],
     masquerade: bool,
-) -> Result<(), String> {
+) -> Result<Vec<Ipv4Net>, AttachError> {
     let _guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
-    let br = nl.link_by_name(bridge).map_err(err)?.ok_or_else(|| format!("no bridge {bridge}"))?;
-    let existing = nl.addresses(br.index).map_err(err)?;
+    let br = nl.link_by_name(bridge)?.ok_or_else(|| AttachError::NoBridge(bridge.to_string()))?;
+    let existing = nl.addresses(br.index)?;
+    let mut added = Vec::new();
     for a in addrs.iter().filter(|a| !existing.contains(a)) {
-        nl.add_address(&br, *a).map_err(err)?;
+        nl.add_address(&br, *a)?;
+        added.push(*a);
         if let Err(e) = arp::send_gratuitous_arp(bridge, a.addr(), br.mac.unwrap_or_default()) {
             tracing::debug!("gratuitous ARP for {a}: {e}");
         }
@@ -49,18 +48,29 @@ pub fn expose(
         masq.insert(a.to_string(), masquerade);
     }
     save(dir, &masq)?;
-    sync_locked(nl, bridge, dir)
+    sync_locked(nl, bridge, dir)?;
+    Ok(added)
 }
 
-/// Takes `addrs` off the bridge (all of its addresses when empty) and returns those removed;
+/// Takes `addrs` off the bridge (all of its addresses when `None`) and returns those removed;
 /// then rebuilds the NAT rules.
-pub fn hide(nl: &mut Netlink, bridge: &str, dir: &Path, addrs: &[Ipv4Net]) -> Result<Vec<Ipv4Net>, String> {
+pub fn hide(
+    nl: &mut Netlink,
+    bridge: &str,
+    dir: &Path,
+    addrs: Option<&[Ipv4Net]>,
+) -> Result<Vec<Ipv4Net>, AttachError> {
     let _guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(br) = nl.link_by_name(bridge).map_err(err)? else { return Ok(vec![]) };
-    let existing = nl.addresses(br.index).map_err(err)?;
-    let gone: Vec<Ipv4Net> = existing.into_iter().filter(|a| addrs.is_empty() || addrs.contains(a)).collect();
+    let Some(br) = nl.link_by_name(bridge)? else { return Ok(vec![]) };
+    let existing = nl.addresses(br.index)?;
+    let gone: Vec<Ipv4Net> = existing.into_iter().filter(|a| addrs.is_none_or(|w| w.contains(a))).collect();
+    // Else deleting a subnet's first address deletes the others of the subnet with it.
+    sysctl::write(&format!("net/ipv4/conf/{bridge}/promote_secondaries"), "1")?;
     for a in &gone {
-        nl.del_address(&br, *a).map_err(err)?;
+        match nl.del_address(&br, *a) {
+            Err(e) if e.errno() == Some(libc::EADDRNOTAVAIL) => {}
+            r => r?,
+        }
     }
     let mut masq = load(dir);
     for a in &gone {
@@ -72,14 +82,14 @@ pub fn hide(nl: &mut Netlink, bridge: &str, dir: &Path, addrs: &[Ipv4Net]) -> Re
 }
 
 /// Rebuilds the NAT rules from the bridge's addresses and [`FILE`] (at start).
-pub fn sync(nl: &mut Netlink, bridge: &str, dir: &Path) -> Result<(), String> {
+pub fn sync(nl: &mut Netlink, bridge: &str, dir: &Path) -> Result<(), AttachError> {
     let _guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
     sync_locked(nl, bridge, dir)
 }
 
-fn sync_locked(nl: &mut Netlink, bridge: &str, dir: &Path) -> Result<(), String> {
-    let on_bridge = match nl.link_by_name(bridge).map_err(err)? {
-        Some(br) => nl.addresses(br.index).map_err(err)?,
+fn sync_locked(nl: &mut Netlink, bridge: &str, dir: &Path) -> Result<(), AttachError> {
+    let on_bridge = match nl.link_by_name(bridge)? {
+        Some(br) => nl.addresses(br.index)?,
         None => vec![],
     };
     let masq = load(dir);
@@ -90,7 +100,7 @@ fn sync_locked(nl: &mut Netlink, bridge: &str, dir: &Path) -> Result<(), String>
     if subnets.is_empty() {
         return remove_nat();
     }
-    nft::apply(&nat_script(&subnets)).map_err(err)
+    Ok(nft::apply(&nat_script(&subnets))?)
 }
 
 /// Weave's NAT rules per exposed subnet: multicast leaves untouched; traffic entering the
@@ -117,9 +127,9 @@ fn nat_script(subnets: &[Ipv4Net]) -> String {
 }
 
 /// Removes the NAT table (nothing masqueraded, or `weave reset`).
-pub fn remove_nat() -> Result<(), String> {
+pub fn remove_nat() -> Result<(), AttachError> {
     match nft::run(&["list", "table", "ip", TABLE]) {
-        Ok(_) => nft::run(&["delete", "table", "ip", TABLE]).map(drop).map_err(err),
+        Ok(_) => Ok(nft::run(&["delete", "table", "ip", TABLE]).map(drop)?),
         Err(_) => Ok(()),
     }
 }
@@ -144,13 +154,13 @@ fn load(dir: &Path) -> BTreeMap<String, bool> {
     }
 }
 
-fn save(dir: &Path, masq: &BTreeMap<String, bool>) -> Result<(), String> {
+fn save(dir: &Path, masq: &BTreeMap<String, bool>) -> Result<(), AttachError> {
     let path = dir.join(FILE);
     let tmp = dir.join(format!("{FILE}.tmp"));
-    let json = serde_json::to_vec_pretty(masq).map_err(err)?;
+    let json = serde_json::to_vec_pretty(masq).map_err(|e| AttachError::Internal(e.to_string()))?;
     std::fs::write(&tmp, json)
         .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| format!("write {}: {e}", path.display()))
+        .map_err(|e| AttachError::Internal(format!("write {}: {e}", path.display())))
 }
 
 #[cfg(test)]
