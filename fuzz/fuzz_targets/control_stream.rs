@@ -1,9 +1,9 @@
 //! Any bytes as what follows the handshake on TCP 6783: framing, message tags, gossip
-//! envelopes, the features map and topology payloads.
+//! envelopes, the features map and topology payloads, within the gob decoder's memory budget.
 #![no_main]
 use weave_wire::protocol::{Features, FrameDecoder, Message};
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+libfuzzer_sys::fuzz_target!(|data: &[u8]| weave_fuzz::within(weave_fuzz::gob_bound(data.len()), || {
     let _ = Features::decode(data);
     let _ = weave_wire::topology::decode_topology(data);
     let mut dec = FrameDecoder::new();
@@ -17,4 +17,4 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             }
         }
     }
-});
+}));

@@ -1,5 +1,9 @@
 //! A typed async client of the daemon's `/api/v1` REST API.
 
+use crate::cni::{
+    CniAddRequest, CniAttachment, CniCheckRequest, CniCheckResult, CniDeleted, CniGcRequest, CniGcResult,
+    CniIpamRequest, CniStatus,
+};
 use crate::dns::{DnsAddRequest, DnsChange, DnsInfo, DnsRemoveRequest};
 use crate::events::{Events, SseParser, IDLE};
 use crate::{
@@ -76,7 +80,7 @@ impl Client {
     }
 
     pub async fn shutdown(&self) -> Result<ShutdownAccepted, ClientError> {
-        self.send(self.http.post(self.url("/api/v1/shutdown"))).await
+        self.send(self.post_empty("/api/v1/shutdown")).await
     }
 
     pub async fn peers(&self) -> Result<Vec<Peer>, ClientError> {
@@ -134,6 +138,67 @@ impl Client {
         self.get("/api/v1/ps").await
     }
 
+    /// CNI ADD: an interface on the weave network for a container.
+    pub async fn cni_add(&self, req: &CniAddRequest) -> Result<CniAttachment, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/cni/attachments")).json(req)).await
+    }
+
+    /// CNI ADD of `weave-ipam`: an address only.
+    pub async fn cni_ipam(&self, req: &CniIpamRequest) -> Result<CniAttachment, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/cni/ipam")).json(req)).await
+    }
+
+    /// CNI attachments on this host.
+    pub async fn cni_attachments(&self) -> Result<Vec<CniAttachment>, ClientError> {
+        self.get("/api/v1/cni/attachments").await
+    }
+
+    /// CNI CHECK: what is wrong with an attachment, compared with what the runtime expects.
+    pub async fn cni_check(
+        &self,
+        container_id: &str,
+        ifname: &str,
+        req: &CniCheckRequest,
+    ) -> Result<CniCheckResult, ClientError> {
+        let url = self.attachment_url(container_id, ifname, Some("check"))?;
+        self.send(self.http.post(url).json(req)).await
+    }
+
+    /// CNI DEL: removes an attachment; succeeds when it does not exist.
+    pub async fn cni_del(&self, container_id: &str, ifname: &str) -> Result<CniDeleted, ClientError> {
+        let url = self.attachment_url(container_id, ifname, None)?;
+        self.send(self.http.delete(url)).await
+    }
+
+    /// CNI GC: removes the attachments of a network that are not in `valid`.
+    pub async fn cni_gc(&self, req: &CniGcRequest) -> Result<CniGcResult, ClientError> {
+        self.send(self.http.post(self.url("/api/v1/cni/gc")).json(req)).await
+    }
+
+    /// CNI STATUS: whether ADD can be served now.
+    pub async fn cni_status(&self) -> Result<CniStatus, ClientError> {
+        self.get("/api/v1/cni/status").await
+    }
+
+    /// `/api/v1/cni/attachments/{container_id}/{ifname}[/{tail}]`, each segment escaped.
+    fn attachment_url(
+        &self,
+        container_id: &str,
+        ifname: &str,
+        tail: Option<&str>,
+    ) -> Result<reqwest::Url, ClientError> {
+        let mut url = reqwest::Url::parse(&self.base)
+            .map_err(|e| self.decode(format!("address {}: {e}", self.addr)))?;
+        {
+            let mut segs = url
+                .path_segments_mut()
+                .map_err(|_| self.decode(format!("address {} cannot carry a path", self.addr)))?;
+            segs.extend(["api", "v1", "cni", "attachments", container_id, ifname]);
+            segs.extend(tail);
+        }
+        Ok(url)
+    }
+
     /// IPAM as this peer sees it.
     pub async fn ipam(&self) -> Result<IpamInfo, ClientError> {
         self.get("/api/v1/ipam").await
@@ -159,7 +224,7 @@ impl Client {
 
     /// Waits until IPAM consensus is reached.
     pub async fn ipam_prime(&self) -> Result<Primed, ClientError> {
-        self.send(self.http.post(self.url("/api/v1/ipam/prime"))).await
+        self.send(self.post_empty("/api/v1/ipam/prime")).await
     }
 
     /// Takes over the IPAM space of a dead peer (name or nickname).
@@ -175,7 +240,7 @@ impl Client {
 
     /// Hands IPAM space to a live peer, removes weave's devices, rules and data, and stops.
     pub async fn reset(&self) -> Result<ResetResult, ClientError> {
-        self.send(self.http.post(self.url("/api/v1/reset"))).await
+        self.send(self.post_empty("/api/v1/reset")).await
     }
 
     /// weaveDNS: configuration and entries.
@@ -227,6 +292,12 @@ impl Client {
         format!("{}{}", self.base, path)
     }
 
+    /// A POST without a body: still typed JSON, as the daemon requires of `/api/v1` changes
+    /// (a web page on another site cannot send that type).
+    fn post_empty(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.url(path)).header(reqwest::header::CONTENT_TYPE, "application/json")
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.send(self.http.get(self.url(path))).await
     }
@@ -246,6 +317,7 @@ impl Client {
         let error = serde_json::from_slice::<ApiError>(body).unwrap_or_else(|_| ApiError {
             error: format!("HTTP {status}: {}", String::from_utf8_lossy(body).trim()),
             hint: None,
+            kind: None,
         });
         if status.as_u16() == 404 && error.hint.as_deref() == Some(DISABLED_HINT) {
             return ClientError::Disabled(error.error);

@@ -4,9 +4,11 @@
 //! report with Weave's field names, the pure formatters that render Weave's plain-text
 //! status views, and a typed async client (the events stream included). The CLI and the TUI
 //! link only this crate.
+#![forbid(unsafe_code)]
 
 pub mod attach;
 pub mod client;
+pub mod cni;
 pub mod dns;
 pub mod events;
 mod go_json;
@@ -21,6 +23,7 @@ pub mod traffic;
 
 pub use attach::*;
 pub use client::{Client, ClientError};
+pub use cni::*;
 pub use dns::*;
 pub use events::{Events, StreamItem};
 pub use ipam::*;

@@ -14,6 +14,10 @@ pub struct ApiError {
     /// What to do about it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// A stable word for the kind of failure, for programs that act on it (the CNI plugins
+    /// map it to CNI error codes): `exhausted`, `unreachable_peers`, `not_ready`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// `GET /api/v1/status`: a summary of this peer and the health of each subsystem.

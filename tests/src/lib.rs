@@ -9,12 +9,14 @@
 mod background;
 mod bin;
 mod cluster;
+pub mod cni;
 mod daemon;
 mod docker;
 mod events;
 mod ipam;
 mod mesh;
 mod netns;
+pub mod podman;
 mod transfer;
 mod wait;
 
@@ -24,6 +26,7 @@ pub use cluster::{Cluster, Host};
 pub use daemon::Daemon;
 pub use docker::{Docker, IMAGE};
 pub use ipam::ethwe_addrs;
-pub use netns::{Netns, Output};
+pub use netns::{unique_name, Netns, Output};
+pub use podman::Podman;
 pub use transfer::tcp_transfer;
 pub use wait::{wait_for, wait_until};

@@ -537,3 +537,42 @@ fn a_restarted_daemon_keeps_the_names_of_its_targets_2() {
     assert_eq!(lookup(h1, &kept_name).unwrap(), set(&["10.2.7.1"]));
     assert_eq!(lookup(h2, &kept_name).unwrap(), set(&["10.2.7.1"]));
 }
+
+#[test]
+fn an_outside_client_is_refused_while_the_host_is_answered_1() {
+    let c = Cluster::new(1);
+    let h1 = c.host(0);
+    let _d = h1.start_daemon(&["--ipalloc-range", ""]);
+    h1.wait_ready();
+    weave_ok(h1, &["dns-add", "10.2.0.9", "-h", "inside.weave.local"]);
+    assert_eq!(lookup(h1, "inside.weave.local").unwrap(), set(&["10.2.0.9"]));
+    // A namespace routed to the host but on no weave network: weaveDNS is no open resolver.
+    let out = h1.outside();
+    for transport in ["+notcp", "+tcp"] {
+        let q = out.exec("dig", &["@192.168.77.1", "+tries=1", "+time=2", transport, "inside.weave.local"]);
+        let (status, answers) = status_and_answers(&q);
+        assert!(status == "REFUSED" || status == "none", "{transport}: {}", q.stdout);
+        assert_eq!(answers, 0, "{transport}: {}", q.stdout);
+        let q = out.exec("dig", &["@192.168.77.1", "+tries=1", "+time=2", transport, "up.example"]);
+        assert_eq!(status_and_answers(&q).1, 0, "{transport}: {}", q.stdout);
+    }
+    // The host itself still is.
+    assert_eq!(lookup(h1, "inside.weave.local").unwrap(), set(&["10.2.0.9"]));
+}
+
+#[test]
+fn a_query_to_a_secondary_address_is_answered_from_it_1() {
+    let c = Cluster::new(1);
+    let h1 = c.host(0);
+    let _d = h1.start_daemon(&["--ipalloc-range", ""]);
+    h1.wait_ready();
+    weave_ok(h1, &["dns-add", "10.2.0.8", "-h", "second.weave.local"]);
+    // dig sends from 127.0.0.1 to 127.0.0.2 and accepts only a reply from 127.0.0.2: a server
+    // on 0.0.0.0 that lets the kernel pick the source answers from 127.0.0.1.
+    for transport in ["+notcp", "+tcp"] {
+        let q = h1
+            .ns
+            .exec("dig", &["@127.0.0.2", "+tries=1", "+time=2", "+short", transport, "second.weave.local"]);
+        assert_eq!(q.stdout.trim(), "10.2.0.8", "{transport}: {q:?}");
+    }
+}

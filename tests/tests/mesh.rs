@@ -178,7 +178,10 @@ fn a_shared_password_encrypts_the_connection_3() {
     let c = Cluster::new(3);
     let (h1, h2, h3) = (c.host(0), c.host(1), c.host(2));
     let _d1 = h1.start_daemon(&["--password", "s3cret"]);
-    let _d2 = h2.start_daemon(&["--password", "s3cret", &peer_of(h1)]);
+    // The same password from a file (kept out of `ps`), with the newline `echo` leaves.
+    let file = h2.data_dir.join("password");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let _d2 = h2.start_daemon(&["--password-file", file.to_str().unwrap(), &peer_of(h1)]);
     h2.wait_established_to(&[h1], CONNECT);
     let out = h2.weave(&["status", "connections"]);
     assert!(out.stdout.contains(" established encrypted "), "{}", out.stdout);

@@ -123,6 +123,15 @@ pub enum Command {
         /// Where the stopped daemon kept its data (with --force and no daemon running)
         #[arg(long, default_value = "/var/lib/weave")]
         data_dir: std::path::PathBuf,
+        #[command(flatten)]
+        cni: CniDirs,
+    },
+    /// Install the CNI plugins weave-net and weave-ipam and the network configuration
+    /// 10-weave.conflist (network "weave"), for podman, Kubernetes and other CNI runtimes
+    #[command(name = "setup-cni")]
+    SetupCni {
+        #[command(flatten)]
+        cni: CniDirs,
     },
     /// IP address management
     Ipam {
@@ -184,6 +193,17 @@ pub enum StatusView {
     Peers,
     Dns,
     Ipam,
+}
+
+/// Where CNI plugins and network configurations live.
+#[derive(Args, Debug, Clone)]
+pub struct CniDirs {
+    /// Directory of CNI plugin binaries
+    #[arg(long, default_value = "/opt/cni/bin", value_name = "DIR")]
+    pub cni_bin_dir: std::path::PathBuf,
+    /// Directory of CNI network configurations
+    #[arg(long, default_value = "/etc/cni/net.d", value_name = "DIR")]
+    pub cni_conf_dir: std::path::PathBuf,
 }
 
 #[derive(Args, Debug, Clone, Copy)]

@@ -1,4 +1,5 @@
 //! `weave`: the command line of weave. Every operation is a call to the daemon's REST API.
+#![forbid(unsafe_code)]
 
 mod cli;
 mod cmd;

@@ -6,6 +6,7 @@ use weave_api::ClientError;
 pub const EXIT_DISABLED: i32 = 4;
 
 /// A failed command: the line to print and the exit status.
+#[derive(Debug)]
 pub struct Failure {
     pub message: String,
     pub code: i32,

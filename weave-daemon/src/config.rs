@@ -8,6 +8,7 @@ use clap::Parser;
 use ipnet::Ipv4Net;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use weave_wire::crypto::Password;
 use weave_wire::PeerName;
 
 #[derive(Parser, Debug, Clone)]
@@ -26,9 +27,14 @@ pub struct Config {
     #[arg(long)]
     pub nickname: Option<String>,
 
-    /// Encrypt the control plane and the overlay with this password
-    #[arg(long, env = "WEAVE_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
+    /// Encrypt the control plane and the overlay with this password (visible in `ps` when
+    /// given on the command line: prefer WEAVE_PASSWORD or --password-file)
+    #[arg(long, env = "WEAVE_PASSWORD", hide_env_values = true, value_parser = parse_password)]
+    pub password: Option<Password>,
+
+    /// Read the password from this file (one trailing newline is ignored)
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
 
     /// Comma-separated CIDRs of peers whose data-plane traffic need not be encrypted
     #[arg(long, value_delimiter = ',', value_parser = parse_cidr)]
@@ -41,6 +47,11 @@ pub struct Config {
     /// TCP port for peer connections and UDP port for sleeve; fastdp uses port + 1
     #[arg(long, default_value_t = 6783, value_parser = parse_port)]
     pub port: u16,
+
+    /// Drop UDP datagrams to the sleeve and fastdp ports from addresses that are not this
+    /// peer's connections (an nftables table of weave's own, following the mesh)
+    #[arg(long)]
+    pub restrict_udp_to_peers: bool,
 
     /// Maximum number of peer connections (0 = unlimited)
     #[arg(long, default_value_t = 200)]
@@ -82,6 +93,12 @@ pub struct Config {
     #[arg(long, default_value = "0.0.0.0:53", value_parser = parse_socket_addr)]
     pub dns_listen_address: SocketAddr,
 
+    /// Networks whose clients weaveDNS answers besides loopback, the weave bridge's subnets, the
+    /// allocation range and the subnet of a specific --dns-listen-address (comma-separated
+    /// CIDRs; 0.0.0.0/0 answers everyone)
+    #[arg(long, value_delimiter = ',', value_parser = parse_cidr)]
+    pub dns_allow_from: Vec<Ipv4Net>,
+
     /// TTL of weaveDNS answers, in seconds
     #[arg(long, default_value_t = 1)]
     pub dns_ttl: u32,
@@ -122,6 +139,12 @@ pub struct Config {
     #[arg(long)]
     pub resume: bool,
 
+    /// Read the peers from this file (one HOST or HOST:PORT per line, every node including
+    /// this one) and re-read it when it changes, as Weave's Kubernetes launch; IPAM's quorum
+    /// comes from the number of peers in it unless --ipalloc-init says otherwise
+    #[arg(long, value_name = "PATH")]
+    pub peers_file: Option<PathBuf>,
+
     /// Remove weave's bridge, devices, firewall rules and the persisted data under --data-dir,
     /// then exit (what `weave reset --force` does when no daemon runs)
     #[arg(long)]
@@ -132,14 +155,38 @@ pub struct Config {
     pub peers: Vec<String>,
 }
 
+/// Passwords shorter than this are warned about.
+pub const MIN_PASSWORD_LEN: usize = 20;
+
 impl Config {
-    /// Checks that need more than one flag.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks that need more than one flag or a file; reads `--password-file` into `password`.
+    /// Logs warnings, so logging should be set up first.
+    pub fn validate(&mut self) -> Result<(), String> {
+        if let Some(path) = &self.password_file {
+            if self.password.is_some() {
+                return Err(
+                    "--password-file cannot be given together with --password (or WEAVE_PASSWORD): choose one"
+                        .into(),
+                );
+            }
+            self.password = Some(read_password_file(path)?);
+        }
+        if let Some(warning) = self.password.as_deref().and_then(password_warning) {
+            tracing::warn!("{warning}");
+        }
         if self.resume && !self.peers.is_empty() {
             return Err(format!(
                 "invalid value '{}' for 'PEER': peers cannot be given together with --resume (which uses the persisted ones)",
                 self.peers.join(" ")
             ));
+        }
+        if let Some(file) = &self.peers_file {
+            if !self.peers.is_empty() || self.resume {
+                return Err(format!(
+                    "invalid value '{}' for '--peers-file': the peers come from the file, so give no PEER and no --resume",
+                    file.display()
+                ));
+            }
         }
         if let (Some(sub), Some(range)) = (self.ipalloc_default_subnet, self.ipalloc_range.0) {
             if !range.contains(&sub) && !sub.contains(&range) {
@@ -174,6 +221,36 @@ impl Config {
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("weave.db")
     }
+}
+
+fn parse_password(s: &str) -> Result<Password, String> {
+    Ok(Password::from(s.to_string()))
+}
+
+/// The password in `path`, without one trailing newline; a missing, unreadable or empty file
+/// is refused, naming the flag and the file.
+fn read_password_file(path: &std::path::Path) -> Result<Password, String> {
+    let bad = |why: String| format!("invalid value '{}' for '--password-file': {why}", path.display());
+    let read = Password::new(std::fs::read(path).map_err(|e| bad(format!("cannot read it: {e}")))?);
+    let password = read.strip_suffix(b"\r\n").or_else(|| read.strip_suffix(b"\n")).unwrap_or(&read);
+    if password.is_empty() {
+        return Err(bad("the file is empty".into()));
+    }
+    Ok(Password::new(password.to_vec()))
+}
+
+/// The warning for a short password, if it is one.
+pub fn password_warning(password: &[u8]) -> Option<String> {
+    (password.len() < MIN_PASSWORD_LEN).then(|| {
+        format!(
+            "the password is only {} bytes long: anyone who can connect to this peer's TCP port can \
+             make it send one message sealed under a key derived from the password, and then guess \
+             the password offline at the speed of SHA-256 (Weave's protocol has no slow key \
+             derivation); use at least {MIN_PASSWORD_LEN} random characters, such as the output \
+             of `head -c 24 /dev/urandom | base64`",
+            password.len()
+        )
+    })
 }
 
 /// `--ipalloc-range`, where an empty value means "IPAM disabled".
@@ -310,7 +387,7 @@ mod tests {
     fn parse(args: &[&str]) -> Result<Config, String> {
         let mut full = vec!["weave-daemon"];
         full.extend_from_slice(args);
-        let c = Config::try_parse_from(full).map_err(|e| e.to_string())?;
+        let mut c = Config::try_parse_from(full).map_err(|e| e.to_string())?;
         c.validate()?;
         Ok(c)
     }
@@ -358,6 +435,45 @@ mod tests {
     }
 
     #[test]
+    fn the_password_never_shows_in_debug_output() {
+        let c = parse(&["--password", "hunter2-but-longer"]).unwrap();
+        assert!(c.password.is_some());
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn the_password_can_come_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("weave-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("password");
+        // One trailing newline (as `echo` writes) is not part of the password.
+        std::fs::write(&file, "from-a-file-0123456789\n").unwrap();
+        let path = file.to_str().unwrap();
+        let c = parse(&["--password-file", path]).unwrap();
+        assert_eq!(c.password.as_ref().map(|p| p.as_bytes()), Some(&b"from-a-file-0123456789"[..]));
+
+        // Refused at start, naming the flag and the file.
+        let missing = dir.join("missing");
+        let missing = missing.to_str().unwrap();
+        let err = parse(&["--password-file", missing]).unwrap_err();
+        assert!(err.contains("--password-file") && err.contains(missing), "{err}");
+        std::fs::write(&file, "\n").unwrap();
+        let err = parse(&["--password-file", path]).unwrap_err();
+        assert!(err.contains("--password-file") && err.contains("empty"), "{err}");
+        let err = parse(&["--password-file", path, "--password", "x"]).unwrap_err();
+        assert!(err.contains("--password-file") && err.contains("--password"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn short_passwords_are_warned_about() {
+        let warning = password_warning(b"short").expect("a short password is warned about");
+        assert!(warning.contains("offline"), "{warning}");
+        assert_eq!(password_warning(b"a-long-random-password-of-32-chars"), None);
+    }
+
+    #[test]
     fn accepts_weaves_forms() {
         let c = parse(&[
             "--name",
@@ -377,6 +493,10 @@ mod tests {
         assert_eq!(c.ipalloc_range.0, None);
         assert_eq!(c.dns_domain, "foo.bar.");
         assert_eq!(c.peers, vec!["10.0.0.1", "peer.example:6783"]);
+        let e = parse(&["--peers-file", "/etc/weave/peers", "10.0.0.1"]).unwrap_err();
+        assert!(e.contains("--peers-file") && e.contains("/etc/weave/peers"), "{e}");
+        assert!(parse(&["--peers-file", "/p", "--resume"]).is_err());
+        assert_eq!(parse(&["--peers-file", "/p"]).unwrap().peers_file, Some(PathBuf::from("/p")));
         assert_eq!(
             parse(&["--ipalloc-init", "consensus=3"]).unwrap().ipalloc_init,
             Some(IpallocInit::Consensus(Some(3)))

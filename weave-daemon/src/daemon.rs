@@ -44,6 +44,8 @@ pub struct Daemon {
     pub attach: Arc<AttachService>,
     /// The Docker integration (absent in tests that run the API alone).
     docker: std::sync::OnceLock<Arc<crate::docker::Shared>>,
+    /// CNI attachments, over the attach service.
+    pub cni: Arc<crate::cni::CniService>,
     ready: AtomicBool,
     /// `weave reset` was asked for: clean up the host when stopping.
     reset: AtomicBool,
@@ -76,7 +78,17 @@ impl Daemon {
             kernel,
             StoreJournal(p.store.clone()),
         );
+        let cni = crate::cni::CniService::new(
+            attach.clone(),
+            p.store.clone(),
+            p.ipam.clone(),
+            p.dns.clone(),
+            p.config.dns_listen_address,
+            BRIDGE,
+            overlay_mtu(&p.config),
+        );
         Arc::new(Daemon {
+            cni,
             config: p.config,
             identity: p.identity,
             store: p.store,
@@ -255,6 +267,15 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("listen on --http-addr {}", config.http_addr))?;
+    if !config.http_addr.ip().is_loopback() {
+        tracing::warn!(
+            http = %config.http_addr,
+            "the REST API listens beyond loopback and has no authentication: anyone who can reach \
+             {} controls this peer (attach, connect, reset); keep --http-addr on 127.0.0.1 unless \
+             a firewall or a network namespace confines it",
+            config.http_addr
+        );
+    }
     ensure_bridge(&mut nl, identity.name)?;
 
     crate::firewall::install(BRIDGE).map_err(|e| anyhow::anyhow!("install forwarding rules: {e}"))?;
@@ -265,6 +286,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     let mtu = overlay_mtu(&config);
     let sleeve = start_sleeve(&mut nl, &config, identity.name, mtu)?;
     let peers = initial_peers(&config, &store)?;
+    let launched_with = peers.clone();
     let shutdown = CancellationToken::new();
     let ipam =
         match IpamConfig::from_flags(&config, identity.name, identity.uid, &identity.nickname, peers.len()) {
@@ -306,6 +328,10 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     if let Some(ipam) = &ipam {
         ipam.start(mesh.clone());
     }
+    if config.restrict_udp_to_peers {
+        let peers = crate::peer_filter::install(&mesh, config.port).map_err(anyhow::Error::msg)?;
+        tokio::spawn(crate::peer_filter::follow(mesh.clone(), config.port, peers, shutdown.clone()));
+    }
     let (dns, sockets) = dns.unzip();
     let daemon =
         Daemon::new(Parts { config, identity, store, mesh, sleeve: Some(sleeve), ipam, dns, shutdown });
@@ -325,6 +351,10 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         daemon.shutdown.clone(),
     )?;
     daemon.set_docker(docker);
+    if let Some(file) = daemon.config.peers_file.clone() {
+        let (mesh, stop) = (daemon.mesh.clone(), daemon.shutdown.clone());
+        tokio::spawn(crate::peers_file::watch(file, launched_with, mesh, stop));
+    }
     let server = tokio::spawn(api::serve(listener, daemon.clone()));
     daemon.set_ready();
     std::fs::write(sentinel_path(&daemon.config), b"")
@@ -366,6 +396,11 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
 /// The peers to connect to: the persisted ones on `--resume` or after an unclean stop, else
 /// the command line's (as Weave).
 fn initial_peers(config: &Config, store: &Store) -> anyhow::Result<Vec<String>> {
+    if let Some(file) = &config.peers_file {
+        let peers = crate::peers_file::read(file).map_err(|e| anyhow::anyhow!(e))?;
+        tracing::info!(?peers, file = %file.display(), "using the peers of the peers file");
+        return Ok(peers);
+    }
     if config.resume || sentinel_path(config).exists() {
         let stored = store.targets()?.unwrap_or_default();
         tracing::info!(?stored, "restart/resume detected - using persisted peer list");
@@ -444,7 +479,7 @@ pub async fn start_mesh_with_channels(
     let router_cfg = RouterConfig {
         mesh: mesh_cfg,
         host: config.host,
-        password: config.password.clone().map(String::into_bytes),
+        password: config.password.clone(),
         trusted_subnets: config.trusted_subnets.clone(),
         fastdp: match &sleeve {
             Some(s) => crate::overlay::fastdp::start::start(config, identity.name, overlay_mtu(config), s)?,
@@ -530,7 +565,14 @@ pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
     if let Err(e) = crate::attach::nat::remove_nat() {
         failures.push(format!("NAT rules of exposed addresses: {e}"));
     }
-    for file in ["weave.db", "restart.sentinel", crate::dns::persist::FILE, crate::attach::nat::FILE] {
+    crate::peer_filter::remove();
+    for file in [
+        "weave.db",
+        "restart.sentinel",
+        crate::dns::persist::FILE,
+        crate::dns::persist::DAMAGED,
+        crate::attach::nat::FILE,
+    ] {
         let p = data_dir.join(file);
         match std::fs::remove_file(&p) {
             Ok(()) => removed.push(p.display().to_string()),

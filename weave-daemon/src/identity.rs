@@ -60,14 +60,7 @@ fn name_from_system_id(seed: &[u8]) -> PeerName {
 
 /// The host name, Weave's default nickname.
 pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    weave_netdev::hostname().unwrap_or_else(|_| "unknown".into())
 }
 
 #[cfg(test)]

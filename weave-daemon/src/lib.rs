@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod attach;
+pub mod cni;
 pub mod config;
 pub mod daemon;
 pub mod dns;
@@ -14,6 +15,9 @@ pub mod identity;
 pub mod ipam;
 pub mod mesh;
 pub mod overlay;
+pub mod peer_filter;
+pub mod peers_file;
+pub mod policy;
 pub mod store;
 pub mod timefmt;
 

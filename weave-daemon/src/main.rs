@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use weave_daemon::config::Config;
 
 fn main() {
-    let config = match Config::try_parse() {
+    let mut config = match Config::try_parse() {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {
             // --help and --version
@@ -20,11 +20,12 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // Logging first: the checks warn (a short password, a seed list without this peer).
+    init_logging(&config.log_level);
     if let Err(e) = config.validate() {
         eprintln!("weave-daemon: {e}");
         std::process::exit(1);
     }
-    init_logging(&config.log_level);
     if let Err(e) = weave_daemon::daemon::run(config) {
         eprintln!("weave-daemon: {e:#}");
         std::process::exit(1);

@@ -5,7 +5,9 @@
 //! How a daemon drives it:
 //! * Start: `Nameserver::new(our_peer_name, domain)`, `Responder::new(domain, ttl)`, upstream
 //!   servers from [`resolv::nameservers`] (re-read every [`resolv::RESOLV_RECHECK`] if changed).
-//! * DNS query (UDP or TCP): `responder.answer(bytes, transport, ns.entries(), rng)`:
+//! * DNS query (UDP or TCP): from a client [`ClientNets`] allows (else [`message::refused`]) and,
+//!   over UDP, within its [`RateLimiter`] share (else nothing);
+//!   `responder.answer(bytes, transport, ns.entries(), rng)`:
 //!   `Reply` → send; `Drop` → nothing; `Forward(f)` → for each upstream in turn:
 //!   `q = f.query(rng)`, send `q.bytes` over the same transport, wait up to
 //!   [`upstream::UPSTREAM_TIMEOUT`], `f.accept(&q, reply)` → `Some` = send to client and stop;
@@ -19,8 +21,10 @@
 //! * Periodic gossip (every 30 s) and new connections: `gossip(now).encode()`.
 //! * Every [`PURGE_INTERVAL_SECS`]: `purge_tombstones(now)`. Peer removed from the topology:
 //!   `peer_gone(peer)`.
+#![forbid(unsafe_code)]
 
 pub mod answer;
+pub mod clients;
 pub mod entries;
 pub mod entry;
 mod fast;
@@ -34,6 +38,7 @@ pub mod resolv;
 pub mod upstream;
 
 pub use answer::{Action, Responder, DEFAULT_TTL};
+pub use clients::{ClientNets, Rate, RateLimiter};
 pub use entries::Entries;
 pub use entry::Entry;
 pub use fuzz::{fuzz_answer, fuzz_gossip};

@@ -10,6 +10,9 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 pub const HEADER_LEN: usize = 12;
 /// UDP replies are limited to this unless the request's EDNS0 record offers more.
 pub const MIN_UDP_SIZE: usize = 512;
+/// The most an EDNS0 record may raise the UDP limit to: larger datagrams fragment, and
+/// fragments are what spoofing and amplification thrive on (DNS Flag Day 2020's figure).
+pub const MAX_UDP_SIZE: usize = 1232;
 
 /// How a message arrived (and will be answered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,12 +22,26 @@ pub enum Transport {
 }
 
 /// The largest reply `request` may get over `transport`: TCP unlimited (the 16-bit length
-/// prefix), UDP 512 or the EDNS0 buffer size (which hickory already raises to at least 512).
+/// prefix), UDP 512 or the EDNS0 buffer size (which hickory already raises to at least 512),
+/// at most [`MAX_UDP_SIZE`].
 pub fn reply_limit(request: &Message, transport: Transport) -> usize {
     match transport {
         Transport::Tcp => usize::from(u16::MAX),
-        Transport::Udp => request.edns.as_ref().map_or(MIN_UDP_SIZE, |e| usize::from(e.max_payload())),
+        Transport::Udp => request
+            .edns
+            .as_ref()
+            .map_or(MIN_UDP_SIZE, |e| usize::from(e.max_payload()).clamp(MIN_UDP_SIZE, MAX_UDP_SIZE)),
     }
+}
+
+/// REFUSED for a client weaveDNS does not serve: the header and question of the request, no
+/// larger than it. Nothing for responses or what does not parse.
+pub fn refused(request: &[u8]) -> Option<Vec<u8>> {
+    let m = parse(request).filter(|m| !is_response(m))?;
+    let mut r = reply_to(&m);
+    r.metadata.response_code = ResponseCode::Refused;
+    let out = encode(&r, request.len().max(HEADER_LEN));
+    Some(out)
 }
 
 /// The message id of raw bytes (0 if too short).

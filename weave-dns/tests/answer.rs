@@ -373,3 +373,33 @@ fn parsed_and_raw_requests_agree() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn edns_cannot_raise_udp_replies_past_1232_bytes() {
+    let mut f = Fixture::new();
+    for i in 0..120u8 {
+        f.ns.add_entry("huge.weave.local.", &format!("h{i}"), Ipv4Addr::new(10, 34, 0, i), NOW);
+    }
+    let q = with_edns(query("huge.weave.local.", RecordType::A), 65_000);
+    let bytes = f.reply_bytes(&q, Transport::Udp);
+    assert!(bytes.len() <= weave_dns::message::MAX_UDP_SIZE, "{} bytes", bytes.len());
+    let r = Message::from_vec(&bytes).unwrap();
+    assert!(r.metadata.truncation, "TC tells the client to ask over TCP");
+    assert!(r.answers.len() > 50 && r.answers.len() < 120, "{}", r.answers.len());
+    // TCP still gets everything.
+    assert_eq!(f.ask(&query("huge.weave.local.", RecordType::A), Transport::Tcp).answers.len(), 120);
+}
+
+#[test]
+fn refused_replies_are_no_larger_than_the_query() {
+    let q = query("anything.example.", RecordType::A).to_vec().unwrap();
+    let r = weave_dns::message::refused(&q).expect("a reply");
+    assert!(r.len() <= q.len());
+    let m = Message::from_vec(&r).unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(m.metadata.id, 0xbeef);
+    assert_eq!(m.queries.len(), 1);
+    // Responses and garbage get nothing (no loops between two servers).
+    assert!(weave_dns::message::refused(&r).is_none());
+    assert!(weave_dns::message::refused(&[1, 2, 3]).is_none());
+}

@@ -11,6 +11,7 @@
 //! * [`messages`]: the `IPallocation` gossip channel's payloads.
 //! * [`persist`]: what must survive a restart.
 //! * [`allocator`]: the state machine tying them together.
+#![forbid(unsafe_code)]
 
 pub mod address;
 pub mod allocator;

@@ -37,16 +37,20 @@ pub fn send_gratuitous_arp(ifname: &str, ip: Ipv4Addr, mac: [u8; 6]) -> Result<(
     let op = || format!("send gratuitous ARP for {ip} on {ifname}");
     let err = |e: io::Error| NetdevError::new(op(), e);
     let name = CString::new(ifname).map_err(|_| err(io::ErrorKind::InvalidInput.into()))?;
+    // SAFETY: `name` is a NUL-terminated string that outlives the call, which only reads it.
     let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
     if index == 0 {
         return Err(err(io::Error::last_os_error()));
     }
     let proto = ETH_P_ARP.to_be();
+    // SAFETY: socket(2) takes no pointers; the result is checked before use.
     let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto.into()) };
     if fd < 0 {
         return Err(err(io::Error::last_os_error()));
     }
+    // SAFETY: `fd` is a descriptor socket(2) just returned, owned by nothing else.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_ll is plain integers and arrays, for which all zeros is a valid value.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     addr.sll_family = libc::AF_PACKET as u16;
     addr.sll_protocol = proto;
@@ -54,6 +58,7 @@ pub fn send_gratuitous_arp(ifname: &str, ip: Ipv4Addr, mac: [u8; 6]) -> Result<(
     addr.sll_halen = 6;
     addr.sll_addr[..6].copy_from_slice(&BROADCAST);
     let frame = gratuitous_arp_frame(ip, mac);
+    // SAFETY: `frame` and `addr` are live for the call, and the lengths passed are theirs.
     let n = unsafe {
         libc::sendto(
             sock.as_raw_fd(),

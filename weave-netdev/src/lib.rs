@@ -7,8 +7,9 @@
 //!
 //! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`]) with their
 //! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]),
-//! raw frames on a link ([`PacketSocket`]), TCP sockets' RTT and send queue ([`tcp`]) and UDP
-//! replies from the address asked ([`pktinfo`]).
+//! raw frames on a link ([`PacketSocket`]), TCP sockets' RTT and send queue ([`tcp`]), the
+//! host name ([`hostname`]) and UDP replies from the address a query was sent to ([`pktinfo`]).
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod addr;
 pub mod arp;
@@ -17,6 +18,7 @@ mod fdb;
 mod link;
 mod netlink;
 mod netns;
+pub mod nflog;
 pub mod nft;
 mod packet;
 pub mod pktinfo;
@@ -24,6 +26,7 @@ mod route;
 pub mod sysctl;
 pub mod tap;
 pub mod tcp;
+mod uts;
 pub mod virtio;
 mod vxlan;
 
@@ -35,6 +38,7 @@ pub use netns::Netns;
 pub use packet::PacketSocket;
 pub use route::Route;
 pub use tap::{Tap, TapOptions};
+pub use uts::hostname;
 pub use vxlan::VxlanConfig;
 
 // Sockets and devices opened inside a namespace are handed back to the caller's thread, and a

@@ -38,12 +38,14 @@ impl PacketSocket {
         let err = |e: io::Error| NetdevError::new(format!("open packet socket on link {ifindex}"), e);
         let last = || err(io::Error::last_os_error());
         // Protocol 0: nothing is received until bind.
+        // SAFETY: socket(2) takes no pointers; the result is checked before use.
         let fd = unsafe {
             libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0)
         };
         if fd < 0 {
             return Err(last());
         }
+        // SAFETY: `fd` is a descriptor socket(2) just returned, owned by nothing else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let prog = libc::sock_fprog {
             len: ZERO_DST_FILTER.len() as u16,
@@ -52,6 +54,7 @@ impl PacketSocket {
         setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog).map_err(err)?;
         setsockopt(&fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, &1i32).map_err(err)?;
         let addr = link_addr(ifindex, ETH_P_ALL);
+        // SAFETY: `addr` is a live sockaddr_ll and its size is the length passed.
         let rc = unsafe {
             libc::bind(
                 fd.as_raw_fd(),
@@ -68,6 +71,7 @@ impl PacketSocket {
     /// Sends one whole Ethernet frame out of the link.
     pub fn send(&self, frame: &[u8]) -> io::Result<usize> {
         let addr = link_addr(self.ifindex, ETH_P_ALL);
+        // SAFETY: `frame` and `addr` are live for the call, and the lengths passed are theirs.
         let n = unsafe {
             libc::sendto(
                 self.fd.as_raw_fd(),
@@ -86,6 +90,7 @@ impl PacketSocket {
 
     /// Receives one frame; `WouldBlock` when none is queued.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, which is ours for the call.
         let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -107,6 +112,7 @@ impl AsFd for PacketSocket {
 }
 
 fn link_addr(ifindex: u32, proto: u16) -> libc::sockaddr_ll {
+    // SAFETY: sockaddr_ll is plain integers and arrays, for which all zeros is a valid value.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     addr.sll_family = libc::AF_PACKET as u16;
     addr.sll_protocol = proto.to_be();
@@ -115,6 +121,8 @@ fn link_addr(ifindex: u32, proto: u16) -> libc::sockaddr_ll {
 }
 
 fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` is a live `T` and its size is the length passed; the kernel only reads it.
+    // Each caller passes the type its option expects (sock_fprog, whose filter is a static, or i32).
     let rc = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),

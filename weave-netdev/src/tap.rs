@@ -73,6 +73,8 @@ impl Tap {
         }
         let mut req = IfReq { name: [0; libc::IFNAMSIZ], flags: flags as libc::c_short, _pad: [0; 22] };
         req.name[..name.len()].copy_from_slice(name.as_bytes());
+        // SAFETY: TUNSETIFF reads and writes one ifreq; `req` is an IfReq laid out as one and lives
+        // across the call.
         if unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut req) } < 0 {
             return Err(NetdevError::new(op(), io::Error::last_os_error()));
         }
@@ -122,11 +124,13 @@ impl Tap {
     pub fn set_nonblocking(&self, on: bool) -> Result<(), NetdevError> {
         let op = || format!("set non-blocking {on} on tap {}", self.name);
         let fd = self.fd.as_raw_fd();
+        // SAFETY: F_GETFL takes no argument; `fd` is open for as long as `self` is.
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
         if flags < 0 {
             return Err(NetdevError::new(op(), io::Error::last_os_error()));
         }
         let flags = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+        // SAFETY: F_SETFL takes an integer; `fd` is open for as long as `self` is.
         if unsafe { libc::fcntl(fd, libc::F_SETFL, flags) } < 0 {
             return Err(NetdevError::new(op(), io::Error::last_os_error()));
         }
@@ -136,6 +140,7 @@ impl Tap {
     /// Reads one frame (with its virtio_net_hdr when enabled). A frame longer than `buf` is
     /// truncated. Takes `&self`: one thread may read while another writes.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, which is ours for the call.
         let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -145,6 +150,7 @@ impl Tap {
 
     /// Writes one frame (with its virtio_net_hdr when enabled) into the kernel.
     pub fn write(&self, frame: &[u8]) -> io::Result<usize> {
+        // SAFETY: the kernel reads `frame.len()` bytes of `frame`, which is live for the call.
         let n = unsafe { libc::write(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -158,6 +164,7 @@ impl Tap {
         let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
         loop {
+            // SAFETY: one pollfd, `pfd`, lives across the call, as the count 1 says.
             match unsafe { libc::poll(&mut pfd, 1, ms) } {
                 n if n >= 0 => return Ok(n > 0),
                 _ => {
@@ -176,6 +183,9 @@ impl Tap {
         arg: usize,
         what: impl Fn() -> S,
     ) -> Result<(), NetdevError> {
+        // SAFETY: every caller in this file passes, with its request, an integer or the address of
+        // a live value of the type that request reads or writes (IfReq for TUNGETIFF, i32 for the
+        // vnet header size); `fd` is open for as long as `self` is.
         if unsafe { libc::ioctl(self.fd.as_raw_fd(), request, arg) } < 0 {
             let op = format!("{} on tap {}", what().into(), self.name);
             return Err(NetdevError::new(op, io::Error::last_os_error()));

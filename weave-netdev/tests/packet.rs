@@ -44,6 +44,18 @@ fn zero_dst_socket_sees_only_zero_mac_frames() {
         t.ns.run(|| (PacketSocket::zero_dst(a.index).unwrap(), PacketSocket::zero_dst(b.index).unwrap()))
             .unwrap();
 
+    // Until linkwatch activates a new link's qdisc (asynchronously, late on a busy machine) the
+    // kernel drops what it sends: probe with zero-MAC frames until one arrives, then drain.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        sa.send(&frame([0; 6], 0)).unwrap();
+        if recv(&sb, Duration::from_millis(100)).is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the veth pair never carried a frame");
+    }
+    while recv(&sb, Duration::from_millis(100)).is_some() {}
+
     sa.send(&frame([0xff; 6], 1)).unwrap();
     sa.send(&frame([2, 0, 0, 0, 0, 2], 2)).unwrap();
     sa.send(&frame([0; 6], 3)).unwrap();

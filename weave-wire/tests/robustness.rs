@@ -128,7 +128,7 @@ fn frame_decoder_survives_garbage_and_keeps_its_limit() {
 
 #[test]
 fn decryptors_refuse_garbage_without_panicking() {
-    let key = SessionKey([1; 32]);
+    let key = SessionKey::from_bytes([1; 32]);
     let mut rng = Rng(99);
     let mut tcp_sender = TcpSender::new(&key, true);
     let mut sleeve_enc = SleeveEncryptor::new(&key, false, false);

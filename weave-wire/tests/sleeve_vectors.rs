@@ -227,7 +227,7 @@ fn plain_sleeve_every_record() {
 
 fn session_key() -> SessionKey {
     let text = String::from_utf8(read("tcp-encrypted/keys.json")).unwrap();
-    SessionKey(key32(&json_value(&text, "session_key")))
+    SessionKey::from_bytes(key32(&json_value(&text, "session_key")))
 }
 
 /// Seals a packet body with the secretbox crate directly (an independent check of the nonce
@@ -237,8 +237,9 @@ fn forge(key: &SessionKey, sender_outbound: bool, seq_and_df: u64, plaintext: &[
     nonce[0] = if sender_outbound { 0x80 } else { 0 };
     nonce[16..].copy_from_slice(&seq_and_df.to_be_bytes());
     let mut ct = plaintext.to_vec();
-    let tag =
-        XSalsa20Poly1305::new(&key.0.into()).encrypt_in_place_detached(&nonce.into(), b"", &mut ct).unwrap();
+    let tag = XSalsa20Poly1305::new(&(*key.as_bytes()).into())
+        .encrypt_in_place_detached(&nonce.into(), b"", &mut ct)
+        .unwrap();
     let mut out = seq_and_df.to_be_bytes().to_vec();
     out.extend_from_slice(&tag);
     out.extend_from_slice(&ct);
@@ -392,7 +393,7 @@ fn replay_and_window_jump(mut run: EncryptedRun, sender_outbound: bool) {
 fn encrypted_sleeve_unknown_key_framing() {
     let records = load("sleeve/encrypted.hex");
     assert_eq!(records.len(), 37);
-    let stranger = SessionKey([0x5a; 32]);
+    let stranger = SessionKey::from_bytes([0x5a; 32]);
     let mut last: BTreeMap<(PeerName, bool), u64> = BTreeMap::new();
     let mut df_seqs: BTreeMap<PeerName, Vec<u64>> = BTreeMap::new();
     for rec in &records {

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{after_len, json_value, key32, load, read, Record, Rng};
-use weave_wire::crypto::{self, KeyPair, SessionKey, TcpReceiver, TcpSender};
+use weave_wire::crypto::{KeyPair, SessionKey, TcpReceiver, TcpSender};
 use weave_wire::gob::Decoder;
 use weave_wire::protocol::{
     self, connection_uid, encode_frame, features, Features, FrameDecoder, Header, Intro, Message, HEADER_LEN,
@@ -331,7 +331,7 @@ fn keys() -> Keys {
         peer_public: key32(&j("curve25519_public_key")),
         weaver_public: key32(&j("ephemeral_curve25519_public_key")),
         shared: key32(&j("shared_key_crypto_box_beforenm")),
-        session: SessionKey(key32(&j("session_key"))),
+        session: SessionKey::from_bytes(key32(&j("session_key"))),
         conn_uid: u64::from_str_radix(&j("connection_uid_hex"), 16).unwrap(),
     }
 }
@@ -342,8 +342,8 @@ fn key_agreement_matches_keys_json() {
     assert_eq!(k.password, b"vectors-password");
     let pair = KeyPair::from_private(k.peer_private);
     assert_eq!(pair.public(), &k.peer_public);
-    assert_eq!(crypto::shared_key(&k.weaver_public, &k.peer_private), k.shared);
-    assert_eq!(crypto::session_key(&k.peer_private, &k.weaver_public, &k.password), k.session);
+    assert_eq!(*pair.precompute(&k.weaver_public).unwrap(), k.shared);
+    assert_eq!(pair.session_key(&k.weaver_public, &k.password).unwrap(), k.session);
     assert_eq!(connection_uid(PYPEER.4, HOST_A_RUN3.4), k.conn_uid);
 }
 
@@ -460,7 +460,8 @@ fn wrong_password_fails_at_the_features_message() {
     let k = keys();
     let records = load("tcp-encrypted/weaver_to_peer.hex");
     let body = &records[2].wire[4..];
-    let wrong = crypto::session_key(&k.peer_private, &k.weaver_public, b"not-the-password");
+    let wrong =
+        KeyPair::from_private(k.peer_private).session_key(&k.weaver_public, b"not-the-password").unwrap();
     assert!(TcpReceiver::new(&wrong, true).open(body).is_err());
     assert!(TcpReceiver::new(&k.session, true).open(body).is_ok());
 }

@@ -49,16 +49,9 @@ pub async fn exec(client: &Client, args: Vec<String>) -> CmdResult {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // A session of its own: the daemon outlives this command and ignores the terminal's signals.
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // A process group of its own, never the terminal's foreground one: the daemon outlives this
+    // command, and the terminal's signals (Ctrl-C, hang-up) do not reach it.
+    cmd.process_group(0);
     let mut child =
         cmd.spawn().map_err(|e| Failure::new(format!("cannot start {}: {e}", daemon.display())))?;
     eprintln!("weave: weave-daemon started (pid {}), logging to {}", child.id(), log_path.display());
@@ -90,7 +83,12 @@ pub async fn exec(client: &Client, args: Vec<String>) -> CmdResult {
 
 /// `weave-daemon` next to this executable, else from PATH.
 pub(crate) fn daemon_binary() -> Result<PathBuf, Failure> {
-    if let Some(sibling) = std::env::current_exe().ok().and_then(|p| Some(p.parent()?.join("weave-daemon"))) {
+    sibling_binary("weave-daemon")
+}
+
+/// A binary installed with `weave`: next to it, else on PATH.
+pub(crate) fn sibling_binary(name: &str) -> Result<PathBuf, Failure> {
+    if let Some(sibling) = std::env::current_exe().ok().and_then(|p| Some(p.parent()?.join(name))) {
         if sibling.is_file() {
             return Ok(sibling);
         }
@@ -98,10 +96,12 @@ pub(crate) fn daemon_binary() -> Result<PathBuf, Failure> {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
-        .map(|d| d.join("weave-daemon"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
         .ok_or_else(|| {
-            Failure::new("cannot find weave-daemon next to weave or on PATH: install both binaries together")
+            Failure::new(format!(
+                "cannot find {name} next to weave or on PATH: install the binaries together"
+            ))
         })
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand; each has an `exec` returning success or a [`Failure`].
 
 mod attach;
+mod cni;
 mod connect;
 mod demo;
 mod dns;
@@ -37,7 +38,8 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Ps { targets, output } => attach::ps(&client, &targets, output.output).await,
         Command::Prime => ipam::prime(&client).await,
         Command::Rmpeer { force, peers } => ipam::rmpeer(&client, &peers, force).await,
-        Command::Reset { force, data_dir } => reset::exec(&client, force, &data_dir).await,
+        Command::Reset { force, data_dir, cni } => reset::exec(&client, force, &data_dir, &cni).await,
+        Command::SetupCni { cni: dirs } => cni::setup(&dirs.cni_bin_dir, &dirs.cni_conf_dir),
         Command::Ipam { action: IpamAction::Check { output } } => ipam::check(&client, output.output).await,
         Command::Demo { action } => demo::exec(action).await,
         Command::Top => top::exec(&client),

@@ -1,8 +1,10 @@
 //! `weave reset [--force]`: leave the cluster and the host clean. With a daemon running, the
 //! daemon hands its IPAM space to a live peer, removes the bridge, devices, firewall rules and
 //! persisted data, and stops. Without one, `--force` does the local part through
-//! `weave-daemon --reset` (the space cannot be handed over then).
+//! `weave-daemon --reset` (the space cannot be handed over then). Either way the CNI plugins
+//! and configuration `weave setup-cni` installed go too.
 
+use crate::cli::CniDirs;
 use crate::output::{CmdResult, Failure};
 use std::path::Path;
 use std::process::Command;
@@ -11,7 +13,12 @@ use weave_api::{Client, ClientError};
 
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn exec(client: &Client, force: bool, data_dir: &Path) -> CmdResult {
+pub async fn exec(client: &Client, force: bool, data_dir: &Path, cni: &CniDirs) -> CmdResult {
+    daemon_reset(client, force, data_dir).await?;
+    super::cni::remove(&cni.cni_bin_dir, &cni.cni_conf_dir)
+}
+
+async fn daemon_reset(client: &Client, force: bool, data_dir: &Path) -> CmdResult {
     match client.reset().await {
         Ok(r) => {
             for w in &r.warnings {

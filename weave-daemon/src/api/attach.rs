@@ -1,7 +1,7 @@
 //! `/api/v1` endpoints of the attach service: attach, detach, expose, hide, ps, resolve. Each turns
 //! its request into one call of the service and its answer into JSON.
 
-use super::{ApiFailure, AppState, AttachApi};
+use super::{ApiFailure, AppState, AttachApi, CniApi};
 use crate::attach::{format_mac, AttachSpec, Attached, Detached};
 use axum::extract::State;
 use axum::Json;
@@ -101,8 +101,19 @@ async fn hide_(
 /// Every attached target, the host's own (`weave:expose`) first.
 #[utoipa::path(get, path = "/api/v1/ps", tag = "attach",
     responses((status = 200, description = "Attached targets", body = Vec<AttachedTarget>)))]
-async fn ps(State(svc): State<AttachApi>) -> Result<Json<Vec<AttachedTarget>>, ApiFailure> {
-    Ok(Json(svc.ps().await?.into_iter().map(view).collect()))
+async fn ps(
+    State(svc): State<AttachApi>,
+    State(cni): State<CniApi>,
+) -> Result<Json<Vec<AttachedTarget>>, ApiFailure> {
+    let mut all = svc.ps().await?;
+    // CNI containers are found through their attachments' namespace paths.
+    let mut containers = cni.ps().await;
+    containers.retain(|c| !all.iter().any(|a| a.id == c.id));
+    all.extend(containers);
+    // The bridge (`weave:expose`) stays first; targets in id order after it.
+    let host = all.iter().position(|a| a.id == crate::attach::nat::ID).map(|i| all.remove(i));
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(host.into_iter().chain(all).map(view).collect()))
 }
 
 /// What a TARGET names: its id (in `weave ps`, IPAM and DNS entries: a Docker container's full

@@ -14,15 +14,22 @@ pub struct ApiFailure {
     pub status: StatusCode,
     pub error: String,
     pub hint: Option<String>,
+    /// A stable word for programs that act on the failure (see `ApiError::kind`).
+    pub kind: Option<&'static str>,
 }
 
 impl ApiFailure {
     pub fn new(status: StatusCode, error: impl Into<String>) -> ApiFailure {
-        ApiFailure { status, error: error.into(), hint: None }
+        ApiFailure { status, error: error.into(), hint: None, kind: None }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> ApiFailure {
         self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn kind(mut self, kind: &'static str) -> ApiFailure {
+        self.kind = Some(kind);
         self
     }
 
@@ -69,9 +76,20 @@ fn ipam_hint(e: &IpamFailure) -> Option<String> {
     })
 }
 
+/// The stable word for an IPAM failure that programs act on (`ApiError::kind`).
+fn ipam_kind(e: &IpamFailure) -> Option<&'static str> {
+    match e {
+        IpamFailure::Stuck(Stuck::Exhausted { .. }) => Some("exhausted"),
+        IpamFailure::Stuck(Stuck::Unreachable { .. }) => Some("unreachable_peers"),
+        IpamFailure::Stopping => Some("stopping"),
+        IpamFailure::Op(weave_ipam::OpError::OutOfBounds { .. }) => Some("invalid"),
+        _ => None,
+    }
+}
+
 impl From<IpamFailure> for ApiFailure {
     fn from(e: IpamFailure) -> ApiFailure {
-        ApiFailure { status: ipam_status(&e), hint: ipam_hint(&e), error: e.to_string() }
+        ApiFailure { status: ipam_status(&e), hint: ipam_hint(&e), kind: ipam_kind(&e), error: e.to_string() }
     }
 }
 
@@ -91,7 +109,7 @@ pub fn attach_status(e: &AttachError) -> StatusCode {
         | AttachError::ContainerNotRunning { .. }
         | AttachError::TargetGone { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         AttachError::ContainersUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        AttachError::InterfaceExists { .. } => StatusCode::CONFLICT,
+        AttachError::InterfaceExists { .. } | AttachError::AlreadyAttached { .. } => StatusCode::CONFLICT,
         AttachError::Kernel(k) => match k.errno() {
             Some(libc::EEXIST) | Some(libc::EBUSY) | Some(libc::EADDRINUSE) => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -110,13 +128,42 @@ impl From<AttachError> for ApiFailure {
             AttachError::IpamDisabled => Some(weave_api::client::DISABLED_HINT.into()),
             e => e.hint(),
         };
-        ApiFailure { status: attach_status(&e), error: e.to_string(), hint }
+        let kind = match &e {
+            AttachError::Ipam(f) => ipam_kind(f),
+            AttachError::UnknownTarget { .. }
+            | AttachError::NoNamespace { .. }
+            | AttachError::Unreachable { .. } => Some("unknown_container"),
+            AttachError::InterfaceExists { .. } | AttachError::AlreadyAttached { .. } => Some("conflict"),
+            AttachError::NoBridge(_) => Some("not_ready"),
+            _ => None,
+        };
+        ApiFailure { status: attach_status(&e), error: e.to_string(), hint, kind }
+    }
+}
+
+impl From<crate::cni::CniFailure> for ApiFailure {
+    fn from(e: crate::cni::CniFailure) -> ApiFailure {
+        use crate::cni::CniFailure;
+        match e {
+            CniFailure::Attach(a) => a.into(),
+            CniFailure::Ipam(i) => i.into(),
+            CniFailure::Invalid(m) => ApiFailure::bad_request(m).kind("invalid"),
+            CniFailure::Conflict(m) => ApiFailure::new(StatusCode::CONFLICT, m)
+                .kind("conflict")
+                .hint("delete the attachment first (CNI DEL), then add it again"),
+            CniFailure::Store(s) => ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, s.to_string())
+                .hint("check the disk under --data-dir"),
+        }
     }
 }
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
-        (self.status, Json(ApiError { error: self.error, hint: self.hint })).into_response()
+        (
+            self.status,
+            Json(ApiError { error: self.error, hint: self.hint, kind: self.kind.map(String::from) }),
+        )
+            .into_response()
     }
 }
 

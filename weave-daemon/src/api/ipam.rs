@@ -294,7 +294,7 @@ mod http_tests {
         let info: IpamInfo = serde_json::from_str(&body).unwrap();
         assert_eq!(info.state, "ready");
         assert_eq!(info.status.active_ips, 1);
-        let (code, body) = call(d, req("POST", "/api/v1/ipam/prime")).await;
+        let (code, body) = call(d, json("/api/v1/ipam/prime", "")).await;
         assert_eq!(
             (code, serde_json::from_str::<Primed>(&body).unwrap().state.as_str()),
             (StatusCode::OK, "ready")

@@ -76,13 +76,31 @@ async fn report(
     let [format] = formats.as_slice() else {
         return plain(StatusCode::BAD_REQUEST, "error: must supply one format parameter");
     };
-    match weave_api::template::render(&r, format) {
-        Ok(body) => {
+    // A format is anyone's input: it renders on a blocking thread, a few at a time, within the
+    // template module's limits (shape, steps, output, time).
+    let Ok(permit) = RENDERS.try_acquire() else {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error: too many report formats rendering at once; retry",
+        );
+    };
+    let format = format.to_string();
+    let rendered = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        weave_api::template::render(&r, &format)
+    })
+    .await;
+    match rendered {
+        Ok(Ok(body)) => {
             (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
         }
-        Err(e) => plain(StatusCode::BAD_REQUEST, &e),
+        Ok(Err(e)) => plain(StatusCode::BAD_REQUEST, &e),
+        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("error: rendering failed: {e}")),
     }
 }
+
+/// Report formats rendering at once.
+static RENDERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// Weave's form values: the query string and the urlencoded body, as Go's `ParseForm`.
 fn form(q: Vec<(String, String)>, body: &str) -> Vec<(String, String)> {

@@ -4,9 +4,11 @@
 //! snapshots and call services, and never reach into a subsystem's internals.
 
 mod attach;
+mod cni;
 mod dns;
 mod error;
 mod events;
+mod guard;
 mod ipam;
 mod legacy;
 mod mesh;
@@ -15,7 +17,8 @@ mod v1;
 mod weave_ipam;
 
 pub use error::ApiFailure;
-pub use state::{AppState, AttachApi, DaemonApi, DnsApi, DockerApi, IpamApi, MeshApi};
+pub use guard::Limits;
+pub use state::{AppState, AttachApi, CniApi, DaemonApi, DnsApi, DockerApi, IpamApi, MeshApi};
 
 use crate::daemon::Daemon;
 use axum::Router;
@@ -28,13 +31,20 @@ use utoipa_axum::router::OpenApiRouter;
     info(
         title = "weave",
         description = "The REST API of weave-daemon, the Weave Net compatible router. \
-                       Errors are JSON `{\"error\": ..., \"hint\": ...}` with a 4xx/5xx status.",
+                       Errors are JSON `{\"error\": ..., \"hint\": ...}` with a 4xx/5xx status. \
+                       Changes (POST, PUT, DELETE) need `Content-Type: application/json` (415 \
+                       otherwise). Requests whose `Host` is not a loopback name or an address \
+                       the daemon listens on, or whose `Origin` or `Sec-Fetch-Site` says they \
+                       come from another site, are refused with 403. A request answers within \
+                       60 s or gets a 503 (the event stream and `/api/v1/ipam/prime` wait as \
+                       long as they need); too many at once get a 503 too.",
         license(name = "Apache-2.0")
     ),
     tags(
         (name = "daemon", description = "This peer and the daemon process"),
         (name = "mesh", description = "Peers, connections, routes and connection targets"),
         (name = "attach", description = "Targets (namespaces, containers) on the weave network"),
+        (name = "cni", description = "CNI attachments: the daemon side of the weave-net and weave-ipam plugins"),
         (name = "ipam", description = "Cluster-wide IP address allocation"),
         (name = "dns", description = "weaveDNS: names of containers, answered on every host"),
         (name = "events", description = "The stream of changes")
@@ -48,6 +58,7 @@ fn v1_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(v1::routes())
         .merge(mesh::routes())
         .merge(attach::routes())
+        .merge(cni::routes())
         .merge(ipam::routes())
         .merge(dns::routes())
         .routes(utoipa_axum::routes!(events::events))
@@ -59,8 +70,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     v1_parts().1
 }
 
-/// Every route the daemon serves, over the daemon's handles.
+/// Every route the daemon serves, over the daemon's handles, behind the guard (see [`guard`])
+/// with the default limits.
 pub fn router(daemon: Arc<Daemon>) -> Router {
+    router_with_limits(daemon, Limits::default())
+}
+
+/// Every route the daemon serves, behind the guard with these limits.
+pub fn router_with_limits(daemon: Arc<Daemon>, limits: Limits) -> Router {
+    let guard = guard::Guard::new(daemon.config.http_addr, limits);
     let state = AppState::of(&daemon);
     let (v1, doc) = v1_parts();
     let doc = Arc::new(doc);
@@ -76,6 +94,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
     .merge(dns::legacy_routes())
     .fallback(error::not_found)
     .with_state(state)
+    .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
 }
 
 /// Serves the API until the daemon shuts down.
@@ -86,6 +105,8 @@ pub async fn serve(listener: tokio::net::TcpListener, daemon: Arc<Daemon>) -> st
 
 #[cfg(test)]
 mod client_tests;
+#[cfg(test)]
+mod guard_tests;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]

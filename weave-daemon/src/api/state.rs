@@ -22,6 +22,7 @@ pub struct AppState {
     pub dns: DnsApi,
     pub attach: AttachApi,
     pub docker: DockerApi,
+    pub cni: CniApi,
 }
 
 impl AppState {
@@ -33,6 +34,7 @@ impl AppState {
             dns: DnsApi(d.dns().cloned()),
             attach: d.attach.clone(),
             docker: DockerApi(d.docker().cloned()),
+            cni: d.cni.clone(),
         }
     }
 }
@@ -129,6 +131,9 @@ impl DockerApi {
 /// Attach, detach, expose, hide and ps.
 pub type AttachApi = Arc<AttachService>;
 
+/// CNI attachments.
+pub type CniApi = Arc<crate::cni::CniService>;
+
 macro_rules! handle {
     ($t:ty, $f:ident) => {
         impl FromRef<AppState> for $t {
@@ -144,3 +149,4 @@ handle!(IpamApi, ipam);
 handle!(DnsApi, dns);
 handle!(AttachApi, attach);
 handle!(DockerApi, docker);
+handle!(CniApi, cni);

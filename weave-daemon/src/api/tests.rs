@@ -58,6 +58,29 @@ async fn report_needs_json_or_exactly_one_format_as_weave() {
 }
 
 #[tokio::test]
+async fn hostile_report_formats_get_400_and_the_daemon_carries_on() {
+    let t = daemon("hostile").await;
+    t.daemon.set_ready();
+    let recursive = r#"{{define "a"}}{{template "a"}}{{end}}{{template "a"}}"#;
+    let mut exponential = String::from(r#"{{define "t0"}}{{end}}"#);
+    for i in 1..=25 {
+        exponential.push_str(&format!(
+            r#"{{{{define "t{i}"}}}}{{{{template "t{p}"}}}}{{{{template "t{p}"}}}}{{{{end}}}}"#,
+            p = i - 1
+        ));
+    }
+    exponential.push_str(r#"{{template "t25"}}"#);
+    for (format, why) in [(recursive, "calls itself"), (exponential.as_str(), "too much work")] {
+        let q = serde_urlencoded::to_string([("format", format)]).unwrap();
+        let (code, body) = call(&t.daemon, get(&format!("/report?{q}"))).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains(why), "{body}");
+    }
+    let (code, body) = call(&t.daemon, get("/report?format=%7B%7B.Router.NickName%7D%7D")).await;
+    assert_eq!((code, body.as_str()), (StatusCode::OK, "hostA"));
+}
+
+#[tokio::test]
 async fn unknown_paths_are_404_in_the_callers_dialect() {
     let t = daemon("404").await;
     let (code, body) = call(&t.daemon, get("/api/v1/nope")).await;
@@ -72,7 +95,8 @@ async fn unknown_paths_are_404_in_the_callers_dialect() {
 async fn shutdown_is_accepted_and_signalled() {
     let t = daemon("shutdown").await;
     let stop = t.daemon.shutdown_signal();
-    let (code, _) = call(&t.daemon, Request::post("/api/v1/shutdown").body(Body::empty()).unwrap()).await;
+    let req = Request::post("/api/v1/shutdown").header("content-type", "application/json");
+    let (code, _) = call(&t.daemon, req.body(Body::empty()).unwrap()).await;
     assert_eq!(code, StatusCode::ACCEPTED);
     tokio::time::timeout(std::time::Duration::from_secs(5), stop).await.expect("shutdown signalled");
 }

@@ -49,6 +49,9 @@ pub enum AttachError {
     /// The interface name is taken in the target by something weave did not make.
     #[error("{id} already has an interface {ifname} that is not weave's (not a veth to the weave bridge)")]
     InterfaceExists { id: String, ifname: String },
+    /// The interface exists already and the caller asked for a new one (CNI's ADD).
+    #[error("{id} already has interface {ifname}")]
+    AlreadyAttached { id: String, ifname: String },
     #[error("the weave bridge {0} is missing: is weave running?")]
     NoBridge(String),
     /// A kernel operation failed: its description and errno.
@@ -85,6 +88,9 @@ impl AttachError {
             AttachError::ContainerNotRunning { .. } => "start the container first (`docker start`)".into(),
             AttachError::ContainersUnavailable(_) => {
                 "is dockerd running? `weave status` shows the Docker integration's state".into()
+            }
+            AttachError::AlreadyAttached { .. } => {
+                "delete the attachment first (CNI DEL), then add it again".into()
             }
             AttachError::Kernel(e) if e.errno() == Some(libc::EEXIST) => {
                 "a device of that name is in the way; `weave ps` and `ip link` show what is there".into()

@@ -47,6 +47,18 @@ pub struct Plumb {
     pub ifname: String,
     pub addrs: Vec<Ipv4Net>,
     pub multicast_route: bool,
+    pub link: super::LinkOptions,
+}
+
+/// An interface in a target as it is now, for CNI's CHECK and `weave ps`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub mac: [u8; 6],
+    pub addrs: Vec<Ipv4Net>,
+    /// Routes out of it: destination and next hop.
+    pub routes: Vec<(Ipv4Net, Option<Ipv4Addr>)>,
+    /// A veth to the weave bridge.
+    pub ours: bool,
 }
 
 /// What plumbing did: undone by [`Kernel::undo_plumb`] with the same values.
@@ -65,6 +77,8 @@ pub struct Plumbed {
 pub trait Kernel: Send + Sync + 'static {
     /// The interface `ifname` in the target, if there is one.
     fn inspect(&self, ns: &Netns, ifname: &str) -> Result<Option<Iface>, AttachError>;
+    /// The interface `ifname` in the target with its MAC and routes, if there is one.
+    fn observe(&self, ns: &Netns, ifname: &str) -> Result<Option<Observed>, AttachError>;
     /// Makes the interface when missing (refusing one that is not weave's) and adds `addrs`.
     fn plumb(&self, ns: &Netns, p: &Plumb) -> Result<Plumbed, AttachError>;
     /// Takes `added` off the interface, or deletes it when `delete_if` (with what is left of
@@ -159,20 +173,20 @@ impl NetKernel {
         inner: &mut Netlink,
         bridge: &Link,
         ns: &Netns,
-        id: &str,
-        ifname: &str,
+        p: &Plumb,
     ) -> Result<(), AttachError> {
+        let (id, ifname, link) = (p.id.as_str(), p.ifname.as_str(), &p.link);
         let (hname, pname) = veth_names(id);
         // Leftovers of an interrupted attach of this target (not another target's veth whose
         // name happens to hash the same: creating ours then fails with EEXIST).
         remove_host_leftovers(host, id)?;
-        host.create_veth(&hname, &pname, Some(self.mtu))?;
+        host.create_veth(&hname, &pname, Some(link.mtu.unwrap_or(self.mtu)))?;
         let result = (|| -> Result<(), AttachError> {
             let vanished = || AttachError::Internal(format!("veth {hname} vanished after it was created"));
             let h = host.link_by_name(&hname)?.ok_or_else(vanished)?;
             host.set_alias(&h, id)?;
             host.set_master(&h, Some(bridge.index))?;
-            host.set_hairpin(&h, true)?;
+            host.set_hairpin(&h, link.hairpin)?;
             host.set_up(&h, true)?;
             let p = host.link_by_name(&pname)?.ok_or_else(vanished)?;
             host.move_to_netns(&p, ns)?;
@@ -281,6 +295,19 @@ impl Kernel for NetKernel {
         Ok(Some(Iface { ours, addrs }))
     }
 
+    fn observe(&self, ns: &Netns, ifname: &str) -> Result<Option<Observed>, AttachError> {
+        let mut inner = Netlink::open_in(ns)?;
+        let Some(link) = inner.link_by_name(ifname)? else { return Ok(None) };
+        let addrs = inner.addresses(link.index)?;
+        let routes = inner.routes(Some(link.index))?.into_iter().map(|r| (r.dst, r.gateway)).collect();
+        let ours = match self.host_and_bridge() {
+            Ok((mut host, bridge)) => is_ours(&mut host, &bridge, &link)?,
+            Err(AttachError::NoBridge(_)) => false,
+            Err(e) => return Err(e),
+        };
+        Ok(Some(Observed { mac: link.mac.unwrap_or_default(), addrs, routes, ours }))
+    }
+
     fn plumb(&self, ns: &Netns, p: &Plumb) -> Result<Plumbed, AttachError> {
         let (mut host, bridge) = self.host_and_bridge()?;
         let mut inner = Netlink::open_in(ns)?;
@@ -290,7 +317,7 @@ impl Kernel for NetKernel {
                 return Err(AttachError::InterfaceExists { id: p.id.clone(), ifname: p.ifname.clone() })
             }
             None => {
-                self.create_interface(&mut host, &mut inner, &bridge, ns, &p.id, &p.ifname)?;
+                self.create_interface(&mut host, &mut inner, &bridge, ns, p)?;
                 true
             }
         };
@@ -310,6 +337,10 @@ impl Kernel for NetKernel {
             if p.multicast_route {
                 let route: Ipv4Net = MULTICAST.parse().expect("constant");
                 inner.add_route(route, link.index, None)?;
+            }
+            // After the addresses: a next hop must be reachable when its route is added.
+            for (dst, gw) in &p.link.routes {
+                inner.add_route(*dst, link.index, *gw)?;
             }
             Ok(link)
         })();

@@ -84,6 +84,30 @@ pub struct AttachSpec {
     pub hostname: Option<String>,
     /// What network policy selects targets by; carried to [`TargetEvent::Attached`].
     pub meta: TargetMeta,
+    /// Where the target's namespace is, when the caller knows it (CNI names the path): then
+    /// `target` is the target's id (the container id) and nothing is looked up.
+    pub at: Option<target::NsRef>,
+    /// Refuse an interface that exists already, rather than adding to it (CNI's ADD).
+    pub fresh: bool,
+    /// The interface's MTU, hairpin mode and routes.
+    pub link: LinkOptions,
+}
+
+/// How the interface is made beyond its addresses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkOptions {
+    /// The veth pair's MTU; the overlay's when `None`.
+    pub mtu: Option<u32>,
+    /// Hairpin mode on the bridge port (Weave: on).
+    pub hairpin: bool,
+    /// Routes inside the target, added after the addresses: destination and next hop.
+    pub routes: Vec<(Ipv4Net, Option<std::net::Ipv4Addr>)>,
+}
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        LinkOptions { mtu: None, hairpin: true, routes: vec![] }
+    }
 }
 
 impl AttachSpec {
@@ -97,6 +121,9 @@ impl AttachSpec {
             ifname: CONTAINER_IF.to_string(),
             hostname: None,
             meta: TargetMeta::default(),
+            at: None,
+            fresh: false,
+            link: LinkOptions::default(),
         }
     }
 }
@@ -190,6 +217,27 @@ impl<P: Ports> AttachService<P> {
             };
             out.extend(k.list(&located)?);
             Ok(out)
+        })
+        .await
+    }
+
+    /// The bridge as `weave ps` shows it (`weave:expose`, with the host's addresses).
+    pub async fn bridge(&self) -> Result<Attached, AttachError> {
+        let k = self.kernel.clone();
+        blocking(move || k.bridge()).await
+    }
+
+    /// The interface `ifname` in the namespace at `at` (of target `id`), as it is now.
+    pub async fn observe(
+        &self,
+        at: target::NsRef,
+        id: &str,
+        ifname: &str,
+    ) -> Result<Option<kernel::Observed>, AttachError> {
+        let (k, id, ifname) = (self.kernel.clone(), id.to_string(), ifname.to_string());
+        blocking(move || {
+            let ns = at.open(&id)?;
+            k.observe(&ns, &ifname)
         })
         .await
     }

@@ -3,7 +3,7 @@
 use super::addrs::{parse_specs, parse_specs_or_default, AddrSpec};
 use super::journal::{AttachIntent, Intent, Namespace, Op};
 use super::kernel::{Plumb, CONTAINER_IF};
-use super::target::{NsRef, Target};
+use super::target::{Located, NsRef, Target};
 use super::{blocking, minus, union, AttachError, AttachService, AttachSpec, Attached, Detached, Ports};
 use super::{AddressBook, Journal, Kernel, Names, TargetEvent};
 use crate::ipam::to_net;
@@ -63,7 +63,10 @@ impl<P: Ports> AttachService<P> {
         let target = Target::parse(&spec.target)?;
         let specs = parse_specs_or_default(&spec.addrs)?;
         check_ifname(&spec.ifname)?;
-        let loc = target.locate(self.containers()).await?;
+        let loc = match &spec.at {
+            Some(at) => Located { id: target.id(), ns: at.clone(), hostname: None },
+            None => target.locate(self.containers()).await?,
+        };
         let id = loc.id.clone();
         let _lock = self.lock(&id).await;
         self.settle(&id).await;
@@ -75,6 +78,9 @@ impl<P: Ports> AttachService<P> {
             Ok((Arc::new(ns), iface))
         })
         .await?;
+        if spec.fresh && prior_if.is_some() {
+            return Err(AttachError::AlreadyAttached { id, ifname: spec.ifname.clone() });
+        }
         let hostname = spec.hostname.as_deref().or(loc.hostname.as_deref());
         let fqdn = hostname.filter(|_| spec.dns).and_then(|h| self.names.target_name(h));
         let mut intent = AttachIntent {
@@ -136,6 +142,7 @@ impl<P: Ports> AttachService<P> {
             ifname: spec.ifname.clone(),
             addrs,
             multicast_route: spec.multicast_route,
+            link: spec.link.clone(),
         };
         let (k, n) = (self.kernel.clone(), ns.clone());
         let plumbed = blocking(move || k.plumb(&n, &plumb)).await?;
@@ -213,6 +220,55 @@ impl<P: Ports> AttachService<P> {
         let gained = minus(&self.addresses.owned(id), prior_ipam);
         let released = self.addresses.release(id, &gained).await;
         unplumbed.and(released.map(drop))
+    }
+
+    /// Removes the interface `ifname` of the target `id` whose namespace the caller knows (or
+    /// knew: `None` when it is gone) and releases every address of `id`: CNI's DEL. A target
+    /// with nothing left is fine.
+    pub async fn detach_at(
+        self: &Arc<Self>,
+        id: String,
+        at: Option<NsRef>,
+        ifname: String,
+    ) -> Result<Detached, AttachError> {
+        let me = self.clone();
+        tokio::spawn(async move { me.run_detach_at(id, at, ifname).await }).await.map_err(join_error)?
+    }
+
+    async fn run_detach_at(
+        &self,
+        id: String,
+        at: Option<NsRef>,
+        ifname: String,
+    ) -> Result<Detached, AttachError> {
+        Target::parse(&id)?;
+        check_ifname(&ifname)?;
+        let _lock = self.lock(&id).await;
+        self.settle(&id).await;
+        let ns = match at {
+            None => None,
+            Some(at) => match open(at.clone(), &id).await {
+                Ok(ns) => Some((at, ns)),
+                Err(AttachError::NoNamespace { .. }) => None,
+                Err(e) => return Err(e),
+            },
+        };
+        let recorded = ns.as_ref().map(|(at, ns)| Namespace { at: at.clone(), inode: ns.inode() });
+        self.record(
+            &id,
+            Op::Detach { ns: recorded, ifname: ifname.clone(), addrs: vec![], all: true },
+            "detach",
+        )
+        .await?;
+        let result = self.finish_detach(&id, ns.map(|(_, ns)| ns), &ifname, &[], true).await;
+        let removed = match result {
+            Ok(r) => r,
+            Err(AttachError::NothingToDetach { .. }) => vec![],
+            Err(e) => return Err(e),
+        };
+        self.clear(&id).await;
+        self.announce(TargetEvent::Detached { id: id.clone(), removed: removed.clone() });
+        Ok(Detached { id, removed })
     }
 
     async fn run_detach(&self, target: &str, addrs: &[String]) -> Result<Detached, AttachError> {

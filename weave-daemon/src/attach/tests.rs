@@ -3,7 +3,7 @@
 //! exercised end to end in tests/tests/attach.rs; only fakes can fail a step on purpose.)
 
 use super::journal::{AttachIntent, Intent, Journal, Namespace, Op};
-use super::kernel::{Attached, Iface, Kernel, Plumb, Plumbed};
+use super::kernel::{Attached, Iface, Kernel, Observed, Plumb, Plumbed};
 use super::ports::{AddressBook, Names};
 use super::target::NsRef;
 use super::{AttachError, AttachService, AttachSpec, Ports, TargetEvent};
@@ -138,9 +138,25 @@ impl Kernel for Kern {
         Ok(self.0.lock().unwrap().iface.clone())
     }
 
+    fn observe(&self, _ns: &Netns, _ifname: &str) -> Result<Option<Observed>, AttachError> {
+        let w = self.0.lock().unwrap();
+        Ok(w.iface.clone().map(|i| Observed {
+            mac: [2, 0, 0, 0, 0, 1],
+            addrs: i.addrs,
+            routes: vec![],
+            ours: i.ours,
+        }))
+    }
+
     fn plumb(&self, _ns: &Netns, p: &Plumb) -> Result<Plumbed, AttachError> {
         let mut w = self.0.lock().unwrap();
-        w.call("plumb", list(&p.addrs))?;
+        let routes: Vec<String> = p
+            .link
+            .routes
+            .iter()
+            .map(|(d, g)| format!(" {d}>{}", g.map(|g| g.to_string()).unwrap_or_default()))
+            .collect();
+        w.call("plumb", format!("{}{}", list(&p.addrs), routes.concat()))?;
         let created = w.iface.is_none();
         let iface = w.iface.get_or_insert(Iface { ours: true, addrs: vec![] });
         let added: Vec<_> = p.addrs.iter().filter(|a| !iface.addrs.contains(a)).copied().collect();
@@ -697,4 +713,54 @@ async fn cut_endpoint_calls_are_undone_or_finished_at_start() {
     let g = w.lock().unwrap();
     assert_eq!(g.endpoints.keys().collect::<Vec<_>>(), ["vethwlbbbbbbbbb"]);
     assert!(g.intents.is_empty());
+}
+
+/// CNI's attach: the namespace given by path, the container id as the target's id.
+fn cni_spec() -> AttachSpec {
+    let mut s = AttachSpec::new("ctr-1", vec![]);
+    s.at = Some(NsRef::Pid(std::process::id()));
+    s.ifname = "eth0".into();
+    s.fresh = true;
+    s.multicast_route = false;
+    s.link.routes = vec![(net("0.0.0.0/0"), Some("10.32.0.1".parse().unwrap()))];
+    s
+}
+
+#[tokio::test]
+async fn a_cni_attach_takes_the_namespace_it_is_given_and_plumbs_the_routes() {
+    let (s, w) = service(&[]);
+    let a = s.attach(cni_spec()).await.unwrap();
+    assert_eq!(a.id, "ctr-1", "the container id is the target's id, no lookup needed");
+    assert!(log(&w).contains(&"plumb 10.32.0.1/12 0.0.0.0/0>10.32.0.1".to_string()));
+    assert_eq!(w.lock().unwrap().owned.get("ctr-1").cloned().unwrap_or_default(), [net("10.32.0.1/12")]);
+}
+
+#[tokio::test]
+async fn a_fresh_attach_refuses_an_existing_interface_and_changes_nothing() {
+    let (s, w) = service(&[]);
+    w.lock().unwrap().iface = Some(Iface { ours: true, addrs: vec![net("10.32.0.7/12")] });
+    let e = s.attach(cni_spec()).await.unwrap_err();
+    assert!(matches!(e, AttachError::AlreadyAttached { .. }), "{e}");
+    assert!(
+        log(&w).iter().all(|l| !l.starts_with("allocate") && !l.starts_with("plumb")),
+        "nothing was done"
+    );
+}
+
+#[tokio::test]
+async fn detach_at_releases_everything_and_a_second_one_is_fine() {
+    let (s, w) = service(&[]);
+    s.attach(cni_spec()).await.unwrap();
+    log(&w);
+    let d = s.detach_at("ctr-1".into(), Some(NsRef::Pid(std::process::id())), "eth0".into()).await.unwrap();
+    assert_eq!(d.removed, [net("10.32.0.1/12")]);
+    let steps = log(&w);
+    assert!(
+        steps.contains(&"remove_addrs all".to_string()) && steps.contains(&"release_all".to_string()),
+        "{steps:?}"
+    );
+    // Nothing left, and the namespace gone: still no error (CNI's DEL is tolerant).
+    let again = s.detach_at("ctr-1".into(), None, "eth0".into()).await.unwrap();
+    assert!(again.removed.is_empty());
+    assert!(w.lock().unwrap().intents.is_empty());
 }

@@ -121,6 +121,7 @@ mod tests {
             listen: "127.0.0.1:0".parse().unwrap(),
             resolv_conf: String::new(),
             state_file: None,
+            allow_from: vec![],
         };
         Dns::new(config, PeerName(peer))
     }

@@ -2,6 +2,7 @@
 //! gossip channel `nameserver`, the DNS server on `--dns-listen-address` and the upstream list
 //! from `--resolv-conf`.
 
+mod clients;
 mod forward;
 pub mod gossip;
 pub mod persist;
@@ -17,7 +18,8 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use weave_api::{DnsEntry, DnsEntryStatus, Event};
-use weave_dns::{Entry, GossipData, Nameserver, Responder};
+use weave_dns::clients::{DEFAULT_RATE, MAX_CLIENTS};
+use weave_dns::{ClientNets, Entry, GossipData, Nameserver, RateLimiter, Responder};
 use weave_wire::PeerName;
 
 pub use server::Sockets;
@@ -39,6 +41,9 @@ pub struct DnsConfig {
     pub resolv_conf: String,
     /// Where our own names are kept across restarts (`None`: not kept).
     pub state_file: Option<std::path::PathBuf>,
+    /// Client networks always answered besides loopback and the bridge's (the allocation
+    /// range and `--dns-allow-from`).
+    pub allow_from: Vec<ipnet::IpNet>,
 }
 
 pub struct Dns {
@@ -50,6 +55,21 @@ pub struct Dns {
     mesh: OnceLock<MeshHandle>,
     /// One save at a time (they share the temporary file).
     saving: std::sync::Mutex<()>,
+    /// Who is answered: see [`clients`].
+    clients: ArcSwap<ClientNets>,
+    limiter: std::sync::Mutex<RateLimiter>,
+    /// The rate limiter's clock starts here.
+    epoch: std::time::Instant,
+}
+
+/// What to do with a query from a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Answer,
+    /// Not a client weaveDNS serves: REFUSED.
+    Refuse,
+    /// Over its rate: nothing.
+    Drop,
 }
 
 /// Unix seconds, the clock of entries and gossip.
@@ -78,13 +98,20 @@ impl Dns {
             events,
             mesh: OnceLock::new(),
             saving: std::sync::Mutex::new(()),
+            clients: ArcSwap::from_pointee(ClientNets::new(config.allow_from.clone())),
+            limiter: std::sync::Mutex::new(RateLimiter::new(DEFAULT_RATE, MAX_CLIENTS)),
+            epoch: std::time::Instant::now(),
             config,
         };
         dns.reload_upstream(&mut resolv::Watch::default());
         // Before the mesh runs, so our entries gossiped back by other peers find them here.
         if let Some(path) = &dns.config.state_file {
+            let saved = persist::load(path).unwrap_or_else(|e| {
+                tracing::warn!("{e}");
+                vec![]
+            });
             let mut ns = dns.write();
-            for e in persist::load(path) {
+            for e in saved {
                 ns.add_entry(&e.hostname, &e.container_id, e.addr, now());
             }
         }
@@ -122,6 +149,11 @@ impl Dns {
                 mesh.gossip_broadcast(weave_dns::CHANNEL, Box::new(gossip::DnsGossip(data))).await;
             });
         }
+        // The bridge's networks before the first query (then every DEATH_CHECK).
+        match clients::local_nets(crate::BRIDGE, self.config.listen.ip()) {
+            Ok(local) => self.set_clients(local),
+            Err(e) => tracing::warn!("weaveDNS clients: {e}"),
+        }
         server::spawn(self.clone(), sockets, stop.clone());
         let me = self.clone();
         tokio::spawn(async move {
@@ -134,7 +166,10 @@ impl Dns {
                     _ = stop.cancelled() => break,
                     _ = purge.tick() => me.write().purge_tombstones(now()),
                     _ = recheck.tick() => me.reload_upstream(&mut watch),
-                    _ = deaths.tick() => me.reap_dead_targets().await,
+                    _ = deaths.tick() => {
+                        me.reap_dead_targets().await;
+                        me.refresh_clients().await;
+                    }
                 }
             }
         });
@@ -149,6 +184,45 @@ impl Dns {
         {
             tracing::info!(?servers, "upstream DNS servers");
             self.upstream.store(Arc::new(servers));
+        }
+    }
+
+    /// Whether (and how) to answer a query from `client`; `udp` queries count against the
+    /// client's rate (TCP ones cannot come from forged sources).
+    pub fn admit(&self, client: std::net::IpAddr, udp: bool) -> Admit {
+        let allowed = self.clients.load().allows(client);
+        if udp {
+            let now = self.epoch.elapsed();
+            let within = self.limiter.lock().unwrap_or_else(|e| e.into_inner()).allow(client, now);
+            if !within {
+                return Admit::Drop;
+            }
+        }
+        if allowed {
+            Admit::Answer
+        } else {
+            Admit::Refuse
+        }
+    }
+
+    /// Re-reads the networks on the weave bridge (and the one the listen address is on, when
+    /// it is a specific address): clients there are answered.
+    pub async fn refresh_clients(&self) {
+        let listen = self.config.listen.ip();
+        let found = tokio::task::spawn_blocking(move || clients::local_nets(crate::BRIDGE, listen)).await;
+        let local = match found {
+            Ok(Ok(nets)) => nets,
+            Ok(Err(e)) => return tracing::warn!("weaveDNS clients: {e}"),
+            Err(e) => return tracing::warn!("weaveDNS clients: {e}"),
+        };
+        self.set_clients(local);
+    }
+
+    fn set_clients(&self, local: Vec<ipnet::IpNet>) {
+        let nets = ClientNets::new(self.config.allow_from.iter().copied().chain(local).collect());
+        if **self.clients.load() != nets {
+            tracing::info!(nets = ?nets.nets(), "weaveDNS answers loopback and these networks");
+            self.clients.store(Arc::new(nets));
         }
     }
 
@@ -363,6 +437,42 @@ impl DnsConfig {
             listen: c.dns_listen_address,
             resolv_conf: c.resolv_conf.clone(),
             state_file: Some(persist::path(&c.data_dir)),
+            allow_from: c.ipalloc_range.0.iter().chain(&c.dns_allow_from).map(|n| (*n).into()).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod admit_tests {
+    use super::*;
+
+    #[test]
+    fn loopback_and_allowed_networks_are_answered_others_refused_floods_dropped() {
+        let config = DnsConfig {
+            domain: "weave.local.".into(),
+            ttl: 1,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            resolv_conf: String::new(),
+            state_file: None,
+            allow_from: vec!["10.32.0.0/12".parse().unwrap()],
+        };
+        let dns = Dns::new(config, PeerName(1));
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(dns.admit(ip("127.0.0.1"), true), Admit::Answer);
+        assert_eq!(dns.admit(ip("10.32.4.4"), true), Admit::Answer);
+        assert_eq!(dns.admit(ip("192.168.77.2"), false), Admit::Refuse);
+        assert_eq!(dns.admit(ip("192.168.77.2"), true), Admit::Refuse);
+        // A flood from one container: its burst, then nothing; loopback is never limited.
+        let answered = (0..5000).filter(|_| dns.admit(ip("10.32.9.9"), true) == Admit::Answer).count();
+        assert!(
+            answered >= DEFAULT_RATE.burst as usize && answered < 2 * DEFAULT_RATE.burst as usize,
+            "{answered}"
+        );
+        assert_eq!(dns.admit(ip("10.32.9.9"), false), Admit::Answer, "TCP is not rate limited");
+        assert!((0..5000).all(|_| dns.admit(ip("127.0.0.1"), true) == Admit::Answer));
+        // The bridge's networks, once read, are answered too.
+        dns.set_clients(vec!["10.2.0.0/16".parse().unwrap()]);
+        assert_eq!(dns.admit(ip("10.2.1.1"), false), Admit::Answer);
+        assert_eq!(dns.admit(ip("10.32.4.4"), false), Admit::Answer, "the flags' networks stay");
     }
 }

@@ -1,11 +1,13 @@
 //! The DNS server: UDP and TCP on `--dns-listen-address`, on threads of its own so a query
 //! flood cannot starve the mesh, IPAM or the API. Forwarded queries and TCP connections are
-//! bounded; anything unparsable gets FORMERR or nothing.
+//! bounded; anything unparsable gets FORMERR or nothing. Clients weaveDNS does not serve get
+//! REFUSED, UDP clients beyond their rate nothing ([`Dns::admit`]), and a UDP reply leaves from
+//! the address its query was sent to.
 
-use super::{forward, Dns};
+use super::{forward, Admit, Dns};
 use std::io;
-use std::net::SocketAddr;
 use std::net::UdpSocket;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use weave_dns::{Action, Transport};
+use weave_netdev::pktinfo;
 
 /// Queries waiting on upstream servers at once; beyond that a query gets SERVFAIL at once.
 const MAX_FORWARDS: usize = 512;
@@ -57,10 +60,7 @@ fn reuse_port_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     s.bind(&addr.into())?;
     s.set_read_timeout(Some(STOP_CHECK))?;
     let s: UdpSocket = s.into();
-    // On the wildcard, answer from the address asked (see weave_netdev::pktinfo).
-    if addr.ip().is_unspecified() {
-        weave_netdev::pktinfo::enable(&s)?;
-    }
+    pktinfo::enable(&s)?;
     Ok(s)
 }
 
@@ -120,31 +120,41 @@ impl UdpWorker {
     fn run(self) {
         let mut buf = vec![0u8; 65535];
         while !self.stop.is_cancelled() {
-            let (n, client, local) = match weave_netdev::pktinfo::recv(&self.sock, &mut buf) {
+            let (n, client, to) = match pktinfo::recv(&self.sock, &mut buf) {
                 Ok(r) => r,
                 // Timeouts (to look at `stop`), and ICMP errors from earlier sends.
                 Err(_) => continue,
             };
-            match self.dns.answer(&buf[..n], Transport::Udp) {
+            let query = &buf[..n];
+            let action = match self.dns.admit(client.ip(), true) {
+                Admit::Answer => self.dns.answer(query, Transport::Udp),
+                Admit::Refuse => match weave_dns::message::refused(query) {
+                    Some(r) => Action::Reply(r),
+                    None => Action::Drop,
+                },
+                Admit::Drop => Action::Drop,
+            };
+            match action {
                 Action::Reply(reply) => {
-                    let _ = weave_netdev::pktinfo::send(&self.sock, &reply, client, local);
+                    let _ = pktinfo::send(&self.sock, &reply, client, to);
                 }
                 Action::Drop => {}
-                Action::Forward(f) => self.forward(f, client, local),
+                Action::Forward(f) => self.forward(f, client, to),
             }
         }
     }
 
-    fn forward(&self, f: weave_dns::Forward, client: SocketAddr, local: Option<std::net::Ipv4Addr>) {
+    /// `to`: the local address the query came to, where the answer leaves from.
+    fn forward(&self, f: weave_dns::Forward, client: SocketAddr, to: Option<IpAddr>) {
         let Ok(permit) = self.forwards.clone().try_acquire_owned() else {
-            let _ = weave_netdev::pktinfo::send(&self.sock, &f.servfail(), client, local);
+            let _ = pktinfo::send(&self.sock, &f.servfail(), client, to);
             return;
         };
         let (dns, sock) = (self.dns.clone(), self.sock.clone());
         self.rt.spawn(async move {
             let reply = forward::forward(&f, &dns.upstream()).await;
             // A blocking socket, but a UDP send only waits for buffer space.
-            let _ = weave_netdev::pktinfo::send(&sock, &reply, client, local);
+            let _ = pktinfo::send(&sock, &reply, client, to);
             drop(permit);
         });
     }
@@ -153,15 +163,16 @@ impl UdpWorker {
 async fn serve_tcp(dns: Arc<Dns>, listener: TcpListener) {
     let conns = Arc::new(Semaphore::new(MAX_TCP));
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             // Out of descriptors and the like: back off instead of spinning.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let Ok(permit) = conns.clone().try_acquire_owned() else { continue };
         let dns = dns.clone();
+        let served = dns.admit(peer.ip(), false) == Admit::Answer;
         tokio::spawn(async move {
-            if let Err(e) = serve_conn(&dns, stream).await {
+            if let Err(e) = serve_conn(&dns, stream, served).await {
                 tracing::debug!("DNS TCP connection: {e}");
             }
             drop(permit);
@@ -169,8 +180,9 @@ async fn serve_tcp(dns: Arc<Dns>, listener: TcpListener) {
     }
 }
 
-/// Queries on one connection, one after another, each a 2-byte length and a message.
-async fn serve_conn(dns: &Dns, mut stream: TcpStream) -> io::Result<()> {
+/// Queries on one connection, one after another, each a 2-byte length and a message; REFUSED
+/// to each unless `served`.
+async fn serve_conn(dns: &Dns, mut stream: TcpStream, served: bool) -> io::Result<()> {
     let mut buf = vec![0u8; 65535];
     loop {
         let len = match tokio::time::timeout(TCP_IDLE, stream.read_u16()).await {
@@ -184,6 +196,14 @@ async fn serve_conn(dns: &Dns, mut stream: TcpStream) -> io::Result<()> {
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
+        if !served {
+            let Some(reply) = weave_dns::message::refused(msg) else { return Ok(()) };
+            let mut out = Vec::with_capacity(reply.len() + 2);
+            out.extend_from_slice(&(reply.len() as u16).to_be_bytes());
+            out.extend_from_slice(&reply);
+            stream.write_all(&out).await?;
+            continue;
+        }
         let reply = match dns.answer(msg, Transport::Tcp) {
             Action::Reply(r) => r,
             Action::Drop => continue,

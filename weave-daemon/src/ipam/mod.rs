@@ -102,6 +102,10 @@ impl IpamConfig {
         let universe = to_cidr(range);
         let default_subnet = config.ipalloc_default_subnet.map(to_cidr).unwrap_or(universe);
         let init = match &config.ipalloc_init {
+            // weave-kube's consensus=<number of peers>: the file lists every node, us too.
+            None if config.peers_file.is_some() => {
+                InitMode::Consensus { quorum: (peers.max(1) as u32) / 2 + 1 }
+            }
             None | Some(IpallocInit::Consensus(None)) => InitMode::Consensus { quorum: quorum(peers) },
             Some(IpallocInit::Consensus(Some(n))) => InitMode::Consensus { quorum: n / 2 + 1 },
             Some(IpallocInit::Seed(seeds)) => InitMode::Seed(seeds.clone()),
@@ -795,6 +799,9 @@ mod tests {
         assert_eq!(init(&["--ipalloc-init", "consensus"], 4), InitMode::Consensus { quorum: 3 });
         // consensus=N: N / 2 + 1.
         assert_eq!(init(&["--ipalloc-init", "consensus=3"], 0), InitMode::Consensus { quorum: 2 });
+        // A peers file lists every node, this one too (weave-kube's consensus=<#peers>).
+        assert_eq!(init(&["--peers-file", "/p"], 3), InitMode::Consensus { quorum: 2 });
+        assert_eq!(init(&["--peers-file", "/p"], 0), InitMode::Consensus { quorum: 1 });
         assert_eq!(init(&["--ipalloc-init", "consensus=4"], 0), InitMode::Consensus { quorum: 3 });
         assert_eq!(init(&["--ipalloc-init", "observer"], 5), InitMode::Observer);
         assert_eq!(

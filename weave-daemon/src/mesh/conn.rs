@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use weave_mesh::{ConnId, Handshaked};
+use weave_wire::crypto::{Password, SessionKey};
 use weave_wire::protocol::Features;
 
 /// Weave sends a heartbeat on every connection this often.
@@ -36,7 +37,7 @@ const FLUSH_LIMIT: Duration = Duration::from_secs(2);
 pub struct ConnConfig {
     /// The address to listen on and dial from (`--host`); all addresses when absent.
     pub host: Option<IpAddr>,
-    pub password: Option<Vec<u8>>,
+    pub password: Option<Password>,
     pub trusted_subnets: Vec<Ipv4Net>,
     /// Our `Overlays` feature.
     pub overlays: Option<Vec<String>>,
@@ -85,7 +86,7 @@ pub struct ConnHandle {
     /// The TCP peer address (the overlay's first guess at the peer's UDP address).
     pub remote_tcp: SocketAddr,
     pub local_tcp: Option<SocketAddr>,
-    pub session_key: Option<[u8; 32]>,
+    pub session_key: Option<SessionKey>,
     pub peer_overlays: Option<Vec<String>>,
     pub peer_fastdp_heartbeat_ms: Option<u32>,
     /// The kernel's smoothed RTT of the socket, as the writer last read it.

@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use weave_wire::crypto::{session_key, KeyPair, TcpReceiver, TcpSender};
-use weave_wire::protocol::{negotiate, Features, Header, Intro, HEADER_LEN, MAX_MSG_SIZE};
+use weave_wire::crypto::{KeyPair, SessionKey, TcpReceiver, TcpSender};
+use weave_wire::protocol::{
+    negotiate, Features, Header, Intro, HEADER_LEN, MAX_FEATURES_FRAME, MAX_MSG_SIZE,
+};
 
 /// Reads after the handshake must see a message this often (heartbeats come every 30 s).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -34,13 +36,16 @@ impl Sealer {
 impl Opener {
     /// Reads one frame and returns the message body.
     pub async fn read<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<Vec<u8>, String> {
+        self.read_max(r, MAX_MSG_SIZE).await
+    }
+
+    /// Reads one frame of at most `max` bytes (refused on its length prefix alone).
+    async fn read_max<R: AsyncRead + Unpin>(&mut self, r: &mut R, max: usize) -> Result<Vec<u8>, String> {
         let mut len = [0u8; 4];
         r.read_exact(&mut len).await.map_err(io_reason)?;
         let len = u32::from_be_bytes(len) as usize;
-        if len > MAX_MSG_SIZE {
-            return Err(format!(
-                "received too big length-prefixed message: {len} bytes (limit {MAX_MSG_SIZE})"
-            ));
+        if len > max {
+            return Err(format!("received too big length-prefixed message: {len} bytes (limit {max})"));
         }
         let mut buf = vec![0u8; len];
         r.read_exact(&mut buf).await.map_err(io_reason)?;
@@ -66,7 +71,7 @@ pub struct Established {
     pub sealer: Sealer,
     pub opener: Opener,
     /// The session key, when a password is set (the overlay encrypts with it).
-    pub session_key: Option<[u8; 32]>,
+    pub session_key: Option<SessionKey>,
 }
 
 /// Runs the handshake on `stream`. `ours` are the features we announce; `outbound` says we
@@ -113,11 +118,12 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let (mut sealer, mut opener, key) = match (&keys, intro.public_key(), password) {
         (Some(k), Some(remote), Some(pw)) => {
-            let key = session_key(k.private(), remote, pw);
+            // A low-order key is refused before anything is sealed under the key it makes.
+            let key = k.session_key(remote, pw).map_err(|e| e.to_string())?;
             (
                 Sealer(Some(TcpSender::new(&key, outbound))),
                 Opener(Some(TcpReceiver::new(&key, outbound))),
-                Some(key.0),
+                Some(key),
             )
         }
         _ => (Sealer(None), Opener(None), None),
@@ -126,7 +132,7 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     let mut out = Vec::new();
     sealer.frame(&ours.encode(), &mut out);
     stream.write_all(&out).await.map_err(io_reason)?;
-    let body = opener.read(stream).await?;
+    let body = opener.read_max(stream, MAX_FEATURES_FRAME).await?;
     let features = Features::decode(&body).map_err(|e| e.to_string())?;
     Ok(Established { features, version, sealer, opener, session_key: key })
 }
@@ -183,6 +189,47 @@ mod tests {
         let (a, b) = pair(Some(b"right"), Some(b"wrong")).await;
         assert_eq!(a.err().unwrap(), "Unable to decrypt TCP msg");
         assert_eq!(b.err().unwrap(), "Unable to decrypt TCP msg");
+    }
+
+    /// A low-order public key makes the X25519 secret all zeros: every such connection would
+    /// share one key (given the password) with counters from zero. Honest peers never send one.
+    #[tokio::test]
+    async fn a_low_order_public_key_is_refused_before_anything_is_sent_encrypted() {
+        let (mut ours, mut theirs) = tokio::io::duplex(1 << 16);
+        let ours_side = async {
+            let r = handshake(&mut ours, &features(1, "a"), Some(b"pw"), false).await;
+            drop(ours);
+            r
+        };
+        let attacker = async {
+            let mut hello = Header::default().encode().to_vec();
+            hello.extend(Intro::Encrypted { public_key: [0; 32] }.encode());
+            theirs.write_all(&hello).await.unwrap();
+            theirs.shutdown().await.unwrap();
+            let mut sent = Vec::new();
+            let _ = theirs.read_to_end(&mut sent).await;
+            sent
+        };
+        let (result, sent) = tokio::join!(ours_side, attacker);
+        let err = result.err().expect("the handshake must fail");
+        assert!(err.contains("low-order public key"), "{err}");
+        // Only our header and intro went out: no features message sealed under that key.
+        assert_eq!(sent.len(), HEADER_LEN + 33);
+    }
+
+    #[tokio::test]
+    async fn a_features_frame_larger_than_features_need_is_refused_at_once() {
+        // A peer that announces a 1 MiB features message (and never sends it): refused on the
+        // length alone, before the body is awaited or memory is set aside for it.
+        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+        let mut hello = Header::default().encode().to_vec();
+        hello.extend(Intro::Plain.encode());
+        hello.extend((1u32 << 20).to_be_bytes());
+        b.write_all(&hello).await.unwrap();
+        b.shutdown().await.unwrap();
+        let err = handshake(&mut a, &features(1, "a"), None, false).await.err().unwrap();
+        assert!(err.contains("too big"), "{err}");
+        assert!(err.contains(&MAX_FEATURES_FRAME.to_string()), "{err}");
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use weave_mesh::{ConnId, GossipData, Gossiper, Mesh, MeshConfig, MeshEvent, Output};
+use weave_wire::crypto::Password;
 use weave_wire::PeerName;
 
 /// What the router needs beyond the mesh's own configuration.
@@ -25,7 +26,7 @@ use weave_wire::PeerName;
 pub struct RouterConfig {
     pub mesh: MeshConfig,
     pub host: Option<IpAddr>,
-    pub password: Option<Vec<u8>>,
+    pub password: Option<Password>,
     pub trusted_subnets: Vec<Ipv4Net>,
     /// The sleeve overlay; without one, connections are established at once (tests).
     pub sleeve: Option<Arc<Sleeve>>,
@@ -387,7 +388,7 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Conns>, stop: Can
                         outbound,
                         remote_tcp: c.io.remote_tcp,
                         local_tcp: c.io.local_tcp,
-                        session_key: if untrusted { c.io.session_key } else { None },
+                        session_key: if untrusted { c.io.session_key.clone() } else { None },
                         peer_overlays: c.io.peer_overlays.clone(),
                         peer_fastdp_heartbeat_ms: c.io.peer_fastdp_heartbeat_ms,
                     };

@@ -24,6 +24,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use weave_wire::crypto::SessionKey;
 use weave_wire::PeerName;
 
 /// The mesh tag of overlay-switch control messages.
@@ -47,7 +48,7 @@ pub struct OverlayParams {
     pub outbound: bool,
     pub remote_tcp: SocketAddr,
     pub local_tcp: Option<SocketAddr>,
-    pub session_key: Option<[u8; 32]>,
+    pub session_key: Option<SessionKey>,
     /// The peer's `Overlays` feature; `None` when it sent none (Weave's compat mode).
     pub peer_overlays: Option<Vec<String>>,
     /// The peer's `FastDPHeartbeat` feature (it is a weave peer).
@@ -135,7 +136,7 @@ impl OverlaySwitch {
             conn_uid: p.conn_uid,
             outbound: p.outbound,
             remote_tcp: p.remote_tcp,
-            session_key: p.session_key,
+            session_key: p.session_key.clone(),
         })
     }
 

@@ -1,11 +1,20 @@
 //! The stream decoder: splits a gob stream into messages, registers type definitions and decodes
 //! each top-level value into a (`Type`, `Value`) pair.
 //!
-//! Hostile input is expected. Nothing here indexes unchecked, every count is checked against the
-//! bytes left before anything is allocated for it, type nesting is bounded, and a work budget
-//! proportional to the input size bounds what resolving and copying types and field names costs.
+//! Hostile input is expected, before any password check when none is set. Nothing here indexes
+//! unchecked, and everything a stream makes the decoder hold is paid for up front:
+//! * memory: every byte the decoder allocates (values, strings, names, type nodes, vectors) is
+//!   charged, before it is allocated, against [`memory_budget`] of the input length: a stream
+//!   can never cost more than a small multiple of its own size;
+//! * types: definitions may total [`MAX_TYPE_BYTES`] per stream, names [`MAX_NAME_LEN`] each;
+//!   each id is resolved once and shared (`Arc`) by every field and value that uses it, and a type
+//!   whose tree would expand beyond [`MAX_TYPE_NODES`] or nest beyond [`MAX_DEPTH`] is refused, so
+//!   code that walks a decoded type as a tree stays cheap;
+//! * counts are checked against the bytes left before anything is sized from them.
 
 use std::collections::HashMap;
+use std::mem::size_of;
+use std::sync::Arc;
 
 use super::error::{Ctx, Error, Result, Seg};
 use super::schema::{self, IdName, WireType, FIRST_USER_ID, MAX_ID};
@@ -15,19 +24,90 @@ use super::wire::Reader;
 
 /// Deepest type nesting accepted (Weave's deepest, gossipState, is 6).
 pub const MAX_DEPTH: usize = 64;
+/// Longest type or field name accepted (Weave's longest is a few dozen bytes).
+pub const MAX_NAME_LEN: usize = 1024;
+/// Most bytes of type definitions one stream may carry (Weave's streams carry a few hundred).
+pub const MAX_TYPE_BYTES: usize = 64 << 10;
+/// Most nodes a resolved type may have when expanded as a tree (Weave's largest has ~40).
+pub const MAX_TYPE_NODES: u64 = 1 << 16;
+
+/// Fixed part of every stream's memory budget.
+const BUDGET_BASE: u64 = 64 << 10;
+/// Budget per input byte, counted over everything a stream allocates. A decoded value is larger
+/// than its encoding (a one-byte bool becomes a 32-byte `Value`, a two-byte struct field a
+/// 56-byte entry plus its name) and a type definition passes through a value of its own: the
+/// streams captured from Weave Net take 6-21 bytes per input byte.
+const BUDGET_PER_BYTE: u64 = 48;
+
+/// Bytes of memory decoding a stream of `len` bytes may take: values, strings, names and types,
+/// counted as they are allocated (`Vec` growth may round a vector's share up to twice that).
+pub const fn memory_budget(len: usize) -> u64 {
+    BUDGET_BASE + BUDGET_PER_BYTE * len as u64
+}
 
 /// Decodes a gob stream held in memory.
 pub struct Decoder<'a> {
     input: &'a [u8],
     pos: usize,
-    /// Definitions in arrival order, plus an index by id.
-    defs: Vec<(i64, WireType)>,
-    by_id: HashMap<i64, usize>,
-    resolved: HashMap<i64, Type>,
-    /// Remaining work units: one per type node built or copied, one per 8 bytes of field name copied.
-    budget: u64,
+    types: Types,
+    /// Memory still allowed, in bytes.
+    budget: Budget,
+    /// Bytes of type definitions seen.
+    type_bytes: usize,
     /// Once decoding failed, the stream position is meaningless: keep reporting the error.
     failed: Option<Error>,
+}
+
+/// Definitions in arrival order, an index by id, and the types resolved so far.
+#[derive(Default)]
+struct Types {
+    defs: Vec<(i64, WireType)>,
+    by_id: HashMap<i64, usize>,
+    resolved: HashMap<i64, Resolved>,
+}
+
+/// A resolved type with the size of its expanded tree and its depth.
+#[derive(Clone)]
+struct Resolved {
+    ty: Type,
+    nodes: u64,
+    depth: usize,
+}
+
+/// Memory a decoder may still allocate.
+struct Budget {
+    left: u64,
+    total: u64,
+    input_len: usize,
+}
+
+impl Budget {
+    fn new(input_len: usize) -> Self {
+        let total = memory_budget(input_len);
+        Budget { left: total, total, input_len }
+    }
+
+    /// Pays for `bytes` about to be allocated.
+    fn charge(&mut self, bytes: u64, at: usize) -> Result<()> {
+        match self.left.checked_sub(bytes) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err(Error::unsupported(
+                at,
+                format!(
+                    "decoding would take more memory than the {} bytes a {}-byte stream may take",
+                    self.total, self.input_len
+                ),
+            )),
+        }
+    }
+
+    /// Pays for `n` items of type `T` (a vector about to be allocated).
+    fn charge_items<T>(&mut self, n: usize, at: usize) -> Result<()> {
+        self.charge((n as u64).saturating_mul(size_of::<T>() as u64), at)
+    }
 }
 
 /// Decodes every top-level value of a stream.
@@ -51,10 +131,9 @@ impl<'a> Decoder<'a> {
         Decoder {
             input,
             pos: 0,
-            defs: Vec::new(),
-            by_id: HashMap::new(),
-            resolved: HashMap::new(),
-            budget: (1 << 20) + 8 * input.len() as u64,
+            types: Types::default(),
+            budget: Budget::new(input.len()),
+            type_bytes: 0,
             failed: None,
         }
     }
@@ -71,7 +150,12 @@ impl<'a> Decoder<'a> {
 
     /// Type definitions received so far, in arrival order, with their ids.
     pub fn wire_types(&self) -> &[(i64, WireType)] {
-        &self.defs
+        &self.types.defs
+    }
+
+    /// Bytes of the memory budget spent so far.
+    pub fn memory_used(&self) -> u64 {
+        self.budget.total - self.budget.left
     }
 
     /// Reads messages until the next top-level value and returns it with its resolved type;
@@ -122,10 +206,11 @@ impl<'a> Decoder<'a> {
             }
             self.pos = end;
             if id < 0 {
-                self.define(-id, &mut r).map_err(|e| e.with_ctx(Ctx::TypeDefinition(-id)))?;
+                self.define(-id, &mut r, end - body).map_err(|e| e.with_ctx(Ctx::TypeDefinition(-id)))?;
                 continue;
             }
             let result = self.resolve_top(id, body).and_then(|ty| {
+                self.budget.charge_items::<Value>(1, body)?;
                 let value = decode_top(&mut r, &ty, &mut self.budget)?;
                 expect_end(&r)?;
                 Ok((ty, value))
@@ -135,38 +220,92 @@ impl<'a> Decoder<'a> {
         Ok(None)
     }
 
-    fn define(&mut self, id: i64, r: &mut Reader<'_>) -> Result<()> {
+    fn define(&mut self, id: i64, r: &mut Reader<'_>, msg_len: usize) -> Result<()> {
         let at = r.pos();
         if id < FIRST_USER_ID {
             return Err(Error::invalid(at, format!("type id {id} is reserved for Go's builtin types")));
         }
-        if self.by_id.contains_key(&id) {
+        if self.types.by_id.contains_key(&id) {
             return Err(Error::invalid(at, format!("type id {id} defined twice")));
+        }
+        self.type_bytes = self.type_bytes.saturating_add(msg_len);
+        if self.type_bytes > MAX_TYPE_BYTES {
+            return Err(Error::unsupported(
+                at,
+                format!("type definitions in this stream exceed {MAX_TYPE_BYTES} bytes"),
+            ));
         }
         let value = decode_struct(r, schema::wire_type_schema(), &mut self.budget)?;
         expect_end(r)?;
         let wt = schema::wire_type_from_value(&value).map_err(|e| Error::invalid(at, e))?;
-        self.by_id.insert(id, self.defs.len());
-        self.defs.push((id, wt));
+        check_names(&wt, at)?;
+        // The definition is kept for `wire_types`: about as large as the value it came from.
+        self.budget.charge(size_of::<WireType>() as u64 + wt_names_len(&wt), at)?;
+        self.types.by_id.insert(id, self.types.defs.len());
+        self.types.defs.push((id, wt));
         Ok(())
     }
 
-    /// The type of a top-level value; resolved types are cached per id.
+    /// The type of a top-level value.
     fn resolve_top(&mut self, id: i64, at: usize) -> Result<Type> {
-        if let Some(ty) = self.resolved.get(&id) {
-            charge(&mut self.budget, ty.size() as u64, at)?;
-            return Ok(ty.clone());
-        }
-        let mut stack = Vec::new();
-        let ty = self.resolve(id, at, &mut stack)?;
-        self.resolved.insert(id, ty.clone());
-        Ok(ty)
+        let mut resolver = Resolver {
+            defs: &self.types.defs,
+            by_id: &self.types.by_id,
+            resolved: &mut self.types.resolved,
+            budget: &mut self.budget,
+            stack: Vec::new(),
+            at,
+        };
+        resolver.resolve(id).map(|r| r.ty)
     }
+}
 
-    /// Builds the `Type` for an id. Definitions may refer to ids defined later in the stream
-    /// (Go sends a struct before its field types), so this runs only when a value needs it.
-    fn resolve(&mut self, id: i64, at: usize, stack: &mut Vec<i64>) -> Result<Type> {
-        charge(&mut self.budget, 1, at)?;
+/// Refuses names longer than [`MAX_NAME_LEN`].
+fn check_names(wt: &WireType, at: usize) -> Result<()> {
+    let long = |what: &str, len: usize| {
+        Error::unsupported(
+            at,
+            format!("{what} name of {len} bytes is longer than the {MAX_NAME_LEN} allowed"),
+        )
+    };
+    if wt.name().len() > MAX_NAME_LEN {
+        return Err(long("type", wt.name().len()));
+    }
+    if let WireType::Struct { fields, .. } = wt {
+        if let Some((n, _)) = fields.iter().find(|(n, _)| n.len() > MAX_NAME_LEN) {
+            return Err(long("field", n.len()));
+        }
+    }
+    Ok(())
+}
+
+fn wt_names_len(wt: &WireType) -> u64 {
+    let fields = match wt {
+        WireType::Struct { fields, .. } => {
+            fields.iter().map(|(n, _)| (n.len() + size_of::<(String, i64)>()) as u64).sum()
+        }
+        _ => 0,
+    };
+    wt.name().len() as u64 + fields
+}
+
+/// Resolves type ids for one top-level value. Definitions are only read here, so a definition
+/// can be borrowed while the types of its parts are resolved and recorded.
+struct Resolver<'t> {
+    defs: &'t [(i64, WireType)],
+    by_id: &'t HashMap<i64, usize>,
+    resolved: &'t mut HashMap<i64, Resolved>,
+    budget: &'t mut Budget,
+    /// Ids being built, innermost last: finds recursive types and bounds this recursion.
+    stack: Vec<i64>,
+    at: usize,
+}
+
+impl<'t> Resolver<'t> {
+    /// The type for an id, built once per id (Go sends a struct before its field types, so
+    /// this runs only when a value needs it) and shared after that.
+    fn resolve(&mut self, id: i64) -> Result<Resolved> {
+        let at = self.at;
         let basic = match id {
             schema::ID_BOOL => Some(Type::Bool),
             schema::ID_INT => Some(Type::Int),
@@ -177,49 +316,78 @@ impl<'a> Decoder<'a> {
             _ => None,
         };
         if let Some(ty) = basic {
-            return Ok(ty);
+            return Ok(Resolved { ty, nodes: 1, depth: 1 });
         }
         match id {
             schema::ID_COMPLEX => return Err(Error::unsupported(at, "complex numbers (type id 7)")),
             schema::ID_INTERFACE => return Err(Error::unsupported(at, "interface values (type id 8)")),
             _ => {}
         }
-        if stack.contains(&id) {
+        if let Some(done) = self.resolved.get(&id) {
+            return Ok(done.clone());
+        }
+        if self.stack.contains(&id) {
             return Err(Error::unsupported(
                 at,
                 format!("recursive type {} (it contains itself)", IdName(id)),
             ));
         }
-        if stack.len() >= MAX_DEPTH {
+        if self.stack.len() >= MAX_DEPTH {
             return Err(Error::unsupported(at, format!("types nested deeper than {MAX_DEPTH}")));
         }
+        let defs = self.defs;
         let wt = self
             .by_id
             .get(&id)
-            .and_then(|&i| self.defs.get(i))
-            .map(|(_, wt)| wt.clone())
+            .and_then(|&i| defs.get(i))
+            .map(|(_, wt)| wt)
             .ok_or_else(|| Error::invalid(at, format!("type id {id} is not defined")))?;
-        stack.push(id);
-        let ty = self.build(&wt, at, stack);
-        stack.pop();
-        ty
+        self.stack.push(id);
+        let built = self.build(wt);
+        self.stack.pop();
+        let done = built?;
+        if done.depth > MAX_DEPTH {
+            return Err(Error::unsupported(at, format!("types nested deeper than {MAX_DEPTH}")));
+        }
+        if done.nodes > MAX_TYPE_NODES {
+            return Err(Error::unsupported(
+                at,
+                format!("type {} would expand to more than {MAX_TYPE_NODES} parts", IdName(id)),
+            ));
+        }
+        self.budget.charge_items::<(i64, Resolved)>(1, at)?;
+        self.resolved.insert(id, done.clone());
+        Ok(done)
     }
 
-    fn build(&mut self, wt: &WireType, at: usize, stack: &mut Vec<i64>) -> Result<Type> {
+    /// Builds a type from its parts' resolved types.
+    fn build(&mut self, wt: &'t WireType) -> Result<Resolved> {
+        let at = self.at;
         Ok(match wt {
-            WireType::Array { elem, len, .. } => {
-                let len = usize::try_from(*len)
+            &WireType::Array { elem, len, .. } => {
+                let len = usize::try_from(len)
                     .map_err(|_| Error::invalid(at, format!("negative array length {len}")))?;
-                Type::Array(len, Box::new(self.resolve(*elem, at, stack)?))
+                let e = self.resolve(elem)?;
+                Resolved { nodes: 1 + e.nodes, depth: 1 + e.depth, ty: Type::array(len, e.ty) }
             }
-            WireType::Slice { elem, .. } => Type::Slice(Box::new(self.resolve(*elem, at, stack)?)),
-            WireType::Map { key, elem, .. } => {
-                let k = self.resolve(*key, at, stack)?;
-                let v = self.resolve(*elem, at, stack)?;
-                Type::Map(Box::new(k), Box::new(v))
+            &WireType::Slice { elem, .. } => {
+                let e = self.resolve(elem)?;
+                Resolved { nodes: 1 + e.nodes, depth: 1 + e.depth, ty: Type::slice(e.ty) }
+            }
+            &WireType::Map { key, elem, .. } => {
+                let k = self.resolve(key)?;
+                let v = self.resolve(elem)?;
+                Resolved {
+                    nodes: 1 + k.nodes.saturating_add(v.nodes),
+                    depth: 1 + k.depth.max(v.depth),
+                    ty: Type::map(k.ty, v.ty),
+                }
             }
             WireType::Struct { name, fields } => {
+                self.budget.charge_items::<(Arc<str>, Type)>(fields.len(), at)?;
+                self.budget.charge(ARC_STR_HEADER + name.len() as u64, at)?;
                 let mut out = Vec::with_capacity(fields.len());
+                let (mut nodes, mut depth) = (1u64, 1usize);
                 for (fname, fid) in fields {
                     if fname.is_empty() {
                         return Err(Error::invalid(
@@ -227,10 +395,17 @@ impl<'a> Decoder<'a> {
                             format!("struct {name:?} has a field with an empty name"),
                         ));
                     }
-                    let fty = self.resolve(*fid, at, stack).map_err(|e| e.in_field(fname))?;
-                    out.push((fname.clone(), fty));
+                    self.budget.charge(ARC_STR_HEADER + fname.len() as u64, at)?;
+                    let f = self.resolve(*fid).map_err(|e| e.in_field(fname))?;
+                    nodes = nodes.saturating_add(f.nodes);
+                    depth = depth.max(1 + f.depth);
+                    out.push((Arc::from(fname.as_str()), f.ty));
                 }
-                Type::Struct { name: name.clone(), fields: out }
+                Resolved {
+                    nodes,
+                    depth,
+                    ty: Type::Struct { name: Arc::from(name.as_str()), fields: out.into() },
+                }
             }
             WireType::External { name, kind } => {
                 return Err(Error::unsupported(
@@ -242,12 +417,8 @@ impl<'a> Decoder<'a> {
     }
 }
 
-fn charge(budget: &mut u64, units: u64, at: usize) -> Result<()> {
-    *budget = budget.checked_sub(units).ok_or_else(|| {
-        Error::unsupported(at, "decoding would need far more work than the input size justifies")
-    })?;
-    Ok(())
-}
+/// What an `Arc<str>` allocates besides its bytes (two counters).
+const ARC_STR_HEADER: u64 = 16;
 
 fn expect_end(r: &Reader<'_>) -> Result<()> {
     match r.remaining() {
@@ -258,7 +429,7 @@ fn expect_end(r: &Reader<'_>) -> Result<()> {
 
 /// A top-level value: structs are sent as they are, anything else as field 0 of a pseudo-struct
 /// (a zero delta byte, then the value).
-fn decode_top(r: &mut Reader<'_>, ty: &Type, budget: &mut u64) -> Result<Value> {
+fn decode_top(r: &mut Reader<'_>, ty: &Type, budget: &mut Budget) -> Result<Value> {
     if let Type::Struct { .. } = ty {
         return decode_struct(r, ty, budget);
     }
@@ -271,21 +442,26 @@ fn decode_top(r: &mut Reader<'_>, ty: &Type, budget: &mut u64) -> Result<Value> 
     }
 }
 
-/// One value of type `ty` (no field delta in front). Recursion follows `ty`, whose depth the
-/// resolver bounded.
-fn decode_value(r: &mut Reader<'_>, ty: &Type, budget: &mut u64) -> Result<Value> {
+/// One value of type `ty` (no field delta in front), whose own `Value` the caller paid for.
+/// Recursion follows `ty`, whose depth the resolver bounded.
+fn decode_value(r: &mut Reader<'_>, ty: &Type, budget: &mut Budget) -> Result<Value> {
+    let at = r.pos();
     Ok(match ty {
         // Go reads any non-zero uint as true.
         Type::Bool => Value::Bool(r.uint("bool")? != 0),
         Type::Int => Value::Int(r.int("int")?),
         Type::Uint => Value::Uint(r.uint("uint")?),
         Type::Float => Value::Float(r.float("float")?),
-        Type::Bytes => Value::Bytes(r.counted("[]byte")?.to_vec()),
+        Type::Bytes => {
+            let raw = r.counted("[]byte")?;
+            budget.charge(raw.len() as u64, at)?;
+            Value::Bytes(raw.to_vec())
+        }
         Type::String => {
-            let at = r.pos();
             let raw = r.counted("string")?;
             let s = std::str::from_utf8(raw)
                 .map_err(|e| Error::invalid(at, format!("string is not valid UTF-8 ({e})")))?;
+            budget.charge(s.len() as u64, at)?;
             Value::String(s.to_string())
         }
         Type::Slice(elem) => {
@@ -293,7 +469,6 @@ fn decode_value(r: &mut Reader<'_>, ty: &Type, budget: &mut u64) -> Result<Value
             Value::Slice(decode_elems(r, elem, n, budget)?)
         }
         Type::Array(len, elem) => {
-            let at = r.pos();
             let n = r.count("array length", 1)?;
             if n != *len {
                 return Err(Error::invalid(at, format!("array of type [{len}] arrived with {n} elements")));
@@ -302,6 +477,7 @@ fn decode_value(r: &mut Reader<'_>, ty: &Type, budget: &mut u64) -> Result<Value
         }
         Type::Map(kt, vt) => {
             let n = r.count("map length", 2)?;
+            budget.charge_items::<(Value, Value)>(n, at)?;
             let mut entries = Vec::with_capacity(n);
             for i in 0..n {
                 let k = decode_value(r, kt, budget).map_err(|e| e.in_seg(Seg::Key(i)))?;
@@ -314,7 +490,8 @@ fn decode_value(r: &mut Reader<'_>, ty: &Type, budget: &mut u64) -> Result<Value
     })
 }
 
-fn decode_elems(r: &mut Reader<'_>, elem: &Type, n: usize, budget: &mut u64) -> Result<Vec<Value>> {
+fn decode_elems(r: &mut Reader<'_>, elem: &Type, n: usize, budget: &mut Budget) -> Result<Vec<Value>> {
+    budget.charge_items::<Value>(n, r.pos())?;
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         out.push(decode_value(r, elem, budget).map_err(|e| e.in_seg(Seg::Index(i)))?);
@@ -325,7 +502,7 @@ fn decode_elems(r: &mut Reader<'_>, elem: &Type, n: usize, budget: &mut u64) -> 
 /// A struct: (delta, value) pairs where delta is the distance from the previous field number,
 /// ended by a zero delta. Go's decoder also stops at the end of the message without the
 /// terminator; Go's encoder always writes it, so we require it (it keeps every item >= 1 byte).
-fn decode_struct(r: &mut Reader<'_>, ty: &Type, budget: &mut u64) -> Result<Value> {
+fn decode_struct(r: &mut Reader<'_>, ty: &Type, budget: &mut Budget) -> Result<Value> {
     let Type::Struct { fields, .. } = ty else {
         return Err(Error::invalid(r.pos(), format!("{ty} is not a struct")));
     };
@@ -351,9 +528,10 @@ fn decode_struct(r: &mut Reader<'_>, ty: &Type, budget: &mut u64) -> Result<Valu
                 ),
             ));
         };
-        charge(budget, 1 + name.len() as u64 / 8, at)?;
+        budget.charge_items::<(String, Value)>(1, at)?;
+        budget.charge(name.len() as u64, at)?;
         let v = decode_value(r, fty, budget).map_err(|e| e.in_field(name))?;
-        out.push((name.clone(), v));
+        out.push((name.to_string(), v));
         next = index + 1;
     }
 }

@@ -112,7 +112,7 @@ impl Encoder {
         match ty {
             Type::Struct { fields, .. } => {
                 let id = self.alloc(ty)?;
-                for (_, f) in fields {
+                for (_, f) in fields.iter() {
                     self.assign(f)?;
                 }
                 Ok(id)
@@ -166,8 +166,8 @@ impl Encoder {
             Type::Slice(e) => WireType::Slice { name: String::new(), elem: self.id_of(e) },
             Type::Map(k, v) => WireType::Map { name: String::new(), key: self.id_of(k), elem: self.id_of(v) },
             Type::Struct { name, fields } => WireType::Struct {
-                name: name.clone(),
-                fields: fields.iter().map(|(n, t)| (n.clone(), self.id_of(t))).collect(),
+                name: name.to_string(),
+                fields: fields.iter().map(|(n, t)| (n.to_string(), self.id_of(t))).collect(),
             },
             _ => return,
         };
@@ -186,7 +186,7 @@ impl Encoder {
                 self.send_definitions(v);
             }
             Type::Struct { fields, .. } => {
-                for (_, f) in fields {
+                for (_, f) in fields.iter() {
                     self.send_definitions(f);
                 }
             }
@@ -277,7 +277,7 @@ pub(crate) fn encode_struct(out: &mut Vec<u8>, ty: &Type, value: &Value) -> Resu
     for (name, v) in present {
         let index = fields
             .iter()
-            .position(|(n, _)| n == name)
+            .position(|(n, _)| **n == **name)
             .ok_or_else(|| Error::encode(format!("{ty} has no field {name:?}")))?;
         if chosen.iter().any(|&(i, _)| i == index) {
             return Err(Error::encode(format!("field {name:?} given twice")));

@@ -39,15 +39,10 @@ macro_rules! gob_struct {
 
         impl $crate::gob::Gob for $name {
             fn gob_type() -> $crate::gob::Type {
-                $crate::gob::Type::Struct {
-                    name: ::std::string::String::from($go_name),
-                    fields: ::std::vec![
-                        $( (
-                            ::std::string::String::from($go_field),
-                            <$fty as $crate::gob::Gob>::gob_type(),
-                        ), )*
-                    ],
-                }
+                $crate::gob::Type::structure(
+                    $go_name,
+                    &[ $( ($go_field, <$fty as $crate::gob::Gob>::gob_type()), )* ],
+                )
             }
 
             #[allow(unused_mut)]

@@ -24,6 +24,9 @@
 //! * Go strings may hold any bytes; this decoder rejects strings that are not UTF-8.
 //! * Interfaces, GobEncoder/BinaryMarshaler types, complex numbers and recursive types are
 //!   rejected with an `Unsupported` error; Weave's protocol uses none of them.
+//! * Decoding is budgeted ([`decode`]): a stream may make the decoder allocate at most
+//!   [`memory_budget`] of its length, carry [`MAX_TYPE_BYTES`] of definitions and names of
+//!   [`MAX_NAME_LEN`] bytes; beyond that it is refused with an `Unsupported` error.
 
 mod error;
 mod macros;
@@ -38,7 +41,9 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{decode_all, fuzz_decode, Decoder, MAX_DEPTH};
+pub use decode::{
+    decode_all, fuzz_decode, memory_budget, Decoder, MAX_DEPTH, MAX_NAME_LEN, MAX_TYPE_BYTES, MAX_TYPE_NODES,
+};
 pub use encode::{to_bytes, Encoder, GobValue};
 pub use error::{Ctx, Error, Path, Result, Seg};
 pub use schema::{IdName, WireType, DEFAULT_FIRST_ID, FIRST_USER_ID};

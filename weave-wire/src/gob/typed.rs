@@ -309,7 +309,7 @@ pub fn check_compatible(wire: &Type, local: &Type) -> Result<()> {
         }
         (Type::Struct { fields: wf, .. }, Type::Struct { fields: lf, .. }) => {
             let mut matched = 0;
-            for (name, wt) in wf {
+            for (name, wt) in wf.iter() {
                 if let Some((_, lt)) = lf.iter().find(|(n, _)| n == name) {
                     check_compatible(wt, lt).map_err(|e| e.in_field(name))?;
                     matched += 1;

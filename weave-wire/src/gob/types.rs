@@ -2,9 +2,13 @@
 //! [`Value`] holds one value of such a type. Also the zero-value rules Go applies to struct fields.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A gob type. Go's int8..int64 are all `Int`, uint8..uint64 all `Uint`, float32/64 `Float`,
 /// `[]byte` is `Bytes` (never a slice of uint). Pointers are transparent in gob.
+///
+/// Parts are shared (`Arc`): cloning a type is cheap whatever its size, and the decoder hands
+/// every use of a type id the one type it resolved for that id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Type {
     Bool,
@@ -13,14 +17,14 @@ pub enum Type {
     Float,
     Bytes,
     String,
-    Slice(Box<Type>),
-    Array(usize, Box<Type>),
-    Map(Box<Type>, Box<Type>),
+    Slice(Arc<Type>),
+    Array(usize, Arc<Type>),
+    Map(Arc<Type>, Arc<Type>),
     /// A struct; `name` is the Go type name sent in the definition (Go never matches on it, and
     /// Weave sends some structs with an empty name). Fields are matched by name.
     Struct {
-        name: String,
-        fields: Vec<(String, Type)>,
+        name: Arc<str>,
+        fields: Arc<[(Arc<str>, Type)]>,
     },
 }
 
@@ -44,24 +48,24 @@ pub enum Value {
 impl Type {
     /// Convenience constructor for `Type::Slice`.
     pub fn slice(elem: Type) -> Type {
-        Type::Slice(Box::new(elem))
+        Type::Slice(Arc::new(elem))
     }
 
     /// Convenience constructor for `Type::Array`.
     pub fn array(len: usize, elem: Type) -> Type {
-        Type::Array(len, Box::new(elem))
+        Type::Array(len, Arc::new(elem))
     }
 
     /// Convenience constructor for `Type::Map`.
     pub fn map(key: Type, elem: Type) -> Type {
-        Type::Map(Box::new(key), Box::new(elem))
+        Type::Map(Arc::new(key), Arc::new(elem))
     }
 
     /// Convenience constructor for `Type::Struct`.
     pub fn structure(name: &str, fields: &[(&str, Type)]) -> Type {
         Type::Struct {
-            name: name.to_string(),
-            fields: fields.iter().map(|(n, t)| (n.to_string(), t.clone())).collect(),
+            name: Arc::from(name),
+            fields: fields.iter().map(|(n, t)| (Arc::from(*n), t.clone())).collect(),
         }
     }
 
@@ -82,17 +86,8 @@ impl Type {
         }
     }
 
-    /// Number of nodes in the type tree (used to bound work on hostile input).
-    pub fn size(&self) -> usize {
-        match self {
-            Type::Slice(e) | Type::Array(_, e) => 1 + e.size(),
-            Type::Map(k, v) => 1 + k.size() + v.size(),
-            Type::Struct { fields, .. } => 1 + fields.iter().map(|(_, t)| t.size()).sum::<usize>(),
-            _ => 1,
-        }
-    }
-
-    /// Nesting depth (a basic type has depth 1).
+    /// Nesting depth (a basic type has depth 1). Walks the type as a tree: the decoder refuses
+    /// types whose tree is large ([`MAX_TYPE_NODES`](super::MAX_TYPE_NODES)), so this stays cheap.
     pub fn depth(&self) -> usize {
         match self {
             Type::Slice(e) | Type::Array(_, e) => 1 + e.depth(),

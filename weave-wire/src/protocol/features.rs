@@ -9,6 +9,11 @@ use crate::{PeerName, PEER_NAME_FLAVOUR};
 
 /// Keys Weave requires, in the order it checks them.
 const MANDATORY: [&str; 5] = ["PeerNameFlavour", "Name", "NickName", "UID", "ConnID"];
+/// Largest features frame accepted during the handshake, sealed or not. Weave's features maps
+/// are about 200 bytes (a nickname is a hostname); this leaves room for long nicknames and keys
+/// of later versions while a peer that has not proved anything yet cannot make us wait for, or
+/// decode, megabytes.
+pub const MAX_FEATURES_FRAME: usize = 16 << 10;
 /// Short ids are 12-bit (`peerShortIDBits`).
 const SHORT_ID_BITS: u32 = 12;
 

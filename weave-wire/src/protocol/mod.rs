@@ -17,7 +17,7 @@ pub mod features;
 pub mod framing;
 pub mod message;
 
-pub use features::{connection_uid, Features, FeaturesError};
+pub use features::{connection_uid, Features, FeaturesError, MAX_FEATURES_FRAME};
 pub use framing::{encode_frame, encode_frame_into, FrameDecoder, FrameError, MAX_MSG_SIZE};
 pub use message::{GossipMsg, Message, MessageError, Tag, UnicastMsg};
 

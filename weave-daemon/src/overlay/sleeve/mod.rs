@@ -30,7 +30,7 @@ pub struct SleeveParams {
     /// The TCP address of the peer; when we dialled, its UDP address is the same.
     pub remote_tcp: SocketAddr,
     /// Set when the connection is encrypted (password, and not mutually trusted).
-    pub session_key: Option<[u8; 32]>,
+    pub session_key: Option<SessionKey>,
 }
 
 pub struct Sleeve {
@@ -71,13 +71,10 @@ impl Sleeve {
     /// channels to drive it and hear from it.
     pub fn prepare(&self, p: SleeveParams) -> (mpsc::Sender<Ctl>, mpsc::Receiver<Up>) {
         let (events_tx, events_rx) = mpsc::channel(64);
-        let crypto = p.session_key.map(|k| {
-            let key = SessionKey(k);
-            Crypto {
-                enc: Mutex::new(SleeveEncryptor::new(&key, p.outbound, false)),
-                enc_df: Mutex::new(SleeveEncryptor::new(&key, p.outbound, true)),
-                dec: Mutex::new(SleeveDecryptor::new(&key, p.outbound)),
-            }
+        let crypto = p.session_key.as_ref().map(|key| Crypto {
+            enc: Mutex::new(SleeveEncryptor::new(key, p.outbound, false)),
+            enc_df: Mutex::new(SleeveEncryptor::new(key, p.outbound, true)),
+            dec: Mutex::new(SleeveDecryptor::new(key, p.outbound)),
         });
         let addr = match (p.outbound, p.remote_tcp) {
             (true, SocketAddr::V4(a)) => Some(Arc::new(a)),

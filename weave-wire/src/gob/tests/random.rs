@@ -43,10 +43,10 @@ pub(crate) fn gen_type(rng: &mut Rng, depth: u32) -> Type {
             let fields = (0..n)
                 .map(|i| {
                     let base = rng.pick(&["Name", "UID", "Version", "X", "Ünïcode"]);
-                    (format!("{base}{i}"), gen_type(rng, depth - 1))
+                    (format!("{base}{i}").into(), gen_type(rng, depth - 1))
                 })
                 .collect();
-            Type::Struct { name, fields }
+            Type::Struct { name: name.into(), fields }
         }
     }
 }
@@ -85,9 +85,9 @@ pub(crate) fn gen_value(rng: &mut Rng, ty: &Type) -> Value {
         }
         Type::Struct { fields, .. } => {
             let mut present = Vec::new();
-            for (name, fty) in fields {
+            for (name, fty) in fields.iter() {
                 if rng.below(3) != 0 {
-                    present.push((name.clone(), gen_value(rng, fty)));
+                    present.push((name.to_string(), gen_value(rng, fty)));
                 }
             }
             Value::Struct(present)

@@ -5,9 +5,8 @@
 
 use std::fmt;
 
-use super::secretbox::SecretBox;
-
-use super::{cipher, open_detached, seal_detached, CryptoError, SessionKey, NONCE_LEN, TAG_LEN};
+use crate::secretbox::SecretBox;
+use crate::{CryptoError, SessionKey, NONCE_LEN, TAG_LEN};
 
 const OUTBOUND_BIT: u8 = 0x80;
 const TCP_BIT: u8 = 0x40;
@@ -38,7 +37,11 @@ impl fmt::Debug for TcpSender {
 impl TcpSender {
     /// `outbound`: we dialled this connection.
     pub fn new(key: &SessionKey, outbound: bool) -> TcpSender {
-        TcpSender { cipher: cipher(key), first: TCP_BIT | if outbound { OUTBOUND_BIT } else { 0 }, seq: 0 }
+        TcpSender {
+            cipher: SecretBox::new(key.as_bytes()),
+            first: TCP_BIT | if outbound { OUTBOUND_BIT } else { 0 },
+            seq: 0,
+        }
     }
 
     /// The number the next message will use.
@@ -51,7 +54,7 @@ impl TcpSender {
         let start = out.len();
         out.resize(start + TAG_LEN, 0);
         out.extend_from_slice(plaintext);
-        let tag = seal_detached(&self.cipher, &nonce(self.first, self.seq), &mut out[start + TAG_LEN..]);
+        let tag = self.cipher.seal_detached(&nonce(self.first, self.seq), &mut out[start + TAG_LEN..]);
         out[start..start + TAG_LEN].copy_from_slice(&tag);
         self.seq = self.seq.wrapping_add(1);
     }
@@ -83,7 +86,11 @@ impl fmt::Debug for TcpReceiver {
 impl TcpReceiver {
     /// `outbound`: *we* dialled this connection (the peer's nonces carry the opposite bit).
     pub fn new(key: &SessionKey, outbound: bool) -> TcpReceiver {
-        TcpReceiver { cipher: cipher(key), first: TCP_BIT | if outbound { 0 } else { OUTBOUND_BIT }, seq: 0 }
+        TcpReceiver {
+            cipher: SecretBox::new(key.as_bytes()),
+            first: TCP_BIT | if outbound { 0 } else { OUTBOUND_BIT },
+            seq: 0,
+        }
     }
 
     /// The number the next message must have.
@@ -108,7 +115,7 @@ impl TcpReceiver {
             return Err(CryptoError::TcpDecrypt);
         }
         let (tag, data) = body.split_at_mut(TAG_LEN);
-        if !open_detached(&self.cipher, &nonce(self.first, self.seq), data, tag) {
+        if !self.cipher.open_detached(&nonce(self.first, self.seq), data, tag) {
             return Err(CryptoError::TcpDecrypt);
         }
         self.seq = self.seq.wrapping_add(1);
@@ -122,7 +129,7 @@ mod tests {
 
     #[test]
     fn pairs_interoperate_and_sequence_is_strict() {
-        let key = SessionKey([3; 32]);
+        let key = SessionKey::from_bytes([3; 32]);
         let mut out_send = TcpSender::new(&key, true);
         let mut in_recv = TcpReceiver::new(&key, false);
         let a = out_send.seal(b"hello");

@@ -1,7 +1,33 @@
 //! Poly1305 (RFC 8439 section 2.5) with three 44/44/42-bit limbs and 64x64->128 multiplies.
 //! Every sleeve packet is a separate message of ~1.4 kB, so setup cost matters as much as the
-//! rate: this needs no precomputed powers of r (the `poly1305` crate's AVX2 backend spends about
-//! a microsecond on them per message here), and runs at about 1 cycle per byte.
+//! rate: this needs no precomputed powers of r beyond r^2 (the `poly1305` crate's AVX2 backend
+//! spends about a microsecond on them per message here), and runs at about 1 cycle per byte.
+//!
+//! # Why nothing overflows
+//!
+//! Limbs have weights 2^0, 2^44 and 2^88 and the arithmetic is mod p = 2^130 - 5. All bounds
+//! below are strict upper bounds.
+//!
+//! - Clamped r: r0, r1 < 2^44 and r2 < 2^36 (the clamp leaves key bytes 8..16 below 2^60, and
+//!   r2 is that word shifted right by 24). So 20 r1 < 2^48.33 and 20 r2 < 2^40.33.
+//! - Every [`carry`] output (h, and r^2) is below (2^44, 2^44 + 2^7, 2^42): see there. So for
+//!   r^2: 20 R1 < 2^48.33 and 20 R2 < 2^46.33.
+//! - A message block: m0, m1 < 2^44, m2 < 2^41 (40 bits of message and the 2^128 bit, 2^40).
+//! - h + m: below (2^45, 2^45.01, 2^42.59).
+//!
+//! [`products`] of a = (h + m1) and r^2, plus those of m2 and r (the two-block step, the
+//! worst case; one block with r alone is smaller):
+//!
+//! - d0 = a0 R0 + a1 20R2 + a2 20R1 + m0 r0 + m1 20r2 + m2 20r1
+//!   < 2^89 + 2^91.34 + 2^90.92 + 2^88 + 2^84.33 + 2^89.33 < 2^93
+//! - d1 = a0 R1 + a1 R0 + a2 20R2 + m0 r1 + m1 r0 + m2 20r2 < 2^91
+//! - d2 = a0 R2 + a1 R1 + a2 R0 + m0 r2 + m1 r1 + m2 r0 < 2^90
+//!
+//! all far below 2^128. In [`carry`]: d1 + (d0 >> 44) < 2^91.01, d2 + that >> 44 < 2^90.01, so
+//! the top carry c = d2 >> 42 < 2^48.01 and 5c < 2^50.4 fit a u64; h0 + 5c < 2^50.5 carries
+//! at most 2^6.5 into h1, which ends below 2^44 + 2^7 with h0 < 2^44 and h2 < 2^42: the bound
+//! assumed above, so it holds for every block by induction. Debug builds assert the bounds at
+//! each carry.
 
 const M44: u64 = (1 << 44) - 1;
 const M42: u64 = (1 << 42) - 1;
@@ -37,9 +63,14 @@ fn products(a: &Limbs, r: &Limbs, s: &[u64; 2]) -> [u128; 3] {
     ]
 }
 
+/// Bounds of [`carry`]'s input and output (see the module's comment).
+const PRODUCT_BOUND: u128 = 1 << 93;
+const LIMB_BOUND: Limbs = [1 << 44, (1 << 44) + (1 << 7), 1 << 42];
+
 /// Carries products back into limbs (the top limb's overflow wraps round times 5).
 #[inline(always)]
 fn carry(d: [u128; 3]) -> Limbs {
+    debug_assert!(d.iter().all(|&x| x < PRODUCT_BOUND), "poly1305 products out of bounds: {d:x?}");
     let [d0, mut d1, mut d2] = d;
     d1 += d0 >> 44;
     d2 += d1 >> 44;
@@ -49,7 +80,9 @@ fn carry(d: [u128; 3]) -> Limbs {
     h0 += (d2 >> 42) as u64 * 5;
     h1 += h0 >> 44;
     h0 &= M44;
-    [h0, h1, h2]
+    let h = [h0, h1, h2];
+    debug_assert!(h.iter().zip(LIMB_BOUND).all(|(&x, b)| x < b), "poly1305 limbs out of bounds: {h:x?}");
+    h
 }
 
 /// The one-time authenticator of `msg` under the 32-byte one-time `key` (r || s).
@@ -105,6 +138,8 @@ pub fn tag(key: &[u8; 32], msg: &[u8]) -> [u8; 16] {
         h0 &= M44;
         h1 += c;
     }
+    // Now canonical: h < 2^130 in limbs of 44, 44 and 42 bits.
+    debug_assert!(h0 <= M44 && h1 <= M44 && h2 <= M42);
     let mut g0 = h0 + 5;
     c = g0 >> 44;
     g0 &= M44;
@@ -141,7 +176,7 @@ mod tests {
 
     #[test]
     fn matches_the_reference_on_random_and_extreme_inputs() {
-        let mut next = crate::crypto::test_rng(0x9e37_79b9_7f4a_7c15u64);
+        let mut next = crate::test_rng(0x9e37_79b9_7f4a_7c15u64);
         for case in 0..3000usize {
             let len = case % 300;
             // Every third case is all 0xff (the largest limbs, h close to p after reduction).

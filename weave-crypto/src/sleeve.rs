@@ -8,10 +8,9 @@
 use std::fmt;
 use std::ops::Range;
 
-use super::secretbox::PrefixedBox;
-
-use super::replay::ReplayWindow;
-use super::{cipher, CryptoError, SessionKey, TAG_LEN};
+use crate::replay::ReplayWindow;
+use crate::secretbox::{PrefixedBox, SecretBox};
+use crate::{CryptoError, SessionKey, TAG_LEN};
 
 /// Length of the clear `seq_and_DF` field.
 pub const SEQ_LEN: usize = 8;
@@ -26,7 +25,7 @@ const OUTBOUND_BIT: u8 = 0x80;
 fn prefixed(key: &SessionKey, first: u8) -> PrefixedBox {
     let mut prefix = [0u8; 16];
     prefix[0] = first;
-    cipher(key).with_nonce_prefix(&prefix)
+    SecretBox::new(key.as_bytes()).with_nonce_prefix(&prefix)
 }
 
 /// Seals packets of one path (DF or non-DF). Weave has one per path and connection.
@@ -149,7 +148,7 @@ mod tests {
 
     #[test]
     fn paths_have_their_own_counters_and_replays_are_dropped() {
-        let key = SessionKey([9; 32]);
+        let key = SessionKey::from_bytes([9; 32]);
         let mut enc = SleeveEncryptor::new(&key, false, false);
         let mut enc_df = SleeveEncryptor::new(&key, false, true);
         let mut dec = SleeveDecryptor::new(&key, true);

@@ -1,5 +1,5 @@
 //! Throughput of the secretbox (the sleeve's per-packet crypto), against the RustCrypto one,
-//! and of its Poly1305 alone. Run with `cargo bench -p weave-wire --bench secretbox`.
+//! and of its Poly1305 alone. Run with `cargo bench -p weave-crypto --bench secretbox`.
 
 use std::time::Instant;
 
@@ -20,7 +20,7 @@ fn main() {
     for size in [1438usize, 9000, 65000] {
         let mut buf = vec![0u8; size];
         // As the sleeve does: the nonce prefix is fixed per connection and path.
-        let sb = weave_wire::crypto::secretbox::SecretBox::new(&key).with_nonce_prefix(&[9; 16]);
+        let sb = weave_crypto::secretbox::SecretBox::new(&key).with_nonce_prefix(&[9; 16]);
         let ours = rate(size, || {
             std::hint::black_box(sb.seal_detached(&[9; 8], &mut buf));
         });
@@ -36,7 +36,7 @@ fn main() {
     for size in [1438usize, 65000] {
         let buf = vec![0u8; size];
         let ours = rate(size, || {
-            std::hint::black_box(weave_wire::crypto::poly1305::tag(&[3; 32], &buf));
+            std::hint::black_box(weave_crypto::poly1305::tag(&[3; 32], &buf));
         });
         let theirs = rate(size, || {
             let p = poly1305::Poly1305::new(&[3u8; 32].into());

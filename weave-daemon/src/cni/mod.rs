@@ -1,0 +1,16 @@
+//! The daemon side of CNI: attachments made for the `weave-net` and `weave-ipam` plugins,
+//! which reach it over `/api/v1/cni`.
+//!
+//! * [`plan`]: gateway and routes, as Weave's plugin chose them.
+//! * [`records`]: the attachments in the database.
+//! * [`check`]: what CHECK finds wrong.
+//! * [`service`]: the operations, over the attach service.
+
+pub mod check;
+pub mod error;
+pub mod plan;
+pub mod records;
+pub mod service;
+
+pub use error::CniFailure;
+pub use service::CniService;

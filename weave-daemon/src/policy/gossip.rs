@@ -1,0 +1,144 @@
+//! Channel `weave-policy` ([`weave_policy::gossip::CHANNEL`]): the mesh calls these on its own
+//! task, so they only merge state and model; the kernel follows on the policy worker thread
+//! ([`spawn_kernel_worker`]). Weave Net peers relay the channel unread (their surrogate
+//! gossiper), so weave peers behind them still converge.
+
+use super::service::PolicyService;
+use std::any::Any;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use weave_mesh::{GossipData, GossipError, Gossiper, Outbox};
+use weave_policy::gossip::State;
+use weave_wire::PeerName;
+
+/// Queued policy gossip; queued copies merge (newer versions win).
+#[derive(Clone)]
+pub struct PolicyData(pub State);
+
+impl GossipData for PolicyData {
+    fn encode(&self) -> Vec<Vec<u8>> {
+        vec![self.0.encode()]
+    }
+    fn merge(&mut self, other: &dyn GossipData) {
+        if let Some(o) = other.as_any().downcast_ref::<PolicyData>() {
+            self.0.merge(o.0.clone());
+        }
+    }
+    fn clone_box(&self) -> Box<dyn GossipData> {
+        Box::new(self.clone())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl PolicyData {
+    /// A delta the service returned (its own encoding), ready to queue.
+    pub fn boxed(bytes: &[u8]) -> Option<Box<dyn GossipData>> {
+        State::decode(bytes).ok().map(|s| Box::new(PolicyData(s)) as Box<dyn GossipData>)
+    }
+}
+
+pub struct PolicyGossiper {
+    service: PolicyService,
+    kick: SyncSender<()>,
+}
+
+impl PolicyGossiper {
+    pub fn new(service: PolicyService, kick: SyncSender<()>) -> PolicyGossiper {
+        PolicyGossiper { service, kick }
+    }
+
+    fn merge(&mut self, update: &[u8]) -> Result<Option<Box<dyn GossipData>>, GossipError> {
+        match self.service.merge_gossip(update) {
+            Ok(None) => Ok(None),
+            Ok(Some(new)) => {
+                let _ = self.kick.try_send(());
+                Ok(PolicyData::boxed(&new))
+            }
+            Err(e) => {
+                tracing::warn!("refusing policy gossip: {e}");
+                Err(GossipError(e.to_string()))
+            }
+        }
+    }
+}
+
+impl Gossiper for PolicyGossiper {
+    fn on_gossip_unicast(
+        &mut self,
+        _src: PeerName,
+        _msg: &[u8],
+        _out: &mut Outbox,
+    ) -> Result<(), GossipError> {
+        Ok(())
+    }
+
+    fn on_gossip_broadcast(
+        &mut self,
+        _src: PeerName,
+        update: &[u8],
+        _out: &mut Outbox,
+    ) -> Result<Option<Box<dyn GossipData>>, GossipError> {
+        self.merge(update)
+    }
+
+    fn gossip(&mut self) -> Option<Box<dyn GossipData>> {
+        PolicyData::boxed(&self.service.gossip())
+    }
+
+    fn on_gossip(
+        &mut self,
+        update: &[u8],
+        _out: &mut Outbox,
+    ) -> Result<Option<Box<dyn GossipData>>, GossipError> {
+        self.merge(update)
+    }
+
+    fn on_peers_removed(&mut self, peers: &[PeerName]) {
+        let names: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+        self.service.peers_gone(&names);
+        let _ = self.kick.try_send(());
+    }
+}
+
+/// The thread that brings the kernel along after gossip; returns the handle that wakes it.
+pub fn spawn_kernel_worker(service: PolicyService) -> std::io::Result<SyncSender<()>> {
+    let (tx, rx) = sync_channel::<()>(1);
+    std::thread::Builder::new().name("policy-kernel".into()).spawn(move || {
+        while rx.recv().is_ok() {
+            if let Err(e) = service.sync_pending() {
+                tracing::warn!("{e}");
+            }
+        }
+    })?;
+    Ok(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mesh_task_merges_relays_new_gossip_once_and_refuses_bad_gossip() {
+        let service = PolicyService::new("02:00:00:00:00:01", None);
+        let (kick, woken) = sync_channel(1);
+        let mut g = PolicyGossiper::new(service.clone(), kick);
+        let other = weave_policy::gossip::Writer { peer: "02:00:00:00:00:02".into() };
+        let mut theirs = State::default();
+        let p = weave_policy::parse(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p}\n",
+        )
+        .unwrap();
+        let delta = other.put_policies(&mut theirs, &p).encode();
+        let mut out = Outbox::default();
+        let relay = g.on_gossip(&delta, &mut out).unwrap().expect("new gossip is relayed");
+        assert_eq!(relay.encode(), vec![delta.clone()]);
+        assert!(woken.try_recv().is_ok(), "the kernel worker is woken");
+        assert_eq!(service.policy_count(), 1);
+        assert!(g.on_gossip(&delta, &mut out).unwrap().is_none(), "old news is not relayed");
+        assert!(g.on_gossip(b"{\"policies\": 7}", &mut out).is_err());
+        // Our full state goes out periodically.
+        let full = g.gossip().unwrap().encode();
+        assert_eq!(State::decode(&full[0]).unwrap(), theirs);
+    }
+}
