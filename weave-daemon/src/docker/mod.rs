@@ -33,6 +33,8 @@ use tokio_util::sync::CancellationToken;
 
 /// The Docker network ensured at launch, as Weave's.
 pub const DEFAULT_NETWORK: &str = "weave";
+/// Docker's bridges, whose containers weaveDNS answers (see `dns::clients`).
+pub const BRIDGES: [&str; 2] = ["docker0", "docker_gwbridge"];
 /// Backoff between attempts to reach Docker.
 const RETRY_MIN: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(10);
@@ -268,13 +270,14 @@ impl ContainerResolver for Shared {
 }
 
 impl Shared {
-    /// A container's `hostname.domainname` when it falls in the weave domain, as Weave's
-    /// `weave attach` names containers (a bare hostname gets no name).
+    /// The name `weave attach` gives a container: `hostname.domainname` when it falls in the
+    /// weave domain, a bare hostname under the domain (CONTRACT: "the container's hostname for
+    /// Docker ... under the DNS domain"; the attach service qualifies it).
     fn container_fqdn(&self, c: &Container) -> Option<String> {
         let fqdn = match (c.hostname.as_str(), c.domainname.as_str()) {
             ("", _) => return None,
-            (h, "") if h.contains('.') => h.to_string(),
-            (_, "") => return None,
+            (h, "") if !h.contains('.') => return Some(h.to_string()),
+            (h, "") => h.to_string(),
             (h, d) => format!("{h}.{d}"),
         };
         self.dns.as_ref()?.name_in_domain(&fqdn).ok()
