@@ -139,7 +139,9 @@ fn weave_stop_warns_of_containers_still_on_the_docker_network_1() {
     let stop = d.weave(&["stop"]);
     assert!(stop.ok(), "{stop:?}");
     assert!(
-        stop.stderr.contains("WARNING") && stop.stderr.contains(&id[..12]) && stop.stderr.contains("\"weave\""),
+        stop.stderr.contains("WARNING")
+            && stop.stderr.contains(&id[..12])
+            && stop.stderr.contains("\"weave\""),
         "{stop:?}"
     );
     assert_eq!(daemon.wait_exit(SETTLE), Some(0));

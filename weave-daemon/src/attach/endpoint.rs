@@ -107,14 +107,16 @@ impl<P: Ports> AttachService<P> {
     pub(super) async fn replay_endpoint(&self, op: &Op) -> Result<EndpointOutcome, AttachError> {
         let k = self.kernel.clone();
         match op.clone() {
-            Op::CreateEndpoint { host, peer } => blocking(move || {
-                if k.endpoint_whole(&host)? {
-                    return Ok(EndpointOutcome::Finished);
-                }
-                k.delete_endpoint(&host, &peer)?;
-                Ok(EndpointOutcome::Undone)
-            })
-            .await,
+            Op::CreateEndpoint { host, peer } => {
+                blocking(move || {
+                    if k.endpoint_whole(&host)? {
+                        return Ok(EndpointOutcome::Finished);
+                    }
+                    k.delete_endpoint(&host, &peer)?;
+                    Ok(EndpointOutcome::Undone)
+                })
+                .await
+            }
             Op::DeleteEndpoint { host } => {
                 let peer = host.replacen(super::target::PLUGIN_VETH, super::target::PLUGIN_PEER_VETH, 1);
                 blocking(move || k.delete_endpoint(&host, &peer).map(|_| EndpointOutcome::Finished)).await

@@ -446,7 +446,8 @@ impl Kernel for NetKernel {
     fn list(&self, located: &BTreeMap<String, NsRef>) -> Result<Vec<Attached>, AttachError> {
         // A target's interfaces, by name: a Docker container on a plugin network has `ethwe0`
         // (Docker appends an index), and `ethwe` too when also attached with `weave attach`.
-        let mut found: BTreeMap<String, BTreeMap<String, ([u8; 6], Vec<Ipv4Net>)>> = BTreeMap::new();
+        type Ifaces = BTreeMap<String, ([u8; 6], Vec<Ipv4Net>)>;
+        let mut found: BTreeMap<String, Ifaces> = BTreeMap::new();
         for port in self.ports()? {
             let (Some(id), Some(peer)) = (port.alias.clone(), port.peer_index) else { continue };
             let Some(at) = ns_of_id(&id).or_else(|| located.get(&id).cloned()) else { continue };
@@ -561,7 +562,9 @@ impl Kernel for NetKernel {
         Ok(nl
             .links()?
             .into_iter()
-            .filter(|l| l.kind == LinkKind::Veth && l.name.starts_with(PLUGIN_VETH) && l.link_netnsid.is_none())
+            .filter(|l| {
+                l.kind == LinkKind::Veth && l.name.starts_with(PLUGIN_VETH) && l.link_netnsid.is_none()
+            })
             .map(|l| l.name)
             .collect())
     }

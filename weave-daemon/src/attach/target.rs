@@ -128,7 +128,9 @@ impl Target {
         let Some(resolver) = containers else {
             return Err(AttachError::UnknownTarget {
                 target: name,
-                why: "containers are found through Docker, and the Docker integration is off (--docker-api '')".into(),
+                why:
+                    "containers are found through Docker, and the Docker integration is off (--docker-api '')"
+                        .into(),
             });
         };
         let c = resolver.resolve(&name).await?;

@@ -696,8 +696,14 @@ async fn cut_endpoint_calls_are_undone_or_finished_at_start() {
     {
         let mut g = w.lock().unwrap();
         for (ep, op) in [
-            ("aaaaaaaaa", Op::CreateEndpoint { host: "vethwlaaaaaaaaa".into(), peer: "vethwgaaaaaaaaa".into() }),
-            ("bbbbbbbbb", Op::CreateEndpoint { host: "vethwlbbbbbbbbb".into(), peer: "vethwgbbbbbbbbb".into() }),
+            (
+                "aaaaaaaaa",
+                Op::CreateEndpoint { host: "vethwlaaaaaaaaa".into(), peer: "vethwgaaaaaaaaa".into() },
+            ),
+            (
+                "bbbbbbbbb",
+                Op::CreateEndpoint { host: "vethwlbbbbbbbbb".into(), peer: "vethwgbbbbbbbbb".into() },
+            ),
             ("ccccccccc", Op::DeleteEndpoint { host: "vethwlccccccccc".into() }),
         ] {
             let id = format!("{}{ep}", super::ENDPOINT_ID);

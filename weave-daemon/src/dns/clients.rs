@@ -17,7 +17,10 @@ pub fn local_nets(bridges: &[String], listen: IpAddr) -> Result<Vec<IpNet>, Stri
     for bridge in bridges {
         if let Some(link) = nl.link_by_name(bridge).map_err(|e| e.to_string())? {
             nets.extend(
-                nl.addresses(link.index).map_err(|e| e.to_string())?.into_iter().map(|n| IpNet::from(n.trunc())),
+                nl.addresses(link.index)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|n| IpNet::from(n.trunc())),
             );
         }
     }

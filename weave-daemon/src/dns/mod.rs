@@ -442,7 +442,11 @@ impl DnsConfig {
             state_file: Some(persist::path(&c.data_dir)),
             allow_from: c.ipalloc_range.0.iter().chain(&c.dns_allow_from).map(|n| (*n).into()).collect(),
             bridges: std::iter::once(crate::BRIDGE)
-                .chain(if c.docker_api.is_empty() { &[][..] } else { &crate::docker::BRIDGES[..] }.iter().copied())
+                .chain(
+                    if c.docker_api.is_empty() { &[][..] } else { &crate::docker::BRIDGES[..] }
+                        .iter()
+                        .copied(),
+                )
                 .map(str::to_string)
                 .collect(),
         }

@@ -247,8 +247,12 @@ impl DockerClient {
             Err(e) => {
                 let e = DockerError::from_bollard(e, &self.addr, &format!("remove network {name}"));
                 let Ok(n) = self.inner.inspect_network(name, None).await else { return Err(e) };
-                let ids: Vec<String> =
-                    n.containers.unwrap_or_default().into_keys().map(|id| id.chars().take(12).collect()).collect();
+                let ids: Vec<String> = n
+                    .containers
+                    .unwrap_or_default()
+                    .into_keys()
+                    .map(|id| id.chars().take(12).collect())
+                    .collect();
                 if ids.is_empty() {
                     return Err(e);
                 }

@@ -246,8 +246,9 @@ impl ContainerResolver for Shared {
             let c = match self.known_container(name) {
                 Some(c) => c,
                 None => {
-                    let client =
-                        self.require_client().map_err(|e| AttachError::ContainersUnavailable(e.to_string()))?;
+                    let client = self
+                        .require_client()
+                        .map_err(|e| AttachError::ContainersUnavailable(e.to_string()))?;
                     match client.container(name).await {
                         Ok(c) => c,
                         Err(DockerError::NoSuchContainer(_)) => {

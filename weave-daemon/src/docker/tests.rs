@@ -198,7 +198,10 @@ async fn unknown_networks_and_endpoints_are_named_in_the_error() {
     // As Weave, deleting an endpoint that is not there succeeds (Docker repeats the calls a
     // restarting daemon did not answer).
     let body = format!(r#"{{"NetworkID":"{NET}","EndpointID":"{EP}"}}"#);
-    assert_eq!(call(&m, "/NetworkDriver.DeleteEndpoint", body).await, (StatusCode::OK, serde_json::json!({})));
+    assert_eq!(
+        call(&m, "/NetworkDriver.DeleteEndpoint", body).await,
+        (StatusCode::OK, serde_json::json!({}))
+    );
     // As Weave: an endpoint without an interface from IPAM is not made here.
     let (_, v) =
         call(&m, "/NetworkDriver.CreateEndpoint", format!(r#"{{"NetworkID":"{NET}","EndpointID":"{EP}"}}"#))
