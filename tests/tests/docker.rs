@@ -334,6 +334,7 @@ fn weave_ps_attach_and_detach_docker_containers_by_name_and_id_1() {
     // ps of one container, by name and by short id.
     assert_eq!(weave_ok(h, &["ps", "bridged"]).trim(), b);
     assert_eq!(weave_ok(h, &["ps", &bridged[..12]]).trim(), b);
+    assert_eq!(weave_ok(h, &["ps", "docker:bridged"]).trim(), b, "docker:NAME names the same container");
     // dns-add by container name, then detach by short id.
     weave_ok(h, &["dns-add", "bridged", "-h", "alias.weave.local"]);
     wait_lookup(h, "alias.weave.local", &["10.32.9.9"]);

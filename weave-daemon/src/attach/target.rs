@@ -2,7 +2,7 @@
 //! reference ([`NsRef`]) with the target's id and default DNS name.
 //!
 //! Target kinds plug in here: `netns:NAME`, a path and `pid:PID` resolve on their own;
-//! containers (anything else that looks like a Docker id or name) go to the
+//! containers (`docker:NAME`, or anything else that looks like a Docker id or name) go to the
 //! [`ContainerResolver`] the Docker integration registers. A CNI attachment would add a kind
 //! whose id is the container id and whose [`NsRef`] is the runtime's namespace path.
 
@@ -27,8 +27,16 @@ pub enum Target {
     Path(PathBuf),
     /// `pid:PID`: the namespace of a process.
     Pid(u32),
-    /// A container id, short id or name, found by the [`ContainerResolver`].
+    /// A container id, short id or name (bare or as `docker:NAME`), found by the
+    /// [`ContainerResolver`].
     Container(String),
+}
+
+/// Docker's rule for container names; ids are hex, so they pass it too.
+fn container_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    first_ok && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 /// How to open a target's namespace, now or after a restart (the journal keeps it).
@@ -86,10 +94,14 @@ impl Target {
         if s.starts_with('/') {
             return Ok(Target::Path(PathBuf::from(s)));
         }
-        // Docker's rule for container names; ids are hex, so they pass it too.
-        let mut chars = s.chars();
-        let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-        if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        // `docker:NAME` says outright what a bare name means.
+        if let Some(name) = s.strip_prefix("docker:") {
+            if container_name(name) {
+                return Ok(Target::Container(name.to_string()));
+            }
+            return Err(bad("docker:NAME needs a Docker container id or name"));
+        }
+        if container_name(s) {
             return Ok(Target::Container(s.to_string()));
         }
         Err(bad("give netns:NAME, pid:PID, the path of a network namespace, or a container id or name"))
@@ -221,7 +233,11 @@ mod tests {
         assert_eq!(Target::parse("/run/netns/x").unwrap(), Target::Path("/run/netns/x".into()));
         assert_eq!(Target::parse("abc123").unwrap(), Target::Container("abc123".into()));
         assert_eq!(Target::parse("my_web.1-a").unwrap(), Target::Container("my_web.1-a".into()));
-        for bad in ["netns:", "netns:a/b", "netns:..", "pid:x", "-x", "a b", "", "x:y"] {
+        assert_eq!(Target::parse("docker:abc123").unwrap(), Target::Container("abc123".into()));
+        assert!(Target::parse("docker:netns:x").unwrap_err().to_string().contains("docker:NAME"));
+        for bad in
+            ["netns:", "netns:a/b", "netns:..", "pid:x", "-x", "a b", "", "x:y", "docker:", "docker:-x"]
+        {
             let e = Target::parse(bad).unwrap_err();
             assert!(matches!(e, AttachError::BadTarget { .. }), "{bad}: {e}");
         }
