@@ -5,10 +5,13 @@
 //! and belong to the network namespace they were opened in ([`Netlink::open_in`] opens one in
 //! another namespace); callers on the async runtime use `spawn_blocking`.
 //!
-//! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`]) with their
-//! virtio_net_hdr ([`virtio`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]),
-//! raw frames on a link ([`PacketSocket`]), TCP sockets' RTT and send queue ([`tcp`]), the
-//! host name ([`hostname`]) and UDP replies from the address a query was sent to ([`pktinfo`]).
+//! Besides rtnetlink: network namespace handles ([`Netns`]), TAP devices ([`tap`], written
+//! with gathered writes; their virtio_net_hdr is `weave_overlay::virtio`), batched UDP I/O
+//! with GSO and GRO ([`udp`]), /proc/sys settings ([`sysctl`]), gratuitous ARP ([`arp`]), raw
+//! frames on a link ([`PacketSocket`]), TCP sockets' RTT and send queue ([`tcp`]), the host
+//! name ([`hostname`]), UDP replies from the address a query was sent to ([`pktinfo`]),
+//! nftables batches ([`nft`]) and NFLOG ([`nflog`]) and, with feature `tokio`, registration
+//! of our sockets with tokio's reactor (`reactor`).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod addr;
@@ -22,12 +25,15 @@ pub mod nflog;
 pub mod nft;
 mod packet;
 pub mod pktinfo;
+#[cfg(feature = "tokio")]
+pub mod reactor;
 mod route;
 pub mod sysctl;
 pub mod tap;
+mod tap_io;
 pub mod tcp;
+pub mod udp;
 mod uts;
-pub mod virtio;
 mod vxlan;
 
 pub use fdb::FdbEntry;

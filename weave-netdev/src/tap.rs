@@ -3,7 +3,7 @@
 //!
 //! The device lives in the network namespace of the thread that calls [`Tap::create`] (call it
 //! inside `Netns::run` for another namespace) and disappears when the last descriptor closes.
-//! With `vnet_hdr`, every frame is preceded by a `virtio_net_hdr` (see [`crate::virtio`]).
+//! With `vnet_hdr`, every frame is preceded by a `virtio_net_hdr` (`weave_overlay::virtio`).
 
 use crate::netlink::NetdevError;
 use std::fs::OpenOptions;

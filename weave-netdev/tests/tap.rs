@@ -9,8 +9,8 @@ use std::net::{Ipv4Addr, UdpSocket};
 use std::sync::mpsc;
 use std::time::Duration;
 use weave_netdev::tap::*;
-use weave_netdev::virtio::{VirtioNetHdr, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_V1_LEN};
 use weave_netdev::{sysctl, Ipv4Net, LinkKind, Tap};
+use weave_overlay::virtio::{VirtioNetHdr, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_V1_LEN};
 
 const BRIDGE_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 1];
 const REMOTE_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 2];

@@ -32,8 +32,8 @@ use utoipa_axum::router::OpenApiRouter;
         title = "weave",
         description = "The REST API of weave-daemon, the Weave Net compatible router. \
                        Errors are JSON `{\"error\": ..., \"hint\": ...}` with a 4xx/5xx status. \
-                       Changes (POST, PUT, DELETE) need `Content-Type: application/json` (415 \
-                       otherwise). Requests whose `Host` is not a loopback name or an address \
+                       A POST needs `Content-Type: application/json` (415 otherwise; a \
+                       browser preflights the other changing methods, and gets no CORS grant). Requests whose `Host` is not a loopback name or an address \
                        the daemon listens on, or whose `Origin` or `Sec-Fetch-Site` says they \
                        come from another site, are refused with 403. A request answers within \
                        60 s or gets a 503 (the event stream and `/api/v1/ipam/prime` wait as \

@@ -1,14 +1,11 @@
-//! The overlay: how frames travel between peers. The overlay switch gives each mesh
+//! The overlay's shell: how frames travel between peers. The overlay switch gives each mesh
 //! connection a forwarder for every overlay both ends offer (fastdp, sleeve), relays their
 //! control messages over the TCP connection (tag 7: `[index][sub-tag][payload]`, or raw tags
-//! 1-3 with peers that announce no overlays) and picks the best one (see `switch`).
+//! 1-3 with peers that announce no overlays) and picks the best one. The decisions are the
+//! pure cores' of `weave_overlay`; the tasks here move their messages and timers, and own the
+//! devices (`tap`, `fastdp::device`) and sockets (`sleeve::udp`).
 
 pub mod fastdp;
-pub mod forwarder;
-pub mod frame;
-pub mod fxhash;
-pub mod gso;
-pub mod maccache;
 pub mod sleeve;
 pub mod switch;
 pub mod tap;
@@ -24,11 +21,10 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use weave_overlay::forwarder::{Ctl, Up};
+use weave_overlay::switch::{negotiate, OVERLAY_CONTROL_TAG};
 use weave_wire::crypto::SessionKey;
 use weave_wire::PeerName;
-
-/// The mesh tag of overlay-switch control messages.
-const OVERLAY_CONTROL_TAG: u8 = 7;
 
 /// What the overlay of a connection reports to the mesh.
 #[derive(Debug)]
@@ -97,24 +93,12 @@ impl OverlaySwitch {
 
     /// Sets up the overlay of a connection, before it is confirmed.
     pub fn prepare(&mut self, conn: ConnId, p: OverlayParams) -> Result<(), String> {
-        let compat = p.peer_overlays.is_none();
-        let common: Vec<String> = match &p.peer_overlays {
-            // Weave's compat mode: sleeve with raw control tags.
-            None => vec!["sleeve".to_string()],
-            Some(theirs) => {
-                // Both ends order the common overlays by the dialling side's preference.
-                let ours = self.overlays();
-                let order = if p.outbound { &ours } else { theirs };
-                order.iter().filter(|o| ours.contains(o) && theirs.contains(o)).take(256).cloned().collect()
-            }
-        };
-        if common.is_empty() {
-            return Err("no overlays in common with peer".into());
-        }
-        if let (Some(fd), false) = (&self.fastdp, common.iter().any(|o| o == "fastdp")) {
+        let n = negotiate(&self.overlays(), p.peer_overlays.as_deref(), p.outbound)?;
+        if let (Some(fd), false) = (&self.fastdp, n.overlays.iter().any(|o| o == "fastdp")) {
             fd.release_peer(p.remote);
         }
-        let prepared = common
+        let prepared = n
+            .overlays
             .iter()
             .map(|name| match name.as_str() {
                 "fastdp" => Prepared { name: "fastdp", fwd: self.prepare_fastdp(&p) },
@@ -122,15 +106,12 @@ impl OverlaySwitch {
             })
             .collect();
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(switch::run(conn, p.remote, compat, prepared, rx, self.events.clone()));
-        self.conns.insert(conn, (tx, compat));
+        tokio::spawn(switch::run(conn, p.remote, n.compat, prepared, rx, self.events.clone()));
+        self.conns.insert(conn, (tx, n.compat));
         Ok(())
     }
 
-    fn prepare_sleeve(
-        &self,
-        p: &OverlayParams,
-    ) -> (mpsc::Sender<forwarder::Ctl>, mpsc::Receiver<forwarder::Up>) {
+    fn prepare_sleeve(&self, p: &OverlayParams) -> (mpsc::Sender<Ctl>, mpsc::Receiver<Up>) {
         self.sleeve.prepare(SleeveParams {
             remote: p.remote,
             conn_uid: p.conn_uid,
@@ -140,10 +121,7 @@ impl OverlaySwitch {
         })
     }
 
-    fn prepare_fastdp(
-        &self,
-        p: &OverlayParams,
-    ) -> Result<(mpsc::Sender<forwarder::Ctl>, mpsc::Receiver<forwarder::Up>), String> {
+    fn prepare_fastdp(&self, p: &OverlayParams) -> Result<(mpsc::Sender<Ctl>, mpsc::Receiver<Up>), String> {
         let fd = self.fastdp.as_ref().ok_or("fastdp is off")?;
         let SocketAddr::V4(remote) = p.remote_tcp else {
             return Err("fastdp needs an IPv4 peer".into());

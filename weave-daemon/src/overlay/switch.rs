@@ -1,18 +1,13 @@
-//! The overlay switch of one connection, as Weave's `overlaySwitchForwarder`: every overlay both
-//! ends offer runs a forwarder; the best is the most preferred one that is established and
-//! healthy, else the most preferred one still working. A forwarder that fails is dropped; when
-//! none is left the connection fails. Every change of the best is recorded with its reason.
+//! The task of one connection's overlay switch: it moves messages between the mesh, the
+//! connection's forwarders and the switch's core (`weave_overlay::switch`), which decides.
 
-use super::forwarder::{Ctl, Up};
-use super::{OverlayEvent, OVERLAY_CONTROL_TAG};
+use super::OverlayEvent;
 use crate::mesh::ConnId;
-use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 use tokio::sync::mpsc;
+use weave_overlay::forwarder::{Ctl, Up};
+use weave_overlay::switch::{self as core, Action, ConnSwitch};
 use weave_wire::PeerName;
-
-/// Switch records kept per connection.
-const HISTORY: usize = 16;
 
 /// What the status shows about a connection's overlays.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -23,14 +18,7 @@ pub struct OverlayStatus {
     pub switches: Vec<SwitchRecord>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct ForwarderStatus {
-    pub name: String,
-    /// `pending`, `established`, `unhealthy` or `failed`.
-    pub state: String,
-    /// Why it is unhealthy or failed.
-    pub reason: Option<String>,
-}
+pub use weave_overlay::switch::ForwarderStatus;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SwitchRecord {
@@ -38,6 +26,23 @@ pub struct SwitchRecord {
     pub from: Option<String>,
     pub to: Option<String>,
     pub reason: String,
+}
+
+impl OverlayStatus {
+    /// The core's status, its times (monotonic) shown as wall-clock times.
+    fn from_core(s: core::Status, now: Instant, wall: SystemTime) -> OverlayStatus {
+        let switches = s
+            .switches
+            .into_iter()
+            .map(|r| SwitchRecord {
+                at: wall.checked_sub(now.saturating_duration_since(r.at)).unwrap_or(wall),
+                from: r.from,
+                to: r.to,
+                reason: r.reason,
+            })
+            .collect();
+        OverlayStatus { forwarders: s.forwarders, switches }
+    }
 }
 
 /// Messages from the mesh to a connection's switch task.
@@ -59,41 +64,6 @@ pub struct Prepared {
     pub fwd: Result<(mpsc::Sender<Ctl>, mpsc::Receiver<Up>), String>,
 }
 
-/// One overlay's forwarder on this connection.
-struct Slot {
-    name: &'static str,
-    /// `None` once the forwarder failed.
-    ctl: Option<mpsc::Sender<Ctl>>,
-    established: bool,
-    on_hold: bool,
-    reason: Option<String>,
-    attrs: BTreeMap<String, serde_json::Value>,
-}
-
-impl Slot {
-    fn status(&self) -> ForwarderStatus {
-        let state = match (&self.ctl, self.on_hold, self.established) {
-            (None, _, _) => "failed",
-            (_, true, _) => "unhealthy",
-            (_, _, true) => "established",
-            _ => "pending",
-        };
-        ForwarderStatus { name: self.name.to_string(), state: state.to_string(), reason: self.reason.clone() }
-    }
-}
-
-struct ConnSwitch {
-    conn: ConnId,
-    remote: PeerName,
-    /// Compat mode: one sleeve forwarder whose control messages are raw tags 1-3.
-    compat: bool,
-    slots: Vec<Slot>,
-    best: Option<usize>,
-    announced_established: bool,
-    status: OverlayStatus,
-    events: mpsc::Sender<(ConnId, OverlayEvent)>,
-}
-
 /// Runs a connection's switch until the mesh drops `ctl` (connection stopped) or no forwarder
 /// is left. Dropping a forwarder's `ctl` stops it.
 pub async fn run(
@@ -106,10 +76,11 @@ pub async fn run(
 ) {
     // Each forwarder's reports are funnelled into one channel, tagged with its index.
     let (tx, mut ups) = mpsc::channel::<(usize, Up)>(64);
-    let mut slots = Vec::new();
+    let mut fwds: Vec<Option<mpsc::Sender<Ctl>>> = Vec::new();
+    let mut names = Vec::new();
     for (i, p) in prepared.into_iter().enumerate() {
-        let (ctl, reason) = match p.fwd {
-            Ok((ctl, mut up)) => {
+        match p.fwd {
+            Ok((c, mut up)) => {
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     while let Some(u) = up.recv().await {
@@ -118,139 +89,54 @@ pub async fn run(
                         }
                     }
                 });
-                (Some(ctl), None)
+                fwds.push(Some(c));
+                names.push((p.name.to_string(), Ok(())));
             }
             Err(e) => {
-                tracing::info!(conn, peer = %remote, "unable to use {} for this connection: {e}", p.name);
-                (None, Some(e))
+                fwds.push(None);
+                names.push((p.name.to_string(), Err(e)));
             }
-        };
-        slots.push(Slot {
-            name: p.name,
-            ctl,
-            established: false,
-            on_hold: false,
-            reason,
-            attrs: BTreeMap::new(),
-        });
+        }
     }
     drop(tx);
-    let mut sw = ConnSwitch {
-        conn,
-        remote,
-        compat,
-        slots,
-        best: None,
-        announced_established: false,
-        status: OverlayStatus::default(),
-        events,
-    };
-    if !sw.choose_best("connection started").await {
-        return;
-    }
+    let mut sw = ConnSwitch::new(remote, compat, names);
+    sw.start(Instant::now());
     loop {
+        for a in sw.take_actions() {
+            let ev = match a {
+                Action::Forward(i, c) => {
+                    if let Some(Some(f)) = fwds.get(i) {
+                        let _ = f.send(c).await;
+                    }
+                    continue;
+                }
+                Action::Stop(i) => {
+                    fwds[i] = None;
+                    continue;
+                }
+                Action::Established => OverlayEvent::Established,
+                Action::Failed(e) => OverlayEvent::Failed(e),
+                Action::Send(body) => OverlayEvent::Send(body),
+                Action::Attrs(a) => OverlayEvent::Attrs(a),
+                Action::Status(s) => {
+                    OverlayEvent::Status(OverlayStatus::from_core(s, Instant::now(), SystemTime::now()))
+                }
+            };
+            let _ = events.send((conn, ev)).await;
+        }
+        if sw.done() {
+            return;
+        }
         tokio::select! {
             c = ctl.recv() => match c {
                 None => return,
-                Some(SwitchCtl::Confirm) => {
-                    for c in sw.slots.iter().filter_map(|s| s.ctl.as_ref()) {
-                        let _ = c.send(Ctl::Confirm).await;
-                    }
-                }
-                Some(SwitchCtl::Control { index, tag, payload }) => match sw.slots.get(index as usize) {
-                    Some(Slot { ctl: Some(c), .. }) => {
-                        let _ = c.send(Ctl::Control { tag, payload }).await;
-                    }
-                    Some(_) => {}
-                    None => tracing::info!(conn, "ignoring a control message for overlay {index}, which we do not run"),
-                },
+                Some(SwitchCtl::Confirm) => sw.confirm(),
+                Some(SwitchCtl::Control { index, tag, payload }) => sw.control(index, tag, payload),
             },
             u = ups.recv() => match u {
-                Some((i, up)) => {
-                    if !sw.handle(i, up).await {
-                        return;
-                    }
-                }
+                Some((i, up)) => sw.up(Instant::now(), i, up),
                 None => return,
             },
         }
-    }
-}
-
-impl ConnSwitch {
-    async fn emit(&self, ev: OverlayEvent) {
-        let _ = self.events.send((self.conn, ev)).await;
-    }
-
-    /// Handles one forwarder report; false when the connection has no forwarder left.
-    async fn handle(&mut self, i: usize, up: Up) -> bool {
-        match up {
-            Up::Established => {
-                self.slots[i].established = true;
-                if !self.announced_established {
-                    self.announced_established = true;
-                    self.emit(OverlayEvent::Established).await;
-                }
-                let reason = format!("{} established", self.slots[i].name);
-                return self.choose_best(&reason).await;
-            }
-            Up::Failed(e) => {
-                tracing::info!(conn = self.conn, peer = %self.remote, "{}: {e}", self.slots[i].name);
-                self.slots[i].ctl = None;
-                let reason = format!("{} failed: {e}", self.slots[i].name);
-                self.slots[i].reason = Some(e);
-                return self.choose_best(&reason).await;
-            }
-            Up::SendControl { tag, payload } => {
-                let mut body = if self.compat { vec![tag] } else { vec![OVERLAY_CONTROL_TAG, i as u8, tag] };
-                body.extend(payload);
-                self.emit(OverlayEvent::Send(body)).await;
-            }
-            Up::Attrs(a) => {
-                self.slots[i].attrs = a;
-                if self.best == Some(i) {
-                    self.emit(OverlayEvent::Attrs(self.slots[i].attrs.clone())).await;
-                }
-            }
-            Up::Health { healthy, reason } => {
-                self.slots[i].on_hold = !healthy;
-                self.slots[i].reason = (!healthy).then(|| reason.clone());
-                return self.choose_best(&reason).await;
-            }
-        }
-        true
-    }
-
-    /// Weave's `chooseBest`; records and reports a change. False when nothing works any more.
-    async fn choose_best(&mut self, reason: &str) -> bool {
-        let working = |s: &&Slot| s.ctl.is_some() && !s.on_hold;
-        let established = self.slots.iter().position(|s| working(&s) && s.established);
-        let best = established.or_else(|| self.slots.iter().position(|s| working(&s)));
-        let changed = best != self.best;
-        if changed {
-            let name = |b: Option<usize>| b.map(|b| self.slots[b].name.to_string());
-            tracing::info!(conn = self.conn, peer = %self.remote, "overlay: using {} ({reason})", name(best).unwrap_or_else(|| "nothing".into()));
-            self.status.switches.push(SwitchRecord {
-                at: SystemTime::now(),
-                from: name(self.best),
-                to: name(best),
-                reason: reason.to_string(),
-            });
-            if self.status.switches.len() > HISTORY {
-                self.status.switches.remove(0);
-            }
-            self.best = best;
-        }
-        self.status.forwarders = self.slots.iter().map(Slot::status).collect();
-        if let Some(b) = best.filter(|_| changed) {
-            if !self.slots[b].attrs.is_empty() {
-                self.emit(OverlayEvent::Attrs(self.slots[b].attrs.clone())).await;
-            }
-        }
-        self.emit(OverlayEvent::Status(self.status.clone())).await;
-        if best.is_none() {
-            self.emit(OverlayEvent::Failed(format!("no working forwarders to {}", self.remote))).await;
-        }
-        best.is_some()
     }
 }

@@ -1,31 +1,20 @@
-//! The control side of one fastdp connection, as Weave's `fastDatapathForwarder`: make (or
-//! adopt) the peer's VXLAN device, send heartbeats through it (fast until acknowledged, then
-//! slow), acknowledge the peer's, and put the device on the bridge only while the path is
-//! established and healthy. With a weave peer (both sent `FastDPHeartbeat`) every heartbeat is
-//! acknowledged and the timings are short, so a path that dies in either direction is noticed
-//! by both ends within seconds; with a Weave Net peer, Weave's 60 s rule applies.
+//! The task of one fastdp connection: it feeds the forwarder's core
+//! (`weave_overlay::fastdp::control`, which decides) with the mesh's messages, the heartbeats
+//! that arrive and its timers, and does what the core asks with the peer's device (`device`)
+//! and the heartbeat socket.
 
-use super::device::DeviceSpec;
-use super::heartbeat::{self, MISSED, OUR_INTERVAL, WEAVE_FAST, WEAVE_SLOW, WEAVE_TIMEOUT};
+use super::heartbeat;
 use super::Fastdp;
-use crate::overlay::forwarder::{Ctl, Up};
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::sync::mpsc;
-use tokio::time::{sleep_until, Instant};
 use weave_netdev::PacketSocket;
+use weave_overlay::fastdp::control::{Action, Control, Params};
+use weave_overlay::fastdp::spec::DeviceSpec;
+use weave_overlay::forwarder::{Ctl, Up};
 use weave_wire::PeerName;
-
-/// fastdp control message sub-tags (Weave's).
-pub const HEARTBEAT_ACK: u8 = 0;
-pub const CRYPTO_INIT_SA_REMOTE: u8 = 1;
-/// How often the device's place on the bridge is checked against what it should be (someone
-/// may have changed it behind our back).
-const RECHECK: Duration = Duration::from_secs(5);
 
 /// What a fastdp connection needs to know.
 #[derive(Clone, Debug)]
@@ -42,23 +31,14 @@ pub struct FwdParams {
     pub peer_interval: Option<Duration>,
 }
 
-struct Task {
+/// The device and socket side of one fastdp connection.
+struct Shell {
     fd: Arc<Fastdp>,
     p: FwdParams,
     up: mpsc::Sender<Up>,
+    /// The device we hold (and have claimed).
     spec: Option<DeviceSpec>,
     sock: Option<AsyncFd<PacketSocket>>,
-    interval: Duration,
-    slow: Duration,
-    timeout: Duration,
-    next_heartbeat: Option<Instant>,
-    last_rx: Instant,
-    last_ack: Option<Instant>,
-    acked_first: bool,
-    established: bool,
-    healthy: bool,
-    attached: bool,
-    next_recheck: Instant,
     buf: Vec<u8>,
     rbuf: Vec<u8>,
 }
@@ -66,60 +46,43 @@ struct Task {
 /// Runs until the control channel closes (the connection stopped) or fastdp fails. The device
 /// outlives the connection: if the peer's daemon died, its kernel still sends to us.
 pub async fn run(fd: Arc<Fastdp>, p: FwdParams, mut ctl: mpsc::Receiver<Ctl>, up: mpsc::Sender<Up>) {
-    let (slow, timeout) = match p.peer_interval {
-        Some(theirs) => {
-            let slow = theirs.max(OUR_INTERVAL);
-            (slow, slow * MISSED)
+    let params = Params {
+        remote: p.remote,
+        peer_interval: p.peer_interval,
+        mtu: fd.mtu,
+        encrypted: p.encrypted.then(|| fd.encrypted_unavailable.clone()),
+        encrypted_unavailable: fd.encrypted_unavailable.clone(),
+    };
+    let mut core = Control::start(Instant::now(), params);
+    let mut sh = Shell { fd, p, up, spec: None, sock: None, buf: Vec::new(), rbuf: vec![0; 65536] };
+    let failed = loop {
+        if let Err(e) = sh.perform(&mut core).await {
+            break Some(e);
         }
-        None => (WEAVE_SLOW, WEAVE_TIMEOUT),
-    };
-    let now = Instant::now();
-    let mut t = Task {
-        fd,
-        p,
-        up,
-        spec: None,
-        sock: None,
-        interval: WEAVE_FAST,
-        slow,
-        timeout,
-        next_heartbeat: None,
-        last_rx: now,
-        last_ack: None,
-        acked_first: false,
-        established: false,
-        healthy: true,
-        attached: false,
-        next_recheck: now + RECHECK,
-        buf: Vec::new(),
-        rbuf: vec![0; 65536],
-    };
-    let _ = t.up.send(Up::Attrs(attrs(t.fd.mtu))).await;
-    let result = async {
-        loop {
-            let deadline = t.next_deadline();
-            tokio::select! {
-                c = ctl.recv() => match c {
-                    None => return Ok(()),
-                    Some(Ctl::Confirm) => t.confirm().await?,
-                    Some(Ctl::Control { tag, payload }) => t.control(tag, &payload).await?,
-                },
-                _ = sleep_until(deadline) => t.tick().await?,
-                r = readable(&t.sock) => {
-                    if let Ok(mut guard) = r {
-                        guard.clear_ready();
-                        t.receive().await;
+        let far = Instant::now() + Duration::from_secs(3600);
+        let deadline = tokio::time::Instant::from_std(core.next_deadline().unwrap_or(far));
+        tokio::select! {
+            c = ctl.recv() => match c {
+                None => break None,
+                Some(Ctl::Confirm) => core.confirm(sh.current_spec()),
+                Some(Ctl::Control { tag, payload }) => core.control(Instant::now(), tag, &payload),
+            },
+            _ = tokio::time::sleep_until(deadline) => core.tick(Instant::now(), || sh.current_spec()),
+            r = readable(&sh.sock) => {
+                if let Ok(mut guard) = r {
+                    guard.clear_ready();
+                    if sh.receive() {
+                        core.heartbeat(Instant::now());
                     }
                 }
             }
         }
+    };
+    if let Some(spec) = &sh.spec {
+        sh.fd.unclaim(&spec.name(), sh.p.conn_uid);
     }
-    .await;
-    if let Some(spec) = &t.spec {
-        t.fd.unclaim(&spec.name(), t.p.conn_uid);
-    }
-    if let Err(e) = result {
-        let _ = t.up.send(Up::Failed(e)).await;
+    if let Some(e) = failed {
+        let _ = sh.up.send(Up::Failed(e)).await;
     }
 }
 
@@ -132,23 +95,37 @@ async fn readable(
     }
 }
 
-fn attrs(mtu: u32) -> BTreeMap<String, serde_json::Value> {
-    BTreeMap::from([("name".into(), "fastdp".into()), ("mtu".into(), mtu.into())])
-}
-
-impl Task {
-    fn next_deadline(&self) -> Instant {
-        let mut d = self.next_recheck;
-        if let Some(h) = self.next_heartbeat {
-            d = d.min(h);
-            if self.healthy {
-                d = d.min(self.last_rx + self.timeout);
-                if let (Some(ack), true) = (self.last_ack, self.p.peer_interval.is_some()) {
-                    d = d.min(ack + self.timeout);
+impl Shell {
+    /// Does what the core asks, feeding back the answers, until it asks nothing more. An
+    /// error: fastdp failed.
+    async fn perform(&mut self, core: &mut Control) -> Result<(), String> {
+        loop {
+            let actions = core.take_actions();
+            if actions.is_empty() {
+                return Ok(());
+            }
+            for a in actions {
+                match a {
+                    Action::Up(u) => {
+                        let _ = self.up.send(u).await;
+                    }
+                    Action::Open(spec) => {
+                        let r = self.open(spec).await;
+                        core.opened(Instant::now(), r);
+                    }
+                    Action::SetAttached(on) => {
+                        let r = self.set_attached(on).await;
+                        core.attached(on, r);
+                    }
+                    Action::SendHeartbeat => self.send_heartbeat(),
+                    Action::CheckAttachment => {
+                        let actual = self.attachment().await;
+                        core.attachment(actual);
+                    }
+                    Action::Fail(e) => return Err(e),
                 }
             }
         }
-        d
     }
 
     /// Our device spec from the current short ids; fails when either end has none.
@@ -169,20 +146,9 @@ impl Task {
         })
     }
 
-    async fn confirm(&mut self) -> Result<(), String> {
-        if self.p.encrypted {
-            return Err(self.fd.encrypted_unavailable.clone());
-        }
-        let spec = self.current_spec()?;
-        self.open(spec).await?;
-        let now = Instant::now();
-        self.last_rx = now;
-        self.next_heartbeat = Some(now);
-        Ok(())
-    }
-
-    /// Makes or adopts the device for `spec` and listens for heartbeats on it.
-    async fn open(&mut self, spec: DeviceSpec) -> Result<(), String> {
+    /// Makes or adopts the device for `spec` and listens for heartbeats on it; whether it is on
+    /// the bridge.
+    async fn open(&mut self, spec: DeviceSpec) -> Result<bool, String> {
         if let Some(old) = self.spec.take() {
             self.fd.unclaim(&old.name(), self.p.conn_uid);
         }
@@ -200,40 +166,13 @@ impl Task {
         if ensured.adopted {
             tracing::info!(peer = %self.p.remote, device = name, attached, "fastdp: adopted the device there");
         }
-        // An adopted device stays where it is until heartbeats say otherwise.
-        self.attached = attached;
         self.fd.sleeve.set_kernel_flood(self.p.remote, attached);
         let sock = PacketSocket::zero_dst(ensured.index).map_err(|e| e.to_string())?;
-        // SAFETY: the PacketSocket owns its descriptor, which stays open and the same until
-        // the AsyncFd (its only owner) drops it.
-        let sock = unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) };
-        self.sock = Some(sock.map_err(|e| e.to_string())?);
+        let sock = weave_netdev::reactor::watch_packet_socket(sock)
+            .map_err(|e| format!("watch the heartbeat socket of {name}: {e}"))?;
+        self.sock = Some(sock);
         self.spec = Some(spec);
-        Ok(())
-    }
-
-    async fn tick(&mut self) -> Result<(), String> {
-        let now = Instant::now();
-        if self.next_heartbeat.is_some_and(|h| now >= h) {
-            // Short ids can change (a collision, a restarted peer): the VNIs change with them.
-            match self.current_spec() {
-                Ok(spec) if Some(&spec) != self.spec.as_ref() => {
-                    tracing::info!(peer = %self.p.remote, "fastdp: short ids changed; remaking the device");
-                    self.set_attached(false).await;
-                    self.open(spec).await?;
-                }
-                Ok(_) => {}
-                Err(e) => return Err(e),
-            }
-            self.send_heartbeat();
-            self.next_heartbeat = Some(now + self.interval);
-        }
-        self.evaluate().await;
-        if now >= self.next_recheck {
-            self.next_recheck = now + RECHECK;
-            self.recheck_attachment().await;
-        }
-        Ok(())
+        Ok(attached)
     }
 
     fn send_heartbeat(&mut self) {
@@ -244,7 +183,8 @@ impl Task {
         }
     }
 
-    async fn receive(&mut self) {
+    /// Reads what the socket has; whether a valid heartbeat of this connection was among it.
+    fn receive(&mut self) -> bool {
         let mut got = false;
         while let Some(sock) = &self.sock {
             match sock.get_ref().recv(&mut self.rbuf) {
@@ -256,108 +196,21 @@ impl Task {
                 }
             }
         }
-        if got {
-            self.heartbeat_received().await;
-        }
+        got
     }
 
-    async fn heartbeat_received(&mut self) {
-        self.last_rx = Instant::now();
-        // Weave acknowledges the first heartbeat only; a weave peer wants every one.
-        if !self.acked_first || self.p.peer_interval.is_some() {
-            self.acked_first = true;
-            let _ = self.up.send(Up::SendControl { tag: HEARTBEAT_ACK, payload: Vec::new() }).await;
-        }
-        self.evaluate().await;
-    }
-
-    /// Why the path is unhealthy now, if it is: no heartbeat from the peer lately or, with a
-    /// weave peer, no acknowledgement of ours (the path may have died in one direction only).
-    fn unhealthy_reason(&self, now: Instant) -> Option<String> {
-        let since_rx = now.saturating_duration_since(self.last_rx);
-        if since_rx >= self.timeout {
-            return Some(format!("no fastdp heartbeat from the peer for {}s", since_rx.as_secs()));
-        }
-        if let (Some(ack), Some(_)) = (self.last_ack, self.p.peer_interval) {
-            let since_ack = now.saturating_duration_since(ack);
-            if since_ack >= self.timeout {
-                return Some(format!(
-                    "the peer has not acknowledged our fastdp heartbeats for {}s",
-                    since_ack.as_secs()
-                ));
-            }
-        }
-        None
-    }
-
-    /// Re-judges health after a heartbeat, an acknowledgement or a timeout.
-    async fn evaluate(&mut self) {
-        if self.next_heartbeat.is_none() {
-            return; // not confirmed yet
-        }
-        let reason = self.unhealthy_reason(Instant::now());
-        if reason.is_none() == self.healthy {
-            return;
-        }
-        self.healthy = reason.is_none();
-        let reason = match reason {
-            Some(r) => {
-                tracing::info!(peer = %self.p.remote, "fastdp unhealthy: {r}");
-                // Weave: no aggressive heartbeats while the peer is not answering.
-                self.interval = self.slow;
-                r
-            }
-            None => {
-                tracing::info!(peer = %self.p.remote, "fastdp healthy again");
-                "fastdp heartbeats resumed".to_string()
-            }
-        };
-        self.sync_attachment().await;
-        let _ = self.up.send(Up::Health { healthy: self.healthy, reason }).await;
-    }
-
-    async fn control(&mut self, tag: u8, _payload: &[u8]) -> Result<(), String> {
-        match tag {
-            HEARTBEAT_ACK => {
-                self.last_ack = Some(Instant::now());
-                if !self.established {
-                    self.established = true;
-                    let _ = self.up.send(Up::Established).await;
-                    self.sync_attachment().await;
-                }
-                self.interval = self.slow;
-                self.evaluate().await;
-                Ok(())
-            }
-            CRYPTO_INIT_SA_REMOTE => {
-                Err(format!("the peer wants encrypted fastdp: {}", self.fd.encrypted_unavailable))
-            }
-            _ => {
-                tracing::info!(peer = %self.p.remote, "fastdp: ignoring unknown control message {tag}");
-                Ok(())
-            }
-        }
-    }
-
-    /// The device belongs on the bridge exactly while fastdp is established and healthy.
-    async fn sync_attachment(&mut self) {
-        let want = self.established && self.healthy;
-        if want != self.attached {
-            self.set_attached(want).await;
-        }
-    }
-
-    async fn set_attached(&mut self, on: bool) {
-        let Some(spec) = &self.spec else { return };
-        // Order so a moment of change duplicates a broadcast rather than losing it: sleeve
-        // starts flooding to the peer before the kernel stops, and stops after it starts.
+    /// Puts the device on the bridge or takes it off. Ordered so a moment of change duplicates
+    /// a broadcast rather than losing it: sleeve starts flooding to the peer before the kernel
+    /// stops, and stops after it starts.
+    async fn set_attached(&mut self, on: bool) -> Result<(), String> {
+        let Some(spec) = &self.spec else { return Err("there is no device".into()) };
         if !on {
             self.fd.sleeve.set_kernel_flood(self.p.remote, false);
         }
         let fd = self.fd.clone();
         let name = spec.name();
         let peer = self.p.remote;
-        let result = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             fd.devices.attach(&name, on)?;
             if on {
                 let macs: Vec<[u8; 6]> =
@@ -366,41 +219,19 @@ impl Task {
             }
             Ok::<(), String>(())
         })
-        .await;
-        match result {
-            Ok(Ok(())) => {
-                self.attached = on;
-                if on {
-                    self.fd.sleeve.set_kernel_flood(self.p.remote, true);
-                }
-                tracing::info!(peer = %self.p.remote, "fastdp device {} the bridge", if on { "joined" } else { "left" });
-            }
-            Ok(Err(e)) => tracing::warn!(peer = %self.p.remote, "fastdp: {e}"),
-            Err(e) => tracing::warn!(peer = %self.p.remote, "fastdp: {e}"),
+        .await
+        .map_err(|e| e.to_string())??;
+        if on {
+            self.fd.sleeve.set_kernel_flood(self.p.remote, true);
         }
+        Ok(())
     }
 
-    /// Puts the device back where it belongs if something else moved it.
-    async fn recheck_attachment(&mut self) {
-        let Some(spec) = &self.spec else { return };
+    /// Whether the device is on the bridge; `None` when it is gone.
+    async fn attachment(&self) -> Option<bool> {
+        let spec = self.spec.as_ref()?;
         let fd = self.fd.clone();
         let name = spec.name();
-        let actual = tokio::task::spawn_blocking(move || fd.devices.attached(&name)).await.ok().flatten();
-        match actual {
-            None => {
-                tracing::warn!(peer = %self.p.remote, "fastdp: device {} disappeared; remaking it", spec.name());
-                let spec = spec.clone();
-                self.attached = false;
-                if let Err(e) = self.open(spec).await {
-                    tracing::warn!(peer = %self.p.remote, "fastdp: {e}");
-                }
-                self.sync_attachment().await;
-            }
-            Some(actual) if actual != self.attached => {
-                self.attached = actual;
-                self.sync_attachment().await;
-            }
-            Some(_) => {}
-        }
+        tokio::task::spawn_blocking(move || fd.devices.attached(&name)).await.ok().flatten()
     }
 }

@@ -11,13 +11,12 @@
 
 pub mod control;
 pub mod device;
-pub mod heartbeat;
 pub mod start;
+
+pub use weave_overlay::fastdp::heartbeat;
 
 use self::control::FwdParams;
 use self::device::Devices;
-use crate::overlay::forwarder::{Ctl, Up};
-use crate::overlay::fxhash::FxHashMap;
 use crate::overlay::sleeve::Sleeve;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -25,6 +24,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use weave_netdev::{LinkStats, Netlink};
+use weave_overlay::forwarder::{Ctl, Up};
+use weave_overlay::fxhash::FxHashMap;
 use weave_wire::PeerName;
 
 /// A device no connection has claimed for this long is removed.

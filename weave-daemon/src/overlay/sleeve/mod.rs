@@ -1,25 +1,26 @@
 //! Sleeve: Weave's userspace overlay over UDP `--port`. The bridge's local port (a TAP device)
-//! is read and written by dedicated datapath threads; each connection's control logic is an
-//! async task. See `datapath` for the packet path and `control` for heartbeats and MTU.
+//! is read and written by dedicated datapath threads (`datapath`, running the packet path of
+//! `weave_overlay::sleeve::datapath`); each connection's control is an async task (`control`,
+//! driving `weave_overlay::sleeve::control`).
 
 pub mod control;
 pub mod datapath;
-pub mod forwarder;
 pub mod udp;
 
-use self::datapath::{LocalPort, Shared};
-use self::forwarder::{Counters, Crypto, Forwarder, DEFAULT_MTU, MAX_UDP_PAYLOAD};
-use crate::overlay::forwarder::{Ctl, Up};
-use crate::overlay::fxhash::FxHashSet;
-use crate::overlay::maccache::MacCache;
-use arc_swap::{ArcSwap, ArcSwapOption};
+use self::udp::Sockets;
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use weave_mesh::Routes;
-use weave_wire::crypto::{SessionKey, SleeveDecryptor, SleeveEncryptor};
+use weave_overlay::forwarder::{Ctl, Up};
+use weave_overlay::fxhash::FxHashSet;
+use weave_overlay::maccache::MacCache;
+use weave_overlay::sleeve::datapath::Shared;
+use weave_overlay::sleeve::forwarder::{Crypto, Forwarder};
+use weave_overlay::sleeve::port::LocalPort;
+use weave_wire::crypto::SessionKey;
 use weave_wire::PeerName;
 
 /// What a new sleeve connection needs to know.
@@ -41,27 +42,18 @@ pub struct Sleeve {
 impl Sleeve {
     /// Binds UDP `bind` and starts the datapath threads over `port`.
     pub fn start(us: PeerName, bind: SocketAddrV4, port: Box<dyn LocalPort>) -> std::io::Result<Sleeve> {
-        let sockets = udp::Sockets::bind(bind)?;
-        let sh = Arc::new(Shared {
-            us,
-            routes: ArcSwap::from_pointee(Routes::default()),
-            fwds: ArcSwap::from_pointee(Default::default()),
-            macs: MacCache::default(),
-            sockets,
-            port,
-            kernel_flood: ArcSwap::from_pointee(Default::default()),
-            rejected: Default::default(),
-        });
+        let sockets = Arc::new(Sockets::bind(bind).map_err(std::io::Error::other)?);
+        let sh = Arc::new(Shared::new(us, Box::new(sockets.clone()), port));
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new().name(name.into()).spawn(f).map(|_| ())
         };
         let s = sh.clone();
         spawn("weave-capture", Box::new(move || datapath::capture_loop(s)))?;
         for df in [false, true] {
-            let s = sh.clone();
+            let (s, so) = (sh.clone(), sockets.clone());
             spawn(
                 if df { "weave-recv-df" } else { "weave-recv" },
-                Box::new(move || datapath::receive_loop(s, df)),
+                Box::new(move || datapath::receive_loop(s, so, df)),
             )?;
         }
         Ok(Sleeve { sh, flood_lock: Mutex::new(()) })
@@ -71,26 +63,15 @@ impl Sleeve {
     /// channels to drive it and hear from it.
     pub fn prepare(&self, p: SleeveParams) -> (mpsc::Sender<Ctl>, mpsc::Receiver<Up>) {
         let (events_tx, events_rx) = mpsc::channel(64);
-        let crypto = p.session_key.as_ref().map(|key| Crypto {
-            enc: Mutex::new(SleeveEncryptor::new(key, p.outbound, false)),
-            enc_df: Mutex::new(SleeveEncryptor::new(key, p.outbound, true)),
-            dec: Mutex::new(SleeveDecryptor::new(key, p.outbound)),
-        });
+        let crypto = p.session_key.as_ref().map(|k| Crypto::new(k, p.outbound));
         let addr = match (p.outbound, p.remote_tcp) {
-            (true, SocketAddr::V4(a)) => Some(Arc::new(a)),
+            (true, SocketAddr::V4(a)) => Some(a),
             _ => None,
         };
-        let fwd = Arc::new(Forwarder {
-            remote: p.remote,
-            conn_uid: p.conn_uid,
-            addr: ArcSwapOption::new(addr),
-            mtu: AtomicU32::new(DEFAULT_MTU),
-            max_payload: AtomicU32::new(MAX_UDP_PAYLOAD as u32),
-            stack_frag: AtomicBool::new(false),
-            crypto,
-            events: events_tx,
-            counters: Counters::default(),
+        let notify = Box::new(move |e| {
+            let _ = events_tx.try_send(e);
         });
+        let fwd = Arc::new(Forwarder::new(p.remote, p.conn_uid, addr, crypto, notify));
         let (ctl_tx, ctl_rx) = mpsc::channel(16);
         let (up_tx, up_rx) = mpsc::channel(16);
         tokio::spawn(control::run(fwd, self.sh.clone(), ctl_rx, events_rx, up_tx));

@@ -1,19 +1,19 @@
 //! Userspace segmentation and coalescing, so the sleeve moves 64 KiB bursts through the kernel
 //! instead of single frames: TCP/IPv4 super-frames the TAP port hands us (TSO) are cut into
-//! MSS-sized frames for the wire, and consecutive segments received for one flow are merged
-//! back into a super-frame for the TAP port (GRO). Also completes partial checksums.
-//! Pure functions over byte buffers; no allocation beyond the caller's buffers.
+//! MSS-sized frames for the wire (here), and consecutive segments received for one flow are
+//! merged back into a super-frame for the TAP port (GRO, [`Coalescer`]). Also completes and
+//! checks checksums. Pure functions over byte buffers; no allocation beyond the caller's.
+
+mod coalesce;
+
+pub use coalesce::{Coalescer, Gso, Merged, MAX_SEGMENTS};
 
 use super::frame::ETH_HLEN;
 
 const PROTO_TCP: u8 = 6;
 const TCP_FIN: u8 = 0x01;
-const TCP_SYN: u8 = 0x02;
-const TCP_RST: u8 = 0x04;
 const TCP_PSH: u8 = 0x08;
 const TCP_ACK: u8 = 0x10;
-const TCP_URG: u8 = 0x20;
-const TCP_ECE: u8 = 0x40;
 const TCP_CWR: u8 = 0x80;
 
 /// Adds the one's-complement sum of `data`'s big-endian 16-bit words to `acc`.
@@ -113,6 +113,14 @@ fn tcp4_headers(frame: &[u8]) -> Option<(usize, usize)> {
         return None;
     }
     Some((ihl, thl))
+}
+
+/// Whether a TCP/IPv4 frame's IP header checksum and TCP checksum are right. The frame must
+/// end where its IP packet does (`ihl`: the IP header's length).
+fn tcp4_checksums_valid(frame: &[u8], ihl: usize) -> bool {
+    let ip = &frame[ETH_HLEN..];
+    let pseudo = pseudo_header(ip, PROTO_TCP, ip.len() - ihl);
+    fold(sum16(&ip[..ihl], 0)) == 0xffff && fold(sum16(&ip[ihl..], pseudo)) == 0xffff
 }
 
 /// Cuts a TCP/IPv4 super-frame into segments written straight into the caller's buffers (the
@@ -228,152 +236,6 @@ pub fn segment_tcp4(frame: &[u8], mss: usize, out: &mut Vec<u8>, mut emit: impl 
         emit(out);
     }
     true
-}
-
-/// Merges consecutive in-order segments of one TCP/IPv4 flow into a super-frame for a port
-/// that takes GSO frames (as the kernel's GRO would). Only the first segment's headers are
-/// copied; payloads stay where they were received and are gathered by `writev`.
-///
-/// The payload slices must stay valid and unmodified until `finish` (the datapath finishes
-/// before it reuses its receive buffers).
-#[derive(Default)]
-pub struct Coalescer {
-    /// The first segment's headers (Ethernet, IP, TCP), fixed up by `finish`.
-    pub head: Vec<u8>,
-    /// The segments' payloads, in order.
-    payloads: Vec<libc::iovec>,
-    payload_len: usize,
-    segs: usize,
-    mss: usize,
-    ihl: usize,
-    next_seq: u32,
-    closed: bool,
-}
-
-// SAFETY: the iovecs only point into buffers owned by the thread that owns the coalescer.
-unsafe impl Send for Coalescer {}
-
-/// What the caller must write for a flushed super-frame.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Gso {
-    /// 0 when the frame is a single segment (no GSO needed).
-    pub gso_size: u16,
-    pub hdr_len: u16,
-    pub csum_start: u16,
-    pub csum_offset: u16,
-}
-
-impl Coalescer {
-    pub fn is_empty(&self) -> bool {
-        self.segs == 0
-    }
-
-    fn add_payload(&mut self, p: &[u8]) {
-        self.payloads.push(libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() });
-        self.payload_len += p.len();
-    }
-
-    /// Takes `frame` into the super-frame if it continues it; false if the caller must flush
-    /// first (then `start` it, or pass it on as it is).
-    pub fn append(&mut self, frame: &[u8]) -> bool {
-        if self.segs == 0 || self.closed {
-            return false;
-        }
-        let Some((ihl, thl)) = tcp4_headers(frame) else { return false };
-        let hdr = ETH_HLEN + ihl + thl;
-        if hdr != self.head.len() || ihl != self.ihl {
-            return false;
-        }
-        let total = u16::from_be_bytes([frame[ETH_HLEN + 2], frame[ETH_HLEN + 3]]) as usize;
-        if ETH_HLEN + total != frame.len() {
-            return false;
-        }
-        let payload = frame.len() - hdr;
-        let t = ETH_HLEN + ihl;
-        let f = &self.head;
-        let same_flow = frame[..12] == f[..12] // MACs
-            && frame[ETH_HLEN + 12..ETH_HLEN + 20] == f[ETH_HLEN + 12..ETH_HLEN + 20] // IPs
-            && frame[t..t + 4] == f[t..t + 4] // ports
-            && frame[t + 8..t + 12] == f[t + 8..t + 12] // ack
-            && frame[t + 14..t + 16] == f[t + 14..t + 16] // window
-            && frame[t + 20..hdr] == f[t + 20..hdr]; // options (timestamps included)
-        let seq = u32::from_be_bytes(frame[t + 4..t + 8].try_into().expect("4 bytes"));
-        let flags = frame[t + 13];
-        if !same_flow
-            || seq != self.next_seq
-            || payload == 0
-            || payload > self.mss
-            || flags & !(TCP_ACK | TCP_PSH) != 0
-            || hdr + self.payload_len + payload > 65535 - 64
-        {
-            return false;
-        }
-        self.add_payload(&frame[hdr..]);
-        self.next_seq = seq.wrapping_add(payload as u32);
-        self.segs += 1;
-        // A short segment or a push ends the burst.
-        if payload < self.mss || flags & TCP_PSH != 0 {
-            self.head[t + 13] |= flags & TCP_PSH;
-            self.closed = true;
-        }
-        true
-    }
-
-    /// Starts a super-frame with `frame` if it can begin one; false otherwise.
-    pub fn start(&mut self, frame: &[u8]) -> bool {
-        let Some((ihl, thl)) = tcp4_headers(frame) else { return false };
-        let hdr = ETH_HLEN + ihl + thl;
-        let total = u16::from_be_bytes([frame[ETH_HLEN + 2], frame[ETH_HLEN + 3]]) as usize;
-        let frag = u16::from_be_bytes([frame[ETH_HLEN + 6], frame[ETH_HLEN + 7]]) & 0x3fff;
-        let t = ETH_HLEN + ihl;
-        let flags = frame[t + 13];
-        let payload = frame.len().saturating_sub(hdr);
-        if ETH_HLEN + total != frame.len() || frag != 0 || payload == 0 || flags & !(TCP_ACK | TCP_PSH) != 0 {
-            return false;
-        }
-        let _ = (TCP_SYN, TCP_RST, TCP_URG, TCP_ECE);
-        self.head.clear();
-        self.head.extend_from_slice(&frame[..hdr]);
-        self.payloads.clear();
-        self.payload_len = 0;
-        self.add_payload(&frame[hdr..]);
-        self.segs = 1;
-        self.mss = payload;
-        self.ihl = ihl;
-        self.next_seq =
-            u32::from_be_bytes(frame[t + 4..t + 8].try_into().expect("4 bytes")).wrapping_add(payload as u32);
-        self.closed = flags & TCP_PSH != 0;
-        true
-    }
-
-    /// Finishes the super-frame: fixes the IP header and, for several segments, leaves the
-    /// TCP checksum partial for the kernel. Returns the GSO parameters, the headers, and the
-    /// payloads to write after them.
-    pub fn finish(&mut self) -> (Gso, &[u8], &[libc::iovec]) {
-        let segs = std::mem::take(&mut self.segs);
-        self.closed = false;
-        if segs <= 1 {
-            return (
-                Gso { gso_size: 0, hdr_len: 0, csum_start: 0, csum_offset: 0 },
-                &self.head,
-                &self.payloads,
-            );
-        }
-        let (ihl, hdr) = (self.ihl, self.head.len());
-        let ip_len = hdr - ETH_HLEN + self.payload_len;
-        let ip = &mut self.head[ETH_HLEN..];
-        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-        ip[10..12].copy_from_slice(&[0, 0]);
-        let c = checksum(&ip[..ihl]);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        let tcp_len = ip_len - ihl;
-        let partial = fold(pseudo_header(&self.head[ETH_HLEN..], PROTO_TCP, tcp_len));
-        let t = ETH_HLEN + ihl;
-        self.head[t + 16..t + 18].copy_from_slice(&partial.to_be_bytes());
-        let gso =
-            Gso { gso_size: self.mss as u16, hdr_len: hdr as u16, csum_start: t as u16, csum_offset: 16 };
-        (gso, &self.head, &self.payloads)
-    }
 }
 
 #[cfg(test)]

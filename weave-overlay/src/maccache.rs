@@ -102,11 +102,16 @@ impl MacCache {
 mod tests {
     use super::*;
 
+    #[allow(clippy::disallowed_methods)] // a base for virtual time
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
     #[test]
     fn local_macs_do_not_move_but_forwarded_ones_do() {
         let c = MacCache::default();
         let (us, them) = (PeerName(1), PeerName(2));
-        let t = Instant::now();
+        let t = t0();
         let m = [2, 0, 0, 0, 0, 1];
         assert_eq!(c.add_forced(m, them, t), Learned::New);
         assert_eq!(c.add_local(m, us, t), Learned::Conflict(them));
@@ -119,7 +124,7 @@ mod tests {
     #[test]
     fn entries_expire_and_go_with_their_peer() {
         let c = MacCache::default();
-        let t = Instant::now();
+        let t = t0();
         c.add_forced([1; 6], PeerName(2), t);
         c.add_forced([2; 6], PeerName(3), t + MAX_AGE / 2);
         assert_eq!(c.expire(t + MAX_AGE + Duration::from_secs(1)), 1);

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 /// From the overlay switch to a forwarder's task.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Ctl {
     /// The mesh confirmed the connection: start heartbeats.
     Confirm,
@@ -13,7 +13,7 @@ pub enum Ctl {
 }
 
 /// From a forwarder's task to the overlay switch.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Up {
     /// Frames reach the peer (it acknowledged our heartbeats).
     Established,

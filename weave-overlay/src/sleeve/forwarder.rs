@@ -1,13 +1,12 @@
 //! One sleeve connection's shared state: where the peer is, the overlay MTU, the crypto, and
 //! counters. The datapath threads read it per packet; the control task (heartbeats, MTU
-//! discovery) writes it.
+//! discovery) writes it, as its core ([`super::control`]) says.
 
 use arc_swap::ArcSwapOption;
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
-use weave_wire::crypto::{SleeveDecryptor, SleeveEncryptor};
+use weave_wire::crypto::{SessionKey, SleeveDecryptor, SleeveEncryptor};
 use weave_wire::PeerName;
 
 /// UDP/IPv4 headers in front of every sleeve payload.
@@ -22,6 +21,17 @@ pub struct Crypto {
     pub enc: Mutex<SleeveEncryptor>,
     pub enc_df: Mutex<SleeveEncryptor>,
     pub dec: Mutex<SleeveDecryptor>,
+}
+
+impl Crypto {
+    /// The connection's sleeve crypto; `outbound`: we dialled.
+    pub fn new(key: &SessionKey, outbound: bool) -> Crypto {
+        Crypto {
+            enc: Mutex::new(SleeveEncryptor::new(key, outbound, false)),
+            enc_df: Mutex::new(SleeveEncryptor::new(key, outbound, true)),
+            dec: Mutex::new(SleeveDecryptor::new(key, outbound)),
+        }
+    }
 }
 
 /// Something the datapath hands to the forwarder's control task.
@@ -42,6 +52,10 @@ pub struct Counters {
     pub drops: AtomicU64,
 }
 
+/// Hands a [`DataEvent`] to the control task without waiting (dropping it if the task is
+/// behind).
+pub type Notify = Box<dyn Fn(DataEvent) + Send + Sync>;
+
 pub struct Forwarder {
     pub remote: PeerName,
     pub conn_uid: u64,
@@ -55,11 +69,32 @@ pub struct Forwarder {
     /// The peer confirmed that the kernel's fragmentation of non-DF packets reaches it.
     pub stack_frag: AtomicBool,
     pub crypto: Option<Crypto>,
-    pub events: mpsc::Sender<DataEvent>,
+    pub notify: Notify,
     pub counters: Counters,
 }
 
 impl Forwarder {
+    /// A forwarder before MTU discovery.
+    pub fn new(
+        remote: PeerName,
+        conn_uid: u64,
+        addr: Option<SocketAddrV4>,
+        crypto: Option<Crypto>,
+        notify: Notify,
+    ) -> Forwarder {
+        Forwarder {
+            remote,
+            conn_uid,
+            addr: ArcSwapOption::new(addr.map(Arc::new)),
+            mtu: AtomicU32::new(DEFAULT_MTU),
+            max_payload: AtomicU32::new(MAX_UDP_PAYLOAD as u32),
+            stack_frag: AtomicBool::new(false),
+            crypto,
+            notify,
+            counters: Counters::default(),
+        }
+    }
+
     /// Bytes a DF packet adds around a frame: UDP/IP, sender name, crypto, frame header, Ethernet.
     pub fn overhead_df(&self) -> usize {
         let crypto = if self.crypto.is_some() { 8 + 16 } else { 0 };
@@ -78,9 +113,31 @@ impl Forwarder {
         self.mtu.load(Ordering::Relaxed)
     }
 
-    /// Hands an event to the control task; drops it if the task is behind.
+    /// Hands an event to the control task; dropped if the task is behind.
     pub fn notify(&self, e: DataEvent) {
-        let _ = self.events.try_send(e);
+        (self.notify)(e)
+    }
+
+    /// A special frame from `us`, alone in a packet for the DF or non-DF path, sealed when the
+    /// connection is encrypted.
+    pub fn special_packet(&self, us: PeerName, df: bool, frame: &[u8]) -> Result<Vec<u8>, String> {
+        let mut buf = Vec::with_capacity(frame.len() + 60);
+        buf.extend_from_slice(&us.bytes());
+        if self.encrypted() {
+            buf.extend_from_slice(&[0u8; 24]);
+        }
+        buf.extend_from_slice(&us.bytes());
+        buf.extend_from_slice(&self.remote.bytes());
+        buf.extend_from_slice(&(frame.len() as u16).to_be_bytes());
+        buf.extend_from_slice(frame);
+        if let Some(c) = &self.crypto {
+            let enc = if df { &c.enc_df } else { &c.enc };
+            enc.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .seal_in_place(&mut buf[6..])
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(buf)
     }
 }
 

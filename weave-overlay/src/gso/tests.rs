@@ -1,5 +1,7 @@
 use super::*;
 
+const TCP_SYN: u8 = 0x02;
+
 /// A TCP/IPv4 frame with `payload` bytes, valid checksums, timestamps option.
 fn tcp_frame(seq: u32, payload: &[u8], flags: u8) -> Vec<u8> {
     let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
@@ -21,6 +23,17 @@ fn tcp_frame(seq: u32, payload: &[u8], flags: u8) -> Vec<u8> {
     let c = !fold(sum16(&f[34..], sum));
     f[34 + 16..34 + 18].copy_from_slice(&c.to_be_bytes());
     f
+}
+
+/// The frames back to back in one buffer (as a receive batch's arena), and where each is.
+fn arena_of(frames: &[Vec<u8>]) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+    let mut arena = Vec::new();
+    let mut at = Vec::new();
+    for f in frames {
+        at.push(arena.len()..arena.len() + f.len());
+        arena.extend_from_slice(f);
+    }
+    (arena, at)
 }
 
 fn valid_tcp(frame: &[u8]) -> bool {
@@ -76,22 +89,24 @@ fn coalesced_segments_rebuild_the_stream() {
     let mut out = Vec::new();
     let mut segs: Vec<Vec<u8>> = Vec::new();
     segment_tcp4(&big, 1000, &mut out, |s| segs.push(s.to_vec()));
+    let (arena, at) = arena_of(&segs);
     let mut c = Coalescer::default();
-    assert!(c.start(&segs[0]));
-    for s in &segs[1..] {
-        assert!(c.append(s), "in-order segments merge");
+    assert!(c.start(&arena, &arena[at[0].clone()]));
+    for r in &at[1..] {
+        assert!(c.append(&arena, &arena[r.clone()]), "in-order segments merge");
     }
-    let (g, head, payloads) = c.finish();
+    let Merged { gso: g, head, payloads } = c.finish(&arena).expect("a frame");
     assert_eq!(g, Gso { gso_size: 1000, hdr_len: 66, csum_start: 34, csum_offset: 16 });
     let mut f = head.to_vec();
     for p in payloads {
-        // SAFETY: the payloads point into `segs`, alive and unchanged here.
-        f.extend_from_slice(unsafe { std::slice::from_raw_parts(p.iov_base as *const u8, p.iov_len) });
+        f.extend_from_slice(&arena[p.clone()]);
     }
     assert_eq!(&f[66..], payload.as_slice());
     // Completing the partial checksum gives a valid frame.
     assert!(complete_checksum(&mut f, 34, 16));
     assert!(valid_tcp(&f));
+    assert!(c.is_empty());
+    assert!(c.finish(&arena).is_none());
 }
 
 #[test]
@@ -100,16 +115,33 @@ fn out_of_order_and_other_flows_do_not_merge() {
     let gap = tcp_frame(300, &[2; 100], TCP_ACK);
     let syn = tcp_frame(200, &[3; 100], TCP_ACK | TCP_SYN);
     let next = tcp_frame(200, &[4; 100], TCP_ACK);
+    let (arena, at) = arena_of(&[a, gap, syn, next]);
+    let f = |i: usize| &arena[at[i].clone()];
     let mut c = Coalescer::default();
-    assert!(c.start(&a));
-    assert!(!c.append(&gap));
-    assert!(!c.append(&syn));
-    assert!(c.append(&next));
+    assert!(c.start(&arena, f(0)));
+    assert!(!c.append(&arena, f(1)));
+    assert!(!c.append(&arena, f(2)));
+    assert!(c.append(&arena, f(3)));
     // A single segment needs no GSO.
     let mut d = Coalescer::default();
-    assert!(d.start(&a));
-    assert_eq!(d.finish().0.gso_size, 0);
-    assert!(!Coalescer::default().start(&syn));
+    assert!(d.start(&arena, f(0)));
+    assert_eq!(d.finish(&arena).unwrap().gso.gso_size, 0);
+    assert!(!Coalescer::default().start(&arena, f(2)));
+}
+
+#[test]
+fn only_frames_of_the_arena_are_merged_and_at_most_max_segments() {
+    let frames: Vec<Vec<u8>> = (0..70u32).map(|i| tcp_frame(1000 + i * 10, &[7; 10], TCP_ACK)).collect();
+    let (arena, at) = arena_of(&frames);
+    let mut c = Coalescer::default();
+    // A frame from elsewhere (the capture side's scratch) never starts one.
+    assert!(!c.start(&arena, &frames[0]));
+    assert!(c.start(&arena, &arena[at[0].clone()]));
+    assert!(!c.append(&frames[1], &frames[1]), "another arena");
+    let merged = 1 + at[1..].iter().take_while(|r| c.append(&arena, &arena[(*r).clone()])).count();
+    assert_eq!(merged, MAX_SEGMENTS);
+    let payloads = c.finish(&arena).unwrap().payloads;
+    assert_eq!(payloads.len(), MAX_SEGMENTS);
 }
 
 #[test]
@@ -140,4 +172,29 @@ fn the_fast_sums_agree_with_a_plain_big_endian_sum() {
         assert_eq!(fold(copy_sum(&mut out, &d)), slow(&d), "copy_sum, length {len}");
         assert_eq!(out, d);
     }
+}
+
+#[test]
+fn a_segment_with_a_corrupt_checksum_is_never_merged() {
+    // The kernel would trust the checksum of a merged super-frame (it is left partial for it
+    // to fill in), so a corrupt segment must reach it alone, checksum intact, to be dropped.
+    let payload: Vec<u8> = (0..3000u32).map(|i| (i * 11) as u8).collect();
+    let big = tcp_frame(5, &payload, TCP_ACK);
+    let mut out = Vec::new();
+    let mut segs: Vec<Vec<u8>> = Vec::new();
+    segment_tcp4(&big, 1000, &mut out, |s| segs.push(s.to_vec()));
+    // Corrupt the payload of the second segment, and the IP header of a copy of the third.
+    segs[1][100] ^= 0x40;
+    let mut bad_ip = segs[2].clone();
+    bad_ip[14 + 10] ^= 1;
+    segs.push(bad_ip);
+    let (arena, at) = arena_of(&segs);
+    let f = |i: usize| &arena[at[i].clone()];
+    let mut c = Coalescer::default();
+    assert!(c.start(&arena, f(0)));
+    assert!(!c.append(&arena, f(1)), "a segment whose TCP checksum is wrong is not merged");
+    let mut d = Coalescer::default();
+    assert!(!d.start(&arena, f(1)), "nor does it start a super-frame");
+    assert!(!d.start(&arena, f(3)), "nor does one whose IP header checksum is wrong");
+    assert!(d.start(&arena, f(2)));
 }
