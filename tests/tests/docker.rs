@@ -4,7 +4,8 @@
 
 use std::collections::BTreeSet;
 use std::time::Duration;
-use weave_e2e::{ethwe_addrs, wait_for, Cluster, Daemon, Docker, Host, IMAGE};
+use weave_e2e::cni::{Attachment, CniDirs};
+use weave_e2e::{ethwe_addrs, wait_for, Cluster, Daemon, Docker, Host, Netns, IMAGE};
 
 /// Generous: a shared 2-core test machine, dockerd and vfs copies.
 const SETTLE: Duration = Duration::from_secs(30);
@@ -430,6 +431,75 @@ fn twenty_parallel_docker_runs_get_unique_addresses_and_names_and_leave_nothing_
     let live: Vec<_> =
         h.report().unwrap().dns.unwrap().entries.into_iter().filter(|e| e.tombstone == 0).collect();
     assert!(live.is_empty(), "{live:?}");
+}
+
+/// Docker containers, `weave attach` targets and CNI attachments draw from one ring: four of
+/// each, started all at once, get twelve different addresses, each counted once by IPAM; taking
+/// them all away (`docker rm -f`, `weave detach`, CNI DEL) leaves no address in use.
+#[test]
+fn docker_netns_and_cni_targets_share_one_ring_without_duplicates_1() {
+    let c = Cluster::new(1);
+    let h = c.host(0);
+    let d = Docker::start(h);
+    let _w = launch(&d, h, &[]);
+    let dirs = CniDirs::install();
+    let before = active_ips(h);
+    let nss: Vec<Netns> = (0..4).map(|i| Netns::new(&format!("ring{i}"))).collect();
+    let cnis: Vec<Netns> = (0..4).map(|i| Netns::new(&format!("cni{i}"))).collect();
+    let conf = serde_json::json!({"cniVersion": "1.1.0", "name": "weave", "type": "weave-net"});
+    let cni = |cmd: &str, ns: &Netns| {
+        let path = format!("/run/netns/{}", ns.name);
+        let att = Attachment { container_id: &ns.name, netns: &path, ifname: "eth0", args: "" };
+        h.cni(&dirs.bin.join("weave-net"), cmd, Some(&att), &dirs.cni_path(), &conf)
+    };
+    let addrs: Vec<String> = std::thread::scope(|s| {
+        let mut all = Vec::new();
+        for i in 0..4 {
+            let (d, ns, cni_ns, cni) = (&d, &nss[i], &cnis[i], &cni);
+            all.push(s.spawn(move || {
+                let name = format!("ring{i}");
+                run_on_weave(d, &name, &[]);
+                weave_ip(d, &name)
+            }));
+            all.push(
+                s.spawn(move || weave_ok(h, &["attach", &format!("netns:{}", ns.name)]).trim().to_string()),
+            );
+            all.push(s.spawn(move || {
+                let out = cni("ADD", cni_ns);
+                assert!(out.ok(), "CNI ADD: {out:?}");
+                let r = out.json.expect("ADD prints its result");
+                let a = r["ips"][0]["address"].as_str().expect("an address").to_string();
+                a.split('/').next().unwrap().to_string()
+            }));
+        }
+        all.into_iter().map(|t| t.join().expect("a target's thread")).collect()
+    });
+    // CNI's first ADD gives the bridge an address too (the pods' gateway), from the same ring.
+    let bridge: Vec<String> = weave_ok(h, &["ps", "weave:expose"])
+        .split_whitespace()
+        .skip(2)
+        .map(|a| a.split('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(bridge.len(), 1, "the bridge's address: {bridge:?}");
+    let unique: BTreeSet<&String> = addrs.iter().chain(&bridge).collect();
+    assert_eq!(unique.len(), 13, "13 different addresses: {addrs:?} and the bridge's {bridge:?}");
+    assert!(addrs.iter().all(|a| a.starts_with("10.")), "{addrs:?}");
+    assert_eq!(active_ips(h), before + 13);
+    let mut rm = vec!["rm", "-f"];
+    let names: Vec<String> = (0..4).map(|i| format!("ring{i}")).collect();
+    rm.extend(names.iter().map(String::as_str));
+    d.docker_ok(&rm);
+    for ns in &nss {
+        weave_ok(h, &["detach", &format!("netns:{}", ns.name)]);
+    }
+    for ns in &cnis {
+        let out = cni("DEL", ns);
+        assert!(out.ok(), "CNI DEL: {out:?}");
+    }
+    wait_for("every target's address released", GRACE, || match active_ips(h) {
+        n if n == before + 1 => Ok(()),
+        n => Err(format!("{n} active, {before} before and the bridge's")),
+    });
 }
 
 #[test]
