@@ -339,6 +339,12 @@ fn weave_ps_attach_and_detach_docker_containers_by_name_and_id_1() {
     // dns-add by container name, then detach by short id.
     weave_ok(h, &["dns-add", "bridged", "-h", "alias.weave.local"]);
     wait_lookup(h, "alias.weave.local", &["10.32.9.9"]);
+    // dns-remove by docker:NAME takes that name alone; add it back for the detach below.
+    weave_ok(h, &["dns-remove", "docker:bridged", "-h", "alias.weave.local"]);
+    wait_lookup(h, "alias.weave.local", &[]);
+    assert_eq!(lookup(h, "br1.weave.local").len(), 1, "the hostname's name stays");
+    weave_ok(h, &["dns-add", &bridged[..12], "-h", "alias.weave.local"]);
+    wait_lookup(h, "alias.weave.local", &["10.32.9.9"]);
     let removed = weave_ok(h, &["detach", &bridged[..12]]);
     assert_eq!(removed.trim(), "10.32.9.9");
     let gone = d.docker(&["exec", "bridged", "ip", "link", "show", "ethwe"]);
@@ -431,6 +437,37 @@ fn twenty_parallel_docker_runs_get_unique_addresses_and_names_and_leave_nothing_
     let live: Vec<_> =
         h.report().unwrap().dns.unwrap().entries.into_iter().filter(|e| e.tombstone == 0).collect();
     assert!(live.is_empty(), "{live:?}");
+}
+
+/// `docker network create` with weave's drivers: a network of the user's with the multicast
+/// option gives its containers the multicast route and one without does not; both take
+/// addresses from weave's ring; the networks go with `docker network rm` once empty.
+#[test]
+fn docker_network_create_with_weaves_drivers_and_the_multicast_option_1() {
+    let c = Cluster::new(1);
+    let h = c.host(0);
+    let d = Docker::start(h);
+    let _w = launch(&d, h, &[]);
+    let before = active_ips(h);
+    let mesh = ["network", "create", "-d", "weavemesh", "--ipam-driver", "weavemesh"];
+    d.docker_ok(&[&mesh[..], &["-o", "works.weave.multicast", "mcast"]].concat());
+    d.docker_ok(&[&mesh[..], &["quiet"]].concat());
+    for (name, net) in [("m1", "mcast"), ("q1", "quiet")] {
+        d.docker_ok(&["run", "-d", "--net", net, "--name", name, IMAGE, "sleep", "600"]);
+    }
+    let routes = |c: &str| d.docker_ok(&["exec", c, "ip", "route"]);
+    assert!(routes("m1").contains("224.0.0.0/4 dev ethwe0"), "{}", routes("m1"));
+    assert!(!routes("q1").contains("224.0.0.0/4"), "{}", routes("q1"));
+    let ip = |c: &str, net: &str| d.inspect(c, &format!("{{{{.NetworkSettings.Networks.{net}.IPAddress}}}}"));
+    let (m, q) = (ip("m1", "mcast"), ip("q1", "quiet"));
+    assert!(m.starts_with("10.") && q.starts_with("10.") && m != q, "{m} {q}");
+    assert_eq!(active_ips(h), before + 2, "both from weave's IPAM");
+    d.docker_ok(&["rm", "-f", "m1", "q1"]);
+    d.docker_ok(&["network", "rm", "mcast", "quiet"]);
+    wait_for("both addresses released", GRACE, || match active_ips(h) {
+        n if n == before => Ok(()),
+        n => Err(format!("{n} active")),
+    });
 }
 
 /// Docker containers, `weave attach` targets and CNI attachments draw from one ring: four of
