@@ -128,6 +128,31 @@ fn dockers_bridge_still_reaches_outside_after_weave_launches_and_stops_1() {
     drop(out);
 }
 
+/// `weave reset` removes the Docker network `weave` as `weave stop` does, and the plugin's
+/// sockets go with the daemon; Docker runs on without them.
+#[test]
+fn weave_reset_removes_the_docker_network_and_the_plugin_sockets_1() {
+    let c = Cluster::new(1);
+    let h = c.host(0);
+    let d = Docker::start(h);
+    let mut daemon = launch(&d, h, &[]);
+    let sockets = ["/run/docker/plugins/weave.sock", "/run/docker/plugins/weavemesh.sock"];
+    for s in sockets {
+        assert!(d.exec("test", &["-S", s]).ok(), "{s} while weave runs");
+    }
+    run_on_weave(&d, "brief", &[]);
+    d.docker_ok(&["rm", "-f", "brief"]);
+    let reset = d.weave(&["reset"]);
+    assert!(reset.ok() && !reset.stderr.contains("WARNING"), "{reset:?}");
+    assert_eq!(daemon.wait_exit(SETTLE), Some(0), "weave reset ends the daemon");
+    let net = d.docker(&["network", "inspect", "weave"]);
+    assert!(!net.ok() && net.stderr.contains("No such network"), "{net:?}");
+    for s in sockets {
+        assert!(!d.exec("test", &["-e", s]).ok(), "{s} after reset");
+    }
+    d.docker_ok(&["run", "--rm", IMAGE, "true"]);
+}
+
 /// As Weave's: `weave stop` cannot remove the network while containers are on it, and says
 /// which; the daemon stops all the same, and the next launch finds the network there.
 #[test]
