@@ -63,6 +63,11 @@ pub struct Connection {
     /// microseconds, read by the daemon once a second; absent for targets and until measured.
     #[serde(default)]
     pub rtt_us: Option<u64>,
+    /// For a target (not established): the peer expected at its address, i.e. the one its last
+    /// connection reached or the one other peers announce there; absent when unknown. Tells
+    /// which peer a failing target is.
+    #[serde(default)]
+    pub expected_peer: Option<String>,
 }
 
 /// One overlay forwarder of a connection.
@@ -130,6 +135,11 @@ pub struct UnicastHop {
     pub dest: String,
     /// `00:00:00:00:00:00` for this peer itself.
     pub via: String,
+    /// The peers a frame to `dest` passes after this one, `via` first and `dest` last, each
+    /// hop choosing its next by the same rule on this peer's view of the topology; empty for
+    /// this peer itself.
+    #[serde(default)]
+    pub path: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

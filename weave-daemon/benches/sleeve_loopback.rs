@@ -38,10 +38,7 @@ fn side(us: PeerName, them: PeerName, addr: SocketAddrV4, key: Option<[u8; 32]>,
     let fwd = Arc::new(Forwarder::new(them, 1, Some(addr), crypto, Box::new(|_| {})));
     fwd.mtu.store(1376, Ordering::Relaxed);
     fwd.max_payload.store(1376 + 28 + 6 + 14 + 14 + if key.is_some() { 24 } else { 0 }, Ordering::Relaxed);
-    let mut routes = Routes::default();
-    routes.known.extend([us, them]);
-    routes.unicast.insert(them, them);
-    sh.routes.store(Arc::new(routes));
+    sh.routes.store(Arc::new(Routes::of_links(us, &[(us, them)])));
     sh.fwds.store(Arc::new([(them, fwd)].into_iter().collect()));
     Side { sh, sockets, port }
 }

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::identity::{self, Identity};
 use crate::ipam::{Ipam, IpamConfig};
 use crate::mesh::router::{self, MeshHandle, RouterConfig};
-use crate::mesh::Gossiper;
+use crate::mesh::Channel;
 use crate::mesh::MeshConfig;
 use crate::overlay::sleeve::Sleeve;
 use crate::overlay::tap::{TapPort, TAP_NAME};
@@ -157,9 +157,9 @@ impl Daemon {
             name: m.name.to_string(),
             nick_name: m.nickname.clone(),
             port: c.port,
-            peers: m.peers.clone(),
-            unicast_routes: m.unicast_routes.clone(),
-            broadcast_routes: m.broadcast_routes.clone(),
+            peers: m.peers().to_vec(),
+            unicast_routes: m.unicast_routes().to_vec(),
+            broadcast_routes: m.broadcast_routes().to_vec(),
             connections: m.connections.clone(),
             termination_count: m.termination_count,
             targets: m.targets.clone(),
@@ -297,7 +297,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
             }
             None => None,
         };
-    let mut channels: Vec<(String, Box<dyn Gossiper>)> = ipam.iter().map(|i| i.gossiper()).collect();
+    let mut channels: Vec<Channel> = ipam.iter().map(|i| i.gossiper()).collect();
     let dns = match config.no_dns {
         true => None,
         false => {
@@ -308,10 +308,8 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
                     config.dns_listen_address
                 )
             })?;
-            channels.push((
-                weave_dns::CHANNEL.to_string(),
-                Box::new(crate::dns::gossip::DnsGossiper::new(dns.clone())),
-            ));
+            channels
+                .push(Channel::new(weave_dns::CHANNEL, crate::dns::gossip::DnsGossiper::new(dns.clone())));
             Some((dns, sockets))
         }
     };
@@ -460,7 +458,7 @@ pub async fn start_mesh_with_channels(
     peers: Vec<String>,
     shutdown: CancellationToken,
     sleeve: Option<Arc<Sleeve>>,
-    channels: Vec<(String, Box<dyn Gossiper>)>,
+    channels: Vec<Channel>,
 ) -> anyhow::Result<MeshHandle> {
     let mesh_cfg = MeshConfig {
         name: identity.name,

@@ -149,7 +149,18 @@ impl Nameserver {
         now: i64,
         is_known_peer: impl Fn(PeerName) -> bool,
     ) -> Result<GossipReply, GossipError> {
-        let (new, _, broadcast) = self.receive(payload, now, is_known_peer)?;
+        self.on_gossip_data(GossipData::decode(payload)?, now, is_known_peer)
+    }
+
+    /// [`Nameserver::on_gossip`] with the payload decoded already (by the caller's connection
+    /// task, away from whoever holds the entries).
+    pub fn on_gossip_data(
+        &mut self,
+        gossip: GossipData,
+        now: i64,
+        is_known_peer: impl Fn(PeerName) -> bool,
+    ) -> Result<GossipReply, GossipError> {
+        let (new, _, broadcast) = self.receive(gossip, now, is_known_peer)?;
         Ok(GossipReply { relay: new, broadcast })
     }
 
@@ -157,12 +168,23 @@ impl Nameserver {
     /// relay, even when nothing was new.
     pub fn on_gossip_broadcast(
         &mut self,
-        _src: PeerName,
+        src: PeerName,
         payload: &[u8],
         now: i64,
         is_known_peer: impl Fn(PeerName) -> bool,
     ) -> Result<GossipReply, GossipError> {
-        let (_, received, broadcast) = self.receive(payload, now, is_known_peer)?;
+        self.on_gossip_broadcast_data(src, GossipData::decode(payload)?, now, is_known_peer)
+    }
+
+    /// [`Nameserver::on_gossip_broadcast`] with the payload decoded already.
+    pub fn on_gossip_broadcast_data(
+        &mut self,
+        _src: PeerName,
+        gossip: GossipData,
+        now: i64,
+        is_known_peer: impl Fn(PeerName) -> bool,
+    ) -> Result<GossipReply, GossipError> {
+        let (_, received, broadcast) = self.receive(gossip, now, is_known_peer)?;
         Ok(GossipReply { relay: Some(received), broadcast })
     }
 
@@ -174,11 +196,10 @@ impl Nameserver {
     /// Weave's `receiveGossip`: (new entries, received data, corrections to broadcast).
     fn receive(
         &mut self,
-        payload: &[u8],
+        mut gossip: GossipData,
         now: i64,
         is_known_peer: impl Fn(PeerName) -> bool,
     ) -> Result<(Option<GossipData>, GossipData, Option<GossipData>), GossipError> {
-        let mut gossip = GossipData::decode(payload)?;
         let delta = gossip.timestamp.wrapping_sub(now);
         if !(-GOSSIP_WINDOW_SECS..=GOSSIP_WINDOW_SECS).contains(&delta) {
             return Err(GossipError::ClockSkew { delta, limit: GOSSIP_WINDOW_SECS });

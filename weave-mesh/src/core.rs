@@ -4,7 +4,8 @@
 
 mod gossip;
 
-use crate::gossip::{Gossiper, Pending, Senders, Surrogate, TopologyNames};
+use crate::gossip::{Channel, DecodeFns, ErasedGossiper, Pending, Senders, Surrogate, TopologyNames};
+use crate::inbound::{Decoder, Inbound, Kind};
 use crate::maker::{Attempt, ConnectionMaker, Ending, OurConn};
 use crate::peers::{Changes, ConnSummary, Peer, Peers};
 use crate::routes::Routes;
@@ -14,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use weave_wire::protocol::{Features, Message};
+use weave_wire::protocol::Features;
 use weave_wire::PeerName;
 
 pub type ConnId = u64;
@@ -134,21 +135,19 @@ pub(crate) struct LocalConn {
 pub struct Mesh {
     pub(crate) cfg: MeshConfig,
     pub(crate) peers: Peers,
-    /// Unicast routes, recomputed when dirty and next needed.
-    routes: Routes,
+    /// The routes, recomputed when dirty and next needed; shared with the datapath.
+    routes: Arc<Routes>,
     routes_dirty: bool,
-    /// The complete routes (with broadcast trees) once asked for, until the next change.
-    published: Option<Arc<Routes>>,
-    /// Broadcast hops over all connections per source (gossip broadcasts), until the routes
-    /// are recomputed.
-    broadcast_all: BTreeMap<PeerName, Vec<PeerName>>,
     routes_publish_at: Option<Instant>,
     pub(crate) conns: BTreeMap<ConnId, LocalConn>,
     pub(crate) by_remote: BTreeMap<PeerName, ConnId>,
     pub(crate) maker: ConnectionMaker,
     maker_due: Option<Instant>,
     maker_dirty: bool,
-    channels: BTreeMap<String, Box<dyn Gossiper>>,
+    channels: BTreeMap<String, Box<dyn ErasedGossiper>>,
+    decoders: BTreeMap<String, DecodeFns>,
+    /// Shared with the connection tasks; rebuilt when a channel is registered.
+    decoder: Arc<Decoder>,
     surrogates: BTreeMap<String, Surrogate>,
     topology_pending: BTreeSet<PeerName>,
     topology_at: Option<Instant>,
@@ -162,7 +161,8 @@ impl Mesh {
     pub fn new(cfg: MeshConfig, now: Instant, seed: u64) -> Mesh {
         let us = Peer::new(cfg.name, cfg.nickname.clone(), cfg.uid, 0, Some(cfg.short_id));
         let peers = Peers::new(us);
-        let routes = Routes::unicast_only(&peers);
+        let routes = Arc::new(Routes::calculate(&peers));
+        let cfg_name = cfg.name;
         Mesh {
             maker: ConnectionMaker::new(cfg.port, cfg.discovery),
             next_gossip: now + cfg.gossip_interval,
@@ -170,14 +170,14 @@ impl Mesh {
             peers,
             routes,
             routes_dirty: false,
-            published: None,
-            broadcast_all: BTreeMap::new(),
             routes_publish_at: None,
             conns: BTreeMap::new(),
             by_remote: BTreeMap::new(),
             maker_due: None,
             maker_dirty: true,
             channels: BTreeMap::new(),
+            decoders: BTreeMap::new(),
+            decoder: Arc::new(Decoder::new(cfg_name, BTreeMap::new())),
             surrogates: BTreeMap::new(),
             topology_pending: BTreeSet::new(),
             topology_at: None,
@@ -200,9 +200,16 @@ impl Mesh {
         self.peers.ourself()
     }
 
-    /// Registers a subsystem's gossip channel.
-    pub fn register_channel(&mut self, name: &str, gossiper: Box<dyn Gossiper>) {
-        self.channels.insert(name.to_string(), gossiper);
+    /// Registers a subsystem's gossip channel (before taking the [`Mesh::decoder`]).
+    pub fn register_channel(&mut self, channel: Channel) {
+        self.decoders.insert(channel.name.clone(), channel.decode);
+        self.channels.insert(channel.name, channel.gossiper);
+        self.decoder = Arc::new(Decoder::new(self.cfg.name, self.decoders.clone()));
+    }
+
+    /// Decodes message bodies for [`Mesh::inbound`], on any task.
+    pub fn decoder(&self) -> Arc<Decoder> {
+        self.decoder.clone()
     }
 
     /// The queued outputs, in order.
@@ -330,7 +337,7 @@ impl Mesh {
         }
         self.mark_routes_dirty(now);
         self.schedule_topology_update(now, Some(f.name));
-        self.maker.connection_created(&hs.remote_addr, hs.outbound);
+        self.maker.connection_created(&hs.remote_addr, hs.outbound, f.name);
         self.maker_dirty = true;
         self.out.push(Output::Event(MeshEvent::ConnectionAdded {
             peer: f.name,
@@ -373,40 +380,47 @@ impl Mesh {
         self.peers.iter().filter(|p| p.has_short_id).map(|p| (p.name, p.short_id)).collect()
     }
 
-    /// A message body arrived on a connection.
+    /// A message body arrived on a connection: decodes it here and merges it (in the daemon
+    /// the connection's task decodes, with [`Mesh::decoder`], and calls [`Mesh::inbound`]).
     pub fn message(&mut self, now: Instant, id: ConnId, body: &[u8]) {
+        let m = self.decoder.decode(body);
+        self.inbound(now, id, m);
+    }
+
+    /// A decoded message arrived on a connection.
+    pub fn inbound(&mut self, now: Instant, id: ConnId, m: Inbound) {
         if !self.conns.get(&id).is_some_and(|c| c.registered) {
             return;
         }
-        let result = match Message::decode(body) {
-            Ok(None) => Ok(()),
-            Ok(Some(m)) => self.handle_message(now, id, body, m),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(reason) = result {
+        if let Err(reason) = self.handle_message(now, id, m.0) {
             self.out.push(Output::Close { conn: id, reason });
         }
         self.after_input(now);
     }
 
-    fn handle_message(&mut self, now: Instant, id: ConnId, body: &[u8], m: Message) -> Result<(), String> {
+    fn handle_message(&mut self, now: Instant, id: ConnId, m: Kind) -> Result<(), String> {
         match m {
-            Message::Heartbeat => Ok(()),
-            Message::LegacyOverlayControl { tag, payload } => {
+            Kind::Empty | Kind::Heartbeat => Ok(()),
+            Kind::Overlay { tag, payload } => {
                 self.out.push(Output::OverlayControl { conn: id, tag, payload });
                 Ok(())
             }
-            Message::OverlayControl(payload) => {
-                self.out.push(Output::OverlayControl { conn: id, tag: 7, payload });
+            Kind::Gossip { broadcast: false, channel, src, data } => self.on_gossip(now, channel, src, data),
+            Kind::Gossip { broadcast: true, channel, src, data } => {
+                self.on_broadcast(now, channel, src, data)
+            }
+            Kind::Relay { channel, dst, body } => {
+                if let Err(e) = self.relay_unicast(dst, body) {
+                    tracing::info!(%channel, "[gossip]: {e}");
+                }
                 Ok(())
             }
-            Message::Gossip(g) => self.on_gossip(now, g),
-            Message::GossipBroadcast(g) => self.on_broadcast(now, g),
-            Message::GossipUnicast(u) => self.on_unicast(u, body),
-            Message::Unknown { tag, .. } => {
+            Kind::Unicast { channel, src, data } => self.on_unicast(channel, src, data),
+            Kind::Unknown { tag } => {
                 tracing::debug!(conn = id, tag, "ignoring unknown protocol tag");
                 Ok(())
             }
+            Kind::Bad(reason) => Err(reason),
         }
     }
 
@@ -509,8 +523,7 @@ impl Mesh {
     /// The routes as of now: what the datapath forwards by and status shows.
     pub fn routes(&mut self) -> Arc<Routes> {
         self.ensure_routes();
-        let (routes, peers) = (&self.routes, &self.peers);
-        self.published.get_or_insert_with(|| Arc::new(routes.with_broadcast(peers))).clone()
+        self.routes.clone()
     }
 
     /// The remote peer and direction of a registered connection.
@@ -585,9 +598,7 @@ impl Mesh {
 
     pub(crate) fn ensure_routes(&mut self) {
         if self.routes_dirty {
-            self.routes = Routes::unicast_only(&self.peers);
-            self.published = None;
-            self.broadcast_all.clear();
+            self.routes = Arc::new(Routes::calculate(&self.peers));
             self.routes_dirty = false;
         }
     }

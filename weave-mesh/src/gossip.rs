@@ -34,14 +34,29 @@ pub struct Outbox {
     pub neighbours: Vec<Box<dyn GossipData>>,
 }
 
-/// The receiving side of a channel, as mesh's `Gossiper`.
-pub trait Gossiper: Send {
-    fn on_gossip_unicast(&mut self, src: PeerName, msg: &[u8], out: &mut Outbox) -> Result<(), GossipError>;
+/// The receiving side of a channel, as mesh's `Gossiper`. A payload is decoded by
+/// [`Gossiper::decode_update`] or [`Gossiper::decode_unicast`] on the task of the connection
+/// it came on (see [`Decoder`](crate::Decoder)), so a peer sending costly messages slows its
+/// own connection and not the mesh; the callbacks then get the decoded value on the mesh's
+/// task. A decoder that fails returns the error inside its value, for the callback to report.
+pub trait Gossiper: Send + 'static {
+    /// A decoded gossip or broadcast payload.
+    type Update: Send + 'static;
+    /// A decoded unicast payload.
+    type Unicast: Send + 'static;
+    fn decode_update(payload: &[u8]) -> Self::Update;
+    fn decode_unicast(payload: &[u8]) -> Self::Unicast;
+    fn on_gossip_unicast(
+        &mut self,
+        src: PeerName,
+        msg: Self::Unicast,
+        out: &mut Outbox,
+    ) -> Result<(), GossipError>;
     /// A broadcast from `src`; returns what to relay along `src`'s broadcast tree.
     fn on_gossip_broadcast(
         &mut self,
         src: PeerName,
-        update: &[u8],
+        update: Self::Update,
         out: &mut Outbox,
     ) -> Result<Option<Box<dyn GossipData>>, GossipError>;
     /// Our complete state, sent periodically and to new connections.
@@ -49,13 +64,114 @@ pub trait Gossiper: Send {
     /// Gossip from a neighbour; returns the part that was new to us, to relay.
     fn on_gossip(
         &mut self,
-        update: &[u8],
+        update: Self::Update,
         out: &mut Outbox,
     ) -> Result<Option<Box<dyn GossipData>>, GossipError>;
     /// Peers that left the topology.
     fn on_peers_removed(&mut self, _peers: &[PeerName]) {}
     /// Peers that joined the topology (called before any gossip they originated is delivered).
     fn on_peers_added(&mut self, _peers: &[PeerName]) {}
+}
+
+/// A payload decoded by its channel's decoder, its type known to that channel only.
+pub(crate) type Decoded = Box<dyn Any + Send>;
+
+/// A channel's decoders with the type erased, callable from any task.
+#[derive(Clone, Copy)]
+pub(crate) struct DecodeFns {
+    pub update: fn(&[u8]) -> Decoded,
+    pub unicast: fn(&[u8]) -> Decoded,
+}
+
+fn decode_update<G: Gossiper>(payload: &[u8]) -> Decoded {
+    Box::new(G::decode_update(payload))
+}
+
+fn decode_unicast<G: Gossiper>(payload: &[u8]) -> Decoded {
+    Box::new(G::decode_unicast(payload))
+}
+
+/// A gossiper with its payload types erased, as the mesh holds it.
+pub(crate) trait ErasedGossiper: Send {
+    fn on_gossip_unicast(&mut self, src: PeerName, msg: Decoded, out: &mut Outbox)
+        -> Result<(), GossipError>;
+    fn on_gossip_broadcast(
+        &mut self,
+        src: PeerName,
+        update: Decoded,
+        out: &mut Outbox,
+    ) -> Result<Option<Box<dyn GossipData>>, GossipError>;
+    fn gossip(&mut self) -> Option<Box<dyn GossipData>>;
+    fn on_gossip(
+        &mut self,
+        update: Decoded,
+        out: &mut Outbox,
+    ) -> Result<Option<Box<dyn GossipData>>, GossipError>;
+    fn on_peers_removed(&mut self, peers: &[PeerName]);
+    fn on_peers_added(&mut self, peers: &[PeerName]);
+}
+
+/// The value the channel's own decoder made (the mesh pairs them by channel name).
+fn typed<T: 'static>(d: Decoded) -> Result<T, GossipError> {
+    d.downcast::<T>()
+        .map(|b| *b)
+        .map_err(|_| GossipError("payload decoded by another channel's decoder".into()))
+}
+
+impl<G: Gossiper> ErasedGossiper for G {
+    fn on_gossip_unicast(
+        &mut self,
+        src: PeerName,
+        msg: Decoded,
+        out: &mut Outbox,
+    ) -> Result<(), GossipError> {
+        Gossiper::on_gossip_unicast(self, src, typed(msg)?, out)
+    }
+    fn on_gossip_broadcast(
+        &mut self,
+        src: PeerName,
+        update: Decoded,
+        out: &mut Outbox,
+    ) -> Result<Option<Box<dyn GossipData>>, GossipError> {
+        Gossiper::on_gossip_broadcast(self, src, typed(update)?, out)
+    }
+    fn gossip(&mut self) -> Option<Box<dyn GossipData>> {
+        Gossiper::gossip(self)
+    }
+    fn on_gossip(
+        &mut self,
+        update: Decoded,
+        out: &mut Outbox,
+    ) -> Result<Option<Box<dyn GossipData>>, GossipError> {
+        Gossiper::on_gossip(self, typed(update)?, out)
+    }
+    fn on_peers_removed(&mut self, peers: &[PeerName]) {
+        Gossiper::on_peers_removed(self, peers)
+    }
+    fn on_peers_added(&mut self, peers: &[PeerName]) {
+        Gossiper::on_peers_added(self, peers)
+    }
+}
+
+/// A subsystem's gossip channel, ready to register with the mesh.
+pub struct Channel {
+    pub(crate) name: String,
+    pub(crate) gossiper: Box<dyn ErasedGossiper>,
+    pub(crate) decode: DecodeFns,
+}
+
+impl Channel {
+    pub fn new<G: Gossiper>(name: &str, gossiper: G) -> Channel {
+        Channel {
+            name: name.to_string(),
+            gossiper: Box::new(gossiper),
+            decode: DecodeFns { update: decode_update::<G>, unicast: decode_unicast::<G> },
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// Opaque messages, relayed as they are (surrogate channels and tests).

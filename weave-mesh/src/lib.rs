@@ -5,9 +5,10 @@
 //!
 //! How a daemon drives it:
 //! * Start: `Mesh::new(config, now, seed)`, `register_channel` for each subsystem's
-//!   [`Gossiper`].
+//!   [`Gossiper`] (as a [`Channel`]), then `decoder()` for the connection tasks.
 //! * A connection's handshake completed: `connection_ready(now, id, handshaked)`. Each message
-//!   body read from it: `message(now, id, body)`. It closed or failed: `connection_closed`. A
+//!   body read from it: decoded on the connection's task (`decoder.decode(body)`, the costly
+//!   part), then `inbound(now, id, decoded)`; or both at once with `message(now, id, body)`. It closed or failed: `connection_closed`. A
 //!   dial failed before its handshake: `dial_failed`.
 //! * With an overlay (`external_overlay`), `overlay_established` once its data path works.
 //! * Timers: call `tick(now)` at `next_deadline()`.
@@ -20,14 +21,16 @@
 
 mod core;
 mod gossip;
+mod inbound;
 mod maker;
 mod peers;
 mod routes;
 mod status;
 
 pub use crate::core::{ConnId, Handshaked, Mesh, MeshConfig, MeshEvent, Output, TOPOLOGY};
-pub use gossip::{GossipData, GossipError, Gossiper, Messages, Outbox};
+pub use gossip::{Channel, GossipData, GossipError, Gossiper, Messages, Outbox};
+pub use inbound::{Decoder, Inbound};
 pub use maker::{Ending, TargetState};
-pub use peers::{ConnSummary, Peer, Peers, SHORT_ID_BITS};
-pub use routes::Routes;
+pub use peers::{ConnSummary, Peer, Peers, TopologyUpdate, UpdateError, SHORT_ID_BITS};
+pub use routes::{unicast_paths, Routes};
 pub use status::{ConnectionStatus, MeshStatus, TargetStatus};

@@ -29,6 +29,9 @@ pub struct Target {
     /// `None` means never (name collision, connecting to ourselves).
     pub try_after: Option<Instant>,
     try_interval: Duration,
+    /// The peer expected at this address: the one its last connection reached, or the one
+    /// another peer announces there. Lets a status reader tell which peer a failing target is.
+    pub peer: Option<PeerName>,
 }
 
 impl Target {
@@ -38,6 +41,7 @@ impl Target {
             last_error: None,
             try_after: Some(now),
             try_interval: INITIAL_INTERVAL,
+            peer: None,
         }
     }
 
@@ -147,10 +151,12 @@ impl ConnectionMaker {
         }
     }
 
-    pub fn connection_created(&mut self, address: &str, outbound: bool) {
+    /// An outbound connection to `address` reached `peer`.
+    pub fn connection_created(&mut self, address: &str, outbound: bool, peer: PeerName) {
         if outbound {
             if let Some(t) = self.targets.get_mut(address) {
                 t.state = TargetState::Connected;
+                t.peer = Some(peer);
             }
         }
     }
@@ -199,6 +205,8 @@ impl ConnectionMaker {
         let mut valid: BTreeSet<String> = BTreeSet::new();
         let mut direct: BTreeSet<String> = BTreeSet::new();
         let mut wanted: Vec<String> = Vec::new();
+        // Who other peers announce at a discovered address.
+        let mut announced: BTreeMap<String, PeerName> = BTreeMap::new();
         for addr in self.direct.values() {
             // A peer given without a port is not dialled while it is connected to us inbound.
             let attempt = addr.port() != 0 || !inbound_ips.contains(&addr.ip().to_string());
@@ -215,11 +223,15 @@ impl ConnectionMaker {
                     if *other == us || connected_peers.contains(other) {
                         continue;
                     }
-                    if c.outbound {
-                        wanted.push(c.remote_tcp_addr.clone());
+                    let address = if c.outbound {
+                        c.remote_tcp_addr.clone()
                     } else if let Ok(a) = c.remote_tcp_addr.parse::<SocketAddr>() {
-                        wanted.push(SocketAddr::new(a.ip(), self.port).to_string());
-                    }
+                        SocketAddr::new(a.ip(), self.port).to_string()
+                    } else {
+                        continue;
+                    };
+                    announced.insert(address.clone(), *other);
+                    wanted.push(address);
                 }
             }
         }
@@ -227,7 +239,10 @@ impl ConnectionMaker {
             if connected_addrs.contains(address.as_str()) {
                 continue;
             }
-            self.targets.entry(address.clone()).or_insert_with(|| Target::new(now));
+            let t = self.targets.entry(address.clone()).or_insert_with(|| Target::new(now));
+            if let Some(p) = announced.get(&address) {
+                t.peer = Some(*p);
+            }
             valid.insert(address);
         }
 

@@ -8,7 +8,10 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, RngExt, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use weave_wire::topology::{decode_topology, ConnectionSummary, PeerSummary, PeerUpdate, TopologyError};
+use std::sync::Arc;
+use weave_wire::topology::{
+    decode_topology, ConnectionSummary, EncodedPeer, PartsEncoder, PeerSummary, PeerUpdate, TopologyError,
+};
 use weave_wire::PeerName;
 
 /// Short ids are 12 bits: fastdp packs two of them into a VXLAN VNI.
@@ -32,7 +35,6 @@ pub struct Peer {
     pub has_short_id: bool,
     /// Connections by remote peer name.
     pub conns: BTreeMap<PeerName, ConnSummary>,
-    local_refs: u32,
 }
 
 impl Peer {
@@ -45,7 +47,6 @@ impl Peer {
             short_id: short_id.unwrap_or(0),
             has_short_id: short_id.is_some(),
             conns: BTreeMap::new(),
-            local_refs: 0,
         }
     }
 
@@ -63,7 +64,6 @@ impl Peer {
             short_id: s.short_id,
             has_short_id: s.has_short_id,
             conns: BTreeMap::new(),
-            local_refs: 0,
         }
     }
 
@@ -133,10 +133,40 @@ pub enum UpdateError {
     BadName,
 }
 
+/// A topology gossip payload, decoded and checked (every name 6 bytes) but not yet merged:
+/// decoding is the costly part and runs on the connection's task, merging on the mesh's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopologyUpdate(Vec<NamedUpdate>);
+
+/// One peer's summary and connections, with the names parsed.
+type NamedUpdate = (PeerName, PeerSummary, Vec<(PeerName, ConnectionSummary)>);
+
+impl TopologyUpdate {
+    pub fn decode(payload: &[u8]) -> Result<TopologyUpdate, UpdateError> {
+        let decoded = decode_topology(payload)?;
+        let mut updates = Vec::with_capacity(decoded.len());
+        for (summary, conns) in decoded {
+            let name = summary.name().ok_or(UpdateError::BadName)?;
+            let conns = conns
+                .into_iter()
+                .map(|c| Ok((c.name().ok_or(UpdateError::BadName)?, c)))
+                .collect::<Result<Vec<_>, UpdateError>>()?;
+            updates.push((name, summary, conns));
+        }
+        Ok(TopologyUpdate(updates))
+    }
+}
+
 pub struct Peers {
     ourself: PeerName,
-    by_name: BTreeMap<PeerName, Peer>,
+    /// Shared, so a status snapshot costs a pointer per peer; changed copy-on-write.
+    by_name: BTreeMap<PeerName, Arc<Peer>>,
+    /// Local connections referencing each peer: pinned peers survive garbage collection.
+    local_refs: HashMap<PeerName, u32>,
     by_short_id: HashMap<u16, ShortIdEntry>,
+    /// Each peer's summary encoded for topology gossip, until it changes.
+    encoded: HashMap<PeerName, EncodedPeer>,
+    parts: PartsEncoder,
     /// Picks a new short id after a collision; seeded from our UID, which differs per start,
     /// so the same inputs give the same topology.
     rng: SmallRng,
@@ -146,11 +176,18 @@ impl Peers {
     pub fn new(ourself: Peer) -> Peers {
         let name = ourself.name;
         let rng = SmallRng::seed_from_u64(ourself.uid);
-        let mut p = Peers { ourself: name, by_name: BTreeMap::new(), by_short_id: HashMap::new(), rng };
+        let mut p = Peers {
+            ourself: name,
+            by_name: BTreeMap::new(),
+            local_refs: HashMap::from([(name, 1)]),
+            by_short_id: HashMap::new(),
+            encoded: HashMap::new(),
+            parts: PartsEncoder::new(),
+            rng,
+        };
         let mut changes = Changes::default();
         p.add_by_short_id(&ourself, &mut changes);
-        p.by_name.insert(name, ourself);
-        p.by_name.get_mut(&name).expect("just inserted").local_refs = 1;
+        p.by_name.insert(name, Arc::new(ourself));
         p
     }
 
@@ -159,14 +196,31 @@ impl Peers {
     }
 
     pub fn ourself_mut(&mut self) -> &mut Peer {
-        self.by_name.get_mut(&self.ourself).expect("ourself is always present")
+        let name = self.ourself;
+        self.get_mut(&name).expect("ourself is always present")
+    }
+
+    /// A peer to change: its encoded summary is dropped.
+    fn get_mut(&mut self, name: &PeerName) -> Option<&mut Peer> {
+        self.encoded.remove(name);
+        self.by_name.get_mut(name).map(Arc::make_mut)
+    }
+
+    fn insert(&mut self, peer: Peer) {
+        self.encoded.remove(&peer.name);
+        self.by_name.insert(peer.name, Arc::new(peer));
     }
 
     pub fn get(&self, name: &PeerName) -> Option<&Peer> {
-        self.by_name.get(name)
+        self.by_name.get(name).map(|p| &**p)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Peer> {
+        self.by_name.values().map(|p| &**p)
+    }
+
+    /// Every peer, shared: what a status snapshot holds.
+    pub fn shared(&self) -> impl Iterator<Item = &Arc<Peer>> {
         self.by_name.values()
     }
 
@@ -190,43 +244,40 @@ impl Peers {
     /// A connection came up to `remote`: pin it, creating it from the handshake's information
     /// if new. Returns the UID we knew for it before (to tell restarts), if we knew it.
     pub fn fetch_with_default(&mut self, remote: Peer, changes: &mut Changes) -> Option<u64> {
-        if let Some(existing) = self.by_name.get_mut(&remote.name) {
-            existing.local_refs += 1;
-            return Some(existing.uid);
+        if let Some(uid) = self.fetch_and_add_ref(&remote.name) {
+            return Some(uid);
         }
-        let name = remote.name;
         self.add_by_short_id(&remote, changes);
-        self.by_name.insert(name, Peer { local_refs: 1, ..remote });
+        *self.local_refs.entry(remote.name).or_default() += 1;
+        self.insert(remote);
         self.settle(changes);
         None
     }
 
     /// Pins a peer we must already know (connections to discovered targets).
     pub fn fetch_and_add_ref(&mut self, name: &PeerName) -> Option<u64> {
-        let p = self.by_name.get_mut(name)?;
-        p.local_refs += 1;
-        Some(p.uid)
+        let uid = self.by_name.get(name)?.uid;
+        *self.local_refs.entry(*name).or_default() += 1;
+        Some(uid)
     }
 
     pub fn dereference(&mut self, name: &PeerName) {
-        if let Some(p) = self.by_name.get_mut(name) {
-            p.local_refs = p.local_refs.saturating_sub(1);
+        if let Some(n) = self.local_refs.get_mut(name) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.local_refs.remove(name);
+            }
         }
     }
 
     /// Merges a topology gossip payload. Errors leave the topology untouched.
     pub fn apply_update(&mut self, payload: &[u8]) -> Result<Applied, UpdateError> {
-        let decoded = decode_topology(payload)?;
-        let mut updates = Vec::with_capacity(decoded.len());
-        for (summary, conns) in decoded {
-            let name = summary.name().ok_or(UpdateError::BadName)?;
-            let conns = conns
-                .into_iter()
-                .map(|c| Ok((c.name().ok_or(UpdateError::BadName)?, c)))
-                .collect::<Result<Vec<_>, UpdateError>>()?;
-            updates.push((name, summary, conns));
-        }
+        Ok(self.apply_decoded(TopologyUpdate::decode(payload)?))
+    }
 
+    /// Merges a decoded topology update.
+    pub fn apply_decoded(&mut self, update: TopologyUpdate) -> Applied {
+        let updates = update.0;
         let mut applied = Applied::default();
         // Peers new to us: from summaries, then placeholders for names only connections mention.
         let mut fresh: BTreeSet<PeerName> = BTreeSet::new();
@@ -234,13 +285,13 @@ impl Peers {
             if !self.by_name.contains_key(name) && fresh.insert(*name) {
                 let p = Peer::from_summary(summary, *name);
                 self.add_by_short_id(&p, &mut applied.changes);
-                self.by_name.insert(*name, p);
+                self.insert(p);
             }
         }
         for (_, _, conns) in &updates {
             for (remote, _) in conns {
                 if !self.by_name.contains_key(remote) {
-                    self.by_name.insert(*remote, Peer::placeholder(*remote));
+                    self.insert(Peer::placeholder(*remote));
                 }
             }
         }
@@ -270,7 +321,7 @@ impl Peers {
             if fresh.contains(&name) {
                 // A duplicate of this peer later in the same update is compared like any other.
                 fresh.remove(&name);
-                if let Some(p) = self.by_name.get_mut(&name) {
+                if let Some(p) = self.get_mut(&name) {
                     p.conns = conns;
                 }
                 applied.new.insert(name);
@@ -288,10 +339,10 @@ impl Peers {
             let short_id_changed =
                 summary.short_id != existing.short_id || summary.has_short_id != existing.has_short_id;
             if short_id_changed {
-                let old = existing.clone();
+                let old = Arc::clone(existing);
                 self.delete_by_short_id(&old, &mut applied.changes);
             }
-            let p = self.by_name.get_mut(&name).expect("checked above");
+            let p = self.get_mut(&name).expect("checked above");
             p.version = summary.version;
             p.uid = summary.uid;
             p.nickname = summary.nick_name.clone();
@@ -305,24 +356,25 @@ impl Peers {
             applied.new.insert(name);
         }
         self.settle(&mut applied.changes);
-        Ok(applied)
+        applied
     }
 
     /// Removes peers nothing reaches (over any connection, established or not) that no local
     /// connection pins. Must run before announcing our connections so we never gossip
     /// unreachable peers (which can make updates loop).
     pub fn garbage_collect(&mut self, changes: &mut Changes) {
-        let (_, reached) = crate::routes::routes_from(self, self.ourself, None, false);
+        let reached = crate::routes::Graph::new(self).reachable();
         let doomed: Vec<PeerName> = self
             .by_name
-            .values()
-            .filter(|p| !reached.contains_key(&p.name) && p.local_refs == 0)
-            .map(|p| p.name)
+            .keys()
+            .filter(|name| !reached.contains(name) && !self.local_refs.contains_key(name))
+            .copied()
             .collect();
         for name in doomed {
+            self.encoded.remove(&name);
             if let Some(p) = self.by_name.remove(&name) {
                 self.delete_by_short_id(&p, changes);
-                changes.removed.push(p);
+                changes.removed.push(Arc::unwrap_or_clone(p));
             }
         }
         let us = self.ourself();
@@ -341,11 +393,19 @@ impl Peers {
         }
     }
 
-    /// Encodes the summaries of the named peers (unknown names are skipped).
-    pub fn encode(&self, names: &BTreeSet<PeerName>) -> Vec<u8> {
-        let updates: Vec<PeerUpdate> =
-            names.iter().filter_map(|n| self.by_name.get(n)).map(Peer::summary).collect();
-        weave_wire::topology::encode_topology(&updates)
+    /// Encodes the summaries of the named peers (unknown names are skipped). Each peer is
+    /// encoded once per change and its bytes reused: a topology update goes to many
+    /// neighbours, and a peer's summary into many updates.
+    pub fn encode(&mut self, names: &BTreeSet<PeerName>) -> Vec<u8> {
+        for name in names {
+            if !self.encoded.contains_key(name) {
+                if let Some(p) = self.by_name.get(name) {
+                    let e = self.parts.encode(&p.summary());
+                    self.encoded.insert(*name, e);
+                }
+            }
+        }
+        self.parts.assemble(names.iter().filter_map(|n| self.encoded.get(n)))
     }
 
     fn add_by_short_id(&mut self, peer: &Peer, changes: &mut Changes) {

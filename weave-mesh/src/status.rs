@@ -11,9 +11,10 @@ use weave_wire::PeerName;
 
 #[derive(Debug, Clone)]
 pub struct MeshStatus {
-    pub ourself: Peer,
-    /// Every peer of the topology, ourselves included, by name.
-    pub peers: Vec<Peer>,
+    pub ourself: Arc<Peer>,
+    /// Every peer of the topology, ourselves included, by name (shared with the mesh: a
+    /// status costs a pointer per peer).
+    pub peers: Vec<Arc<Peer>>,
     pub routes: Arc<Routes>,
     /// Our registered connections, by id.
     pub connections: Vec<ConnectionStatus>,
@@ -45,6 +46,8 @@ pub struct TargetStatus {
     pub last_error: Option<String>,
     /// When it is tried next; `None` means never.
     pub try_after: Option<Instant>,
+    /// The peer expected at this address, when known.
+    pub peer: Option<PeerName>,
 }
 
 impl Mesh {
@@ -73,11 +76,17 @@ impl Mesh {
                 state: t.state,
                 last_error: t.last_error.clone(),
                 try_after: t.try_after,
+                peer: t.peer,
             })
             .collect();
         MeshStatus {
-            ourself: self.peers.ourself().clone(),
-            peers: self.peers.iter().cloned().collect(),
+            ourself: self
+                .peers
+                .shared()
+                .find(|p| p.name == self.cfg.name)
+                .expect("ourself is a peer")
+                .clone(),
+            peers: self.peers.shared().cloned().collect(),
             routes,
             connections,
             targets,

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use weave_mesh::{
-    ConnId, GossipData, GossipError, Gossiper, Handshaked, Mesh, MeshConfig, Messages, Outbox, Output,
+    Channel, ConnId, GossipData, GossipError, Gossiper, Handshaked, Mesh, MeshConfig, Messages, Outbox,
+    Output,
 };
 use weave_wire::protocol::Features;
 use weave_wire::PeerName;
@@ -21,22 +22,28 @@ type Received = Arc<Mutex<Vec<(PeerName, Vec<u8>)>>>;
 struct Recorder(Received);
 
 impl Gossiper for Recorder {
-    fn on_gossip_unicast(&mut self, _: PeerName, _: &[u8], _: &mut Outbox) -> Result<(), GossipError> {
+    type Update = Vec<u8>;
+    type Unicast = ();
+    fn decode_update(payload: &[u8]) -> Vec<u8> {
+        payload.to_vec()
+    }
+    fn decode_unicast(_: &[u8]) {}
+    fn on_gossip_unicast(&mut self, _: PeerName, _: (), _: &mut Outbox) -> Result<(), GossipError> {
         Ok(())
     }
     fn on_gossip_broadcast(
         &mut self,
         src: PeerName,
-        update: &[u8],
+        update: Vec<u8>,
         _: &mut Outbox,
     ) -> Result<Option<Box<dyn GossipData>>, GossipError> {
-        self.0.lock().unwrap().push((src, update.to_vec()));
-        Ok(Some(Box::new(Messages(vec![update.to_vec()]))))
+        self.0.lock().unwrap().push((src, update.clone()));
+        Ok(Some(Box::new(Messages(vec![update]))))
     }
     fn gossip(&mut self) -> Option<Box<dyn GossipData>> {
         None
     }
-    fn on_gossip(&mut self, _: &[u8], _: &mut Outbox) -> Result<Option<Box<dyn GossipData>>, GossipError> {
+    fn on_gossip(&mut self, _: Vec<u8>, _: &mut Outbox) -> Result<Option<Box<dyn GossipData>>, GossipError> {
         Ok(None)
     }
 }
@@ -57,6 +64,9 @@ struct Sim {
     next_id: ConnId,
     rng: SmallRng,
     dials: usize,
+    /// Does what the daemon's loop does after outputs with events: builds the status (for
+    /// the API's snapshot), so its cost shows in profiles.
+    daemon_like: bool,
 }
 
 fn name(i: usize) -> PeerName {
@@ -85,7 +95,7 @@ impl Sim {
                 };
                 let mut mesh = Mesh::new(cfg, now, seed ^ i as u64);
                 let received = Arc::new(Mutex::new(vec![]));
-                mesh.register_channel("test", Box::new(Recorder(received.clone())));
+                mesh.register_channel(Channel::new("test", Recorder(received.clone())));
                 SimPeer { mesh, received }
             })
             .collect();
@@ -98,6 +108,7 @@ impl Sim {
             next_id: 1,
             rng: SmallRng::seed_from_u64(seed),
             dials: 0,
+            daemon_like: false,
         }
     }
 
@@ -175,7 +186,11 @@ impl Sim {
         for _ in 0..10_000_000 {
             let mut moved = false;
             for i in 0..self.peers.len() {
-                for out in self.peers[i].mesh.take_outputs() {
+                let outputs = self.peers[i].mesh.take_outputs();
+                if self.daemon_like && outputs.iter().any(|o| matches!(o, Output::Event(_))) {
+                    std::hint::black_box(self.peers[i].mesh.status());
+                }
+                for out in outputs {
                     moved = true;
                     match out {
                         Output::Send { conn, body, gossip } => {
@@ -466,4 +481,60 @@ fn the_connection_limit_is_enforced() {
     }
     sim.run_for(Duration::from_secs(60));
     assert_eq!(registered(&sim, 0), 2);
+}
+
+/// `n` peers started together with discovery, each given peer 0 (star) or every other peer
+/// (full) as its target, until every peer is connected to every other; returns the simulated
+/// time it took.
+fn converge(n: usize, star: bool, daemon_like: bool) -> (Sim, Duration) {
+    let mut sim = Sim::new(n, true, 21);
+    sim.daemon_like = daemon_like;
+    let now = sim.now;
+    for i in 0..n {
+        let targets: Vec<usize> = if star { vec![0] } else { (0..n).filter(|&j| j != i).collect() };
+        let targets = targets
+            .into_iter()
+            .filter(|&j| j != i)
+            .map(|j| {
+                let t = addr(j).trim_end_matches(":6783").to_string();
+                let a = format!("{t}:0").parse().unwrap();
+                (t, a)
+            })
+            .collect();
+        sim.peers[i].mesh.connect(now, targets, false);
+    }
+    let start = sim.now;
+    for _ in 0..600 {
+        sim.run_for(Duration::from_millis(500));
+        if (0..n).all(|i| registered(&sim, i) == n - 1) {
+            let took = sim.now - start;
+            return (sim, took);
+        }
+    }
+    let counts: Vec<usize> = (0..n).map(|i| registered(&sim, i)).collect();
+    panic!("not a full mesh after 5 minutes: {counts:?}");
+}
+
+#[test]
+fn twenty_peers_from_one_seed_become_a_full_mesh() {
+    let (mut sim, _) = converge(20, true, false);
+    sim.check_converged();
+    sim.check_broadcasts(0);
+}
+
+/// The scale run in-process, to profile the mesh's own costs:
+/// `SCALE_PEERS=100 SCALE_STAR=1 cargo test --release -p weave-mesh --test sim scale_run -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn scale_run() {
+    let n: usize = std::env::var("SCALE_PEERS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let star = std::env::var("SCALE_STAR").map(|v| v != "0").unwrap_or(true);
+    let cpu = std::time::Instant::now();
+    let (sim, took) = converge(n, star, true);
+    let messages: usize = sim.dials;
+    eprintln!(
+        "{n} peers ({}): full mesh after {took:?} simulated, {:?} of CPU, {messages} dials",
+        if star { "star" } else { "full" },
+        cpu.elapsed()
+    );
 }

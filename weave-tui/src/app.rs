@@ -1,11 +1,12 @@
 //! The dashboard's state and how events change it. [`App::update`] is pure: producers stamp
 //! events with their time, so the same events always give the same state.
 
-use crate::eventlog::{self, EventLog};
+use crate::eventlog::{self, EventLog, LogEntry};
 use crate::model::Snapshot;
-use crate::rates::Rates;
-use crate::views::{row_count, Tab};
+use crate::rates::{Rates, Window};
+use crate::views::{cycle, event_matches, row_count, EventFilters, Tab};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::collections::BTreeMap;
 use weave_api::{StreamEvent, StreamItem, TrafficEvent};
 
 pub enum Event {
@@ -54,6 +55,8 @@ pub struct Data {
     pub snapshot: Option<Snapshot>,
     pub rates: Rates,
     pub log: EventLog,
+    /// Nicknames from `peer_added` events, for peers the last poll does not list.
+    pub learned: BTreeMap<String, String>,
 }
 
 /// Navigation state.
@@ -68,6 +71,10 @@ pub struct Ui {
     pub editing: bool,
     pub help: bool,
     pub details: bool,
+    /// The events view's kind and peer filters.
+    pub events: EventFilters,
+    /// How far back the traffic graphs look.
+    pub window: Window,
 }
 
 impl Ui {
@@ -91,8 +98,6 @@ pub struct App {
     pub stream: StreamLink,
     pub ui: Ui,
     pub quit: bool,
-    /// Nicknames from `peer_added` events, for events about a peer the last poll did not know.
-    nicknames: std::collections::BTreeMap<String, String>,
     /// Polls since the last `traffic` event: the polls give the rates only while the stream
     /// does not (two polls, so jitter between the two rhythms does not flip the source).
     polls_without_traffic: u32,
@@ -112,7 +117,6 @@ impl App {
             stream: StreamLink::Connecting,
             ui: Ui::default(),
             quit: false,
-            nicknames: Default::default(),
             polls_without_traffic: STREAM_SILENT_POLLS,
         }
     }
@@ -124,6 +128,14 @@ impl App {
 
     pub fn paused(&self) -> bool {
         self.frozen.is_some()
+    }
+
+    /// Entries logged since the pause (the live log keeps collecting), and how many of them
+    /// have already scrolled out of its buffer.
+    pub fn logged_while_paused(&self) -> Option<(u64, u64)> {
+        let frozen = self.frozen.as_ref()?;
+        let new = self.live.log.pushed() - frozen.log.pushed();
+        Some((new, new.saturating_sub(eventlog::CAPACITY as u64)))
     }
 
     pub fn update(&mut self, ev: Event) {
@@ -197,10 +209,10 @@ impl App {
                     nickname,
                 })) = &item
                 {
-                    self.nicknames.insert(name.clone(), nickname.clone());
+                    self.live.learned.insert(name.clone(), nickname.clone());
                 }
                 let peers = self.live.snapshot.as_ref().map(|s| &s.report.router.peers);
-                let learned = &self.nicknames;
+                let learned = &self.live.learned;
                 let nick = |name: &str| {
                     peers
                         .and_then(|peers| peers.iter().find(|p| p.name == name))
@@ -209,13 +221,26 @@ impl App {
                         .filter(|n| !n.is_empty())
                 };
                 let entry = eventlog::from_stream(clock, &item, &nick);
-                self.live.log.push(entry);
+                self.push_log(entry);
             }
         }
     }
 
     fn log(&mut self, clock: Clock, text: String, warn: bool) {
-        self.live.log.push(eventlog::local(clock, text, warn));
+        self.push_log(eventlog::local(clock, text, warn));
+    }
+
+    /// Logs `e`. A reader scrolled down the events view (live) keeps the entry they are on:
+    /// the selection moves down with it as new rows arrive above.
+    fn push_log(&mut self, e: LogEntry) {
+        let i = Tab::Events.index();
+        if !self.paused()
+            && self.ui.selected[i] > 0
+            && event_matches(&e, &self.ui.filters[i], &self.ui.events)
+        {
+            self.ui.selected[i] += 1;
+        }
+        self.live.log.push(e);
     }
 
     fn key(&mut self, k: KeyEvent) {
@@ -238,10 +263,19 @@ impl App {
             KeyCode::Char('q') => self.quit = true,
             KeyCode::Esc | KeyCode::Backspace if self.ui.details => self.ui.details = false,
             KeyCode::Enter if self.ui.details => self.ui.details = false,
-            KeyCode::Esc => self.ui.filters[tab.index()].clear(),
+            KeyCode::Esc => {
+                self.ui.filters[tab.index()].clear();
+                if tab == Tab::Events {
+                    self.ui.events = EventFilters::default();
+                }
+            }
             KeyCode::Tab | KeyCode::Right | KeyCode::Char('l') => self.go(tab.next()),
             KeyCode::BackTab | KeyCode::Left | KeyCode::Char('h') => self.go(tab.prev()),
-            KeyCode::Char(c @ '1'..='6') => self.go(Tab::ALL[c as usize - '1' as usize]),
+            KeyCode::Char(c) if c.is_ascii_digit() => {
+                if let Some(t) = Tab::by_key(c) {
+                    self.go(t)
+                }
+            }
             KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
             KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
             KeyCode::PageUp => self.move_selection(-10),
@@ -257,6 +291,17 @@ impl App {
                 }
             }
             KeyCode::Char('?') => self.ui.help = true,
+            KeyCode::Char('w') => self.ui.window = self.ui.window.next(),
+            KeyCode::Char('t') if tab == Tab::Events => {
+                let next = cycle(&self.shown().log.kinds(), &self.ui.events.kind);
+                self.ui.events.kind = next;
+                self.ui.selected[tab.index()] = 0;
+            }
+            KeyCode::Char('n') if tab == Tab::Events => {
+                let next = cycle(&self.shown().log.peers(), &self.ui.events.peer);
+                self.ui.events.peer = next;
+                self.ui.selected[tab.index()] = 0;
+            }
             _ => {}
         }
     }
@@ -285,7 +330,7 @@ impl App {
     }
 
     fn rows(&self) -> usize {
-        row_count(self.ui.tab, self.shown(), self.ui.filter())
+        row_count(self.ui.tab, self.shown(), self.ui.filter(), &self.ui.events)
     }
 
     fn move_selection(&mut self, delta: isize) {
@@ -360,7 +405,7 @@ mod tests {
         press(&mut app, &[KeyCode::Char('w'), KeyCode::Char('e'), KeyCode::Char('b'), KeyCode::Enter]);
         assert!(!app.quit);
         assert_eq!((app.ui.tab, app.ui.filter(), app.ui.editing), (Tab::Dns, "web", false));
-        assert_eq!(row_count(Tab::Dns, app.shown(), app.ui.filter()), 2);
+        assert_eq!(row_count(Tab::Dns, app.shown(), app.ui.filter(), &app.ui.events), 2);
         // Filters are per tab.
         press(&mut app, &[KeyCode::Char('6')]);
         assert_eq!(app.ui.filter(), "");
@@ -371,12 +416,101 @@ mod tests {
     #[test]
     fn enter_opens_details_only_where_there_are_rows() {
         let mut app = fixtures::app(2);
-        press(&mut app, &[KeyCode::Enter]);
-        assert!(!app.ui.details, "the overview lists nothing");
-        press(&mut app, &[KeyCode::Char('2'), KeyCode::Enter]);
+        press(&mut app, &[KeyCode::Char('j'), KeyCode::Enter]);
+        assert!(app.ui.details, "the overview's map lists its nodes");
+        press(&mut app, &[KeyCode::Esc, KeyCode::Char('2'), KeyCode::Enter]);
         assert!(app.ui.details);
         press(&mut app, &[KeyCode::Esc]);
         assert!(!app.ui.details);
+        press(&mut app, &[KeyCode::Char('5'), KeyCode::Char('/'), KeyCode::Char('z'), KeyCode::Enter]);
+        press(&mut app, &[KeyCode::Enter]);
+        assert!(!app.ui.details, "no DNS entry matches z");
+    }
+
+    #[test]
+    fn the_map_selects_nodes_in_its_order_and_a_filter_finds_one() {
+        let mut app = fixtures::cluster_app(60, 2);
+        assert_eq!(row_count(Tab::Overview, app.shown(), "", &app.ui.events), 60);
+        press(&mut app, &[KeyCode::Char('/')]);
+        for c in "host42".chars() {
+            press(&mut app, &[KeyCode::Char(c)]);
+        }
+        press(&mut app, &[KeyCode::Enter]);
+        assert_eq!(row_count(Tab::Overview, app.shown(), app.ui.filter(), &app.ui.events), 1);
+        assert_eq!(app.ui.selected(), 0);
+    }
+
+    #[test]
+    fn w_cycles_the_graphs_window() {
+        let mut app = fixtures::app(1);
+        assert_eq!(app.ui.window, Window::Five);
+        press(&mut app, &[KeyCode::Char('w')]);
+        assert_eq!(app.ui.window, Window::Fifteen);
+    }
+
+    #[test]
+    fn the_events_view_filters_by_kind_and_peer_and_esc_clears_both() {
+        let mut app = fixtures::app(2);
+        press(&mut app, &[KeyCode::Char('6')]);
+        let all = row_count(Tab::Events, app.shown(), "", &app.ui.events);
+        // Kinds in order: the first is allocation_added.
+        press(&mut app, &[KeyCode::Char('t')]);
+        assert_eq!(app.ui.events.kind.as_deref(), Some("allocation_added"));
+        assert_eq!(row_count(Tab::Events, app.shown(), "", &app.ui.events), 1);
+        press(&mut app, &[KeyCode::Esc, KeyCode::Char('n')]);
+        assert_eq!(app.ui.events.peer.as_deref(), Some(fixtures::H1));
+        let about_h1 = row_count(Tab::Events, app.shown(), "", &app.ui.events);
+        assert!(about_h1 >= 1 && about_h1 < all, "{about_h1} of {all}");
+        press(&mut app, &[KeyCode::Char('n')]);
+        assert_eq!(app.ui.events.peer.as_deref(), Some(fixtures::H2));
+        press(&mut app, &[KeyCode::Esc]);
+        assert_eq!(
+            (app.ui.events.clone(), row_count(Tab::Events, app.shown(), "", &app.ui.events)),
+            (EventFilters::default(), all)
+        );
+    }
+
+    #[test]
+    fn a_reader_scrolled_down_the_events_keeps_their_entry_as_new_ones_arrive() {
+        let mut app = fixtures::app(2);
+        press(&mut app, &[KeyCode::Char('6'), KeyCode::Down, KeyCode::Down]);
+        let rows = |app: &App| {
+            crate::views::event_rows(app.shown(), "", &app.ui.events)
+                .iter()
+                .map(|e| e.seq)
+                .collect::<Vec<_>>()
+        };
+        let on = rows(&app)[app.ui.selected()];
+        for i in 0..3 {
+            app.update(fixtures::streamed(
+                "routes_changed",
+                r#"{"type":"routes_changed"}"#.into(),
+                &format!("12:01:0{i}"),
+            ));
+        }
+        assert_eq!(rows(&app)[app.ui.selected()], on, "still on the same entry");
+        // At the top, it follows the newest.
+        press(&mut app, &[KeyCode::Home]);
+        app.update(fixtures::streamed("routes_changed", r#"{"type":"routes_changed"}"#.into(), "12:01:09"));
+        assert_eq!(app.ui.selected(), 0);
+    }
+
+    #[test]
+    fn a_paused_view_keeps_collecting_and_says_how_many_arrived() {
+        let mut app = fixtures::app(2);
+        press(&mut app, &[KeyCode::Char('6'), KeyCode::Char('p')]);
+        let shown = app.shown().log.len();
+        for i in 0..5 {
+            app.update(fixtures::streamed(
+                "routes_changed",
+                r#"{"type":"routes_changed"}"#.into(),
+                &format!("12:01:0{i}"),
+            ));
+        }
+        assert_eq!(app.shown().log.len(), shown, "the paused view stands still");
+        assert_eq!(app.logged_while_paused(), Some((5, 0)));
+        press(&mut app, &[KeyCode::Char('p')]);
+        assert_eq!((app.shown().log.len(), app.logged_while_paused()), (shown + 5, None), "nothing lost");
     }
 
     #[test]

@@ -6,14 +6,18 @@ use std::collections::VecDeque;
 use weave_api::{Event as ApiEvent, OverlayEvent, StreamEvent, StreamItem, TrafficEvent};
 
 /// Entries kept; older ones scroll away.
-pub const CAPACITY: usize = 1000;
+pub const CAPACITY: usize = 2000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogEntry {
+    /// Its place among every entry ever logged, from 0.
+    pub seq: u64,
     /// Local wall-clock time, `HH:MM:SS`.
     pub time: String,
     /// The SSE event name (`peer_added`, ...) or `weave top` for the dashboard's own.
     pub kind: String,
+    /// The peer it is about (its name), when it is about one.
+    pub peer: Option<String>,
     pub text: String,
     pub warn: bool,
 }
@@ -21,14 +25,37 @@ pub struct LogEntry {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EventLog {
     entries: VecDeque<LogEntry>,
+    /// Entries ever logged: those kept and those scrolled away.
+    pushed: u64,
 }
 
 impl EventLog {
-    pub fn push(&mut self, e: LogEntry) {
+    /// Logs `e`, numbering it.
+    pub fn push(&mut self, mut e: LogEntry) {
         if self.entries.len() == CAPACITY {
             self.entries.pop_front();
         }
+        e.seq = self.pushed;
+        self.pushed += 1;
         self.entries.push_back(e);
+    }
+
+    /// Entries ever logged.
+    pub fn pushed(&self) -> u64 {
+        self.pushed
+    }
+
+    /// The kinds of the entries kept, sorted.
+    pub fn kinds(&self) -> Vec<&str> {
+        let set: std::collections::BTreeSet<&str> = self.entries.iter().map(|e| e.kind.as_str()).collect();
+        set.into_iter().collect()
+    }
+
+    /// The peers the entries kept are about, sorted by name.
+    pub fn peers(&self) -> Vec<&str> {
+        let set: std::collections::BTreeSet<&str> =
+            self.entries.iter().filter_map(|e| e.peer.as_deref()).collect();
+        set.into_iter().collect()
     }
 
     /// Newest first.
@@ -48,6 +75,7 @@ impl EventLog {
 /// An entry for an item of the daemon's stream; `nick` names peers the dashboard knows. Kinds
 /// this dashboard does not know yet are shown with their fields, not dropped.
 pub fn from_stream(time: String, item: &StreamItem, nick: &dyn Fn(&str) -> Option<String>) -> LogEntry {
+    let peer = about(item);
     let (text, warn) = match item {
         StreamItem::Event(StreamEvent::Change(e)) => change(e, nick),
         StreamItem::Event(StreamEvent::Overlay(OverlayEvent::OverlaySwitched {
@@ -71,7 +99,36 @@ pub fn from_stream(time: String, item: &StreamItem, nick: &dyn Fn(&str) -> Optio
             (fields(&v), false)
         }
     };
-    LogEntry { time, kind: item.kind().to_string(), text, warn }
+    LogEntry { seq: 0, time, kind: item.kind().to_string(), peer, text, warn }
+}
+
+/// The peer an item is about, if any.
+fn about(item: &StreamItem) -> Option<String> {
+    match item {
+        StreamItem::Event(StreamEvent::Change(e)) => match e {
+            ApiEvent::PeerAdded { name, .. } | ApiEvent::PeerRemoved { name, .. } => Some(name.clone()),
+            ApiEvent::ConnectionAdded { peer, .. } | ApiEvent::ConnectionEstablished { peer, .. } => {
+                Some(peer.clone())
+            }
+            ApiEvent::ConnectionClosed { peer, .. } | ApiEvent::IpamError { peer, .. } => peer.clone(),
+            ApiEvent::DnsEntryAdded { origin, .. } | ApiEvent::DnsEntryRemoved { origin, .. } => {
+                Some(origin.clone())
+            }
+            ApiEvent::RoutesChanged
+            | ApiEvent::TargetsChanged { .. }
+            | ApiEvent::AllocationAdded { .. }
+            | ApiEvent::AllocationRemoved { .. }
+            | ApiEvent::RingChanged { .. } => None,
+        },
+        StreamItem::Event(StreamEvent::Overlay(OverlayEvent::OverlaySwitched { peer, .. })) => {
+            Some(peer.clone())
+        }
+        StreamItem::Event(StreamEvent::Traffic(_)) | StreamItem::Lagged(_) => None,
+        // A kind this dashboard does not know may still name its peer.
+        StreamItem::Unknown { data, .. } => serde_json::from_str::<Value>(data)
+            .ok()
+            .and_then(|v| v.get("peer").and_then(Value::as_str).map(String::from)),
+    }
 }
 
 /// The words for a change, and whether it is one to notice.
@@ -122,7 +179,7 @@ fn change(e: &ApiEvent, nick: &dyn Fn(&str) -> Option<String>) -> (String, bool)
 
 /// An entry of the dashboard's own (link up/down).
 pub fn local(time: String, text: String, warn: bool) -> LogEntry {
-    LogEntry { time, kind: "weave top".into(), text, warn }
+    LogEntry { seq: 0, time, kind: "weave top".into(), peer: None, text, warn }
 }
 
 /// `k=v` pairs of an event this dashboard has no words for.
@@ -198,7 +255,38 @@ mod tests {
             l.push(local(i.to_string(), String::new(), false));
         }
         assert_eq!(l.len(), CAPACITY);
-        assert_eq!(l.newest_first().next().unwrap().time, (CAPACITY + 4).to_string());
+        let newest = l.newest_first().next().unwrap();
+        assert_eq!((newest.time.clone(), newest.seq), ((CAPACITY + 4).to_string(), CAPACITY as u64 + 4));
+        assert_eq!(l.pushed(), CAPACITY as u64 + 5, "what scrolled away is still counted");
+    }
+
+    #[test]
+    fn entries_say_which_peer_they_are_about() {
+        let none = |_: &str| None;
+        let data = r#"{"type":"connection_closed","peer":"02:00:00:00:00:02","address":"a","reason":"r"}"#;
+        assert_eq!(
+            from_stream("t".into(), "connection_closed", data, &none).peer.as_deref(),
+            Some("02:00:00:00:00:02")
+        );
+        let data = r#"{"type":"routes_changed"}"#;
+        assert_eq!(from_stream("t".into(), "routes_changed", data, &none).peer, None);
+        let data = r#"{"type":"policy_drop","peer":"02:00:00:00:00:05","port":80}"#;
+        assert_eq!(
+            from_stream("t".into(), "policy_drop", data, &none).peer.as_deref(),
+            Some("02:00:00:00:00:05")
+        );
+        let mut l = EventLog::default();
+        for (kind, data) in [
+            ("routes_changed", r#"{"type":"routes_changed"}"#),
+            (
+                "connection_closed",
+                r#"{"type":"connection_closed","peer":"02:00:00:00:00:02","address":"a","reason":"r"}"#,
+            ),
+        ] {
+            l.push(from_stream("t".into(), kind, data, &none));
+        }
+        assert_eq!(l.kinds(), ["connection_closed", "routes_changed"]);
+        assert_eq!(l.peers(), ["02:00:00:00:00:02"]);
     }
 
     #[test]

@@ -100,14 +100,16 @@ impl std::fmt::Display for Failure {
 }
 
 async fn poll(c: &Client, check: &mut CheckCache) -> Result<Snapshot, String> {
-    let (status, report, connections) =
-        tokio::join!(timed(c.status()), timed(c.report()), timed(c.connections()));
+    let (status, report, connections, routes) =
+        tokio::join!(timed(c.status()), timed(c.report()), timed(c.connections()), timed(c.routes()));
     let text = |e: Failure| e.to_string();
     let (status, report, connections) =
         (status.map_err(text)?, report.map_err(text)?, connections.map_err(text)?);
+    // Only the map's paths need them: without, it falls back to the report's next hops.
+    let routes = routes.map_err(|e| tracing::debug!("routes: {e}")).ok();
     let ipam = ipam(c, &report, check).await;
     let dns = dns_from_report(&report);
-    Ok(Snapshot { at: Instant::now(), status, report, connections, ipam, dns })
+    Ok(Snapshot { at: Instant::now(), status, report, connections, routes, ipam, dns })
 }
 
 /// IPAM from its own endpoints; from Weave's report when the daemon has none.

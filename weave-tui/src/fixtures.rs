@@ -57,6 +57,7 @@ pub fn conn(addr: &str, state: &str, peer: Option<(&str, &str)>, rx: u64, tx: u6
         switches: Vec::new(),
         fastdp: None,
         rtt_us: peer.map(|_| 420),
+        expected_peer: None,
     }
 }
 
@@ -225,7 +226,14 @@ pub fn snapshot(t0: Instant, secs: u64) -> Snapshot {
         rx_packets: 10,
         rx_bytes: 1_400,
     });
-    Snapshot { at: t0 + Duration::from_secs(secs), status, report, connections, ipam, dns }
+    let hop = |dest: &str, path: &[&str]| UnicastHop {
+        dest: dest.into(),
+        via: path.first().copied().unwrap_or("00:00:00:00:00:00").into(),
+        path: path.iter().map(|p| p.to_string()).collect(),
+    };
+    let routes =
+        Some(Routes { unicast: vec![hop(H1, &[]), hop(H2, &[H2]), hop(H3, &[H2, H3])], broadcast: vec![] });
+    Snapshot { at: t0 + Duration::from_secs(secs), status, report, connections, routes, ipam, dns }
 }
 
 /// An app that has seen `polls` polls and a few streamed events.
@@ -256,6 +264,153 @@ pub fn app(polls: u64) -> App {
     ];
     for (i, (name, data)) in events.into_iter().enumerate() {
         app.update(streamed(name, data, &format!("12:00:3{i}")));
+    }
+    app
+}
+
+/// Peer `i` (1-based) of [`cluster`]: `02:00:00:00:01:NN`, nicknamed `hostNN`.
+pub fn cluster_peer(i: usize) -> (String, String) {
+    (format!("02:00:00:00:01:{i:02x}"), format!("host{i:02}"))
+}
+
+/// A poll from host01 in a cluster of `n` peers, at `secs` after `t0`. Up to 12 peers: a full
+/// mesh, except that our dial to host07 fails (it is reached through others), we have no link
+/// to host10, and host04's link to host05 is announced by host04 only. Larger: a ring with
+/// chords 7 apart (most peers several hops away), our dial to the middle peer failing, one
+/// link connecting, and host(n-1) and host(n) an island no one else reaches. Our links run
+/// fastdp, except host03 on sleeve (fell back) and host06 on encrypted sleeve.
+pub fn cluster(t0: Instant, n: usize, secs: u64) -> Snapshot {
+    use std::collections::BTreeSet;
+    let mut links: BTreeSet<(usize, usize)> = BTreeSet::new();
+    let mut link = |a: usize, b: usize| {
+        if a != b {
+            links.insert((a.min(b), a.max(b)));
+        }
+    };
+    let (failing, connecting, one_sided) = if n <= 12 {
+        for a in 1..=n {
+            for b in a + 1..=n {
+                if (a, b) != (1, 7) && (a, b) != (1, 10) {
+                    link(a, b);
+                }
+            }
+        }
+        (Some(7), None, Some((4, 5)))
+    } else {
+        for a in 1..=n - 2 {
+            link(a, a % (n - 2) + 1);
+            if a + 7 <= n - 2 {
+                link(a, a + 7);
+            }
+        }
+        link(n - 1, n);
+        (Some(n / 2), Some(n - 2), None)
+    };
+    let neighbours = |i: usize| -> Vec<usize> {
+        links.iter().filter_map(|&(a, b)| (a == i).then_some(b).or((b == i).then_some(a))).collect()
+    };
+    // Breadth-first from us, lowest name first: the paths the API would give.
+    let mut paths: BTreeMap<usize, Vec<usize>> = BTreeMap::from([(1, vec![])]);
+    let mut frontier = vec![1];
+    while !frontier.is_empty() {
+        let mut next = vec![];
+        for cur in frontier {
+            for nb in neighbours(cur) {
+                if !paths.contains_key(&nb) {
+                    let mut p = paths[&cur].clone();
+                    p.push(nb);
+                    paths.insert(nb, p);
+                    next.push(nb);
+                }
+            }
+        }
+        next.sort_unstable();
+        frontier = next;
+    }
+    let peers: Vec<PeerStatus> = (1..=n)
+        .map(|i| {
+            let (name, nick) = cluster_peer(i);
+            let mut conns: Vec<(String, String)> = neighbours(i).into_iter().map(cluster_peer).collect();
+            if let Some((a, b)) = one_sided.filter(|(a, _)| *a == i) {
+                let _ = a;
+                conns.push(cluster_peer(b));
+            }
+            let conns: Vec<(&str, &str)> = conns.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            peer(&name, &nick, &conns)
+        })
+        .collect();
+    let (us, us_nick) = cluster_peer(1);
+    let mut connections: Vec<Connection> = neighbours(1)
+        .into_iter()
+        .filter(|&i| Some(i) != connecting)
+        .map(|i| {
+            let (name, nick) = cluster_peer(i);
+            let base = 20_000 * i as u64;
+            let grown = |b: u64| (0..secs).map(|s| b * (1 + (s * 3 + i as u64) % 4)).sum::<u64>();
+            let mut c = conn(
+                &format!("10.99.1.{i}:6783"),
+                "established",
+                Some((&name, &nick)),
+                grown(base),
+                grown(base / 3),
+            );
+            c.overlay = Some(if i == 3 || i == 6 { "sleeve" } else { "fastdp" }.into());
+            c.encrypted = i == 6;
+            c.traffic.drops = if i == 3 { secs * 2 } else { 0 };
+            if i == 3 {
+                c.forwarders = vec![Forwarder {
+                    name: "fastdp".into(),
+                    state: "failed".into(),
+                    reason: Some("no fastdp heartbeat for 15 s".into()),
+                }];
+            }
+            c
+        })
+        .collect();
+    if let Some(i) = failing {
+        let mut c = conn(&format!("10.99.1.{i}:6783"), "retrying", None, 0, 0);
+        c.info = "read timeout: no message for 60s".into();
+        c.expected_peer = Some(cluster_peer(i).0);
+        connections.push(c);
+    }
+    if let Some(i) = connecting {
+        let (name, nick) = cluster_peer(i);
+        let mut c = conn(&format!("10.99.1.{i}:6783"), "pending", Some((&name, &nick)), 0, 0);
+        c.overlay = None;
+        connections.push(c);
+    }
+    let name_of = |i: usize| cluster_peer(i).0;
+    let unicast = paths
+        .iter()
+        .map(|(&dest, p)| UnicastHop {
+            dest: name_of(dest),
+            via: p.first().map(|&v| name_of(v)).unwrap_or_else(|| "00:00:00:00:00:00".into()),
+            path: p.iter().map(|&v| name_of(v)).collect(),
+        })
+        .collect::<Vec<_>>();
+    let mut s = snapshot(t0, secs);
+    s.report.router.name = us.clone();
+    s.report.router.nick_name = us_nick.clone();
+    s.report.router.peers = peers;
+    s.report.router.unicast_routes =
+        unicast.iter().map(|u| UnicastRoute { dest: u.dest.clone(), via: u.via.clone() }).collect();
+    s.report.router.broadcast_routes = vec![];
+    s.report.router.connections = vec![];
+    s.status.name = us;
+    s.status.nickname = us_nick;
+    s.status.router.peers = n as u32;
+    s.connections = connections;
+    s.routes = Some(Routes { unicast, broadcast: vec![] });
+    s
+}
+
+/// An app that has seen `polls` polls of [`cluster`] with `n` peers.
+pub fn cluster_app(n: usize, polls: u64) -> App {
+    let t0 = Instant::now();
+    let mut app = App::new("127.0.0.1:6784", "/root/.cache/weave/top.log");
+    app.update(Event::Stream(Stream::Connected, "12:00:00".into()));
+    for i in 0..polls {
+        app.update(Event::Snapshot(Box::new(cluster(t0, n, i)), format!("12:00:{i:02}")));
     }
     app
 }

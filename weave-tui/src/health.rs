@@ -123,8 +123,8 @@ pub fn warnings(app: &App) -> Vec<(Level, String)> {
         if let Some(why) = &p.fallback {
             out.push((Level::Warn, format!("{who} fell back from fastdp to sleeve: {why}")));
         }
-        if let Some(s) = p.rates_key.as_deref().and_then(|k| d.rates.get(k)).filter(|s| s.drops > 0.0) {
-            out.push((Level::Warn, format!("{who} drops {:.0} packets/s", s.drops)));
+        if let Some(s) = p.rates_key.as_deref().and_then(|k| d.rates.get(k)).filter(|s| s.drops_now() > 0.0) {
+            out.push((Level::Warn, format!("{who} drops {:.0} packets/s", s.drops_now())));
         }
     }
     match &s.ipam {

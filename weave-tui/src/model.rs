@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::time::Instant;
-use weave_api::{Allocation, Connection, IpamCheck, IpamInfo, IpamStatus, Report, Status};
+use weave_api::{Allocation, Connection, IpamCheck, IpamInfo, IpamStatus, Report, Routes, Status};
 
 /// A subsystem's data, or why there is none.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +35,9 @@ pub struct Snapshot {
     pub status: Status,
     pub report: Report,
     pub connections: Vec<Connection>,
+    /// `/api/v1/routes`, with each destination's whole path; `None` where the daemon does not
+    /// serve it (the report's next hops stand in).
+    pub routes: Option<Routes>,
     pub ipam: Avail<IpamData>,
     pub dns: Avail<Vec<DnsEntry>>,
 }

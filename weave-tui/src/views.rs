@@ -1,9 +1,17 @@
-//! The tabs and the rows each one lists, derived from the data and the tab's filter. Both
-//! `update` (to move the selection) and `render` (to draw it) use these, so they always agree.
+//! The views (tabs) and the rows each one lists, derived from the data and the tab's filter.
+//! Both `update` (to move the selection) and `render` (to draw it) use these, so they always
+//! agree.
+//!
+//! `Tab` is the registry of views: the tab bar, the number keys, the help and the footer are
+//! made from `Tab::ALL`. A new view (services, policy drops) is a variant here with its title,
+//! its rows in `row_count`, its data as an [`crate::model::Avail`] in the snapshot (so a daemon
+//! without it says so instead of failing), and its module in `render/` called from
+//! `render::draw_view` and `render::details`; the compiler points at each of these matches.
 
 use crate::app::Data;
 use crate::eventlog::LogEntry;
 use crate::model::{AllocationRow, DnsEntry, Snapshot};
+use crate::topology::Graph;
 use std::collections::BTreeMap;
 use weave_api::Connection;
 
@@ -20,6 +28,12 @@ pub enum Tab {
 
 impl Tab {
     pub const ALL: [Tab; 6] = [Tab::Overview, Tab::Peers, Tab::Routes, Tab::Ipam, Tab::Dns, Tab::Events];
+
+    /// The tab the number key `c` picks (`1` the first).
+    pub fn by_key(c: char) -> Option<Tab> {
+        let n = c.to_digit(10)? as usize;
+        Tab::ALL.get(n.checked_sub(1)?).copied()
+    }
 
     pub fn index(self) -> usize {
         Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
@@ -44,10 +58,32 @@ impl Tab {
         Tab::ALL[(self.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]
     }
 
-    /// Whether the tab lists rows to select, filter and open.
+    /// Whether the tab lists rows (or nodes) to select, filter and open.
     pub fn has_rows(self) -> bool {
-        self != Tab::Overview
+        true
     }
+}
+
+/// The events view's filters besides the text one: one kind, one peer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EventFilters {
+    pub kind: Option<String>,
+    pub peer: Option<String>,
+}
+
+impl EventFilters {
+    pub fn is_empty(&self) -> bool {
+        self.kind.is_none() && self.peer.is_none()
+    }
+}
+
+/// The next of `options` after `cur`, then none again: what a key press cycles through.
+pub fn cycle(options: &[&str], cur: &Option<String>) -> Option<String> {
+    let next = match cur {
+        None => 0,
+        Some(c) => options.iter().position(|o| o == c).map_or(options.len(), |i| i + 1),
+    };
+    options.get(next).map(|s| s.to_string())
 }
 
 /// Case-insensitive substring match of `filter` against any of `fields`.
@@ -236,19 +272,37 @@ pub fn dns_rows<'a>(d: &'a Data, filter: &str) -> Vec<&'a DnsEntry> {
     e.iter().filter(|e| matches(filter, &[&e.name, &e.address, &e.origin, &e.container_id])).collect()
 }
 
-pub fn event_rows<'a>(d: &'a Data, filter: &str) -> Vec<&'a LogEntry> {
-    d.log.newest_first().filter(|e| matches(filter, &[&e.time, &e.kind, &e.text])).collect()
+/// Whether a log entry passes the events view's filters.
+pub fn event_matches(e: &LogEntry, filter: &str, f: &EventFilters) -> bool {
+    f.kind.as_ref().is_none_or(|k| *k == e.kind)
+        && f.peer.as_ref().is_none_or(|p| e.peer.as_ref() == Some(p))
+        && matches(filter, &[&e.time, &e.kind, &e.text])
 }
 
-/// How many rows `tab` lists under `filter`.
-pub fn row_count(tab: Tab, d: &Data, filter: &str) -> usize {
+pub fn event_rows<'a>(d: &'a Data, filter: &str, f: &EventFilters) -> Vec<&'a LogEntry> {
+    d.log.newest_first().filter(|e| event_matches(e, filter, f)).collect()
+}
+
+/// The network as a graph, once a poll has answered.
+pub fn graph(d: &Data) -> Option<Graph> {
+    d.snapshot.as_ref().map(|s| Graph::build(s, &d.learned))
+}
+
+/// The overview's rows: the map's nodes (graph indices) whose name, nickname or address
+/// matches `filter`, in the graph's order.
+pub fn map_rows(g: &Graph, filter: &str) -> Vec<usize> {
+    (0..g.nodes.len()).filter(|&i| matches(filter, &[&g.nodes[i].key, &g.nodes[i].nickname])).collect()
+}
+
+/// How many rows `tab` lists under `filter` (and, for the events, `events`).
+pub fn row_count(tab: Tab, d: &Data, filter: &str, events: &EventFilters) -> usize {
     match tab {
-        Tab::Overview => 0,
+        Tab::Overview => graph(d).map(|g| map_rows(&g, filter).len()).unwrap_or(0),
         Tab::Peers => peer_rows(d, filter).len(),
         Tab::Routes => route_rows(d, filter).len(),
         Tab::Ipam => allocation_rows(d, filter).len(),
         Tab::Dns => dns_rows(d, filter).len(),
-        Tab::Events => event_rows(d, filter).len(),
+        Tab::Events => event_rows(d, filter, events).len(),
     }
 }
 
@@ -261,6 +315,26 @@ mod tests {
         assert_eq!(Tab::Events.next(), Tab::Overview);
         assert_eq!(Tab::Overview.prev(), Tab::Events);
         assert_eq!(Tab::Peers.next(), Tab::Routes);
+    }
+
+    #[test]
+    fn number_keys_pick_the_tabs_in_order() {
+        assert_eq!(Tab::by_key('1'), Some(Tab::Overview));
+        assert_eq!(Tab::by_key('6'), Some(Tab::Events));
+        assert_eq!((Tab::by_key('0'), Tab::by_key('9'), Tab::by_key('x')), (None, None, None));
+    }
+
+    #[test]
+    fn cycling_goes_through_every_option_then_back_to_none() {
+        let opts = ["a", "b"];
+        let mut cur = None;
+        let mut seen = vec![];
+        for _ in 0..3 {
+            cur = cycle(&opts, &cur);
+            seen.push(cur.clone());
+        }
+        assert_eq!(seen, [Some("a".to_string()), Some("b".to_string()), None]);
+        assert_eq!(cycle(&opts, &Some("gone".into())), None, "a value no longer offered ends the cycle");
     }
 
     #[test]

@@ -82,6 +82,91 @@ fn encode_into(enc: &mut Encoder, peers: &[PeerUpdate]) {
     }
 }
 
+/// Builds topology payloads from peers encoded one at a time, byte for byte what
+/// [`encode_topology`] writes: every stream defines the same three types at the same places
+/// (before the first peer's summary and before its connection list), and a peer's two values do
+/// not depend on what precedes them. So a sender encodes a peer once per change of it and
+/// reuses the bytes in every message that carries it.
+#[derive(Debug)]
+pub struct PartsEncoder {
+    /// Has sent every definition: encodes values only.
+    warm: Encoder,
+    /// The definitions a stream carries before its first `peerSummary` value, and before its
+    /// first `[]connectionSummary` value.
+    peer_defs: Vec<u8>,
+    conns_defs: Vec<u8>,
+}
+
+/// One peer's encoded values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedPeer {
+    summary: Vec<u8>,
+    conns: Vec<u8>,
+}
+
+impl EncodedPeer {
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.summary.len() + self.conns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for PartsEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PartsEncoder {
+    pub fn new() -> PartsEncoder {
+        let mut warm = Encoder::new();
+        let sample = PeerSummary::default();
+        let conns: Vec<ConnectionSummary> = vec![];
+        // The first of each value comes with its definitions, the second without: the
+        // difference is the definitions.
+        let defs_and_value = |enc: &mut Encoder, encode: &dyn Fn(&mut Encoder)| {
+            encode(enc);
+            let first = enc.take();
+            encode(enc);
+            let second = enc.take();
+            debug_assert!(first.ends_with(&second));
+            first[..first.len() - second.len()].to_vec()
+        };
+        let peer_defs = defs_and_value(&mut warm, &|e| e.encode_typed(&sample).expect("peerSummary encodes"));
+        let conns_defs =
+            defs_and_value(&mut warm, &|e| e.encode_typed(&conns).expect("[]connectionSummary encodes"));
+        PartsEncoder { warm, peer_defs, conns_defs }
+    }
+
+    pub fn encode(&mut self, (peer, conns): &PeerUpdate) -> EncodedPeer {
+        // Typed values always fit their own types.
+        self.warm.encode_typed(peer).expect("peerSummary encodes");
+        let summary = self.warm.take();
+        self.warm.encode_typed(conns).expect("[]connectionSummary encodes");
+        EncodedPeer { summary, conns: self.warm.take() }
+    }
+
+    /// The payload of these peers, in this order.
+    pub fn assemble<'a>(&self, peers: impl IntoIterator<Item = &'a EncodedPeer>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, p) in peers.into_iter().enumerate() {
+            if i == 0 {
+                out.extend_from_slice(&self.peer_defs);
+                out.extend_from_slice(&p.summary);
+                out.extend_from_slice(&self.conns_defs);
+            } else {
+                out.extend_from_slice(&p.summary);
+            }
+            out.extend_from_slice(&p.conns);
+        }
+        out
+    }
+}
+
 /// Decodes an update. An empty payload is an empty update. Errors: invalid or truncated gob,
 /// values of the wrong type, or a peerSummary without its connection list (Go would silently
 /// drop such a trailing peer; here it is refused).
@@ -108,6 +193,35 @@ pub fn decode_topology(payload: &[u8]) -> Result<Vec<PeerUpdate>, TopologyError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payloads_assembled_from_parts_are_the_encoders_own() {
+        let mut parts = PartsEncoder::new();
+        let peer = |n: u64, conns: usize| -> PeerUpdate {
+            let summary = PeerSummary {
+                name_byte: PeerName(n).bytes().to_vec(),
+                nick_name: if n.is_multiple_of(3) { String::new() } else { format!("host{n}") },
+                uid: n * 7919,
+                version: n % 4,
+                short_id: (n % 5) as u16,
+                has_short_id: n.is_multiple_of(2),
+            };
+            let conns = (0..conns as u64)
+                .map(|c| ConnectionSummary {
+                    name_byte: PeerName(c + 100).bytes().to_vec(),
+                    remote_tcp_addr: if c % 2 == 0 { format!("10.0.0.{c}:6783") } else { String::new() },
+                    outbound: c % 3 == 0,
+                    established: c % 2 == 1,
+                })
+                .collect();
+            (summary, conns)
+        };
+        for sizes in [vec![], vec![0], vec![3], vec![0, 0], vec![2, 0, 5, 1], vec![0, 4, 0]] {
+            let peers: Vec<PeerUpdate> = sizes.iter().enumerate().map(|(i, &c)| peer(i as u64, c)).collect();
+            let encoded: Vec<EncodedPeer> = peers.iter().map(|p| parts.encode(p)).collect();
+            assert_eq!(parts.assemble(&encoded), encode_topology(&peers), "{sizes:?}");
+        }
+    }
 
     fn sample() -> Vec<PeerUpdate> {
         let a = PeerName(0x02_00_00_00_00_0a);

@@ -22,7 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn peers(State(d): State<MeshApi>) -> Json<Vec<weave_api::Peer>> {
     let m = d.mesh.snapshot();
     Json(
-        m.peers
+        m.peers()
             .iter()
             .map(|p| weave_api::Peer {
                 name: p.name.clone(),
@@ -51,7 +51,7 @@ async fn peers(State(d): State<MeshApi>) -> Json<Vec<weave_api::Peer>> {
     responses((status = 200, description = "Connections and targets", body = Vec<Connection>)))]
 async fn connections(State(d): State<MeshApi>) -> Json<Vec<Connection>> {
     let m = d.mesh.snapshot();
-    let nick = |name: &str| m.peers.iter().find(|p| p.name == name).map(|p| p.nick_name.clone());
+    let nick = |name: &str| m.peers().iter().find(|p| p.name == name).map(|p| p.nick_name.clone());
     let counters = d.sleeve.as_ref().map(|s| s.counters()).unwrap_or_default();
     let devices = d.mesh.fastdp().map(|f| f.devices()).unwrap_or_default();
     Json(
@@ -126,6 +126,7 @@ async fn connections(State(d): State<MeshApi>) -> Json<Vec<Connection>> {
                     switches,
                     fastdp,
                     rtt_us: peer_name.and_then(|p| m.rtts.get(&p)?.get()).map(|d| d.as_micros() as u64),
+                    expected_peer: m.target_peers.get(&c.address).map(|p| p.to_string()),
                 }
             })
             .collect(),
@@ -137,14 +138,25 @@ async fn connections(State(d): State<MeshApi>) -> Json<Vec<Connection>> {
     responses((status = 200, description = "Routes", body = Routes)))]
 async fn routes_(State(d): State<MeshApi>) -> Json<Routes> {
     let m = d.mesh.snapshot();
+    let paths = m.unicast_paths();
     Json(Routes {
         unicast: m
-            .unicast_routes
+            .unicast_routes()
             .iter()
-            .map(|r| UnicastHop { dest: r.dest.clone(), via: r.via.clone() })
+            .map(|r| UnicastHop {
+                dest: r.dest.clone(),
+                via: r.via.clone(),
+                path: r
+                    .dest
+                    .parse::<weave_wire::PeerName>()
+                    .ok()
+                    .and_then(|d| paths.get(&d))
+                    .map(|p| p.iter().map(|n| n.to_string()).collect())
+                    .unwrap_or_default(),
+            })
             .collect(),
         broadcast: m
-            .broadcast_routes
+            .broadcast_routes()
             .iter()
             .map(|r| BroadcastHops { source: r.source.clone(), via: r.via.clone() })
             .collect(),

@@ -62,23 +62,29 @@ impl DnsGossiper {
 }
 
 impl Gossiper for DnsGossiper {
-    fn on_gossip_unicast(
-        &mut self,
-        _src: PeerName,
-        _msg: &[u8],
-        _out: &mut Outbox,
-    ) -> Result<(), GossipError> {
+    type Update = Result<weave_dns::GossipData, weave_dns::GossipError>;
+    type Unicast = ();
+
+    fn decode_update(payload: &[u8]) -> Self::Update {
+        Ok(weave_dns::GossipData::decode(payload)?)
+    }
+
+    fn decode_unicast(_payload: &[u8]) {}
+
+    fn on_gossip_unicast(&mut self, _src: PeerName, _msg: (), _out: &mut Outbox) -> Result<(), GossipError> {
         Ok(())
     }
 
     fn on_gossip_broadcast(
         &mut self,
         src: PeerName,
-        update: &[u8],
+        update: Self::Update,
         out: &mut Outbox,
     ) -> Result<Option<Box<dyn GossipData>>, GossipError> {
         let known = &self.known;
-        let r = self.dns.change(|ns| ns.on_gossip_broadcast(src, update, now(), |p| known.contains(&p)));
+        let r = update.and_then(|g| {
+            self.dns.change(|ns| ns.on_gossip_broadcast_data(src, g, now(), |p| known.contains(&p)))
+        });
         Self::finish(r, out)
     }
 
@@ -88,11 +94,12 @@ impl Gossiper for DnsGossiper {
 
     fn on_gossip(
         &mut self,
-        update: &[u8],
+        update: Self::Update,
         out: &mut Outbox,
     ) -> Result<Option<Box<dyn GossipData>>, GossipError> {
         let known = &self.known;
-        let r = self.dns.change(|ns| ns.on_gossip(update, now(), |p| known.contains(&p)));
+        let r =
+            update.and_then(|g| self.dns.change(|ns| ns.on_gossip_data(g, now(), |p| known.contains(&p))));
         Self::finish(r, out)
     }
 
@@ -127,6 +134,10 @@ mod tests {
         Dns::new(config, PeerName(peer))
     }
 
+    fn decode(payload: &[u8]) -> <DnsGossiper as Gossiper>::Update {
+        DnsGossiper::decode_update(payload)
+    }
+
     fn payload(g: &mut DnsGossiper) -> Vec<u8> {
         let d = g.gossip().unwrap();
         d.encode().remove(0)
@@ -140,25 +151,25 @@ mod tests {
         let mut out = Outbox::default();
 
         // B does not know A yet: A's entries are dropped.
-        assert!(gb.on_gossip(&payload(&mut ga), &mut out).unwrap().is_none());
+        assert!(gb.on_gossip(decode(&payload(&mut ga)), &mut out).unwrap().is_none());
         assert!(b.lookup("web").is_empty());
 
         // Once A is in the topology, they are taken and relayed as new.
         gb.on_peers_added(&[PeerName(1)]);
-        assert!(gb.on_gossip(&payload(&mut ga), &mut out).unwrap().is_some());
+        assert!(gb.on_gossip(decode(&payload(&mut ga)), &mut out).unwrap().is_some());
         assert_eq!(b.lookup("web"), vec![Ipv4Addr::new(10, 0, 0, 1)]);
         // Nothing new the second time.
-        assert!(gb.on_gossip(&payload(&mut ga), &mut out).unwrap().is_none());
+        assert!(gb.on_gossip(decode(&payload(&mut ga)), &mut out).unwrap().is_none());
 
         // A broadcast of A's removal reaches B and is relayed on.
         let removal = a.change(|ns| ns.delete(None, Some("c1"), None, now())).unwrap();
-        let relay = gb.on_gossip_broadcast(PeerName(1), &removal.encode(), &mut out).unwrap();
+        let relay = gb.on_gossip_broadcast(PeerName(1), decode(&removal.encode()), &mut out).unwrap();
         assert!(relay.is_some());
         assert!(b.lookup("web").is_empty());
 
         // A peer leaving the topology takes its entries along.
         a.change(|ns| ns.add_entry("db.weave.local.", "c2", Ipv4Addr::new(10, 0, 0, 2), now()));
-        gb.on_gossip(&payload(&mut ga), &mut out).unwrap();
+        gb.on_gossip(decode(&payload(&mut ga)), &mut out).unwrap();
         assert_eq!(b.lookup("db").len(), 1);
         gb.on_peers_removed(&[PeerName(1)]);
         assert!(b.lookup("db").is_empty());
@@ -171,9 +182,9 @@ mod tests {
         let b = dns(2);
         let mut gb = DnsGossiper::new(b.clone());
         let mut out = Outbox::default();
-        assert!(gb.on_gossip(b"not gob", &mut out).is_err());
+        assert!(gb.on_gossip(decode(b"not gob"), &mut out).is_err());
         let skewed = weave_dns::GossipData::new(now() + 3600, vec![]);
-        let err = gb.on_gossip(&skewed.encode(), &mut out).err().unwrap();
+        let err = gb.on_gossip(decode(&skewed.encode()), &mut out).err().unwrap();
         assert!(err.0.contains("clock skew"), "{}", err.0);
     }
 }

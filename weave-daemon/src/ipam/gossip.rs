@@ -7,6 +7,7 @@ use crate::mesh::{GossipData, GossipError, Gossiper, Outbox};
 use std::any::Any;
 use std::sync::Arc;
 use weave_ipam::allocator::GossipError as GossipErrorKind;
+use weave_ipam::messages::{GossipState, MessageError, Unicast};
 use weave_ipam::PeerName;
 
 /// Our full IPAM state, encoded when it is sent (as Weave's gossip data), so queued copies
@@ -66,17 +67,33 @@ impl IpamGossiper {
 }
 
 impl Gossiper for IpamGossiper {
-    fn on_gossip_unicast(&mut self, src: PeerName, msg: &[u8], out: &mut Outbox) -> Result<(), GossipError> {
-        self.handle(Some(src), out, |a| a.on_gossip_unicast(now(), src, msg))
+    type Update = Result<GossipState, MessageError>;
+    type Unicast = Result<Unicast, MessageError>;
+
+    fn decode_update(payload: &[u8]) -> Self::Update {
+        GossipState::decode(payload)
+    }
+
+    fn decode_unicast(payload: &[u8]) -> Self::Unicast {
+        Unicast::decode(payload)
+    }
+
+    fn on_gossip_unicast(
+        &mut self,
+        src: PeerName,
+        msg: Self::Unicast,
+        out: &mut Outbox,
+    ) -> Result<(), GossipError> {
+        self.handle(Some(src), out, |a| a.on_unicast_message(now(), src, msg))
     }
 
     fn on_gossip_broadcast(
         &mut self,
         src: PeerName,
-        update: &[u8],
+        update: Self::Update,
         out: &mut Outbox,
     ) -> Result<Option<Box<dyn GossipData>>, GossipError> {
-        self.handle(Some(src), out, |a| a.on_gossip_broadcast(now(), src, update))?;
+        self.handle(Some(src), out, |a| a.on_broadcast_state(now(), src, update))?;
         Ok(Some(Box::new(Latest(self.0.clone()))))
     }
 
@@ -86,10 +103,10 @@ impl Gossiper for IpamGossiper {
 
     fn on_gossip(
         &mut self,
-        update: &[u8],
+        update: Self::Update,
         out: &mut Outbox,
     ) -> Result<Option<Box<dyn GossipData>>, GossipError> {
-        self.handle(None, out, |a| a.on_gossip(now(), update))?;
+        self.handle(None, out, |a| a.on_gossip_state(now(), update))?;
         Ok(None)
     }
 

@@ -19,7 +19,7 @@ pub mod store;
 use self::core::{Answer, Batch, Core, Persister, Sends};
 use crate::config::{Config, IpallocInit};
 use crate::mesh::router::MeshHandle;
-use crate::mesh::{Gossiper, MeshEvent};
+use crate::mesh::{Channel, MeshEvent};
 use crate::store::{Store, StoreError};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -266,8 +266,8 @@ impl Ipam {
     }
 
     /// The gossiper to register as channel `IPallocation`.
-    pub fn gossiper(self: &Arc<Self>) -> (String, Box<dyn Gossiper>) {
-        (CHANNEL.to_string(), Box::new(gossip::IpamGossiper(self.clone())))
+    pub fn gossiper(self: &Arc<Self>) -> Channel {
+        Channel::new(CHANNEL, gossip::IpamGossiper(self.clone()))
     }
 
     pub fn universe(&self) -> Cidr {
@@ -725,12 +725,7 @@ impl Drop for CancelOnDrop {
 
 /// The peers in the mesh's topology, except ourselves.
 fn known_from(mesh: &MeshHandle, us: PeerName) -> BTreeSet<PeerName> {
-    mesh.snapshot()
-        .peers
-        .iter()
-        .filter_map(|p| p.name.parse::<PeerName>().ok())
-        .filter(|p| *p != us)
-        .collect()
+    mesh.snapshot().peer_names().filter(|p| *p != us).collect()
 }
 
 fn to_api(s: weave_ipam::allocator::Status) -> IpamStatus {

@@ -3,27 +3,46 @@
 //! the kernel's RTT of its socket. Connections report to the router loop as [`FromConn`]s and
 //! take the bodies to write from their writer queue; the loop never touches a socket.
 
+use super::admission::{Admission, Admitted, Limits, LogLimit, Refusal};
 use super::handshake::{self, Established, HANDSHAKE_TIMEOUT, READ_TIMEOUT};
 use super::status::{MeshSnapshot, Rtt};
 use ipnet::Ipv4Net;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use weave_mesh::{ConnId, Handshaked};
+use weave_mesh::{ConnId, Decoder, Handshaked, Inbound};
 use weave_wire::crypto::{Password, SessionKey};
 use weave_wire::protocol::Features;
 
 /// Weave sends a heartbeat on every connection this often.
 const TCP_HEARTBEAT: Duration = Duration::from_secs(30);
-/// Accepts are rate limited by a token bucket of this many tokens, one regained per interval.
-const ACCEPT_TOKENS: u32 = 20;
-const ACCEPT_TOKEN_INTERVAL: Duration = Duration::from_millis(50);
+/// An incoming connection must complete its handshake within this. Weave peers take a round
+/// trip or two (milliseconds on a LAN, under a second across continents); Weave allows 10 s,
+/// which lets a slow drip hold a slot twice as long.
+const INBOUND_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Handshakes pending from one address: a peer dials us once at a time; several peers behind
+/// one NAT address may start together.
+const PENDING_PER_SOURCE: u32 = 8;
+/// Handshakes pending in all: above a whole 100-peer mesh dialling one seed at once.
+const PENDING_TOTAL: usize = 256;
+/// At the overall cap, a handshake pending this long may be displaced: honest ones are done.
+const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+/// Refusals are summed up in one line this often.
+const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(10);
+/// Lines about connections before their handshake: at most this many per interval.
+const PRE_AUTH_LOG_BURST: u32 = 50;
+const PRE_AUTH_LOG_WINDOW: Duration = Duration::from_secs(10);
+/// Message bodies up to this size are decoded on the reader's task itself (tens of
+/// microseconds at most); larger ones on the blocking pool.
+const INLINE_DECODE_MAX: usize = 16 * 1024;
+/// After a failed accept (out of descriptors), wait this long before the next.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// Messages queued for one connection's writer before it counts as stuck.
 const WRITER_QUEUE: usize = 256;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -53,9 +72,10 @@ pub enum FromConn {
         hs: Box<Handshaked>,
         conn: ConnHandle,
     },
+    /// A message, decoded on the connection's task.
     Message {
         id: ConnId,
-        body: Vec<u8>,
+        msg: Inbound,
     },
     /// A gossip body was written.
     Sent {
@@ -98,8 +118,13 @@ pub struct Conns {
     pub cfg: ConnConfig,
     pub events: mpsc::Sender<FromConn>,
     next_id: AtomicU64,
+    /// Incoming connections whose handshake is pending.
+    admission: Mutex<Admission<CancellationToken>>,
+    pre_auth_log: Mutex<LogLimit>,
     /// Our name and short id, as the mesh announces them now, for the handshake.
     snapshot: watch::Receiver<Arc<MeshSnapshot>>,
+    /// Decodes what connections receive, so the mesh's task only merges it.
+    decoder: Arc<Decoder>,
 }
 
 impl Conns {
@@ -107,50 +132,151 @@ impl Conns {
         cfg: ConnConfig,
         events: mpsc::Sender<FromConn>,
         snapshot: watch::Receiver<Arc<MeshSnapshot>>,
+        decoder: Arc<Decoder>,
     ) -> Arc<Conns> {
-        Arc::new(Conns { cfg, events, next_id: AtomicU64::new(1), snapshot })
+        let limits =
+            Limits { total: PENDING_TOTAL, per_source: PENDING_PER_SOURCE, evictable_after: EVICTABLE_AFTER };
+        Arc::new(Conns {
+            cfg,
+            events,
+            next_id: AtomicU64::new(1),
+            admission: Mutex::new(Admission::new(limits)),
+            pre_auth_log: Mutex::new(LogLimit::new(PRE_AUTH_LOG_WINDOW, PRE_AUTH_LOG_BURST)),
+            snapshot,
+            decoder,
+        })
     }
 }
 
-/// Accepts peers until `stop`, at most a burst of 20 and then one every 50 ms, as Weave.
+/// Accepts peers until `stop`, as fast as they come: before its handshake completes a
+/// connection is held to the [`Admission`] limits and [`INBOUND_HANDSHAKE_TIMEOUT`], so a flood
+/// cannot delay honest peers (Weave's accept rate limit of 20/s queued them behind it).
 pub async fn accept_loop(listener: TcpListener, conns: Arc<Conns>, stop: CancellationToken) {
-    let mut bucket = TokenBucket::new(ACCEPT_TOKENS, ACCEPT_TOKEN_INTERVAL);
+    let mut refused = Refused::default();
+    let mut summary = tokio::time::interval(REFUSALS_LOGGED_EVERY);
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => return,
+            _ = summary.tick() => {
+                refused.log();
+                continue;
+            }
             a = listener.accept() => a,
         };
-        match accepted {
-            Ok((stream, remote)) => {
-                tracing::info!("->[{remote}] connection accepted");
-                let conns = conns.clone();
-                tokio::spawn(
-                    async move { run_connection(stream, remote.to_string(), false, true, conns).await },
-                );
+        let (stream, remote) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors, most likely: give what holds them time to close.
+                pre_auth_log(&conns, |more| tracing::warn!("accepting a peer connection: {e}{more}"));
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
             }
-            Err(e) => tracing::warn!("accepting a peer connection: {e}"),
+        };
+        let evict = CancellationToken::new();
+        let admitted =
+            conns.admission.lock().expect("admission lock").admit(Instant::now(), remote.ip(), evict.clone());
+        match admitted {
+            Ok(Admitted { ticket, evicted }) => {
+                if let Some(e) = evicted {
+                    refused.evicted += 1;
+                    e.cancel();
+                }
+                pre_auth_log(&conns, |more| tracing::info!("->[{remote}] connection accepted{more}"));
+                let slot = Slot { conns: conns.clone(), ticket, evicted: evict };
+                let conns = conns.clone();
+                tokio::spawn(async move {
+                    run_connection(stream, remote.to_string(), false, true, conns, Some(slot)).await
+                });
+            }
+            Err(why) => {
+                refused.count(why, remote);
+                // A reset, not a lingering close: nothing of it stays behind.
+                #[allow(deprecated)]
+                let _ = stream.set_linger(Some(Duration::ZERO));
+            }
         }
-        tokio::time::sleep(bucket.take(Instant::now())).await;
     }
 }
 
-/// Weave's accept limiter: bursts of `capacity`, then one accept per `interval`.
-struct TokenBucket {
-    capacity: u32,
-    interval: Duration,
-    /// When the bucket will be full again.
-    full_at: Instant,
+/// Refusals: the first is logged at once, the rest summed up every interval, so a flood
+/// costs a line per interval.
+#[derive(Default)]
+struct Refused {
+    per_source: u64,
+    total: u64,
+    evicted: u64,
+    last: Option<SocketAddr>,
+    /// Until then refusals are only counted.
+    quiet_until: Option<Instant>,
 }
 
-impl TokenBucket {
-    fn new(capacity: u32, interval: Duration) -> TokenBucket {
-        TokenBucket { capacity, interval, full_at: Instant::now() }
+impl Refused {
+    fn count(&mut self, why: Refusal, remote: SocketAddr) {
+        let now = Instant::now();
+        if self.quiet_until.is_none_or(|t| now >= t) {
+            self.quiet_until = Some(now + REFUSALS_LOGGED_EVERY);
+            let limit = match why {
+                Refusal::Source => format!("{PENDING_PER_SOURCE} handshakes pending from its address"),
+                Refusal::Total => format!("{PENDING_TOTAL} handshakes pending"),
+            };
+            tracing::warn!(
+                "->[{remote}] incoming connections refused: {limit}; further refusals are summed up every {}s",
+                REFUSALS_LOGGED_EVERY.as_secs()
+            );
+            return;
+        }
+        match why {
+            Refusal::Source => self.per_source += 1,
+            Refusal::Total => self.total += 1,
+        }
+        self.last = Some(remote);
     }
 
-    /// Takes a token; returns how long to wait until it was available.
-    fn take(&mut self, now: Instant) -> Duration {
-        self.full_at = self.full_at.max(now) + self.interval;
-        (self.full_at - now).saturating_sub(self.interval * self.capacity)
+    fn log(&mut self) {
+        let (per_source, total, evicted) = (self.per_source, self.total, self.evicted);
+        let last = self.last.take().map(|a| a.to_string()).unwrap_or_else(|| "-".into());
+        (self.per_source, self.total, self.evicted) = (0, 0, 0);
+        if per_source + total + evicted == 0 {
+            return;
+        }
+        tracing::warn!(
+            per_source,
+            total,
+            evicted,
+            %last,
+            "incoming connections refused before their handshake in the last {}s: {per_source} from \
+             addresses with {PENDING_PER_SOURCE} handshakes pending, {total} with {PENDING_TOTAL} \
+             pending in all; {evicted} pending handshakes displaced for newcomers",
+            REFUSALS_LOGGED_EVERY.as_secs(),
+        );
+    }
+}
+
+/// An admitted incoming connection's place among the pending handshakes, given back when
+/// dropped (the handshake completed or failed).
+struct Slot {
+    conns: Arc<Conns>,
+    ticket: u64,
+    /// Cancelled when a newcomer takes the slot.
+    evicted: CancellationToken,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut a) = self.conns.admission.lock() {
+            a.done(self.ticket);
+        }
+    }
+}
+
+/// Logs a line about a connection that has not completed its handshake, within the shared
+/// rate limit; `more` says how many such lines were held back.
+fn pre_auth_log(conns: &Conns, log: impl FnOnce(&str)) {
+    let allowed = conns.pre_auth_log.lock().map(|mut l| l.allow(Instant::now())).unwrap_or(None);
+    match allowed {
+        Some(0) => log(""),
+        Some(n) => log(&format!(" ({n} similar lines held back)")),
+        None => {}
     }
 }
 
@@ -171,20 +297,22 @@ pub async fn dial(address: String, accept_new_peer: bool, conns: Arc<Conns>) {
     }
     .await;
     match result {
-        Ok(stream) => run_connection(stream, address, true, accept_new_peer, conns).await,
+        Ok(stream) => run_connection(stream, address, true, accept_new_peer, conns, None).await,
         Err(error) => {
             let _ = conns.events.send(FromConn::DialFailed { address, error }).await;
         }
     }
 }
 
-/// One connection from handshake to close.
+/// One connection from handshake to close. An incoming one holds its admission `slot` until
+/// its handshake ends.
 async fn run_connection(
     stream: TcpStream,
     address: String,
     outbound: bool,
     accept_new_peer: bool,
     conns: Arc<Conns>,
+    slot: Option<Slot>,
 ) {
     let id = conns.next_id.fetch_add(1, Ordering::Relaxed);
     // Weave resets rather than lingers.
@@ -209,18 +337,32 @@ async fn run_connection(
         fastdp_heartbeat_ms: conns.cfg.fastdp_heartbeat_ms,
     };
     let mut stream = stream;
-    let hs = tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        handshake::handshake(&mut stream, &ours, conns.cfg.password.as_deref(), outbound),
-    )
-    .await
-    .unwrap_or_else(|_| Err("handshake timed out".into()));
+    let limit = if outbound { HANDSHAKE_TIMEOUT } else { INBOUND_HANDSHAKE_TIMEOUT };
+    let hs = handshake::handshake(&mut stream, &ours, conns.cfg.password.as_deref(), outbound);
+    let evicted = async {
+        match &slot {
+            Some(s) => s.evicted.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    let hs = tokio::select! {
+        r = tokio::time::timeout(limit, hs) => r.unwrap_or_else(|_| Err("handshake timed out".into())),
+        _ = evicted => Err("displaced by a newer connection: too many handshakes pending".into()),
+    };
+    drop(slot);
     let Established { features, sealer, mut opener, session_key, .. } = match hs {
         Ok(e) => e,
         Err(error) => {
-            tracing::info!("->[{address}] connection shutting down due to error during handshake: {error}");
+            let line = |more: &str| {
+                tracing::info!(
+                    "->[{address}] connection shutting down due to error during handshake: {error}{more}"
+                )
+            };
             if outbound {
+                line("");
                 let _ = conns.events.send(FromConn::DialFailed { address, error }).await;
+            } else {
+                pre_auth_log(&conns, line);
             }
             return;
         }
@@ -255,7 +397,8 @@ async fn run_connection(
                 Ok(Err(e)) => return e,
                 Err(_) => return "read timeout: no message for 60s".to_string(),
             };
-            if events.send(FromConn::Message { id, body }).await.is_err() {
+            let msg = decode(&conns.decoder, body).await;
+            if events.send(FromConn::Message { id, msg }).await.is_err() {
                 return "mesh stopped".into();
             }
         }
@@ -267,6 +410,22 @@ async fn run_connection(
         _ = close.cancelled() => "closed by the mesh".to_string(),
     };
     let _ = conns.events.send(FromConn::Closed { id, reason }).await;
+}
+
+/// Decodes a message body: small ones (heartbeats, most gossip) at once, larger ones on the
+/// blocking pool so a costly message never holds an async worker, and so never the mesh's
+/// task. The reader waits for the result before it reads on: a peer sending costly messages
+/// slows its own connection, which TCP then pushes back on.
+async fn decode(decoder: &Arc<Decoder>, body: Vec<u8>) -> Inbound {
+    if body.len() <= INLINE_DECODE_MAX {
+        return decoder.decode(&body);
+    }
+    let d = decoder.clone();
+    match tokio::task::spawn_blocking(move || d.decode(&body)).await {
+        Ok(msg) => msg,
+        // A decoder panicked (a bug) or the runtime is stopping: the connection is closed.
+        Err(e) => Inbound::failed(format!("decoding a message: {e}")),
+    }
 }
 
 /// Writes what the loop queues, heartbeats every 30 s, and samples the socket's RTT.
@@ -348,17 +507,6 @@ async fn wait_acknowledged(write: &OwnedWriteHalf, limit: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn token_bucket_allows_a_burst_then_paces() {
-        let t0 = Instant::now();
-        let mut b = TokenBucket { capacity: 3, interval: Duration::from_millis(50), full_at: t0 };
-        let waits: Vec<Duration> = (0..5).map(|_| b.take(t0)).collect();
-        let ms = |n| Duration::from_millis(n);
-        assert_eq!(waits, [ms(0), ms(0), ms(0), ms(50), ms(100)]);
-        // After a quiet second the burst is available again.
-        assert_eq!(b.take(t0 + Duration::from_secs(1)), ms(0));
-    }
 
     #[tokio::test]
     async fn a_flush_waits_until_the_peer_has_acknowledged_everything() {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use weave_mesh::{ConnId, GossipData, Gossiper, Mesh, MeshConfig, MeshEvent, Output};
+use weave_mesh::{Channel, ConnId, GossipData, Mesh, MeshConfig, MeshEvent, Output};
 use weave_wire::crypto::Password;
 use weave_wire::PeerName;
 
@@ -201,17 +201,17 @@ pub async fn resolve_peers(peers: &[String]) -> (Vec<(String, SocketAddr)>, Vec<
 /// `persist` is called with the direct peers whenever they change.
 pub async fn start(
     cfg: RouterConfig,
-    channels: Vec<(String, Box<dyn Gossiper>)>,
+    channels: Vec<Channel>,
     peers: Vec<String>,
     persist: impl Fn(Vec<String>) + Send + 'static,
     stop: CancellationToken,
 ) -> std::io::Result<MeshHandle> {
     let bind = SocketAddr::new(cfg.host.unwrap_or(IpAddr::from([0, 0, 0, 0])), cfg.mesh.port);
-    let listener = TcpListener::bind(bind).await?;
+    let listener = listen(bind)?;
     let now = Instant::now();
     let mut mesh = Mesh::new(cfg.mesh.clone(), now, rand::random());
-    for (name, g) in channels {
-        mesh.register_channel(&name, g);
+    for c in channels {
+        mesh.register_channel(c);
     }
     let password = cfg.password.is_some();
     let first = MeshSnapshot::new(mesh.status(), password, |_| None, now, SystemTime::now());
@@ -221,7 +221,7 @@ pub async fn start(
     let (ov_tx, ov_rx) = mpsc::channel(1024);
     let (conn_tx, conn_rx) = mpsc::channel(1024);
     let switch = cfg.sleeve.clone().map(|s| OverlaySwitch::new(s, cfg.fastdp.clone(), ov_tx.clone()));
-    let conns = Conns::new(cfg.conn_config(), conn_tx, snap_rx.clone());
+    let conns = Conns::new(cfg.conn_config(), conn_tx, snap_rx.clone(), mesh.decoder());
     let handle = MeshHandle {
         cmds,
         snapshot: snap_rx,
@@ -249,6 +249,20 @@ pub async fn start(
         tracing::warn!("initial peer: {e}");
     }
     Ok(handle)
+}
+
+/// Peers dialling at once (a whole mesh starting) wait in the kernel's queue for the accept
+/// loop; tokio's default of 128 drops the rest's SYNs, delaying them by a second or more.
+const LISTEN_BACKLOG: u32 = 1024;
+
+fn listen(bind: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match bind {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(bind)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The mesh task's channels and collaborators.
@@ -314,7 +328,7 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Conns>, stop: Can
                         conns.insert(id, ConnState { io: conn, attrs: BTreeMap::new(), overlay: None });
                         mesh.connection_ready(now, id, *hs);
                     }
-                    FromConn::Message { id, body } => mesh.message(now, id, &body),
+                    FromConn::Message { id, msg } => mesh.inbound(now, id, msg),
                     FromConn::Sent { id } => mesh.sent(now, id),
                     FromConn::Closed { id, reason } => {
                         conns.remove(&id);

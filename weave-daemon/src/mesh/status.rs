@@ -4,13 +4,16 @@
 use crate::overlay::switch::OverlayStatus;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use weave_api::{BroadcastRoute, LocalConnectionStatus, PeerConnectionStatus, PeerStatus, UnicastRoute};
-use weave_mesh::{ConnId, MeshStatus, TargetState};
+use weave_mesh::{ConnId, MeshStatus, Peer, Routes, TargetState};
 use weave_wire::PeerName;
 
-/// What the API shows about the mesh at one moment.
+/// What the API shows about the mesh at one moment. The loop makes one after every change,
+/// so it holds the topology and routes as the mesh shares them, and renders them (in work
+/// that grows with the square of the peers, and for broadcast routes their cube) only when
+/// something reads them.
 #[derive(Debug, Clone, Default)]
 pub struct MeshSnapshot {
     pub name: PeerName,
@@ -18,9 +21,11 @@ pub struct MeshSnapshot {
     pub uid: u64,
     pub short_id: u16,
     pub version: u64,
-    pub peers: Vec<PeerStatus>,
-    pub unicast_routes: Vec<UnicastRoute>,
-    pub broadcast_routes: Vec<BroadcastRoute>,
+    topology: Vec<Arc<Peer>>,
+    routes: Arc<Routes>,
+    peers: OnceLock<Vec<PeerStatus>>,
+    unicast_routes: OnceLock<Vec<UnicastRoute>>,
+    broadcast_routes: OnceLock<Vec<BroadcastRoute>>,
     pub connections: Vec<LocalConnectionStatus>,
     pub targets: Vec<String>,
     pub termination_count: u64,
@@ -29,6 +34,8 @@ pub struct MeshSnapshot {
     /// The kernel's smoothed RTT of each connected peer's TCP connection, kept current by
     /// the connection (not only when the snapshot is made).
     pub rtts: BTreeMap<PeerName, Rtt>,
+    /// The peer expected at each target's address (see `weave_mesh::Target::peer`).
+    pub target_peers: BTreeMap<String, PeerName>,
 }
 
 /// The kernel's RTT of one connection: written by its connection task, read by the API.
@@ -57,6 +64,11 @@ pub struct ConnView {
 }
 
 impl MeshSnapshot {
+    /// The whole path to each reachable peer (`weave_mesh::unicast_paths`), computed now.
+    pub fn unicast_paths(&self) -> BTreeMap<PeerName, Vec<PeerName>> {
+        weave_mesh::unicast_paths(self.topology.iter().map(|p| &**p), self.name)
+    }
+
     /// `password`: whether connections may be encrypted (`--password`), which their status
     /// says. `now` and `wall` are the same moment, to show when targets are retried.
     pub fn new(
@@ -68,44 +80,6 @@ impl MeshSnapshot {
     ) -> MeshSnapshot {
         let nicks: BTreeMap<PeerName, &str> = m.peers.iter().map(|p| (p.name, p.nickname.as_str())).collect();
         let nick = |name: &PeerName| nicks.get(name).copied().unwrap_or_default().to_string();
-        let peers = m
-            .peers
-            .iter()
-            .map(|p| PeerStatus {
-                name: p.name.to_string(),
-                nick_name: p.nickname.clone(),
-                uid: p.uid,
-                short_id: p.short_id,
-                version: p.version,
-                connections: p
-                    .conns
-                    .iter()
-                    .map(|(remote, c)| PeerConnectionStatus {
-                        name: remote.to_string(),
-                        nick_name: nick(remote),
-                        address: c.remote_tcp_addr.clone(),
-                        outbound: c.outbound,
-                        established: c.established,
-                    })
-                    .collect(),
-            })
-            .collect();
-        let unicast_routes = m
-            .routes
-            .unicast
-            .iter()
-            .map(|(dest, via)| UnicastRoute { dest: dest.to_string(), via: via.to_string() })
-            .collect();
-        let broadcast_routes = m
-            .routes
-            .broadcast
-            .iter()
-            .map(|(src, via)| BroadcastRoute {
-                source: src.to_string(),
-                via: via.iter().map(|n| n.to_string()).collect(),
-            })
-            .collect();
-
         let mut connections = Vec::new();
         let mut overlays = BTreeMap::new();
         let mut rtts = BTreeMap::new();
@@ -139,7 +113,11 @@ impl MeshSnapshot {
                 attrs: (!attrs.is_empty()).then_some(attrs),
             });
         }
+        let mut target_peers = BTreeMap::new();
         for t in &m.targets {
+            if let Some(p) = t.peer {
+                target_peers.insert(t.address.clone(), p);
+            }
             let at = |i: Instant| {
                 let wall_at = if i >= now { wall + (i - now) } else { wall - (now - i) };
                 crate::timefmt::go_string(wall_at)
@@ -167,15 +145,77 @@ impl MeshSnapshot {
             uid: us.uid,
             short_id: us.short_id,
             version: us.version,
-            peers,
-            unicast_routes,
-            broadcast_routes,
+            topology: m.peers,
+            routes: m.routes,
+            peers: OnceLock::new(),
+            unicast_routes: OnceLock::new(),
+            broadcast_routes: OnceLock::new(),
             connections,
             targets: m.direct_peers,
             termination_count: m.termination_count,
             overlays,
             rtts,
+            target_peers,
         }
+    }
+}
+
+impl MeshSnapshot {
+    /// Every peer of the topology with the connections it announces.
+    pub fn peers(&self) -> &[PeerStatus] {
+        self.peers.get_or_init(|| {
+            let nicks: BTreeMap<PeerName, &str> =
+                self.topology.iter().map(|p| (p.name, p.nickname.as_str())).collect();
+            self.topology
+                .iter()
+                .map(|p| PeerStatus {
+                    name: p.name.to_string(),
+                    nick_name: p.nickname.clone(),
+                    uid: p.uid,
+                    short_id: p.short_id,
+                    version: p.version,
+                    connections: p
+                        .conns
+                        .iter()
+                        .map(|(remote, c)| PeerConnectionStatus {
+                            name: remote.to_string(),
+                            nick_name: nicks.get(remote).copied().unwrap_or_default().to_string(),
+                            address: c.remote_tcp_addr.clone(),
+                            outbound: c.outbound,
+                            established: c.established,
+                        })
+                        .collect(),
+                })
+                .collect()
+        })
+    }
+
+    /// The names of the topology's peers.
+    pub fn peer_names(&self) -> impl Iterator<Item = PeerName> + '_ {
+        self.topology.iter().map(|p| p.name)
+    }
+
+    pub fn unicast_routes(&self) -> &[UnicastRoute] {
+        self.unicast_routes.get_or_init(|| {
+            self.routes
+                .unicast
+                .iter()
+                .map(|(dest, via)| UnicastRoute { dest: dest.to_string(), via: via.to_string() })
+                .collect()
+        })
+    }
+
+    pub fn broadcast_routes(&self) -> &[BroadcastRoute] {
+        self.broadcast_routes.get_or_init(|| {
+            self.routes
+                .broadcast()
+                .into_iter()
+                .map(|(src, via)| BroadcastRoute {
+                    source: src.to_string(),
+                    via: via.iter().map(|n| n.to_string()).collect(),
+                })
+                .collect()
+        })
     }
 }
 
@@ -262,8 +302,8 @@ mod tests {
         assert_eq!(s.rtts[&them].get(), Some(Duration::from_micros(900)));
         // host2 has not announced the connection back yet: no route over it, but our peer
         // announces it.
-        assert_eq!(s.unicast_routes.len(), 1, "ourselves only: {:?}", s.unicast_routes);
-        let us = s.peers.iter().find(|p| p.nick_name == "host1").expect("ourselves");
+        assert_eq!(s.unicast_routes().len(), 1, "ourselves only: {:?}", s.unicast_routes());
+        let us = s.peers().iter().find(|p| p.nick_name == "host1").expect("ourselves");
         assert_eq!(us.connections[0].nick_name, "host2");
     }
 

@@ -48,13 +48,12 @@ impl PolicyGossiper {
         PolicyGossiper { service, kick }
     }
 
-    fn merge(&mut self, update: &[u8]) -> Result<Option<Box<dyn GossipData>>, GossipError> {
-        match self.service.merge_gossip(update) {
-            Ok(None) => Ok(None),
-            Ok(Some(new)) => {
+    fn merge(&mut self, update: Update) -> Result<Option<Box<dyn GossipData>>, GossipError> {
+        match update {
+            Ok(incoming) => Ok(self.service.merge_state(incoming).map(|new| {
                 let _ = self.kick.try_send(());
-                Ok(PolicyData::boxed(&new))
-            }
+                Box::new(PolicyData(new)) as Box<dyn GossipData>
+            })),
             Err(e) => {
                 tracing::warn!("refusing policy gossip: {e}");
                 Err(GossipError(e.to_string()))
@@ -63,20 +62,27 @@ impl PolicyGossiper {
     }
 }
 
+/// Policy gossip as the connection's task decodes it.
+type Update = Result<State, weave_policy::gossip::GossipError>;
+
 impl Gossiper for PolicyGossiper {
-    fn on_gossip_unicast(
-        &mut self,
-        _src: PeerName,
-        _msg: &[u8],
-        _out: &mut Outbox,
-    ) -> Result<(), GossipError> {
+    type Update = Update;
+    type Unicast = ();
+
+    fn decode_update(payload: &[u8]) -> Update {
+        State::decode(payload)
+    }
+
+    fn decode_unicast(_payload: &[u8]) {}
+
+    fn on_gossip_unicast(&mut self, _src: PeerName, _msg: (), _out: &mut Outbox) -> Result<(), GossipError> {
         Ok(())
     }
 
     fn on_gossip_broadcast(
         &mut self,
         _src: PeerName,
-        update: &[u8],
+        update: Update,
         _out: &mut Outbox,
     ) -> Result<Option<Box<dyn GossipData>>, GossipError> {
         self.merge(update)
@@ -88,7 +94,7 @@ impl Gossiper for PolicyGossiper {
 
     fn on_gossip(
         &mut self,
-        update: &[u8],
+        update: Update,
         _out: &mut Outbox,
     ) -> Result<Option<Box<dyn GossipData>>, GossipError> {
         self.merge(update)
@@ -131,12 +137,18 @@ mod tests {
         .unwrap();
         let delta = other.put_policies(&mut theirs, &p).encode();
         let mut out = Outbox::default();
-        let relay = g.on_gossip(&delta, &mut out).unwrap().expect("new gossip is relayed");
+        let relay = g
+            .on_gossip(PolicyGossiper::decode_update(&delta), &mut out)
+            .unwrap()
+            .expect("new gossip is relayed");
         assert_eq!(relay.encode(), vec![delta.clone()]);
         assert!(woken.try_recv().is_ok(), "the kernel worker is woken");
         assert_eq!(service.policy_count(), 1);
-        assert!(g.on_gossip(&delta, &mut out).unwrap().is_none(), "old news is not relayed");
-        assert!(g.on_gossip(b"{\"policies\": 7}", &mut out).is_err());
+        assert!(
+            g.on_gossip(PolicyGossiper::decode_update(&delta), &mut out).unwrap().is_none(),
+            "old news is not relayed"
+        );
+        assert!(g.on_gossip(PolicyGossiper::decode_update(b"{\"policies\": 7}"), &mut out).is_err());
         // Our full state goes out periodically.
         let full = g.gossip().unwrap().encode();
         assert_eq!(State::decode(&full[0]).unwrap(), theirs);

@@ -236,11 +236,15 @@ impl PolicyService {
     /// merges it into the state and the model and leaves the kernel work for
     /// [`PolicyService::sync_pending`]. Returns what was new, to relay.
     pub fn merge_gossip(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>, ServiceError> {
-        let incoming = State::decode(bytes)?;
+        Ok(self.merge_state(State::decode(bytes)?).map(|new| new.encode()))
+    }
+
+    /// Merges decoded gossip; returns what was new to us (to relay), if anything.
+    pub fn merge_state(&self, incoming: State) -> Option<State> {
         let mut g = self.lock();
         let new = g.state.merge(incoming);
         if new.is_empty() {
-            return Ok(None);
+            return None;
         }
         g.dirty = true;
         if !new.policies.is_empty() {
@@ -260,7 +264,7 @@ impl PolicyService {
                 g.pending.extend(c);
             }
         }
-        Ok(Some(new.encode()))
+        Some(new)
     }
 
     /// Brings the kernel up to the model after gossip (blocking: an nft run).

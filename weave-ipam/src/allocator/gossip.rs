@@ -7,7 +7,7 @@ use weave_wire::PeerName;
 
 use super::{Allocator, GossipError, Output, TICK_INTERVAL};
 use crate::address::Range;
-use crate::messages::{GossipState, Unicast, MSG_RING_UPDATE};
+use crate::messages::{GossipState, MessageError, Unicast, MSG_RING_UPDATE};
 use crate::ring::RingError;
 
 impl Allocator {
@@ -19,8 +19,19 @@ impl Allocator {
         src: PeerName,
         payload: &[u8],
     ) -> Result<(), GossipError> {
+        self.on_unicast_message(now, src, Unicast::decode(payload))
+    }
+
+    /// [`Allocator::on_gossip_unicast`] with the payload decoded already (by the connection's
+    /// task, away from whoever holds the allocator).
+    pub fn on_unicast_message(
+        &mut self,
+        now: Duration,
+        src: PeerName,
+        msg: Result<Unicast, MessageError>,
+    ) -> Result<(), GossipError> {
         self.now = now;
-        let result = match Unicast::decode(payload) {
+        let result = match msg {
             Err(e) => Err(e.into()),
             Ok(Unicast::SpaceRequest(r)) => {
                 // Without a ring there is nothing to give; they will ask again.
@@ -47,8 +58,18 @@ impl Allocator {
         src: PeerName,
         payload: &[u8],
     ) -> Result<Option<Vec<u8>>, GossipError> {
+        self.on_broadcast_state(now, src, GossipState::decode(payload))
+    }
+
+    /// [`Allocator::on_gossip_broadcast`] with the payload decoded already.
+    pub fn on_broadcast_state(
+        &mut self,
+        now: Duration,
+        src: PeerName,
+        state: Result<GossipState, MessageError>,
+    ) -> Result<Option<Vec<u8>>, GossipError> {
         self.now = now;
-        let result = match GossipState::decode(payload) {
+        let result = match state {
             Ok(state) => self.update(sender(src), state),
             Err(e) => Err(e.into()),
         };
@@ -59,8 +80,17 @@ impl Allocator {
     /// Periodic or connection-start gossip (sender unknown). Weave never propagates a delta for
     /// this channel, so the result is always `None`.
     pub fn on_gossip(&mut self, now: Duration, payload: &[u8]) -> Result<Option<Vec<u8>>, GossipError> {
+        self.on_gossip_state(now, GossipState::decode(payload))
+    }
+
+    /// [`Allocator::on_gossip`] with the payload decoded already.
+    pub fn on_gossip_state(
+        &mut self,
+        now: Duration,
+        state: Result<GossipState, MessageError>,
+    ) -> Result<Option<Vec<u8>>, GossipError> {
         self.now = now;
-        let result = match GossipState::decode(payload) {
+        let result = match state {
             Ok(state) => self.update(None, state),
             Err(e) => Err(e.into()),
         };

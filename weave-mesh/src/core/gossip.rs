@@ -3,10 +3,12 @@
 //! on; our own and relayed gossip waits in each connection's senders until it has room.
 
 use super::{ConnId, Mesh, MeshEvent, Output, GC_DELAY, TOPOLOGY, WINDOW};
-use crate::gossip::{GossipData, Messages, Outbox, Pending, Picked, Senders, TopologyNames};
-use crate::peers::Peers;
-use crate::routes::broadcast_all_hops;
-use std::collections::BTreeSet;
+use crate::gossip::{
+    DecodeFns, Decoded, GossipData, Messages, Outbox, Pending, Picked, Senders, TopologyNames,
+};
+use crate::inbound::Payload;
+use crate::peers::{Peers, TopologyUpdate};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 use weave_wire::protocol::{GossipMsg, Message, UnicastMsg};
 use weave_wire::PeerName;
@@ -116,9 +118,8 @@ impl Mesh {
     /// A broadcast from `src` along its broadcast tree (over all connections).
     pub(super) fn relay_broadcast(&mut self, src: PeerName, channel: &str, data: Pending) {
         self.ensure_routes();
-        let peers = &self.peers;
-        let hops = self.broadcast_all.entry(src).or_insert_with(|| broadcast_all_hops(peers, src)).clone();
-        for hop in hops {
+        let routes = self.routes.clone();
+        for &hop in routes.broadcast_all_hops(&src) {
             if let Some(&id) = self.by_remote.get(&hop) {
                 if let Some(s) = self.conn_senders(id) {
                     s.broadcast(channel, src, data.clone_pending());
@@ -145,7 +146,7 @@ impl Mesh {
         for id in ids {
             while let Some(c) = self.conns.get_mut(&id).filter(|c| c.inflight < WINDOW) {
                 let Some(picked) = c.senders.pick() else { break };
-                let bodies = encode_picked(&self.peers, self.cfg.name, picked);
+                let bodies = encode_picked(&mut self.peers, self.cfg.name, picked);
                 let c = self.conns.get_mut(&id).expect("still present");
                 c.inflight += bodies.len();
                 for body in bodies {
@@ -155,98 +156,109 @@ impl Mesh {
         }
     }
 
-    pub(super) fn on_gossip(&mut self, now: Instant, g: GossipMsg) -> Result<(), String> {
-        if g.channel == TOPOLOGY {
-            let applied = self.apply_topology(now, &g.payload)?;
-            if !applied.is_empty() {
-                self.relay(g.src, TOPOLOGY, Pending::Topology(TopologyNames(applied)));
+    pub(super) fn on_gossip(
+        &mut self,
+        now: Instant,
+        channel: String,
+        src: PeerName,
+        data: Payload,
+    ) -> Result<(), String> {
+        let data = match data {
+            Payload::Topology(update) => {
+                let applied = self.apply_topology(now, update?);
+                if !applied.is_empty() {
+                    self.relay(src, TOPOLOGY, Pending::Topology(TopologyNames(applied)));
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
-        let delta = match self.channels.get_mut(&g.channel) {
+            other => other,
+        };
+        let delta = match self.channels.get_mut(&channel) {
             Some(gossiper) => {
+                let decoded = decoded(&self.decoders, &channel, data, false);
                 let mut out = Outbox::default();
-                let r = gossiper.on_gossip(&g.payload, &mut out).map_err(|e| e.to_string());
-                self.send_outbox(&g.channel, out);
+                let r = gossiper.on_gossip(decoded, &mut out).map_err(|e| e.to_string());
+                self.send_outbox(&channel, out);
                 r?
             }
             None => {
+                let Payload::Raw(payload) = data else { return Ok(()) };
                 let interval = self.cfg.gossip_interval;
-                let s = self.surrogates.entry(g.channel.clone()).or_default();
-                s.on_gossip(now, &g.payload, interval).map(|m| Box::new(m) as Box<dyn GossipData>)
+                let s = self.surrogates.entry(channel.clone()).or_default();
+                s.on_gossip(now, &payload, interval).map(|m| Box::new(m) as Box<dyn GossipData>)
             }
         };
         if let Some(d) = delta {
-            self.relay(g.src, &g.channel, Pending::Data(d));
+            self.relay(src, &channel, Pending::Data(d));
         }
         Ok(())
     }
 
-    pub(super) fn on_broadcast(&mut self, now: Instant, g: GossipMsg) -> Result<(), String> {
-        if g.channel == TOPOLOGY {
-            let received = self.apply_topology_received(now, &g.payload)?;
-            if !received.is_empty() {
-                self.relay_broadcast(g.src, TOPOLOGY, Pending::Topology(TopologyNames(received)));
+    pub(super) fn on_broadcast(
+        &mut self,
+        now: Instant,
+        channel: String,
+        src: PeerName,
+        data: Payload,
+    ) -> Result<(), String> {
+        let data = match data {
+            Payload::Topology(update) => {
+                let received = self.apply_topology_received(now, update?);
+                if !received.is_empty() {
+                    self.relay_broadcast(src, TOPOLOGY, Pending::Topology(TopologyNames(received)));
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
-        let relay = match self.channels.get_mut(&g.channel) {
+            other => other,
+        };
+        let relay = match self.channels.get_mut(&channel) {
             Some(gossiper) => {
+                let decoded = decoded(&self.decoders, &channel, data, false);
                 let mut out = Outbox::default();
-                let r = gossiper.on_gossip_broadcast(g.src, &g.payload, &mut out).map_err(|e| e.to_string());
-                self.send_outbox(&g.channel, out);
+                let r = gossiper.on_gossip_broadcast(src, decoded, &mut out).map_err(|e| e.to_string());
+                self.send_outbox(&channel, out);
                 r?
             }
-            None => Some(Box::new(Messages(vec![g.payload.clone()])) as Box<dyn GossipData>),
+            None => match data {
+                Payload::Raw(payload) => Some(Box::new(Messages(vec![payload])) as Box<dyn GossipData>),
+                _ => None,
+            },
         };
         if let Some(d) = relay {
-            self.relay_broadcast(g.src, &g.channel, Pending::Data(d));
+            self.relay_broadcast(src, &channel, Pending::Data(d));
         }
         Ok(())
     }
 
-    pub(super) fn on_unicast(&mut self, u: UnicastMsg, body: &[u8]) -> Result<(), String> {
-        if u.dst != self.cfg.name {
-            if let Err(e) = self.relay_unicast(u.dst, body.to_vec()) {
-                tracing::info!(channel = %u.channel, "[gossip]: {e}");
-            }
+    pub(super) fn on_unicast(&mut self, channel: String, src: PeerName, data: Payload) -> Result<(), String> {
+        if !self.channels.contains_key(&channel) {
             return Ok(());
         }
-        if u.channel == TOPOLOGY {
-            return Err("unexpected topology gossip unicast".into());
-        }
-        match self.channels.get_mut(&u.channel) {
-            Some(g) => {
-                let mut out = Outbox::default();
-                let r = g.on_gossip_unicast(u.src, &u.payload, &mut out).map_err(|e| e.to_string());
-                self.send_outbox(&u.channel, out);
-                r
-            }
-            None => Ok(()),
-        }
+        let decoded = decoded(&self.decoders, &channel, data, true);
+        let gossiper = self.channels.get_mut(&channel).expect("checked above");
+        let mut out = Outbox::default();
+        let r = gossiper.on_gossip_unicast(src, decoded, &mut out).map_err(|e| e.to_string());
+        self.send_outbox(&channel, out);
+        r
     }
 
     /// Applies a topology update; returns the names whose information was new.
-    fn apply_topology(&mut self, now: Instant, payload: &[u8]) -> Result<BTreeSet<PeerName>, String> {
-        Ok(self.apply_topology_full(now, payload)?.1)
+    fn apply_topology(&mut self, now: Instant, update: TopologyUpdate) -> BTreeSet<PeerName> {
+        self.apply_topology_full(now, update).1
     }
 
     /// Applies a topology broadcast; returns every name it carried, all relayed as Weave.
-    fn apply_topology_received(
-        &mut self,
-        now: Instant,
-        payload: &[u8],
-    ) -> Result<BTreeSet<PeerName>, String> {
-        Ok(self.apply_topology_full(now, payload)?.0)
+    fn apply_topology_received(&mut self, now: Instant, update: TopologyUpdate) -> BTreeSet<PeerName> {
+        self.apply_topology_full(now, update).0
     }
 
     fn apply_topology_full(
         &mut self,
         now: Instant,
-        payload: &[u8],
-    ) -> Result<(BTreeSet<PeerName>, BTreeSet<PeerName>), String> {
+        update: TopologyUpdate,
+    ) -> (BTreeSet<PeerName>, BTreeSet<PeerName>) {
         let known_before = self.peers.names();
-        let applied = self.peers.apply_update(payload).map_err(|e| e.to_string())?;
+        let applied = self.peers.apply_decoded(update);
         let added: Vec<PeerName> = self.peers.names().difference(&known_before).copied().collect();
         for name in &added {
             if let Some(p) = self.peers.get(name) {
@@ -269,12 +281,26 @@ impl Mesh {
             self.mark_routes_dirty(now);
         }
         self.gc_at.get_or_insert(now + GC_DELAY);
-        Ok((applied.received, new))
+        (applied.received, new)
+    }
+}
+
+/// The channel's decoded payload; one that arrived raw (decoded before the channel was
+/// registered) is decoded here.
+fn decoded(decoders: &BTreeMap<String, DecodeFns>, channel: &str, data: Payload, unicast: bool) -> Decoded {
+    match data {
+        Payload::Decoded(d) => d,
+        Payload::Raw(bytes) => match decoders.get(channel) {
+            Some(d) if unicast => (d.unicast)(&bytes),
+            Some(d) => (d.update)(&bytes),
+            None => Box::new(()),
+        },
+        Payload::Topology(_) => Box::new(()),
     }
 }
 
 /// Encodes a picked item: tag 4 with ourselves as src, or tag 6 with the originator.
-fn encode_picked(peers: &Peers, us: PeerName, picked: Picked) -> Vec<Vec<u8>> {
+fn encode_picked(peers: &mut Peers, us: PeerName, picked: Picked) -> Vec<Vec<u8>> {
     let (channel, src, data, broadcast) = match picked {
         Picked::Gossip { channel, data } => (channel, us, data, false),
         Picked::Broadcast { channel, src, data } => (channel, src, data, true),

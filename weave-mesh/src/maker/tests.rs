@@ -47,7 +47,7 @@ fn connections_to_ourselves_are_never_retried_and_not_counted() {
     let mut m = ConnectionMaker::new(6783, true);
     m.initiate(t0, vec![("10.0.0.1".into(), addr("10.0.0.1:0"))], false);
     m.run(t0, &[], &us());
-    m.connection_created("10.0.0.1:6783", true);
+    m.connection_created("10.0.0.1:6783", true, PeerName(1));
     m.connection_terminated(
         t0,
         "10.0.0.1:6783",
@@ -94,6 +94,9 @@ fn discovery_targets_come_from_other_peers_connections() {
             Attempt { address: "10.0.0.4:6783".into(), accept_new_peer: false },
         ]
     );
+    // Each discovered target knows the peer announced there.
+    let peer_at = |a: &str| m.targets()[a].peer;
+    assert_eq!((peer_at("10.0.0.3:7000"), peer_at("10.0.0.4:6783")), (Some(PeerName(3)), Some(PeerName(4))));
     // Without discovery nothing is dialled.
     let mut m = ConnectionMaker::new(6783, false);
     assert!(m.run(t0, &ours, &ps).0.is_empty());
@@ -117,4 +120,18 @@ fn a_peer_without_port_is_not_dialled_while_it_is_connected_inbound() {
     m.initiate(t0, vec![("10.0.0.2".into(), addr("10.0.0.2:0"))], false);
     let ours = [OurConn { peer: PeerName(2), addr: "10.0.0.2:51234", outbound: false }];
     assert!(m.run(t0, &ours, &us()).0.is_empty());
+}
+
+#[test]
+fn a_failing_target_remembers_the_peer_its_last_connection_reached() {
+    let t0 = Instant::now();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+    let mut m = ConnectionMaker::new(6783, false);
+    m.initiate(t0, vec![("10.0.0.2".into(), addr("10.0.0.2:0"))], false);
+    m.run(t0, &[], &us());
+    assert_eq!(m.targets()["10.0.0.2:6783"].peer, None, "not known before it connects");
+    m.connection_created("10.0.0.2:6783", true, PeerName(2));
+    m.connection_terminated(t0, "10.0.0.2:6783", true, Ending::Error, "read timeout".into(), &mut rng);
+    let t = &m.targets()["10.0.0.2:6783"];
+    assert_eq!((t.state, t.peer), (TargetState::Waiting, Some(PeerName(2))));
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::peers::ConnSummary;
+use crate::peers::{ConnSummary, Peer};
 
 fn n(x: u64) -> PeerName {
     PeerName(x)
@@ -62,7 +62,7 @@ fn gossip_broadcasts_also_use_one_way_links_the_datapath_does_not() {
     let ps = topo(1, &[(1, 2)], &[(1, 3)]);
     let r = Routes::calculate(&ps);
     assert_eq!(r.broadcast_hops(&n(1)), [n(2)]);
-    assert_eq!(broadcast_all_hops(&ps, n(1)), [n(2), n(3)]);
+    assert_eq!(r.broadcast_all_hops(&n(1)), [n(2), n(3)]);
     assert!(r.broadcast_hops(&n(3)).is_empty(), "3 is no source over established links");
 }
 
@@ -113,4 +113,122 @@ fn random_neighbours_picks_distinct_neighbours_up_to_twice_log2_peers() {
     }
 }
 
-use rand::SeedableRng;
+/// mesh's `routes.go` as first written here, over the peers' own maps: the reference the
+/// indexed searches must agree with.
+mod reference {
+    use super::*;
+
+    pub fn routes_from(
+        peers: &Peers,
+        from: PeerName,
+        stop_at: Option<PeerName>,
+        symmetric: bool,
+    ) -> (bool, BTreeMap<PeerName, PeerName>) {
+        let mut routes = BTreeMap::new();
+        routes.insert(from, PeerName::UNKNOWN);
+        let mut next = vec![from];
+        while !next.is_empty() {
+            let mut worklist = std::mem::take(&mut next);
+            worklist.sort();
+            for cur in worklist {
+                if Some(cur) == stop_at {
+                    return (true, routes);
+                }
+                let Some(cur_peer) = peers.get(&cur) else { continue };
+                for remote in connected(peers, cur_peer, symmetric, &routes) {
+                    next.push(remote);
+                    let hop = if cur == from { remote } else { routes[&cur] };
+                    routes.insert(remote, hop);
+                }
+            }
+        }
+        (false, routes)
+    }
+
+    fn connected(
+        peers: &Peers,
+        peer: &Peer,
+        symmetric: bool,
+        exclude: &BTreeMap<PeerName, PeerName>,
+    ) -> Vec<PeerName> {
+        peer.conns
+            .iter()
+            .filter(|(remote, c)| {
+                if (symmetric && !c.established) || exclude.contains_key(remote) {
+                    return false;
+                }
+                let Some(remote_peer) = peers.get(remote) else { return false };
+                !symmetric || remote_peer.conns.get(&peer.name).is_some_and(|back| back.established)
+            })
+            .map(|(remote, _)| *remote)
+            .collect()
+    }
+
+    pub fn broadcast_hops(peers: &Peers, source: PeerName, symmetric: bool) -> Vec<PeerName> {
+        let us = peers.ourself();
+        if peers.get(&source).is_none() {
+            return vec![];
+        }
+        let (found, reached) = routes_from(peers, source, Some(us.name), symmetric);
+        if !found {
+            return vec![];
+        }
+        connected(peers, us, symmetric, &reached)
+    }
+}
+
+#[test]
+fn indexed_searches_agree_with_the_reference_on_random_topologies() {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(11);
+    for round in 0..200 {
+        let size = rng.random_range(2..14u64);
+        let mut links = vec![];
+        let mut one_way = vec![];
+        for a in 1..=size {
+            for b in a + 1..=size {
+                match rng.random_range(0..10) {
+                    0..=2 => links.push((a, b)),
+                    3 => one_way.push((a, b)),
+                    4 => one_way.push((b, a)),
+                    _ => {}
+                }
+            }
+        }
+        let us = rng.random_range(1..=size);
+        let ps = topo(us, &links, &one_way);
+        let r = Routes::calculate(&ps);
+        assert_eq!(r.unicast, reference::routes_from(&ps, n(us), None, true).1, "round {round}");
+        assert_eq!(r.unicast_all, reference::routes_from(&ps, n(us), None, false).1, "round {round}");
+        for src in ps.names() {
+            let want =
+                if r.unicast.contains_key(&src) { reference::broadcast_hops(&ps, src, true) } else { vec![] };
+            assert_eq!(r.broadcast_hops(&src), want, "round {round}, source {src}");
+            assert_eq!(
+                r.broadcast_all_hops(&src),
+                reference::broadcast_hops(&ps, src, false),
+                "round {round}, source {src}"
+            );
+        }
+    }
+}
+
+use rand::{RngExt, SeedableRng};
+
+#[test]
+fn paths_follow_each_hops_own_next_hop_to_the_destination() {
+    // 1 - 2 - 3 - 4, and 2 - 5 - 4: from 1, 4 is three hops away either way; 2 picks 3 (the
+    // lower name) and 3 goes straight to 4.
+    let ps = topo(1, &[(1, 2), (2, 3), (3, 4), (2, 5), (5, 4)], &[(1, 6)]);
+    let copy: Vec<Peer> = ps.iter().cloned().collect();
+    let paths = unicast_paths(&copy, n(1));
+    assert_eq!(paths[&n(2)], [n(2)]);
+    assert_eq!(paths[&n(4)], [n(2), n(3), n(4)]);
+    assert_eq!(paths[&n(5)], [n(2), n(5)]);
+    assert!(!paths.contains_key(&n(1)), "no path to ourselves");
+    assert!(!paths.contains_key(&n(6)), "a one-way link is no route");
+    // The first hop is always the routes' own next hop.
+    let r = Routes::calculate(&ps);
+    for (dest, path) in &paths {
+        assert_eq!(r.next_hop(dest), Some(path[0]));
+    }
+}

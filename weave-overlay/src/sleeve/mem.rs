@@ -230,13 +230,7 @@ pub fn pair(now: Instant, mtu: u32, key: Option<[u8; 32]>, record: bool) -> (End
         fwd.mtu.store(mtu, Ordering::Relaxed);
         let payload = mtu as usize + fwd.overhead_df() - super::forwarder::UDP_OVERHEAD;
         fwd.max_payload.store(payload as u32, Ordering::Relaxed);
-        let mut routes = Routes::default();
-        routes.known.extend([us.0, them.0]);
-        routes.unicast.insert(them.0, them.0);
-        routes.unicast.insert(us.0, PeerName::UNKNOWN);
-        routes.broadcast.insert(us.0, vec![them.0]);
-        routes.broadcast.insert(them.0, vec![]);
-        sh.routes.store(Arc::new(routes));
+        sh.routes.store(Arc::new(Routes::of_links(us.0, &[(us.0, them.0)])));
         sh.fwds.store(Arc::new([(them.0, fwd)].into_iter().collect()));
         let worker = Worker::new(sh.clone(), now);
         End { name: us.0, addr: us.1, sh, port, wire, worker, events }

@@ -1,13 +1,15 @@
 //! The Enter popup: everything known about the selected row.
 
+use super::chart;
 use super::peers::state_style;
-use super::widgets::{self, field, DIM, OK, WARN};
+use super::widgets::{self, field, wrapped, DIM, OK, WARN};
 use crate::app::App;
-use crate::views::{allocation_rows, dns_rows, event_rows, nicknames, peer_rows, route_rows, Tab};
+use crate::rates::History;
+use crate::topology::NodeKind;
+use crate::views::{allocation_rows, dns_rows, event_rows, graph, nicknames, peer_rows, route_rows, Tab};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Sparkline};
 use ratatui::Frame;
 
 const W: usize = 11;
@@ -18,7 +20,19 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let sel = app.ui.selected();
     let pick = |n: usize| (n > 0).then(|| sel.min(n - 1));
     match app.ui.tab {
-        Tab::Overview => {}
+        Tab::Overview => {
+            let Some(g) = graph(d) else { return };
+            let Some(n) = super::overview::selected_node(app, &g) else { return };
+            let node = &g.nodes[n];
+            if node.kind == NodeKind::Us {
+                this_peer(f, area, app);
+            } else if let Some(r) = peer_rows(d, "")
+                .into_iter()
+                .find(|r| r.name.as_deref() == Some(node.key.as_str()) || r.address == node.key)
+            {
+                peer(f, area, app, &r);
+            }
+        }
         Tab::Peers => {
             let rows = peer_rows(d, filter);
             if let Some(i) = pick(rows.len()) {
@@ -83,7 +97,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             }
         }
         Tab::Events => {
-            let rows = event_rows(d, filter);
+            let rows = event_rows(d, filter, &app.ui.events);
             if let Some(e) = pick(rows.len()).map(|i| rows[i]) {
                 let mut lines =
                     vec![field("Time", W, e.time.clone()), field("Event", W, e.kind.clone()), Line::from("")];
@@ -102,38 +116,6 @@ fn popup_width(area: Rect) -> u16 {
 fn popup(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line>) {
     let h = lines.len() as u16 + 2;
     widgets::popup_text(f, widgets::popup(area, popup_width(area), h), title, lines);
-}
-
-/// `label value` with the value word-wrapped under itself into `width` columns: lines wrapped
-/// here are counted, so the popup is as tall as its text.
-fn wrapped<'a>(label: &'a str, indent: usize, value: &str, style: Style, width: usize) -> Vec<Line<'a>> {
-    let room = width.saturating_sub(indent).max(8);
-    let mut rows: Vec<String> = vec![];
-    let mut cur = String::new();
-    for word in value.split(' ') {
-        let n = word.chars().count();
-        if !cur.is_empty() && cur.chars().count() + 1 + n > room {
-            rows.push(std::mem::take(&mut cur));
-        }
-        if !cur.is_empty() {
-            cur.push(' ');
-        }
-        cur.push_str(word);
-        // A word longer than a row is cut into rows.
-        while cur.chars().count() > room {
-            let head: String = cur.chars().take(room).collect();
-            cur = cur.chars().skip(room).collect();
-            rows.push(head);
-        }
-    }
-    rows.push(cur);
-    rows.into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let l = if i == 0 { label } else { "" };
-            Line::from(vec![Span::styled(format!("{l:<indent$}"), widgets::LABEL), Span::styled(r, style)])
-        })
-        .collect()
 }
 
 fn peer(f: &mut Frame, area: Rect, app: &App, r: &crate::views::PeerRow) {
@@ -166,6 +148,22 @@ fn peer(f: &mut Frame, area: Rect, app: &App, r: &crate::views::PeerRow) {
             Span::styled(r.state.clone(), state_style(&r.state)),
         ]),
     ];
+    if let (Some(g), Some(name)) = (graph(d), r.name.as_deref()) {
+        if let Some(n) = g.index(name) {
+            let node = &g.nodes[n];
+            let route = match node.hops() {
+                Some(_) => {
+                    let mut names = vec![g.nodes[0].label().to_string()];
+                    names.extend(
+                        node.path.iter().map(|k| g.index(k).map_or(k.clone(), |i| g.nodes[i].label().into())),
+                    );
+                    names.join(" → ")
+                }
+                None => "none: unreachable".into(),
+            };
+            lines.extend(wrapped("Route", W, &route, Style::new(), inner));
+        }
+    }
     if let Some(o) = &r.overlay {
         let enc = if r.encrypted == Some(true) { "encrypted" } else { "not encrypted" };
         let mtu = r.mtu.map(|m| format!("MTU {m}")).unwrap_or_else(|| "MTU ?".into());
@@ -203,7 +201,7 @@ fn peer(f: &mut Frame, area: Rect, app: &App, r: &crate::views::PeerRow) {
                 s.tx_now().map(widgets::rate).unwrap_or("-".into())
             ),
         ));
-        lines.push(field("Dropped", W, format!("{} packets · now {:.0}/s", t.drops, s.drops)));
+        lines.push(field("Dropped", W, format!("{} packets · now {:.0}/s", t.drops, s.drops_now())));
     }
     if let Some(p) = d
         .snapshot
@@ -219,29 +217,55 @@ fn peer(f: &mut Frame, area: Rect, app: &App, r: &crate::views::PeerRow) {
         l.extend(conns);
         lines.push(Line::from(l));
     }
-    // Sparklines of both directions, where the popup has room for them below the text.
-    let room = area.height.saturating_sub(2);
-    let sparks = if series.is_some() && lines.len() as u16 + 6 <= room { 6 } else { 0 };
-    let h = lines.len() as u16 + 2 + sparks;
+    let history = series.map(|s| &s.history);
+    popup_with_charts(f, area, app, "peer", lines, width, history);
+}
+
+/// This peer: its totals over all connections, with the whole peer's graphs.
+fn this_peer(f: &mut Frame, area: Rect, app: &App) {
+    let d = app.shown();
+    let Some(s) = &d.snapshot else { return };
+    let (rx, tx) = d.rates.total_now();
+    let lines = vec![
+        field("Peer", W, format!("{} {} (this peer)", s.status.nickname, s.status.name)),
+        field("Traffic", W, format!("in {} out {}, all connections", widgets::rate(rx), widgets::rate(tx))),
+    ];
+    let width = area.width.saturating_sub(4).min(100);
+    popup_with_charts(f, area, app, "this peer", lines, width, Some(&d.rates.total));
+}
+
+/// A popup of `lines` with, where there is room below them, the throughput and drops graphs
+/// of `history` over the window the user picked.
+fn popup_with_charts(
+    f: &mut Frame,
+    area: Rect,
+    app: &App,
+    title: &str,
+    lines: Vec<Line>,
+    width: u16,
+    history: Option<&History>,
+) {
+    const THROUGHPUT: u16 = 10;
+    const DROPS: u16 = 7;
+    let room = area.height.saturating_sub(2).saturating_sub(lines.len() as u16);
+    let charts = match history {
+        Some(_) if room >= THROUGHPUT + DROPS => THROUGHPUT + DROPS,
+        Some(_) if room >= THROUGHPUT => THROUGHPUT,
+        _ => 0,
+    };
+    let h = lines.len() as u16 + 2 + charts;
     let rect = widgets::popup(area, width, h);
-    widgets::popup_text(f, rect, "peer", lines);
-    if let Some(s) = series.filter(|_| sparks > 0) {
-        let inner = rect.inner(ratatui::layout::Margin { horizontal: 1, vertical: 1 });
-        let [_, rx, tx] =
-            Layout::vertical([Constraint::Min(0), Constraint::Length(3), Constraint::Length(3)]).areas(inner);
-        let w = rx.width as usize;
-        let data = |q: &std::collections::VecDeque<f64>| -> Vec<u64> {
-            q.iter().skip(q.len().saturating_sub(w)).map(|v| *v as u64).collect()
-        };
-        let rx_title = format!(" received, last {} s ", s.rx.len().min(w));
-        f.render_widget(
-            Sparkline::default().data(data(&s.rx)).style(OK).block(Block::new().title(rx_title)),
-            rx,
-        );
-        f.render_widget(
-            Sparkline::default().data(data(&s.tx)).style(WARN).block(Block::new().title(" sent ")),
-            tx,
-        );
+    widgets::popup_text(f, rect, title, lines);
+    let Some(hist) = history.filter(|_| charts > 0) else { return };
+    let inner = rect.inner(ratatui::layout::Margin { horizontal: 1, vertical: 1 });
+    let now = app.shown().rates.now();
+    let drops_h = if charts > THROUGHPUT { DROPS } else { 0 };
+    let [_, tp, dr] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(THROUGHPUT), Constraint::Length(drops_h)])
+            .areas(inner);
+    chart::throughput(f, tp, hist, now, app.ui.window, "traffic");
+    if drops_h > 0 {
+        chart::drops(f, dr, hist, now, app.ui.window, "dropped");
     }
 }
 
@@ -276,23 +300,5 @@ fn time_of_day(at: &str) -> String {
     match at.split_once('T') {
         Some((_, t)) if t.len() >= 8 => format!("{}Z", &t[..8]),
         _ => at.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn text(lines: &[Line]) -> Vec<String> {
-        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
-    }
-
-    #[test]
-    fn wrapped_values_hang_under_themselves_and_long_words_are_cut() {
-        let l = wrapped("Info", 6, "one two three four", Style::new(), 16);
-        assert_eq!(text(&l), ["Info  one two", "      three four"]);
-        let l = wrapped("X", 2, "abcdefghijkl", Style::new(), 10);
-        assert_eq!(text(&l), ["X abcdefgh", "  ijkl"]);
-        assert!(l.iter().all(|l| l.width() <= 10));
     }
 }

@@ -1,11 +1,13 @@
 //! Drawing: a pure function of the [`App`] state into a ratatui frame. Each tab has its own
 //! module; this one lays out the header, the tab bar, the footer and the popups.
 
+mod chart;
 mod details;
 mod dns;
 mod events;
 mod help;
 mod ipam;
+mod map;
 mod overview;
 mod peers;
 mod routes;
@@ -43,14 +45,7 @@ pub fn render(f: &mut Frame, app: &App) {
         };
         widgets::notice(f, body, "weave top", vec![Line::from(text)]);
     } else {
-        match app.ui.tab {
-            Tab::Overview => overview::draw(f, body, app),
-            Tab::Peers => peers::draw(f, body, app),
-            Tab::Routes => routes::draw(f, body, app),
-            Tab::Ipam => ipam::draw(f, body, app),
-            Tab::Dns => dns::draw(f, body, app),
-            Tab::Events => events::draw(f, body, app),
-        }
+        draw_view(f, body, app);
     }
     draw_footer(f, footer, app);
     if app.ui.details {
@@ -58,6 +53,18 @@ pub fn render(f: &mut Frame, app: &App) {
     }
     if app.ui.help {
         help::draw(f, f.area(), app);
+    }
+}
+
+/// The current view: one module each (see `views` for how a view plugs in).
+fn draw_view(f: &mut Frame, area: Rect, app: &App) {
+    match app.ui.tab {
+        Tab::Overview => overview::draw(f, area, app),
+        Tab::Peers => peers::draw(f, area, app),
+        Tab::Routes => routes::draw(f, area, app),
+        Tab::Ipam => ipam::draw(f, area, app),
+        Tab::Dns => dns::draw(f, area, app),
+        Tab::Events => events::draw(f, area, app),
     }
 }
 
@@ -89,7 +96,9 @@ fn draw_tabs(f: &mut Frame, area: Rect, current: Tab) {
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-const HINTS: &str = " q quit  ? help  Tab/1-6 views  j/k move  / filter  Enter details  p pause";
+fn hints() -> String {
+    format!(" q quit  ? help  Tab/1-{} views  j/k move  / filter  Enter details  p pause", Tab::ALL.len())
+}
 
 fn draw_footer(f: &mut Frame, area: Rect, app: &App) {
     let filter = app.ui.filter();
@@ -101,7 +110,7 @@ fn draw_footer(f: &mut Frame, area: Rect, app: &App) {
             Span::styled("  Enter keep · Esc clear", DIM),
         ])
     } else {
-        let mut spans = vec![Span::styled(HINTS, DIM)];
+        let mut spans = vec![Span::styled(hints(), DIM)];
         if !filter.is_empty() {
             spans = vec![
                 Span::styled(" filter: ", widgets::LABEL),

@@ -66,7 +66,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let scale = rows
         .iter()
         .filter_map(|r| d.rates.get(r.rates_key.as_deref()?))
-        .flat_map(|s| s.rx.iter().zip(&s.tx).map(|(a, b)| a + b))
+        .flat_map(|s| s.history.iter().map(|p| p.rx + p.tx))
         .fold(SPARK_FLOOR, f64::max);
     let table_rows: Vec<Row> = rows.iter().map(|r| row(r, app, wide, spark_w, scale)).collect();
     widgets::list(f, area, app, "peers & connections", table_rows, header, widths);
@@ -102,7 +102,7 @@ fn row<'a>(r: &PeerRow, app: &App, wide: bool, spark_w: usize, scale: f64) -> Ro
         Some(s) => {
             cells.push(Cell::from(s.rx_now().map(widgets::rate).unwrap_or_else(|| "-".into())));
             cells.push(Cell::from(s.tx_now().map(widgets::rate).unwrap_or_else(|| "-".into())));
-            let sum = s.rx.iter().zip(&s.tx).map(|(a, b)| a + b);
+            let sum = s.history.iter().map(|p| p.rx + p.tx);
             cells.push(Cell::from(widgets::spark(sum, spark_w, scale)).style(OK));
         }
         None => cells.extend([Cell::from(""), Cell::from(""), Cell::from("")]),

@@ -148,3 +148,72 @@ fn tiny_terminals_do_not_panic() {
         app.ui.details = false;
     }
 }
+
+/// The overview of a cluster of `n` peers from host01, with `select` (a nickname) picked on the
+/// map; `None` leaves this peer picked.
+fn cluster_overview(n: usize, select: Option<&str>) -> App {
+    cluster_after(n, 12, select)
+}
+
+/// As [`cluster_overview`], after `polls` polls a second apart.
+fn cluster_after(n: usize, polls: u64, select: Option<&str>) -> App {
+    let mut app = fixtures::cluster_app(n, polls);
+    if let Some(nick) = select {
+        let g = crate::views::graph(app.shown()).expect("polled");
+        app.ui.selected[Tab::Overview.index()] =
+            g.nodes.iter().position(|x| x.nickname == nick).expect("that peer");
+    }
+    app
+}
+
+#[test]
+fn map_of_3_peers_with_a_sleeve_link_and_a_failing_target() {
+    let mut app = on_tab(Tab::Overview);
+    press(&mut app, &[KeyCode::Down, KeyCode::Down]); // host3, through host2
+    snap("map_3", &app);
+}
+
+#[test]
+fn map_of_10_peers_with_a_failed_link_routed_around() {
+    // host07: our dial fails, so the route goes through host02.
+    let app = cluster_overview(10, Some("host07"));
+    snap("map_10", &app);
+}
+
+#[test]
+fn map_of_60_peers_groups_what_does_not_fit_and_says_so() {
+    let app = cluster_overview(60, Some("host25"));
+    snap("map_60", &app);
+    insta::assert_snapshot!("map_60_160x50", screen(&app, 160, 50));
+}
+
+#[test]
+fn graphs_of_a_connection_over_the_window_picked() {
+    // host03 runs on sleeve and drops packets; two minutes of samples.
+    let mut app = cluster_after(10, 120, Some("host03"));
+    press(&mut app, &[KeyCode::Enter]);
+    insta::assert_snapshot!("graphs_connection_5min_120x40", screen(&app, 120, 40));
+    press(&mut app, &[KeyCode::Char('w'), KeyCode::Char('w')]);
+    insta::assert_snapshot!("graphs_connection_1min_120x40", screen(&app, 120, 40));
+}
+
+#[test]
+fn graphs_of_the_whole_peer() {
+    let mut app = cluster_after(10, 120, None);
+    press(&mut app, &[KeyCode::Enter]);
+    insta::assert_snapshot!("graphs_this_peer_120x40", screen(&app, 120, 40));
+}
+
+#[test]
+fn events_filtered_by_kind_and_peer_while_paused() {
+    let mut app = on_tab(Tab::Events);
+    press(&mut app, &[KeyCode::Char('n'), KeyCode::Char('n'), KeyCode::Char('p')]);
+    for i in 0..3 {
+        app.update(fixtures::streamed(
+            "routes_changed",
+            r#"{"type":"routes_changed"}"#.into(),
+            &format!("12:01:0{i}"),
+        ));
+    }
+    insta::assert_snapshot!("events_peer_paused_120x40", screen(&app, 120, 40));
+}

@@ -2,7 +2,7 @@
 
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
@@ -80,15 +80,38 @@ pub fn field<'a>(label: &'a str, w: usize, value: impl Into<ratatui::text::Span<
     Line::from(vec![ratatui::text::Span::styled(format!("{label:<w$}"), LABEL), value.into()])
 }
 
-/// Shortens `s` to `w` characters, marking the cut.
-pub fn clip(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
-        out.push('…');
-        out
+pub use crate::layout::clip;
+
+/// `label value` with the value word-wrapped under itself into `width` columns: lines wrapped
+/// here are counted, so the popup is as tall as its text.
+pub fn wrapped<'a>(label: &'a str, indent: usize, value: &str, style: Style, width: usize) -> Vec<Line<'a>> {
+    let room = width.saturating_sub(indent).max(8);
+    let mut rows: Vec<String> = vec![];
+    let mut cur = String::new();
+    for word in value.split(' ') {
+        let n = word.chars().count();
+        if !cur.is_empty() && cur.chars().count() + 1 + n > room {
+            rows.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+        // A word longer than a row is cut into rows.
+        while cur.chars().count() > room {
+            let head: String = cur.chars().take(room).collect();
+            cur = cur.chars().skip(room).collect();
+            rows.push(head);
+        }
     }
+    rows.push(cur);
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let l = if i == 0 { label } else { "" };
+            Line::from(vec![Span::styled(format!("{l:<indent$}"), LABEL), Span::styled(r, style)])
+        })
+        .collect()
 }
 
 /// A bordered list view: `name (count)`, and the filter when one is set, as its title; a bold
@@ -102,16 +125,30 @@ pub fn list<'a>(
     header: Vec<&'a str>,
     widths: impl IntoIterator<Item = Constraint>,
 ) {
-    use ratatui::widgets::{Row, Table, TableState};
     let n = rows.len();
     let title = match app.ui.filter() {
         "" => format!(" {name} ({n}) "),
         f => format!(" {name} ({n}) · filter: {f} "),
     };
+    list_in(f, area, app, Block::bordered().title(title), rows, header, widths);
+}
+
+/// As [`list`], in a block of the caller's.
+pub fn list_in<'a>(
+    f: &mut Frame,
+    area: Rect,
+    app: &crate::app::App,
+    block: Block<'a>,
+    rows: Vec<ratatui::widgets::Row<'a>>,
+    header: Vec<&'a str>,
+    widths: impl IntoIterator<Item = Constraint>,
+) {
+    use ratatui::widgets::{Row, Table, TableState};
+    let n = rows.len();
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(HEADER))
         .row_highlight_style(SELECTED)
-        .block(Block::bordered().title(title));
+        .block(block);
     let mut state = TableState::default().with_selected((n > 0).then(|| app.ui.selected().min(n - 1)));
     f.render_stateful_widget(table, area, &mut state);
 }
@@ -134,6 +171,19 @@ mod tests {
         assert_eq!(bytes(1536.0), "1.5K");
         assert_eq!(bytes(12.0 * 1024.0 * 1024.0), "12M");
         assert_eq!(rate(0.0), "0B/s");
+    }
+
+    fn text(lines: &[Line]) -> Vec<String> {
+        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
+    }
+
+    #[test]
+    fn wrapped_values_hang_under_themselves_and_long_words_are_cut() {
+        let l = wrapped("Info", 6, "one two three four", Style::new(), 16);
+        assert_eq!(text(&l), ["Info  one two", "      three four"]);
+        let l = wrapped("X", 2, "abcdefghijkl", Style::new(), 10);
+        assert_eq!(text(&l), ["X abcdefgh", "  ijkl"]);
+        assert!(l.iter().all(|l| l.width() <= 10));
     }
 
     #[test]
