@@ -76,3 +76,22 @@ pub struct HideRequest {
     #[serde(default)]
     pub addrs: Vec<String>,
 }
+
+/// `POST /api/v1/resolve`: a TARGET as the daemon understands it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ResolveRequest {
+    /// A Docker container (id, short id or name), `netns:NAME`, `pid:PID` or a namespace path.
+    pub target: String,
+}
+
+/// A resolved TARGET.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ResolvedTarget {
+    /// The id `weave ps` shows and DNS entries carry (a Docker container's full id).
+    pub id: String,
+    /// The DNS name the target gets by default (NAME of `netns:NAME`, a container's hostname).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+}

@@ -9,8 +9,9 @@ use crate::events::{Events, SseParser, IDLE};
 use crate::{
     AllocateRequest, Allocated, Allocation, ApiError, AttachRequest, AttachedTarget, ClaimRequest,
     ConnectRequest, Connection, DetachRequest, DetachResult, ExposeRequest, ForgetRequest, FreeRequest,
-    Freed, HideRequest, IpamCheck, IpamInfo, Peer, Primed, Report, ResetResult, RmpeerRequest, RmpeerResult,
-    Routes, Service, ServiceRemoved, ServiceRequest, ShutdownAccepted, Status, Targets, VersionInfo,
+    Freed, HideRequest, IpamCheck, IpamInfo, Peer, Primed, Report, ResetResult, ResolveRequest,
+    ResolvedTarget, RmpeerRequest, RmpeerResult, Routes, Service, ServiceRemoved, ServiceRequest,
+    ShutdownAccepted, Status, Targets, VersionInfo,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -126,6 +127,12 @@ impl Client {
 
     pub async fn hide(&self, req: &HideRequest) -> Result<DetachResult, ClientError> {
         self.send(self.http.post(self.url("/api/v1/hide")).json(req)).await
+    }
+
+    /// What a TARGET names: its id and default DNS name.
+    pub async fn resolve(&self, target: &str) -> Result<ResolvedTarget, ClientError> {
+        let req = ResolveRequest { target: target.to_string() };
+        self.send(self.http.post(self.url("/api/v1/resolve")).json(&req)).await
     }
 
     pub async fn ps(&self) -> Result<Vec<AttachedTarget>, ClientError> {

@@ -177,4 +177,8 @@ pub struct ResetResult {
     pub removed: Vec<String>,
     /// What could not be removed, and why.
     pub failures: Vec<String>,
+    /// What the user should know but does not make the reset fail (as Weave's warning when
+    /// the Docker network `weave` still has containers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }

@@ -26,6 +26,57 @@ pub struct Report {
     /// weave's own: the services of this host (`/api/v1/services`); absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<crate::services::Service>,
+    /// Weave's plugin block: absent when the plugin does not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<PluginStatus>,
+    /// weave's own: the connection to Docker (absent in reports of Weave Net itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerStatus>,
+}
+
+/// Weave's `Plugin` status: the plugin's configuration and driver names.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct PluginStatus {
+    pub config: PluginConfig,
+    pub driver_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mesh_driver_name: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct PluginConfig {
+    pub socket: String,
+    pub mesh_socket: String,
+    pub enable: bool,
+    #[serde(rename = "EnableV2")]
+    pub enable_v2: bool,
+    #[serde(rename = "EnableV2Multicast")]
+    pub enable_v2_multicast: bool,
+    #[serde(rename = "DNS")]
+    pub dns: bool,
+    pub default_subnet: String,
+    pub proc_path: String,
+}
+
+/// The daemon's connection to Docker (`--docker-api`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct DockerStatus {
+    /// `--docker-api`; empty when the integration is disabled.
+    pub address: String,
+    /// `disabled`, `connecting`, `connected` or `unreachable` (retried with backoff).
+    pub state: String,
+    /// Docker's version while connected.
+    #[serde(default)]
+    pub version: String,
+    /// Why Docker is unreachable.
+    #[serde(default)]
+    pub error: String,
 }
 
 /// weave never phones home; the block is kept for compatibility and always says "disabled".

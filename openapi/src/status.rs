@@ -117,4 +117,8 @@ pub struct VersionInfo {
 pub struct ShutdownAccepted {
     /// The peer that is shutting down.
     pub name: String,
+    /// What stopping could not do, for the user (as Weave's `weave stop` warns when the Docker
+    /// network `weave` cannot be removed because containers are still on it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }

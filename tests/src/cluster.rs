@@ -73,6 +73,11 @@ impl Host {
     /// Starts weave-daemon here with the harness's defaults (peer name, nickname, data dir,
     /// no DNS port 53 clash, no resolv.conf, no Docker) plus `extra` flags.
     pub fn start_daemon(&self, extra: &[&str]) -> Daemon {
+        Daemon::start(&self.ns, &self.data_dir, &self.daemon_args("", extra))
+    }
+
+    /// The harness's daemon flags with `--docker-api DOCKER_API`, then `extra`.
+    pub fn daemon_args(&self, docker_api: &str, extra: &[&str]) -> Vec<String> {
         let mut args = vec![
             "--name".to_string(),
             self.peer_name(),
@@ -83,10 +88,10 @@ impl Host {
             "--resolv-conf".into(),
             String::new(),
             "--docker-api".into(),
-            String::new(),
+            docker_api.to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Daemon::start(&self.ns, &self.data_dir, &args)
+        args
     }
 
     /// Runs the `weave` CLI here.

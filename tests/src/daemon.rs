@@ -2,7 +2,7 @@
 
 use crate::netns::Netns;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub struct Daemon {
@@ -15,11 +15,17 @@ impl Daemon {
     /// Spawns `weave-daemon ARGS` in `ns`, logging to `<dir>/daemon-<n>.log`.
     pub fn start(ns: &Netns, dir: &Path, args: &[String]) -> Daemon {
         let bin = crate::binary("weave-daemon");
-        let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        Daemon::spawn(ns.command(&bin), dir, &ns.name, args)
+    }
+
+    /// Spawns weave-daemon through `command` (which runs it where it belongs) with `args`.
+    pub fn spawn(mut command: Command, dir: &Path, ns_name: &str, args: &[String]) -> Daemon {
+        let n = std::fs::read_dir(dir)
+            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("daemon-")).count())
+            .unwrap_or(0);
         let log = dir.join(format!("daemon-{n}.log"));
         let file = std::fs::File::create(&log).expect("create daemon log");
-        let child = ns
-            .command(&bin)
+        let child = command
             .args(args)
             .env("WEAVE_LOG", "debug")
             .stdin(Stdio::null())
@@ -27,7 +33,7 @@ impl Daemon {
             .stderr(file)
             .spawn()
             .expect("spawn weave-daemon");
-        Daemon { child, log, ns_name: ns.name.clone() }
+        Daemon { child, log, ns_name: ns_name.to_string() }
     }
 
     pub fn pid(&self) -> u32 {

@@ -20,15 +20,19 @@ fn sweep_stale() {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else { return };
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let name = line.split_whitespace().next().unwrap_or_default();
-        let Some(pid) = name.strip_prefix(PREFIX).and_then(|r| r.split('x').next()) else { continue };
-        let Ok(pid) = pid.parse::<i32>() else { continue };
-        // SAFETY: kill with signal 0 only checks whether the process exists.
-        let alive = unsafe { libc::kill(pid, 0) } == 0;
-        if !alive {
+        if is_stale(name) {
             kill_processes_in(name);
             let _ = Command::new("ip").args(["netns", "del", name]).status();
         }
     }
+}
+
+/// Whether `name` was made by the harness in a test process that no longer exists.
+pub(crate) fn is_stale(name: &str) -> bool {
+    let Some(pid) = name.strip_prefix(PREFIX).and_then(|r| r.split('x').next()) else { return false };
+    let Ok(pid) = pid.parse::<i32>() else { return false };
+    // SAFETY: kill with signal 0 only checks whether the process exists.
+    unsafe { libc::kill(pid, 0) != 0 }
 }
 
 /// The output of a command run in a namespace.

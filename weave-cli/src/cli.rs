@@ -67,8 +67,9 @@ pub enum Command {
         /// Do not route multicast (224.0.0.0/4) over the weave interface
         #[arg(long)]
         no_multicast_route: bool,
-        /// ADDR... then TARGET: ADDR is net:default, net:CIDR, ip:CIDR or CIDR; TARGET is
-        /// netns:NAME, pid:PID or a network namespace path
+        /// ADDR... then TARGET: ADDR is net:default, net:CIDR, ip:CIDR or CIDR; TARGET is a
+        /// Docker container (id, short id, name, or docker:NAME), netns:NAME, pid:PID or a
+        /// network namespace path
         #[arg(value_name = "ADDR|TARGET", required = true)]
         args: Vec<String>,
     },

@@ -119,6 +119,18 @@ pub struct Config {
     #[arg(long, default_value = "unix:///var/run/docker.sock", value_parser = parse_docker_api)]
     pub docker_api: String,
 
+    /// Do not run the Docker network plugin (Docker containers stay targets)
+    #[arg(long)]
+    pub no_plugin: bool,
+
+    /// Socket of the plugin's `weave` driver (global scope)
+    #[arg(long, default_value = "/run/docker/plugins/weave.sock")]
+    pub plugin_socket: PathBuf,
+
+    /// Socket of the plugin's `weavemesh` driver (local scope, with IPAM)
+    #[arg(long, default_value = "/run/docker/plugins/weavemesh.sock")]
+    pub plugin_mesh_socket: PathBuf,
+
     /// error, warn, info, debug or trace
     #[arg(long, default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,

@@ -42,6 +42,8 @@ pub struct Daemon {
     dns: Option<Arc<crate::dns::Dns>>,
     /// Attach, detach, expose and hide.
     pub attach: Arc<AttachService>,
+    /// The Docker integration (absent in tests that run the API alone).
+    docker: std::sync::OnceLock<Arc<crate::docker::Shared>>,
     /// CNI attachments, over the attach service.
     pub cni: Arc<crate::cni::CniService>,
     /// Export, import and bind, beside the attach service.
@@ -105,6 +107,7 @@ impl Daemon {
             ipam: p.ipam,
             dns: p.dns,
             attach,
+            docker: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
             reset: AtomicBool::new(false),
             shutdown: p.shutdown,
@@ -113,6 +116,14 @@ impl Daemon {
 
     pub fn dns(&self) -> Option<&Arc<crate::dns::Dns>> {
         self.dns.as_ref()
+    }
+
+    pub fn docker(&self) -> Option<&Arc<crate::docker::Shared>> {
+        self.docker.get()
+    }
+
+    pub fn set_docker(&self, docker: Arc<crate::docker::Shared>) {
+        let _ = self.docker.set(docker);
     }
 
     pub fn is_ready(&self) -> bool {
@@ -183,6 +194,13 @@ impl Daemon {
             ttl: c.dns_ttl,
             entries: self.dns().map(|d| d.status_entries()).unwrap_or_default(),
         });
+        let (plugin, docker) = match self.docker() {
+            Some(d) => (
+                crate::docker::plugin_status(d, c.default_subnet().map(|n| n.to_string())),
+                Some(crate::docker::status(d)),
+            ),
+            None => (None, None),
+        };
         Report {
             ready: self.is_ready(),
             version: VERSION.into(),
@@ -190,6 +208,8 @@ impl Daemon {
             ipam,
             dns,
             services: self.services.list(),
+            plugin,
+            docker,
             ..Default::default()
         }
     }
@@ -332,6 +352,14 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     if replayed != Default::default() {
         tracing::info!(?replayed, "interrupted attach operations replayed");
     }
+    let docker = crate::docker::start(
+        crate::docker::DockerConfig::from_flags(&daemon.config),
+        daemon.ipam.clone(),
+        daemon.dns().cloned(),
+        daemon.attach.clone(),
+        daemon.shutdown.clone(),
+    )?;
+    daemon.set_docker(docker);
     // Services after the targets they follow; before anything new is served.
     daemon.services.start().await.context("restore services")?;
     if let Some(file) = daemon.config.peers_file.clone() {

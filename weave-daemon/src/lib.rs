@@ -9,6 +9,7 @@ pub mod cni;
 pub mod config;
 pub mod daemon;
 pub mod dns;
+pub mod docker;
 pub mod firewall;
 pub mod identity;
 pub mod ipam;

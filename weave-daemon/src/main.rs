@@ -33,8 +33,12 @@ fn main() {
 }
 
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WEAVE_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("WEAVE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn,h2=warn")));
+    // The Docker client logs every request and answer body at debug; that is its own level.
+    if !std::env::var("WEAVE_LOG").unwrap_or_default().contains("bollard") {
+        filter = filter.add_directive("bollard=info".parse().expect("constant directive"));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

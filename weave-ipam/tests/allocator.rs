@@ -500,3 +500,27 @@ fn denied_space_request_and_ring_request_answers() {
     assert_eq!(kinds, [2, 1]);
     assert_eq!(net.nodes[0].num_free_addresses(all), 255);
 }
+
+#[test]
+fn transfer_hands_an_address_to_its_container_which_then_follows_the_container_rules() {
+    let mut net = single("10.0.3.0/26", 1);
+    let s = "10.0.3.0/26";
+    let a = net.allocate(0, "_", s);
+    let addr = net.allocated(0, a);
+    // Anonymous allocations are filed under the address, as Weave.
+    assert_eq!(net.nodes[0].owner_of(addr), Some("10.0.3.1"));
+    assert_eq!(net.nodes[0].transfer(addr, "c0ffee", true).unwrap(), "10.0.3.1");
+    assert_eq!(net.nodes[0].owner_of(addr), Some("c0ffee"));
+    assert_eq!(net.nodes[0].lookup("c0ffee", cidr(s).range()), [cidr("10.0.3.1/26")]);
+    assert!(net.nodes[0].lookup("10.0.3.1", cidr(s).range()).is_empty());
+    // Still allocated: a new request gets another address.
+    let b = net.allocate(0, "other", s);
+    assert_ne!(net.allocated(0, b), addr);
+    // Unknown addresses are refused and change nothing.
+    assert!(net.nodes[0].transfer(ip("10.0.3.40"), "c0ffee", true).is_err());
+    // The container's death frees it after the grace period.
+    net.nodes[0].container_died(net.now, "c0ffee");
+    net.tick_all(Duration::from_secs(40));
+    assert_eq!(net.nodes[0].owner_of(addr), None);
+    net.nodes[0].check_invariants().unwrap();
+}

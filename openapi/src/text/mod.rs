@@ -67,6 +67,32 @@ pub fn status(r: &Report) -> String {
         let live = dns.entries.iter().filter(|e| e.tombstone == 0).count();
         let _ = writeln!(s, "        Entries: {live}");
     }
+    if let Some(p) = &r.plugin {
+        s.push('\n');
+        if p.config.enable_v2 {
+            s.push_str("        Service: plugin (v2)\n");
+        } else {
+            s.push_str("        Service: plugin (legacy)\n");
+            let _ = writeln!(s, "     DriverName: {}", p.driver_name);
+        }
+    }
+    // weave's own block (Weave Net's reports have none).
+    if let Some(d) = &r.docker {
+        s.push('\n');
+        s.push_str("        Service: docker\n");
+        match d.state.as_str() {
+            "disabled" => s.push_str("         Status: disabled (--docker-api is empty)\n"),
+            "connected" => {
+                let _ = writeln!(s, "         Status: connected (Docker {})", d.version);
+                let _ = writeln!(s, "        Address: {}", d.address);
+            }
+            other => {
+                let why = if d.error.is_empty() { String::new() } else { format!(": {}", d.error) };
+                let _ = writeln!(s, "         Status: {other}{why}; retrying");
+                let _ = writeln!(s, "        Address: {}", d.address);
+            }
+        }
+    }
     // weave's own section, only when there is something to say (Weave's output otherwise).
     if !r.services.is_empty() {
         let n = crate::services::ServicesSummary::of(&r.services);

@@ -6,9 +6,9 @@ use weave_api::{AttachRequest, Client, DetachRequest, ExposeRequest, HideRequest
 
 /// Splits `ADDR... TARGET`.
 fn split(mut args: Vec<String>) -> Result<(Vec<String>, String), Failure> {
-    let target = args
-        .pop()
-        .ok_or_else(|| Failure::new("a TARGET is required (netns:NAME, pid:PID or a namespace path)"))?;
+    let target = args.pop().ok_or_else(|| {
+        Failure::new("a TARGET is required (a Docker container, netns:NAME, pid:PID or a namespace path)")
+    })?;
     Ok((args, target))
 }
 
@@ -55,14 +55,25 @@ pub async fn hide(client: &Client, addrs: Vec<String>) -> CmdResult {
 }
 
 pub async fn ps(client: &Client, targets: &[String], output: Output) -> CmdResult {
-    let list: Vec<_> =
-        client.ps().await?.into_iter().filter(|t| targets.is_empty() || targets.contains(&t.id)).collect();
+    let mut list = client.ps().await?;
+    if !targets.is_empty() {
+        // Targets named another way (a container's name or short id) are resolved by the daemon.
+        let mut ids = Vec::new();
+        for t in targets {
+            if list.iter().any(|a| &a.id == t) {
+                ids.push(t.clone());
+            } else {
+                ids.push(client.resolve(t).await?.id);
+            }
+        }
+        list.retain(|t| ids.contains(&t.id));
+    }
     if output == Output::Json {
         println!("{}", json(&list));
         return Ok(());
     }
     for t in list {
-        let mut line = format!("{} {}", t.id, t.mac);
+        let mut line = format!("{} {}", short_id(&t.id), t.mac);
         for a in &t.addrs {
             line.push(' ');
             line.push_str(a);
@@ -70,4 +81,14 @@ pub async fn ps(client: &Client, targets: &[String], output: Output) -> CmdResul
         println!("{line}");
     }
     Ok(())
+}
+
+/// Docker container ids are shown with 12 characters, as Docker and Weave show them.
+fn short_id(id: &str) -> &str {
+    let docker = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    if docker {
+        &id[..12]
+    } else {
+        id
+    }
 }

@@ -3,7 +3,7 @@
 use crate::output::{CmdResult, Failure};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
-use weave_api::{Client, DnsAddRequest, DnsRemoveRequest};
+use weave_api::{Client, DnsAddRequest, DnsRemoveRequest, ResolvedTarget};
 
 /// `[IP...] [TARGET] [-h FQDN]`: either a target or both addresses and a name.
 #[derive(Debug, PartialEq)]
@@ -41,40 +41,48 @@ fn parse(args: &[String]) -> Result<Args, Failure> {
     Ok(Args { ips, target, fqdn })
 }
 
+/// The target as the daemon resolves it: its id (a Docker container's full id) and default name.
+async fn resolved(client: &Client, a: &Args) -> Result<Option<ResolvedTarget>, Failure> {
+    match &a.target {
+        Some(t) => Ok(Some(client.resolve(t).await?)),
+        None => Ok(None),
+    }
+}
+
 /// The target's addresses when none were given (as Weave), by its id in `weave ps`.
-async fn target_ips(client: &Client, a: &Args) -> Result<Vec<String>, Failure> {
+async fn target_ips(client: &Client, a: &Args, id: Option<&str>) -> Result<Vec<String>, Failure> {
     if !a.ips.is_empty() {
         return Ok(a.ips.clone());
     }
-    let target = a.target.as_deref().unwrap_or_default();
+    let target = id.unwrap_or_default();
     let ps = client.ps().await?;
-    let t = ps
-        .iter()
-        .find(|t| t.id == target)
-        .ok_or_else(|| Failure::new(format!("{target} is not attached to the weave network")))?;
+    let t = ps.iter().find(|t| t.id == target).ok_or_else(|| {
+        Failure::new(format!(
+            "{} is not attached to the weave network",
+            a.target.as_deref().unwrap_or_default()
+        ))
+    })?;
     Ok(t.addrs.iter().map(|c| c.split('/').next().unwrap_or(c).to_string()).collect())
-}
-
-/// The name a target gets: NAME of `netns:NAME` (other targets have none).
-fn target_name(target: &str) -> Option<String> {
-    target.strip_prefix("netns:").map(str::to_string)
 }
 
 pub async fn add(client: &Client, args: &[String]) -> CmdResult {
     let a = parse(args)?;
-    let Some(hostname) = a.fqdn.clone().or_else(|| a.target.as_deref().and_then(target_name)) else {
+    let r = resolved(client, &a).await?;
+    let Some(hostname) = a.fqdn.clone().or_else(|| r.as_ref().and_then(|r| r.hostname.clone())) else {
         // As Weave: a target without a name gets nothing.
         return Ok(());
     };
-    let addrs = target_ips(client, &a).await?;
-    client.dns_add(&DnsAddRequest { hostname, addrs, container_id: a.target.clone() }).await?;
+    let id = r.map(|r| r.id);
+    let addrs = target_ips(client, &a, id.as_deref()).await?;
+    client.dns_add(&DnsAddRequest { hostname, addrs, container_id: id }).await?;
     Ok(())
 }
 
 pub async fn remove(client: &Client, args: &[String]) -> CmdResult {
     let a = parse(args)?;
-    let addrs = target_ips(client, &a).await?;
-    let container_id = Some(a.target.clone().unwrap_or_else(|| "weave:extern".into()));
+    let id = resolved(client, &a).await?.map(|r| r.id);
+    let addrs = target_ips(client, &a, id.as_deref()).await?;
+    let container_id = Some(id.unwrap_or_else(|| "weave:extern".into()));
     client.dns_remove(&DnsRemoveRequest { hostname: a.fqdn, addrs, container_id }).await?;
     Ok(())
 }

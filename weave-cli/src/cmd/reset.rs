@@ -21,6 +21,9 @@ pub async fn exec(client: &Client, force: bool, data_dir: &Path, cni: &CniDirs) 
 async fn daemon_reset(client: &Client, force: bool, data_dir: &Path) -> CmdResult {
     match client.reset().await {
         Ok(r) => {
+            for w in &r.warnings {
+                eprintln!("WARNING: {w}");
+            }
             for f in &r.failures {
                 eprintln!("weave: reset: {f}");
             }

@@ -6,7 +6,11 @@ use weave_api::{Client, ClientError};
 
 pub async fn exec(client: &Client) -> CmdResult {
     match client.shutdown().await {
-        Ok(_) => {}
+        Ok(r) => {
+            for w in &r.warnings {
+                eprintln!("WARNING: {w}");
+            }
+        }
         // Stopping a stopped daemon leaves the wanted state: say so, and succeed.
         Err(ClientError::Unreachable { addr }) => {
             eprintln!("weave: no weave daemon answers at {addr}: nothing to stop");

@@ -1,4 +1,4 @@
-//! `/api/v1` endpoints of the attach service: attach, detach, expose, hide, ps. Each turns
+//! `/api/v1` endpoints of the attach service: attach, detach, expose, hide, ps, resolve. Each turns
 //! its request into one call of the service and its answer into JSON.
 
 use super::{ApiFailure, AppState, AttachApi, CniApi};
@@ -14,6 +14,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(attach_))
         .routes(routes!(detach_))
         .routes(routes!(ps))
+        .routes(routes!(resolve_))
         .routes(routes!(expose_))
         .routes(routes!(hide_))
 }
@@ -113,4 +114,19 @@ async fn ps(
     let host = all.iter().position(|a| a.id == crate::attach::nat::ID).map(|i| all.remove(i));
     all.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Json(host.into_iter().chain(all).map(view).collect()))
+}
+
+/// What a TARGET names: its id (in `weave ps`, IPAM and DNS entries: a Docker container's full
+/// id) and the DNS name it gets by default. A container that does not run resolves to its id.
+#[utoipa::path(post, path = "/api/v1/resolve", tag = "attach", request_body = ResolveRequest,
+    responses((status = 200, description = "The target", body = ResolvedTarget),
+        (status = 400, description = "Not a target", body = ApiError),
+        (status = 404, description = "No such container", body = ApiError),
+        (status = 503, description = "Docker is not reachable", body = ApiError)))]
+async fn resolve_(
+    State(svc): State<AttachApi>,
+    Json(req): Json<ResolveRequest>,
+) -> Result<Json<ResolvedTarget>, ApiFailure> {
+    let (id, hostname) = svc.resolve(&req.target).await?;
+    Ok(Json(ResolvedTarget { id, hostname }))
 }

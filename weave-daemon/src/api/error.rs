@@ -105,7 +105,10 @@ pub fn attach_status(e: &AttachError) -> StatusCode {
         | AttachError::NoNamespace { .. }
         | AttachError::NothingToDetach { .. }
         | AttachError::IpamDisabled => StatusCode::NOT_FOUND,
-        AttachError::Unreachable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        AttachError::Unreachable { .. }
+        | AttachError::ContainerNotRunning { .. }
+        | AttachError::TargetGone { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        AttachError::ContainersUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         AttachError::InterfaceExists { .. } | AttachError::AlreadyAttached { .. } => StatusCode::CONFLICT,
         AttachError::Kernel(k) => match k.errno() {
             Some(libc::EEXIST) | Some(libc::EBUSY) | Some(libc::EADDRINUSE) => StatusCode::CONFLICT,

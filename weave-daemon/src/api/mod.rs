@@ -19,7 +19,7 @@ mod weave_ipam;
 
 pub use error::ApiFailure;
 pub use guard::Limits;
-pub use state::{AppState, AttachApi, CniApi, DaemonApi, DnsApi, IpamApi, MeshApi, ServicesApi};
+pub use state::{AppState, AttachApi, CniApi, DaemonApi, DnsApi, DockerApi, IpamApi, MeshApi, ServicesApi};
 
 use crate::daemon::Daemon;
 use axum::Router;

@@ -21,6 +21,7 @@ pub struct AppState {
     pub ipam: IpamApi,
     pub dns: DnsApi,
     pub attach: AttachApi,
+    pub docker: DockerApi,
     pub cni: CniApi,
     pub services: ServicesApi,
 }
@@ -33,6 +34,7 @@ impl AppState {
             ipam: IpamApi(d.ipam.clone()),
             dns: DnsApi(d.dns().cloned()),
             attach: d.attach.clone(),
+            docker: DockerApi(d.docker().cloned()),
             cni: d.cni.clone(),
             services: d.services.clone(),
         }
@@ -117,6 +119,17 @@ impl DnsApi {
     }
 }
 
+/// The Docker integration; `None` in tests that run the API alone.
+#[derive(Clone)]
+pub struct DockerApi(pub Option<Arc<crate::docker::Shared>>);
+
+impl DockerApi {
+    /// `weave stop`/`reset`: removes the Docker network `weave`; a warning when it cannot.
+    pub async fn remove_network(&self) -> Option<String> {
+        self.0.as_ref()?.remove_default_network().await
+    }
+}
+
 /// Attach, detach, expose, hide and ps.
 pub type AttachApi = Arc<AttachService>;
 
@@ -140,5 +153,6 @@ handle!(MeshApi, mesh);
 handle!(IpamApi, ipam);
 handle!(DnsApi, dns);
 handle!(AttachApi, attach);
+handle!(DockerApi, docker);
 handle!(CniApi, cni);
 handle!(ServicesApi, services);

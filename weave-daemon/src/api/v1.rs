@@ -1,6 +1,6 @@
 //! `/api/v1`: the daemon's JSON API. Every handler here appears in the OpenAPI document.
 
-use super::{ApiFailure, AppState, DaemonApi, IpamApi, MeshApi, ServicesApi};
+use super::{ApiFailure, AppState, DaemonApi, DockerApi, IpamApi, MeshApi, ServicesApi};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -52,9 +52,14 @@ async fn version() -> Json<VersionInfo> {
 /// Stops the daemon. Attached containers keep their interfaces and addresses.
 #[utoipa::path(post, path = "/api/v1/shutdown", tag = "daemon",
     responses((status = 202, description = "The daemon is stopping", body = ShutdownAccepted)))]
-async fn shutdown(State(d): State<DaemonApi>) -> (StatusCode, Json<ShutdownAccepted>) {
+async fn shutdown(
+    State(d): State<DaemonApi>,
+    State(docker): State<DockerApi>,
+) -> (StatusCode, Json<ShutdownAccepted>) {
+    // As Weave's `weave stop`, before the plugin stops answering Docker.
+    let warnings = docker.remove_network().await.into_iter().collect();
     d.request_shutdown();
-    (StatusCode::ACCEPTED, Json(ShutdownAccepted { name: d.name() }))
+    (StatusCode::ACCEPTED, Json(ShutdownAccepted { name: d.name(), warnings }))
 }
 
 /// Leaves the cluster: hands this peer's IPAM space to a live peer, removes the bridge, its
@@ -66,15 +71,17 @@ async fn reset(
     State(ipam): State<IpamApi>,
     State(m): State<MeshApi>,
     State(services): State<ServicesApi>,
+    State(docker): State<DockerApi>,
 ) -> Result<(StatusCode, Json<ResetResult>), ApiFailure> {
     let handed_over = hand_over(&ipam, &m).await?;
     services.reset().await;
+    let warnings = docker.remove_network().await.into_iter().collect();
     let dir = d.data_dir();
     let (removed, failures) = tokio::task::spawn_blocking(move || crate::daemon::reset_host(&dir))
         .await
         .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     d.request_reset();
-    Ok((StatusCode::ACCEPTED, Json(ResetResult { name: d.name(), handed_over, removed, failures })))
+    Ok((StatusCode::ACCEPTED, Json(ResetResult { name: d.name(), handed_over, removed, failures, warnings })))
 }
 
 /// IPAM shutdown, then until the news has left: written to every connection and acknowledged

@@ -15,6 +15,15 @@ pub enum AttachError {
     /// The target's kind is known, but there is no such target.
     #[error("no target {target}: {why}")]
     UnknownTarget { target: String, why: String },
+    /// The container exists but does not run (a detach still releases what it holds).
+    #[error("container {name} ({short}) is not running", short = &id[..id.len().min(12)])]
+    ContainerNotRunning { id: String, name: String },
+    /// Containers cannot be looked up now (Docker does not answer).
+    #[error("{0}")]
+    ContainersUnavailable(String),
+    /// The target went away while it was being attached: nothing was kept.
+    #[error("{id} went away during the attach: nothing was kept")]
+    TargetGone { id: String },
     /// The file exists but is no network namespace (a FIFO, a device, an ordinary file).
     #[error("{source}")]
     NotANamespace { id: String, source: NetdevError },
@@ -76,6 +85,10 @@ impl AttachError {
                 format!("remove or rename {ifname} in the target, then attach again")
             }
             AttachError::NothingToDetach { .. } => "`weave ps` lists attached targets".into(),
+            AttachError::ContainerNotRunning { .. } => "start the container first (`docker start`)".into(),
+            AttachError::ContainersUnavailable(_) => {
+                "is dockerd running? `weave status` shows the Docker integration's state".into()
+            }
             AttachError::AlreadyAttached { .. } => {
                 "delete the attachment first (CNI DEL), then add it again".into()
             }

@@ -19,7 +19,8 @@ const INTENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("attach_inten
 /// One operation in flight.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Intent {
-    /// The target id (`weave:expose` for expose and hide).
+    /// The target id (`weave:expose` for expose and hide, `docker-endpoint:ID` for the
+    /// Docker plugin's endpoints).
     pub id: String,
     pub op: Op,
 }
@@ -38,6 +39,15 @@ pub enum Op {
     Hide {
         addrs: Vec<Ipv4Net>,
         all: bool,
+    },
+    /// The Docker plugin's CreateEndpoint: the veth pair `host`/`peer` on the bridge.
+    CreateEndpoint {
+        host: String,
+        peer: String,
+    },
+    /// The Docker plugin's DeleteEndpoint: the pair of `host` goes.
+    DeleteEndpoint {
+        host: String,
     },
 }
 

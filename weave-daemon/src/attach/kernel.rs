@@ -12,7 +12,7 @@
 
 use super::error::AttachError;
 use super::nat;
-use super::target::{veth_names, NsRef, Target, HOST_VETH, PEER_VETH};
+use super::target::{veth_names, NsRef, Target, HOST_VETH, PEER_VETH, PLUGIN_VETH};
 use ipnet::Ipv4Net;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -114,6 +114,17 @@ pub trait Kernel: Send + Sync + 'static {
     /// Removes veths that only an interrupted attach leaves: temporary container ends still on
     /// the host, and host ends whose peer never left the host. Returns their names.
     fn sweep(&self) -> Result<Vec<String>, AttachError>;
+    /// The Docker plugin's pair for an endpoint: `host` on the bridge (hairpin, up), `peer`
+    /// left on the host for Docker to move. A whole pair is reused. Returns `peer`'s MAC.
+    fn create_endpoint(&self, host: &str, peer: &str) -> Result<[u8; 6], AttachError>;
+    /// Whether the pair of `host` is whole: on the bridge and up, its peer on the host or
+    /// moved into a container.
+    fn endpoint_whole(&self, host: &str) -> Result<bool, AttachError>;
+    /// Deletes the pair of `host` (and a `peer` left alone on the host); `false` when there
+    /// was nothing.
+    fn delete_endpoint(&self, host: &str, peer: &str) -> Result<bool, AttachError>;
+    /// Host ends of the plugin's pairs whose container end is still on the host.
+    fn unjoined_endpoints(&self) -> Result<Vec<String>, AttachError>;
 }
 
 /// The kernel, for the daemon's bridge.
@@ -258,11 +269,16 @@ fn delete_quietly(nl: &mut Netlink, link: &Link) -> Result<(), AttachError> {
 }
 
 impl NetKernel {
-    /// The bridge's ports that are weave's host veths.
+    /// The bridge's ports that are weave's host veths: attach's (`vethwepl*`) and the Docker
+    /// plugin's (`vethwl*`, whose alias the Docker watcher sets to the container's id).
     fn ports(&self) -> Result<Vec<Link>, AttachError> {
         let mut nl = Netlink::open()?;
         let Some(br) = nl.link_by_name(&self.bridge)? else { return Ok(vec![]) };
-        Ok(nl.links_with_master(br.index)?.into_iter().filter(|p| p.name.starts_with(HOST_VETH)).collect())
+        Ok(nl
+            .links_with_master(br.index)?
+            .into_iter()
+            .filter(|p| p.name.starts_with(HOST_VETH) || p.name.starts_with(PLUGIN_VETH))
+            .collect())
     }
 }
 
@@ -428,7 +444,10 @@ impl Kernel for NetKernel {
     }
 
     fn list(&self, located: &BTreeMap<String, NsRef>) -> Result<Vec<Attached>, AttachError> {
-        let mut out = Vec::new();
+        // A target's interfaces, by name: a Docker container on a plugin network has `ethwe0`
+        // (Docker appends an index), and `ethwe` too when also attached with `weave attach`.
+        type Ifaces = BTreeMap<String, ([u8; 6], Vec<Ipv4Net>)>;
+        let mut found: BTreeMap<String, Ifaces> = BTreeMap::new();
         for port in self.ports()? {
             let (Some(id), Some(peer)) = (port.alias.clone(), port.peer_index) else { continue };
             let Some(at) = ns_of_id(&id).or_else(|| located.get(&id).cloned()) else { continue };
@@ -440,9 +459,17 @@ impl Kernel for NetKernel {
                 continue;
             }
             let addrs = inner.addresses(link.index)?;
-            out.push(Attached { id, mac: link.mac.unwrap_or_default(), addrs });
+            found.entry(id).or_default().insert(link.name, (link.mac.unwrap_or_default(), addrs));
         }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
+        // One line per target: the MAC of its first interface, the addresses of all.
+        let out = found
+            .into_iter()
+            .filter_map(|(id, ifs)| {
+                let mac = ifs.values().next()?.0;
+                let addrs = ifs.into_values().flat_map(|(_, a)| a).collect();
+                Some(Attached { id, mac, addrs })
+            })
+            .collect();
         Ok(out)
     }
 
@@ -475,6 +502,71 @@ impl Kernel for NetKernel {
             }
         }
         Ok(removed)
+    }
+
+    fn create_endpoint(&self, host: &str, peer: &str) -> Result<[u8; 6], AttachError> {
+        let (mut nl, bridge) = self.host_and_bridge()?;
+        if self.endpoint_whole(host)? {
+            if let Some(p) = nl.link_by_name(peer)? {
+                if p.kind == LinkKind::Veth {
+                    return Ok(p.mac.unwrap_or_default());
+                }
+            }
+        }
+        // Leftovers of a create cut short (Docker repeats the call).
+        self.delete_endpoint(host, peer)?;
+        nl.create_veth(host, peer, Some(self.mtu))?;
+        let result = (|| -> Result<[u8; 6], AttachError> {
+            let vanished = |n: &str| AttachError::Internal(format!("veth {n} vanished after it was created"));
+            let h = nl.link_by_name(host)?.ok_or_else(|| vanished(host))?;
+            nl.set_master(&h, Some(bridge.index))?;
+            nl.set_hairpin(&h, true)?;
+            nl.set_up(&h, true)?;
+            let p = nl.link_by_name(peer)?.ok_or_else(|| vanished(peer))?;
+            Ok(p.mac.unwrap_or_default())
+        })();
+        if result.is_err() {
+            if let Ok(Some(h)) = nl.link_by_name(host) {
+                let _ = delete_quietly(&mut nl, &h);
+            }
+        }
+        result
+    }
+
+    fn endpoint_whole(&self, host: &str) -> Result<bool, AttachError> {
+        let (mut nl, bridge) = match self.host_and_bridge() {
+            Ok(x) => x,
+            Err(AttachError::NoBridge(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let Some(h) = nl.link_by_name(host)? else { return Ok(false) };
+        Ok(h.kind == LinkKind::Veth && h.master == Some(bridge.index) && h.up && h.peer_index.is_some())
+    }
+
+    fn delete_endpoint(&self, host: &str, peer: &str) -> Result<bool, AttachError> {
+        let mut nl = Netlink::open()?;
+        let mut existed = false;
+        for name in [host, peer] {
+            if let Some(l) = nl.link_by_name(name)? {
+                if l.kind == LinkKind::Veth {
+                    delete_quietly(&mut nl, &l)?;
+                    existed = true;
+                }
+            }
+        }
+        Ok(existed)
+    }
+
+    fn unjoined_endpoints(&self) -> Result<Vec<String>, AttachError> {
+        let mut nl = Netlink::open()?;
+        Ok(nl
+            .links()?
+            .into_iter()
+            .filter(|l| {
+                l.kind == LinkKind::Veth && l.name.starts_with(PLUGIN_VETH) && l.link_netnsid.is_none()
+            })
+            .map(|l| l.name)
+            .collect())
     }
 }
 

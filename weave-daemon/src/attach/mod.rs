@@ -1,5 +1,5 @@
 //! The attach service: the one owner of attach, detach, expose and hide, for every kind of
-//! target. The API, Weave's endpoints and (next) the Docker plugin and CNI call it; nothing
+//! target. The API, Weave's endpoints, the Docker plugin (and next CNI) call it; nothing
 //! else changes targets.
 //!
 //! An attach parses the target once, finds and opens its namespace once, records its intent,
@@ -18,9 +18,11 @@
 //! * [`addrs`]: the address arguments.
 //! * [`kernel`]: veths, addresses, the bridge; [`nat`]: the NAT of exposed addresses.
 //! * [`ports`]: what the service needs from IPAM and weaveDNS.
-//! * [`service`] (attach, detach), [`host`] (expose, hide), [`replay`].
+//! * [`service`] (attach, detach), [`host`] (expose, hide), [`endpoint`] (the Docker
+//!   plugin's endpoints), [`replay`].
 
 pub mod addrs;
+mod endpoint;
 pub mod error;
 mod host;
 pub mod journal;
@@ -33,6 +35,7 @@ pub mod target;
 #[cfg(test)]
 mod tests;
 
+pub use endpoint::ENDPOINT_ID;
 pub use error::AttachError;
 pub use kernel::{format_mac, Attached, CONTAINER_IF};
 pub use replay::Replayed;

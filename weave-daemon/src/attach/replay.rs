@@ -7,10 +7,12 @@
 //!   the names of those addresses, and what IPAM gained since it began.
 //! * Expose likewise, with the bridge.
 //! * Detach and hide are finished (they are idempotent).
+//! * The Docker plugin's endpoints: see [`super::endpoint`].
 //!
 //! A namespace found where the intent says but with another inode is another namespace: the
 //! target is gone. An intent that cannot be replayed stays for the next start.
 
+use super::endpoint::EndpointOutcome;
 use super::journal::{AttachIntent, ExposeIntent, Intent, Namespace, Op};
 use super::nat::ID;
 use super::{blocking, minus, AttachError, AttachService, Ports, TargetMeta};
@@ -112,6 +114,12 @@ impl<P: Ports> AttachService<P> {
             }
             Op::Expose(e) => self.replay_expose(e).await,
             Op::Hide { addrs, all } => self.finish_hide(addrs, *all).await.map(|_| Outcome::Finished),
+            op @ (Op::CreateEndpoint { .. } | Op::DeleteEndpoint { .. }) => {
+                Ok(match self.replay_endpoint(op).await? {
+                    EndpointOutcome::Finished => Outcome::Finished,
+                    EndpointOutcome::Undone => Outcome::Undone,
+                })
+            }
         }
     }
 

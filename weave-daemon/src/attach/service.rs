@@ -155,7 +155,25 @@ impl<P: Ports> AttachService<P> {
                 self.names.add(fqdn, id, *a).await?;
             }
         }
+        // A target that died meanwhile (a container stopping) took the interface with it;
+        // what IPAM and weaveDNS gained must not outlive it. Checked after naming, so a
+        // death from now on is the lifecycle's to clean up (the Docker watcher's die event).
+        let (at, inode) = (intent.ns.at.clone(), intent.ns.inode);
+        if !blocking(move || Ok(at.is(inode))).await? {
+            return Err(AttachError::TargetGone { id: id.to_string() });
+        }
         Ok(plumbed.target)
+    }
+
+    /// What a TARGET names: its id and default DNS name (a container that does not run
+    /// resolves to its id, without a name).
+    pub async fn resolve(&self, target: &str) -> Result<(String, Option<String>), AttachError> {
+        let t = Target::parse(target)?;
+        match t.locate(self.containers()).await {
+            Ok(l) => Ok((l.id, l.hostname)),
+            Err(AttachError::ContainerNotRunning { id, .. }) => Ok((id, None)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Addresses for `specs`: allocated (`net:`) or claimed (explicit), in order, once each.
@@ -258,8 +276,10 @@ impl<P: Ports> AttachService<P> {
         let specs = parse_specs(addrs)?;
         let (id, at) = match t.locate(self.containers()).await {
             Ok(l) => (l.id, Some(l.ns)),
-            // A container that is gone may still hold addresses under the id given.
+            // A container that is gone may still hold addresses under the id given; one that
+            // stopped, under its full id.
             Err(AttachError::UnknownTarget { .. }) if matches!(t, Target::Container(_)) => (t.id(), None),
+            Err(AttachError::ContainerNotRunning { id, .. }) => (id, None),
             Err(e) => return Err(e),
         };
         let _lock = self.lock(&id).await;

@@ -2,7 +2,7 @@
 //! reference ([`NsRef`]) with the target's id and default DNS name.
 //!
 //! Target kinds plug in here: `netns:NAME`, a path and `pid:PID` resolve on their own;
-//! containers (anything else that looks like a Docker id or name) go to the
+//! containers (`docker:NAME`, or anything else that looks like a Docker id or name) go to the
 //! [`ContainerResolver`] the Docker integration registers. A CNI attachment would add a kind
 //! whose id is the container id and whose [`NsRef`] is the runtime's namespace path.
 
@@ -27,8 +27,16 @@ pub enum Target {
     Path(PathBuf),
     /// `pid:PID`: the namespace of a process.
     Pid(u32),
-    /// A container id, short id or name, found by the [`ContainerResolver`].
+    /// A container id, short id or name (bare or as `docker:NAME`), found by the
+    /// [`ContainerResolver`].
     Container(String),
+}
+
+/// Docker's rule for container names; ids are hex, so they pass it too.
+fn container_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    first_ok && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 /// How to open a target's namespace, now or after a restart (the journal keeps it).
@@ -86,10 +94,14 @@ impl Target {
         if s.starts_with('/') {
             return Ok(Target::Path(PathBuf::from(s)));
         }
-        // Docker's rule for container names; ids are hex, so they pass it too.
-        let mut chars = s.chars();
-        let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-        if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        // `docker:NAME` says outright what a bare name means.
+        if let Some(name) = s.strip_prefix("docker:") {
+            if container_name(name) {
+                return Ok(Target::Container(name.to_string()));
+            }
+            return Err(bad("docker:NAME needs a Docker container id or name"));
+        }
+        if container_name(s) {
             return Ok(Target::Container(s.to_string()));
         }
         Err(bad("give netns:NAME, pid:PID, the path of a network namespace, or a container id or name"))
@@ -128,7 +140,9 @@ impl Target {
         let Some(resolver) = containers else {
             return Err(AttachError::UnknownTarget {
                 target: name,
-                why: "containers are found through Docker, and the Docker integration is off".into(),
+                why:
+                    "containers are found through Docker, and the Docker integration is off (--docker-api '')"
+                        .into(),
             });
         };
         let c = resolver.resolve(&name).await?;
@@ -154,6 +168,18 @@ impl NsRef {
                 AttachError::Unreachable { id: id.to_string(), source }
             }
         })
+    }
+
+    /// Whether the namespace found here now is still the one with `inode` (a process that
+    /// exited, a namespace deleted or replaced, is not).
+    pub fn is(&self, inode: u64) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let path = match self {
+            NsRef::Named(n) => Path::new(NAMED_DIR).join(n),
+            NsRef::Path(p) => p.clone(),
+            NsRef::Pid(p) => PathBuf::from(format!("/proc/{p}/ns/net")),
+        };
+        std::fs::metadata(path).is_ok_and(|m| m.ino() == inode)
     }
 
     /// Whether the namespace still exists (it may exist and still fail to open).
@@ -185,6 +211,16 @@ pub fn veth_names(id: &str) -> (String, String) {
 pub const HOST_VETH: &str = "vethwepl";
 /// Prefix of the container end while it is still being set up (as Weave).
 pub const PEER_VETH: &str = "vethwepg";
+/// The Docker plugin's veth pair of an endpoint, named by the first 9 characters of its id
+/// (what fits IFNAMSIZ), as Weave's.
+pub fn endpoint_veths(endpoint_id: &str) -> (String, String) {
+    let tag: String = endpoint_id.chars().take(9).collect();
+    (format!("{PLUGIN_VETH}{tag}"), format!("{PLUGIN_PEER_VETH}{tag}"))
+}
+
+/// Prefixes of the Docker plugin's endpoint veths, host end and container end (as Weave).
+pub const PLUGIN_VETH: &str = "vethwl";
+pub const PLUGIN_PEER_VETH: &str = "vethwg";
 
 #[cfg(test)]
 mod tests {
@@ -197,7 +233,11 @@ mod tests {
         assert_eq!(Target::parse("/run/netns/x").unwrap(), Target::Path("/run/netns/x".into()));
         assert_eq!(Target::parse("abc123").unwrap(), Target::Container("abc123".into()));
         assert_eq!(Target::parse("my_web.1-a").unwrap(), Target::Container("my_web.1-a".into()));
-        for bad in ["netns:", "netns:a/b", "netns:..", "pid:x", "-x", "a b", "", "x:y"] {
+        assert_eq!(Target::parse("docker:abc123").unwrap(), Target::Container("abc123".into()));
+        assert!(Target::parse("docker:netns:x").unwrap_err().to_string().contains("docker:NAME"));
+        for bad in
+            ["netns:", "netns:a/b", "netns:..", "pid:x", "-x", "a b", "", "x:y", "docker:", "docker:-x"]
+        {
             let e = Target::parse(bad).unwrap_err();
             assert!(matches!(e, AttachError::BadTarget { .. }), "{bad}: {e}");
         }

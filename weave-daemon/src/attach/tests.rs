@@ -26,6 +26,8 @@ struct World {
     /// The target's interface, as the kernel fake keeps it.
     iface: Option<Iface>,
     intents: BTreeMap<String, Intent>,
+    /// The Docker plugin's pairs by host end: whole or half-made.
+    endpoints: BTreeMap<String, bool>,
 }
 
 type Shared = Arc<Mutex<World>>;
@@ -223,6 +225,27 @@ impl Kernel for Kern {
     fn sweep(&self) -> Result<Vec<String>, AttachError> {
         Ok(vec![])
     }
+
+    fn create_endpoint(&self, host: &str, _peer: &str) -> Result<[u8; 6], AttachError> {
+        let mut w = self.0.lock().unwrap();
+        w.call("create_endpoint", host.into())?;
+        w.endpoints.insert(host.into(), true);
+        Ok([2, 0, 0, 0, 0, 2])
+    }
+
+    fn endpoint_whole(&self, host: &str) -> Result<bool, AttachError> {
+        Ok(self.0.lock().unwrap().endpoints.get(host) == Some(&true))
+    }
+
+    fn delete_endpoint(&self, host: &str, _peer: &str) -> Result<bool, AttachError> {
+        let mut w = self.0.lock().unwrap();
+        w.call("delete_endpoint", host.into())?;
+        Ok(w.endpoints.remove(host).is_some())
+    }
+
+    fn unjoined_endpoints(&self) -> Result<Vec<String>, AttachError> {
+        Ok(self.0.lock().unwrap().endpoints.keys().cloned().collect())
+    }
 }
 
 impl Journal for Jour {
@@ -233,6 +256,8 @@ impl Journal for Jour {
             Op::Detach { .. } => "detach".into(),
             Op::Expose(e) => format!("expose addrs={}", e.addrs.as_deref().map(list).unwrap_or("?".into())),
             Op::Hide { .. } => "hide".into(),
+            Op::CreateEndpoint { host, .. } => format!("create_endpoint {host}"),
+            Op::DeleteEndpoint { host } => format!("delete_endpoint {host}"),
         };
         w.call("record", detail)
             .map_err(|e| StoreError::Io { path: "fake.db".into(), detail: e.to_string() })?;
@@ -634,6 +659,66 @@ async fn containers_are_attached_through_the_resolver() {
     // A container that is gone is detached by the id given: its addresses still go.
     let d = s.detach("0123456789abcdef".into(), vec![]).await.unwrap();
     assert_eq!(d.removed, [net("10.32.0.1/12")]);
+}
+
+/// The Docker plugin's endpoints go through the journal: recorded, made, cleared; a create
+/// whose kernel step fails leaves nothing; a second create of the same endpoint (Docker
+/// repeating a call the daemon did not answer) reuses the pair; a delete of nothing is no error.
+#[tokio::test]
+async fn endpoints_are_journaled_and_idempotent() {
+    let (s, w) = service(&[]);
+    s.create_endpoint("0123456789abcdef".into()).await.unwrap();
+    assert_eq!(
+        log(&w),
+        ["record create_endpoint vethwl012345678", "create_endpoint vethwl012345678", "clear"]
+    );
+    assert!(w.lock().unwrap().intents.is_empty());
+    s.create_endpoint("0123456789abcdef".into()).await.unwrap();
+    assert_eq!(w.lock().unwrap().endpoints.len(), 1);
+    log(&w);
+    assert!(s.delete_endpoint("0123456789abcdef".into()).await.unwrap());
+    assert!(!s.delete_endpoint("0123456789abcdef".into()).await.unwrap(), "nothing left to delete");
+    assert!(w.lock().unwrap().intents.is_empty());
+
+    let (s, w) = service(&["create_endpoint"]);
+    s.create_endpoint("fedcba9876543210".into()).await.unwrap_err();
+    assert!(w.lock().unwrap().endpoints.is_empty());
+    assert!(w.lock().unwrap().intents.is_empty(), "the failure was undone and cleared");
+    let e = s.create_endpoint("../etc".into()).await.unwrap_err();
+    assert!(matches!(e, AttachError::BadTarget { .. }), "{e}");
+}
+
+/// A kill -9 mid-call: a create whose pair is half-made is undone at the next start, one whose
+/// pair is whole is kept (Docker may hold the answer); a cut delete is finished.
+#[tokio::test]
+async fn cut_endpoint_calls_are_undone_or_finished_at_start() {
+    let (s, w) = service(&[]);
+    {
+        let mut g = w.lock().unwrap();
+        for (ep, op) in [
+            (
+                "aaaaaaaaa",
+                Op::CreateEndpoint { host: "vethwlaaaaaaaaa".into(), peer: "vethwgaaaaaaaaa".into() },
+            ),
+            (
+                "bbbbbbbbb",
+                Op::CreateEndpoint { host: "vethwlbbbbbbbbb".into(), peer: "vethwgbbbbbbbbb".into() },
+            ),
+            ("ccccccccc", Op::DeleteEndpoint { host: "vethwlccccccccc".into() }),
+        ] {
+            let id = format!("{}{ep}", super::ENDPOINT_ID);
+            g.intents.insert(id.clone(), Intent { id, op });
+        }
+        g.endpoints.insert("vethwlaaaaaaaaa".into(), false);
+        g.endpoints.insert("vethwlbbbbbbbbb".into(), true);
+        g.endpoints.insert("vethwlccccccccc".into(), true);
+    }
+    let r = s.replay().await.unwrap();
+    assert_eq!(r.undone, ["docker-endpoint:aaaaaaaaa"]);
+    assert_eq!(r.finished, ["docker-endpoint:bbbbbbbbb", "docker-endpoint:ccccccccc"]);
+    let g = w.lock().unwrap();
+    assert_eq!(g.endpoints.keys().collect::<Vec<_>>(), ["vethwlbbbbbbbbb"]);
+    assert!(g.intents.is_empty());
 }
 
 /// CNI's attach: the namespace given by path, the container id as the target's id.

@@ -129,6 +129,7 @@ mod tests {
             resolv_conf: String::new(),
             state_file: None,
             allow_from: vec![],
+            bridges: vec![],
         };
         Dns::new(config, PeerName(peer))
     }

@@ -44,6 +44,9 @@ pub struct DnsConfig {
     /// Client networks always answered besides loopback and the bridge's (the allocation
     /// range and `--dns-allow-from`).
     pub allow_from: Vec<ipnet::IpNet>,
+    /// Bridges whose subnets are answered: weave's, and Docker's with the Docker integration
+    /// (see [`clients`]).
+    pub bridges: Vec<String>,
 }
 
 pub struct Dns {
@@ -150,7 +153,7 @@ impl Dns {
             });
         }
         // The bridge's networks before the first query (then every DEATH_CHECK).
-        match clients::local_nets(crate::BRIDGE, self.config.listen.ip()) {
+        match clients::local_nets(&self.config.bridges, self.config.listen.ip()) {
             Ok(local) => self.set_clients(local),
             Err(e) => tracing::warn!("weaveDNS clients: {e}"),
         }
@@ -208,8 +211,8 @@ impl Dns {
     /// Re-reads the networks on the weave bridge (and the one the listen address is on, when
     /// it is a specific address): clients there are answered.
     pub async fn refresh_clients(&self) {
-        let listen = self.config.listen.ip();
-        let found = tokio::task::spawn_blocking(move || clients::local_nets(crate::BRIDGE, listen)).await;
+        let (listen, bridges) = (self.config.listen.ip(), self.config.bridges.clone());
+        let found = tokio::task::spawn_blocking(move || clients::local_nets(&bridges, listen)).await;
         let local = match found {
             Ok(Ok(nets)) => nets,
             Ok(Err(e)) => return tracing::warn!("weaveDNS clients: {e}"),
@@ -329,6 +332,17 @@ impl Dns {
         }
     }
 
+    /// The container ids of our own live entries.
+    pub fn our_container_ids(&self) -> HashSet<String> {
+        let ns = self.read();
+        let us = ns.our_name();
+        ns.entries()
+            .iter()
+            .filter(|e| e.origin == us && !e.is_tombstoned())
+            .map(|e| e.container_id.clone())
+            .collect()
+    }
+
     /// Removes every name of the target `id` (detach of a target that is gone).
     pub async fn forget_target(&self, id: &str) {
         let data = self.change(|ns| ns.container_died(id, now()));
@@ -427,6 +441,14 @@ impl DnsConfig {
             resolv_conf: c.resolv_conf.clone(),
             state_file: Some(persist::path(&c.data_dir)),
             allow_from: c.ipalloc_range.0.iter().chain(&c.dns_allow_from).map(|n| (*n).into()).collect(),
+            bridges: std::iter::once(crate::BRIDGE)
+                .chain(
+                    if c.docker_api.is_empty() { &[][..] } else { &crate::docker::BRIDGES[..] }
+                        .iter()
+                        .copied(),
+                )
+                .map(str::to_string)
+                .collect(),
         }
     }
 }
@@ -444,6 +466,7 @@ mod admit_tests {
             resolv_conf: String::new(),
             state_file: None,
             allow_from: vec!["10.32.0.0/12".parse().unwrap()],
+            bridges: vec![],
         };
         let dns = Dns::new(config, PeerName(1));
         let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();

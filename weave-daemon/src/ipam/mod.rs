@@ -589,6 +589,35 @@ impl Ipam {
         .map_err(IpamFailure::Op)
     }
 
+    /// Hands `addr` to the container `to` (see `Allocator::transfer`); returns the previous owner.
+    pub async fn transfer(self: &Arc<Self>, addr: Address, to: &str) -> Result<String, IpamFailure> {
+        let to = to.to_string();
+        self.run(move |core, _| core.alloc.transfer(addr, &to, true)).await?.map_err(IpamFailure::Op)
+    }
+
+    /// The ident owning `addr` on this peer.
+    pub fn owner_of(&self, addr: Address) -> Option<String> {
+        self.lock().alloc.owner_of(addr).map(str::to_string)
+    }
+
+    /// A container stopped: its addresses go after Weave's grace period unless it starts again.
+    pub async fn container_died(self: &Arc<Self>, ident: &str) -> Result<(), IpamFailure> {
+        let ident = ident.to_string();
+        self.run(move |core, now| core.alloc.container_died(now, &ident)).await
+    }
+
+    /// A container was removed: its addresses go now.
+    pub async fn container_destroyed(self: &Arc<Self>, ident: &str) -> Result<(), IpamFailure> {
+        let ident = ident.to_string();
+        self.run(move |core, _| core.alloc.container_destroyed(&ident)).await
+    }
+
+    /// A container (re)started: it keeps its addresses.
+    pub async fn container_started(self: &Arc<Self>, ident: &str) -> Result<(), IpamFailure> {
+        let ident = ident.to_string();
+        self.run(move |core, _| core.alloc.container_started(&ident)).await
+    }
+
     /// rmpeer: takes over the ranges of a dead peer (name or nickname); returns the free
     /// addresses gained.
     pub async fn takeover(self: &Arc<Self>, peer: &str) -> Result<u32, IpamFailure> {

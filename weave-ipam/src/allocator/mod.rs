@@ -412,6 +412,10 @@ impl Allocator {
         self.owned.iter().find(|(_, d)| d.cidrs.iter().any(|c| c.addr == addr)).map(|(k, _)| k.as_str())
     }
 
+    fn find_owned(&self, addr: Address) -> Option<(String, Cidr)> {
+        self.owned.iter().find_map(|(k, d)| d.cidrs.iter().find(|c| c.addr == addr).map(|c| (k.clone(), *c)))
+    }
+
     fn has_allocations(space: &Space, ranges: &[Range]) -> bool {
         ranges.iter().any(|r| space.num_free_addresses_in_range(*r) != r.size())
     }

@@ -178,6 +178,29 @@ impl Allocator {
         self.dead.remove(ident);
     }
 
+    /// Hands `addr`, allocated here to whichever ident, to `to` (Docker's IPAM driver allocates
+    /// before it knows the container; the container takes the address over once it runs). The
+    /// address stays allocated throughout. Returns the previous owner.
+    pub fn transfer(&mut self, addr: Address, to: &str, is_container: bool) -> Result<String, OpError> {
+        let Some((from, cidr)) = self.find_owned(addr) else {
+            return Err(OpError::NotFound { addr, ident: to.to_string() });
+        };
+        if from != to {
+            self.remove_owned(&from, addr);
+            self.add_owned(to, cidr, is_container);
+            if !self.has_owned_by_container(&from) {
+                self.dead.remove(&from);
+            }
+        }
+        self.finish();
+        Ok(from)
+    }
+
+    /// The ident that owns `addr` here, if any.
+    pub fn owner_of(&self, addr: Address) -> Option<&str> {
+        self.find_owner(addr)
+    }
+
     /// Frees the addresses of container idents not in `alive` (at start-up).
     pub fn prune_owned(&mut self, alive: &BTreeSet<String>) {
         let gone: Vec<String> = self
