@@ -3,8 +3,11 @@
 # weave-daemon's DNS server and against dnsmasq (Debian's) serving the same record, in one run,
 # both on loopback inside one network namespace. The load generator is tests/src/bin/dnsload.rs
 # (one UDP socket per client, next query as soon as the answer arrives; 1 s counts as lost).
-# Needs root and dnsmasq. Usage: bench/dns.sh [SECONDS_PER_RUN] (default 5); PROFILE=debug for
-# the debug build, NO_BUILD=1 to use the binaries as they are.
+# Then name registration over HTTP: REG names (default 3000) through Weave's
+# `PUT /name/{container}/{ip}?fqdn=`, one client after another and 50 at once (curl), every
+# answer durable on disk first.
+# Needs root, dnsmasq and curl. Usage: bench/dns.sh [SECONDS_PER_RUN] (default 5); PROFILE=debug
+# for the debug build, NO_BUILD=1 to use the binaries as they are, BIN=DIR for binaries elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-5}
@@ -13,7 +16,7 @@ if [ "${NO_BUILD:-}" != 1 ]; then
   flags=(-q -p weave-daemon -p weave-cli -p weave-e2e --bin weave-daemon --bin weave --bin dnsload)
   if [ "$PROFILE" = release ]; then cargo build --release "${flags[@]}"; else cargo build "${flags[@]}"; fi
 fi
-BIN=$PWD/target/$PROFILE
+BIN=${BIN:-$PWD/target/$PROFILE}
 NS="db$$"
 DIR=$(mktemp -d /tmp/weave-dns-bench.XXXXXX)
 PIDS=()
@@ -63,3 +66,28 @@ for c in 1 50; do
     printf '%-10s %11s %10s %10s %10s %8s\n' "${s%%:*}" "$c" "$qps" "$p50_us" "$p99_us" "$lost"
   done
 done
+
+# register COUNT PARALLEL TAG: PUT COUNT new names (TAG-1.weave.local ...), each its own
+# container and address; prints the seconds taken and fails unless every answer was a 204.
+REG=${REG:-3000}
+register() {
+  local count=$1 par=$2 tag=$3 t0 t1 ok
+  local par_flags=()
+  [ "$par" -gt 1 ] && par_flags=(-Z --parallel-max "$par" --parallel-immediate)
+  seq 1 "$count" | awk -v t="$tag" '{ printf "url = \"http://127.0.0.1:6784/name/%s-%d/10.40.%d.%d?fqdn=%s-%d.weave.local\"\n", t, $1, int($1 / 250), $1 % 250 + 1, t, $1 }' >"$DIR/$tag.curl"
+  t0=$(date +%s.%N)
+  ok=$(in_ns curl -s --no-progress-meter "${par_flags[@]}" -X PUT -o /dev/null -w '%{http_code}\n' -K "$DIR/$tag.curl" | grep -c '^204$' || true)
+  t1=$(date +%s.%N)
+  [ "$ok" -eq "$count" ] || { echo "only $ok of $count registrations succeeded" >&2; exit 1; }
+  echo "$t0 $t1" | awk '{printf "%.3f", $2 - $1}'
+}
+echo
+printf '%-10s %11s %10s %10s\n' register concurrency names names_s
+for c in 1 50; do
+  s=$(register "$REG" "$c" "c$c")
+  printf '%-10s %11s %10s %10s\n' weave "$c" "$REG" "$(echo "$REG $s" | awk '{printf "%.0f", $1 / $2}')"
+done
+# The last name is durable and answered.
+[ "$(in_ns dig @127.0.0.1 +short +tries=1 +time=1 "c50-$REG.weave.local")" != "" ] || { echo "c50-$REG not answered" >&2; exit 1; }
+saved=$(grep -o '"hostname"' "$DIR/dns-entries.json" | wc -l)
+[ "$saved" -ge $((2 * REG)) ] || { echo "only $saved names saved, want $((2 * REG))+" >&2; exit 1; }

@@ -576,3 +576,57 @@ fn a_query_to_a_secondary_address_is_answered_from_it_1() {
         assert_eq!(q.stdout.trim(), "10.2.0.8", "{transport}: {q:?}");
     }
 }
+
+#[test]
+fn names_acknowledged_at_once_survive_a_kill_right_after_1() {
+    // Many registrations at once share their writes to disk: every one answered must still be
+    // there after a kill -9 straight after the last answer.
+    const NAMES: usize = 200;
+    let c = Cluster::new(1);
+    let h1 = c.host(0);
+    let mut d = h1.start_daemon(&["--ipalloc-range", ""]);
+    h1.wait_ready();
+    let urls: String = (1..=NAMES)
+        .map(|i| {
+            format!(
+                "url = \"http://127.0.0.1:6784/name/weave:extern/10.2.{}.{}?fqdn=ack-{i}.weave.local\"\n",
+                i / 200,
+                i % 200 + 1
+            )
+        })
+        .collect();
+    let config = h1.data_dir.join("names.curl");
+    std::fs::write(&config, urls).unwrap();
+    let out = h1.ns.exec(
+        "curl",
+        &[
+            "-s",
+            "-Z",
+            "--parallel-max",
+            "32",
+            "-X",
+            "PUT",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}\n",
+            "-K",
+            config.to_str().unwrap(),
+        ],
+    );
+    let acked = out.stdout.lines().filter(|l| *l == "204").count();
+    assert_eq!(acked, NAMES, "{out:?}");
+    d.kill();
+
+    let _d = h1.start_daemon(&["--ipalloc-range", ""]);
+    h1.wait_ready();
+    let (code, body) = h1.http("GET", "/api/v1/dns");
+    assert_eq!(code, 200, "{body}");
+    let info: weave_api::DnsInfo = serde_json::from_str(&body).unwrap();
+    let live: BTreeSet<String> =
+        info.entries.iter().filter(|e| e.tombstone == 0).map(|e| e.hostname.clone()).collect();
+    let missing: Vec<String> =
+        (1..=NAMES).map(|i| format!("ack-{i}.weave.local.")).filter(|n| !live.contains(n)).collect();
+    assert!(missing.is_empty(), "lost after the kill: {missing:?}");
+    assert_eq!(lookup(h1, &format!("ack-{NAMES}.weave.local")).unwrap(), set(&["10.2.1.1"]));
+}

@@ -13,6 +13,7 @@ use crate::mesh::router::MeshHandle;
 use arc_swap::ArcSwap;
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -56,13 +57,22 @@ pub struct Dns {
     upstream: ArcSwap<Vec<SocketAddr>>,
     events: broadcast::Sender<Event>,
     mesh: OnceLock<MeshHandle>,
-    /// One save at a time (they share the temporary file).
-    saving: std::sync::Mutex<()>,
+    /// Group commit of our names, see [`Dns::save`].
+    saves: Saves,
     /// Who is answered: see [`clients`].
     clients: ArcSwap<ClientNets>,
     limiter: std::sync::Mutex<RateLimiter>,
     /// The rate limiter's clock starts here.
     epoch: std::time::Instant,
+}
+
+/// The generations of local changes: staged (applied in memory) and written to the names file.
+#[derive(Default)]
+struct Saves {
+    staged: AtomicU64,
+    /// Held while writing, so writes happen one at a time (they share the temporary file).
+    committed: std::sync::Mutex<u64>,
+    writes: AtomicU64,
 }
 
 /// What to do with a query from a client.
@@ -100,7 +110,7 @@ impl Dns {
             upstream: ArcSwap::from_pointee(vec![]),
             events,
             mesh: OnceLock::new(),
-            saving: std::sync::Mutex::new(()),
+            saves: Saves::default(),
             clients: ArcSwap::from_pointee(ClientNets::new(config.allow_from.clone())),
             limiter: std::sync::Mutex::new(RateLimiter::new(DEFAULT_RATE, MAX_CLIENTS)),
             epoch: std::time::Instant::now(),
@@ -121,14 +131,45 @@ impl Dns {
         Arc::new(dns)
     }
 
-    /// Saves our live names (after each local change).
-    fn save(&self) {
+    /// Makes every local change made so far durable before returning, sharing the write with
+    /// concurrent callers (a group commit, as IPAM's): a change bumps `staged` after it is
+    /// applied, and a writer first takes `committed`, then the newest generation, then the
+    /// entries, so what it writes holds every change up to that generation. Callers that
+    /// queued behind a write which already covered them return without writing. The fsync runs
+    /// on the blocking pool, so waiting callers do not hold runtime threads.
+    async fn save(self: &Arc<Self>) {
+        if self.config.state_file.is_none() {
+            return;
+        }
+        let gen = self.saves.staged.fetch_add(1, Ordering::SeqCst) + 1;
+        let me = self.clone();
+        let done = tokio::task::spawn_blocking(move || me.flush(gen)).await;
+        if let Err(e) = done {
+            tracing::warn!("saving DNS names: {e}");
+        }
+    }
+
+    /// Writes our names unless generation `gen` is on disk already.
+    fn flush(&self, gen: u64) {
         let Some(path) = &self.config.state_file else { return };
-        let _one = self.saving.lock().unwrap_or_else(|e| e.into_inner());
+        let mut committed = self.saves.committed.lock().unwrap_or_else(|e| e.into_inner());
+        if *committed >= gen {
+            return;
+        }
+        let newest = self.saves.staged.load(Ordering::SeqCst);
         let entries = persist::ours(&self.read());
         if let Err(e) = persist::save(path, &entries) {
-            tracing::warn!("saving DNS names to {}: {e}", path.display());
+            // Not marked committed: the next change writes again.
+            return tracing::warn!("saving DNS names to {}: {e}", path.display());
         }
+        *committed = newest;
+        self.saves.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes of the names file so far (tests: concurrent changes share them).
+    #[cfg(test)]
+    fn writes(&self) -> u64 {
+        self.saves.writes.load(Ordering::Relaxed)
     }
 
     /// Binds the DNS listen address, UDP and TCP (before the daemon reports ready).
@@ -277,10 +318,11 @@ impl Dns {
         r
     }
 
-    /// Broadcasts our change on channel `nameserver` (nothing before the mesh runs).
-    async fn broadcast(&self, data: Option<GossipData>) {
+    /// Saves our change, then broadcasts it on channel `nameserver` (nothing before the mesh
+    /// runs).
+    async fn broadcast(self: &Arc<Self>, data: Option<GossipData>) {
         if data.is_some() {
-            self.save();
+            self.save().await;
         }
         if let (Some(data), Some(mesh)) = (data, self.mesh.get()) {
             mesh.gossip_broadcast(weave_dns::CHANNEL, Box::new(gossip::DnsGossip(data))).await;
@@ -289,7 +331,7 @@ impl Dns {
 
     /// Registers `name` (qualified if needed) for `addr`; `None` when the name is outside our
     /// domain (ignored, as Weave).
-    pub async fn add(&self, name: &str, container_id: &str, addr: Ipv4Addr) -> Option<Entry> {
+    pub async fn add(self: &Arc<Self>, name: &str, container_id: &str, addr: Ipv4Addr) -> Option<Entry> {
         let data = self.change(|ns| ns.add_entry_fqdn(name, container_id, addr, now()))?;
         let entry = data.entries.iter().next().cloned();
         self.broadcast(Some(data)).await;
@@ -298,7 +340,7 @@ impl Dns {
 
     /// Removes our live entries matching every given part; returns them.
     pub async fn delete(
-        &self,
+        self: &Arc<Self>,
         hostname: Option<&str>,
         container_id: Option<&str>,
         addr: Option<Ipv4Addr>,
@@ -312,7 +354,7 @@ impl Dns {
 
     /// Removes our names of targets (`netns:NAME`, `pid:PID`, namespace paths) that no longer
     /// exist, as Weave's `ContainerDied`.
-    async fn reap_dead_targets(&self) {
+    async fn reap_dead_targets(self: &Arc<Self>) {
         let ids: HashSet<String> = {
             let ns = self.read();
             let us = ns.our_name();
@@ -344,7 +386,7 @@ impl Dns {
     }
 
     /// Removes every name of the target `id` (detach of a target that is gone).
-    pub async fn forget_target(&self, id: &str) {
+    pub async fn forget_target(self: &Arc<Self>, id: &str) {
         let data = self.change(|ns| ns.container_died(id, now()));
         self.broadcast(data).await;
     }
@@ -486,5 +528,71 @@ mod admit_tests {
         dns.set_clients(vec!["10.2.0.0/16".parse().unwrap()]);
         assert_eq!(dns.admit(ip("10.2.1.1"), false), Admit::Answer);
         assert_eq!(dns.admit(ip("10.32.4.4"), false), Admit::Answer, "the flags' networks stay");
+    }
+}
+
+#[cfg(test)]
+mod save_tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_changes_share_one_write_and_each_is_on_disk_when_it_returns() {
+        let dir = std::env::temp_dir().join(format!("weave-dns-group-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = persist::path(&dir);
+        let config = DnsConfig {
+            domain: "weave.local.".into(),
+            ttl: 1,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            resolv_conf: String::new(),
+            state_file: Some(file.clone()),
+            allow_from: vec![],
+            bridges: vec![],
+        };
+        let dns = Dns::new(config, PeerName(1));
+        let on_disk = |file: &std::path::Path, name: &str| {
+            persist::load(file).unwrap().iter().any(|s| s.hostname == name)
+        };
+        dns.add("first.weave.local.", EXTERN_ID, Ipv4Addr::new(10, 0, 0, 1)).await.unwrap();
+        assert!(on_disk(&file, "first.weave.local."));
+        assert_eq!(dns.writes(), 1);
+
+        // While a write is under way (the writer's lock held here), 50 changes queue; then
+        // one write covers them all, and none returns before its name is on disk.
+        let (held_tx, held) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let writer = {
+            let dns = dns.clone();
+            std::thread::spawn(move || {
+                let _writing = dns.saves.committed.lock().unwrap();
+                held_tx.send(()).unwrap();
+                let _ = release_rx.recv();
+            })
+        };
+        held.recv().unwrap();
+        let tasks: Vec<_> = (0..50u8)
+            .map(|i| {
+                let (dns, file) = (dns.clone(), file.clone());
+                tokio::spawn(async move {
+                    let name = format!("n{i}.weave.local.");
+                    dns.add(&name, EXTERN_ID, Ipv4Addr::new(10, 0, 1, i)).await.unwrap();
+                    on_disk(&file, &name)
+                })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while dns.saves.staged.load(Ordering::SeqCst) < 51 {
+            assert!(std::time::Instant::now() < deadline, "the 50 changes did not queue");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(release);
+        writer.join().unwrap();
+        for t in tasks {
+            assert!(t.await.unwrap(), "a change returned before it was on disk");
+        }
+        assert_eq!(dns.writes(), 2, "the queued changes did not share one write");
+        assert_eq!(persist::load(&file).unwrap().len(), 51);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
