@@ -27,7 +27,7 @@ fn attach_detach_churn_leaves_no_fd_device_or_address_behind_1() {
         let out = h.weave(&["attach", &id]);
         assert!(out.ok(), "attach #{i}: {out:?}");
         // The address is really there (checked now and then: each check is a process).
-        if i % 50 == 0 {
+        if i.is_multiple_of(50) {
             assert_eq!(ethwe_addrs(&t).len(), 1, "attach #{i}: {:?}", ethwe_addrs(&t));
         }
         let out = h.weave(&["detach", &id]);
