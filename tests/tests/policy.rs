@@ -183,6 +183,7 @@ fn a_bad_policy_is_refused_whole_with_its_field_path() {
     let c = Cluster::new(1);
     let h = c.host(0);
     let _d = h.start_daemon(&[]);
+    wait_until("the daemon answers", CONNECT, || h.weave(&["policy", "ls"]).ok());
     let file = h.data_dir.join("bad.yaml");
     let bad = format!("{DENY_WEB}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: b}}\nspec:\n  podSelector: {{}}\n  ingress:\n  - ports:\n    - {{protocol: TCP, port: 70000}}\n");
     std::fs::write(&file, bad).unwrap();
