@@ -21,20 +21,21 @@ impl Token {
     }
 }
 
-// Helpers carry the feature too, or the intrinsics become calls instead of instructions.
+// Helpers carry the feature too, or the intrinsics become calls instead of instructions. They are
+// safe functions: only code with AVX2 enabled (blocks8) can call them, so no caller can misuse them.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn add(a: __m256i, b: __m256i) -> __m256i {
+fn add(a: __m256i, b: __m256i) -> __m256i {
     _mm256_add_epi32(a, b)
 }
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn xor(a: __m256i, b: __m256i) -> __m256i {
+fn xor(a: __m256i, b: __m256i) -> __m256i {
     _mm256_xor_si256(a, b)
 }
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn rotl<const N: i32>(a: __m256i) -> __m256i {
+fn rotl<const N: i32>(a: __m256i) -> __m256i {
     // _mm256_slli_epi32 takes its count as a const; 32 - N is spelled out per N below.
     match N {
         7 => _mm256_or_si256(_mm256_slli_epi32::<7>(a), _mm256_srli_epi32::<25>(a)),
