@@ -112,7 +112,7 @@ spec:
 ";
 
 #[test]
-fn default_deny_then_allow_from_a_label_across_hosts_with_drops_and_why() {
+fn default_deny_then_allow_from_a_label_across_hosts_with_drops_and_why_2() {
     let c = Cluster::new(2);
     let (h1, h2) = (c.host(0), c.host(1));
     let _d1 = h1.start_daemon(&[&h2.addr.to_string()]);
@@ -179,7 +179,7 @@ fn default_deny_then_allow_from_a_label_across_hosts_with_drops_and_why() {
 }
 
 #[test]
-fn a_bad_policy_is_refused_whole_with_its_field_path() {
+fn a_bad_policy_is_refused_whole_with_its_field_path_1() {
     let c = Cluster::new(1);
     let h = c.host(0);
     let _d = h.start_daemon(&[]);
