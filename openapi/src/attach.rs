@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// `POST /api/v1/attach`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct AttachRequest {
     /// `netns:NAME`, `pid:PID`, or the path of a network namespace.
@@ -21,6 +21,15 @@ pub struct AttachRequest {
     /// Do not add the route of 224.0.0.0/4 via `ethwe`.
     #[serde(default)]
     pub no_multicast_route: bool,
+    /// The target's namespace for network policy (`default` when absent).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Labels network policy selects the target by.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Named ports, for policies that name ports.
+    #[serde(default)]
+    pub ports: Vec<crate::policy::NamedPort>,
 }
 
 /// A target on the weave network, as `weave ps` lists it.

@@ -6,6 +6,10 @@ use crate::cni::{
 };
 use crate::dns::{DnsAddRequest, DnsChange, DnsInfo, DnsRemoveRequest};
 use crate::events::{Events, SseParser, IDLE};
+use crate::policy::{
+    NamespaceLabels, PolicyApplied, PolicyApplyRequest, PolicyDeleted, PolicyDrop, PolicyInfo, PolicyTarget,
+    PolicyVerdict, TargetLabels,
+};
 use crate::{
     AllocateRequest, Allocated, Allocation, ApiError, AttachRequest, AttachedTarget, ClaimRequest,
     ConnectRequest, Connection, DetachRequest, DetachResult, ExposeRequest, ForgetRequest, FreeRequest,
@@ -262,6 +266,73 @@ impl Client {
             .map_err(|_| self.decode(format!("address {} cannot carry a path", self.addr)))?
             .extend(["api", "v1", "services", id]);
         self.send(self.http.delete(url)).await
+    }
+
+    /// Applies NetworkPolicy documents (all or none), cluster-wide.
+    pub async fn policy_apply(&self, manifest: &str) -> Result<PolicyApplied, ClientError> {
+        let req = PolicyApplyRequest { manifest: manifest.to_string() };
+        self.send(self.http.post(self.url("/api/v1/policies")).json(&req)).await
+    }
+
+    /// Every policy of the cluster.
+    pub async fn policies(&self) -> Result<Vec<PolicyInfo>, ClientError> {
+        self.get("/api/v1/policies").await
+    }
+
+    /// Deletes a policy (`NAME`, in namespace `default`, or `NAMESPACE/NAME`), cluster-wide.
+    pub async fn policy_delete(&self, name: &str) -> Result<PolicyDeleted, ClientError> {
+        let url = self.path_url(&["api", "v1", "policies", name])?;
+        self.send(self.http.delete(url)).await
+    }
+
+    /// Whether a connection is allowed, and by which rule. `src`/`dst`: target ids or addresses.
+    pub async fn policy_why(
+        &self,
+        src: &str,
+        dst: &str,
+        port: Option<u16>,
+        proto: &str,
+    ) -> Result<PolicyVerdict, ClientError> {
+        let mut url = self.path_url(&["api", "v1", "policies", "why"])?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("src", src).append_pair("dst", dst).append_pair("proto", proto);
+            if let Some(p) = port {
+                q.append_pair("port", &p.to_string());
+            }
+        }
+        self.send(self.http.get(url)).await
+    }
+
+    /// The packets this host's policy rules dropped lately, oldest first.
+    pub async fn policy_drops(&self) -> Result<Vec<PolicyDrop>, ClientError> {
+        self.get("/api/v1/policies/drops").await
+    }
+
+    /// Sets the labels (and namespace, named ports) of a target of this host.
+    pub async fn target_labels(&self, id: &str, req: &TargetLabels) -> Result<PolicyTarget, ClientError> {
+        let url = self.path_url(&["api", "v1", "targets", id, "labels"])?;
+        self.send(self.http.put(url).json(req)).await
+    }
+
+    /// Sets a namespace's labels, cluster-wide.
+    pub async fn namespace_labels(
+        &self,
+        name: &str,
+        req: &NamespaceLabels,
+    ) -> Result<NamespaceLabels, ClientError> {
+        let url = self.path_url(&["api", "v1", "namespaces", name, "labels"])?;
+        self.send(self.http.put(url).json(req)).await
+    }
+
+    /// The address with these path segments, each escaped.
+    fn path_url(&self, segments: &[&str]) -> Result<reqwest::Url, ClientError> {
+        let mut url = reqwest::Url::parse(&self.base)
+            .map_err(|e| self.decode(format!("address {}: {e}", self.addr)))?;
+        url.path_segments_mut()
+            .map_err(|_| self.decode(format!("address {} cannot carry a path", self.addr)))?
+            .extend(segments);
+        Ok(url)
     }
 
     /// weaveDNS: configuration and entries.

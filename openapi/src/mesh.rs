@@ -180,27 +180,82 @@ pub struct ForgetRequest {
 /// is closed and retried). weaveDNS's: `dns_entry_added`/`dns_entry_removed` (a live entry
 /// appeared on, or left, this peer: registered here or learnt by gossip). Services':
 /// `service_added`, `service_removed`, `service_changed` (a service became broken or active
-/// again, or its target moved to another address).
+/// again, or its target moved to another address). Policy's: `policy_drop` (a packet this
+/// host's policy rules dropped, rate-limited: `suppressed` counts those held back since the
+/// last one sent).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    PeerAdded { name: String, nickname: String },
-    PeerRemoved { name: String, nickname: String },
-    ConnectionAdded { peer: String, address: String, outbound: bool },
-    ConnectionEstablished { peer: String, address: String },
-    ConnectionClosed { peer: Option<String>, address: String, reason: String },
+    PeerAdded {
+        name: String,
+        nickname: String,
+    },
+    PeerRemoved {
+        name: String,
+        nickname: String,
+    },
+    ConnectionAdded {
+        peer: String,
+        address: String,
+        outbound: bool,
+    },
+    ConnectionEstablished {
+        peer: String,
+        address: String,
+    },
+    ConnectionClosed {
+        peer: Option<String>,
+        address: String,
+        reason: String,
+    },
     RoutesChanged,
-    TargetsChanged { targets: Vec<String> },
-    AllocationAdded { ident: String, cidr: String },
-    AllocationRemoved { ident: String, cidr: String },
-    RingChanged { owned: u64, owners: u32 },
-    IpamError { peer: Option<String>, error: String },
-    DnsEntryAdded { hostname: String, address: String, container_id: String, origin: String },
-    DnsEntryRemoved { hostname: String, address: String, container_id: String, origin: String },
-    ServiceAdded { service: Box<crate::services::Service> },
-    ServiceRemoved { id: String },
-    ServiceChanged { service: Box<crate::services::Service> },
+    TargetsChanged {
+        targets: Vec<String>,
+    },
+    AllocationAdded {
+        ident: String,
+        cidr: String,
+    },
+    AllocationRemoved {
+        ident: String,
+        cidr: String,
+    },
+    RingChanged {
+        owned: u64,
+        owners: u32,
+    },
+    IpamError {
+        peer: Option<String>,
+        error: String,
+    },
+    DnsEntryAdded {
+        hostname: String,
+        address: String,
+        container_id: String,
+        origin: String,
+    },
+    DnsEntryRemoved {
+        hostname: String,
+        address: String,
+        container_id: String,
+        origin: String,
+    },
+    ServiceAdded {
+        service: Box<crate::services::Service>,
+    },
+    ServiceRemoved {
+        id: String,
+    },
+    ServiceChanged {
+        service: Box<crate::services::Service>,
+    },
+    PolicyDrop {
+        #[serde(rename = "drop")]
+        dropped: crate::policy::PolicyDrop,
+        #[serde(default)]
+        suppressed: u64,
+    },
 }
 
 impl Event {
@@ -223,6 +278,7 @@ impl Event {
             Event::ServiceAdded { .. } => "service_added",
             Event::ServiceRemoved { .. } => "service_removed",
             Event::ServiceChanged { .. } => "service_changed",
+            Event::PolicyDrop { .. } => "policy_drop",
         }
     }
 }

@@ -67,6 +67,15 @@ pub enum Command {
         /// Do not route multicast (224.0.0.0/4) over the weave interface
         #[arg(long)]
         no_multicast_route: bool,
+        /// The target's namespace for network policy (default: `default`)
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        /// A label network policy selects the target by (repeatable)
+        #[arg(long = "label", value_name = "K=V")]
+        labels: Vec<String>,
+        /// A named port, for policies that name ports (repeatable)
+        #[arg(long = "port", value_name = "NAME=PORT[/tcp|udp|sctp]")]
+        ports: Vec<String>,
         /// ADDR... then TARGET: ADDR is net:default, net:CIDR, ip:CIDR or CIDR; TARGET is a
         /// Docker container (id, short id, name, or docker:NAME), netns:NAME, pid:PID or a
         /// network namespace path
@@ -152,6 +161,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ServiceAction,
     },
+    /// Network policy in Kubernetes' NetworkPolicy format, on every host
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Register names in weaveDNS: [IP...] TARGET [-h FQDN], or IP... -h FQDN
     #[command(name = "dns-add", disable_help_flag = true)]
     DnsAdd {
@@ -230,6 +244,42 @@ pub enum ServiceAction {
     Rm {
         #[arg(value_name = "ID", required = true)]
         ids: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyAction {
+    /// Add or replace the NetworkPolicy documents of FILE (YAML or JSON; `-` reads stdin) on
+    /// every host; all or none
+    Apply {
+        #[arg(short = 'f', long = "filename", value_name = "FILE")]
+        file: String,
+    },
+    /// Delete policies on every host: NAME (namespace `default`) or NAMESPACE/NAME
+    Delete {
+        #[arg(value_name = "NAME", required = true)]
+        names: Vec<String>,
+    },
+    /// List the policies: name, selector, rules, targets selected
+    Ls {
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// The packets this host's policy rules dropped lately
+    Drops {
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Whether a connection from SRC to DST would be allowed, and by which rule
+    Why {
+        /// A target id (as `weave ps` shows it) or an address
+        src: String,
+        /// A target id or an address
+        dst: String,
+        #[arg(value_name = "PORT[/tcp|udp|sctp]")]
+        port: String,
+        #[command(flatten)]
+        output: OutputArg,
     },
 }
 

@@ -48,6 +48,8 @@ pub struct Daemon {
     pub cni: Arc<crate::cni::CniService>,
     /// Export, import and bind, beside the attach service.
     pub services: Arc<crate::services::Services>,
+    /// Network policy, cluster-wide.
+    pub policy: crate::policy::handle::PolicyHandle,
     ready: AtomicBool,
     /// `weave reset` was asked for: clean up the host when stopping.
     reset: AtomicBool,
@@ -63,6 +65,8 @@ pub struct Parts {
     pub sleeve: Option<Arc<Sleeve>>,
     pub ipam: Option<Arc<Ipam>>,
     pub dns: Option<Arc<crate::dns::Dns>>,
+    /// Its gossiper is on the mesh already.
+    pub policy: crate::policy::service::PolicyService,
     pub shutdown: CancellationToken,
 }
 
@@ -96,9 +100,12 @@ impl Daemon {
             p.store.clone(),
             BRIDGE,
         );
+        let policy =
+            crate::policy::handle::PolicyHandle::new(p.policy, p.mesh.clone(), p.identity.name.to_string());
         Arc::new(Daemon {
             cni,
             services,
+            policy,
             config: p.config,
             identity: p.identity,
             store: p.store,
@@ -324,6 +331,13 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
             Some((dns, sockets))
         }
     };
+    let policy = crate::policy::service::PolicyService::new(&identity.name.to_string(), Some(store.clone()));
+    let kick =
+        crate::policy::gossip::spawn_kernel_worker(policy.clone()).context("start the policy worker")?;
+    channels.push(Channel::new(
+        weave_policy::gossip::CHANNEL,
+        crate::policy::gossip::PolicyGossiper::new(policy.clone(), kick),
+    ));
     let mesh = start_mesh_with_channels(
         &config,
         &identity,
@@ -342,11 +356,21 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         tokio::spawn(crate::peer_filter::follow(mesh.clone(), config.port, peers, shutdown.clone()));
     }
     let (dns, sockets) = dns.unzip();
-    let daemon =
-        Daemon::new(Parts { config, identity, store, mesh, sleeve: Some(sleeve), ipam, dns, shutdown });
+    let daemon = Daemon::new(Parts {
+        config,
+        identity,
+        store,
+        mesh,
+        sleeve: Some(sleeve),
+        ipam,
+        dns,
+        policy,
+        shutdown,
+    });
     if let (Some(dns), Some(sockets)) = (daemon.dns(), sockets) {
         dns.start(daemon.mesh.clone(), sockets, daemon.shutdown.clone());
     }
+    start_policy(&daemon).await;
     // Operations a kill -9 cut short are finished or undone before anything new is served.
     let replayed = daemon.attach.replay().await?;
     if replayed != Default::default() {
@@ -402,6 +426,20 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Brings the kernel to the persisted policies, starts reading drops, and follows targets from
+/// now on (before the replay, so replayed attaches reach policy). Failures are logged: the
+/// daemon runs on without enforcement rather than not at all.
+async fn start_policy(daemon: &Arc<Daemon>) {
+    let policy = daemon.policy.clone();
+    policy.clone().follow(daemon.attach.subscribe(), daemon.shutdown.clone());
+    if let Err(e) = policy.blocking(|s| s.sync_kernel()).await {
+        tracing::error!("network policy is not enforced: {e}");
+    }
+    if let Err(e) = policy.spawn_drop_reader() {
+        tracing::warn!("policy drops will not be shown: {e}");
+    }
 }
 
 /// The peers to connect to: the persisted ones on `--resume` or after an unclean stop, else
@@ -583,6 +621,10 @@ pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
         }
     }
     crate::peer_filter::remove();
+    match crate::policy::enforce::Enforcer::remove() {
+        Ok(()) => {}
+        Err(e) => failures.push(format!("network policy rules: {e}")),
+    }
     for file in [
         "weave.db",
         "restart.sentinel",

@@ -121,7 +121,8 @@ fn about(item: &StreamItem) -> Option<String> {
             | ApiEvent::RingChanged { .. }
             | ApiEvent::ServiceAdded { .. }
             | ApiEvent::ServiceRemoved { .. }
-            | ApiEvent::ServiceChanged { .. } => None,
+            | ApiEvent::ServiceChanged { .. }
+            | ApiEvent::PolicyDrop { .. } => None,
         },
         StreamItem::Event(StreamEvent::Overlay(OverlayEvent::OverlaySwitched { peer, .. })) => {
             Some(peer.clone())
@@ -185,6 +186,21 @@ fn change(e: &ApiEvent, nick: &dyn Fn(&str) -> Option<String>) -> (String, bool)
             Some(why) => (format!("service {} broken: {why}", service.id), true),
             None => (format!("service {} active", service.id), false),
         },
+        ApiEvent::PolicyDrop { dropped: d, suppressed } => {
+            let port = d.port.map(|p| format!(":{p}")).unwrap_or_default();
+            let more = if *suppressed > 0 { format!(" (+{suppressed} more)") } else { String::new() };
+            (
+                format!(
+                    "policy dropped {} -> {}{port}/{} ({}, {}){more}",
+                    d.src,
+                    d.dst,
+                    d.protocol,
+                    d.direction,
+                    d.isolating.join(", ")
+                ),
+                true,
+            )
+        }
     }
 }
 

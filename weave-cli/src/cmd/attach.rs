@@ -2,7 +2,7 @@
 
 use crate::cli::Output;
 use crate::output::{json, CmdResult, Failure};
-use weave_api::{AttachRequest, Client, DetachRequest, ExposeRequest, HideRequest};
+use weave_api::{AttachRequest, Client, DetachRequest, ExposeRequest, HideRequest, NamedPort};
 
 /// Splits `ADDR... TARGET`.
 fn split(mut args: Vec<String>) -> Result<(Vec<String>, String), Failure> {
@@ -12,14 +12,54 @@ fn split(mut args: Vec<String>) -> Result<(Vec<String>, String), Failure> {
     Ok((args, target))
 }
 
+/// What network policy selects the target by, as given on the command line.
+pub struct Meta {
+    pub namespace: Option<String>,
+    /// `K=V`.
+    pub labels: Vec<String>,
+    /// `NAME=PORT[/PROTO]`.
+    pub ports: Vec<String>,
+}
+
+/// `K=V`.
+pub fn label(s: &str) -> Result<(String, String), Failure> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| Failure::new(format!("label {s:?}: give KEY=VALUE")))
+}
+
+/// `NAME=PORT[/tcp|udp|sctp]`.
+pub fn named_port(s: &str) -> Result<NamedPort, Failure> {
+    let bad = || Failure::new(format!("port {s:?}: give NAME=PORT[/tcp|udp|sctp], e.g. http=8080/tcp"));
+    let (name, rest) = s.split_once('=').ok_or_else(bad)?;
+    let (port, protocol) = rest.split_once('/').unwrap_or((rest, "tcp"));
+    let port = port.parse().map_err(|_| bad())?;
+    if !matches!(protocol, "tcp" | "udp" | "sctp") {
+        return Err(bad());
+    }
+    Ok(NamedPort { name: name.to_string(), port, protocol: protocol.to_string() })
+}
+
 pub async fn attach(
     client: &Client,
     args: Vec<String>,
     without_dns: bool,
     no_multicast_route: bool,
+    meta: Meta,
 ) -> CmdResult {
     let (addrs, target) = split(args)?;
-    let a = client.attach(&AttachRequest { target, addrs, without_dns, no_multicast_route }).await?;
+    let labels = meta.labels.iter().map(|l| label(l)).collect::<Result<_, _>>()?;
+    let ports = meta.ports.iter().map(|p| named_port(p)).collect::<Result<_, _>>()?;
+    let req = AttachRequest {
+        target,
+        addrs,
+        without_dns,
+        no_multicast_route,
+        namespace: meta.namespace,
+        labels,
+        ports,
+    };
+    let a = client.attach(&req).await?;
     print_ips(&a.addrs);
     Ok(())
 }

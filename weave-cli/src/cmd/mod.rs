@@ -7,6 +7,7 @@ mod demo;
 mod dns;
 mod ipam;
 mod launch;
+mod policy;
 mod reset;
 mod service;
 mod status;
@@ -28,8 +29,9 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Version { output } => version::exec(&client, output.output).await,
         Command::Connect { replace, peers } => connect::connect(&client, &peers, replace).await,
         Command::Forget { peers } => connect::forget(&client, &peers).await,
-        Command::Attach { without_dns, no_multicast_route, args } => {
-            attach::attach(&client, args, without_dns, no_multicast_route).await
+        Command::Attach { without_dns, no_multicast_route, namespace, labels, ports, args } => {
+            let meta = attach::Meta { namespace, labels, ports };
+            attach::attach(&client, args, without_dns, no_multicast_route, meta).await
         }
         Command::Detach { args } => attach::detach(&client, args).await,
         Command::Expose { fqdn, without_masquerade, addrs } => {
@@ -45,6 +47,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Demo { action } => demo::exec(action).await,
         Command::Top => top::exec(&client),
         Command::Service { action } => service::exec(&client, action).await,
+        Command::Policy { action } => policy::exec(&client, action).await,
         Command::DnsAdd { args } => dns::add(&client, &args).await,
         Command::DnsRemove { args } => dns::remove(&client, &args).await,
         Command::DnsLookup { name } => dns::lookup(&client, &name).await,

@@ -38,7 +38,7 @@ fn removed(d: Detached) -> DetachResult {
 #[utoipa::path(post, path = "/api/v1/attach", tag = "attach", request_body = AttachRequest,
     responses(
         (status = 200, description = "The target as attached", body = AttachedTarget),
-        (status = 400, description = "Bad target or address, or a file that is not a network namespace", body = ApiError),
+        (status = 400, description = "Bad target or address, a file that is not a network namespace, or a named port's protocol that is not tcp, udp or sctp", body = ApiError),
         (status = 404, description = "No such target, or net: requested but IPAM is disabled", body = ApiError),
         (status = 409, description = "An address is in use, or the interface name is taken by something else", body = ApiError),
         (status = 422, description = "The target's namespace cannot be entered", body = ApiError),
@@ -50,6 +50,17 @@ async fn attach_(
     let mut spec = AttachSpec::new(&req.target, req.addrs);
     spec.dns = !req.without_dns;
     spec.multicast_route = !req.no_multicast_route;
+    spec.meta.namespace = req.namespace;
+    spec.meta.labels = req.labels;
+    for p in req.ports {
+        if crate::policy::handle::protocol(&p.protocol).is_none() {
+            return Err(ApiFailure::bad_request(format!(
+                "port {}: protocol {:?} is not tcp, udp or sctp",
+                p.name, p.protocol
+            )));
+        }
+        spec.meta.ports.insert(p.name, (p.port, p.protocol));
+    }
     Ok(Json(view(svc.attach(spec).await?)))
 }
 

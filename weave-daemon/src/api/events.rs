@@ -1,6 +1,6 @@
 //! `GET /api/v1/events`: a Server-Sent Events stream of changes.
 
-use super::{DaemonApi, DnsApi, IpamApi, MeshApi, ServicesApi};
+use super::{DaemonApi, DnsApi, IpamApi, MeshApi, PolicyApi, ServicesApi};
 use crate::mesh::MeshEvent;
 use axum::extract::State;
 use axum::response::sse::{Event as Sse, KeepAlive, Sse as SseResponse};
@@ -16,7 +16,7 @@ use weave_wire::PeerName;
 /// How often the traffic counters are sent.
 const TRAFFIC_EVERY: Duration = Duration::from_secs(1);
 
-/// Changes to peers, connections, routes, targets, IPAM allocations, DNS entries and services, one SSE
+/// Changes to peers, connections, routes, targets, IPAM allocations, DNS entries, services and policy drops, one SSE
 /// event per change; the event name is the `type` field of the JSON data. Besides, once a
 /// second, a `traffic` event with every established connection's counters, and an
 /// `overlay_switched` event for each switch of a connection's overlay since the last second. The
@@ -29,11 +29,13 @@ pub async fn events(
     State(ipam): State<IpamApi>,
     State(dns): State<DnsApi>,
     State(services): State<ServicesApi>,
+    State(policy): State<PolicyApi>,
 ) -> SseResponse<impl Stream<Item = Result<Sse, Infallible>>> {
     let mut rx = d.mesh.events();
     let mut ipam_rx = ipam.0.as_ref().map(|i| i.events());
     let mut dns_rx = dns.0.as_ref().map(|dns| dns.events());
     let mut services_rx = Some(services.events());
+    let mut policy_rx = Some(policy.events());
     let stop = daemon.shutdown_signal();
     let mut ticks = tokio::time::interval(TRAFFIC_EVERY);
     // A slow reader gets fewer samples, not a burst of stale ones.
@@ -56,6 +58,7 @@ pub async fn events(
                 e = recv_ipam(&mut ipam_rx) => e.map(Some),
                 e = recv_ipam(&mut dns_rx) => e.map(Some),
                 e = recv_ipam(&mut services_rx) => e.map(Some),
+                e = recv_ipam(&mut policy_rx) => e.map(Some),
             };
             match next {
                 Ok(e) => {

@@ -12,6 +12,7 @@ mod guard;
 mod ipam;
 mod legacy;
 mod mesh;
+mod policy;
 mod services;
 mod state;
 mod v1;
@@ -19,7 +20,9 @@ mod weave_ipam;
 
 pub use error::ApiFailure;
 pub use guard::Limits;
-pub use state::{AppState, AttachApi, CniApi, DaemonApi, DnsApi, DockerApi, IpamApi, MeshApi, ServicesApi};
+pub use state::{
+    AppState, AttachApi, CniApi, DaemonApi, DnsApi, DockerApi, IpamApi, MeshApi, PolicyApi, ServicesApi,
+};
 
 use crate::daemon::Daemon;
 use axum::Router;
@@ -48,6 +51,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "cni", description = "CNI attachments: the daemon side of the weave-net and weave-ipam plugins"),
         (name = "ipam", description = "Cluster-wide IP address allocation"),
         (name = "dns", description = "weaveDNS: names of containers, answered on every host"),
+        (name = "policy", description = "Network policy in Kubernetes' NetworkPolicy format, cluster-wide; its verdicts, drops, and the labels targets are selected by"),
         (name = "services", description = "Services exported from, imported into, or bound on the weave network"),
         (name = "events", description = "The stream of changes")
     )
@@ -64,6 +68,7 @@ fn v1_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ipam::routes())
         .merge(dns::routes())
         .merge(services::routes())
+        .merge(policy::routes())
         .routes(utoipa_axum::routes!(events::events))
         .split_for_parts()
 }

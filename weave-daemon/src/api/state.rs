@@ -24,6 +24,7 @@ pub struct AppState {
     pub docker: DockerApi,
     pub cni: CniApi,
     pub services: ServicesApi,
+    pub policy: PolicyApi,
 }
 
 impl AppState {
@@ -37,6 +38,7 @@ impl AppState {
             docker: DockerApi(d.docker().cloned()),
             cni: d.cni.clone(),
             services: d.services.clone(),
+            policy: d.policy.clone(),
         }
     }
 }
@@ -139,6 +141,9 @@ pub type CniApi = Arc<crate::cni::CniService>;
 /// Export, import and bind.
 pub type ServicesApi = Arc<crate::services::Services>;
 
+/// Network policy: apply, delete, list, why, drops, labels.
+pub type PolicyApi = crate::policy::handle::PolicyHandle;
+
 macro_rules! handle {
     ($t:ty, $f:ident) => {
         impl FromRef<AppState> for $t {
@@ -156,3 +161,4 @@ handle!(AttachApi, attach);
 handle!(DockerApi, docker);
 handle!(CniApi, cni);
 handle!(ServicesApi, services);
+handle!(PolicyApi, policy);

@@ -79,8 +79,9 @@ pub async fn daemon_as(tag: &str, (name, nick): (&str, &str), args: &[&str], wit
         i.start(mesh.clone());
     }
     let dns = (with == With::Dns).then(|| Dns::new(DnsConfig::from_flags(&config), identity.name));
+    let policy = crate::policy::service::PolicyService::new(&identity.name.to_string(), None);
     let daemon =
-        Daemon::new(Parts { config, identity, store, mesh, sleeve: None, ipam, dns, shutdown: stop });
+        Daemon::new(Parts { config, identity, store, mesh, sleeve: None, ipam, dns, policy, shutdown: stop });
     TestDaemon { daemon, dir }
 }
 

@@ -174,6 +174,11 @@ impl PolicyService {
         self.lock().model.target(what).and_then(|t| t.addrs.first().copied())
     }
 
+    /// A target, as the model has it (any host's).
+    pub fn target(&self, id: &str) -> Option<Target> {
+        self.lock().model.target(id).cloned()
+    }
+
     pub fn drops(&self) -> Vec<DropRecord> {
         self.lock().drops.recent().cloned().collect()
     }
