@@ -17,6 +17,7 @@ mod ipam;
 mod mesh;
 mod netns;
 pub mod podman;
+pub mod svcecho;
 mod transfer;
 mod wait;
 

@@ -5,31 +5,12 @@
 
 use std::time::Duration;
 use weave_api::{PolicyDrop, PolicyInfo, PolicyVerdict};
-use weave_e2e::{binary, ethwe_addrs, wait_for, wait_until, Background, Cluster, Host, Netns};
+use weave_e2e::svcecho::{ask, serve};
+use weave_e2e::{ethwe_addrs, wait_for, wait_until, Cluster, Host, Netns};
 
 const CONNECT: Duration = Duration::from_secs(30);
 /// Gossip from the other host, then the kernel.
 const SETTLE: Duration = Duration::from_secs(20);
-
-fn svcecho() -> String {
-    binary("svcecho").display().to_string()
-}
-
-fn serve(ns: &Netns, proto: &str, port: u16, tag: &str) -> Background {
-    let mut bg = Background::spawn(ns, &svcecho(), &["serve", proto, &port.to_string(), tag]);
-    bg.wait_line("listening");
-    bg
-}
-
-/// The server's answer to `ns` at `to`, or why there is none.
-fn ask(ns: &Netns, proto: &str, to: &str) -> Result<String, String> {
-    let out = ns.exec(&svcecho(), &["ask", proto, to, "2"]);
-    if out.ok() {
-        Ok(out.stdout.trim().to_string())
-    } else {
-        Err(out.stderr.trim().to_string())
-    }
-}
 
 fn reaches(ns: &Netns, proto: &str, to: &str) {
     wait_for(&format!("{} reaches {proto} {to}", ns.name), SETTLE, || ask(ns, proto, to).map(|_| ()));
