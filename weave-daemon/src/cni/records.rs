@@ -5,13 +5,15 @@
 //! durably, so whatever a kill -9 interrupts is still found by DEL, GC and `weave ps`.
 
 use super::plan::Route;
+use crate::store::json_table::JsonTable;
 use crate::store::{Store, StoreError};
 use ipnet::Ipv4Net;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
-const ATTACHMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("cni_attachments");
+const ATTACHMENTS: JsonTable =
+    JsonTable { def: TableDefinition::new("cni_attachments"), what: "CNI attachments" };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
@@ -48,65 +50,24 @@ pub fn key(container_id: &str, ifname: &str) -> String {
     format!("{container_id}/{ifname}")
 }
 
-fn io(store: &Store, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io { path: store.path().to_path_buf(), detail: format!("CNI attachments: {e}") }
-}
-
 /// Durably stores `r`, replacing the row of its attachment.
 pub fn put(store: &Store, r: &Record) -> Result<(), StoreError> {
-    let v = serde_json::to_vec(r).map_err(|e| io(store, e))?;
-    let tx = store.db().begin_write().map_err(|e| io(store, e))?;
-    {
-        let mut t = tx.open_table(ATTACHMENTS).map_err(|e| io(store, e))?;
-        t.insert(r.key().as_str(), v.as_slice()).map_err(|e| io(store, e))?;
-    }
-    tx.commit().map_err(|e| io(store, e))
+    ATTACHMENTS.put(store, &r.key(), r)
 }
 
 /// Durably removes the row of `(container_id, ifname)`; a missing row is fine.
 pub fn remove(store: &Store, container_id: &str, ifname: &str) -> Result<(), StoreError> {
-    let tx = store.db().begin_write().map_err(|e| io(store, e))?;
-    {
-        let mut t = tx.open_table(ATTACHMENTS).map_err(|e| io(store, e))?;
-        t.remove(key(container_id, ifname).as_str()).map_err(|e| io(store, e))?;
-    }
-    tx.commit().map_err(|e| io(store, e))
+    ATTACHMENTS.remove(store, &key(container_id, ifname))
 }
 
 /// Every attachment, in key order. A row that cannot be read makes the file damaged.
 pub fn all(store: &Store) -> Result<Vec<Record>, StoreError> {
-    let tx = store.db().begin_read().map_err(|e| io(store, e))?;
-    let t = match tx.open_table(ATTACHMENTS) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
-        Err(e) => return Err(io(store, e)),
-    };
-    let mut out = Vec::new();
-    for row in t.iter().map_err(|e| io(store, e))? {
-        let (k, v) = row.map_err(|e| io(store, e))?;
-        let r: Record = serde_json::from_slice(v.value()).map_err(|e| StoreError::Damaged {
-            path: store.path().to_path_buf(),
-            detail: format!("CNI attachment {:?}: {e}", k.value()),
-        })?;
-        out.push(r);
-    }
-    Ok(out)
+    ATTACHMENTS.all(store)
 }
 
 /// The attachment of `(container_id, ifname)`.
 pub fn get(store: &Store, container_id: &str, ifname: &str) -> Result<Option<Record>, StoreError> {
-    let tx = store.db().begin_read().map_err(|e| io(store, e))?;
-    let t = match tx.open_table(ATTACHMENTS) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-        Err(e) => return Err(io(store, e)),
-    };
-    let k = key(container_id, ifname);
-    let Some(v) = t.get(k.as_str()).map_err(|e| io(store, e))? else { return Ok(None) };
-    serde_json::from_slice(v.value()).map(Some).map_err(|e| StoreError::Damaged {
-        path: store.path().to_path_buf(),
-        detail: format!("CNI attachment {k:?}: {e}"),
-    })
+    ATTACHMENTS.get(store, &key(container_id, ifname))
 }
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 //! under way when a kill -9 came ([`Phase`]).
 
 use super::spec::Spec;
+use crate::store::json_table::JsonTable;
 use crate::store::{Store, StoreError};
 use ipnet::Ipv4Net;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
-const SERVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("services");
+const SERVICES: JsonTable = JsonTable { def: TableDefinition::new("services"), what: "services" };
 
 /// Where a service is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,50 +44,20 @@ pub fn owner(id: &str) -> String {
     format!("weave:service:{id}")
 }
 
-fn io(store: &Store, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io { path: store.path().to_path_buf(), detail: format!("services: {e}") }
-}
-
 /// Durably writes `r` (replacing the row of its id).
 pub fn put(store: &Store, r: &Record) -> Result<(), StoreError> {
-    let v = serde_json::to_vec(r).map_err(|e| io(store, e))?;
-    let tx = store.db().begin_write().map_err(|e| io(store, e))?;
-    {
-        let mut t = tx.open_table(SERVICES).map_err(|e| io(store, e))?;
-        t.insert(r.id.as_str(), v.as_slice()).map_err(|e| io(store, e))?;
-    }
-    tx.commit().map_err(|e| io(store, e))
+    SERVICES.put(store, &r.id, r)
 }
 
 /// Durably forgets the service `id`.
 pub fn delete(store: &Store, id: &str) -> Result<(), StoreError> {
-    let tx = store.db().begin_write().map_err(|e| io(store, e))?;
-    {
-        let mut t = tx.open_table(SERVICES).map_err(|e| io(store, e))?;
-        t.remove(id).map_err(|e| io(store, e))?;
-    }
-    tx.commit().map_err(|e| io(store, e))
+    SERVICES.remove(store, id)
 }
 
 /// Every service recorded, in id order. A row that does not decode is damage: refused, never
 /// dropped silently.
 pub fn load(store: &Store) -> Result<Vec<Record>, StoreError> {
-    let tx = store.db().begin_read().map_err(|e| io(store, e))?;
-    let t = match tx.open_table(SERVICES) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
-        Err(e) => return Err(io(store, e)),
-    };
-    let mut out = Vec::new();
-    for row in t.iter().map_err(|e| io(store, e))? {
-        let (k, v) = row.map_err(|e| io(store, e))?;
-        let r = serde_json::from_slice(v.value()).map_err(|e| StoreError::Damaged {
-            path: store.path().to_path_buf(),
-            detail: format!("services: the row of {:?}: {e}", k.value()),
-        })?;
-        out.push(r);
-    }
-    Ok(out)
+    SERVICES.all(store)
 }
 
 #[cfg(test)]

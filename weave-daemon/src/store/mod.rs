@@ -5,6 +5,8 @@
 //! silently replaced. Subsystems own their tables; this module owns the file and the `meta`
 //! table.
 
+pub mod json_table;
+
 use redb::{Database, DatabaseError, ReadableDatabase, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
