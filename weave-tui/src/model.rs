@@ -57,7 +57,7 @@ impl PolicyData {
     pub fn new(policies: Vec<PolicyInfo>, mut drops: Vec<PolicyDrop>) -> PolicyData {
         // Stable: drops of the same second keep the daemon's order, newest last, reversed.
         drops.reverse();
-        drops.sort_by(|a, b| b.time.cmp(&a.time));
+        drops.sort_by_key(|d| std::cmp::Reverse(d.time));
         PolicyData { policies, drops }
     }
 
