@@ -332,6 +332,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         }
     };
     let policy = crate::policy::service::PolicyService::new(&identity.name.to_string(), Some(store.clone()));
+    policy.set_overlay_port(config.port);
     let kick =
         crate::policy::gossip::spawn_kernel_worker(policy.clone()).context("start the policy worker")?;
     channels.push(Channel::new(

@@ -93,6 +93,12 @@ impl PolicyService {
         PolicyService(Arc::new(Mutex::new(inner)))
     }
 
+    /// For a router on UDP `port` (`--port`, sleeve) and the one above it (fastdp): their
+    /// packets stay out of connection tracking. Call before the kernel worker starts.
+    pub fn set_overlay_port(&self, port: u16) {
+        self.lock().enforcer = Enforcer::with_overlay_port(port);
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
