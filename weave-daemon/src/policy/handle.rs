@@ -204,6 +204,16 @@ impl PolicyHandle {
     }
 }
 
+/// Checks labels a target is given before it is attached: Kubernetes' rules for keys and
+/// values, so policy can select on every one. The error names the label.
+pub fn check_labels(labels: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    for (k, v) in labels {
+        weave_policy::validate::label_key(k, "").map_err(|e| e.reason)?;
+        weave_policy::validate::label_value(v, "").map_err(|e| e.reason)?;
+    }
+    Ok(())
+}
+
 /// The attach request's named ports, as policy sees them (protocols it does not know are left
 /// out: the API refuses them before).
 fn named_ports(meta: &TargetMeta) -> Vec<NamedPort> {
