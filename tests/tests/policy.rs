@@ -133,6 +133,29 @@ fn default_deny_then_allow_from_a_label_across_hosts_with_drops_and_why_2() {
     // And on host 2's events stream, with its policy.
     let e = events.wait_line("\"type\":\"policy_drop\"");
     assert!(e.contains("default/deny-web") && e.contains(&ip(&web)), "{e}");
+    // Counted in the kernel: /metrics and `weave status` on host 2 (counters are read every
+    // few seconds).
+    let dropped = wait_for("host 2's metrics count the drops", SETTLE, || {
+        let (_, m) = h2.http("GET", "/metrics");
+        let line = m
+            .lines()
+            .find(|l| {
+                l.starts_with(
+                    r#"weave_policy_dropped_packets_total{policy="default/deny-web",direction="ingress"}"#,
+                )
+            })
+            .map(str::to_string);
+        match line.and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok()) {
+            Some(n) if n > 0 => Ok(n),
+            other => Err(format!("{other:?} in\n{m}")),
+        }
+    });
+    let status = h2.weave(&["status"]).stdout;
+    assert!(status.contains("Service: policy") && status.contains("Policies: 1 ("), "{status}");
+    assert!(status.contains("Dropped: ") && dropped > 0, "{status}");
+    let report = h2.report().unwrap();
+    let p = report.policy.expect("a policy section in the report");
+    assert_eq!((p.policies, p.local_targets), (1, 1), "{p:?}");
 
     // Allow from the label: the labelled client gets in, the other stays out.
     assert_eq!(apply(h1, ALLOW_CLIENT).trim(), "default/allow-client");

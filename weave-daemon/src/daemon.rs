@@ -217,6 +217,7 @@ impl Daemon {
             services: self.services.list(),
             plugin,
             docker,
+            policy: self.policy.status(),
             ..Default::default()
         }
     }

@@ -47,6 +47,11 @@ impl PolicyHandle {
     }
 
     /// `policy_drop` events from now on.
+    /// Policy on this host, for the report; `None` while no policy exists.
+    pub fn status(&self) -> Option<weave_api::PolicyStatus> {
+        self.service.status()
+    }
+
     pub fn events(&self) -> broadcast::Receiver<weave_api::Event> {
         self.events.subscribe()
     }
