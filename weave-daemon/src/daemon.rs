@@ -435,7 +435,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
 /// daemon runs on without enforcement rather than not at all.
 async fn start_policy(daemon: &Arc<Daemon>) {
     let policy = daemon.policy.clone();
-    policy.clone().follow(daemon.attach.subscribe(), daemon.shutdown.clone());
+    policy.clone().follow(daemon.attach.clone(), daemon.shutdown.clone());
     if let Err(e) = policy.blocking(|s| s.sync_kernel()).await {
         tracing::error!("network policy is not enforced: {e}");
     }

@@ -186,6 +186,13 @@ impl PolicyService {
         self.lock().model.target(what).and_then(|t| t.addrs.first().copied())
     }
 
+    /// The targets of this host, as the model has them.
+    pub fn local_targets(&self) -> Vec<Target> {
+        let g = self.lock();
+        let here = g.model.local_host().to_string();
+        g.model.targets().filter(|t| t.host == here).cloned().collect()
+    }
+
     /// A target, as the model has it (any host's).
     pub fn target(&self, id: &str) -> Option<Target> {
         self.lock().model.target(id).cloned()
