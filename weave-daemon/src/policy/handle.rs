@@ -228,7 +228,10 @@ impl PolicyHandle {
                         self.detached(id.clone(), removed).await.map_err(|e| (id, e))
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "network policy missed target changes; relisting the targets");
+                        tracing::warn!(
+                            missed = n,
+                            "network policy missed target changes; relisting the targets"
+                        );
                         self.resync(&attach).await;
                         Ok(())
                     }
