@@ -41,7 +41,7 @@ in_ns "$BIN/weave-daemon" --name 02:00:00:00:00:77 --nickname bench --data-dir "
 PIDS+=($!)
 in_ns dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --pid-file= \
   --user=root --listen-address=127.0.0.1 --bind-interfaces --port=5353 \
-  --host-record="$NAME,$ADDR" --local-ttl=1 >"$DIR/dnsmasq.log" 2>&1 &
+  --host-record="$NAME,$ADDR" --local=/weave.local/ --local-ttl=1 >"$DIR/dnsmasq.log" 2>&1 &
 PIDS+=($!)
 
 # Wait (with a deadline) until both answer the record.
@@ -58,12 +58,21 @@ for port in 53 5353; do
   [ -n "$ok" ] || { echo "server on port $port does not answer $NAME"; cat "$DIR"/*.log; exit 1; }
 done
 
-printf '%-10s %11s %10s %10s %10s %8s\n' server concurrency qps p50_us p99_us lost
+# Each pair in turn, the existing name and then one that does not exist (NXDOMAIN from both:
+# dnsmasq is told weave.local is local); the ratio is weave's rate over dnsmasq's.
+printf '%-10s %-8s %11s %10s %10s %10s %8s %6s\n' server name concurrency qps p50_us p99_us lost ratio
 for c in 1 50; do
-  for s in weave:53 dnsmasq:5353; do
-    out=$(in_ns "$BIN/dnsload" "127.0.0.1:${s#*:}" "$NAME" "$c" "$SECS")
-    eval "$(echo "$out" | tr ' ' '\n' | grep -E '^(qps|p50_us|p99_us|lost)=')"
-    printf '%-10s %11s %10s %10s %10s %8s\n' "${s%%:*}" "$c" "$qps" "$p50_us" "$p99_us" "$lost"
+  for kind in exists nxdomain; do
+    q=$NAME; extra=()
+    [ $kind = nxdomain ] && { q=missing.weave.local; extra=(nxdomain); }
+    wq=
+    for s in weave:53 dnsmasq:5353; do
+      out=$(in_ns "$BIN/dnsload" "127.0.0.1:${s#*:}" "$q" "$c" "$SECS" "${extra[@]}")
+      eval "$(echo "$out" | tr ' ' '\n' | grep -E '^(qps|p50_us|p99_us|lost)=')"
+      ratio=-
+      if [ -z "$wq" ]; then wq=$qps; else ratio=$(echo "$wq $qps" | awk '{ if ($2 > 0) printf "%.2f", $1 / $2; else print "-" }'); fi
+      printf '%-10s %-8s %11s %10s %10s %10s %8s %6s\n' "${s%%:*}" "$kind" "$c" "$qps" "$p50_us" "$p99_us" "$lost" "$ratio"
+    done
   done
 done
 
