@@ -116,15 +116,20 @@ pub struct RouterStatus {
     pub name: String,
     pub nick_name: String,
     pub port: u16,
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     #[serde(with = "nil_slice", default)]
     pub peers: Vec<PeerStatus>,
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     #[serde(with = "nil_slice", default)]
     pub unicast_routes: Vec<UnicastRoute>,
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     #[serde(with = "nil_slice", default)]
     pub broadcast_routes: Vec<BroadcastRoute>,
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     #[serde(with = "nil_slice", default)]
     pub connections: Vec<LocalConnectionStatus>,
     pub termination_count: u64,
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     #[serde(with = "nil_slice", default)]
     pub targets: Vec<String>,
     /// Per-overlay diagnostics, keyed by overlay name (`sleeve`, `fastdp`).
@@ -135,6 +140,7 @@ pub struct RouterStatus {
     pub interface: String,
     #[serde(default)]
     pub capture_stats: BTreeMap<String, u64>,
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     #[serde(rename = "MACs", with = "nil_slice", default)]
     pub macs: Vec<MacStatus>,
 }
@@ -151,6 +157,7 @@ pub struct PeerStatus {
     #[serde(rename = "ShortID")]
     pub short_id: u16,
     pub version: u64,
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     #[serde(with = "nil_slice", default)]
     pub connections: Vec<PeerConnectionStatus>,
 }
@@ -179,6 +186,7 @@ pub struct UnicastRoute {
 #[serde(rename_all = "PascalCase")]
 pub struct BroadcastRoute {
     pub source: String,
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     #[serde(with = "nil_slice", default)]
     pub via: Vec<String>,
 }
@@ -221,10 +229,13 @@ pub struct IpamStatus {
     #[serde(rename = "ActiveIPs")]
     pub active_ips: u64,
     pub default_subnet: String,
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     #[serde(with = "nil_slice", default)]
     pub entries: Vec<IpamEntry>,
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     #[serde(with = "nil_slice", default)]
     pub pending_claims: Vec<PendingClaim>,
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     #[serde(with = "nil_slice", default)]
     pub pending_allocates: Vec<String>,
 }
@@ -270,6 +281,7 @@ pub struct DnsStatus {
     pub address: String,
     #[serde(rename = "TTL")]
     pub ttl: u32,
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     #[serde(with = "nil_slice", default)]
     pub entries: Vec<DnsEntryStatus>,
 }

@@ -100,13 +100,15 @@ async fn remove(
 #[utoipa::path(get, path = "/api/v1/dns/lookup", tag = "dns",
     params(("name" = String, Query, description = "The name to look up")),
     responses((status = 200, description = "Its addresses", body = DnsLookup),
+        (status = 400, description = "No name given", body = ApiError),
         (status = 404, description = "DNS is disabled (--no-dns)", body = ApiError)))]
 async fn lookup(
     State(d): State<DnsApi>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<DnsLookup>, ApiFailure> {
     let dns = d.get()?;
-    let name = q.get("name").cloned().unwrap_or_default();
+    let name = q.get("name").filter(|n| !n.is_empty()).cloned();
+    let name = name.ok_or_else(|| ApiFailure::bad_request("give the name to look up: ?name=NAME"))?;
     let addrs = dns.lookup(&name).iter().map(|a| a.to_string()).collect();
     Ok(Json(DnsLookup { name, addrs }))
 }

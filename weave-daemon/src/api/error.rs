@@ -209,6 +209,37 @@ impl IntoResponse for ApiFailure {
 }
 
 /// Unknown paths: JSON under `/api/`, Go's plain text elsewhere (as Weave's mux).
+/// Errors under `/api/v1` are JSON whoever made them: the framework's own refusals of a
+/// malformed body, query or path (plain text, 422 for JSON of the wrong shape) become an
+/// [`ApiError`] with status 400, so a client meets one shape and one status for bad input.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = req.uri().path().starts_with("/api/v1/");
+    let resp = next.run(req).await;
+    let plain = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !api || !plain || !resp.status().is_client_error() {
+        return resp;
+    }
+    let status = match resp.status() {
+        StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+        s => s,
+    };
+    // The framework's messages are one short line.
+    let text = match axum::body::to_bytes(resp.into_body(), 64 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => "the request was refused".to_string(),
+    };
+    let hint = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "send a smaller body",
+        StatusCode::METHOD_NOT_ALLOWED => "see /api/v1/openapi.json for the methods each path takes",
+        _ => "see /api/v1/openapi.json for what this endpoint takes",
+    };
+    ApiFailure::new(status, text).hint(hint).into_response()
+}
+
 pub async fn not_found(uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
         ApiFailure::new(StatusCode::NOT_FOUND, format!("no such endpoint: {}", uri.path()))

@@ -103,14 +103,6 @@ impl Guard {
             }
         }
         cross_site(headers, host.as_deref())?;
-        if req.uri().path().starts_with("/api/v1/") && req.method() == Method::POST && !is_json(headers) {
-            return Err(Refusal {
-                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                error: format!("{} {} needs Content-Type: application/json", req.method(), req.uri().path()),
-                hint: "send the body as JSON with that header (curl: -H 'Content-Type: application/json'); \
-                       a web page on another site cannot, which is why it is required",
-            });
-        }
         Ok(())
     }
 
@@ -201,6 +193,70 @@ pub async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response
     }
 }
 
+/// The `/api/v1` paths that take POST, as templates (`{id}` matches one segment): only those
+/// need the JSON type, so a POST to a path that does not take it gets the router's 405.
+#[derive(Clone, Default)]
+pub struct PostPaths(Arc<Vec<Vec<String>>>);
+
+impl PostPaths {
+    pub fn of(doc: &utoipa::openapi::OpenApi) -> PostPaths {
+        let posts = doc.paths.paths.iter().filter(|(_, item)| item.post.is_some());
+        PostPaths(Arc::new(posts.map(|(p, _)| p.split('/').map(String::from).collect()).collect()))
+    }
+
+    fn takes_post(&self, path: &str) -> bool {
+        let segs: Vec<&str> = path.split('/').collect();
+        self.0.iter().any(|t| {
+            t.len() == segs.len()
+                && t.iter().zip(&segs).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+        })
+    }
+}
+
+/// A POST to an `/api/v1` path that takes it must say its body is JSON.
+pub async fn json_post(State(paths): State<PostPaths>, req: Request, next: Next) -> Response {
+    if req.method() == Method::POST && !is_json(req.headers()) && paths.takes_post(req.uri().path()) {
+        return Refusal {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            error: format!("{} {} needs Content-Type: application/json", req.method(), req.uri().path()),
+            hint: "send the body as JSON with that header (curl: -H 'Content-Type: application/json'); \
+                   a web page on another site cannot, which is why it is required",
+        }
+        .respond(true);
+    }
+    let api_body = (req.method() == Method::POST || req.method() == Method::PUT)
+        && req.uri().path().starts_with("/api/v1/")
+        && is_json(req.headers());
+    if !api_body {
+        return next.run(req).await;
+    }
+    // Every /api/v1 body is a JSON object; serde would read a struct from an array too.
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_JSON_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Refusal {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                error: format!("the body is larger than {MAX_JSON_BODY} bytes"),
+                hint: "send a smaller body",
+            }
+            .respond(true)
+        }
+    };
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b != b'{') {
+        return Refusal {
+            status: StatusCode::BAD_REQUEST,
+            error: format!("{} {} takes a JSON object", parts.method, parts.uri.path()),
+            hint: "see /api/v1/openapi.json for the fields it takes",
+        }
+        .respond(true);
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// The largest /api/v1 body (axum's default for its JSON extractor).
+const MAX_JSON_BODY: usize = 2 * 1024 * 1024;
+
 fn class(method: &Method, path: &str) -> Class {
     if method == Method::GET && path == "/api/v1/events" {
         Class::Stream
@@ -283,6 +339,21 @@ impl Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn post_paths_match_templates_segment_by_segment() {
+        let p = PostPaths(Arc::new(
+            ["/api/v1/attach", "/api/v1/cni/attachments/{container_id}/{ifname}/check"]
+                .iter()
+                .map(|t| t.split('/').map(String::from).collect())
+                .collect(),
+        ));
+        assert!(p.takes_post("/api/v1/attach"));
+        assert!(p.takes_post("/api/v1/cni/attachments/abc/eth0/check"));
+        assert!(!p.takes_post("/api/v1/cni/attachments//eth0/check"), "an empty segment");
+        assert!(!p.takes_post("/api/v1/version"));
+        assert!(!p.takes_post("/api/v1/attach/more"));
+    }
 
     #[test]
     fn host_names_lose_port_and_brackets() {

@@ -126,6 +126,14 @@ async fn v1_changes_need_a_json_content_type() {
         call(&t.daemon, curl("GET", "/api/v1/targets").body(Body::empty()).unwrap()).await.0,
         StatusCode::OK
     );
+    // A body that is JSON but no object (serde would read a struct from an array) changes nothing.
+    for body in ["[]", " [\"10.0.0.9\"]", "\"x\"", "7"] {
+        let req = curl("POST", "/api/v1/targets").header("content-type", "application/json");
+        let (code, text) = call(&t.daemon, req.body(Body::from(body)).unwrap()).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{body}: {text}");
+        assert!(text.contains("takes a JSON object"), "{text}");
+    }
+    assert_eq!(targets(&t).await, "10.0.0.2\n10.0.0.9\n");
 }
 
 #[tokio::test]

@@ -24,8 +24,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(check_))
 }
 
+/// A body that is not the JSON asked for: 400 (415 without the JSON type), as every endpoint.
 pub(super) fn bad_json(e: JsonRejection) -> ApiFailure {
-    ApiFailure::new(e.status(), e.body_text()).hint("see /api/v1/openapi.json for the request body")
+    let status = match e.status() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY => axum::http::StatusCode::BAD_REQUEST,
+        s => s,
+    };
+    ApiFailure::new(status, e.body_text()).hint("see /api/v1/openapi.json for the request body")
 }
 
 /// IPAM as this peer sees it: the ring, allocations, pending requests, refused gossip.

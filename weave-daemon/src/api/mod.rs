@@ -60,7 +60,7 @@ struct ApiDoc;
 
 /// The `/api/v1` routes with their OpenAPI document.
 fn v1_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (v1, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(v1::routes())
         .merge(mesh::routes())
         .merge(attach::routes())
@@ -70,7 +70,41 @@ fn v1_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(services::routes())
         .merge(policy::routes())
         .routes(utoipa_axum::routes!(events::events))
-        .split_for_parts()
+        .split_for_parts();
+    let (router, mut doc) = (v1, doc);
+    common_responses(&mut doc);
+    (router, doc)
+}
+
+/// What every operation may answer besides its own responses, from the guard and the framework:
+/// 400 for a malformed body, query or path, 403 for a refused browser request, 415 for a POST
+/// without a JSON body, 503 past the limits. Added where an operation does not say more.
+fn common_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |what: &str| {
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ApiError"))).build();
+        ResponseBuilder::new().description(what).content("application/json", content).build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            (&mut item.get, false),
+            (&mut item.put, true),
+            (&mut item.post, true),
+            (&mut item.delete, false),
+        ];
+        for (op, body) in ops {
+            let Some(op) = op.as_mut() else { continue };
+            let mut add = |code: &str, what: &str| {
+                op.responses.responses.entry(code.to_string()).or_insert_with(|| error(what).into());
+            };
+            add("400", "A malformed body, query or path parameter");
+            add("403", "A request from another site, or for a Host this daemon does not serve");
+            if body {
+                add("415", "The body is not declared as JSON (Content-Type: application/json)");
+            }
+            add("503", "Too many requests at once, or one that did not finish within 60 s");
+        }
+    }
 }
 
 /// The OpenAPI document, generated from the handlers.
@@ -89,6 +123,7 @@ pub fn router_with_limits(daemon: Arc<Daemon>, limits: Limits) -> Router {
     let guard = guard::Guard::new(daemon.config.http_addr, limits);
     let state = AppState::of(&daemon);
     let (v1, doc) = v1_parts();
+    let posts = guard::PostPaths::of(&doc);
     let doc = Arc::new(doc);
     v1.route(
         "/api/v1/openapi.json",
@@ -102,6 +137,8 @@ pub fn router_with_limits(daemon: Arc<Daemon>, limits: Limits) -> Router {
     .merge(dns::legacy_routes())
     .fallback(error::not_found)
     .with_state(state)
+    .layer(axum::middleware::from_fn_with_state(posts, guard::json_post))
+    .layer(axum::middleware::from_fn(error::json_errors))
     .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
 }
 
