@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(build-essential curl iproute2 nftables iputils-ping dnsutils iperf3 tmux tcpdump ethtool
-          busybox-static docker.io dnsmasq-base podman containernetworking-plugins)
+          busybox-static docker.io dnsmasq-base podman containernetworking-plugins python3-venv)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

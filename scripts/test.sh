@@ -12,3 +12,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+
+# The REST API against its OpenAPI document, a short run (scripts/conformance.sh 500 for long).
+./scripts/conformance.sh 25

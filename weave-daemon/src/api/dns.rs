@@ -1,6 +1,7 @@
 //! weaveDNS over HTTP: `/api/v1/dns...` (JSON) and Weave's own endpoints with Weave's paths,
 //! bodies and status codes (`/name...`, `/domain`, `/dns-address`, `/dns-address-port`).
 
+use super::form::Form;
 use super::{ApiFailure, AppState, DnsApi};
 use crate::dns::{api_entry, Dns, EXTERN_ID};
 use axum::extract::{Path, Query, State};
@@ -147,12 +148,6 @@ fn bad_ip(s: &str) -> Response {
     text(StatusCode::BAD_REQUEST, format!("invalid IP Address: {s}\n"))
 }
 
-/// Form values from the query and a urlencoded body, first wins (Go's `FormValue`).
-fn form_value(q: &[(String, String)], body: &str, key: &str) -> String {
-    let from_body: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap_or_default();
-    from_body.iter().chain(q).find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
-}
-
 async fn domain(State(d): State<DnsApi>) -> Response {
     match d.0.as_ref() {
         Some(dns) => text(StatusCode::OK, dns.config.domain.clone()),
@@ -212,8 +207,19 @@ async fn name_put(
 ) -> Response {
     let Some(dns) = d.0.as_ref() else { return not_found() };
     let Some(ip) = parse_ip(&ip) else { return bad_ip(&ip) };
-    let fqdn = form_value(&q, &body, "fqdn");
-    dns.add(&fqdn, &container, ip).await;
+    let form = match Form::parse(q, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let fqdn = form.value("fqdn");
+    // Weave's first weaveDNS refused a missing name; a name with an empty label can never answer.
+    if fqdn.is_empty() || fqdn.trim_end_matches('.').split('.').any(str::is_empty) {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid FQDN: {fqdn:?} (give fqdn=NAME.{})\n", dns.config.domain),
+        );
+    }
+    dns.add(fqdn, &container, ip).await;
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -233,7 +239,11 @@ async fn name_delete(
         },
         None => None,
     };
-    let fqdn = form_value(&q, &body, "fqdn");
+    let form = match Form::parse(q, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let fqdn = form.value("fqdn").to_string();
     let hostname = (!fqdn.is_empty()).then_some(fqdn);
     dns.delete(hostname.as_deref(), vars.get("container").map(String::as_str), ip).await;
     StatusCode::NO_CONTENT.into_response()

@@ -1,6 +1,7 @@
 //! Weave Net's own endpoints, with Weave's paths, plain-text bodies and status codes, so that
 //! existing scripts and tooling keep working. Thin adapters over the same snapshots as `/api/v1`.
 
+use super::form::Form;
 use super::{AppState, AttachApi, DaemonApi, MeshApi};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -102,23 +103,15 @@ async fn report(
 /// Report formats rendering at once.
 static RENDERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
-/// Weave's form values: the query string and the urlencoded body, as Go's `ParseForm`.
-fn form(q: Vec<(String, String)>, body: &str) -> Vec<(String, String)> {
-    let mut all = q;
-    all.extend(serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default());
-    all
-}
-
-fn values(form: &[(String, String)], key: &str) -> Vec<String> {
-    form.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
-}
-
 /// `POST /connect` with `peer=...` (repeatable) and `replace=true`: 200, or 400 listing the
 /// peers that could not be used (the others are added).
 async fn connect(State(d): State<MeshApi>, Query(q): Query<Vec<(String, String)>>, body: String) -> Response {
-    let f = form(q, &body);
-    let replace = values(&f, "replace").first().map(String::as_str) == Some("true");
-    let errors = d.mesh.connect(&values(&f, "peer"), replace).await;
+    let f = match Form::parse(q, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let replace = f.value("replace") == "true";
+    let errors = d.mesh.connect(&f.values("peer"), replace).await;
     if errors.is_empty() {
         StatusCode::OK.into_response()
     } else {
@@ -128,8 +121,11 @@ async fn connect(State(d): State<MeshApi>, Query(q): Query<Vec<(String, String)>
 
 /// `POST /forget` with `peer=...` (repeatable).
 async fn forget(State(d): State<MeshApi>, Query(q): Query<Vec<(String, String)>>, body: String) -> Response {
-    let f = form(q, &body);
-    d.mesh.forget(&values(&f, "peer")).await;
+    let f = match Form::parse(q, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    d.mesh.forget(&f.values("peer")).await;
     StatusCode::OK.into_response()
 }
 
@@ -145,7 +141,11 @@ async fn expose(
     let Ok(cidr) = format!("{ip}/{len}").parse::<ipnet::Ipv4Net>() else {
         return (StatusCode::BAD_REQUEST, format!("invalid CIDR address: {ip}/{len}\n")).into_response();
     };
-    let masquerade = !values(&form(q, &body), "skipNAT").iter().any(|v| v == "true");
+    let f = match Form::parse(q, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let masquerade = !f.values("skipNAT").iter().any(|v| v == "true");
     match svc.expose_address(cidr, masquerade).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => (super::error::attach_status(&e), format!("{e}\n")).into_response(),

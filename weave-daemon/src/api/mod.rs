@@ -8,6 +8,7 @@ mod cni;
 mod dns;
 mod error;
 mod events;
+mod form;
 mod guard;
 mod ipam;
 mod legacy;

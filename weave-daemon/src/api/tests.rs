@@ -260,3 +260,59 @@ async fn attach_failures_map_to_their_statuses() {
     assert_eq!(code, StatusCode::NOT_FOUND, "{resp}");
     let _ = std::fs::remove_file(&fifo);
 }
+
+/// Weave's text endpoints answer malformed paths, forms and queries with a 4xx and a line
+/// saying what was wrong, in plain text as Weave does, and change nothing.
+#[tokio::test]
+async fn weave_text_endpoints_answer_malformed_input_with_4xx_text() {
+    fn form(method: &str, path: &str, body: &str) -> Request<Body> {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    }
+    let check = |what: &str, code: StatusCode, body: &str| {
+        assert!(code.is_client_error(), "{what}: {code} {body}");
+        assert!(!body.trim().is_empty() && !body.starts_with('{'), "{what}: {body:?}");
+    };
+    let ipam = testkit::daemon("malformed-ipam", &["10.0.0.2"], With::Ipam).await;
+    ipam.daemon.set_ready();
+    for (method, path, body) in [
+        ("GET", "/ip/c1/not-an-ip/24", ""),
+        ("POST", "/ip/c1/10.32.0.0/99", ""),
+        ("POST", "/ip/c1/10.32.0.0/x", ""),
+        ("PUT", "/ip/c1/10.32.0.300/12", ""),
+        ("PUT", "/ip/c1/10.32.0.5/40", ""),
+        ("DELETE", "/ip/c1/zzz", ""),
+        ("POST", "/connect", "peer=%zz"),
+        ("POST", "/connect", "peer=10.0.0.1:notaport"),
+        ("POST", "/forget", "peer=%"),
+        ("POST", "/expose/not-an-ip/24", ""),
+        ("POST", "/expose/10.32.0.1/99", ""),
+        ("GET", "/status/nonsense", ""),
+        ("GET", "/report?format=%7B%7Bnosuchfunc%7D%7D", ""),
+        ("GET", "/report?format=%7B%7B", ""),
+    ] {
+        let (code, text) = call(&ipam.daemon, form(method, path, body)).await;
+        check(&format!("{method} {path} {body}"), code, &text);
+    }
+    let (_, ring) = call(&ipam.daemon, get("/ip")).await;
+    assert!(!ring.contains("c1"), "nothing was allocated: {ring}");
+
+    let dns = testkit::daemon("malformed-dns", &["10.0.0.2"], With::Dns).await;
+    dns.daemon.set_ready();
+    for (method, path, body) in [
+        ("PUT", "/name/c1/not-an-ip", "fqdn=a.weave.local."),
+        ("PUT", "/name/c1/10.32.0.1", ""),
+        ("PUT", "/name/c1/10.32.0.1", "fqdn=%zz"),
+        ("PUT", "/name/c1/10.32.0.1", "fqdn=bad..name.weave.local."),
+        ("DELETE", "/name/c1/not-an-ip", ""),
+    ] {
+        let (code, text) = call(&dns.daemon, form(method, path, body)).await;
+        check(&format!("{method} {path} {body}"), code, &text);
+    }
+    let (_, names) = call(&dns.daemon, get("/name")).await;
+    assert!(!names.contains("c1"), "no name was added: {names}");
+}
