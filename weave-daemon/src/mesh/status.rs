@@ -251,6 +251,7 @@ mod tests {
             trusted: false,
             overlays: None,
             fastdp_heartbeat_ms: None,
+            sleeve_ciphers: None,
         };
         let hs = Handshaked {
             features,
