@@ -80,7 +80,12 @@ struct ConnState {
 
 impl ConnState {
     fn view(&self) -> ConnView {
-        ConnView { attrs: self.attrs.clone(), overlay: self.overlay.clone(), rtt: Some(self.io.rtt.clone()) }
+        ConnView {
+            attrs: self.attrs.clone(),
+            overlay: self.overlay.clone(),
+            rtt: Some(self.io.rtt.clone()),
+            cipher: self.io.session_key.as_ref().map(|_| self.io.sleeve_cipher.name()),
+        }
     }
 }
 
