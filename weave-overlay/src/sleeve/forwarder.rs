@@ -121,6 +121,11 @@ impl Forwarder {
         self.crypto.as_ref().map(|c| c.cipher)
     }
 
+    /// The cipher's name in metrics: `none` for clear packets.
+    pub fn cipher_name(&self) -> &'static str {
+        self.cipher().map_or("none", |c| c.name())
+    }
+
     pub fn addr(&self) -> Option<SocketAddrV4> {
         self.addr.load().as_deref().copied()
     }

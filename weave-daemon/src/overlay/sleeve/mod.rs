@@ -8,7 +8,7 @@ pub mod datapath;
 pub mod udp;
 
 use self::udp::Sockets;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -114,6 +114,18 @@ impl Sleeve {
     /// Datagrams no connection could own (see `Shared::rejected`).
     pub fn rejected(&self) -> u64 {
         self.sh.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Sleeve payload bytes (sent, received) since start, by cipher name (`none`: clear).
+    pub fn cipher_bytes(&self) -> BTreeMap<&'static str, [u64; 2]> {
+        let retired = self.sh.retired.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = retired.clone();
+        for f in self.sh.fwds.load().values() {
+            let t = out.entry(f.cipher_name()).or_default();
+            t[0] += f.counters.tx_bytes.load(Ordering::Relaxed);
+            t[1] += f.counters.rx_bytes.load(Ordering::Relaxed);
+        }
+        out
     }
 
     pub fn counters(&self) -> HashMap<PeerName, [u64; 5]> {
