@@ -21,7 +21,8 @@ pub struct Ends {
 #[derive(Debug)]
 pub enum PacketSealer {
     Nacl(SleeveEncryptor),
-    Aead(AeadEncryptor),
+    /// Boxed: ring's expanded AES keys and GHASH tables make it large.
+    Aead(Box<AeadEncryptor>),
 }
 
 impl PacketSealer {
@@ -29,7 +30,7 @@ impl PacketSealer {
         match cipher {
             SleeveCipher::Nacl => PacketSealer::Nacl(SleeveEncryptor::new(key, ends.outbound, df)),
             SleeveCipher::Aead(s) => {
-                PacketSealer::Aead(AeadEncryptor::new(key, binding, s, ends.us, ends.peer, df))
+                PacketSealer::Aead(Box::new(AeadEncryptor::new(key, binding, s, ends.us, ends.peer, df)))
             }
         }
     }
@@ -47,14 +48,17 @@ impl PacketSealer {
 #[derive(Debug)]
 pub enum PacketOpener {
     Nacl(SleeveDecryptor),
-    Aead(AeadDecryptor),
+    /// Boxed: up to three keys per path.
+    Aead(Box<AeadDecryptor>),
 }
 
 impl PacketOpener {
     pub fn new(key: &SessionKey, cipher: SleeveCipher, binding: &Binding, ends: Ends) -> Self {
         match cipher {
             SleeveCipher::Nacl => PacketOpener::Nacl(SleeveDecryptor::new(key, ends.outbound)),
-            SleeveCipher::Aead(s) => PacketOpener::Aead(AeadDecryptor::new(key, binding, s, ends.us, ends.peer)),
+            SleeveCipher::Aead(s) => {
+                PacketOpener::Aead(Box::new(AeadDecryptor::new(key, binding, s, ends.us, ends.peer)))
+            }
         }
     }
 

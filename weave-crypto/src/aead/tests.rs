@@ -147,8 +147,8 @@ fn rekeying_switches_epochs_with_overlap_and_never_repeats_a_nonce() {
             assert_eq!(open(&mut dec, p).unwrap().unwrap(), (i as u64).to_be_bytes());
         }
         assert_eq!(dec.epoch(false), 0);
-        for i in 8..11 {
-            assert_eq!(open(&mut dec, &packets[i]).unwrap().unwrap(), (i as u64).to_be_bytes());
+        for (i, p) in packets.iter().enumerate().take(11).skip(8) {
+            assert_eq!(open(&mut dec, p).unwrap().unwrap(), (i as u64).to_be_bytes());
         }
         assert_eq!(dec.epoch(false), 1, "{suite:?}: the receiver switched");
         assert_eq!(dec.epoch(true), 0, "the DF path keeps its own epoch");
@@ -161,8 +161,8 @@ fn rekeying_switches_epochs_with_overlap_and_never_repeats_a_nonce() {
         assert_eq!(dec.epoch(false), 3);
         // Epoch 1 is now two epochs old: dropped unopened.
         assert_eq!(open(&mut dec, &packets[11]), Ok(None));
-        for i in 26..40 {
-            assert_eq!(open(&mut dec, &packets[i]).unwrap().unwrap(), (i as u64).to_be_bytes());
+        for (i, p) in packets.iter().enumerate().skip(26) {
+            assert_eq!(open(&mut dec, p).unwrap().unwrap(), (i as u64).to_be_bytes());
         }
         assert_eq!(dec.epoch(false), 4);
     }
@@ -210,7 +210,8 @@ fn negotiation_is_the_same_at_both_ends() {
     use Suite::*;
     let aes_first = [Aes256Gcm, ChaCha20Poly1305];
     let chacha_first = [ChaCha20Poly1305, Aes256Gcm];
-    let cases: [(Option<&[Suite]>, Option<&[Suite]>, SleeveCipher); 7] = [
+    type Offer<'a> = Option<&'a [Suite]>;
+    let cases: [(Offer, Offer, SleeveCipher); 7] = [
         (Some(&aes_first), Some(&aes_first), SleeveCipher::Aead(Aes256Gcm)),
         (Some(&chacha_first), Some(&chacha_first), SleeveCipher::Aead(ChaCha20Poly1305)),
         // The CPUs disagree: ChaCha20, fast in software everywhere.
