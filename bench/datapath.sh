@@ -138,7 +138,7 @@ for mode in $MODES; do
     *) echo "unknown mode $mode" >&2; exit 1 ;;
   esac
   if [ "${mode#sleeve-}" != "$mode" ]; then
-    CIPHER=$(ip netns exec $H1 "$BIN/weave" status connections | grep -o 'cipher=[a-z0-9-]*' | head -1)
+    CIPHER=$(ip netns exec $H1 "$BIN/weave" status connections | grep -oE 'cipher=(aes-256-gcm|chacha20-poly1305|nacl)' | head -1)
     echo "$mode: ${CIPHER:-cipher=?}" >&2
   fi
   results+=("$(measure $mode)")
@@ -147,8 +147,10 @@ done
 
 printf '%-11s %12s %12s %10s %13s   %s\n' mode "TCP 1 (Gb/s)" "TCP 4 (Gb/s)" "RTT (ms)" "daemon CPU s/GB" "vs kernel VXLAN (1 stream, 4 streams, RTT)"
 base=$(printf '%s\n' "${results[@]}" | awk '$1=="vxlan"')
-plain=$(printf '%s\n' "${results[@]}" | awk '$1=="sleeve"' | head -1)
+plain=""
 for r in "${results[@]}"; do
+  # Encrypted modes compare with the plain sleeve run before them (list sleeve in each round).
+  [ "${r%% *}" = sleeve ] && plain=$r
   python3 - "$r" "$base" "$plain" <<'PY'
 import sys
 m, one, four, rtt, cpu = sys.argv[1].split()
