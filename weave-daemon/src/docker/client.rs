@@ -68,6 +68,8 @@ pub struct Container {
     /// The pid of its first process (0 when not running).
     pub pid: u32,
     pub endpoints: Vec<Endpoint>,
+    /// Its labels (`docker run --label`), which network policy selects on.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Container {
@@ -90,6 +92,7 @@ impl Container {
             .collect();
         endpoints.sort_by(|a, b| a.network_name.cmp(&b.network_name));
         let running = state.running.unwrap_or(false);
+        let labels = config.labels.clone().unwrap_or_default().into_iter().collect();
         Container {
             id: c.id.unwrap_or_default(),
             name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
@@ -98,6 +101,7 @@ impl Container {
             running,
             pid: if running { state.pid.unwrap_or(0).clamp(0, u32::MAX as i64) as u32 } else { 0 },
             endpoints,
+            labels,
         }
     }
 
