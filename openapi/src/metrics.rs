@@ -127,8 +127,10 @@ pub fn render_sleeve_bytes(out: &mut String, by_cipher: &BTreeMap<&str, [u64; 2]
         "counter",
     );
     for (cipher, [tx, rx]) in by_cipher {
-        let _ = writeln!(out, "weave_sleeve_bytes_total{{cipher=\"{}\",direction=\"tx\"}} {tx}", escape(cipher));
-        let _ = writeln!(out, "weave_sleeve_bytes_total{{cipher=\"{}\",direction=\"rx\"}} {rx}", escape(cipher));
+        let _ =
+            writeln!(out, "weave_sleeve_bytes_total{{cipher=\"{}\",direction=\"tx\"}} {tx}", escape(cipher));
+        let _ =
+            writeln!(out, "weave_sleeve_bytes_total{{cipher=\"{}\",direction=\"rx\"}} {rx}", escape(cipher));
     }
 }
 

@@ -26,7 +26,11 @@ fn main() {
     println!("hardware AES: {}", hardware_aes());
     for size in [1400usize, 8972, 65000] {
         let mut row = Vec::new();
-        for cipher in [SleeveCipher::Nacl, SleeveCipher::Aead(Suite::Aes256Gcm), SleeveCipher::Aead(Suite::ChaCha20Poly1305)] {
+        for cipher in [
+            SleeveCipher::Nacl,
+            SleeveCipher::Aead(Suite::Aes256Gcm),
+            SleeveCipher::Aead(Suite::ChaCha20Poly1305),
+        ] {
             let mut s = PacketSealer::new(&key, cipher, &binding, ends, true);
             row.push((cipher.name(), rate(size, &mut s)));
         }

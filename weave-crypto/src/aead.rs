@@ -220,7 +220,14 @@ impl fmt::Debug for AeadEncryptor {
 
 impl AeadEncryptor {
     /// The sealer of packets from `us` to `peer` on one path.
-    pub fn new(key: &SessionKey, binding: &Binding, suite: Suite, us: [u8; 6], peer: [u8; 6], df: bool) -> Self {
+    pub fn new(
+        key: &SessionKey,
+        binding: &Binding,
+        suite: Suite,
+        us: [u8; 6],
+        peer: [u8; 6],
+        df: bool,
+    ) -> Self {
         Self::with_epoch_bits(key, binding, suite, us, peer, df, EPOCH_BITS)
     }
 
@@ -313,7 +320,8 @@ impl AeadDecryptor {
         epoch_bits: u32,
     ) -> Self {
         let keys = Deriver::new(key, binding, suite, peer, us);
-        let path = || PathState { window: ReplayWindow::new(), cur: (0, keys.key(0)), prev: None, next: None };
+        let path =
+            || PathState { window: ReplayWindow::new(), cur: (0, keys.key(0)), prev: None, next: None };
         let paths = [path(), path()];
         AeadDecryptor { keys, epoch_bits, paths }
     }

@@ -36,8 +36,8 @@ mod kat_tests;
 pub use aead::{SleeveCipher, Suite};
 pub use key::{KeyPair, Password, SessionKey};
 pub use replay::ReplayWindow;
-pub use suite::{PacketOpener, PacketSealer};
 pub use sleeve::{SleeveDecryptor, SleeveEncryptor, DF_BIT, SEALED_PREFIX_LEN, SEQ_LEN};
+pub use suite::{PacketOpener, PacketSealer};
 pub use tcp::{TcpReceiver, TcpSender};
 
 /// Curve25519 key and session key length.

@@ -7,10 +7,10 @@ use std::time::Instant;
 use weave_overlay::gso::{checksum, complete_checksum};
 use weave_overlay::sleeve::forwarder::DataEvent;
 use weave_overlay::sleeve::mem::{pair_with_cipher, Batch, End};
-use weave_wire::crypto::{SleeveCipher, Suite};
 use weave_overlay::virtio::{
     VirtioNetHdr, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN,
 };
+use weave_wire::crypto::{SleeveCipher, Suite};
 use weave_wire::PeerName;
 
 const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0xa1];
@@ -128,7 +128,12 @@ fn frames_cross_unchanged_plain_and_encrypted() {
         let clear = wire.windows(40).any(|w| w == &frames[4][60..100]);
         assert_eq!(clear, key.is_none(), "{cipher:?}, key {}", key.is_some());
         batch.deliver(&mut b.worker);
-        assert_eq!(b.port.take(), vnet, "each frame behind a plain header ({cipher:?}, key {})", key.is_some());
+        assert_eq!(
+            b.port.take(),
+            vnet,
+            "each frame behind a plain header ({cipher:?}, key {})",
+            key.is_some()
+        );
         assert_eq!(batch.datagrams.len(), 1, "five frames fit one packet");
         let (tx, rx) = (&a.fwd(b.name).counters, &b.fwd(a.name).counters);
         assert_eq!(tx.tx_packets.load(Ordering::Relaxed), 1);

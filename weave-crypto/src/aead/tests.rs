@@ -118,7 +118,9 @@ fn each_direction_and_binding_has_its_own_keys() {
     let mut other_key = AeadDecryptor::new(&SessionKey::from_bytes([8; 32]), &binding(), suite, B, A);
     assert_eq!(open(&mut other_key, &p_ab), Err(CryptoError::UdpDecrypt));
     // The binding does not depend on which end computes it.
-    assert!(binding() == Binding::new((B, "chacha20-poly1305 aes-256-gcm"), (A, "aes-256-gcm chacha20-poly1305")));
+    assert!(
+        binding() == Binding::new((B, "chacha20-poly1305 aes-256-gcm"), (A, "aes-256-gcm chacha20-poly1305"))
+    );
 }
 
 /// With 8 packets per key: the sender moves to a new key at every multiple of 8, headers (and

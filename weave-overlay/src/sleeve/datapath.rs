@@ -18,11 +18,11 @@ use crate::virtio::{
     VirtioNetHdr, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN,
 };
 use arc_swap::ArcSwap;
+use std::collections::BTreeMap;
 use std::io::IoSlice;
 use std::net::SocketAddrV4;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use weave_mesh::Routes;

@@ -69,7 +69,8 @@ impl Sleeve {
     pub fn prepare(&self, p: SleeveParams) -> (mpsc::Sender<Ctl>, mpsc::Receiver<Up>) {
         let (events_tx, events_rx) = mpsc::channel(64);
         let ends = Ends { us: self.sh.us.bytes(), peer: p.remote.bytes(), outbound: p.outbound };
-        let crypto = p.session_key.as_ref().map(|k| Crypto::with_cipher(k, p.sleeve_cipher, &p.binding, ends));
+        let crypto =
+            p.session_key.as_ref().map(|k| Crypto::with_cipher(k, p.sleeve_cipher, &p.binding, ends));
         let addr = match (p.outbound, p.remote_tcp) {
             (true, SocketAddr::V4(a)) => Some(a),
             _ => None,
