@@ -4,16 +4,20 @@
 #   veth      a plain veth pair between the two containers (no overlay at all)
 #   vxlan     a hand-made kernel VXLAN overlay between the hosts
 #   sleeve    weave's userspace overlay
-#   sleeve-enc  weave's userspace overlay with --password
+#   sleeve-nacl weave's userspace overlay with --password and --sleeve-cipher nacl (Weave Net's
+#               NaCl secretbox, what Weave Net peers use)
+#   sleeve-enc  weave's userspace overlay with --password: the negotiated AEAD (AES-256-GCM with
+#               AES instructions on both ends, else ChaCha20-Poly1305; status says which)
 #   fastdp    weave's fast datapath (kernel VXLAN driven by weave), same MTU as the hand-made one
 # and prints each against kernel VXLAN measured in the same run (the mean of its runs when the
-# modes list vxlan more than once, e.g. `vxlan fastdp vxlan fastdp`). Needs root, iperf3.
+# modes list vxlan more than once, e.g. `vxlan fastdp vxlan fastdp`), and the encrypted sleeve
+# modes also against plain sleeve of the same run. Needs root, iperf3.
 # Usage: bench/datapath.sh [SECONDS_PER_TEST] [MODES...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-5}
 shift || true
-MODES=${*:-"veth vxlan fastdp sleeve sleeve-enc"}
+MODES=${*:-"veth vxlan fastdp sleeve sleeve-nacl sleeve-enc"}
 cargo build --release --bins -q
 BIN=$PWD/target/release
 P="wb$$"
@@ -129,19 +133,28 @@ for mode in $MODES; do
     vxlan) setup_vxlan ;;
     fastdp) setup_weave --mtu 1450 ;;
     sleeve) setup_weave --no-fastdp ;;
+    sleeve-nacl) setup_weave --no-fastdp --password bench-password --sleeve-cipher nacl ;;
     sleeve-enc) setup_weave --no-fastdp --password bench-password ;;
     *) echo "unknown mode $mode" >&2; exit 1 ;;
   esac
+  if [ "${mode#sleeve-}" != "$mode" ]; then
+    CIPHER=$(ip netns exec $H1 "$BIN/weave" status connections | grep -oE 'cipher=(aes-256-gcm|chacha20-poly1305|nacl)' | head -1)
+    echo "$mode: ${CIPHER:-cipher=?}" >&2
+  fi
   results+=("$(measure $mode)")
   cleanup
 done
 
 printf '%-11s %12s %12s %10s %13s   %s\n' mode "TCP 1 (Gb/s)" "TCP 4 (Gb/s)" "RTT (ms)" "daemon CPU s/GB" "vs kernel VXLAN (1 stream, 4 streams, RTT)"
 base=$(printf '%s\n' "${results[@]}" | awk '$1=="vxlan"')
+plain=""
 for r in "${results[@]}"; do
-  python3 - "$r" "$base" <<'PY'
+  # Encrypted modes compare with the plain sleeve run before them (list sleeve in each round).
+  [ "${r%% *}" = sleeve ] && plain=$r
+  python3 - "$r" "$base" "$plain" <<'PY'
 import sys
 m, one, four, rtt, cpu = sys.argv[1].split()
+plain = sys.argv[3].split()
 # The base is the mean of every vxlan run (list vxlan more than once to average out noise).
 rows = [l.split() for l in sys.argv[2].splitlines() if l.strip()]
 ratio = ""
@@ -149,6 +162,8 @@ if rows:
     b = [sum(float(r[i]) for r in rows) / len(rows) for i in (1, 2, 3)]
     ratio = f"{float(one)/b[0]:.2f}x  {float(four)/b[1]:.2f}x  {float(rtt)/b[2]:.2f}x"
 cpu = cpu if m.startswith("sleeve") or m == "fastdp" else "-"
+if plain and m.startswith("sleeve-"):
+    ratio += f"   ({float(one)/float(plain[1]):.2f}x plain sleeve, 1 stream)"
 print(f"{m:<11} {float(one):12.2f} {float(four):12.2f} {float(rtt):10.3f} {cpu:>15}   {ratio}")
 PY
 done

@@ -44,6 +44,11 @@ pub struct Connection {
     /// `sleeve`, `fastdp`, or absent.
     pub overlay: Option<String>,
     pub encrypted: bool,
+    /// The cipher of the encrypted sleeve: `aes-256-gcm` or `chacha20-poly1305` between weave
+    /// peers, `nacl` (Weave Net's secretbox) with Weave Net peers or `--sleeve-cipher nacl`;
+    /// absent when the connection is not encrypted.
+    #[serde(default)]
+    pub cipher: Option<String>,
     pub mtu: Option<u32>,
     /// Weave's info column: the overlay and peer, or the last error and next retry.
     pub info: String,

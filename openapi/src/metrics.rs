@@ -117,6 +117,23 @@ pub fn render(r: &Report) -> String {
     out
 }
 
+/// Ours, after Weave's families: sleeve payload bytes by cipher (`none`, `nacl`,
+/// `aes-256-gcm`, `chacha20-poly1305`) and direction, since the daemon started.
+pub fn render_sleeve_bytes(out: &mut String, by_cipher: &BTreeMap<&str, [u64; 2]>) {
+    header(
+        out,
+        "weave_sleeve_bytes_total",
+        "Bytes of sleeve UDP payload sent and received, by cipher (none: not encrypted).",
+        "counter",
+    );
+    for (cipher, [tx, rx]) in by_cipher {
+        let _ =
+            writeln!(out, "weave_sleeve_bytes_total{{cipher=\"{}\",direction=\"tx\"}} {tx}", escape(cipher));
+        let _ =
+            writeln!(out, "weave_sleeve_bytes_total{{cipher=\"{}\",direction=\"rx\"}} {rx}", escape(cipher));
+    }
+}
+
 /// A label value as Prometheus' text format quotes it.
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -133,6 +150,20 @@ mod tests {
 
     fn entry(peer: &str, known: bool, size: u32) -> IpamEntry {
         IpamEntry { peer: peer.into(), is_known_peer: known, size, ..Default::default() }
+    }
+
+    #[test]
+    fn sleeve_bytes_by_cipher_and_direction() {
+        let mut out = String::new();
+        render_sleeve_bytes(&mut out, &BTreeMap::from([("aes-256-gcm", [10, 20]), ("nacl", [3, 4])]));
+        assert!(out.contains("# TYPE weave_sleeve_bytes_total counter\n"), "{out}");
+        for line in [
+            "weave_sleeve_bytes_total{cipher=\"aes-256-gcm\",direction=\"tx\"} 10\n",
+            "weave_sleeve_bytes_total{cipher=\"aes-256-gcm\",direction=\"rx\"} 20\n",
+            "weave_sleeve_bytes_total{cipher=\"nacl\",direction=\"rx\"} 4\n",
+        ] {
+            assert!(out.contains(line), "{line} in {out}");
+        }
     }
 
     #[test]

@@ -12,29 +12,32 @@
 //!   UDP datapath, with [`ReplayWindow`]. Both use the same session key; the nonces keep them
 //!   apart.
 //!
-//! A second sleeve suite (a negotiated AEAD between weave peers) goes beside [`sleeve`] as a
-//! module of its own: it derives its keys from [`SessionKey::as_bytes`] and reuses
-//! [`ReplayWindow`] and the in-place seal/open shape of [`SleeveEncryptor`] and
-//! [`SleeveDecryptor`].
+//! - [`aead`]: the sleeve suite weave peers negotiate between themselves (ring's AES-256-GCM or
+//!   ChaCha20-Poly1305, HKDF keys per direction, path and epoch), beside [`sleeve`]'s NaCl, with
+//!   the same packet layout and [`ReplayWindow`]; [`suite`] puts the two behind one seal/open.
 //!
 //! Unsafe code lives only in `keystream::avx2` (SIMD intrinsics), each block with its reason.
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod aead;
 pub mod key;
 pub mod keystream;
 pub mod poly1305;
 pub mod replay;
 pub mod secretbox;
 pub mod sleeve;
+pub mod suite;
 pub mod tcp;
 
 #[cfg(test)]
 mod kat_tests;
 
+pub use aead::{SleeveCipher, Suite};
 pub use key::{KeyPair, Password, SessionKey};
 pub use replay::ReplayWindow;
 pub use sleeve::{SleeveDecryptor, SleeveEncryptor, DF_BIT, SEALED_PREFIX_LEN, SEQ_LEN};
+pub use suite::{PacketOpener, PacketSealer};
 pub use tcp::{TcpReceiver, TcpSender};
 
 /// Curve25519 key and session key length.
@@ -65,6 +68,11 @@ pub enum CryptoError {
     UdpDecrypt,
     #[error("buffer of {len} bytes has no room for the {need}-byte sequence number and tag")]
     NoRoom { len: usize, need: usize },
+    /// 2^63 packets sealed on one path: no nonce is left (never reached in practice).
+    #[error("the sleeve packet counter is exhausted; the connection must be remade")]
+    Exhausted,
+    #[error("the AEAD refused to seal {0} bytes")]
+    AeadSeal(usize),
 }
 
 /// A deterministic xorshift generator for the crypto tests' random inputs.

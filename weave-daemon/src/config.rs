@@ -11,6 +11,23 @@ use std::path::PathBuf;
 use weave_wire::crypto::Password;
 use weave_wire::PeerName;
 
+/// `--sleeve-cipher`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SleeveCipherMode {
+    AesGcm,
+    Nacl,
+}
+
+impl SleeveCipherMode {
+    /// The suites we offer in the handshake: none with `nacl` (the peer then uses NaCl).
+    pub fn offer(self) -> Option<Vec<weave_wire::crypto::Suite>> {
+        match self {
+            SleeveCipherMode::AesGcm => Some(weave_wire::crypto::aead::local_offer()),
+            SleeveCipherMode::Nacl => None,
+        }
+    }
+}
+
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "weave-daemon",
@@ -68,6 +85,12 @@ pub struct Config {
     /// Use only the userspace overlay (sleeve)
     #[arg(long)]
     pub no_fastdp: bool,
+
+    /// Cipher of the encrypted sleeve between weave peers: aes-gcm (the best AEAD both offer:
+    /// AES-256-GCM, or ChaCha20-Poly1305 where a CPU lacks AES instructions) or nacl (Weave
+    /// Net's NaCl secretbox, as with Weave Net peers, which always use it)
+    #[arg(long, value_enum, default_value_t = SleeveCipherMode::AesGcm)]
+    pub sleeve_cipher: SleeveCipherMode,
 
     /// The IP range from which container addresses are allocated; empty disables IPAM
     #[arg(long, default_value = "10.32.0.0/12", value_parser = parse_optional_cidr)]

@@ -532,6 +532,7 @@ pub async fn start_mesh_with_channels(
         host: config.host,
         password: config.password.clone(),
         trusted_subnets: config.trusted_subnets.clone(),
+        sleeve_offer: config.sleeve_cipher.offer(),
         fastdp: match &sleeve {
             Some(s) => crate::overlay::fastdp::start::start(config, identity.name, overlay_mtu(config), s)?,
             None => None,

@@ -131,6 +131,7 @@ impl Sim {
             trusted: false,
             overlays: None,
             fastdp_heartbeat_ms: None,
+            sleeve_ciphers: None,
         }
     }
 

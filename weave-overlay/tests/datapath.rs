@@ -6,10 +6,11 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 use weave_overlay::gso::{checksum, complete_checksum};
 use weave_overlay::sleeve::forwarder::DataEvent;
-use weave_overlay::sleeve::mem::{pair, Batch, End};
+use weave_overlay::sleeve::mem::{pair_with_cipher, Batch, End};
 use weave_overlay::virtio::{
     VirtioNetHdr, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN,
 };
+use weave_wire::crypto::{SleeveCipher, Suite};
 use weave_wire::PeerName;
 
 const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0xa1];
@@ -77,8 +78,20 @@ fn with_vnet(hdr: VirtioNetHdr, f: &[u8]) -> Vec<u8> {
 
 /// Two ends whose MAC caches know each other's MAC.
 fn ends(key: Option<[u8; 32]>) -> (End, End, Batch) {
+    ends_with(key, SleeveCipher::Nacl)
+}
+
+/// Plain, Weave's NaCl, and the two negotiated AEADs.
+const CIPHERS: [(Option<[u8; 32]>, SleeveCipher); 4] = [
+    (None, SleeveCipher::Nacl),
+    (Some(KEY), SleeveCipher::Nacl),
+    (Some(KEY), SleeveCipher::Aead(Suite::Aes256Gcm)),
+    (Some(KEY), SleeveCipher::Aead(Suite::ChaCha20Poly1305)),
+];
+
+fn ends_with(key: Option<[u8; 32]>, cipher: SleeveCipher) -> (End, End, Batch) {
     let t = now();
-    let (a, b) = pair(t, MTU, key, true);
+    let (a, b) = pair_with_cipher(t, MTU, key, cipher, true);
     a.sh.macs.add_local(MAC_A, a.name, t);
     a.sh.macs.add_forced(MAC_B, b.name, t);
     b.sh.macs.add_local(MAC_B, b.name, t);
@@ -101,12 +114,26 @@ fn hdr_of(written: &[u8]) -> VirtioNetHdr {
 
 #[test]
 fn frames_cross_unchanged_plain_and_encrypted() {
-    for key in [None, Some(KEY)] {
-        let (mut a, mut b, mut batch) = ends(key);
+    for (key, cipher) in CIPHERS {
+        let (mut a, mut b, mut batch) = ends_with(key, cipher);
         let frames: Vec<Vec<u8>> = (0..5).map(|i| frame(MAC_B, 17, i, 100 + i as usize * 50, true)).collect();
         let vnet: Vec<Vec<u8>> = frames.iter().map(|f| with_vnet(VirtioNetHdr::default(), f)).collect();
-        let got = cross(&mut a, &mut b, &mut batch, &vnet);
-        assert_eq!(got, vnet, "each frame behind a plain header (key {key:?})");
+        for f in &vnet {
+            a.worker.captured_with_header(&mut f.clone());
+        }
+        a.worker.flush(&[]);
+        a.wire.take(&mut batch);
+        // Encrypted, the payload bytes are nowhere in clear on the wire.
+        let wire = &batch.arena[batch.datagrams[0].range.clone()];
+        let clear = wire.windows(40).any(|w| w == &frames[4][60..100]);
+        assert_eq!(clear, key.is_none(), "{cipher:?}, key {}", key.is_some());
+        batch.deliver(&mut b.worker);
+        assert_eq!(
+            b.port.take(),
+            vnet,
+            "each frame behind a plain header ({cipher:?}, key {})",
+            key.is_some()
+        );
         assert_eq!(batch.datagrams.len(), 1, "five frames fit one packet");
         let (tx, rx) = (&a.fwd(b.name).counters, &b.fwd(a.name).counters);
         assert_eq!(tx.tx_packets.load(Ordering::Relaxed), 1);
@@ -117,8 +144,8 @@ fn frames_cross_unchanged_plain_and_encrypted() {
 
 #[test]
 fn a_tcp_super_frame_is_cut_into_segments_and_merged_again() {
-    for key in [None, Some(KEY)] {
-        let (mut a, mut b, mut batch) = ends(key);
+    for (key, cipher) in CIPHERS {
+        let (mut a, mut b, mut batch) = ends_with(key, cipher);
         let payload = 40 * MSS + 123;
         let big = frame(MAC_B, 6, 1000, payload, true);
         let hdr = VirtioNetHdr {
@@ -176,18 +203,44 @@ fn a_segment_with_a_corrupt_checksum_reaches_the_port_alone_and_unchanged() {
 
 #[test]
 fn a_tampered_encrypted_packet_is_dropped_and_counted() {
-    let (mut a, mut b, mut batch) = ends(Some(KEY));
-    let f = with_vnet(VirtioNetHdr::default(), &frame(MAC_B, 17, 0, 500, true));
+    for (key, cipher) in CIPHERS.into_iter().filter(|(k, _)| k.is_some()) {
+        let (mut a, mut b, mut batch) = ends_with(key, cipher);
+        let f = with_vnet(VirtioNetHdr::default(), &frame(MAC_B, 17, 0, 500, true));
+        a.worker.captured_with_header(&mut f.clone());
+        a.worker.flush(&[]);
+        a.wire.take(&mut batch);
+        let r = batch.datagrams[0].range.clone();
+        let sent = batch.arena[r.clone()].to_vec();
+        batch.arena[r.end - 1] ^= 1;
+        batch.deliver(&mut b.worker);
+        assert!(b.port.take().is_empty(), "{cipher:?}");
+        assert_eq!(b.fwd(a.name).counters.drops.load(Ordering::Relaxed), 1);
+        // The genuine packet opens once; replayed, it is dropped and counted.
+        batch.arena[r.clone()].copy_from_slice(&sent);
+        batch.deliver(&mut b.worker);
+        assert_eq!(b.port.take(), vec![f.clone()], "{cipher:?}");
+        batch.arena[r].copy_from_slice(&sent);
+        batch.deliver(&mut b.worker);
+        assert!(b.port.take().is_empty(), "{cipher:?}: a replay");
+        assert_eq!(b.fwd(a.name).counters.drops.load(Ordering::Relaxed), 2);
+        // The next, untouched, packet still opens.
+        assert_eq!(cross(&mut a, &mut b, &mut batch, std::slice::from_ref(&f)), vec![f]);
+    }
+}
+
+/// The two ends must agree on the cipher: packets sealed with one do not open with another
+/// (what a stripped or altered offer would lead to), and are dropped and counted.
+#[test]
+fn packets_of_another_cipher_are_dropped() {
+    let (mut a, _, mut batch) = ends_with(Some(KEY), SleeveCipher::Aead(Suite::Aes256Gcm));
+    let (_, mut b, _) = ends_with(Some(KEY), SleeveCipher::Nacl);
+    let f = with_vnet(VirtioNetHdr::default(), &frame(MAC_B, 17, 0, 200, true));
     a.worker.captured_with_header(&mut f.clone());
     a.worker.flush(&[]);
     a.wire.take(&mut batch);
-    let r = batch.datagrams[0].range.clone();
-    batch.arena[r.end - 1] ^= 1;
     batch.deliver(&mut b.worker);
     assert!(b.port.take().is_empty());
     assert_eq!(b.fwd(a.name).counters.drops.load(Ordering::Relaxed), 1);
-    // The next, untouched, packet still opens.
-    assert_eq!(cross(&mut a, &mut b, &mut batch, std::slice::from_ref(&f)), vec![f]);
 }
 
 #[test]

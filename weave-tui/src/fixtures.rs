@@ -41,6 +41,7 @@ pub fn conn(addr: &str, state: &str, peer: Option<(&str, &str)>, rx: u64, tx: u6
         nickname: peer.map(|p| p.1.to_string()),
         overlay: peer.map(|_| "sleeve".to_string()),
         encrypted: peer.is_some(),
+        cipher: peer.map(|_| "aes-256-gcm".to_string()),
         mtu: peer.map(|_| 1376),
         info: match peer {
             Some((n, k)) => format!("sleeve {n}({k})"),

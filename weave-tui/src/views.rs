@@ -122,6 +122,8 @@ pub struct PeerRow {
     pub state: String,
     pub overlay: Option<String>,
     pub encrypted: Option<bool>,
+    /// The encrypted sleeve's cipher (`aes-256-gcm`, `chacha20-poly1305`, `nacl`).
+    pub cipher: Option<String>,
     pub mtu: Option<u32>,
     pub rtt_ms: Option<f64>,
     /// Why this connection runs on sleeve although fastdp was wanted.
@@ -167,6 +169,7 @@ fn peer_row(c: &Connection, s: &Snapshot) -> PeerRow {
         state: c.state.clone(),
         overlay: c.overlay.clone(),
         encrypted: c.overlay.as_ref().map(|_| c.encrypted),
+        cipher: c.cipher.clone().filter(|_| c.encrypted),
         mtu: c.mtu,
         rtt_ms: c.rtt_us.map(|us| us as f64 / 1000.0).or_else(|| num("rtt_ms")).or_else(|| num("rtt")),
         fallback,
@@ -203,6 +206,7 @@ pub fn peer_rows(d: &Data, filter: &str) -> Vec<PeerRow> {
                 state,
                 overlay: None,
                 encrypted: None,
+                cipher: None,
                 mtu: None,
                 rtt_ms: None,
                 fallback: None,

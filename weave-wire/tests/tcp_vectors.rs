@@ -9,6 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{after_len, json_value, key32, load, read, Record, Rng};
+use weave_wire::crypto::aead;
 use weave_wire::crypto::{KeyPair, SessionKey, TcpReceiver, TcpSender};
 use weave_wire::gob::Decoder;
 use weave_wire::protocol::{
@@ -68,6 +69,7 @@ impl Checker {
             trusted: false,
             overlays: Some(vec!["sleeve".to_string()]),
             fastdp_heartbeat_ms: None,
+            sleeve_ciphers: None,
         };
         assert_eq!(f, want);
         // The raw map matches what the comment lists and what our builder would send.
@@ -85,6 +87,10 @@ impl Checker {
             })
             .collect();
         assert_eq!(map, listed);
+        // Weave's map has no sleeve cipher offer, so our negotiation gives Weave's NaCl.
+        assert!(!map.contains_key(aead::FEATURE_KEY));
+        let theirs = f.sleeve_ciphers.as_deref().map(aead::parse_offer);
+        assert_eq!(aead::negotiate(Some(&aead::local_offer()), theirs.as_deref()), aead::SleeveCipher::Nacl);
         self.counts.features += 1;
         f
     }

@@ -50,8 +50,11 @@ async fn status_view(State(d): State<DaemonApi>, Path(view): Path<String>) -> Re
 }
 
 /// Prometheus text exposition, Weave's metric names.
-async fn metrics(State(d): State<DaemonApi>) -> Response {
-    let body = weave_api::metrics::render(&d.report());
+async fn metrics(State(d): State<DaemonApi>, State(m): State<MeshApi>) -> Response {
+    let mut body = weave_api::metrics::render(&d.report());
+    if let Some(s) = &m.sleeve {
+        weave_api::metrics::render_sleeve_bytes(&mut body, &s.cipher_bytes());
+    }
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
         .into_response()
 }

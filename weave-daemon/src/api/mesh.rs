@@ -120,6 +120,7 @@ async fn connections(State(d): State<MeshApi>) -> Json<Vec<Connection>> {
                     peer,
                     overlay: attrs.get("name").and_then(|v| v.as_str()).map(String::from),
                     encrypted: attrs.get("encrypted").and_then(|v| v.as_bool()).unwrap_or(false),
+                    cipher: attrs.get("cipher").and_then(|v| v.as_str()).map(String::from),
                     mtu: attrs.get("mtu").and_then(|v| v.as_u64()).map(|v| v as u32),
                     info: c.info.clone(),
                     forwarders,

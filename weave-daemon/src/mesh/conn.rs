@@ -17,7 +17,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use weave_mesh::{ConnId, Decoder, Handshaked, Inbound};
-use weave_wire::crypto::{Password, SessionKey};
+use weave_wire::crypto::aead::{self, Binding};
+use weave_wire::crypto::{Password, SessionKey, SleeveCipher, Suite};
 use weave_wire::protocol::Features;
 
 /// Weave sends a heartbeat on every connection this often.
@@ -58,6 +59,8 @@ pub struct ConnConfig {
     pub host: Option<IpAddr>,
     pub password: Option<Password>,
     pub trusted_subnets: Vec<Ipv4Net>,
+    /// Our `SleeveCiphers` offer, best first (with a password, unless `--sleeve-cipher nacl`).
+    pub sleeve_offer: Option<Vec<Suite>>,
     /// Our `Overlays` feature.
     pub overlays: Option<Vec<String>>,
     /// Our `FastDPHeartbeat` feature (with fastdp).
@@ -107,6 +110,10 @@ pub struct ConnHandle {
     pub remote_tcp: SocketAddr,
     pub local_tcp: Option<SocketAddr>,
     pub session_key: Option<SessionKey>,
+    /// The sleeve cipher both ends arrived at from their offers.
+    pub sleeve_cipher: SleeveCipher,
+    /// Both offers as seen here, fed into the AEAD's keys.
+    pub binding: Binding,
     pub peer_overlays: Option<Vec<String>>,
     pub peer_fastdp_heartbeat_ms: Option<u32>,
     /// The kernel's smoothed RTT of the socket, as the writer last read it.
@@ -335,6 +342,7 @@ async fn run_connection(
         trusted: trust_remote,
         overlays: conns.cfg.overlays.clone(),
         fastdp_heartbeat_ms: conns.cfg.fastdp_heartbeat_ms,
+        sleeve_ciphers: conns.cfg.sleeve_offer.as_deref().map(aead::offer_value),
     };
     let mut stream = stream;
     let limit = if outbound { HANDSHAKE_TIMEOUT } else { INBOUND_HANDSHAKE_TIMEOUT };
@@ -368,6 +376,14 @@ async fn run_connection(
         }
     };
     let conn_uid = weave_wire::protocol::connection_uid(conn_id, features.conn_id);
+    // The features were exchanged sealed under the session key (protocol version 2, the only
+    // one weave speaks), so a third party cannot strip the peer's offer.
+    let theirs = features.sleeve_ciphers.as_deref().map(aead::parse_offer);
+    let sleeve_cipher = aead::negotiate(conns.cfg.sleeve_offer.as_deref(), theirs.as_deref());
+    let binding = Binding::new(
+        (ours.name.bytes(), ours.sleeve_ciphers.as_deref().unwrap_or("")),
+        (features.name.bytes(), features.sleeve_ciphers.as_deref().unwrap_or("")),
+    );
     let (writer_tx, writer_rx) = mpsc::channel(WRITER_QUEUE);
     let close = CancellationToken::new();
     let rtt = Rtt::default();
@@ -378,6 +394,8 @@ async fn run_connection(
         remote_tcp,
         local_tcp: stream.local_addr().ok(),
         session_key,
+        sleeve_cipher,
+        binding,
         peer_overlays: features.overlays.clone(),
         peer_fastdp_heartbeat_ms: features.fastdp_heartbeat_ms,
         rtt: rtt.clone(),

@@ -152,6 +152,7 @@ mod tests {
             trusted: false,
             overlays: None,
             fastdp_heartbeat_ms: None,
+            sleeve_ciphers: None,
         }
     }
 

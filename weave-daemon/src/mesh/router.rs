@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use weave_mesh::{Channel, ConnId, GossipData, Mesh, MeshConfig, MeshEvent, Output};
-use weave_wire::crypto::Password;
+use weave_wire::crypto::{Password, Suite};
 use weave_wire::PeerName;
 
 /// What the router needs beyond the mesh's own configuration.
@@ -28,6 +28,8 @@ pub struct RouterConfig {
     pub host: Option<IpAddr>,
     pub password: Option<Password>,
     pub trusted_subnets: Vec<Ipv4Net>,
+    /// The sleeve AEAD suites we offer, best first; `None`: NaCl only (`--sleeve-cipher nacl`).
+    pub sleeve_offer: Option<Vec<Suite>>,
     /// The sleeve overlay; without one, connections are established at once (tests).
     pub sleeve: Option<Arc<Sleeve>>,
     /// The fast datapath, unless `--no-fastdp` (needs the sleeve).
@@ -45,6 +47,9 @@ impl RouterConfig {
             host: self.host,
             password: self.password.clone(),
             trusted_subnets: self.trusted_subnets.clone(),
+            // An offer only matters on encrypted connections; without a password the features
+            // stay exactly Weave's.
+            sleeve_offer: self.sleeve_offer.clone().filter(|_| self.password.is_some()),
             overlays,
             fastdp_heartbeat_ms: self
                 .fastdp
@@ -75,7 +80,12 @@ struct ConnState {
 
 impl ConnState {
     fn view(&self) -> ConnView {
-        ConnView { attrs: self.attrs.clone(), overlay: self.overlay.clone(), rtt: Some(self.io.rtt.clone()) }
+        ConnView {
+            attrs: self.attrs.clone(),
+            overlay: self.overlay.clone(),
+            rtt: Some(self.io.rtt.clone()),
+            cipher: self.io.session_key.as_ref().map(|_| self.io.sleeve_cipher.name()),
+        }
     }
 }
 
@@ -403,6 +413,8 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Conns>, stop: Can
                         remote_tcp: c.io.remote_tcp,
                         local_tcp: c.io.local_tcp,
                         session_key: if untrusted { c.io.session_key.clone() } else { None },
+                        sleeve_cipher: c.io.sleeve_cipher,
+                        binding: c.io.binding.clone(),
                         peer_overlays: c.io.peer_overlays.clone(),
                         peer_fastdp_heartbeat_ms: c.io.peer_fastdp_heartbeat_ms,
                     };

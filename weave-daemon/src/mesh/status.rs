@@ -61,6 +61,8 @@ pub struct ConnView {
     pub attrs: BTreeMap<String, serde_json::Value>,
     pub overlay: Option<OverlayStatus>,
     pub rtt: Option<Rtt>,
+    /// The sleeve cipher negotiated, when the connection has a session key.
+    pub cipher: Option<&'static str>,
 }
 
 impl MeshSnapshot {
@@ -100,6 +102,10 @@ impl MeshSnapshot {
                     info = format!("{:<11} {info}", "encrypted");
                     if !attrs.is_empty() {
                         attrs.insert("encrypted".into(), true.into());
+                        // Ours: `cipher=aes-256-gcm`, or `nacl` (Weave's, with Weave Net peers).
+                        if let Some(cipher) = view.cipher {
+                            attrs.insert("cipher".into(), cipher.into());
+                        }
                     }
                 } else {
                     info = format!("{:<11} {info}", "unencrypted");
@@ -251,6 +257,7 @@ mod tests {
             trusted: false,
             overlays: None,
             fastdp_heartbeat_ms: None,
+            sleeve_ciphers: None,
         };
         let hs = Handshaked {
             features,
@@ -282,6 +289,7 @@ mod tests {
             attrs: BTreeMap::from([("name".to_string(), serde_json::Value::from("sleeve"))]),
             overlay: Some(overlay.clone()),
             rtt: Some(rtt.clone()),
+            cipher: Some("aes-256-gcm"),
         };
         let s = MeshSnapshot::new(
             mesh.status(),
@@ -296,6 +304,7 @@ mod tests {
         // Weave's info column: encryption, overlay, peer(nick).
         assert_eq!(c.info, "encrypted   sleeve 02:00:00:00:00:02(host2)");
         assert_eq!(c.attrs.as_ref().unwrap()["encrypted"], serde_json::Value::from(true));
+        assert_eq!(c.attrs.as_ref().unwrap()["cipher"], serde_json::Value::from("aes-256-gcm"));
         assert_eq!(s.overlays.get(&them), Some(&overlay));
         // The RTT cell stays live: a later measurement shows without a new snapshot.
         rtt.set(Duration::from_micros(900));

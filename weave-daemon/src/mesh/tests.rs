@@ -39,6 +39,7 @@ async fn router_a(stop: &CancellationToken) -> MeshHandle {
         host: Some([127, 0, 0, 1].into()),
         password: None,
         trusted_subnets: vec![],
+        sleeve_offer: None,
         sleeve: None,
         fastdp: None,
     };
@@ -57,6 +58,7 @@ async fn peer(addr: SocketAddr, name: PeerName) -> (TcpStream, Established) {
         trusted: false,
         overlays: None,
         fastdp_heartbeat_ms: None,
+        sleeve_ciphers: None,
     };
     let est = handshake::handshake(&mut stream, &ours, None, true).await.unwrap();
     (stream, est)

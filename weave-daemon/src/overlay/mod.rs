@@ -23,7 +23,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use weave_overlay::forwarder::{Ctl, Up};
 use weave_overlay::switch::{negotiate, OVERLAY_CONTROL_TAG};
-use weave_wire::crypto::SessionKey;
+use weave_wire::crypto::aead::Binding;
+use weave_wire::crypto::{SessionKey, SleeveCipher};
 use weave_wire::PeerName;
 
 /// What the overlay of a connection reports to the mesh.
@@ -45,6 +46,9 @@ pub struct OverlayParams {
     pub remote_tcp: SocketAddr,
     pub local_tcp: Option<SocketAddr>,
     pub session_key: Option<SessionKey>,
+    /// The sleeve cipher negotiated in the handshake, and what binds its keys.
+    pub sleeve_cipher: SleeveCipher,
+    pub binding: Binding,
     /// The peer's `Overlays` feature; `None` when it sent none (Weave's compat mode).
     pub peer_overlays: Option<Vec<String>>,
     /// The peer's `FastDPHeartbeat` feature (it is a weave peer).
@@ -118,6 +122,8 @@ impl OverlaySwitch {
             outbound: p.outbound,
             remote_tcp: p.remote_tcp,
             session_key: p.session_key.clone(),
+            sleeve_cipher: p.sleeve_cipher,
+            binding: p.binding.clone(),
         })
     }
 

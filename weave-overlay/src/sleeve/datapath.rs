@@ -18,11 +18,12 @@ use crate::virtio::{
     VirtioNetHdr, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN,
 };
 use arc_swap::ArcSwap;
+use std::collections::BTreeMap;
 use std::io::IoSlice;
 use std::net::SocketAddrV4;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use weave_mesh::Routes;
 use weave_wire::sleeve::{frames, split_sender};
@@ -62,6 +63,9 @@ pub struct Shared {
     /// Datagrams dropped before any connection could own them: too short to name a sender, or
     /// from a peer we have no sleeve connection with.
     pub rejected: AtomicU64,
+    /// Sleeve payload bytes (sent, received) of forwarders that are gone, by cipher name; the
+    /// daemon moves a forwarder's counts here under this lock when it leaves `fwds`.
+    pub retired: Mutex<BTreeMap<&'static str, [u64; 2]>>,
 }
 
 impl Shared {
@@ -76,6 +80,7 @@ impl Shared {
             port,
             kernel_flood: ArcSwap::from_pointee(Default::default()),
             rejected: Default::default(),
+            retired: Default::default(),
         }
     }
 }

@@ -6,7 +6,9 @@ use arc_swap::ArcSwapOption;
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use weave_wire::crypto::{SessionKey, SleeveDecryptor, SleeveEncryptor};
+use weave_wire::crypto::aead::Binding;
+use weave_wire::crypto::suite::Ends;
+use weave_wire::crypto::{PacketOpener, PacketSealer, SessionKey, SleeveCipher};
 use weave_wire::PeerName;
 
 /// UDP/IPv4 headers in front of every sleeve payload.
@@ -16,20 +18,29 @@ pub const MAX_UDP_PAYLOAD: usize = 65535 - UDP_OVERHEAD;
 /// Before MTU discovery the overlay MTU is unbounded, as Weave's `DefaultMTU`.
 pub const DEFAULT_MTU: u32 = 65535;
 
-/// Encryption state of an untrusted connection with a password.
+/// Encryption state of an untrusted connection with a password: the cipher it negotiated
+/// (NaCl with Weave Net peers), a sealer per path and one opener.
 pub struct Crypto {
-    pub enc: Mutex<SleeveEncryptor>,
-    pub enc_df: Mutex<SleeveEncryptor>,
-    pub dec: Mutex<SleeveDecryptor>,
+    pub cipher: SleeveCipher,
+    pub enc: Mutex<PacketSealer>,
+    pub enc_df: Mutex<PacketSealer>,
+    pub dec: Mutex<PacketOpener>,
 }
 
 impl Crypto {
-    /// The connection's sleeve crypto; `outbound`: we dialled.
+    /// Weave's NaCl sleeve crypto; `outbound`: we dialled.
     pub fn new(key: &SessionKey, outbound: bool) -> Crypto {
+        let ends = Ends { us: [0; 6], peer: [0; 6], outbound };
+        Crypto::with_cipher(key, SleeveCipher::Nacl, &Binding::new(([0; 6], ""), ([0; 6], "")), ends)
+    }
+
+    /// The connection's sleeve crypto with the cipher the handshake negotiated.
+    pub fn with_cipher(key: &SessionKey, cipher: SleeveCipher, binding: &Binding, ends: Ends) -> Crypto {
         Crypto {
-            enc: Mutex::new(SleeveEncryptor::new(key, outbound, false)),
-            enc_df: Mutex::new(SleeveEncryptor::new(key, outbound, true)),
-            dec: Mutex::new(SleeveDecryptor::new(key, outbound)),
+            cipher,
+            enc: Mutex::new(PacketSealer::new(key, cipher, binding, ends, false)),
+            enc_df: Mutex::new(PacketSealer::new(key, cipher, binding, ends, true)),
+            dec: Mutex::new(PacketOpener::new(key, cipher, binding, ends)),
         }
     }
 }
@@ -103,6 +114,16 @@ impl Forwarder {
 
     pub fn encrypted(&self) -> bool {
         self.crypto.is_some()
+    }
+
+    /// The cipher of the connection's packets, `None` when they travel in the clear.
+    pub fn cipher(&self) -> Option<SleeveCipher> {
+        self.crypto.as_ref().map(|c| c.cipher)
+    }
+
+    /// The cipher's name in metrics: `none` for clear packets.
+    pub fn cipher_name(&self) -> &'static str {
+        self.cipher().map_or("none", |c| c.name())
     }
 
     pub fn addr(&self) -> Option<SocketAddrV4> {

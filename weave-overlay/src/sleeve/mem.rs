@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use weave_mesh::Routes;
-use weave_wire::crypto::SessionKey;
+use weave_wire::crypto::aead::Binding;
+use weave_wire::crypto::suite::Ends;
+use weave_wire::crypto::{SessionKey, SleeveCipher};
 use weave_wire::PeerName;
 
 /// A local port in memory. Reading finds nothing (tests hand frames to the worker directly).
@@ -213,9 +215,20 @@ impl End {
 }
 
 /// Two datapath ends, A (10.0.0.1:6783, it dialled) and B (10.0.0.2:6783), each with a
-/// forwarder to the other (an overlay MTU of `mtu`, encrypted with `key`), routes to each
-/// other, and ports that record frames or only count them.
+/// forwarder to the other (an overlay MTU of `mtu`, encrypted with `key` by Weave's NaCl),
+/// routes to each other, and ports that record frames or only count them.
 pub fn pair(now: Instant, mtu: u32, key: Option<[u8; 32]>, record: bool) -> (End, End) {
+    pair_with_cipher(now, mtu, key, SleeveCipher::Nacl, record)
+}
+
+/// As [`pair`], encrypting with `cipher` when there is a key.
+pub fn pair_with_cipher(
+    now: Instant,
+    mtu: u32,
+    key: Option<[u8; 32]>,
+    cipher: SleeveCipher,
+    record: bool,
+) -> (End, End) {
     let a = (PeerName(0x02_00_00_00_00_0a), SocketAddrV4::new([10, 0, 0, 1].into(), 6783));
     let b = (PeerName(0x02_00_00_00_00_0b), SocketAddrV4::new([10, 0, 0, 2].into(), 6783));
     let end = |us: (PeerName, SocketAddrV4), them: (PeerName, SocketAddrV4), outbound: bool| {
@@ -225,7 +238,9 @@ pub fn pair(now: Instant, mtu: u32, key: Option<[u8; 32]>, record: bool) -> (End
         let events = Arc::new(Mutex::new(Vec::new()));
         let ev = events.clone();
         let notify = Box::new(move |e| ev.lock().unwrap_or_else(|e| e.into_inner()).push(e));
-        let crypto = key.map(|k| Crypto::new(&SessionKey::from_bytes(k), outbound));
+        let ends = Ends { us: us.0.bytes(), peer: them.0.bytes(), outbound };
+        let binding = Binding::new((us.0.bytes(), "offer"), (them.0.bytes(), "offer"));
+        let crypto = key.map(|k| Crypto::with_cipher(&SessionKey::from_bytes(k), cipher, &binding, ends));
         let fwd = Arc::new(Forwarder::new(them.0, 1, Some(them.1), crypto, notify));
         fwd.mtu.store(mtu, Ordering::Relaxed);
         let payload = mtu as usize + fwd.overhead_df() - super::forwarder::UDP_OVERHEAD;

@@ -219,7 +219,11 @@ fn peer(f: &mut Frame, area: Rect, app: &App, r: &crate::views::PeerRow) {
         }
     }
     if let Some(o) = &r.overlay {
-        let enc = if r.encrypted == Some(true) { "encrypted" } else { "not encrypted" };
+        let enc = match (r.encrypted, &r.cipher) {
+            (Some(true), Some(c)) => format!("encrypted ({c})"),
+            (Some(true), None) => "encrypted".into(),
+            _ => "not encrypted".into(),
+        };
         let mtu = r.mtu.map(|m| format!("MTU {m}")).unwrap_or_else(|| "MTU ?".into());
         let rtt = r.rtt_ms.map(|m| format!("RTT {m:.1} ms")).unwrap_or_else(|| "RTT not reported".into());
         lines.push(field("Overlay", W, format!("{o} · {enc} · {mtu} · {rtt}")));

@@ -25,6 +25,15 @@ pub fn state_style(state: &str) -> Style {
     }
 }
 
+/// The cipher in the 6 cells of its column.
+fn short_cipher(name: &str) -> String {
+    match name {
+        "aes-256-gcm" => "aesgcm".into(),
+        "chacha20-poly1305" => "chacha".into(),
+        other => other.into(),
+    }
+}
+
 fn rtt(ms: Option<f64>) -> String {
     match ms {
         Some(ms) if ms < 10.0 => format!("{ms:.1}ms"),
@@ -41,7 +50,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     if wide {
         header.extend(["NAME", "ADDRESS", ""]);
     }
-    header.extend(["STATE", "OVERLAY", "ENC", "MTU", "RTT", "RX", "TX"]);
+    header.extend(["STATE", "OVERLAY", "CIPHER", "MTU", "RTT", "RX", "TX"]);
     let mut widths = vec![Constraint::Length(PEER_W as u16)];
     if wide {
         widths.extend([Constraint::Length(17), Constraint::Length(21), Constraint::Length(2)]);
@@ -49,7 +58,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     widths.extend([
         Constraint::Length(11),
         Constraint::Length(7),
-        Constraint::Length(3),
+        Constraint::Length(6),
         Constraint::Length(5),
         Constraint::Length(6),
         Constraint::Length(7),
@@ -60,7 +69,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     // borders leave over.
     let fixed: u16 = widths.iter().map(|c| if let Constraint::Length(n) = c { n + 1 } else { 0 }).sum();
     let spark_w = area.width.saturating_sub(fixed + 2).max(4) as usize;
-    header.push(if spark_w >= 7 { "TRAFFIC" } else { "TREND" });
+    header.push(match spark_w {
+        7.. => "TRAFFIC",
+        5..=6 => "TREND",
+        _ => "",
+    });
     // One scale for every row, so bars compare across connections; the floor keeps heartbeats
     // on an idle link from looking like traffic.
     let scale = rows
@@ -91,10 +104,11 @@ fn row<'a>(r: &PeerRow, app: &App, wide: bool, spark_w: usize, scale: f64) -> Ro
         Some(_) => Cell::from(format!("{overlay}!")).style(WARN),
         None => Cell::from(overlay),
     });
-    cells.push(Cell::from(match r.encrypted {
-        Some(true) => "yes",
-        Some(false) => "no",
-        None => "",
+    cells.push(Cell::from(match (r.encrypted, r.cipher.as_deref()) {
+        (Some(true), Some(c)) => short_cipher(c),
+        (Some(true), None) => "yes".into(),
+        (Some(false), _) => "no".into(),
+        (None, _) => String::new(),
     }));
     cells.push(Cell::from(r.mtu.map(|m| m.to_string()).unwrap_or_default()));
     cells.push(Cell::from(if r.overlay.is_some() { rtt(r.rtt_ms) } else { String::new() }));

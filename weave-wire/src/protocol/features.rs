@@ -54,6 +54,10 @@ pub struct Features {
     /// fastdp heartbeat interval in milliseconds once established, and a promise to acknowledge
     /// every heartbeat, so both ends notice a dead VXLAN path within seconds.
     pub fastdp_heartbeat_ms: Option<u32>,
+    /// Our extension `SleeveCiphers` (`weave_crypto::aead::FEATURE_KEY`): the sleeve AEAD
+    /// suites the sender offers, best first; absent from Weave Net peers and with
+    /// `--sleeve-cipher nacl`, and then the sleeve uses Weave's NaCl.
+    pub sleeve_ciphers: Option<String>,
 }
 
 impl Features {
@@ -76,6 +80,9 @@ impl Features {
         }
         if let Some(ms) = self.fastdp_heartbeat_ms {
             out.push(("FastDPHeartbeat", ms.to_string()));
+        }
+        if let Some(c) = &self.sleeve_ciphers {
+            out.push((crate::crypto::aead::FEATURE_KEY, c.clone()));
         }
         out
     }
@@ -149,6 +156,7 @@ impl Features {
             trusted,
             overlays,
             fastdp_heartbeat_ms,
+            sleeve_ciphers: map.get(crate::crypto::aead::FEATURE_KEY).cloned(),
         })
     }
 }
@@ -202,6 +210,7 @@ mod tests {
             trusted: false,
             overlays: Some(vec!["sleeve".into()]),
             fastdp_heartbeat_ms: Some(1000),
+            sleeve_ciphers: Some("aes-256-gcm chacha20-poly1305".into()),
         }
     }
 
@@ -213,7 +222,15 @@ mod tests {
     fn round_trips() {
         let f = sample();
         assert_eq!(Features::decode(&f.encode()), Ok(f.clone()));
-        let bare = Features { short_id: None, overlays: None, trusted: true, fastdp_heartbeat_ms: None, ..f };
+        assert_eq!(map_of(&f)["SleeveCiphers"], "aes-256-gcm chacha20-poly1305");
+        let bare = Features {
+            short_id: None,
+            overlays: None,
+            trusted: true,
+            fastdp_heartbeat_ms: None,
+            sleeve_ciphers: None,
+            ..f
+        };
         assert_eq!(Features::decode(&bare.encode()), Ok(bare));
     }
 

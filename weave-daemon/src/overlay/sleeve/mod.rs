@@ -8,7 +8,7 @@ pub mod datapath;
 pub mod udp;
 
 use self::udp::Sockets;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,9 @@ use weave_overlay::maccache::MacCache;
 use weave_overlay::sleeve::datapath::Shared;
 use weave_overlay::sleeve::forwarder::{Crypto, Forwarder};
 use weave_overlay::sleeve::port::LocalPort;
-use weave_wire::crypto::SessionKey;
+use weave_wire::crypto::aead::Binding;
+use weave_wire::crypto::suite::Ends;
+use weave_wire::crypto::{SessionKey, SleeveCipher};
 use weave_wire::PeerName;
 
 /// What a new sleeve connection needs to know.
@@ -32,6 +34,9 @@ pub struct SleeveParams {
     pub remote_tcp: SocketAddr,
     /// Set when the connection is encrypted (password, and not mutually trusted).
     pub session_key: Option<SessionKey>,
+    /// The cipher the handshake negotiated, and what binds its keys to the negotiation.
+    pub sleeve_cipher: SleeveCipher,
+    pub binding: Binding,
 }
 
 pub struct Sleeve {
@@ -63,7 +68,9 @@ impl Sleeve {
     /// channels to drive it and hear from it.
     pub fn prepare(&self, p: SleeveParams) -> (mpsc::Sender<Ctl>, mpsc::Receiver<Up>) {
         let (events_tx, events_rx) = mpsc::channel(64);
-        let crypto = p.session_key.as_ref().map(|k| Crypto::new(k, p.outbound));
+        let ends = Ends { us: self.sh.us.bytes(), peer: p.remote.bytes(), outbound: p.outbound };
+        let crypto =
+            p.session_key.as_ref().map(|k| Crypto::with_cipher(k, p.sleeve_cipher, &p.binding, ends));
         let addr = match (p.outbound, p.remote_tcp) {
             (true, SocketAddr::V4(a)) => Some(a),
             _ => None,
@@ -108,6 +115,18 @@ impl Sleeve {
     /// Datagrams no connection could own (see `Shared::rejected`).
     pub fn rejected(&self) -> u64 {
         self.sh.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Sleeve payload bytes (sent, received) since start, by cipher name (`none`: clear).
+    pub fn cipher_bytes(&self) -> BTreeMap<&'static str, [u64; 2]> {
+        let retired = self.sh.retired.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = retired.clone();
+        for f in self.sh.fwds.load().values() {
+            let t = out.entry(f.cipher_name()).or_default();
+            t[0] += f.counters.tx_bytes.load(Ordering::Relaxed);
+            t[1] += f.counters.rx_bytes.load(Ordering::Relaxed);
+        }
+        out
     }
 
     pub fn counters(&self) -> HashMap<PeerName, [u64; 5]> {
