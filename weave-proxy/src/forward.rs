@@ -141,6 +141,11 @@ fn with_body(mut parts: http::request::Parts, b: Bytes) -> Request<Body> {
 }
 
 impl Proxy {
+    /// The rules with weaveDNS's address as it is now (Docker's bridge may come later).
+    fn rules_now(&self) -> Rules {
+        Rules { dns_server: self.hooks.dns_server(), ..self.rules.clone() }
+    }
+
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
         let r = route::route(req.method(), req.uri().path());
         let out = match r {
@@ -232,7 +237,7 @@ impl Proxy {
                 None => return self.pass_bytes(parts, bytes).await,
             },
         };
-        rewrite::rewrite_create(&mut v, name.as_deref(), &self.rules, &image)?;
+        rewrite::rewrite_create(&mut v, name.as_deref(), &self.rules_now(), &image)?;
         let b = Bytes::from(serde_json::to_vec(&v).map_err(|e| ProxyError::Json(e.to_string()))?);
         Ok(self.send(with_body(parts, b)).await?.map(boxed))
     }
@@ -254,7 +259,7 @@ impl Proxy {
             if hc.is_object() {
                 let has_hostname =
                     c.pointer("/Config/Hostname").and_then(Value::as_str).is_some_and(|h| !h.is_empty());
-                rewrite::inject_host_config(&mut hc, &self.rules, has_hostname)?;
+                rewrite::inject_host_config(&mut hc, &self.rules_now(), has_hostname)?;
                 bytes = Bytes::from(serde_json::to_vec(&hc).map_err(|e| ProxyError::Json(e.to_string()))?);
             }
         }

@@ -39,4 +39,6 @@ pub trait Hooks: Send + Sync + 'static {
     fn attach(&self, id: String, cidrs: Vec<String>) -> BoxFuture<Result<(), String>>;
     /// The container's weave interface, if it has one.
     fn weave_if(&self, id: String) -> BoxFuture<Option<WeaveIf>>;
+    /// weaveDNS's address for the containers, now (`None`: leave their DNS alone).
+    fn dns_server(&self) -> Option<Ipv4Addr>;
 }

@@ -47,6 +47,11 @@ impl Rules {
     }
 }
 
+/// `--hostname-match`, compiled, or what is wrong with it.
+pub fn compile_pattern(s: &str) -> Result<Regex, String> {
+    Regex::new(s).map_err(|e| format!("not a regular expression: {e}"))
+}
+
 pub const DEFAULT_HOSTNAME_MATCH: &str = "^/?(.*)";
 pub const DEFAULT_HOSTNAME_REPLACEMENT: &str = "$1";
 
