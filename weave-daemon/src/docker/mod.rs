@@ -448,7 +448,8 @@ pub fn status(shared: &Shared) -> weave_api::DockerStatus {
         State::Connected { version } => ("connected", version, String::new()),
         State::Unreachable { error } => ("unreachable", String::new(), error),
     };
-    weave_api::DockerStatus { address: shared.config.addr.clone(), state: state.into(), version, error }
+    let dns_server = proxy::dns_server(shared).map(|ip| ip.to_string()).unwrap_or_default();
+    weave_api::DockerStatus { address: shared.config.addr.clone(), state: state.into(), version, error, dns_server }
 }
 
 /// Weave's `Plugin` block of the report (absent when the plugin does not run).
