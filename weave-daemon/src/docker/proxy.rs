@@ -148,9 +148,20 @@ pub async fn attach(shared: &Arc<Shared>, id: &str, cidrs: Vec<String>) -> Resul
         }
         Err(e) => {
             let why = e.to_string();
+            let client = shared.client();
+            let now = match &client {
+                Some(client) => client.container(id).await.ok(),
+                None => None,
+            };
+            // A command that ran and ended before this attach (the start call's and the start
+            // event's attach both come): nothing to do, nothing failed.
+            if client.is_some() && now.as_ref().is_none_or(|c| !c.running) {
+                tracing::debug!(container = %id, "the proxy container no longer runs: {why}");
+                return Ok(());
+            }
             tracing::warn!(container = %id, "attaching a proxy container failed, stopping it: {why}");
-            if let Some(client) = shared.client() {
-                if let Ok(c) = client.container(id).await {
+            if let Some(client) = client {
+                if let Some(c) = now {
                     if c.pid != 0 {
                         let line = format!("weave: attaching the container to weave failed: {why}\n");
                         // Its first process's stderr is the container's log stream.
