@@ -223,7 +223,7 @@ fn proxy_containers_resolve_on_another_host_and_keep_their_address_across_restar
     let c = Cluster::new(2);
     let (h1, h2) = (c.host(0), c.host(1));
     let d1 = Docker::start(h1);
-    let _w1 = launch(&d1, h1, &[]);
+    let mut w1 = launch(&d1, h1, &["--rewrite-inspect"]);
     let _w2 = h2.start_daemon(&[&h1.addr.to_string()]);
     h2.wait_established_to(&[h1], SETTLE);
     via_ok(&d1, &["run", "-d", "--name", "web", IMAGE, "sleep", "600"]);
@@ -242,6 +242,12 @@ fn proxy_containers_resolve_on_another_host_and_keep_their_address_across_restar
         })
     };
     resolves(h2, &ip);
+    // --rewrite-inspect: the weave address through the proxy, Docker's own directly.
+    let fmt = "{{.NetworkSettings.IPAddress}}/{{.NetworkSettings.IPPrefixLen}}";
+    assert_eq!(via_ok(&d1, &["inspect", "-f", fmt, "web"]), first[0]);
+    assert!(d1.inspect("web", fmt).starts_with("172."), "{}", d1.inspect("web", fmt));
+    let mac = d1.docker_ok(&["exec", "web", "cat", "/sys/class/net/ethwe/address"]);
+    assert_eq!(via_ok(&d1, &["inspect", "-f", "{{.NetworkSettings.MacAddress}}", "web"]), mac);
     // It pings the other host's netns container by name.
     let other = h2.container("other", &[]);
     let name = format!("{}.weave.local", other.name);
@@ -258,13 +264,33 @@ fn proxy_containers_resolve_on_another_host_and_keep_their_address_across_restar
     assert_eq!(addr(&d1), first, "a restart through the proxy keeps the address");
     resolves(h2, &ip);
     // Restarted behind the proxy's back: Docker's start event attaches it again.
+    let on_weave_again = |why: &str| {
+        wait_for(why, SETTLE, || {
+            let a = inets(&d1.docker(&["exec", "web", "ip", "addr", "show", "ethwe"]).stdout);
+            if a == first {
+                Ok(())
+            } else {
+                Err(format!("{a:?}"))
+            }
+        })
+    };
     d1.docker_ok(&["restart", "-t", "1", "web"]);
-    wait_for("web on weave again", SETTLE, || {
-        let a = inets(&d1.docker(&["exec", "web", "ip", "addr", "show", "ethwe"]).stdout);
-        if a == first {
+    on_weave_again("web on weave again after a restart by Docker");
+    resolves(h2, &ip);
+    // Restarted while no daemon runs: weavewait holds its command until the next daemon
+    // attaches it at launch.
+    w1.kill();
+    d1.docker_ok(&["restart", "-t", "1", "web"]);
+    let ps = d1.docker_ok(&["top", "web"]);
+    assert!(ps.contains("/w/w sleep 600"), "weavewait still waits: {ps}");
+    let _w1 = launch(&d1, h1, &["--rewrite-inspect"]);
+    on_weave_again("web attached by the relaunched daemon");
+    wait_for("web's command to run", SETTLE, || {
+        let ps = d1.docker_ok(&["top", "web"]);
+        if ps.contains("sleep 600") && !ps.contains("/w/w") {
             Ok(())
         } else {
-            Err(format!("{a:?}"))
+            Err(ps)
         }
     });
     resolves(h2, &ip);
@@ -275,7 +301,9 @@ fn bad_requests_vanishing_clients_and_docker_going_away_leave_the_proxy_serving_
     let c = Cluster::new(1);
     let h = c.host(0);
     let mut d = Docker::start(h);
-    let w = launch(&d, h, &[]);
+    let w = launch(&d, h, &["--hostname-match", "^aws-(.*)-(.*)$", "--hostname-replacement", "my-$2-$1"]);
+    // The hostname rules (before the bad requests below).
+    assert_eq!(via_ok(&d, &["run", "--rm", "--name", "aws-a-b", IMAGE, "hostname"]), "my-b-a");
     let curl = |args: &[&str]| {
         let mut full = vec!["-s", "-w", "\n%{http_code}", "--unix-socket", "/var/run/weave/weave.sock"];
         full.extend_from_slice(args);

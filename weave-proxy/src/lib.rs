@@ -7,11 +7,13 @@
 //! * [`route`]: which calls are intercepted (any `/vX.Y` prefix).
 //! * [`forward`]: the hyper server and the forwarding to dockerd.
 //! * [`listen`]: `-H` addresses (`unix://`, `tcp://`).
+//! * [`weavewait`]: the waiter shipped into containers.
 
 pub mod forward;
 pub mod listen;
 pub mod rewrite;
 pub mod route;
+pub mod weavewait;
 
 pub use forward::{serve, Proxy};
 pub use listen::{DockerAddr, ListenAddr};

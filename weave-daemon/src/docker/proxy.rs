@@ -7,13 +7,10 @@ use super::client::Container;
 use super::Shared;
 use crate::attach::AttachSpec;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use weave_proxy::{BoxFuture, ListenAddr, WeaveIf};
-
-/// weavewait, built statically by build.rs.
-pub const WEAVEWAIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/weavewait"));
 
 /// The proxy's flags.
 #[derive(Debug, Clone)]
@@ -65,27 +62,6 @@ impl ProxyState {
         }
         weave_proxy::rewrite::weave_cidrs(&c.network_mode, &c.env, self.config.no_default_ipalloc).ok()
     }
-}
-
-/// Writes weavewait into `DATA_DIR/weavewait` (replacing it atomically, as a running
-/// container may have it open) and returns the directory.
-fn install_weavewait(cfg: &ProxyConfig) -> anyhow::Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = cfg.data_dir.join("weavewait");
-    let op = |what: &str, p: &Path, e: std::io::Error| anyhow::anyhow!("{what} {}: {e}", p.display());
-    std::fs::create_dir_all(&dir).map_err(|e| op("create", &dir, e))?;
-    let tmp = dir.join(".w.new");
-    std::fs::write(&tmp, WEAVEWAIT).map_err(|e| op("write", &tmp, e))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(|e| op("chmod", &tmp, e))?;
-    let w = dir.join("w");
-    std::fs::rename(&tmp, &w).map_err(|e| op("rename to", &w, e))?;
-    let marker = dir.join("nomcast");
-    if cfg.multicast_route {
-        let _ = std::fs::remove_file(&marker);
-    } else {
-        std::fs::write(&marker, b"").map_err(|e| op("write", &marker, e))?;
-    }
-    Ok(dir)
 }
 
 /// The hooks the proxy calls.
@@ -183,7 +159,8 @@ pub async fn attach(shared: &Arc<Shared>, id: &str, cidrs: Vec<String>) -> Resul
 /// Starts the proxy's listeners (refusing the start when one cannot be bound).
 pub fn start(shared: &Arc<Shared>, cfg: ProxyConfig, stop: CancellationToken) -> anyhow::Result<()> {
     let docker = weave_proxy::DockerAddr::parse(&shared.config.addr).map_err(|e| anyhow::anyhow!("--docker-api {e}"))?;
-    let dir = install_weavewait(&cfg)?;
+    let dir = weave_proxy::weavewait::install(&cfg.data_dir.join("weavewait"), cfg.multicast_route)
+        .map_err(|e| anyhow::anyhow!("installing weavewait: {e}"))?;
     let mut rules = weave_proxy::Rules::new(
         &dir.display().to_string(),
         None,

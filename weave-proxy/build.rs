@@ -1,7 +1,7 @@
 //! Builds weavewait (`../weavewait/src/main.rs`, standard library only) as a static executable
-//! for the Docker API proxy to ship into containers: glibc's static libc with
-//! `-C target-feature=+crt-static`, so it runs in any image (busybox, scratch). The daemon
-//! embeds the result (`docker::proxy::WEAVEWAIT`).
+//! for the proxy to ship into containers: glibc's static libc with
+//! `-C target-feature=+crt-static`, so it runs in any image (busybox, scratch). The proxy
+//! embeds the result ([`weavewait::BINARY`]).
 
 use std::path::PathBuf;
 use std::process::Command;
