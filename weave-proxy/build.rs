@@ -23,5 +23,8 @@ fn main() {
         .arg(&src)
         .status()
         .unwrap_or_else(|e| panic!("running {rustc} to build weavewait: {e}"));
-    assert!(status.success(), "building weavewait statically failed ({status}); is glibc's libc.a installed?");
+    assert!(
+        status.success(),
+        "building weavewait statically failed ({status}); is glibc's libc.a installed?"
+    );
 }

@@ -63,11 +63,15 @@ fn docker_run_through_the_proxy_is_on_weave_before_its_command_runs_with_weave_c
 
     // weave env / config / dns-args, as Weave prints them.
     let env = d.weave(&["env"]);
-    assert!(env.ok() && env.stdout.starts_with(&format!("export DOCKER_HOST={PROXY} ORIG_DOCKER_HOST=")), "{env:?}");
+    assert!(
+        env.ok() && env.stdout.starts_with(&format!("export DOCKER_HOST={PROXY} ORIG_DOCKER_HOST=")),
+        "{env:?}"
+    );
     assert_eq!(d.weave(&["config"]).stdout.trim(), format!("-H={PROXY}"));
     let dns_args = d.weave(&["dns-args"]).stdout;
     let bridge = d.exec("ip", &["-4", "-o", "addr", "show", "docker0"]).stdout;
-    let bridge_ip = bridge.split_whitespace().skip_while(|w| *w != "inet").nth(1).unwrap().split('/').next().unwrap();
+    let bridge_ip =
+        bridge.split_whitespace().skip_while(|w| *w != "inet").nth(1).unwrap().split('/').next().unwrap();
     assert_eq!(dns_args.trim(), format!("--dns={bridge_ip} --dns-search=weave.local."));
     let proxyaddrs = h.http("GET", "/proxyaddrs");
     assert_eq!((proxyaddrs.0, proxyaddrs.1.trim()), (200, PROXY));
@@ -78,21 +82,39 @@ fn docker_run_through_the_proxy_is_on_weave_before_its_command_runs_with_weave_c
     let addrs = inets(&out);
     assert!(addrs.len() == 1 && in_net(&addrs[0], "10.3", "/12"), "{out}");
     // The hostname came from the name, in the weave domain; weaveDNS is the resolver.
-    let out = via_ok(&d, &["run", "--rm", "--name", "db", IMAGE, "sh", "-c", "hostname; cat /etc/resolv.conf"]);
+    let out =
+        via_ok(&d, &["run", "--rm", "--name", "db", IMAGE, "sh", "-c", "hostname; cat /etc/resolv.conf"]);
     assert!(out.starts_with("db\n"), "{out}");
     assert!(out.contains(&format!("nameserver {bridge_ip}")), "{out}");
 
-    let out = via_ok(&d, &["run", "--rm", "-e", "WEAVE_CIDR=net:10.40.1.0/24", IMAGE, "ip", "addr", "show", "ethwe"]);
+    let out = via_ok(
+        &d,
+        &["run", "--rm", "-e", "WEAVE_CIDR=net:10.40.1.0/24", IMAGE, "ip", "addr", "show", "ethwe"],
+    );
     let addrs = inets(&out);
     assert!(addrs.len() == 1 && in_net(&addrs[0], "10.40.1.", "/24"), "{out}");
-    let out = via_ok(&d, &["run", "--rm", "-e", "WEAVE_CIDR=ip:10.2.0.9/24", IMAGE, "ip", "addr", "show", "ethwe"]);
+    let out =
+        via_ok(&d, &["run", "--rm", "-e", "WEAVE_CIDR=ip:10.2.0.9/24", IMAGE, "ip", "addr", "show", "ethwe"]);
     assert_eq!(inets(&out), ["10.2.0.9/24"], "{out}");
     // Two words, two addresses.
     let out = via_ok(
         &d,
-        &["run", "--rm", "-e", "WEAVE_CIDR=ip:10.2.0.10/24 ip:10.2.1.10/24", IMAGE, "ip", "addr", "show", "ethwe"],
+        &[
+            "run",
+            "--rm",
+            "-e",
+            "WEAVE_CIDR=ip:10.2.0.10/24 ip:10.2.1.10/24",
+            IMAGE,
+            "ip",
+            "addr",
+            "show",
+            "ethwe",
+        ],
     );
-    assert_eq!(inets(&out).into_iter().collect::<BTreeSet<_>>(), BTreeSet::from(["10.2.0.10/24".into(), "10.2.1.10/24".to_string()]));
+    assert_eq!(
+        inets(&out).into_iter().collect::<BTreeSet<_>>(),
+        BTreeSet::from(["10.2.0.10/24".into(), "10.2.1.10/24".to_string()])
+    );
 
     // WEAVE_CIDR=none and --net=host stay off weave, untouched.
     let id = via_ok(&d, &["create", "-e", "WEAVE_CIDR=none", IMAGE, "ip", "link"]);
@@ -170,7 +192,19 @@ fn hijacked_streams_logs_exec_and_plain_calls_pass_through_the_proxy_1() {
     assert_eq!(got.split_whitespace().next(), Some(sha256(&data).as_str()), "{got}");
 
     // docker logs -f streams: lines arrive while the container still runs.
-    let id = via_ok(&d, &["run", "-d", "--name", "ticker", IMAGE, "sh", "-c", "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.2; done"]);
+    let id = via_ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ticker",
+            IMAGE,
+            "sh",
+            "-c",
+            "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.2; done",
+        ],
+    );
     let mut follow = d
         .command(DOCKER_CLI)
         .args(["-H", PROXY, "logs", "-f", "ticker"])
@@ -194,13 +228,15 @@ fn hijacked_streams_logs_exec_and_plain_calls_pass_through_the_proxy_1() {
     via_ok(&d, &["exec", "-d", "ticker", "sleep", "30"]);
     let exec_ids = d.inspect(&id, "{{range .ExecIDs}}{{.}} {{end}}");
     let through_weavewait = exec_ids.split_whitespace().any(|e| {
-        let exec = d.exec("curl", &["-s", "--unix-socket", "/run/docker.sock", &format!("http://d/exec/{e}/json")]);
+        let exec =
+            d.exec("curl", &["-s", "--unix-socket", "/run/docker.sock", &format!("http://d/exec/{e}/json")]);
         exec.stdout.contains(r#""entrypoint":"/w/w","arguments":["sleep","30"]"#)
     });
     assert!(through_weavewait, "no exec of /w/w sleep 30 among {exec_ids}");
 
     // More than 64 KiB of chunked response.
-    let big = via_ok(&d, &["run", "--name", "big", IMAGE, "sh", "-c", "yes 0123456789abcdef | head -c 300000"]);
+    let big =
+        via_ok(&d, &["run", "--name", "big", IMAGE, "sh", "-c", "yes 0123456789abcdef | head -c 300000"]);
     assert_eq!(big.len(), 300000, "docker run's output");
     let logs = via(&d, &["logs", "big"]);
     assert_eq!(logs.stdout, d.docker(&["logs", "big"]).stdout);
@@ -314,14 +350,41 @@ fn bad_requests_vanishing_clients_and_docker_going_away_leave_the_proxy_serving_
     via_ok(&d, &["ps"]);
     let fds_before = fds();
 
-    let out = curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", "{not json", "http://d/v1.41/containers/create"]);
+    let out = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        "{not json",
+        "http://d/v1.41/containers/create",
+    ]);
     assert!(out.stdout.ends_with("\n400") && out.stdout.contains("not valid JSON"), "{out:?}");
-    let out = curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", r#"{"Image":"x","Cmd":5}"#, "http://d/containers/create"]);
-    assert!(out.stdout.ends_with("\n400") && out.stdout.contains("Cmd must be a string or an array of strings"), "{out:?}");
+    let out = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"Image":"x","Cmd":5}"#,
+        "http://d/containers/create",
+    ]);
+    assert!(
+        out.stdout.ends_with("\n400") && out.stdout.contains("Cmd must be a string or an array of strings"),
+        "{out:?}"
+    );
     let big = format!(r#"{{"Image":"x","Env":["A={}"]}}"#, "a".repeat(9 << 20));
     let path = h.data_dir.join("big.json");
     std::fs::write(&path, big).unwrap();
-    let out = curl(&["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", &format!("@{}", path.display()), "http://d/containers/create"]);
+    let out = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &format!("@{}", path.display()),
+        "http://d/containers/create",
+    ]);
     assert!(out.stdout.ends_with("\n413") && out.stdout.contains("larger than"), "{out:?}");
 
     // Clients that go away mid-request: a hijacked attach, a follow of events.
@@ -335,7 +398,8 @@ fn bad_requests_vanishing_clients_and_docker_going_away_leave_the_proxy_serving_
             .spawn()
             .unwrap();
         run.stdin.as_mut().unwrap().write_all(b"partial").unwrap();
-        let mut events = d.command(DOCKER_CLI).args(["-H", PROXY, "events"]).stdout(Stdio::null()).spawn().unwrap();
+        let mut events =
+            d.command(DOCKER_CLI).args(["-H", PROXY, "events"]).stdout(Stdio::null()).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(300));
         let _ = run.kill();
         let _ = events.kill();

@@ -255,7 +255,8 @@ impl Proxy {
             return self.pass_bytes(parts, bytes).await;
         };
         if !bytes.iter().all(u8::is_ascii_whitespace) {
-            let mut hc: Value = serde_json::from_slice(&bytes).map_err(|e| ProxyError::Json(e.to_string()))?;
+            let mut hc: Value =
+                serde_json::from_slice(&bytes).map_err(|e| ProxyError::Json(e.to_string()))?;
             if hc.is_object() {
                 let has_hostname =
                     c.pointer("/Config/Hostname").and_then(Value::as_str).is_some_and(|h| !h.is_empty());
@@ -290,7 +291,9 @@ impl Proxy {
             return Ok(resp.map(boxed));
         }
         let (mut parts, body) = resp.into_parts();
-        let bytes = collect(body).await.map_err(|e| ProxyError::Answer { what: "inspect".into(), why: e.to_string() })?;
+        let bytes = collect(body)
+            .await
+            .map_err(|e| ProxyError::Answer { what: "inspect".into(), why: e.to_string() })?;
         let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
             return Ok(Response::from_parts(parts, full(bytes)));
         };
@@ -313,7 +316,9 @@ impl Proxy {
 fn path_escape(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' | b':' | b'@' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' | b':' | b'@' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

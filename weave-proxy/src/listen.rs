@@ -79,7 +79,13 @@ impl Listener {
         match addr {
             ListenAddr::Unix(p) => {
                 if let Some(dir) = p.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| err(format!("creating {}: {e}", dir.display())))?;
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| err(format!("creating {}: {e}", dir.display())))?;
+                }
+                // A socket someone answers on is another proxy's (another daemon on this
+                // machine): taking it over would cut that one off.
+                if std::os::unix::net::UnixStream::connect(p).is_ok() {
+                    return Err(err("another process listens there (another weave-daemon?)".into()));
                 }
                 match std::fs::remove_file(p) {
                     Ok(()) => {}
@@ -132,6 +138,25 @@ impl Drop for Listener {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_live_socket_is_not_taken_over_and_a_stale_one_is() {
+        let dir = std::env::temp_dir().join(format!("weave-proxy-listen-{}", std::process::id()));
+        let addr = ListenAddr::Unix(dir.join("sub/weave.sock"));
+        let first = Listener::bind(&addr).expect("bind, making the directory");
+        let e = Listener::bind(&addr).err().expect("a second bind is refused").to_string();
+        assert!(e.contains("another process listens there"), "{e}");
+        // Gone with its listener; a stale file (no listener) is replaced.
+        drop(first);
+        assert!(!dir.join("sub/weave.sock").exists());
+        std::fs::write(dir.join("sub/weave.sock"), b"").unwrap();
+        let again = Listener::bind(&addr).expect("a stale file is replaced");
+        assert_eq!(again.addr(), addr);
+        drop(again);
+        let tcp = Listener::bind(&ListenAddr::Tcp("127.0.0.1:0".parse().unwrap())).unwrap();
+        assert!(matches!(tcp.addr(), ListenAddr::Tcp(a) if a.port() != 0));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn addresses_parse_or_say_what_was_expected() {
         assert_eq!(
@@ -142,6 +167,10 @@ mod tests {
         assert!(ListenAddr::parse("unix://rel").unwrap_err().contains("absolute"));
         assert!(ListenAddr::parse("tcp://host").unwrap_err().contains("tcp://IP:PORT"));
         assert!(ListenAddr::parse("/x").is_err());
+        assert_eq!(
+            DockerAddr::parse("unix:///run/docker.sock"),
+            Ok(DockerAddr::Unix("/run/docker.sock".into()))
+        );
         assert_eq!(DockerAddr::parse("tcp://10.0.0.1:2375"), Ok(DockerAddr::Tcp("10.0.0.1:2375".into())));
         assert!(DockerAddr::parse("ftp://x").is_err());
     }

@@ -69,7 +69,11 @@ pub enum RewriteError {
 /// A container's `WEAVE_CIDR` words (empty: `net:default`), or why it stays off weave, as
 /// Weave: host, `container:` and plugin network modes stay off, as do `WEAVE_CIDR=none` and,
 /// with `--no-default-ipalloc`, containers without a `WEAVE_CIDR`.
-pub fn weave_cidrs(network_mode: &str, env: &[String], no_default_ipalloc: bool) -> Result<Vec<String>, String> {
+pub fn weave_cidrs(
+    network_mode: &str,
+    env: &[String],
+    no_default_ipalloc: bool,
+) -> Result<Vec<String>, String> {
     if !matches!(network_mode, "" | "default" | "bridge" | "none") {
         return Err(format!("the container has '--net={network_mode}'"));
     }
@@ -93,7 +97,9 @@ pub fn str_slice(v: Option<&Value>, field: &'static str) -> Result<Vec<String>, 
     match v {
         None | Some(Value::Null) => Ok(vec![]),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(a)) => a.iter().map(|x| x.as_str().map(str::to_string).ok_or(bad.clone())).collect(),
+        Some(Value::Array(a)) => {
+            a.iter().map(|x| x.as_str().map(str::to_string).ok_or(bad.clone())).collect()
+        }
         Some(_) => Err(bad),
     }
 }
@@ -188,7 +194,11 @@ pub fn rewrite_create(
 
 /// Sets `Hostname`/`Domainname` from the name (or label) when the body has no hostname;
 /// returns the container's hostname.
-fn set_hostname(o: &mut Map<String, Value>, name: Option<&str>, rules: &Rules) -> Result<String, RewriteError> {
+fn set_hostname(
+    o: &mut Map<String, Value>,
+    name: Option<&str>,
+    rules: &Rules,
+) -> Result<String, RewriteError> {
     let current = o.get("Hostname").and_then(Value::as_str).unwrap_or_default().to_string();
     if !current.is_empty() {
         return Ok(current);
@@ -199,7 +209,8 @@ fn set_hostname(o: &mut Map<String, Value>, name: Option<&str>, rules: &Rules) -
             source = v.to_string();
         }
     }
-    let hostname = rules.hostname_match.replace_all(&source, rules.hostname_replacement.as_str()).into_owned();
+    let hostname =
+        rules.hostname_match.replace_all(&source, rules.hostname_replacement.as_str()).into_owned();
     let domain = rules.domain.trim_end_matches('.');
     if hostname.is_empty() {
         return Ok(String::new());
@@ -336,7 +347,10 @@ mod tests {
         rewrite_create(&mut b, None, &rules(), &image).unwrap();
         assert_eq!((b["Entrypoint"].clone(), b["Cmd"].clone()), (json!(["/w/w", "/own"]), json!([])));
         let mut b = json!({"Image": "x"});
-        assert_eq!(rewrite_create(&mut b, None, &rules(), &ImageCommand::default()), Err(RewriteError::NoCommand));
+        assert_eq!(
+            rewrite_create(&mut b, None, &rules(), &ImageCommand::default()),
+            Err(RewriteError::NoCommand)
+        );
     }
 
     #[test]
@@ -380,8 +394,13 @@ mod tests {
         );
         let e = rewrite_create(&mut json!({"Cmd": 5}), None, &r, &ImageCommand::default()).unwrap_err();
         assert_eq!(e.to_string(), "Cmd must be a string or an array of strings");
-        let e = rewrite_create(&mut json!({"Cmd": "x", "HostConfig": {"Binds": "x"}}), None, &r, &ImageCommand::default())
-            .unwrap_err();
+        let e = rewrite_create(
+            &mut json!({"Cmd": "x", "HostConfig": {"Binds": "x"}}),
+            None,
+            &r,
+            &ImageCommand::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "HostConfig.Binds must be an array of strings");
         assert!(create_facts(&json!({"HostConfig": {"NetworkMode": 1}})).is_err());
     }

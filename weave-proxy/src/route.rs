@@ -19,7 +19,8 @@ pub enum Route {
 pub fn strip_version(path: &str) -> &str {
     if let Some(rest) = path.strip_prefix("/v") {
         let ver = rest.split('/').next().unwrap_or_default();
-        let numeric = !ver.is_empty() && ver.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let numeric =
+            !ver.is_empty() && ver.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
         if numeric {
             return &path[2 + ver.len()..];
         }
@@ -54,7 +55,8 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'%' if i + 2 < b.len() => {
-                match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
                     Some(x) => {
                         out.push(x);
                         i += 3;

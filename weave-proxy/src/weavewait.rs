@@ -14,7 +14,8 @@ pub fn install(dir: &Path, multicast_route: bool) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| op("create", dir, e))?;
     let tmp = dir.join(".w.new");
     std::fs::write(&tmp, BINARY).map_err(|e| op("write", &tmp, e))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(|e| op("chmod", &tmp, e))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| op("chmod", &tmp, e))?;
     let w = dir.join("w");
     std::fs::rename(&tmp, &w).map_err(|e| op("rename to", &w, e))?;
     let marker = dir.join("nomcast");

@@ -80,7 +80,8 @@ ethwe\t000000E0\t00000000\t0001\t0\t0\t0\t000000F0\t0\t0\t0
         assert_eq!(routes(TABLE, "eth0"), (true, false));
         assert_eq!(routes(TABLE, "ethwe0"), (false, false));
         // Only the multicast route: no address yet.
-        let only_mcast: String = TABLE.lines().filter(|l| !l.contains("0000200A")).map(|l| format!("{l}\n")).collect();
+        let only_mcast: String =
+            TABLE.lines().filter(|l| !l.contains("0000200A")).map(|l| format!("{l}\n")).collect();
         assert_eq!(routes(&only_mcast, "ethwe"), (false, true));
         // A route that is not up does not count; a short line is skipped.
         let down = TABLE.replace("ethwe\t0000200A\t00000000\t0001", "ethwe\t0000200A\t00000000\t0000");

@@ -7,11 +7,11 @@ use weave_api::{Client, Report};
 /// The first proxy address, a wildcard listen address replaced by `$PROXY_HOST` (default
 /// 127.0.0.1), as Weave.
 fn proxy_addr(r: &Report, proxy_host: &str) -> Result<String, Failure> {
-    let first = r
-        .proxy
-        .as_ref()
-        .and_then(|p| p.addresses.first())
-        .ok_or_else(|| Failure::new("the Docker API proxy is not running (the daemon runs with --no-proxy or without Docker)"))?;
+    let first = r.proxy.as_ref().and_then(|p| p.addresses.first()).ok_or_else(|| {
+        Failure::new(
+            "the Docker API proxy is not running (the daemon runs with --no-proxy or without Docker)",
+        )
+    })?;
     Ok(first.replace("0.0.0.0", proxy_host))
 }
 
@@ -74,7 +74,9 @@ mod tests {
     fn lines_as_weaves_script() {
         let mut r = Report::default();
         assert!(proxy_addr(&r, "127.0.0.1").unwrap_err().message.contains("not running"));
-        r.proxy = Some(weave_api::ProxyStatus { addresses: vec!["tcp://0.0.0.0:12375".into(), "unix:///x".into()] });
+        r.proxy = Some(weave_api::ProxyStatus {
+            addresses: vec!["tcp://0.0.0.0:12375".into(), "unix:///x".into()],
+        });
         assert_eq!(proxy_addr(&r, "10.0.0.1").unwrap(), "tcp://10.0.0.1:12375");
         assert_eq!(
             env_line("unix:///var/run/weave/weave.sock", "unix:///var/run/docker.sock").unwrap(),

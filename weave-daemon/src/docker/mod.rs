@@ -449,7 +449,13 @@ pub fn status(shared: &Shared) -> weave_api::DockerStatus {
         State::Unreachable { error } => ("unreachable", String::new(), error),
     };
     let dns_server = proxy::dns_server(shared).map(|ip| ip.to_string()).unwrap_or_default();
-    weave_api::DockerStatus { address: shared.config.addr.clone(), state: state.into(), version, error, dns_server }
+    weave_api::DockerStatus {
+        address: shared.config.addr.clone(),
+        state: state.into(),
+        version,
+        error,
+        dns_server,
+    }
 }
 
 /// Weave's `Plugin` block of the report (absent when the plugin does not run).

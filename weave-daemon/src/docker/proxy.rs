@@ -81,7 +81,11 @@ impl weave_proxy::Hooks for Hooks {
             let all = shared.attach.list().await.ok()?;
             let a = all.into_iter().find(|a| a.id == id)?;
             let first = a.addrs.first()?;
-            Some(WeaveIf { mac: crate::attach::format_mac(&a.mac), ip: first.addr(), prefix: first.prefix_len() })
+            Some(WeaveIf {
+                mac: crate::attach::format_mac(&a.mac),
+                ip: first.addr(),
+                prefix: first.prefix_len(),
+            })
         })
     }
 
@@ -158,7 +162,8 @@ pub async fn attach(shared: &Arc<Shared>, id: &str, cidrs: Vec<String>) -> Resul
 
 /// Starts the proxy's listeners (refusing the start when one cannot be bound).
 pub fn start(shared: &Arc<Shared>, cfg: ProxyConfig, stop: CancellationToken) -> anyhow::Result<()> {
-    let docker = weave_proxy::DockerAddr::parse(&shared.config.addr).map_err(|e| anyhow::anyhow!("--docker-api {e}"))?;
+    let docker = weave_proxy::DockerAddr::parse(&shared.config.addr)
+        .map_err(|e| anyhow::anyhow!("--docker-api {e}"))?;
     let dir = weave_proxy::weavewait::install(&cfg.data_dir.join("weavewait"), cfg.multicast_route)
         .map_err(|e| anyhow::anyhow!("installing weavewait: {e}"))?;
     let mut rules = weave_proxy::Rules::new(
@@ -185,6 +190,11 @@ pub fn start(shared: &Arc<Shared>, cfg: ProxyConfig, stop: CancellationToken) ->
     });
     for l in listeners {
         tracing::info!(address = %l.addr(), "Docker API proxy listening");
+        if let ListenAddr::Tcp(a) = l.addr() {
+            if !a.ip().is_loopback() {
+                tracing::warn!(address = %a, "the Docker API proxy listens beyond this host without TLS: anyone who reaches it controls Docker");
+            }
+        }
         tokio::spawn(weave_proxy::serve(l, proxy.clone(), stop.clone()));
     }
     Ok(())

@@ -122,7 +122,6 @@ pub async fn started(shared: &Arc<Shared>, c: &Container) {
         // Off the event loop: weavewait holds the container until this is done.
         let (shared, id) = (shared.clone(), c.id.clone());
         tokio::spawn(async move { super::proxy::attach(&shared, &id, cidrs).await });
-        return;
     }
     let mut ours = Vec::new();
     for e in &c.endpoints {
