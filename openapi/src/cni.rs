@@ -70,9 +70,13 @@ pub struct CniAddRequest {
     /// The name to register in weaveDNS (the pod or container name), if any.
     #[serde(default)]
     pub name: Option<String>,
-    /// The pod's namespace (`K8S_POD_NAMESPACE`), shown with the attachment.
+    /// The pod's namespace (`K8S_POD_NAMESPACE`), shown with the attachment; network policy's
+    /// namespace of the target.
     #[serde(default)]
     pub pod_namespace: Option<String>,
+    /// Labels network policy selects the target by (the CNI convention `args.cni.labels`).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Addresses a delegated IPAM plugin chose; weave's IPAM allocates when empty.
     #[serde(default)]
     pub ips: Vec<CniIp>,

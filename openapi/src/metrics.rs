@@ -77,7 +77,49 @@ pub fn render(r: &Report) -> String {
         );
         gauge(&mut out, "weave_ipam_pending_claims", "Number of pending claims.", ipam.pending_claims.len());
     }
+    // weave's own, while policies exist.
+    if let Some(p) = &r.policy {
+        gauge(&mut out, "weave_policies", "Number of network policies in force, cluster-wide.", p.policies);
+        let rules = p.counters.iter().filter(|c| c.rule.is_some());
+        header(
+            &mut out,
+            "weave_policy_allowed_packets_total",
+            "Packets a network policy rule allowed.",
+            "counter",
+        );
+        for c in rules {
+            let _ = writeln!(
+                out,
+                "weave_policy_allowed_packets_total{{policy=\"{}\",direction=\"{}\",rule=\"{}\"}} {}",
+                escape(&c.policy),
+                escape(&c.direction),
+                c.rule.unwrap_or_default(),
+                c.packets
+            );
+        }
+        let drops = p.counters.iter().filter(|c| c.rule.is_none());
+        header(
+            &mut out,
+            "weave_policy_dropped_packets_total",
+            "Packets dropped because a network policy isolated their target.",
+            "counter",
+        );
+        for c in drops {
+            let _ = writeln!(
+                out,
+                "weave_policy_dropped_packets_total{{policy=\"{}\",direction=\"{}\"}} {}",
+                escape(&c.policy),
+                escape(&c.direction),
+                c.packets
+            );
+        }
+    }
     out
+}
+
+/// A label value as Prometheus' text format quotes it.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -91,6 +133,34 @@ mod tests {
 
     fn entry(peer: &str, known: bool, size: u32) -> IpamEntry {
         IpamEntry { peer: peer.into(), is_known_peer: known, size, ..Default::default() }
+    }
+
+    #[test]
+    fn policy_counters_while_policies_exist() {
+        let mut r = Report::default();
+        assert!(!render(&r).contains("weave_polic"), "no policy, no families");
+        let counter = |rule, packets| crate::policy::PolicyCounter {
+            policy: "default/deny-web".into(),
+            direction: "ingress".into(),
+            rule,
+            packets,
+            bytes: packets * 60,
+        };
+        r.policy = Some(crate::policy::PolicyStatus {
+            policies: 2,
+            counters: vec![counter(Some(0), 7), counter(None, 3)],
+            ..Default::default()
+        });
+        let m = render(&r);
+        for want in [
+            "weave_policies 2",
+            "# TYPE weave_policy_allowed_packets_total counter",
+            r#"weave_policy_allowed_packets_total{policy="default/deny-web",direction="ingress",rule="0"} 7"#,
+            r#"weave_policy_dropped_packets_total{policy="default/deny-web",direction="ingress"} 3"#,
+        ] {
+            assert!(m.lines().any(|l| l == want), "{want} missing from:\n{m}");
+        }
+        assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
     }
 
     #[test]

@@ -157,3 +157,37 @@ pub struct NamespaceLabels {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
+
+/// Network policy on this host, in the report and `weave status`; absent while no policy exists.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PolicyStatus {
+    /// Policies in force, cluster-wide.
+    pub policies: usize,
+    /// Targets policy knows, cluster-wide.
+    pub targets: usize,
+    /// Of those, the ones on this host (whose traffic this host's kernel checks).
+    pub local_targets: usize,
+    /// Drops this host's drop log recorded since the daemon started (logging is rate-limited:
+    /// the counters count every packet).
+    pub drops_logged: u64,
+    /// The kernel's counters, read every few seconds.
+    #[serde(default)]
+    pub counters: Vec<PolicyCounter>,
+}
+
+/// One kernel counter of a policy: packets a rule allowed, or packets dropped because the
+/// policy isolated the target in that direction.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PolicyCounter {
+    /// `namespace/name`.
+    pub policy: String,
+    /// `ingress` or `egress`.
+    pub direction: String,
+    /// The index of the allowing rule in the policy's list; absent for the drop counter.
+    #[serde(default)]
+    pub rule: Option<usize>,
+    pub packets: u64,
+    pub bytes: u64,
+}

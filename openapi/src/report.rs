@@ -35,6 +35,9 @@ pub struct Report {
     /// weave's own: the connection to Docker (absent in reports of Weave Net itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker: Option<DockerStatus>,
+    /// weave's own: network policy on this host; absent while no policy exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::PolicyStatus>,
 }
 
 /// Weave's `Proxy` status: where the Docker API proxy listens.

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use weave_e2e::{ethwe_addrs, wait_for, Cluster, Daemon, Host, Netns};
 
-/// Chaos cycles per host (3 hosts run theirs in parallel). Raise it by hand for a longer run:
-/// CI runs the short form, which takes well under a minute.
-const CHAOS_CYCLES: usize = 8;
+/// Chaos cycles per host (3 hosts run theirs in parallel): `CHAOS_CYCLES` in the environment
+/// (`bench/chaos.sh 100` runs the long form), else the short form CI runs, well under a minute.
+fn chaos_cycles() -> usize {
+    std::env::var("CHAOS_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(10)
+}
 /// Targets per host in the chaos test.
 const CHAOS_TARGETS: usize = 4;
 
@@ -250,6 +252,34 @@ fn random_op(h: &Host, targets: &[Netns], rng: &mut Rng) -> (u16, i32) {
     (code, curl)
 }
 
+/// What a host holds that a kill could leak: its non-veth devices (bridge, VXLAN, ...), its
+/// nft rules, and how many weave host veths it has. (The daemon makes no namespaces.)
+#[derive(Debug)]
+struct Kept {
+    devices: BTreeSet<String>,
+    rules: Vec<String>,
+    veths: usize,
+}
+
+fn kept(h: &Host) -> Kept {
+    let out = h.ns.exec("ip", &["-d", "-j", "link", "show"]);
+    let all: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap_or_default();
+    let kind = |l: &serde_json::Value| l["linkinfo"]["info_kind"].as_str().unwrap_or("").to_string();
+    let devices = all
+        .iter()
+        .filter(|l| kind(l) != "veth")
+        .map(|l| format!("{} {}", l["ifname"].as_str().unwrap_or_default(), kind(l)))
+        .collect();
+    // Rules without their handles and counters, which change from run to run.
+    let rules = h.ns.exec("nft", &["list", "ruleset"]).stdout;
+    let rules = rules
+        .lines()
+        .map(|l| l.split(" # handle").next().unwrap_or(l).trim().to_string())
+        .map(|l| l.split(" counter packets").next().unwrap_or(&l).to_string())
+        .collect();
+    Kept { devices, rules, veths: weave_veths(h).len() }
+}
+
 /// What one host's chaos left: its daemon (relaunched once more) and targets, and how many
 /// requests were answered and how many a kill cut in flight.
 struct Chaos {
@@ -271,7 +301,7 @@ fn chaos_on(c: &Cluster, h: &Host, seed: u64) -> Chaos {
     args.extend(peers.iter().map(String::as_str));
     let (answered, cut) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let mut rng = Rng(seed);
-    for cycle in 0..CHAOS_CYCLES {
+    for cycle in 0..chaos_cycles() {
         let mut d = h.start_daemon(&args);
         h.wait_ready();
         if let Err(e) = all_or_nothing(h, &targets, true) {
@@ -335,7 +365,21 @@ fn attaches_and_detaches_cut_by_kill_9_end_all_or_nothing_3() {
     let c = Cluster::new(3);
     let seed =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
-    eprintln!("chaos seed {seed}: {CHAOS_CYCLES} cycles on each of 3 hosts");
+    eprintln!("chaos seed {seed}: {} cycles on each of 3 hosts", chaos_cycles());
+    // What a host holds besides its targets, after a first start: the same must be left at the
+    // end, whatever the kills interrupted.
+    let baseline: Vec<Kept> = c
+        .hosts()
+        .iter()
+        .map(|h| {
+            let _d = seeded(h, &[]);
+            kept(h)
+        })
+        .collect();
+    for h in c.hosts() {
+        let _ = std::fs::remove_dir_all(&h.data_dir);
+        let _ = std::fs::create_dir_all(&h.data_dir);
+    }
     let done: Vec<Chaos> = std::thread::scope(|s| {
         let jobs: Vec<_> =
             c.hosts().iter().map(|h| s.spawn(|| chaos_on(&c, h, seed ^ h.index as u64))).collect();
@@ -356,9 +400,43 @@ fn attaches_and_detaches_cut_by_kill_9_end_all_or_nothing_3() {
             chaos.answered,
             chaos.cut,
             replaying_starts(h),
-            CHAOS_CYCLES + 1
+            chaos_cycles() + 1
         );
         let _ = &chaos.daemon;
+    }
+    // Across the cluster: no address held twice, in IPAM or on an interface.
+    let mut owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut on_ifs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (h, chaos) in c.hosts().iter().zip(&done) {
+        for (id, addrs) in allocations(h).unwrap() {
+            for a in addrs {
+                owners.entry(a).or_default().push(format!("{}:{id}", h.nickname()));
+            }
+        }
+        for t in &chaos.targets {
+            for a in ethwe_addrs(t) {
+                on_ifs.entry(a).or_default().push(format!("{}:{}", h.nickname(), t.name));
+            }
+        }
+    }
+    let twice: Vec<_> = owners.iter().chain(&on_ifs).filter(|(_, who)| who.len() > 1).collect();
+    assert!(twice.is_empty(), "addresses held twice across the cluster: {twice:?}");
+    // Nothing leaked: the host's devices and firewall rules are what a first start left, plus
+    // one host veth per target that has an interface now.
+    for ((h, chaos), base) in c.hosts().iter().zip(&done).zip(&baseline) {
+        let now = kept(h);
+        let with_if = chaos.targets.iter().filter(|t| links(t).iter().any(|l| l == "ethwe")).count();
+        assert_eq!(now.veths, with_if, "{}: host veths vs targets with an interface", h.nickname());
+        // A first start alone has no fastdp devices; now there is at most one per other peer.
+        let (vxlan, devices): (BTreeSet<String>, BTreeSet<String>) =
+            now.devices.iter().cloned().partition(|d| d.ends_with(" vxlan"));
+        assert!(vxlan.len() <= 2, "{}: fastdp devices {vxlan:?} for 2 peers", h.nickname());
+        assert_eq!(
+            (&devices, &now.rules),
+            (&base.devices, &base.rules),
+            "{}: devices and nft rules after the chaos vs a first start",
+            h.nickname()
+        );
     }
     assert!(done.iter().all(|d| d.answered > 0), "requests were answered between the kills");
     assert!(done.iter().map(|d| d.cut).sum::<usize>() > 0, "the kills cut requests in flight");

@@ -365,6 +365,50 @@ fn errors_say_what_is_wrong_with_the_specs_codes_1() {
 }
 
 #[test]
+fn labels_in_args_cni_and_the_pod_namespace_select_the_pod_for_network_policy_1() {
+    let t = Direct::new();
+    let h = t.host();
+    let c = Netns::new("lp");
+    let mut labelled = conf("1.1.0", None);
+    labelled["args"] = json!({"cni": {"labels": [{"key": "app", "value": "web"}]}});
+    let path = format!("/run/netns/{}", c.name);
+    let att = Attachment {
+        container_id: "ctr-l",
+        netns: &path,
+        ifname: "eth0",
+        args: "IgnoreUnknown=1;K8S_POD_NAME=web-0;K8S_POD_NAMESPACE=shop",
+    };
+    let out = h.cni(&t.plugin("weave-net"), "ADD", Some(&att), &t.dirs.cni_path(), &labelled);
+    assert!(out.ok(), "{out:?}");
+    let file = h.data_dir.join("shop-web.yaml");
+    let policy = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web, namespace: shop}\nspec:\n  podSelector: {matchLabels: {app: web}}\n";
+    std::fs::write(&file, policy).unwrap();
+    let applied = h.weave(&["policy", "apply", "-f", &file.display().to_string()]);
+    assert!(applied.ok(), "{applied:?}");
+    let selected = || {
+        let out = h.weave(&["policy", "ls", "-o", "json"]);
+        let list: Vec<weave_api::PolicyInfo> = serde_json::from_str(&out.stdout).unwrap_or_default();
+        list.iter().find(|p| p.name == "shop/web").map_or(0, |p| p.selected)
+    };
+    wait_until("the pod, in namespace shop with app=web, is selected", Duration::from_secs(20), || {
+        selected() == 1
+    });
+    // A label Kubernetes would refuse is refused with the reason; nothing is attached.
+    let mut bad = conf("1.1.0", None);
+    bad["args"] = json!({"cni": {"labels": [{"key": "app", "value": "not a label value"}]}});
+    let c2 = Netns::new("lq");
+    let out = t.net("ADD", "ctr-bad", &c2, &bad);
+    assert!(
+        !out.ok() && out.stderr.contains("args.cni.labels") && out.stderr.contains("label value"),
+        "{out:?}"
+    );
+    assert!(!owners(h).contains("ctr-bad"), "nothing allocated");
+    let del = h.cni(&t.plugin("weave-net"), "DEL", Some(&att), &t.dirs.cni_path(), &labelled);
+    assert!(del.ok(), "{del:?}");
+    wait_until("the deleted pod leaves the selection", Duration::from_secs(20), || selected() == 0);
+}
+
+#[test]
 fn status_says_not_available_until_the_daemon_is_up_1() {
     let c = Cluster::new(1);
     let h = c.host(0);

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 use weave_e2e::cni::{Attachment, CniDirs};
-use weave_e2e::{ethwe_addrs, wait_for, Cluster, Daemon, Docker, Host, Netns, IMAGE};
+use weave_e2e::{ethwe_addrs, wait_for, wait_until, Cluster, Daemon, Docker, Host, Netns, IMAGE};
 
 /// Generous: a shared 2-core test machine, dockerd and vfs copies.
 const SETTLE: Duration = Duration::from_secs(30);
@@ -626,4 +626,54 @@ fn no_plugin_leaves_docker_networks_alone_and_containers_stay_targets_1() {
     d.docker_ok(&["run", "-d", "--name", "box", "--hostname", "box", IMAGE, "sleep", "600"]);
     let ip = weave_ok(h, &["attach", "box"]);
     wait_lookup(h, "box.weave.local", &[ip.trim()]);
+}
+
+/// How many targets the policy `name` selects, as `weave policy ls` on `h` says.
+fn selected(h: &Host, name: &str) -> usize {
+    let out = weave_ok(h, &["policy", "ls", "-o", "json"]);
+    let list: Vec<weave_api::PolicyInfo> =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    list.iter().find(|p| p.name == name).map_or(0, |p| p.selected)
+}
+
+#[test]
+fn docker_labels_select_containers_for_network_policy_whichever_way_they_joined_1() {
+    let c = Cluster::new(1);
+    let h = c.host(0);
+    let d = Docker::start(h);
+    let _w = launch(&d, h, &[]);
+    // One on the plugin's network, one on Docker's bridge attached with `weave attach`, one
+    // without the label.
+    run_on_weave(&d, "lweb", &["--label", "app=web"]);
+    d.docker_ok(&["run", "-d", "--name", "lbr", "--label", "app=web", IMAGE, "sleep", "600"]);
+    weave_ok(h, &["attach", "lbr"]);
+    run_on_weave(&d, "lother", &["--label", "app=other"]);
+    let web_ip = weave_ip(&d, "lweb");
+    let client = Netns::new("lcli");
+    weave_ok(h, &["attach", &format!("netns:{}", client.name)]);
+    let ping = |to: &str| client.exec("ping", &["-c1", "-W1", to]).ok();
+    wait_until("the client pings the labelled container", SETTLE, || ping(&web_ip));
+
+    let file = h.data_dir.join("deny-web.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-web}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Ingress]\n",
+    )
+    .unwrap();
+    weave_ok(h, &["policy", "apply", "-f", &file.display().to_string()]);
+    wait_for("both labelled containers are selected", SETTLE, || match selected(h, "default/deny-web") {
+        2 => Ok(()),
+        n => Err(format!("{n} selected")),
+    });
+    wait_until("the plugin's container is isolated", SETTLE, || !ping(&web_ip));
+    assert!(ping(&weave_ip(&d, "lother")), "the container without the label stays open");
+
+    // Gone from Docker, gone from the policy's selection.
+    d.docker_ok(&["rm", "-f", "lweb"]);
+    wait_for("the removed container leaves the selection", SETTLE, || {
+        match selected(h, "default/deny-web") {
+            1 => Ok(()),
+            n => Err(format!("{n} selected")),
+        }
+    });
 }

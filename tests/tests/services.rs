@@ -9,6 +9,8 @@ use weave_e2e::{ethwe_addrs, wait_for, wait_until, Cluster, Host, Netns};
 
 const CONNECT: Duration = Duration::from_secs(30);
 const SETTLE: Duration = Duration::from_secs(20);
+/// Long enough for the services' periodic check (every 10 s, probes of up to 3 s) twice over.
+const RECHECKED: Duration = Duration::from_secs(40);
 
 /// Waits until `ns` gets an answer from `to` starting with `tag`; returns it.
 fn reaches(ns: &Netns, proto: &str, to: &str, tag: &str) -> String {
@@ -124,6 +126,29 @@ fn export_publishes_a_remote_containers_tcp_and_udp_service_to_the_underlay_and_
     wait_until("the TCP export stops answering", SETTLE, || ask(&client, "tcp", "10.99.0.1:8080").is_err());
     reaches(&client, "udp", "10.99.0.1:5353", "dns");
     assert!(!nft_table(h1).contains("8080"), "{}", nft_table(h1));
+
+    // The container on the other host goes: the export stays, broken with the reason (nothing
+    // answers ARP at its address any more), and comes back with it.
+    let web_cidr = ethwe_addrs(&web)[0].clone();
+    assert!(h2.weave(&["detach", &format!("netns:{}", web.name)]).ok());
+    let broken = wait_for("the export of a gone remote container is broken", RECHECKED, || {
+        let s = services(h1).into_iter().find(|s| s.id == udp_id).unwrap();
+        if s.state == ServiceState::Broken {
+            Ok(s)
+        } else {
+            Err(format!("{s:?}"))
+        }
+    });
+    assert!(
+        broken.reason.as_deref().unwrap_or_default().contains(&format!("answers at {web_ip}")),
+        "{broken:?}"
+    );
+    assert!(h1.weave(&["service", "ls"]).stdout.contains("broken: "));
+    assert!(h2.attach(&web, &[&web_cidr]).ok());
+    wait_until("the export is active again", RECHECKED, || {
+        services(h1).iter().any(|s| s.id == udp_id && s.state == ServiceState::Active)
+    });
+    reaches(&client, "udp", "10.99.0.1:5353", "dns");
     assert!(h1.weave(&["service", "rm", &udp_id]).ok());
     assert!(nft_table(h1).is_empty(), "no service, no NAT table: {}", nft_table(h1));
     let gone = h1.weave(&["service", "rm", &udp_id]);

@@ -426,6 +426,55 @@ fn top_shows_a_containers_address_and_name_1() {
 }
 
 #[test]
+fn top_lists_services_and_policies_with_the_drops_they_caused_1() {
+    let Some((c, _d1)) = one_host() else { return };
+    let h1 = c.host(0);
+    let web = weave_e2e::Netns::new("tweb");
+    let client = weave_e2e::Netns::new("tcli");
+    for (ns, label) in [(&web, "app=web"), (&client, "role=client")] {
+        let out = h1.weave(&["attach", "--label", label, &format!("netns:{}", ns.name)]);
+        assert!(out.ok(), "weave attach: {out:?}");
+    }
+    let _srv = weave_e2e::svcecho::serve(&web, "tcp", 80, "web");
+    let web_ip = weave_e2e::ethwe_addrs(&web)[0].split('/').next().unwrap_or_default().to_string();
+    let export = h1.weave(&["service", "export", &format!("netns:{}:80", web.name), "--publish", "8080"]);
+    assert!(export.ok(), "{export:?}");
+    let svc = export.stdout.split_whitespace().next().unwrap_or_default().to_string();
+    let file = h1.data_dir.join("deny-web.yaml");
+    std::fs::write(&file, DENY_WEB).unwrap();
+    let applied = h1.weave(&["policy", "apply", "-f", &file.display().to_string()]);
+    assert!(applied.ok(), "{applied:?}");
+    // A refused connection, for the drop log.
+    wait_for("a connection to web is refused", SCREEN, || {
+        match weave_e2e::svcecho::ask(&client, "tcp", &format!("{web_ip}:80")) {
+            Ok(a) => Err(format!("still answered: {a}")),
+            Err(_) => Ok(()),
+        }
+    });
+
+    let top = Tmux::weave_top(h1, 120, 40);
+    top.keys("7");
+    top.wait_screen("the export, active", |s| row_shows(s, &svc, "active") && s.contains("*:8080"));
+    top.keys("8");
+    top.wait_screen("the policy and its drop", |s| {
+        row_shows(s, "default/deny-web", "app=web")
+            && s.lines().any(|l| l.contains(&format!("-> {web_ip}:80 (default/deny-web)")))
+    });
+    top.keys("Enter");
+    top.wait_screen("the policy's details", |s| s.contains("Selected   1 targets"));
+    top.keys("Escape");
+    top.quit_and_check_restored();
+}
+
+const DENY_WEB: &str = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-web}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+";
+
+#[test]
 fn top_gives_the_terminal_back_after_a_panic_1() {
     let Some((c, _d1)) = one_host() else { return };
     let h1 = c.host(0);

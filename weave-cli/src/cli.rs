@@ -281,6 +281,24 @@ pub enum PolicyAction {
         #[command(flatten)]
         output: OutputArg,
     },
+    /// Set an attached target's labels (replacing them) and, with --namespace, its namespace,
+    /// on every host; prints the target as policy sees it
+    Label {
+        /// A target id as `weave ps` shows it (a container's id, netns:NAME, ...)
+        target: String,
+        /// The target's namespace for network policy
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        /// The labels; none removes them all
+        #[arg(value_name = "K=V")]
+        labels: Vec<String>,
+    },
+    /// Set a namespace's labels (replacing them), on every host, for namespaceSelector
+    Namespace {
+        name: String,
+        #[arg(value_name = "K=V")]
+        labels: Vec<String>,
+    },
     /// Whether a connection from SRC to DST would be allowed, and by which rule
     Why {
         /// A target id (as `weave ps` shows it) or an address

@@ -222,6 +222,7 @@ impl Daemon {
             proxy,
             plugin,
             docker,
+            policy: self.policy.status(),
             ..Default::default()
         }
     }
@@ -337,6 +338,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         }
     };
     let policy = crate::policy::service::PolicyService::new(&identity.name.to_string(), Some(store.clone()));
+    policy.set_overlay_port(config.port);
     let kick =
         crate::policy::gossip::spawn_kernel_worker(policy.clone()).context("start the policy worker")?;
     channels.push(Channel::new(
@@ -438,7 +440,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
 /// daemon runs on without enforcement rather than not at all.
 async fn start_policy(daemon: &Arc<Daemon>) {
     let policy = daemon.policy.clone();
-    policy.clone().follow(daemon.attach.subscribe(), daemon.shutdown.clone());
+    policy.clone().follow(daemon.attach.clone(), daemon.shutdown.clone());
     if let Err(e) = policy.blocking(|s| s.sync_kernel()).await {
         tracing::error!("network policy is not enforced: {e}");
     }

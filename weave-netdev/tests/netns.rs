@@ -162,6 +162,32 @@ fn gratuitous_arp_reaches_the_peer_namespace() {
     });
 }
 
+#[test]
+fn an_arp_probe_finds_who_answers_for_an_address_and_nothing_where_nobody_does() {
+    let a = TestNs::new();
+    let b = TestNs::new();
+    let mut nla = a.netlink();
+    nla.create_veth("prba", "prbb", None).unwrap();
+    let peer = nla.link_by_name("prbb").unwrap().unwrap();
+    nla.move_to_netns(&peer, &b.ns).unwrap();
+    let here = nla.link_by_name("prba").unwrap().unwrap();
+    nla.set_up(&here, true).unwrap();
+    let mut nlb = b.netlink();
+    let there = nlb.link_by_name("prbb").unwrap().unwrap();
+    nlb.set_up(&there, true).unwrap();
+    b.ip(&["addr", "add", "10.32.0.9/24", "dev", "prbb"]);
+
+    let (me, mac) = (Ipv4Addr::new(10, 32, 0, 1), here.mac.unwrap());
+    let wait = std::time::Duration::from_millis(500);
+    // The veth may take a moment to carry frames once up: the probe retries within its tries.
+    let found = a.ns.run(|| arp::probe("prba", me, mac, Ipv4Addr::new(10, 32, 0, 9), 10, wait));
+    assert_eq!(found.unwrap().unwrap(), there.mac, "the peer's MAC answers");
+    let nobody = a.ns.run(|| arp::probe("prba", me, mac, Ipv4Addr::new(10, 32, 0, 10), 2, wait));
+    assert_eq!(nobody.unwrap().unwrap(), None, "no one has 10.32.0.10");
+    let e = arp::probe("nosuchif0", me, mac, Ipv4Addr::new(10, 32, 0, 9), 1, wait).unwrap_err();
+    assert!(e.to_string().starts_with("ARP probe for 10.32.0.9 from 10.32.0.1 on nosuchif0: "), "{e}");
+}
+
 /// Files that are not network namespaces are refused at once, without opening them for I/O: a
 /// FIFO nobody writes to would block an ordinary open for ever.
 #[test]

@@ -4,7 +4,7 @@
 
 use crate::app::Event;
 use crate::eventlog::clock_now;
-use crate::model::{dns_from_report, Avail, IpamData, Snapshot};
+use crate::model::{dns_from_report, Avail, IpamData, PolicyData, Snapshot};
 use std::future::Future;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
@@ -109,7 +109,19 @@ async fn poll(c: &Client, check: &mut CheckCache) -> Result<Snapshot, String> {
     let routes = routes.map_err(|e| tracing::debug!("routes: {e}")).ok();
     let ipam = ipam(c, &report, check).await;
     let dns = dns_from_report(&report);
-    Ok(Snapshot { at: Instant::now(), status, report, connections, routes, ipam, dns })
+    let policy = policy(c).await;
+    Ok(Snapshot { at: Instant::now(), status, report, connections, routes, ipam, dns, policy })
+}
+
+/// The policies and the latest drops; missing from a daemon (or Weave Net) without them.
+async fn policy(c: &Client) -> Avail<PolicyData> {
+    let (policies, drops) = tokio::join!(timed(c.policies()), timed(c.policy_drops()));
+    match (policies, drops) {
+        (Ok(p), Ok(d)) => Avail::Ready(PolicyData::new(p, d)),
+        (Err(Failure::Client(ClientError::Disabled(_))), _) => Avail::Disabled,
+        (Err(Failure::Client(ClientError::Api { status: 404, .. })), _) => Avail::Missing,
+        (Err(e), _) | (_, Err(e)) => Avail::Failed(e.to_string()),
+    }
 }
 
 /// IPAM from its own endpoints; from Weave's report when the daemon has none.

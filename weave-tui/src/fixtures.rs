@@ -2,7 +2,7 @@
 //! through another, a target that keeps failing, traffic, IPAM, DNS and two services (one broken).
 
 use crate::app::{App, Event, Stream};
-use crate::model::{AllocationRow, Avail, DnsEntry, IpamData, RingOwner, Snapshot};
+use crate::model::{AllocationRow, Avail, DnsEntry, IpamData, PolicyData, RingOwner, Snapshot};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use weave_api::*;
@@ -134,14 +134,24 @@ pub fn snapshot(t0: Instant, secs: u64) -> Snapshot {
         },
         dns: Some(DnsStatus { domain: "weave.local.".into(), ..Default::default() }),
         services: vec![
-            service("svc-0a1b2c3d", ServiceKind::Export, "netns:web1", ServiceState::Active, None),
-            service(
-                "svc-4e5f6a7b",
-                ServiceKind::Bind,
-                "netns:db",
-                ServiceState::Broken,
-                Some("target netns:db is not attached on this host"),
-            ),
+            Service {
+                publish_port: Some(8080),
+                target_address: Some("10.32.0.7".into()),
+                weave_address: Some("10.32.0.40/12".into()),
+                ..service("svc-0a1b2c3d", ServiceKind::Export, "netns:web1", ServiceState::Active, None)
+            },
+            Service {
+                weave_address: Some("10.32.0.50/12".into()),
+                weave_port: Some(5432),
+                fqdn: Some("db.weave.local.".into()),
+                ..service(
+                    "svc-4e5f6a7b",
+                    ServiceKind::Bind,
+                    "netns:db",
+                    ServiceState::Broken,
+                    Some("target netns:db is not attached on this host"),
+                )
+            },
         ],
         ..Default::default()
     };
@@ -264,7 +274,57 @@ pub fn snapshot(t0: Instant, secs: u64) -> Snapshot {
     };
     let routes =
         Some(Routes { unicast: vec![hop(H1, &[]), hop(H2, &[H2]), hop(H3, &[H2, H3])], broadcast: vec![] });
-    Snapshot { at: t0 + Duration::from_secs(secs), status, report, connections, routes, ipam, dns }
+    let policy = Avail::Ready(policy());
+    Snapshot { at: t0 + Duration::from_secs(secs), status, report, connections, routes, ipam, dns, policy }
+}
+
+/// Two policies (one isolating both ways) and three drops, as the daemon lists them (oldest
+/// first).
+fn policy() -> PolicyData {
+    let info = |name: &str, selector: &str, ingress, egress, selected| PolicyInfo {
+        name: name.into(),
+        selector: selector.into(),
+        ingress_rules: ingress,
+        egress_rules: egress,
+        selected,
+        source: serde_json::Value::Null,
+    };
+    let drop = |time, src: &str, dst: &str, protocol: &str, port, direction: &str, by: &[&str]| PolicyDrop {
+        time,
+        src: src.into(),
+        dst: dst.into(),
+        protocol: protocol.into(),
+        port,
+        direction: direction.into(),
+        isolating: by.iter().map(|s| s.to_string()).collect(),
+    };
+    PolicyData::new(
+        vec![
+            info("default/db-from-api", "app=db", Some(1), None, 1),
+            info("default/lockdown", "", Some(0), Some(1), 3),
+        ],
+        vec![
+            drop(
+                1_764_331_081,
+                "10.32.0.5",
+                "10.32.0.9",
+                "tcp",
+                Some(5432),
+                "ingress",
+                &["default/db-from-api"],
+            ),
+            drop(1_764_331_090, "10.32.0.9", "10.40.0.1", "udp", Some(53), "egress", &["default/lockdown"]),
+            drop(
+                1_764_331_095,
+                "10.44.0.2",
+                "10.32.0.9",
+                "icmp",
+                None,
+                "ingress",
+                &["default/db-from-api", "default/lockdown"],
+            ),
+        ],
+    )
 }
 
 /// An app that has seen `polls` polls and a few streamed events.

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::time::Instant;
-use weave_api::{Allocation, Connection, IpamCheck, IpamInfo, IpamStatus, Report, Routes, Status};
+use weave_api::{
+    Allocation, Connection, IpamCheck, IpamInfo, IpamStatus, PolicyDrop, PolicyInfo, Report, Routes, Status,
+};
 
 /// A subsystem's data, or why there is none.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +42,29 @@ pub struct Snapshot {
     pub routes: Option<Routes>,
     pub ipam: Avail<IpamData>,
     pub dns: Avail<Vec<DnsEntry>>,
+    pub policy: Avail<PolicyData>,
+}
+
+/// Network policy: the policies in force cluster-wide and the latest drops on this host.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct PolicyData {
+    pub policies: Vec<PolicyInfo>,
+    /// Newest first.
+    pub drops: Vec<PolicyDrop>,
+}
+
+impl PolicyData {
+    pub fn new(policies: Vec<PolicyInfo>, mut drops: Vec<PolicyDrop>) -> PolicyData {
+        // Stable: drops of the same second keep the daemon's order, newest last, reversed.
+        drops.reverse();
+        drops.sort_by_key(|d| std::cmp::Reverse(d.time));
+        PolicyData { policies, drops }
+    }
+
+    /// The drops `policy` took part in (it isolated the refusing side).
+    pub fn drops_by<'a>(&'a self, policy: &'a str) -> impl Iterator<Item = &'a PolicyDrop> + 'a {
+        self.drops.iter().filter(move |d| d.isolating.iter().any(|p| p == policy))
+    }
 }
 
 /// IPAM from this peer's view: the ring by owner, our allocations, and what is wrong.

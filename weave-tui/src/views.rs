@@ -13,7 +13,7 @@ use crate::eventlog::LogEntry;
 use crate::model::{AllocationRow, DnsEntry, Snapshot};
 use crate::topology::Graph;
 use std::collections::BTreeMap;
-use weave_api::Connection;
+use weave_api::{Connection, PolicyInfo, Service, ServiceState};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Tab {
@@ -24,10 +24,22 @@ pub enum Tab {
     Ipam,
     Dns,
     Events,
+    Services,
+    Policy,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 6] = [Tab::Overview, Tab::Peers, Tab::Routes, Tab::Ipam, Tab::Dns, Tab::Events];
+    /// New views go last: the number keys people know keep their views.
+    pub const ALL: [Tab; 8] = [
+        Tab::Overview,
+        Tab::Peers,
+        Tab::Routes,
+        Tab::Ipam,
+        Tab::Dns,
+        Tab::Events,
+        Tab::Services,
+        Tab::Policy,
+    ];
 
     /// The tab the number key `c` picks (`1` the first).
     pub fn by_key(c: char) -> Option<Tab> {
@@ -47,6 +59,8 @@ impl Tab {
             Tab::Ipam => "IPAM",
             Tab::Dns => "DNS",
             Tab::Events => "Events",
+            Tab::Services => "Services",
+            Tab::Policy => "Policy",
         }
     }
 
@@ -272,6 +286,34 @@ pub fn dns_rows<'a>(d: &'a Data, filter: &str) -> Vec<&'a DnsEntry> {
     e.iter().filter(|e| matches(filter, &[&e.name, &e.address, &e.origin, &e.container_id])).collect()
 }
 
+/// This host's services (from the report), matching `filter` on any listed field.
+pub fn service_rows<'a>(d: &'a Data, filter: &str) -> Vec<&'a Service> {
+    let Some(s) = &d.snapshot else { return vec![] };
+    s.report
+        .services
+        .iter()
+        .filter(|v| {
+            let state = if v.state == ServiceState::Broken { "broken" } else { "active" };
+            let fields = [
+                v.id.as_str(),
+                v.kind.as_str(),
+                &v.target,
+                v.target_address.as_deref().unwrap_or_default(),
+                v.weave_address.as_deref().unwrap_or_default(),
+                v.fqdn.as_deref().unwrap_or_default(),
+                state,
+            ];
+            matches(filter, &fields)
+        })
+        .collect()
+}
+
+/// The policies in force, matching `filter` on their name or selector.
+pub fn policy_rows<'a>(d: &'a Data, filter: &str) -> Vec<&'a PolicyInfo> {
+    let Some(p) = d.snapshot.as_ref().and_then(|s| s.policy.ready()) else { return vec![] };
+    p.policies.iter().filter(|p| matches(filter, &[&p.name, &p.selector])).collect()
+}
+
 /// Whether a log entry passes the events view's filters.
 pub fn event_matches(e: &LogEntry, filter: &str, f: &EventFilters) -> bool {
     f.kind.as_ref().is_none_or(|k| *k == e.kind)
@@ -303,6 +345,8 @@ pub fn row_count(tab: Tab, d: &Data, filter: &str, events: &EventFilters) -> usi
         Tab::Ipam => allocation_rows(d, filter).len(),
         Tab::Dns => dns_rows(d, filter).len(),
         Tab::Events => event_rows(d, filter, events).len(),
+        Tab::Services => service_rows(d, filter).len(),
+        Tab::Policy => policy_rows(d, filter).len(),
     }
 }
 
@@ -312,8 +356,9 @@ mod tests {
 
     #[test]
     fn tabs_cycle_both_ways() {
-        assert_eq!(Tab::Events.next(), Tab::Overview);
-        assert_eq!(Tab::Overview.prev(), Tab::Events);
+        assert_eq!(Tab::Policy.next(), Tab::Overview);
+        assert_eq!(Tab::Overview.prev(), Tab::Policy);
+        assert_eq!(Tab::Events.next(), Tab::Services);
         assert_eq!(Tab::Peers.next(), Tab::Routes);
     }
 
@@ -321,6 +366,7 @@ mod tests {
     fn number_keys_pick_the_tabs_in_order() {
         assert_eq!(Tab::by_key('1'), Some(Tab::Overview));
         assert_eq!(Tab::by_key('6'), Some(Tab::Events));
+        assert_eq!((Tab::by_key('7'), Tab::by_key('8')), (Some(Tab::Services), Some(Tab::Policy)));
         assert_eq!((Tab::by_key('0'), Tab::by_key('9'), Tab::by_key('x')), (None, None, None));
     }
 

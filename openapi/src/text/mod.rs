@@ -110,6 +110,18 @@ pub fn status(r: &Report) -> String {
             let _ = writeln!(s, "         Broken: {} {}", svc.id, svc.reason.as_deref().unwrap_or_default());
         }
     }
+    if let Some(p) = &r.policy {
+        let dropped: u64 = p.counters.iter().filter(|c| c.rule.is_none()).map(|c| c.packets).sum();
+        s.push('\n');
+        s.push_str("        Service: policy\n");
+        let _ = writeln!(
+            s,
+            "       Policies: {} (selecting among {} targets, {} here)",
+            p.policies, p.targets, p.local_targets
+        );
+        let _ =
+            writeln!(s, "        Dropped: {dropped} packets here (`weave policy drops` lists the latest)");
+    }
     s
 }
 

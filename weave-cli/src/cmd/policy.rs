@@ -1,4 +1,5 @@
-//! `weave policy apply|delete|ls|drops|why`: network policy (`/api/v1/policies`).
+//! `weave policy apply|delete|ls|drops|label|namespace|why`: network policy
+//! (`/api/v1/policies`, `/api/v1/targets/{id}/labels`, `/api/v1/namespaces/{name}/labels`).
 
 use crate::cli::{Output, PolicyAction};
 use crate::output::{json, CmdResult, Failure};
@@ -32,6 +33,17 @@ pub async fn exec(client: &Client, action: PolicyAction) -> CmdResult {
                 _ => drops.iter().for_each(|d| println!("{}", drop_line(d))),
             }
         }
+        PolicyAction::Label { target, namespace, labels } => {
+            let labels = labels.iter().map(|l| super::attach::label(l)).collect::<Result<_, _>>()?;
+            let req = weave_api::TargetLabels { namespace, labels, ports: None };
+            let t = client.target_labels(&target, &req).await?;
+            println!("{} {} {}", t.id, t.namespace, pairs(&t.labels));
+        }
+        PolicyAction::Namespace { name, labels } => {
+            let labels = labels.iter().map(|l| super::attach::label(l)).collect::<Result<_, _>>()?;
+            let set = client.namespace_labels(&name, &weave_api::NamespaceLabels { labels }).await?;
+            println!("{name} {}", pairs(&set.labels));
+        }
         PolicyAction::Why { src, dst, port, output } => {
             let (port, proto) = port_proto(&port)?;
             let v = client.policy_why(&src, &dst, port, &proto).await?;
@@ -46,6 +58,14 @@ pub async fn exec(client: &Client, action: PolicyAction) -> CmdResult {
         }
     }
     Ok(())
+}
+
+/// `k=v,k=v`, or `-` for none.
+fn pairs(labels: &std::collections::BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        return "-".into();
+    }
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
 fn read(file: &str) -> Result<String, Failure> {

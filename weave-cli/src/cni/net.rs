@@ -82,6 +82,7 @@ async fn add(inv: &Invocation) -> Result<CniResult, CniError> {
         netns: inv.env.netns.clone().unwrap_or_default(),
         name: inv.env.args.pod_name.clone(),
         pod_namespace: inv.env.args.pod_namespace.clone(),
+        labels: inv.conf.labels(),
         ips: vec![],
         subnet: ipam.subnet.clone(),
         gateway: ipam.gateway.map(|g| g.to_string()),

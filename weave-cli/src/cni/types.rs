@@ -47,6 +47,39 @@ pub struct NetConf {
     pub prev_result: Option<Value>,
     #[serde(default, rename = "cni.dev/valid-attachments")]
     pub valid_attachments: Option<Vec<ValidAttachment>>,
+    /// Runtime arguments in the network configuration (CNI's conventions): `cni.labels`.
+    #[serde(default)]
+    pub args: Option<ConfArgs>,
+}
+
+/// The `args` section of a network configuration; other keys are other plugins'.
+#[derive(Deserialize, Debug, Clone, Default)]
+pub struct ConfArgs {
+    #[serde(default)]
+    pub cni: Option<CniConfArgs>,
+}
+
+/// `args.cni`, as CNI's conventions define it.
+#[derive(Deserialize, Debug, Clone, Default)]
+pub struct CniConfArgs {
+    /// The container's labels (`[{"key": ..., "value": ...}]`), which network policy selects on.
+    #[serde(default)]
+    pub labels: Vec<ConfLabel>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+pub struct ConfLabel {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+impl NetConf {
+    /// `args.cni.labels` as a map (a key given twice: the last wins).
+    pub fn labels(&self) -> std::collections::BTreeMap<String, String> {
+        let labels = self.args.iter().filter_map(|a| a.cni.as_ref()).flat_map(|c| &c.labels);
+        labels.map(|l| (l.key.clone(), l.value.clone())).collect()
+    }
 }
 
 /// The `ipam` section. An empty `type` means weave's own IPAM inside `weave-net`, as Weave.

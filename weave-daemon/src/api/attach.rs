@@ -38,7 +38,7 @@ fn removed(d: Detached) -> DetachResult {
 #[utoipa::path(post, path = "/api/v1/attach", tag = "attach", request_body = AttachRequest,
     responses(
         (status = 200, description = "The target as attached", body = AttachedTarget),
-        (status = 400, description = "Bad target or address, a file that is not a network namespace, or a named port's protocol that is not tcp, udp or sctp", body = ApiError),
+        (status = 400, description = "Bad target or address, a file that is not a network namespace, a named port's protocol that is not tcp, udp or sctp, or a label or namespace Kubernetes would refuse", body = ApiError),
         (status = 404, description = "No such target, or net: requested but IPAM is disabled", body = ApiError),
         (status = 409, description = "An address is in use, or the interface name is taken by something else", body = ApiError),
         (status = 422, description = "The target's namespace cannot be entered", body = ApiError),
@@ -50,6 +50,11 @@ async fn attach_(
     let mut spec = AttachSpec::new(&req.target, req.addrs);
     spec.dns = !req.without_dns;
     spec.multicast_route = !req.no_multicast_route;
+    if let Some(ns) = req.namespace.as_deref() {
+        weave_policy::validate::dns_label(ns)
+            .map_err(|why| ApiFailure::bad_request(format!("namespace {ns:?} {why}")))?;
+    }
+    crate::policy::handle::check_labels(&req.labels).map_err(ApiFailure::bad_request)?;
     spec.meta.namespace = req.namespace;
     spec.meta.labels = req.labels;
     for p in req.ports {

@@ -243,6 +243,17 @@ async fn attach_failures_map_to_their_statuses() {
     assert_eq!(code, StatusCode::NOT_FOUND, "{resp}");
     let e: weave_api::ApiError = serde_json::from_str(&resp).unwrap();
     assert_eq!(e.hint.as_deref(), Some(weave_api::client::DISABLED_HINT));
+    // Labels and namespaces policy could never select on are refused before anything happens.
+    for (body, says) in [
+        (r#"{"target":"netns:x","labels":{"app":"two words"}}"#, "label value \"two words\""),
+        (r#"{"target":"netns:x","labels":{"bad key!":"x"}}"#, "label key \"bad key!\""),
+        (r#"{"target":"netns:x","namespace":"Not_A_Name"}"#, "namespace \"Not_A_Name\""),
+    ] {
+        let (code, resp) = call(&t.daemon, testkit::json("/api/v1/attach", body)).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{body}: {resp}");
+        let e: weave_api::ApiError = serde_json::from_str(&resp).unwrap();
+        assert!(e.error.contains(says), "{body}: {e:?}");
+    }
     // Detaching a namespace that never existed and holds nothing.
     let (code, resp) =
         call(&t.daemon, testkit::json("/api/v1/detach", r#"{"target":"netns:surely-not-there"}"#)).await;

@@ -137,6 +137,38 @@ pub struct TargetMeta {
     pub ports: BTreeMap<String, (u16, String)>,
 }
 
+/// The Kubernetes label kubelet puts on a pod's containers naming the pod's namespace.
+const POD_NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
+/// At most this many of a container's labels reach policy (gossiped to every peer).
+const MAX_CONTAINER_LABELS: usize = 64;
+
+impl TargetMeta {
+    /// This meta, with a container's labels where the request gave none: those that are
+    /// valid Kubernetes labels (others, such as long descriptions, cannot be selected on and
+    /// are left out), and the pod's namespace from kubelet's label where none was given.
+    pub fn with_container_labels(&self, labels: &BTreeMap<String, String>) -> TargetMeta {
+        let mut m = self.clone();
+        if m.namespace.is_none() {
+            m.namespace = labels
+                .get(POD_NAMESPACE_LABEL)
+                .filter(|n| weave_policy::validate::dns_label(n).is_ok())
+                .cloned();
+        }
+        if m.labels.is_empty() {
+            m.labels = labels
+                .iter()
+                .filter(|(k, v)| {
+                    weave_policy::validate::label_key(k, "").is_ok()
+                        && weave_policy::validate::label_value(v, "").is_ok()
+                })
+                .take(MAX_CONTAINER_LABELS)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+        }
+        m
+    }
+}
+
 /// What a detach or hide removed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detached {
@@ -286,7 +318,9 @@ impl<P: Ports> AttachService<P> {
         Ok(out)
     }
 
-    fn announce(&self, e: TargetEvent) {
+    /// Tells the followers (policy, services) a target came or went. Also for targets others
+    /// plumbed: containers Docker put on the weave network through the plugin.
+    pub fn announce(&self, e: TargetEvent) {
         let _ = self.events.send(e);
     }
 }

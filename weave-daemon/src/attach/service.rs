@@ -64,7 +64,9 @@ impl<P: Ports> AttachService<P> {
         let specs = parse_specs_or_default(&spec.addrs)?;
         check_ifname(&spec.ifname)?;
         let loc = match &spec.at {
-            Some(at) => Located { id: target.id(), ns: at.clone(), hostname: None },
+            Some(at) => {
+                Located { id: target.id(), ns: at.clone(), hostname: None, labels: Default::default() }
+            }
             None => target.locate(self.containers()).await?,
         };
         let id = loc.id.clone();
@@ -100,7 +102,7 @@ impl<P: Ports> AttachService<P> {
                 self.announce(TargetEvent::Attached {
                     id: id.clone(),
                     addrs: attached.addrs.clone(),
-                    meta: spec.meta.clone(),
+                    meta: spec.meta.with_container_labels(&loc.labels),
                 });
                 Ok(attached)
             }

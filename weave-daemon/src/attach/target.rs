@@ -8,6 +8,7 @@
 
 use super::error::AttachError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -55,6 +56,8 @@ pub struct Located {
     pub ns: NsRef,
     /// NAME of `netns:NAME`; a container's hostname.
     pub hostname: Option<String>,
+    /// A container's labels (none for the other kinds).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A container found by a [`ContainerResolver`].
@@ -65,6 +68,8 @@ pub struct Container {
     /// A process in its network namespace.
     pub pid: u32,
     pub hostname: Option<String>,
+    /// Its labels, as the container runtime keeps them.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A boxed future, for the dyn-compatible resolver trait.
@@ -134,7 +139,7 @@ impl Target {
                 Target::Netns(n) => Some(n.clone()),
                 _ => None,
             };
-            return Ok(Located { id: self.id(), ns, hostname });
+            return Ok(Located { id: self.id(), ns, hostname, labels: BTreeMap::new() });
         }
         let name = self.id();
         let Some(resolver) = containers else {
@@ -146,7 +151,7 @@ impl Target {
             });
         };
         let c = resolver.resolve(&name).await?;
-        Ok(Located { id: c.id, ns: NsRef::Pid(c.pid), hostname: c.hostname })
+        Ok(Located { id: c.id, ns: NsRef::Pid(c.pid), hostname: c.hostname, labels: c.labels })
     }
 }
 
@@ -257,7 +262,12 @@ mod tests {
         let l = Target::parse("netns:web").unwrap().locate(None).await.unwrap();
         assert_eq!(
             l,
-            Located { id: "netns:web".into(), ns: NsRef::Named("web".into()), hostname: Some("web".into()) }
+            Located {
+                id: "netns:web".into(),
+                ns: NsRef::Named("web".into()),
+                hostname: Some("web".into()),
+                labels: BTreeMap::new()
+            }
         );
         assert_eq!(id_exists("netns:surely-not-there-x"), Some(false));
         assert_eq!(id_exists("pid:1"), Some(true));

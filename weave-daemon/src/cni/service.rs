@@ -101,6 +101,8 @@ impl CniService {
         if !req.netns.starts_with('/') {
             return Err(invalid(format!("netns {:?} is not a path", req.netns)));
         }
+        crate::policy::handle::check_labels(&req.labels)
+            .map_err(|e| invalid(format!("args.cni.labels: {e}")))?;
         if let Some(m) = req.mtu.filter(|m| !MTU_RANGE.contains(m)) {
             return Err(invalid(format!(
                 "mtu {m} is out of range: give {}..={}",
@@ -191,7 +193,11 @@ impl CniService {
             multicast_route: false,
             ifname: req.ifname.clone(),
             hostname: req.name.clone(),
-            meta: TargetMeta { namespace: req.pod_namespace.clone(), ..TargetMeta::default() },
+            meta: TargetMeta {
+                namespace: req.pod_namespace.clone(),
+                labels: req.labels.clone(),
+                ..TargetMeta::default()
+            },
             at: Some(NsRef::Path(PathBuf::from(&req.netns))),
             fresh: true,
             link: LinkOptions {

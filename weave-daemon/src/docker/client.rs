@@ -72,6 +72,8 @@ pub struct Container {
     pub entrypoint: Vec<String>,
     pub env: Vec<String>,
     pub network_mode: String,
+    /// Its labels (`docker run --label`), which network policy selects on.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Container {
@@ -95,6 +97,7 @@ impl Container {
             .collect();
         endpoints.sort_by(|a, b| a.network_name.cmp(&b.network_name));
         let running = state.running.unwrap_or(false);
+        let labels = config.labels.clone().unwrap_or_default().into_iter().collect();
         Container {
             id: c.id.unwrap_or_default(),
             name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
@@ -106,6 +109,7 @@ impl Container {
             entrypoint: config.entrypoint.unwrap_or_default(),
             env: config.env.unwrap_or_default(),
             network_mode,
+            labels,
         }
     }
 

@@ -282,7 +282,7 @@ impl ContainerResolver for Shared {
                 return Err(AttachError::ContainerNotRunning { id: c.id, name: c.name });
             }
             let hostname = self.container_fqdn(&c);
-            Ok(target::Container { id: c.id, pid: c.pid, hostname })
+            Ok(target::Container { id: c.id, pid: c.pid, hostname, labels: c.labels })
         })
     }
 }

@@ -8,6 +8,7 @@
 
 use super::client::{Container, ContainerEvent, DockerClient, DockerError};
 use super::Shared;
+use crate::attach::{TargetEvent, TargetMeta};
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -155,6 +156,12 @@ pub async fn started(shared: &Arc<Shared>, c: &Container) {
         }
         register_names(shared, c, e.aliases.as_slice(), ip).await;
     }
+    // Network policy selects it by its labels like any attached target.
+    shared.attach.announce(TargetEvent::Attached {
+        id: c.id.clone(),
+        addrs: endpoint_addrs(&ours),
+        meta: TargetMeta::default().with_container_labels(&c.labels),
+    });
     let (id, pid, endpoints) =
         (c.id.clone(), c.pid, ours.iter().map(|e| e.endpoint_id.clone()).collect::<Vec<_>>());
     let r = tokio::task::spawn_blocking(move || plumb(&id, pid, &endpoints)).await;
@@ -234,9 +241,27 @@ fn plumb(id: &str, pid: u32, endpoints: &[String]) -> Result<(), String> {
     .map_err(|e| e.to_string())?
 }
 
+/// The weave addresses of a container's endpoints.
+fn endpoint_addrs(endpoints: &[super::client::Endpoint]) -> Vec<ipnet::Ipv4Net> {
+    endpoints
+        .iter()
+        .filter_map(|e| Some(ipnet::Ipv4Net::new(e.ip?, e.prefix_len).unwrap_or(e.ip?.into())))
+        .collect()
+}
+
+/// Forgets a container we knew on the weave network, and tells policy it went.
+fn forget(shared: &Shared, id: &str) {
+    if let Some(c) = shared.known_container(id) {
+        shared
+            .attach
+            .announce(TargetEvent::Detached { id: c.id.clone(), removed: endpoint_addrs(&c.endpoints) });
+    }
+    shared.forget(id);
+}
+
 /// A container stopped: names go now, addresses after the grace period.
 async fn died(shared: &Shared, id: &str) {
-    shared.forget(id);
+    forget(shared, id);
     if let Some(dns) = &shared.dns {
         dns.forget_target(id).await;
     }
@@ -249,7 +274,7 @@ async fn died(shared: &Shared, id: &str) {
 
 /// A container was removed: everything goes now.
 async fn destroyed(shared: &Shared, id: &str) {
-    shared.forget(id);
+    forget(shared, id);
     if let Some(dns) = &shared.dns {
         dns.forget_target(id).await;
     }

@@ -58,6 +58,11 @@ impl Enforcer {
         self.applied = None;
     }
 
+    /// What the kernel holds, as far as we applied it.
+    pub fn applied(&self) -> Option<&KernelView> {
+        self.applied.as_ref()
+    }
+
     /// Whether the kernel should have our table now.
     pub fn active(&self) -> bool {
         self.applied.as_ref().is_some_and(|a| !a.policies.is_empty())

@@ -5,7 +5,7 @@
 
 use super::service::PolicyService;
 use std::any::Any;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use weave_mesh::{GossipData, GossipError, Gossiper, Outbox};
 use weave_policy::gossip::State;
 use weave_wire::PeerName;
@@ -107,14 +107,22 @@ impl Gossiper for PolicyGossiper {
     }
 }
 
-/// The thread that brings the kernel along after gossip; returns the handle that wakes it.
+/// How often the kernel worker reads the policy counters when it has nothing else to do.
+const COUNTERS_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The thread that brings the kernel along after gossip, and reads the counters between;
+/// returns the handle that wakes it.
 pub fn spawn_kernel_worker(service: PolicyService) -> std::io::Result<SyncSender<()>> {
     let (tx, rx) = sync_channel::<()>(1);
-    std::thread::Builder::new().name("policy-kernel".into()).spawn(move || {
-        while rx.recv().is_ok() {
-            if let Err(e) = service.sync_pending() {
-                tracing::warn!("{e}");
+    std::thread::Builder::new().name("policy-kernel".into()).spawn(move || loop {
+        match rx.recv_timeout(COUNTERS_EVERY) {
+            Ok(()) => {
+                if let Err(e) = service.sync_pending() {
+                    tracing::warn!("{e}");
+                }
             }
+            Err(RecvTimeoutError::Timeout) => service.refresh_counters(),
+            Err(RecvTimeoutError::Disconnected) => return,
         }
     })?;
     Ok(tx)

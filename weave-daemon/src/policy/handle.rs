@@ -5,9 +5,10 @@
 
 use super::gossip::PolicyData;
 use super::service::{PolicyService, ServiceError};
-use crate::attach::{TargetEvent, TargetMeta};
+use crate::attach::{AttachService, TargetEvent, TargetMeta};
 use crate::mesh::router::MeshHandle;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +48,11 @@ impl PolicyHandle {
     }
 
     /// `policy_drop` events from now on.
+    /// Policy on this host, for the report; `None` while no policy exists.
+    pub fn status(&self) -> Option<weave_api::PolicyStatus> {
+        self.service.status()
+    }
+
     pub fn events(&self) -> broadcast::Receiver<weave_api::Event> {
         self.events.subscribe()
     }
@@ -166,9 +172,41 @@ impl PolicyHandle {
         .await
     }
 
+    /// After missed target events: every target attached here now is (re)announced with its
+    /// addresses (a missed attach keeps the labels it had, or gets none), and namespace and
+    /// pid targets policy has here that are no longer attached go. Containers stay: Docker's
+    /// watcher reports their going, and listing them needs Docker.
+    async fn resync(&self, attach: &AttachService) {
+        let listed = match attach.list().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("network policy cannot relist the targets after missed changes: {e}");
+                return;
+            }
+        };
+        for a in &listed {
+            let addrs = a.addrs.iter().map(|n| n.addr()).collect();
+            if let Err(e) = self.attached(a.id.clone(), addrs, TargetMeta::default()).await {
+                tracing::warn!(target = %a.id, "network policy of a target: {e}");
+            }
+        }
+        let here: Vec<Target> = self.blocking(|s| s.local_targets()).await;
+        for t in here {
+            let gone = !listed.iter().any(|a| a.id == t.id) && !crate::docker::is_container_id(&t.id);
+            if gone {
+                if let Err(e) = self.detached(t.id.clone(), t.addrs.clone()).await {
+                    tracing::warn!(target = %t.id, "network policy of a target: {e}");
+                }
+            }
+        }
+        tracing::info!(targets = listed.len(), "network policy relisted the targets after missed changes");
+    }
+
     /// Follows the attach service's targets and persists their changes every second, until
-    /// `stop`; then persists what is left.
-    pub fn follow(self, mut targets: broadcast::Receiver<TargetEvent>, stop: CancellationToken) {
+    /// `stop`; then persists what is left. Missed changes (a burst the channel could not hold)
+    /// are made up by relisting the targets.
+    pub fn follow(self, attach: Arc<AttachService>, stop: CancellationToken) {
+        let mut targets = attach.subscribe();
         tokio::spawn(async move {
             let mut flush = tokio::time::interval(FLUSH_INTERVAL);
             loop {
@@ -190,7 +228,11 @@ impl PolicyHandle {
                         self.detached(id.clone(), removed).await.map_err(|e| (id, e))
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "network policy missed target changes");
+                        tracing::warn!(
+                            missed = n,
+                            "network policy missed target changes; relisting the targets"
+                        );
+                        self.resync(&attach).await;
                         Ok(())
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
@@ -202,6 +244,16 @@ impl PolicyHandle {
             self.blocking(|s| s.flush()).await;
         });
     }
+}
+
+/// Checks labels a target is given before it is attached: Kubernetes' rules for keys and
+/// values, so policy can select on every one. The error names the label.
+pub fn check_labels(labels: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    for (k, v) in labels {
+        weave_policy::validate::label_key(k, "").map_err(|e| e.reason)?;
+        weave_policy::validate::label_value(v, "").map_err(|e| e.reason)?;
+    }
+    Ok(())
 }
 
 /// The attach request's named ports, as policy sees them (protocols it does not know are left

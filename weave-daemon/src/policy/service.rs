@@ -44,6 +44,10 @@ struct Inner {
     /// Kernel work gossip left for [`PolicyService::sync_pending`].
     pending: Vec<weave_policy::ElemChange>,
     pending_full: bool,
+    /// The kernel's counters by policy, as last read ([`PolicyService::refresh_counters`]).
+    counters: Vec<weave_api::PolicyCounter>,
+    /// Drops recorded since start.
+    drops_logged: u64,
 }
 
 /// A cheap handle on the service.
@@ -88,9 +92,17 @@ impl PolicyService {
             dirty: false,
             pending: Vec::new(),
             pending_full: false,
+            counters: Vec::new(),
+            drops_logged: 0,
         };
         inner.rebuild_model();
         PolicyService(Arc::new(Mutex::new(inner)))
+    }
+
+    /// For a router on UDP `port` (`--port`, sleeve) and the one above it (fastdp): their
+    /// packets stay out of connection tracking. Call before the kernel worker starts.
+    pub fn set_overlay_port(&self, port: u16) {
+        self.lock().enforcer = Enforcer::with_overlay_port(port);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -172,6 +184,13 @@ impl PolicyService {
             return Some(a);
         }
         self.lock().model.target(what).and_then(|t| t.addrs.first().copied())
+    }
+
+    /// The targets of this host, as the model has them.
+    pub fn local_targets(&self) -> Vec<Target> {
+        let g = self.lock();
+        let here = g.model.local_host().to_string();
+        g.model.targets().filter(|t| t.host == here).cloned().collect()
     }
 
     /// A target, as the model has it (any host's).
@@ -318,6 +337,7 @@ impl PolicyService {
         let mut g = self.lock();
         let r = drops::record(&g.model, prefix, packet, now)?;
         g.drops.push(r.clone());
+        g.drops_logged += 1;
         Some(r)
     }
 
@@ -360,6 +380,61 @@ impl PolicyService {
 
     pub fn policy_count(&self) -> usize {
         self.lock().model.policies().count()
+    }
+
+    /// Reads the kernel's counters (blocking: runs `nft`) and keeps them by policy and rule for
+    /// [`PolicyService::status`]. The kernel worker calls it every few seconds.
+    pub fn refresh_counters(&self) {
+        if !self.lock().enforcer.active() {
+            self.lock().counters.clear();
+            return;
+        }
+        let read = match Enforcer::counters() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("reading the policy counters: {e}");
+                return;
+            }
+        };
+        let mut g = self.lock();
+        let Some(view) = g.enforcer.applied() else { return };
+        let by_name: std::collections::HashMap<&str, (u64, u64)> =
+            read.iter().map(|c| (c.name.as_str(), (c.packets, c.bytes))).collect();
+        let mut out = Vec::new();
+        for r in &view.rules {
+            if let Some(&(packets, bytes)) = by_name.get(r.counter.as_str()) {
+                let (policy, direction) = (r.policy.to_string(), r.dir.as_str().to_string());
+                out.push(weave_api::PolicyCounter { policy, direction, rule: Some(r.rule), packets, bytes });
+            }
+        }
+        for p in &view.policies {
+            let dirs =
+                [(p.ingress, weave_policy::Direction::Ingress), (p.egress, weave_policy::Direction::Egress)];
+            for (_, dir) in dirs.into_iter().filter(|(on, _)| *on) {
+                if let Some(&(packets, bytes)) = by_name.get(p.drop_counter(dir).as_str()) {
+                    let (policy, direction) = (p.id.to_string(), dir.as_str().to_string());
+                    out.push(weave_api::PolicyCounter { policy, direction, rule: None, packets, bytes });
+                }
+            }
+        }
+        g.counters = out;
+    }
+
+    /// Policy on this host, for the report and `weave status`; `None` while no policy exists.
+    pub fn status(&self) -> Option<weave_api::PolicyStatus> {
+        let g = self.lock();
+        let policies = g.model.policies().count();
+        if policies == 0 {
+            return None;
+        }
+        let here = g.model.local_host();
+        Some(weave_api::PolicyStatus {
+            policies,
+            targets: g.model.targets().count(),
+            local_targets: g.model.targets().filter(|t| t.host == here).count(),
+            drops_logged: g.drops_logged,
+            counters: g.counters.clone(),
+        })
     }
 }
 

@@ -48,6 +48,17 @@ pub fn bridge_addrs(bridge: &str) -> Result<Vec<Ipv4Net>, NetdevError> {
     }
 }
 
+/// Whether anything on the weave network answers ARP for `target`, asked from this host's
+/// weave address `from` on the bridge: whether the container behind an address on another host
+/// still exists. Three requests a second apart: a busy or briefly partitioned peer is not
+/// taken for gone at once.
+pub fn answers(bridge: &str, from: Ipv4Net, target: std::net::Ipv4Addr) -> Result<bool, NetdevError> {
+    let mut nl = Netlink::open()?;
+    let br = nl.link_by_name(bridge)?.ok_or_else(|| missing("the bridge", bridge))?;
+    let mac = br.mac.unwrap_or_default();
+    Ok(arp::probe(bridge, from.addr(), mac, target, 3, std::time::Duration::from_secs(1))?.is_some())
+}
+
 /// Rebuilds the host's table; switches forwarding on when something is to be forwarded.
 pub fn apply_host(rules: &[HostRule]) -> Result<(), NetdevError> {
     if !rules.is_empty() {

@@ -19,7 +19,8 @@
 //! add and finishes a removal, and puts every active service back (addresses, rules, names).
 //! A service whose target goes away stays, shown broken with the reason, and comes back with
 //! the target: the service follows the attach service's target events, and checks every
-//! [`RECHECK`] (namespaces deleted without a detach, a firewall reload that removed its table).
+//! [`RECHECK`] (namespaces deleted without a detach, a firewall reload that removed its table,
+//! and whether anything still answers ARP at an exported address on another host).
 //!
 //! * [`spec`]: requests checked; [`store`]: the records; [`rules`]: the nftables batches;
 //!   [`kernel`]: addresses and tables; [`error`].
@@ -412,6 +413,47 @@ impl Services {
         }
     }
 
+    /// Asks, for each export to an address (a container on any host), whether anything still
+    /// answers there: an answer, or why the export is broken.
+    async fn probe_addresses(&self) -> BTreeMap<String, Result<(), String>> {
+        let asks: Vec<(String, Ipv4Net, Ipv4Addr)> = {
+            let entries = self.entries.lock().await;
+            entries
+                .iter()
+                .filter(|(_, e)| e.record.phase == Phase::Active)
+                .filter_map(|(id, e)| match (&e.record.spec, e.record.weave) {
+                    (Spec::Export { target: TargetRef::Address(a), .. }, Some(w)) => {
+                        Some((id.clone(), w, *a))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut probes = tokio::task::JoinSet::new();
+        for (id, from, to) in asks {
+            let br = self.bridge.clone();
+            probes.spawn_blocking(move || {
+                let r = match kernel::answers(&br, from, to) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(format!(
+                        "nothing on the weave network answers at {to} (3 ARP requests from {} went \
+                         unanswered): the container is gone or its host is unreachable",
+                        from.addr()
+                    )),
+                    Err(e) => Err(format!("cannot tell whether anything answers at {to}: {e}")),
+                };
+                (id, r)
+            });
+        }
+        let mut out = BTreeMap::new();
+        while let Some(done) = probes.join_next().await {
+            if let Ok((id, r)) = done {
+                out.insert(id, r);
+            }
+        }
+        out
+    }
+
     /// Publishes the snapshot and the events of what changed since the last one.
     async fn publish(&self, entries: &BTreeMap<String, Entry>) {
         let now: Vec<Service> =
@@ -506,16 +548,24 @@ impl Services {
     /// whose target is back become active again, and the rules follow. With `check_tables`,
     /// also puts back tables and bound addresses something else removed.
     pub async fn reconcile(&self, check_tables: bool) {
+        // Probed without the lock: each probe may take seconds, and adds and removals go on.
+        let probed = if check_tables { self.probe_addresses().await } else { BTreeMap::new() };
         let mut entries = self.entries.lock().await;
         let ids: Vec<String> = entries
             .iter()
-            .filter(|(_, e)| e.record.phase == Phase::Active && e.record.spec.local_target().is_some())
+            .filter(|(id, e)| {
+                e.record.phase == Phase::Active
+                    && (e.record.spec.local_target().is_some() || probed.contains_key(*id))
+            })
             .map(|(id, _)| id.clone())
             .collect();
         let mut host_changed = false;
         for id in ids {
             let spec = entries[&id].record.spec.clone();
-            let at = self.resolve(&spec).await.map_err(|e| e.to_string());
+            let at = match probed.get(&id) {
+                Some(Err(why)) => Err(why.clone()),
+                _ => self.resolve(&spec).await.map_err(|e| e.to_string()),
+            };
             let e = entries.get_mut(&id).expect("listed");
             let changed = e.at != at;
             if changed {

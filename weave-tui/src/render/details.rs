@@ -6,7 +6,10 @@ use super::widgets::{self, field, wrapped, DIM, OK, WARN};
 use crate::app::App;
 use crate::rates::History;
 use crate::topology::NodeKind;
-use crate::views::{allocation_rows, dns_rows, event_rows, graph, nicknames, peer_rows, route_rows, Tab};
+use crate::views::{
+    allocation_rows, dns_rows, event_rows, graph, nicknames, peer_rows, policy_rows, route_rows,
+    service_rows, Tab,
+};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -106,7 +109,58 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 popup(f, area, "event", lines);
             }
         }
+        Tab::Services => {
+            let rows = service_rows(d, filter);
+            if let Some(s) = pick(rows.len()).map(|i| rows[i]) {
+                service(f, area, s);
+            }
+        }
+        Tab::Policy => {
+            let rows = policy_rows(d, filter);
+            if let Some(p) = pick(rows.len()).map(|i| rows[i]) {
+                policy(f, area, app, p);
+            }
+        }
     }
+}
+
+fn service(f: &mut Frame, area: Rect, s: &weave_api::Service) {
+    let inner = popup_width(area) as usize - 2;
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let mut lines = vec![
+        field("Service", W, s.id.clone()),
+        field("Kind", W, format!("{} {}", s.kind.as_str(), s.protocol.as_str())),
+        field("Target", W, format!("{}:{}", s.target, s.port)),
+        field("Sends to", W, opt(&s.target_address)),
+        field("Answers at", W, super::services::answers_at(s)),
+        field("Weave addr", W, opt(&s.weave_address)),
+        field("DNS name", W, opt(&s.fqdn)),
+        field("Created", W, s.created.clone()),
+    ];
+    let style = if s.state == weave_api::ServiceState::Active { OK } else { WARN };
+    lines.extend(wrapped("State", W, &super::services::state_text(s), style, inner));
+    popup(f, area, "service", lines);
+}
+
+/// A policy with the drops on this host it took part in, newest first.
+fn policy(f: &mut Frame, area: Rect, app: &App, p: &weave_api::PolicyInfo) {
+    let inner = popup_width(area) as usize - 2;
+    let data = app.shown().snapshot.as_ref().and_then(|s| s.policy.ready());
+    let drops: Vec<&weave_api::PolicyDrop> = data.map(|d| d.drops_by(&p.name).collect()).unwrap_or_default();
+    let selector =
+        if p.selector.is_empty() { "every target of its namespace".into() } else { p.selector.clone() };
+    let mut lines = vec![
+        field("Policy", W, p.name.clone()),
+        field("Selects", W, selector),
+        field("Isolates", W, format!("{} (rules per direction)", super::policy::isolates(p))),
+        field("Selected", W, format!("{} targets, cluster-wide", p.selected)),
+        field("Drops", W, format!("{} of the latest on this host", drops.len())),
+    ];
+    let room = area.height.saturating_sub(lines.len() as u16 + 4) as usize;
+    for d in drops.iter().take(room.min(10)) {
+        lines.push(Line::styled(widgets::clip(&format!("  {}", super::policy::drop_line(d)), inner), WARN));
+    }
+    popup(f, area, "policy", lines);
 }
 
 fn popup_width(area: Rect) -> u16 {

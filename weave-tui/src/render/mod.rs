@@ -10,7 +10,9 @@ mod ipam;
 mod map;
 mod overview;
 mod peers;
+mod policy;
 mod routes;
+mod services;
 mod widgets;
 
 use crate::app::{App, Link, StreamLink};
@@ -65,6 +67,8 @@ fn draw_view(f: &mut Frame, area: Rect, app: &App) {
         Tab::Ipam => ipam::draw(f, area, app),
         Tab::Dns => dns::draw(f, area, app),
         Tab::Events => events::draw(f, area, app),
+        Tab::Services => services::draw(f, area, app),
+        Tab::Policy => policy::draw(f, area, app),
     }
 }
 
@@ -90,8 +94,8 @@ fn draw_tabs(f: &mut Frame, area: Rect, current: Tab) {
     for t in Tab::ALL {
         let label = format!(" {} {} ", t.index() + 1, t.title());
         let style = if t == current { widgets::SELECTED.add_modifier(Modifier::BOLD) } else { Style::new() };
+        // No gap between labels: all eight fit in the smallest supported width (80).
         spans.push(Span::styled(label, style));
-        spans.push(Span::raw(" "));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }

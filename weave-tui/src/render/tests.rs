@@ -69,6 +69,23 @@ fn events() {
 }
 
 #[test]
+fn services() {
+    let mut app = on_tab(Tab::Services);
+    snap("services", &app);
+    // The broken one, opened: its whole reason.
+    press(&mut app, &[KeyCode::Down, KeyCode::Enter]);
+    snap("service_details", &app);
+}
+
+#[test]
+fn policy() {
+    let mut app = on_tab(Tab::Policy);
+    snap("policy", &app);
+    press(&mut app, &[KeyCode::Down, KeyCode::Enter]);
+    snap("policy_details", &app);
+}
+
+#[test]
 fn peer_details() {
     let mut app = on_tab(Tab::Peers);
     press(&mut app, &[KeyCode::Enter]);
@@ -107,10 +124,13 @@ fn ipam_and_dns_not_available() {
     let s = app.live.snapshot.as_mut().expect("polled");
     s.ipam = Avail::Missing;
     s.dns = Avail::Missing;
+    s.policy = Avail::Missing;
     app.ui.tab = Tab::Ipam;
     insta::assert_snapshot!("ipam_missing_80x24", screen(&app, 80, 24));
     app.ui.tab = Tab::Dns;
     insta::assert_snapshot!("dns_missing_80x24", screen(&app, 80, 24));
+    app.ui.tab = Tab::Policy;
+    insta::assert_snapshot!("policy_missing_80x24", screen(&app, 80, 24));
 }
 
 #[test]
