@@ -337,7 +337,24 @@ fn bad_requests_vanishing_clients_and_docker_going_away_leave_the_proxy_serving_
     let c = Cluster::new(1);
     let h = c.host(0);
     let mut d = Docker::start(h);
-    let w = launch(&d, h, &["--hostname-match", "^aws-(.*)-(.*)$", "--hostname-replacement", "my-$2-$1"]);
+    let w = launch(
+        &d,
+        h,
+        &[
+            "--hostname-match",
+            "^aws-(.*)-(.*)$",
+            "--hostname-replacement",
+            "my-$2-$1",
+            "-H",
+            PROXY,
+            "-H",
+            "tcp://127.0.0.1:12375",
+        ],
+    );
+    // A second listener, on TCP.
+    let out = d.exec(DOCKER_CLI, &["-H", "tcp://127.0.0.1:12375", "version", "-f", "{{.Server.Version}}"]);
+    assert!(out.ok() && !out.stdout.trim().is_empty(), "{out:?}");
+    assert_eq!(h.http("GET", "/proxyaddrs").1.trim(), format!("{PROXY}\ntcp://127.0.0.1:12375"));
     // The hostname rules (before the bad requests below).
     assert_eq!(via_ok(&d, &["run", "--rm", "--name", "aws-a-b", IMAGE, "hostname"]), "my-b-a");
     let curl = |args: &[&str]| {
@@ -432,4 +449,30 @@ fn bad_requests_vanishing_clients_and_docker_going_away_leave_the_proxy_serving_
             Err(out.stderr)
         }
     });
+}
+
+#[test]
+fn no_proxy_runs_no_proxy_and_weave_env_says_so_1() {
+    let c = Cluster::new(1);
+    let h = c.host(0);
+    let d = Docker::start(h);
+    let _w = d.start_daemon(h, &["--no-proxy"]);
+    h.wait_ready();
+    let env = d.weave(&["env"]);
+    assert!(!env.ok() && env.stderr.contains("the Docker API proxy is not running"), "{env:?}");
+    assert!(!d.weave(&["config"]).ok());
+    assert_eq!(h.http("GET", "/proxyaddrs").0, 404);
+    assert!(!h.weave(&["status"]).stdout.contains("Service: proxy"));
+    assert!(!d.exec("test", &["-e", "/var/run/weave/weave.sock"]).ok(), "no proxy socket");
+    // --restore needs no daemon.
+    let restore = d
+        .command(weave_e2e::binary("weave").to_str().unwrap())
+        .args(["env", "--restore"])
+        .env("ORIG_DOCKER_HOST", "unix:///x.sock")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&restore.stdout).trim(),
+        "export DOCKER_HOST=unix:///x.sock; unset ORIG_DOCKER_HOST"
+    );
 }
