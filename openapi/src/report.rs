@@ -26,6 +26,9 @@ pub struct Report {
     /// weave's own: the services of this host (`/api/v1/services`); absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<crate::services::Service>,
+    /// Weave's proxy block: absent when the Docker API proxy does not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyStatus>,
     /// Weave's plugin block: absent when the plugin does not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<PluginStatus>,
@@ -35,6 +38,16 @@ pub struct Report {
     /// weave's own: network policy on this host; absent while no policy exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<crate::policy::PolicyStatus>,
+}
+
+/// Weave's `Proxy` status: where the Docker API proxy listens.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct ProxyStatus {
+    /// `unix:///var/run/weave/weave.sock`, `tcp://0.0.0.0:12375`, ...
+    #[serde(default)]
+    pub addresses: Vec<String>,
 }
 
 /// Weave's `Plugin` status: the plugin's configuration and driver names.
@@ -80,6 +93,10 @@ pub struct DockerStatus {
     /// Why Docker is unreachable.
     #[serde(default)]
     pub error: String,
+    /// Where containers on Docker's bridge reach weaveDNS (Docker's bridge address, as
+    /// `weave dns-args` prints it); empty without weaveDNS or Docker's bridge.
+    #[serde(default)]
+    pub dns_server: String,
 }
 
 /// weave never phones home; the block is kept for compatibility and always says "disabled".

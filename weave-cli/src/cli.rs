@@ -181,6 +181,17 @@ pub enum Command {
     /// Ask weaveDNS for a name's addresses
     #[command(name = "dns-lookup")]
     DnsLookup { name: String },
+    /// Print the shell commands that point Docker clients at the proxy: eval $(weave env)
+    Env {
+        /// Print the commands that point them back where they were
+        #[arg(long)]
+        restore: bool,
+    },
+    /// Print the docker flag that points at the proxy: docker $(weave config) ...
+    Config,
+    /// Print the docker flags that make weaveDNS a container's resolver
+    #[command(name = "dns-args")]
+    DnsArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -146,6 +146,42 @@ pub struct Config {
     #[arg(long)]
     pub no_plugin: bool,
 
+    /// Do not run the Docker API proxy
+    #[arg(long)]
+    pub no_proxy: bool,
+
+    /// Where the Docker API proxy listens (repeatable): unix:///PATH or tcp://IP:PORT
+    #[arg(short = 'H', value_name = "ADDR", default_value = "unix:///var/run/weave/weave.sock", value_parser = parse_proxy_addr)]
+    pub proxy_addrs: Vec<String>,
+
+    /// Proxy: show the weave interface's MAC and address in `docker inspect`
+    #[arg(long)]
+    pub rewrite_inspect: bool,
+
+    /// Proxy: do not make weaveDNS the resolver of the containers it starts
+    #[arg(long)]
+    pub without_dns: bool,
+
+    /// Proxy: only containers with a WEAVE_CIDR join weave
+    #[arg(long)]
+    pub no_default_ipalloc: bool,
+
+    /// Proxy: take containers' hostnames from this label rather than their names
+    #[arg(long, value_name = "LABEL")]
+    pub hostname_from_label: Option<String>,
+
+    /// Proxy: regular expression matched against the container name (or label) for its hostname
+    #[arg(long, default_value = weave_proxy::rewrite::DEFAULT_HOSTNAME_MATCH, value_parser = parse_regex)]
+    pub hostname_match: String,
+
+    /// Proxy: the hostname made from --hostname-match's groups ($1, $2, ...)
+    #[arg(long, default_value = weave_proxy::rewrite::DEFAULT_HOSTNAME_REPLACEMENT)]
+    pub hostname_replacement: String,
+
+    /// Proxy: no multicast route in the containers it attaches
+    #[arg(long)]
+    pub no_multicast_route: bool,
+
     /// Socket of the plugin's `weave` driver (global scope)
     #[arg(long, default_value = "/run/docker/plugins/weave.sock")]
     pub plugin_socket: PathBuf,
@@ -374,6 +410,14 @@ fn parse_domain(s: &str) -> Result<String, String> {
         return Err("expected a DNS domain such as weave.local.".into());
     }
     Ok(format!("{}.", d.to_ascii_lowercase()))
+}
+
+fn parse_proxy_addr(s: &str) -> Result<String, String> {
+    weave_proxy::ListenAddr::parse(s).map(|a| a.to_string())
+}
+
+fn parse_regex(s: &str) -> Result<String, String> {
+    weave_proxy::rewrite::compile_pattern(s).map(|_| s.to_string())
 }
 
 fn parse_docker_api(s: &str) -> Result<String, String> {

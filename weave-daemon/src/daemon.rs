@@ -201,6 +201,10 @@ impl Daemon {
             ttl: c.dns_ttl,
             entries: self.dns().map(|d| d.status_entries()).unwrap_or_default(),
         });
+        let proxy = self
+            .docker()
+            .and_then(|d| d.proxy())
+            .map(|p| weave_api::ProxyStatus { addresses: p.addrs.clone() });
         let (plugin, docker) = match self.docker() {
             Some(d) => (
                 crate::docker::plugin_status(d, c.default_subnet().map(|n| n.to_string())),
@@ -215,6 +219,7 @@ impl Daemon {
             ipam,
             dns,
             services: self.services.list(),
+            proxy,
             plugin,
             docker,
             policy: self.policy.status(),

@@ -67,6 +67,13 @@ pub fn status(r: &Report) -> String {
         let live = dns.entries.iter().filter(|e| e.tombstone == 0).count();
         let _ = writeln!(s, "        Entries: {live}");
     }
+    if let Some(p) = &r.proxy {
+        s.push('\n');
+        s.push_str("        Service: proxy\n");
+        for a in &p.addresses {
+            let _ = writeln!(s, "        Address: {a}");
+        }
+    }
     if let Some(p) = &r.plugin {
         s.push('\n');
         if p.config.enable_v2 {

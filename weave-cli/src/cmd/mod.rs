@@ -5,6 +5,7 @@ mod cni;
 mod connect;
 mod demo;
 mod dns;
+mod env;
 mod ipam;
 mod launch;
 mod policy;
@@ -51,6 +52,9 @@ pub async fn run(cli: Cli) -> i32 {
         Command::DnsAdd { args } => dns::add(&client, &args).await,
         Command::DnsRemove { args } => dns::remove(&client, &args).await,
         Command::DnsLookup { name } => dns::lookup(&client, &name).await,
+        Command::Env { restore } => env::env(&client, restore).await,
+        Command::Config => env::config(&client).await,
+        Command::DnsArgs => env::dns_args(&client).await,
     };
     match result {
         Ok(()) => 0,

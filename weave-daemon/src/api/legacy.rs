@@ -19,6 +19,15 @@ pub fn routes() -> Router<AppState> {
         .route("/connect", post(connect))
         .route("/forget", post(forget))
         .route("/expose/{ip}/{prefixlen}", post(expose))
+        .route("/proxyaddrs", get(proxy_addrs))
+}
+
+/// Weave's `/proxyaddrs`: the proxy's addresses, one per line (404 when it does not run).
+async fn proxy_addrs(State(d): State<super::DockerApi>) -> Response {
+    match d.0.as_ref().and_then(|d| d.proxy()) {
+        Some(p) => plain(StatusCode::OK, &p.addrs.join("\n")),
+        None => plain(StatusCode::NOT_FOUND, "404 page not found"),
+    }
 }
 
 /// Weave's handlers answer 503 (with the body) until the router is ready.

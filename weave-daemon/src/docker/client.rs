@@ -68,6 +68,10 @@ pub struct Container {
     /// The pid of its first process (0 when not running).
     pub pid: u32,
     pub endpoints: Vec<Endpoint>,
+    /// `Config.Entrypoint` and `Config.Env` and `HostConfig.NetworkMode` (the proxy's).
+    pub entrypoint: Vec<String>,
+    pub env: Vec<String>,
+    pub network_mode: String,
     /// Its labels (`docker run --label`), which network policy selects on.
     pub labels: std::collections::BTreeMap<String, String>,
 }
@@ -75,6 +79,7 @@ pub struct Container {
 impl Container {
     fn from_inspect(c: ContainerInspectResponse) -> Container {
         let config = c.config.unwrap_or_default();
+        let network_mode = c.host_config.and_then(|h| h.network_mode).unwrap_or_default();
         let state = c.state.unwrap_or_default();
         let mut endpoints: Vec<Endpoint> = c
             .network_settings
@@ -101,6 +106,9 @@ impl Container {
             running,
             pid: if running { state.pid.unwrap_or(0).clamp(0, u32::MAX as i64) as u32 } else { 0 },
             endpoints,
+            entrypoint: config.entrypoint.unwrap_or_default(),
+            env: config.env.unwrap_or_default(),
+            network_mode,
             labels,
         }
     }
@@ -175,6 +183,15 @@ impl DockerClient {
             .await
             .map_err(|e| DockerError::from_bollard(e, &self.addr, id_or_name))?;
         Ok(Container::from_inspect(c))
+    }
+
+    /// Kills a container (SIGKILL); one that is gone or stopped already is no error.
+    pub async fn kill(&self, id: &str) -> Result<(), DockerError> {
+        match self.inner.kill_container(id, None).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
+            Err(e) => Err(DockerError::from_bollard(e, &self.addr, &format!("kill {id}"))),
+        }
     }
 
     /// Every running container.

@@ -15,6 +15,7 @@ pub mod client;
 pub mod driver;
 pub mod ipam_driver;
 pub mod plugin;
+pub mod proxy;
 pub mod watcher;
 
 #[cfg(test)]
@@ -50,6 +51,8 @@ pub struct DockerConfig {
     pub mesh_socket: PathBuf,
     /// weaveDNS runs (shown in the plugin's status).
     pub dns: bool,
+    /// The Docker API proxy (`None` with `--no-proxy`).
+    pub proxy: Option<proxy::ProxyConfig>,
 }
 
 impl DockerConfig {
@@ -60,6 +63,7 @@ impl DockerConfig {
             plugin_socket: c.plugin_socket.clone(),
             mesh_socket: c.plugin_mesh_socket.clone(),
             dns: !c.no_dns,
+            proxy: proxy::ProxyConfig::from_flags(c),
         }
     }
 
@@ -97,6 +101,8 @@ pub struct Shared {
     state: RwLock<State>,
     /// Running containers on a weave network, by id, as last seen.
     containers: RwLock<HashMap<String, Container>>,
+    /// The Docker API proxy, once it listens.
+    proxy: std::sync::OnceLock<proxy::ProxyState>,
 }
 
 impl Shared {
@@ -116,7 +122,17 @@ impl Shared {
             client: RwLock::new(None),
             state: RwLock::new(state),
             containers: RwLock::new(HashMap::new()),
+            proxy: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The Docker API proxy, when it runs.
+    pub fn proxy(&self) -> Option<&proxy::ProxyState> {
+        self.proxy.get()
+    }
+
+    fn set_proxy(&self, p: proxy::ProxyState) {
+        let _ = self.proxy.set(p);
     }
 
     /// Without Docker, IPAM or DNS; the attach service's database in `dir`, its bridge one
@@ -130,6 +146,7 @@ impl Shared {
             plugin_socket: PathBuf::from("weave.sock"),
             mesh_socket: PathBuf::from("weavemesh.sock"),
             dns: false,
+            proxy: None,
         };
         let store = crate::store::Store::open(&dir.join("weave.db")).expect("test database");
         let kernel = NetKernel { bridge: "weave-no-such".into(), mtu: 1376, data_dir: dir.to_path_buf() };
@@ -351,6 +368,9 @@ pub fn start(
         }
         tokio::spawn(remove_unjoined(shared.attach.clone(), stop.clone()));
     }
+    if let Some(cfg) = shared.config.proxy.clone() {
+        proxy::start(&shared, cfg, stop.clone()).map_err(|e| anyhow::anyhow!("the Docker API proxy: {e}"))?;
+    }
     tokio::spawn(supervise(shared.clone(), stop));
     Ok(shared)
 }
@@ -428,7 +448,14 @@ pub fn status(shared: &Shared) -> weave_api::DockerStatus {
         State::Connected { version } => ("connected", version, String::new()),
         State::Unreachable { error } => ("unreachable", String::new(), error),
     };
-    weave_api::DockerStatus { address: shared.config.addr.clone(), state: state.into(), version, error }
+    let dns_server = proxy::dns_server(shared).map(|ip| ip.to_string()).unwrap_or_default();
+    weave_api::DockerStatus {
+        address: shared.config.addr.clone(),
+        state: state.into(),
+        version,
+        error,
+        dns_server,
+    }
 }
 
 /// Weave's `Plugin` block of the report (absent when the plugin does not run).

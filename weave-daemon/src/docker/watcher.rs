@@ -119,6 +119,11 @@ pub async fn started(shared: &Arc<Shared>, c: &Container) {
     if let Some(ipam) = &shared.ipam {
         let _ = ipam.container_started(&c.id).await;
     }
+    if let Some(cidrs) = shared.proxy().and_then(|p| p.proxied(c)) {
+        // Off the event loop: weavewait holds the container until this is done.
+        let (shared, id) = (shared.clone(), c.id.clone());
+        tokio::spawn(async move { super::proxy::attach(&shared, &id, cidrs).await });
+    }
     let mut ours = Vec::new();
     for e in &c.endpoints {
         if shared.is_ours(&e.network_id).await {
