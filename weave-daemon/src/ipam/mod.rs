@@ -666,9 +666,11 @@ impl Ipam {
         by_nick.or_else(|| name_or_nick.parse::<PeerName>().ok().filter(|p| known(*p)))
     }
 
-    /// Whether `peer` is in the topology.
+    /// Whether `peer` is in the topology: the mesh's own view now, or the core's copy (which
+    /// follows the mesh's events a moment later), so a peer that just joined is not taken for dead.
     pub fn is_reachable(&self, peer: PeerName) -> bool {
-        self.lock().known.contains(&peer)
+        self.mesh.get().is_some_and(|m| m.snapshot().peer_names().any(|p| p == peer))
+            || self.lock().known.contains(&peer)
     }
 
     /// Weave's IPAM status block.
