@@ -11,7 +11,7 @@
 #   BASELINE=/path/to/old/weave-daemon   run the same with that binary too and print ratios
 #   DEADLINE=120   seconds to wait for a full mesh;  SETTLE=10  IDLE=30  seconds before and of
 #   the idle window;  DAEMON_FLAGS="..."  extra flags for every daemon;  NO_BUILD=1  use
-#   target/release as it is.
+#   target/release as it is;  KEEP_LOGS=DIR  keep the last run's daemon logs there.
 # Needs root and curl. The machine should be quiet: every daemon shares its cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,9 +36,27 @@ cleanup() {
   PIDS=()
   for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   NSS=()
+  # A netns goes away in the background; its veths' underlay ends must be gone before the next run.
+  for l in $(ip -n $UL -o link show type veth 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+    ip -n $UL link del "$l" 2>/dev/null || true
+  done
+  if [ -n "${KEEP_LOGS:-}" ] && [ -d "/tmp/$P" ]; then rm -rf "$KEEP_LOGS"; cp -r "/tmp/$P" "$KEEP_LOGS"; fi
   rm -rf "/tmp/$P"
 }
-trap 'cleanup; ip netns del $UL 2>/dev/null || true' EXIT
+# The kernel's ARP table is one for all namespaces, capped at gc_thresh3 (1024 by default):
+# N hosts on one underlay need N*(N-1) entries, and past the cap a dial's SYN fails with ENOBUFS
+# and waits out TCP's retries. Separate machines each have a table of their own, so raise the
+# cap for the run and put it back after.
+declare -A NEIGH=()
+for k in 1 2 3; do
+  NEIGH[$k]=$(sysctl -n net.ipv4.neigh.default.gc_thresh$k)
+done
+restore_neigh() {
+  for k in 1 2 3; do sysctl -qw "net.ipv4.neigh.default.gc_thresh$k=${NEIGH[$k]}" || true; done
+}
+sysctl -qw net.ipv4.neigh.default.gc_thresh3=131072 net.ipv4.neigh.default.gc_thresh2=65536 \
+  net.ipv4.neigh.default.gc_thresh1=32768
+trap 'cleanup; ip netns del $UL 2>/dev/null || true; restore_neigh' EXIT
 
 addr() { echo "10.98.0.$(($1 + 1))"; }
 
