@@ -405,10 +405,11 @@ fn bad_requests_vanishing_clients_and_docker_going_away_leave_the_proxy_serving_
     assert!(out.stdout.ends_with("\n413") && out.stdout.contains("larger than"), "{out:?}");
 
     // Clients that go away mid-request: a hijacked attach, a follow of events.
-    for _ in 0..5 {
+    for i in 0..5 {
+        let name = format!("vanishing-{i}");
         let mut run = d
             .command(DOCKER_CLI)
-            .args(["-H", PROXY, "run", "-i", "--rm", IMAGE, "cat"])
+            .args(["-H", PROXY, "run", "-i", "--rm", "--name", &name, IMAGE, "cat"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -417,7 +418,15 @@ fn bad_requests_vanishing_clients_and_docker_going_away_leave_the_proxy_serving_
         run.stdin.as_mut().unwrap().write_all(b"partial").unwrap();
         let mut events =
             d.command(DOCKER_CLI).args(["-H", PROXY, "events"]).stdout(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        // Gone mid-stream: once the container runs, its client is on the hijacked connection.
+        wait_for(&format!("{name} to run"), SETTLE, || {
+            let ps = via_ok(&d, &["ps", "-q", "-f", &format!("name=^{name}$")]);
+            if ps.trim().is_empty() {
+                Err("not running yet".to_string())
+            } else {
+                Ok(())
+            }
+        });
         let _ = run.kill();
         let _ = events.kill();
         let _ = run.wait();
