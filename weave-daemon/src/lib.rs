@@ -19,7 +19,7 @@ pub mod peer_filter;
 pub mod peers_file;
 pub mod policy;
 pub mod services;
-pub mod store;
+pub use weave_store as store;
 pub mod timefmt;
 
 /// The daemon's version, shown by `weave version` and in Weave's report.

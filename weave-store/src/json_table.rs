@@ -2,7 +2,7 @@
 //! the CNI attachments and the services share. A row that does not decode is damage, reported
 //! with its key, never dropped silently.
 
-use super::{Store, StoreError};
+use crate::{Store, StoreError};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;

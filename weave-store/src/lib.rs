@@ -1,9 +1,11 @@
-//! The embedded database under `--data-dir`: one redb file holding what must survive a restart
-//! (the IPAM ring and owned addresses, connection targets, this peer's name).
+//! weave-store: the embedded database under `--data-dir`: one redb file holding what must
+//! survive a restart (the IPAM ring and owned addresses, connection targets, this peer's name).
 //!
 //! A file that cannot be read is refused with a message saying what to do; it is never
 //! silently replaced. Subsystems own their tables; this module owns the file and the `meta`
 //! table.
+
+#![forbid(unsafe_code)]
 
 pub mod json_table;
 
