@@ -29,6 +29,7 @@ fn t0() -> Instant {
     Instant::now()
 }
 
+#[allow(clippy::large_enum_variant)] // a test harness: a few of these, moved rarely
 enum Fwd {
     Fastdp(fastdp::Control),
     Sleeve(sleeve::Control),

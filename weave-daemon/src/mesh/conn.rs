@@ -48,7 +48,10 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 const WRITER_QUEUE: usize = 256;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a connection reads its RTT from the kernel.
-const RTT_EVERY: Duration = Duration::from_secs(1);
+const RTT_EVERY: Duration = Duration::from_secs(5);
+/// Per-connection buffers: the reader's, and the most the writer keeps between messages.
+const READ_BUFFER: usize = 8 * 1024;
+const WRITE_BUFFER_KEPT: usize = 16 * 1024;
 /// Longest a flush waits for the peer to acknowledge what was written.
 const FLUSH_LIMIT: Duration = Duration::from_secs(2);
 
@@ -408,7 +411,9 @@ async fn run_connection(
     let (read, write) = stream.into_split();
     let events = conns.events.clone();
     let reader = async {
-        let mut read = BufReader::with_capacity(64 * 1024, read);
+        // Small: most messages are heartbeats and small gossip, and a large body is read
+        // straight into its own buffer; one of these per connection adds up in a big mesh.
+        let mut read = BufReader::with_capacity(READ_BUFFER, read);
         loop {
             let body = match tokio::time::timeout(READ_TIMEOUT, opener.read(&mut read)).await {
                 Ok(Ok(b)) => b,
@@ -458,8 +463,12 @@ async fn write_loop(
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + TCP_HEARTBEAT, TCP_HEARTBEAT);
     let mut rtt_tick = tokio::time::interval_at(tokio::time::Instant::now() + RTT_EVERY, RTT_EVERY);
     rtt_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut buf = Vec::new();
     loop {
+        // A large message (a big mesh's topology) is not worth keeping room for.
+        if buf.capacity() > WRITE_BUFFER_KEPT {
+            buf = Vec::new();
+        }
         buf.clear();
         let gossip = tokio::select! {
             _ = rtt_tick.tick() => {

@@ -34,7 +34,10 @@ pub const HEARTBEAT_ACK: u8 = 0;
 pub const CRYPTO_INIT_SA_REMOTE: u8 = 1;
 /// How often the device's place on the bridge is checked against what it should be (someone
 /// may have changed it behind our back).
-pub const RECHECK: Duration = Duration::from_secs(5);
+pub const RECHECK: Duration = Duration::from_secs(30);
+/// Between weave peers, heartbeats are acknowledged at most once per this many intervals
+/// (the peer gives up after `MISSED` without one).
+pub const ACK_EVERY: u32 = 2;
 /// How long a path that came back must stay healthy before it carries traffic again.
 pub const HOLD_MIN: Duration = Duration::from_secs(2);
 pub const HOLD_MAX: Duration = Duration::from_secs(16);
@@ -96,7 +99,8 @@ pub struct Control {
     next_heartbeat: Option<Instant>,
     last_rx: Instant,
     last_ack: Option<Instant>,
-    acked_first: bool,
+    /// When we last acknowledged one of the peer's heartbeats.
+    last_ack_sent: Option<Instant>,
     established: bool,
     healthy: bool,
     /// Since when a path reported unhealthy has been healthy again.
@@ -136,7 +140,7 @@ impl Control {
             next_heartbeat: None,
             last_rx: now,
             last_ack: None,
-            acked_first: false,
+            last_ack_sent: None,
             established: false,
             healthy: true,
             recovering: None,
@@ -291,9 +295,16 @@ impl Control {
             return;
         }
         self.last_rx = now;
-        // Weave acknowledges the first heartbeat only; a weave peer wants every one.
-        if !self.acked_first || self.p.peer_interval.is_some() {
-            self.acked_first = true;
+        // Weave acknowledges the first heartbeat only. A weave peer wants acknowledgements
+        // within its timeout (MISSED intervals): one every ACK_EVERY intervals keeps well inside
+        // it, and each costs a message through both meshes, unlike the heartbeat itself.
+        let due = match (self.last_ack_sent, self.p.peer_interval) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(sent), Some(_)) => now.saturating_duration_since(sent) >= self.slow * ACK_EVERY,
+        };
+        if due {
+            self.last_ack_sent = Some(now);
             self.actions.push(Action::Up(Up::SendControl { tag: HEARTBEAT_ACK, payload: Vec::new() }));
         }
         self.evaluate(now);

@@ -17,6 +17,12 @@ pub const OUR_INTERVAL: Duration = Duration::from_secs(1);
 /// make fastdp unhealthy: 5 s with ours, well within the promised 15 s.
 pub const MISSED: u32 = 5;
 
+/// The length of a heartbeat on a path with overlay MTU `mtu`: a receive buffer one byte
+/// longer holds every heartbeat and shows a longer frame as one.
+pub fn len(mtu: u32) -> usize {
+    ETH_HLEN + mtu as usize
+}
+
 /// The heartbeat for connection `uid` on a path with overlay MTU `mtu`.
 pub fn frame(uid: u64, mtu: u32, buf: &mut Vec<u8>) {
     buf.clear();

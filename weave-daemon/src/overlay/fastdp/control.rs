@@ -54,7 +54,9 @@ pub async fn run(fd: Arc<Fastdp>, p: FwdParams, mut ctl: mpsc::Receiver<Ctl>, up
         encrypted_unavailable: fd.encrypted_unavailable.clone(),
     };
     let mut core = Control::start(Instant::now(), params);
-    let mut sh = Shell { fd, p, up, spec: None, sock: None, buf: Vec::new(), rbuf: vec![0; 65536] };
+    let mut sh = Shell { fd, p, up, spec: None, sock: None, buf: Vec::new(), rbuf: Vec::new() };
+    // Sized for a heartbeat, not a jumbo frame: there is one per peer.
+    sh.rbuf = vec![0; heartbeat::len(sh.fd.mtu) + 1];
     let failed = loop {
         if let Err(e) = sh.perform(&mut core).await {
             break Some(e);

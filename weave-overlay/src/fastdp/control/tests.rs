@@ -332,3 +332,31 @@ fn the_recheck_puts_back_a_device_moved_or_removed_behind_our_back() {
     assert_eq!(d.opened.len(), 2, "remade");
     assert!(d.exists && d.on_bridge);
 }
+
+#[test]
+fn a_weave_peers_heartbeats_are_acknowledged_often_enough_but_not_each_one() {
+    let mut d = Dev::new(true);
+    d.confirm();
+    let acks =
+        |d: &Dev| d.ups.iter().filter(|u| matches!(u, Up::SendControl { tag: HEARTBEAT_ACK, .. })).count();
+    let (mut last, mut seen, mut max_gap) = (None::<Instant>, 0, Duration::ZERO);
+    for _ in 0..30 {
+        d.advance(S);
+        d.heartbeat();
+        d.ack();
+        if acks(&d) > seen {
+            seen = acks(&d);
+            if let Some(l) = last {
+                max_gap = max_gap.max(d.now - l);
+            }
+            last = Some(d.now);
+        }
+    }
+    assert!((10..=16).contains(&seen), "{seen} acknowledgements of 30 heartbeats");
+    let timeout = OUR_INTERVAL * MISSED;
+    assert!(
+        max_gap >= 2 * S && max_gap + 2 * S <= timeout,
+        "largest gap {max_gap:?}, the peer's timeout {timeout:?}"
+    );
+    assert!(d.health().is_empty(), "{:?}", d.health());
+}
