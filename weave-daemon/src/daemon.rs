@@ -303,7 +303,8 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     ensure_bridge(&mut nl, identity.name)?;
 
     crate::firewall::install(BRIDGE).map_err(|e| anyhow::anyhow!("install forwarding rules: {e}"))?;
-    tokio::spawn(crate::firewall::keep(BRIDGE, config.data_dir.clone()));
+    let ruleset_changes = crate::firewall::ruleset_changes();
+    tokio::spawn(crate::firewall::keep(BRIDGE, config.data_dir.clone(), ruleset_changes.clone()));
     if let Err(e) = crate::attach::nat::sync(&mut nl, BRIDGE, &config.data_dir) {
         tracing::warn!("NAT rules of exposed addresses: {e}");
     }
@@ -360,7 +361,13 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     }
     if config.restrict_udp_to_peers {
         let peers = crate::peer_filter::install(&mesh, config.port).map_err(anyhow::Error::msg)?;
-        tokio::spawn(crate::peer_filter::follow(mesh.clone(), config.port, peers, shutdown.clone()));
+        tokio::spawn(crate::peer_filter::follow(
+            mesh.clone(),
+            config.port,
+            peers,
+            ruleset_changes,
+            shutdown.clone(),
+        ));
     }
     let (dns, sockets) = dns.unzip();
     let daemon = Daemon::new(Parts {

@@ -10,9 +10,13 @@
 //! (Weave Net's accepts for exposed subnets and for replies: a host routes into the bridge only
 //! towards subnets `weave expose` gave it). A check every 10 s puts them back if a firewall
 //! reload removed them; `weave reset` removes them.
+//! The check runs when the kernel says the ruleset changed (see [`ruleset_changes`]), and every
+//! few minutes besides; where the kernel will not say, every 10 s.
 
 use std::time::Duration;
+use tokio::sync::watch;
 use weave_netdev::nft;
+use weave_netdev::nft_events::RulesetEvents;
 
 const TABLE: &str = "weave";
 /// The comments marking the rules we add to a foreign chain, and the direction each accepts.
@@ -20,6 +24,10 @@ const RULES: [(&str, &str); 2] = [("weave-in", "iifname"), ("weave-out", "oifnam
 /// What earlier versions marked their one rule with (removed when found).
 const OLD_MARK: &str = "weave";
 const RECHECK: Duration = Duration::from_secs(10);
+/// With change events: the check after a change waits this long for the rest of a burst (a
+/// reload is many changes), and runs this often regardless.
+const SETTLE: Duration = Duration::from_secs(1);
+const SAFETY_NET: Duration = Duration::from_secs(300);
 
 /// Our own table: the rules Weave installs, with the bridge's name filled in, in a chain that no
 /// hook runs. Hooked, in a chain whose policy accepts, they would change no verdict yet cost every
@@ -104,11 +112,78 @@ pub fn remove() -> Result<(), String> {
     delete_marked(&[RULES[0].0, RULES[1].0, OLD_MARK])
 }
 
+/// A counter that goes up when this namespace's nftables ruleset changes; `None` when the
+/// kernel will not say (keepers of rules then check every [`RECHECK`]). Call in the daemon's
+/// namespace.
+pub fn ruleset_changes() -> Option<watch::Receiver<u64>> {
+    let mut events = match RulesetEvents::subscribe() {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::info!("{e}: checking weave's nftables rules every {}s instead", RECHECK.as_secs());
+            return None;
+        }
+    };
+    let (tx, rx) = watch::channel(0u64);
+    let spawned = std::thread::Builder::new().name("nft-events".into()).spawn(move || {
+        while events.wait().is_ok() && !tx.is_closed() {
+            tx.send_modify(|n| *n += 1);
+        }
+    });
+    spawned.ok().map(|_| rx)
+}
+
+/// When rules are next worth checking: [`SETTLE`] after a change, else a while after the last
+/// check. Waiting is cancel-safe (a caller may select on it in a loop).
+pub struct Recheck {
+    changes: Option<watch::Receiver<u64>>,
+    due: tokio::time::Instant,
+}
+
+impl Recheck {
+    pub fn new(changes: Option<watch::Receiver<u64>>) -> Recheck {
+        let mut r = Recheck { changes, due: tokio::time::Instant::now() };
+        r.due += r.interval();
+        r
+    }
+
+    fn interval(&self) -> Duration {
+        if self.changes.is_some() {
+            SAFETY_NET
+        } else {
+            RECHECK
+        }
+    }
+
+    /// Resolves when a check is due.
+    pub async fn wait(&mut self) {
+        loop {
+            let due = self.due;
+            let changed = async {
+                match self.changes.as_mut() {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(due) => break,
+                ok = changed => {
+                    if !ok {
+                        self.changes = None;
+                    }
+                    self.due = self.due.min(tokio::time::Instant::now() + SETTLE);
+                }
+            }
+        }
+        self.due = tokio::time::Instant::now() + self.interval();
+    }
+}
+
 /// Keeps the rules in place: re-installs when a firewall reload removed them, with the NAT
 /// rules of exposed addresses (kept under `data_dir`).
-pub async fn keep(bridge: &'static str, data_dir: std::path::PathBuf) {
+pub async fn keep(bridge: &'static str, data_dir: std::path::PathBuf, changes: Option<watch::Receiver<u64>>) {
+    let mut recheck = Recheck::new(changes);
     loop {
-        tokio::time::sleep(RECHECK).await;
+        recheck.wait().await;
         let present = tokio::task::spawn_blocking(move || -> Result<bool, String> {
             let table = nft::chain("inet", TABLE, "forward").map_err(|e| e.to_string())?.is_some();
             ensure_foreign_accept(bridge)?;

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use weave_netdev::nft;
 
@@ -18,8 +17,6 @@ use crate::mesh::router::MeshHandle;
 use crate::mesh::MeshSnapshot;
 
 pub const TABLE: &str = "weave-peers";
-/// How often the table is checked for (a firewall reload may flush it).
-const RECHECK: Duration = Duration::from_secs(10);
 
 /// The whole table for the overlay ports `port` and `port + 1` and these peers.
 fn script(port: u16, peers: &BTreeSet<IpAddr>) -> String {
@@ -81,9 +78,15 @@ pub fn remove() {
 
 /// Follows the mesh until `stop`: the sets change with the connections; the table is put back
 /// when something removed it. Removes it at the end.
-pub async fn follow(mesh: MeshHandle, port: u16, mut peers: BTreeSet<IpAddr>, stop: CancellationToken) {
+pub async fn follow(
+    mesh: MeshHandle,
+    port: u16,
+    mut peers: BTreeSet<IpAddr>,
+    changes: Option<tokio::sync::watch::Receiver<u64>>,
+    stop: CancellationToken,
+) {
     let mut snapshots = mesh.watch();
-    let mut recheck = tokio::time::interval(RECHECK);
+    let mut recheck = crate::firewall::Recheck::new(changes);
     loop {
         let reinstall = tokio::select! {
             _ = stop.cancelled() => break,
@@ -98,7 +101,7 @@ pub async fn follow(mesh: MeshHandle, port: u16, mut peers: BTreeSet<IpAddr>, st
                 peers = now;
                 false
             }
-            _ = recheck.tick() => true,
+            _ = recheck.wait() => true,
         };
         let (list, script) = match reinstall {
             false => (peers.clone(), elements(&peers)),

@@ -23,6 +23,7 @@ mod netlink;
 mod netns;
 pub mod nflog;
 pub mod nft;
+pub mod nft_events;
 mod packet;
 pub mod pktinfo;
 #[cfg(feature = "tokio")]
