@@ -303,6 +303,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     ensure_bridge(&mut nl, identity.name)?;
 
     crate::firewall::install(BRIDGE).map_err(|e| anyhow::anyhow!("install forwarding rules: {e}"))?;
+    tokio::spawn(release_free_memory());
     let ruleset_changes = crate::firewall::ruleset_changes();
     tokio::spawn(crate::firewall::keep(BRIDGE, config.data_dir.clone(), ruleset_changes.clone()));
     if let Err(e) = crate::attach::nat::sync(&mut nl, BRIDGE, &config.data_dir) {
@@ -655,4 +656,14 @@ pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
         }
     }
     (removed, failures)
+}
+
+/// Hands what the allocator freed back to the kernel now and then: a mesh forming (or a burst
+/// of attaches) frees far more than the daemon keeps, and glibc would hold on to it.
+async fn release_free_memory() {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+    loop {
+        tokio::time::sleep(EVERY).await;
+        let _ = tokio::task::spawn_blocking(weave_netdev::memory::release_free).await;
+    }
 }

@@ -19,6 +19,7 @@ pub mod arp;
 mod bridge;
 mod fdb;
 mod link;
+pub mod memory;
 mod netlink;
 mod netns;
 pub mod nflog;

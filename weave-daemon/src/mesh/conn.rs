@@ -443,6 +443,10 @@ async fn decode(decoder: &Arc<Decoder>, body: Vec<u8>) -> Inbound {
     if body.len() <= INLINE_DECODE_MAX {
         return decoder.decode(&body);
     }
+    // Two at a time: while a big mesh forms, every connection brings a large topology at once,
+    // and decoding them all together made the daemon's memory peak (and stay there).
+    static LARGE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _permit = LARGE.acquire().await;
     let d = decoder.clone();
     match tokio::task::spawn_blocking(move || d.decode(&body)).await {
         Ok(msg) => msg,
