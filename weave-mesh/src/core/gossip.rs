@@ -103,8 +103,10 @@ impl Mesh {
     }
 
     /// Plain gossip to a random subset of neighbours (excluding the one it came from).
+    /// Relays use the routes as last calculated (at most `ROUTES_DELAY` old, as Weave's, which
+    /// recalculates them in the background): recalculating for every relayed message made a
+    /// forming mesh's cost grow with the cube of its size.
     pub(super) fn relay(&mut self, except: PeerName, channel: &str, data: Pending) {
-        self.ensure_routes();
         let hops = self.routes.random_neighbours(except, &mut self.rng);
         for hop in hops {
             if let Some(&id) = self.by_remote.get(&hop) {
@@ -117,7 +119,6 @@ impl Mesh {
 
     /// A broadcast from `src` along its broadcast tree (over all connections).
     pub(super) fn relay_broadcast(&mut self, src: PeerName, channel: &str, data: Pending) {
-        self.ensure_routes();
         let routes = self.routes.clone();
         for &hop in routes.broadcast_all_hops(&src) {
             if let Some(&id) = self.by_remote.get(&hop) {
