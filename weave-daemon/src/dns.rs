@@ -26,7 +26,11 @@ pub fn config_from_flags(c: &crate::config::Config) -> DnsConfig {
 }
 
 impl Mesh for MeshHandle {
-    fn gossip_broadcast<'a>(&'a self, channel: &'a str, data: Box<dyn GossipData>) -> mesh::Sending<'a> {
+    fn gossip_broadcast<'a>(
+        &'a self,
+        channel: &'a str,
+        data: Box<dyn GossipData>,
+    ) -> weave_dns_service::mesh::Sending<'a> {
         Box::pin(MeshHandle::gossip_broadcast(self, channel, data))
     }
 }

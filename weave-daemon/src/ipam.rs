@@ -79,7 +79,11 @@ impl Mesh for MeshHandle {
         MeshHandle::events(self)
     }
 
-    fn gossip_broadcast<'a>(&'a self, channel: &'a str, data: Box<dyn GossipData>) -> mesh::Sending<'a, ()> {
+    fn gossip_broadcast<'a>(
+        &'a self,
+        channel: &'a str,
+        data: Box<dyn GossipData>,
+    ) -> weave_ipam_service::mesh::Sending<'a, ()> {
         Box::pin(MeshHandle::gossip_broadcast(self, channel, data))
     }
 
@@ -88,7 +92,7 @@ impl Mesh for MeshHandle {
         channel: &'a str,
         dst: PeerName,
         payload: Vec<u8>,
-    ) -> mesh::Sending<'a, Result<(), String>> {
+    ) -> weave_ipam_service::mesh::Sending<'a, Result<(), String>> {
         Box::pin(MeshHandle::gossip_unicast(self, channel, dst, payload))
     }
 }
