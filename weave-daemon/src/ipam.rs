@@ -4,12 +4,12 @@
 
 pub use weave_ipam_service::*;
 
-use crate::config::{Config, IpallocInit};
+use crate::config::Config;
 use crate::mesh::router::MeshHandle;
 use crate::mesh::GossipData;
 use tokio::sync::broadcast;
 use weave_ipam::allocator::PreClaim;
-use weave_ipam::{InitMode, PeerName};
+use weave_ipam::PeerName;
 use weave_mesh::MeshEvent;
 
 /// IPAM's configuration from the daemon's flags (`None`: IPAM is disabled); `peers` are the
@@ -24,14 +24,7 @@ pub fn config_from_flags(
     let range = config.ipalloc_range.0?;
     let universe = to_cidr(range);
     let default_subnet = config.ipalloc_default_subnet.map(to_cidr).unwrap_or(universe);
-    let init = match &config.ipalloc_init {
-        // weave-kube's consensus=<number of peers>: the file lists every node, us too.
-        None if config.peers_file.is_some() => InitMode::Consensus { quorum: (peers.max(1) as u32) / 2 + 1 },
-        None | Some(IpallocInit::Consensus(None)) => InitMode::Consensus { quorum: quorum(peers) },
-        Some(IpallocInit::Consensus(Some(n))) => InitMode::Consensus { quorum: n / 2 + 1 },
-        Some(IpallocInit::Seed(seeds)) => InitMode::Seed(seeds.clone()),
-        Some(IpallocInit::Observer) => InitMode::Observer,
-    };
+    let init = IpallocInit::mode(config.ipalloc_init.as_ref(), peers, config.peers_file.is_some());
     Some(IpamConfig {
         name,
         uid,
@@ -101,6 +94,7 @@ impl Mesh for MeshHandle {
 mod tests {
     use super::*;
     use clap::Parser;
+    use weave_ipam::InitMode;
 
     fn init(args: &[&str], peers: usize) -> InitMode {
         let mut all = vec!["weave-daemon"];

@@ -91,6 +91,32 @@ pub struct IpamConfig {
     pub pre_claims: Vec<PreClaim>,
 }
 
+/// `--ipalloc-init`: how the ring is formed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IpallocInit {
+    /// Form the ring by Paxos; `None` derives the quorum from the peers given, as Weave.
+    Consensus(Option<u32>),
+    /// Form the ring immediately from exactly these peers.
+    Seed(Vec<PeerName>),
+    /// Never vote; wait for others to form the ring.
+    Observer,
+}
+
+impl IpallocInit {
+    /// The allocator's init mode for `init` (`None`: the flag is not given); `peers` are the
+    /// peers given at launch, from a file listing every node when `peers_file`.
+    pub fn mode(init: Option<&IpallocInit>, peers: usize, peers_file: bool) -> InitMode {
+        match init {
+            // weave-kube's consensus=<number of peers>: the file lists every node, us too.
+            None if peers_file => InitMode::Consensus { quorum: (peers.max(1) as u32) / 2 + 1 },
+            None | Some(IpallocInit::Consensus(None)) => InitMode::Consensus { quorum: quorum(peers) },
+            Some(IpallocInit::Consensus(Some(n))) => InitMode::Consensus { quorum: n / 2 + 1 },
+            Some(IpallocInit::Seed(seeds)) => InitMode::Seed(seeds.clone()),
+            Some(IpallocInit::Observer) => InitMode::Observer,
+        }
+    }
+}
+
 /// Weave's guess of the quorum from the number of peers given (which may or may not include
 /// ourselves, so it assumes not).
 pub fn quorum(peers: usize) -> u32 {
