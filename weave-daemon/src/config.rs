@@ -316,15 +316,8 @@ pub fn password_warning(password: &[u8]) -> Option<String> {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OptionalCidr(pub Option<Ipv4Net>);
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum IpallocInit {
-    /// Form the ring by Paxos; `None` derives the quorum from the peers given, as Weave.
-    Consensus(Option<u32>),
-    /// Form the ring immediately from exactly these peers.
-    Seed(Vec<PeerName>),
-    /// Never vote; wait for others to form the ring.
-    Observer,
-}
+/// `--ipalloc-init`: IPAM owns what it means.
+pub use weave_ipam_service::IpallocInit;
 
 fn parse_peer_name(s: &str) -> Result<PeerName, String> {
     let name: PeerName = s.parse().map_err(|e: weave_wire::PeerNameError| e.to_string())?;

@@ -6,7 +6,7 @@ use crate::attach::ports::{DnsNames, IpamBook};
 use crate::attach::AttachService;
 use crate::config::Config;
 use crate::identity::{self, Identity};
-use crate::ipam::{Ipam, IpamConfig};
+use crate::ipam::Ipam;
 use crate::mesh::router::{self, MeshHandle, RouterConfig};
 use crate::mesh::Channel;
 use crate::mesh::MeshConfig;
@@ -314,20 +314,25 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
     let peers = initial_peers(&config, &store)?;
     let launched_with = peers.clone();
     let shutdown = CancellationToken::new();
-    let ipam =
-        match IpamConfig::from_flags(&config, identity.name, identity.uid, &identity.nickname, peers.len()) {
-            Some(mut cfg) => {
-                let kernel = NetKernel { bridge: BRIDGE.into(), mtu, data_dir: config.data_dir.clone() };
-                cfg.pre_claims = crate::ipam::find_pre_claims(&kernel);
-                Some(Ipam::new(cfg, store.clone(), persisted_ipam, shutdown.clone())?)
-            }
-            None => None,
-        };
+    let ipam = match crate::ipam::config_from_flags(
+        &config,
+        identity.name,
+        identity.uid,
+        &identity.nickname,
+        peers.len(),
+    ) {
+        Some(mut cfg) => {
+            let kernel = NetKernel { bridge: BRIDGE.into(), mtu, data_dir: config.data_dir.clone() };
+            cfg.pre_claims = crate::ipam::find_pre_claims(&kernel);
+            Some(Ipam::new(cfg, store.clone(), persisted_ipam, shutdown.clone())?)
+        }
+        None => None,
+    };
     let mut channels: Vec<Channel> = ipam.iter().map(|i| i.gossiper()).collect();
     let dns = match config.no_dns {
         true => None,
         false => {
-            let dns = crate::dns::Dns::new(crate::dns::DnsConfig::from_flags(&config), identity.name);
+            let dns = crate::dns::Dns::new(crate::dns::config_from_flags(&config), identity.name);
             let sockets = dns.bind().with_context(|| {
                 format!(
                     "Unable to start dns server: listen on --dns-listen-address {}",
@@ -383,7 +388,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         shutdown,
     });
     if let (Some(dns), Some(sockets)) = (daemon.dns(), sockets) {
-        dns.start(daemon.mesh.clone(), sockets, daemon.shutdown.clone());
+        dns.start(daemon.mesh.clone(), sockets, daemon.shutdown.clone(), crate::attach::target::id_exists);
     }
     start_policy(&daemon).await;
     // Operations a kill -9 cut short are finished or undone before anything new is served.

@@ -201,7 +201,8 @@ async fn check_(
     let attached = attach.list().await.map_err(|e| {
         ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, format!("listing attached targets: {e}"))
     })?;
-    Ok(Json(check::check(&ipam, &attached)))
+    let carried: Vec<_> = attached.iter().map(|a| (a.id.as_str(), a.addrs.as_slice())).collect();
+    Ok(Json(check::check(&ipam, &carried, crate::attach::target::id_exists)))
 }
 
 /// In-process tests of the IPAM endpoints: a one-peer daemon seeded with itself, so the ring

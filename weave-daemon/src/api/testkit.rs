@@ -5,9 +5,9 @@
 use super::router;
 use crate::config::Config;
 use crate::daemon::{Daemon, Parts};
-use crate::dns::{Dns, DnsConfig};
+use crate::dns::Dns;
 use crate::identity::Identity;
-use crate::ipam::{Ipam, IpamConfig};
+use crate::ipam::Ipam;
 use crate::store::Store;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -56,7 +56,7 @@ pub async fn daemon_as(tag: &str, (name, nick): (&str, &str), args: &[&str], wit
     let store = Store::open(&config.db_path()).unwrap();
     let identity = Identity::new(config.name.unwrap(), nick.into());
     let stop = tokio_util::sync::CancellationToken::new();
-    let ipam = IpamConfig::from_flags(&config, identity.name, identity.uid, nick, 0)
+    let ipam = crate::ipam::config_from_flags(&config, identity.name, identity.uid, nick, 0)
         .filter(|_| with == With::Ipam)
         .map(|cfg| {
             let persisted = crate::ipam::load(&store).unwrap();
@@ -78,7 +78,7 @@ pub async fn daemon_as(tag: &str, (name, nick): (&str, &str), args: &[&str], wit
     if let Some(i) = &ipam {
         i.start(mesh.clone());
     }
-    let dns = (with == With::Dns).then(|| Dns::new(DnsConfig::from_flags(&config), identity.name));
+    let dns = (with == With::Dns).then(|| Dns::new(crate::dns::config_from_flags(&config), identity.name));
     let policy = crate::policy::service::PolicyService::new(&identity.name.to_string(), None);
     let daemon =
         Daemon::new(Parts { config, identity, store, mesh, sleeve: None, ipam, dns, policy, shutdown: stop });

@@ -6,13 +6,13 @@
 //! state before [`save`] returns. A value that cannot be decoded makes [`load`] fail with
 //! [`StoreError::Damaged`]: the file is refused, never overwritten.
 
-use crate::store::{Store, StoreError};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
 use weave_ipam::persist::{
     owned_from_gob, owned_to_gob, ring_from_gob, ring_to_gob, OwnedData, PersistDelta, PersistedState,
 };
 use weave_ipam::PeerName;
+use weave_store::{Store, StoreError};
 
 const IPAM: TableDefinition<&str, &[u8]> = TableDefinition::new("ipam");
 const OWNED: TableDefinition<&str, &[u8]> = TableDefinition::new("ipam_owned");

@@ -3,12 +3,12 @@
 //! sending to the mesh through the [`Outbox`].
 
 use super::{now, Ipam};
-use crate::mesh::{GossipData, GossipError, Gossiper, Outbox};
 use std::any::Any;
 use std::sync::Arc;
 use weave_ipam::allocator::GossipError as GossipErrorKind;
 use weave_ipam::messages::{GossipState, MessageError, Unicast};
 use weave_ipam::PeerName;
+use weave_mesh::{GossipData, GossipError, Gossiper, Outbox};
 
 /// Our full IPAM state, encoded when it is sent (as Weave's gossip data), so queued copies
 /// merge into one message carrying the latest state.

@@ -4,16 +4,21 @@
 //! carry them (`weave detach`, which releases them in IPAM even when the target is gone).
 
 use super::{to_cidr, Ipam};
-use crate::attach::target::id_exists;
-use crate::attach::Attached;
+use ipnet::Ipv4Net;
 use std::collections::BTreeMap;
 use weave_api::{IpamCheck, OrphanAllocation, UnreachableSpace};
 
 /// How long a refused gossip message counts as a current problem.
 const RECENT_SECS: u64 = 300;
 
-/// Builds the report from IPAM's state and the targets attached now (`attach::list`).
-pub fn check(ipam: &Ipam, attached: &[Attached]) -> IpamCheck {
+/// Builds the report from IPAM's state and the targets attached now (`attach::list`: each
+/// target's id and the addresses on its weave interface). `id_exists` says whether the target
+/// an id names still exists (`None` for ids of other kinds: containers, `weave:expose`).
+pub fn check(
+    ipam: &Ipam,
+    attached: &[(&str, &[Ipv4Net])],
+    id_exists: impl Fn(&str) -> Option<bool>,
+) -> IpamCheck {
     let status = ipam.status();
     let us = ipam.our_name().to_string();
     let mut unreachable: BTreeMap<String, UnreachableSpace> = BTreeMap::new();
@@ -43,8 +48,8 @@ pub fn check(ipam: &Ipam, attached: &[Attached]) -> IpamCheck {
         }
         let carried: Vec<_> = attached
             .iter()
-            .find(|a| a.id == ident)
-            .map(|a| a.addrs.iter().map(|n| to_cidr(*n)).collect())
+            .find(|(id, _)| *id == ident)
+            .map(|(_, addrs)| addrs.iter().map(|n| to_cidr(*n)).collect())
             .unwrap_or_default();
         let missing: Vec<String> =
             data.cidrs.iter().filter(|c| !carried.contains(c)).map(|c| c.to_string()).collect();

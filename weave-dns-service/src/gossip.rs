@@ -3,11 +3,11 @@
 //! [`Outbox`]).
 
 use super::{now, Dns};
-use crate::mesh::{GossipData, GossipError, Gossiper, Outbox};
 use std::any::Any;
 use std::collections::HashSet;
 use std::sync::Arc;
 use weave_dns::GossipReply;
+use weave_mesh::{GossipData, GossipError, Gossiper, Outbox};
 use weave_wire::PeerName;
 
 /// Entries to send; queued copies merge (newest version of each entry wins).
@@ -118,7 +118,7 @@ impl Gossiper for DnsGossiper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::DnsConfig;
+    use crate::DnsConfig;
     use std::net::Ipv4Addr;
 
     fn dns(peer: u64) -> Arc<Dns> {

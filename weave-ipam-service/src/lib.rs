@@ -6,21 +6,22 @@
 //! * [`store`]: IPAM's tables in the database.
 //! * [`gossip`]: the gossip channel callbacks.
 //! * [`check`]: `weave ipam check`.
+//! * [`mesh`]: what IPAM needs of the mesh (the daemon implements it).
 //!
 //! Requests from the API run on a blocking thread (a persist is an fsync), then send what the
-//! allocator asked for through the [`MeshHandle`]; requests that must wait (for consensus or
+//! allocator asked for through the [`Mesh`]; requests that must wait (for consensus or
 //! for space) wait on a oneshot answered when the allocator completes them.
+
+#![forbid(unsafe_code)]
 
 pub mod check;
 mod core;
 mod gossip;
+pub mod mesh;
 pub mod store;
 
 use self::core::{Answer, Batch, Core, Persister, Sends};
-use crate::config::{Config, IpallocInit};
-use crate::mesh::router::MeshHandle;
-use crate::mesh::{Channel, MeshEvent};
-use crate::store::{Store, StoreError};
+pub use self::mesh::Mesh;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -31,6 +32,8 @@ use weave_ipam::allocator::{Config as AllocConfig, PreClaim};
 use weave_ipam::messages::CHANNEL;
 use weave_ipam::persist::{OwnedData, PersistedState};
 use weave_ipam::{Address, Allocator, Cidr, InitMode, OpError, Outcome, PeerName, Range, RequestId};
+use weave_mesh::{Channel, MeshEvent};
+use weave_store::{Store, StoreError};
 
 /// How often the allocator's clock is driven (it acts on its own 5 s interval).
 const TICK: Duration = Duration::from_secs(1);
@@ -88,38 +91,29 @@ pub struct IpamConfig {
     pub pre_claims: Vec<PreClaim>,
 }
 
-impl IpamConfig {
-    /// From the daemon's flags; `peers` are the peers given at launch (the default quorum
-    /// is derived from them as Weave: (peers + 1) / 2 + 1).
-    pub fn from_flags(
-        config: &Config,
-        name: PeerName,
-        uid: u64,
-        nickname: &str,
-        peers: usize,
-    ) -> Option<Self> {
-        let range = config.ipalloc_range.0?;
-        let universe = to_cidr(range);
-        let default_subnet = config.ipalloc_default_subnet.map(to_cidr).unwrap_or(universe);
-        let init = match &config.ipalloc_init {
+/// `--ipalloc-init`: how the ring is formed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IpallocInit {
+    /// Form the ring by Paxos; `None` derives the quorum from the peers given, as Weave.
+    Consensus(Option<u32>),
+    /// Form the ring immediately from exactly these peers.
+    Seed(Vec<PeerName>),
+    /// Never vote; wait for others to form the ring.
+    Observer,
+}
+
+impl IpallocInit {
+    /// The allocator's init mode for `init` (`None`: the flag is not given); `peers` are the
+    /// peers given at launch, from a file listing every node when `peers_file`.
+    pub fn mode(init: Option<&IpallocInit>, peers: usize, peers_file: bool) -> InitMode {
+        match init {
             // weave-kube's consensus=<number of peers>: the file lists every node, us too.
-            None if config.peers_file.is_some() => {
-                InitMode::Consensus { quorum: (peers.max(1) as u32) / 2 + 1 }
-            }
+            None if peers_file => InitMode::Consensus { quorum: (peers.max(1) as u32) / 2 + 1 },
             None | Some(IpallocInit::Consensus(None)) => InitMode::Consensus { quorum: quorum(peers) },
             Some(IpallocInit::Consensus(Some(n))) => InitMode::Consensus { quorum: n / 2 + 1 },
             Some(IpallocInit::Seed(seeds)) => InitMode::Seed(seeds.clone()),
             Some(IpallocInit::Observer) => InitMode::Observer,
-        };
-        Some(IpamConfig {
-            name,
-            uid,
-            nickname: nickname.to_string(),
-            universe,
-            default_subnet,
-            init,
-            pre_claims: vec![],
-        })
+        }
     }
 }
 
@@ -160,39 +154,12 @@ pub fn parse_subnet(s: &str) -> Result<Cidr, String> {
     Ok(c)
 }
 
-/// Addresses already in use at start, to be claimed: the bridge's (`weave:expose`) and those
-/// of attached targets (by target id).
-pub fn find_pre_claims(kernel: &impl crate::attach::kernel::Kernel) -> Vec<PreClaim> {
-    let mut out = Vec::new();
-    match kernel.bridge() {
-        Ok(e) => out.extend(e.addrs.iter().map(|a| PreClaim {
-            ident: "weave:expose".into(),
-            is_container: false,
-            cidr: to_cidr(*a),
-        })),
-        Err(e) => tracing::warn!("reading the bridge's addresses: {e}"),
-    }
-    match kernel.list(&Default::default()) {
-        Ok(list) => {
-            for t in list {
-                out.extend(t.addrs.iter().map(|a| PreClaim {
-                    ident: t.id.clone(),
-                    is_container: true,
-                    cidr: to_cidr(*a),
-                }))
-            }
-        }
-        Err(e) => tracing::warn!("listing attached targets: {e}"),
-    }
-    out
-}
-
 /// IPAM of this daemon.
 pub struct Ipam {
     core: Mutex<Core>,
     persister: Persister,
     events: broadcast::Sender<Event>,
-    mesh: OnceLock<MeshHandle>,
+    mesh: OnceLock<Arc<dyn Mesh>>,
     our_name: PeerName,
     universe: Cidr,
     default_subnet: Cidr,
@@ -292,7 +259,8 @@ impl Ipam {
     }
 
     /// Connects IPAM to the running mesh: sending, the retry tick, and which peers exist.
-    pub fn start(self: &Arc<Self>, mesh: MeshHandle) {
+    pub fn start(self: &Arc<Self>, mesh: impl Mesh) {
+        let mesh: Arc<dyn Mesh> = Arc::new(mesh);
         let _ = self.mesh.set(mesh.clone());
         let me = self.clone();
         let m = mesh.clone();
@@ -304,7 +272,7 @@ impl Ipam {
                     _ = me.stop.cancelled() => break,
                     _ = tick.tick() => {}
                 }
-                let known = known_from(&m, me.our_name);
+                let known = known_from(&*m, me.our_name);
                 let _ = me
                     .run(move |core, now| {
                         core.set_known(known);
@@ -330,7 +298,7 @@ impl Ipam {
                     }),
                     Ok(_) => continue,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let known = known_from(&mesh, me.our_name);
+                        let known = known_from(&*mesh, me.our_name);
                         Box::new(move |k| *k = known)
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
@@ -669,8 +637,7 @@ impl Ipam {
     /// Whether `peer` is in the topology: the mesh's own view now, or the core's copy (which
     /// follows the mesh's events a moment later), so a peer that just joined is not taken for dead.
     pub fn is_reachable(&self, peer: PeerName) -> bool {
-        self.mesh.get().is_some_and(|m| m.snapshot().peer_names().any(|p| p == peer))
-            || self.lock().known.contains(&peer)
+        self.mesh.get().is_some_and(|m| m.peer_names().contains(&peer)) || self.lock().known.contains(&peer)
     }
 
     /// Weave's IPAM status block.
@@ -726,8 +693,8 @@ impl Drop for CancelOnDrop {
 }
 
 /// The peers in the mesh's topology, except ourselves.
-fn known_from(mesh: &MeshHandle, us: PeerName) -> BTreeSet<PeerName> {
-    mesh.snapshot().peer_names().filter(|p| *p != us).collect()
+fn known_from(mesh: &dyn Mesh, us: PeerName) -> BTreeSet<PeerName> {
+    mesh.peer_names().into_iter().filter(|p| *p != us).collect()
 }
 
 fn to_api(s: weave_ipam::allocator::Status) -> IpamStatus {
@@ -770,14 +737,6 @@ pub fn load(store: &Store) -> Result<Option<PersistedState>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    fn init(args: &[&str], peers: usize) -> InitMode {
-        let mut all = vec!["weave-daemon"];
-        all.extend_from_slice(args);
-        let c = Config::try_parse_from(all).unwrap();
-        IpamConfig::from_flags(&c, PeerName(1), 1, "n", peers).unwrap().init
-    }
 
     #[test]
     fn subnets_are_checked_as_weave() {
@@ -786,33 +745,5 @@ mod tests {
         assert!(parse_subnet("10.32.0.1/24").unwrap_err().contains("bits after network prefix"));
         assert!(parse_subnet("10.32.0.0/31").unwrap_err().contains("smaller than minimum size 4"));
         assert!(check_ident("").is_err() && check_ident(&"x".repeat(MAX_IDENT_LEN + 1)).is_err());
-    }
-
-    #[test]
-    fn the_quorum_follows_weave() {
-        // Without N: (peers given + 1) / 2 + 1, as Weave's determineQuorum.
-        assert_eq!([0, 1, 2, 3, 4].map(quorum), [1, 2, 2, 3, 3]);
-        assert_eq!(init(&[], 2), InitMode::Consensus { quorum: 2 });
-        assert_eq!(init(&["--ipalloc-init", "consensus"], 4), InitMode::Consensus { quorum: 3 });
-        // consensus=N: N / 2 + 1.
-        assert_eq!(init(&["--ipalloc-init", "consensus=3"], 0), InitMode::Consensus { quorum: 2 });
-        // A peers file lists every node, this one too (weave-kube's consensus=<#peers>).
-        assert_eq!(init(&["--peers-file", "/p"], 3), InitMode::Consensus { quorum: 2 });
-        assert_eq!(init(&["--peers-file", "/p"], 0), InitMode::Consensus { quorum: 1 });
-        assert_eq!(init(&["--ipalloc-init", "consensus=4"], 0), InitMode::Consensus { quorum: 3 });
-        assert_eq!(init(&["--ipalloc-init", "observer"], 5), InitMode::Observer);
-        assert_eq!(
-            init(&["--ipalloc-init", "seed=::1,::2"], 5),
-            InitMode::Seed(vec![PeerName(1), PeerName(2)])
-        );
-        let off = Config::try_parse_from(["weave-daemon", "--ipalloc-range", ""]).unwrap();
-        assert!(IpamConfig::from_flags(&off, PeerName(1), 1, "n", 0).is_none());
-        let sub =
-            Config::try_parse_from(["weave-daemon", "--ipalloc-default-subnet", "10.32.1.0/24"]).unwrap();
-        let cfg = IpamConfig::from_flags(&sub, PeerName(1), 1, "n", 0).unwrap();
-        assert_eq!(
-            (cfg.universe.to_string(), cfg.default_subnet.to_string()),
-            ("10.32.0.0/12".into(), "10.32.1.0/24".into())
-        );
     }
 }

@@ -11,7 +11,6 @@
 //! their batch while still holding the lock, so nothing reads their state early.
 
 use super::store;
-use crate::store::{Store, StoreError};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -19,6 +18,7 @@ use tokio::sync::{broadcast, oneshot};
 use weave_api::{Event, IpamGossipError};
 use weave_ipam::persist::{PersistDelta, PersistedState};
 use weave_ipam::{Allocator, OpError, Outcome, Output, PeerName, RequestId};
+use weave_store::{Store, StoreError};
 
 /// How many refused gossip messages status remembers.
 const MAX_ERRORS: usize = 16;

@@ -1,16 +1,20 @@
 //! weaveDNS in the daemon: the replicated entries (pure core in `weave-dns`) behind a lock, the
 //! gossip channel `nameserver`, the DNS server on `--dns-listen-address` and the upstream list
-//! from `--resolv-conf`.
+//! from `--resolv-conf`. The daemon reaches it through [`Dns`]'s methods and gives it a
+//! [`Mesh`] to gossip through.
+
+#![forbid(unsafe_code)]
 
 mod clients;
 mod forward;
 pub mod gossip;
+pub mod mesh;
 pub mod persist;
 pub mod resolv;
 mod server;
 
-use crate::mesh::router::MeshHandle;
 use arc_swap::ArcSwap;
+pub use mesh::{Mesh, TargetExists};
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,7 +60,7 @@ pub struct Dns {
     responder: Responder,
     upstream: ArcSwap<Vec<SocketAddr>>,
     events: broadcast::Sender<Event>,
-    mesh: OnceLock<MeshHandle>,
+    mesh: OnceLock<Arc<dyn Mesh>>,
     /// Group commit of our names, see [`Dns::save`].
     saves: Saves,
     /// Who is answered: see [`clients`].
@@ -177,9 +181,16 @@ impl Dns {
         Sockets::bind(self.config.listen)
     }
 
-    /// Serves DNS on `sockets`, gossips through `mesh`, purges tombstones and follows
-    /// resolv.conf, until `stop`.
-    pub fn start(self: &Arc<Self>, mesh: MeshHandle, sockets: Sockets, stop: CancellationToken) {
+    /// Serves DNS on `sockets`, gossips through `mesh`, purges tombstones, removes the names of
+    /// targets that `exists` says are gone and follows resolv.conf, until `stop`.
+    pub fn start(
+        self: &Arc<Self>,
+        mesh: impl Mesh,
+        sockets: Sockets,
+        stop: CancellationToken,
+        exists: TargetExists,
+    ) {
+        let mesh: Arc<dyn Mesh> = Arc::new(mesh);
         let _ = self.mesh.set(mesh.clone());
         // Names kept from before a restart: announce them.
         let restored: Vec<Entry> = {
@@ -211,7 +222,7 @@ impl Dns {
                     _ = purge.tick() => me.write().purge_tombstones(now()),
                     _ = recheck.tick() => me.reload_upstream(&mut watch),
                     _ = deaths.tick() => {
-                        me.reap_dead_targets().await;
+                        me.reap_dead_targets(exists).await;
                         me.refresh_clients().await;
                     }
                 }
@@ -278,7 +289,7 @@ impl Dns {
         &self.responder
     }
 
-    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Nameserver> {
+    pub fn read(&self) -> RwLockReadGuard<'_, Nameserver> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -354,7 +365,7 @@ impl Dns {
 
     /// Removes our names of targets (`netns:NAME`, `pid:PID`, namespace paths) that no longer
     /// exist, as Weave's `ContainerDied`.
-    async fn reap_dead_targets(self: &Arc<Self>) {
+    async fn reap_dead_targets(self: &Arc<Self>, exists: TargetExists) {
         let ids: HashSet<String> = {
             let ns = self.read();
             let us = ns.our_name();
@@ -365,7 +376,7 @@ impl Dns {
                 .collect()
         };
         for id in ids {
-            let dead = crate::attach::target::id_exists(&id) == Some(false);
+            let dead = exists(&id) == Some(false);
             if dead {
                 tracing::info!(target = %id, "target gone: removing its DNS names");
                 let data = self.change(|ns| ns.container_died(&id, now()));
@@ -471,27 +482,6 @@ impl Dns {
     pub(crate) fn answer(&self, request: &[u8], transport: weave_dns::Transport) -> weave_dns::Action {
         let ns = self.read();
         self.responder.answer(request, transport, ns.entries(), &mut rand::rng())
-    }
-}
-
-impl DnsConfig {
-    pub fn from_flags(c: &crate::config::Config) -> DnsConfig {
-        DnsConfig {
-            domain: c.dns_domain.clone(),
-            ttl: c.dns_ttl,
-            listen: c.dns_listen_address,
-            resolv_conf: c.resolv_conf.clone(),
-            state_file: Some(persist::path(&c.data_dir)),
-            allow_from: c.ipalloc_range.0.iter().chain(&c.dns_allow_from).map(|n| (*n).into()).collect(),
-            bridges: std::iter::once(crate::BRIDGE)
-                .chain(
-                    if c.docker_api.is_empty() { &[][..] } else { &crate::docker::BRIDGES[..] }
-                        .iter()
-                        .copied(),
-                )
-                .map(str::to_string)
-                .collect(),
-        }
     }
 }
 
