@@ -84,7 +84,7 @@ impl Daemon {
             kernel,
             StoreJournal(p.store.clone()),
         );
-        let cni = crate::cni::CniService::new(
+        let cni = crate::cni::service(
             attach.clone(),
             p.store.clone(),
             p.ipam.clone(),
