@@ -384,7 +384,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         tracing::info!(?replayed, "interrupted attach operations replayed");
     }
     let docker = crate::docker::start(
-        crate::docker::DockerConfig::from_flags(&daemon.config),
+        crate::docker::config(&daemon.config),
         daemon.ipam.clone(),
         daemon.dns().cloned(),
         daemon.attach.clone(),
