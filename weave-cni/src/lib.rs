@@ -16,6 +16,8 @@ pub mod error;
 pub mod plan;
 pub mod records;
 pub mod service;
+#[cfg(test)]
+mod tests;
 
 pub use backend::{Addresses, Backend};
 pub use error::CniFailure;
