@@ -84,7 +84,7 @@ impl Daemon {
             kernel,
             StoreJournal(p.store.clone()),
         );
-        let cni = crate::cni::CniService::new(
+        let cni = crate::cni::service(
             attach.clone(),
             p.store.clone(),
             p.ipam.clone(),
@@ -397,7 +397,7 @@ async fn run_async(config: Config) -> anyhow::Result<()> {
         tracing::info!(?replayed, "interrupted attach operations replayed");
     }
     let docker = crate::docker::start(
-        crate::docker::DockerConfig::from_flags(&daemon.config),
+        crate::docker::config(&daemon.config),
         daemon.ipam.clone(),
         daemon.dns().cloned(),
         daemon.attach.clone(),

@@ -40,7 +40,7 @@ mod vxlan;
 
 pub use fdb::FdbEntry;
 pub use ipnet::Ipv4Net;
-pub use link::{BridgePort, Link, LinkKind, LinkStats};
+pub use link::{format_mac, BridgePort, Link, LinkKind, LinkStats};
 pub use netlink::{NetdevError, Netlink};
 pub use netns::Netns;
 pub use packet::PacketSocket;

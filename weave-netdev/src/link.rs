@@ -280,3 +280,8 @@ impl Netlink {
         self.execute(RouteNetlinkMessage::DelLink(msg), 0, &|| format!("delete link {}", link.name))
     }
 }
+
+/// A MAC as `ip link` prints it.
+pub fn format_mac(m: &[u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}

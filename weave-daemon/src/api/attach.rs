@@ -123,7 +123,8 @@ async fn ps(
 ) -> Result<Json<Vec<AttachedTarget>>, ApiFailure> {
     let mut all = svc.ps().await?;
     // CNI containers are found through their attachments' namespace paths.
-    let mut containers = cni.ps().await;
+    let mut containers: Vec<Attached> =
+        cni.ps().await.into_iter().map(|c| Attached { id: c.id, mac: c.mac, addrs: c.addrs }).collect();
     containers.retain(|c| !all.iter().any(|a| a.id == c.id));
     all.extend(containers);
     // The bridge (`weave:expose`) stays first; targets in id order after it.

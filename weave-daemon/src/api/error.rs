@@ -143,10 +143,12 @@ impl From<AttachError> for ApiFailure {
 
 impl From<crate::cni::CniFailure> for ApiFailure {
     fn from(e: crate::cni::CniFailure) -> ApiFailure {
-        use crate::cni::CniFailure;
+        use weave_cni::CniFailure;
         match e {
-            CniFailure::Attach(a) => a.into(),
-            CniFailure::Ipam(i) => i.into(),
+            // IPAM's failures come wrapped as the attach service's, answered alike.
+            CniFailure::Backend(a) => a.into(),
+            CniFailure::IpamDisabled => AttachError::IpamDisabled.into(),
+            CniFailure::Internal(m) => AttachError::Internal(m).into(),
             CniFailure::Invalid(m) => ApiFailure::bad_request(m).kind("invalid"),
             CniFailure::Conflict(m) => ApiFailure::new(StatusCode::CONFLICT, m)
                 .kind("conflict")

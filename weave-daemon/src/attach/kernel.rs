@@ -580,7 +580,4 @@ pub fn ns_of_id(id: &str) -> Option<NsRef> {
     }
 }
 
-/// A MAC as `ip link` prints it.
-pub fn format_mac(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
-}
+pub use weave_netdev::format_mac;

@@ -216,16 +216,8 @@ pub fn veth_names(id: &str) -> (String, String) {
 pub const HOST_VETH: &str = "vethwepl";
 /// Prefix of the container end while it is still being set up (as Weave).
 pub const PEER_VETH: &str = "vethwepg";
-/// The Docker plugin's veth pair of an endpoint, named by the first 9 characters of its id
-/// (what fits IFNAMSIZ), as Weave's.
-pub fn endpoint_veths(endpoint_id: &str) -> (String, String) {
-    let tag: String = endpoint_id.chars().take(9).collect();
-    (format!("{PLUGIN_VETH}{tag}"), format!("{PLUGIN_PEER_VETH}{tag}"))
-}
-
-/// Prefixes of the Docker plugin's endpoint veths, host end and container end (as Weave).
-pub const PLUGIN_VETH: &str = "vethwl";
-pub const PLUGIN_PEER_VETH: &str = "vethwg";
+/// The Docker plugin's veth pair of an endpoint and their prefixes: the plugin names them.
+pub use weave_docker::driver::{veth_pair as endpoint_veths, PLUGIN_PEER_VETH, PLUGIN_VETH};
 
 #[cfg(test)]
 mod tests {

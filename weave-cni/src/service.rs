@@ -3,15 +3,11 @@
 //! shows. Every attachment is a row of [`records`] from before its ADD starts until its DEL
 //! ends, so nothing a kill -9 interrupts is lost.
 
-use super::check::{self, Expected, Iface, Observed};
-use super::error::CniFailure;
-use super::plan::{self, Route};
-use super::records::{self, Record, State};
-use crate::attach::target::{veth_names, NsRef, Target};
-use crate::attach::{format_mac, AttachError, AttachService, AttachSpec, Attached, LinkOptions, TargetMeta};
-use crate::dns::Dns;
-use crate::ipam::{to_net, Ipam};
-use crate::store::Store;
+use crate::backend::{Addresses, Attached, Backend, Interface, Plumb};
+use crate::check::{self, Expected, Iface, Observed};
+use crate::error::CniFailure;
+use crate::plan::{self, Route};
+use crate::records::{self, Record, State};
 use ipnet::Ipv4Net;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -20,15 +16,16 @@ use weave_api::{
     CniAddRequest, CniAttachment, CniAttachmentKey, CniCheckRequest, CniCheckResult, CniDeleted, CniDns,
     CniGcRequest, CniGcResult, CniInterface, CniIp, CniIpamRequest, CniRoute, CniStatus,
 };
+use weave_netdev::format_mac;
+use weave_store::Store;
 
 /// The MTUs an interface may be given.
 const MTU_RANGE: std::ops::RangeInclusive<u32> = 576..=65535;
 
-pub struct CniService {
-    attach: Arc<AttachService>,
+pub struct CniService<B: Backend> {
+    /// The attach service, IPAM and weaveDNS.
+    daemon: B,
     store: Store,
-    ipam: Option<Arc<Ipam>>,
-    dns: Option<Arc<Dns>>,
     /// Where weaveDNS listens, for the containers' resolver.
     dns_listen: SocketAddr,
     bridge: String,
@@ -36,19 +33,21 @@ pub struct CniService {
     mtu: u32,
 }
 
-fn invalid(what: impl Into<String>) -> CniFailure {
+type Failure<B> = CniFailure<<B as Backend>::Error>;
+
+fn invalid<E>(what: impl Into<String>) -> CniFailure<E> {
     CniFailure::Invalid(what.into())
 }
 
-fn parse_net(s: &str, what: &str) -> Result<Ipv4Net, CniFailure> {
+fn parse_net<E>(s: &str, what: &str) -> Result<Ipv4Net, CniFailure<E>> {
     s.parse().map_err(|_| invalid(format!("{what} {s:?} is not an IPv4 address in CIDR notation")))
 }
 
-fn parse_ip(s: &str, what: &str) -> Result<Ipv4Addr, CniFailure> {
+fn parse_ip<E>(s: &str, what: &str) -> Result<Ipv4Addr, CniFailure<E>> {
     s.parse().map_err(|_| invalid(format!("{what} {s:?} is not an IPv4 address")))
 }
 
-fn parse_routes(routes: &[CniRoute]) -> Result<Vec<Route>, CniFailure> {
+fn parse_routes<E>(routes: &[CniRoute]) -> Result<Vec<Route>, CniFailure<E>> {
     routes
         .iter()
         .map(|r| {
@@ -60,49 +59,46 @@ fn parse_routes(routes: &[CniRoute]) -> Result<Vec<Route>, CniFailure> {
         .collect()
 }
 
-/// The id of a CNI target: the container id, which must read as one.
-fn check_id(id: &str) -> Result<(), CniFailure> {
-    match Target::parse(id) {
-        Ok(Target::Container(_)) => Ok(()),
-        _ => Err(invalid(format!(
-            "container id {id:?} is not one: letters, digits, '_', '.' and '-', starting with a letter or digit"
-        ))),
-    }
-}
-
-impl CniService {
+impl<B: Backend> CniService<B> {
     pub fn new(
-        attach: Arc<AttachService>,
+        daemon: B,
         store: Store,
-        ipam: Option<Arc<Ipam>>,
-        dns: Option<Arc<Dns>>,
         dns_listen: SocketAddr,
         bridge: &str,
         mtu: u32,
-    ) -> Arc<CniService> {
-        Arc::new(CniService { attach, store, ipam, dns, dns_listen, bridge: bridge.to_string(), mtu })
+    ) -> Arc<CniService<B>> {
+        Arc::new(CniService { daemon, store, dns_listen, bridge: bridge.to_string(), mtu })
     }
 
-    fn records(&self) -> Result<Vec<Record>, CniFailure> {
+    /// The id of a CNI target: the container id, which must read as one.
+    fn check_id(&self, id: &str) -> Result<(), Failure<B>> {
+        if self.daemon.is_container_id(id) {
+            return Ok(());
+        }
+        Err(invalid(format!(
+            "container id {id:?} is not one: letters, digits, '_', '.' and '-', starting with a letter or digit"
+        )))
+    }
+
+    fn records(&self) -> Result<Vec<Record>, Failure<B>> {
         Ok(records::all(&self.store)?)
     }
 
-    fn record(&self, id: &str, ifname: &str) -> Result<Option<Record>, CniFailure> {
+    fn record(&self, id: &str, ifname: &str) -> Result<Option<Record>, Failure<B>> {
         Ok(records::get(&self.store, id, ifname)?)
     }
 
-    fn put(&self, r: &Record) -> Result<(), CniFailure> {
+    fn put(&self, r: &Record) -> Result<(), Failure<B>> {
         Ok(records::put(&self.store, r)?)
     }
 
     /// CNI ADD of weave-net.
-    pub async fn add(&self, req: CniAddRequest) -> Result<CniAttachment, CniFailure> {
-        check_id(&req.container_id)?;
+    pub async fn add(&self, req: CniAddRequest) -> Result<CniAttachment, Failure<B>> {
+        self.check_id(&req.container_id)?;
         if !req.netns.starts_with('/') {
             return Err(invalid(format!("netns {:?} is not a path", req.netns)));
         }
-        crate::policy::handle::check_labels(&req.labels)
-            .map_err(|e| invalid(format!("args.cni.labels: {e}")))?;
+        self.daemon.check_labels(&req.labels).map_err(|e| invalid(format!("args.cni.labels: {e}")))?;
         if let Some(m) = req.mtu.filter(|m| !MTU_RANGE.contains(m)) {
             return Err(invalid(format!(
                 "mtu {m} is out of range: give {}..={}",
@@ -119,7 +115,7 @@ impl CniService {
                     ip.gateway.as_deref().map(|g| parse_ip(g, "gateway")).transpose()?,
                 ))
             })
-            .collect::<Result<_, CniFailure>>()?;
+            .collect::<Result<_, Failure<B>>>()?;
         let configured = parse_routes(&req.routes)?;
         let mut gateway = req.gateway.as_deref().map(|g| parse_ip(g, "gateway")).transpose()?;
         gateway = gateway.or_else(|| explicit.iter().find_map(|(_, g)| *g));
@@ -146,24 +142,20 @@ impl CniService {
         let (specs, subnet) = match explicit.first() {
             Some((a, _)) => (explicit.iter().map(|(a, _)| format!("ip:{a}")).collect(), a.trunc()),
             None => {
-                let ipam = self.ipam.as_ref().ok_or(AttachError::IpamDisabled)?;
+                let ipam = self.daemon.ipam().ok_or(CniFailure::IpamDisabled)?;
                 let subnet = match &req.subnet {
-                    Some(s) => {
-                        let c =
-                            crate::ipam::parse_subnet(s).map_err(|e| invalid(format!("ipam.subnet: {e}")))?;
-                        to_net(c)
-                    }
-                    None => to_net(ipam.default_subnet()),
+                    Some(s) => ipam.parse_subnet(s).map_err(|e| invalid(format!("ipam.subnet: {e}")))?,
+                    None => ipam.default_subnet(),
                 };
                 (vec![format!("net:{subnet}")], subnet)
             }
         };
-        if let Some(ipam) = &self.ipam {
+        if let Some(ipam) = self.daemon.ipam() {
             // Refused before anything changes (the gateway would be allocated there first).
-            if explicit.is_empty() && !to_net(ipam.universe()).contains(&subnet) {
+            if explicit.is_empty() && !ipam.universe().contains(&subnet) {
                 return Err(invalid(format!(
                     "subnet {subnet} is outside weave's IP range {}: give ipam.subnet inside it, or leave it out",
-                    to_net(ipam.universe())
+                    ipam.universe()
                 )));
             }
         }
@@ -186,27 +178,19 @@ impl CniService {
             state: State::Adding,
         };
         self.put(&rec)?;
-        let spec = AttachSpec {
-            target: req.container_id.clone(),
-            addrs: specs,
-            dns: req.name.is_some(),
-            multicast_route: false,
+        let spec = Plumb {
+            container_id: req.container_id.clone(),
+            netns: PathBuf::from(&req.netns),
             ifname: req.ifname.clone(),
-            hostname: req.name.clone(),
-            meta: TargetMeta {
-                namespace: req.pod_namespace.clone(),
-                labels: req.labels.clone(),
-                ..TargetMeta::default()
-            },
-            at: Some(NsRef::Path(PathBuf::from(&req.netns))),
-            fresh: true,
-            link: LinkOptions {
-                mtu: req.mtu,
-                hairpin: req.hairpin,
-                routes: routes.iter().map(|r| (r.dst, r.gw)).collect(),
-            },
+            addrs: specs,
+            name: req.name.clone(),
+            namespace: req.pod_namespace.clone(),
+            labels: req.labels.clone(),
+            mtu: req.mtu,
+            hairpin: req.hairpin,
+            routes: routes.iter().map(|r| (r.dst, r.gw)).collect(),
         };
-        let attached = match self.attach.attach(spec).await {
+        let attached = match self.daemon.attach(spec).await {
             Ok(a) => a,
             Err(e) => {
                 // Back to what was there: nothing, or weave-ipam's address-only row.
@@ -217,7 +201,7 @@ impl CniService {
                 if let Err(s) = restored {
                     tracing::warn!(container = %req.container_id, "forgetting the failed ADD: {s}");
                 }
-                return Err(e.into());
+                return Err(CniFailure::Backend(e));
             }
         };
         rec.addrs = attached.addrs.clone();
@@ -228,27 +212,29 @@ impl CniService {
     }
 
     /// The bridge's address in `subnet`, exposing one (as Weave's plugin does) when it has none.
-    async fn bridge_gateway(&self, subnet: Ipv4Net) -> Result<Ipv4Addr, CniFailure> {
-        let bridge = self.attach.bridge().await?;
+    async fn bridge_gateway(&self, subnet: Ipv4Net) -> Result<Ipv4Addr, Failure<B>> {
+        let bridge = self.daemon.bridge().await.map_err(CniFailure::Backend)?;
         if let Some(gw) = plan::bridge_gateway(subnet, &bridge.addrs) {
             return Ok(gw);
         }
-        let exposed = self.attach.expose(vec![format!("net:{subnet}")], None, true).await?;
-        exposed.addrs.iter().find(|a| a.trunc() == subnet).map(|a| a.addr()).ok_or_else(|| {
-            CniFailure::Attach(AttachError::Internal(format!("exposing {subnet} gave no address in it")))
-        })
+        let exposed = self.daemon.expose(subnet).await.map_err(CniFailure::Backend)?;
+        exposed
+            .iter()
+            .find(|a| a.trunc() == subnet)
+            .map(|a| a.addr())
+            .ok_or_else(|| CniFailure::Internal(format!("exposing {subnet} gave no address in it")))
     }
 
     /// CNI ADD of weave-ipam: an address for the container, recorded without an interface.
-    pub async fn ipam_add(&self, req: CniIpamRequest) -> Result<CniAttachment, CniFailure> {
-        check_id(&req.container_id)?;
-        let ipam = self.ipam.as_ref().ok_or(AttachError::IpamDisabled)?;
+    pub async fn ipam_add(&self, req: CniIpamRequest) -> Result<CniAttachment, Failure<B>> {
+        self.check_id(&req.container_id)?;
+        let ipam = self.daemon.ipam().ok_or(CniFailure::IpamDisabled)?;
         let subnet = match &req.subnet {
-            Some(s) => crate::ipam::parse_subnet(s).map_err(|e| invalid(format!("ipam.subnet: {e}")))?,
+            Some(s) => ipam.parse_subnet(s).map_err(|e| invalid(format!("ipam.subnet: {e}")))?,
             None => ipam.default_subnet(),
         };
         let prior = self.record(&req.container_id, &req.ifname)?;
-        let addr = to_net(ipam.allocate_or_explain(&req.container_id, subnet, true).await?);
+        let addr = ipam.allocate(&req.container_id, subnet).await.map_err(CniFailure::Backend)?;
         let rec = match prior {
             Some(mut p) => {
                 if !p.addrs.contains(&addr) {
@@ -276,23 +262,23 @@ impl CniService {
 
     /// CNI DEL: the interface (when its namespace is still there), every address of the
     /// container and its names; then the row. What is already gone is fine.
-    pub async fn delete(&self, id: &str, ifname: &str) -> Result<CniDeleted, CniFailure> {
-        check_id(id)?;
+    pub async fn delete(&self, id: &str, ifname: &str) -> Result<CniDeleted, Failure<B>> {
+        self.check_id(id)?;
         let rec = self.record(id, ifname)?;
-        let at = rec.as_ref().and_then(|r| r.netns.as_ref()).map(|p| NsRef::Path(PathBuf::from(p)));
+        let at = rec.as_ref().and_then(|r| r.netns.as_ref()).map(PathBuf::from);
         let had_if = match &at {
-            Some(at) => matches!(self.attach.observe(at.clone(), id, ifname).await, Ok(Some(o)) if o.ours),
+            Some(at) => matches!(self.daemon.observe(at.clone(), id, ifname).await, Ok(Some(o)) if o.ours),
             None => false,
         };
-        let detached = self.attach.detach_at(id.to_string(), at, ifname.to_string()).await?;
+        let removed = self.daemon.detach(id, at, ifname).await.map_err(CniFailure::Backend)?;
         records::remove(&self.store, id, ifname)?;
-        if rec.is_some() || !detached.removed.is_empty() {
-            tracing::info!(container = %id, %ifname, released = ?detached.removed, "CNI DEL");
+        if rec.is_some() || !removed.is_empty() {
+            tracing::info!(container = %id, %ifname, released = ?removed, "CNI DEL");
         }
         Ok(CniDeleted {
             container_id: id.to_string(),
             ifname: ifname.to_string(),
-            released: detached.removed.iter().map(|a| a.to_string()).collect(),
+            released: removed.iter().map(|a| a.to_string()).collect(),
             interface_removed: had_if,
         })
     }
@@ -303,8 +289,8 @@ impl CniService {
         id: &str,
         ifname: &str,
         req: CniCheckRequest,
-    ) -> Result<CniCheckResult, CniFailure> {
-        check_id(id)?;
+    ) -> Result<CniCheckResult, Failure<B>> {
+        self.check_id(id)?;
         let exp = Expected {
             netns: req.netns.clone(),
             addrs: req.addresses.iter().map(|a| parse_net(a, "address")).collect::<Result<_, _>>()?,
@@ -312,11 +298,10 @@ impl CniService {
             ipam_only: req.ipam_only,
         };
         let rec = self.record(id, ifname)?;
-        let reserved =
-            self.ipam.as_ref().map(|i| i.owned_by(id).into_iter().map(to_net).collect()).unwrap_or_default();
+        let reserved = self.daemon.ipam().map(|i| i.owned_by(id)).unwrap_or_default();
         let mut obs = Observed { netns: Ok(()), iface: None, reserved };
         if let Some(path) = rec.as_ref().and_then(|r| r.netns.clone()).filter(|_| !req.ipam_only) {
-            match self.attach.observe(NsRef::Path(PathBuf::from(&path)), id, ifname).await {
+            match self.daemon.observe(PathBuf::from(&path), id, ifname).await {
                 Ok(Some(o)) => {
                     let routes = o.routes.iter().map(|(dst, gw)| Route { dst: *dst, gw: *gw }).collect();
                     obs.iface = Some(Iface { addrs: o.addrs, routes, plugged: o.ours })
@@ -331,7 +316,7 @@ impl CniService {
 
     /// CNI GC: every attachment of the network that the runtime does not list goes, as by DEL.
     /// Carries on past failures and reports each.
-    pub async fn gc(&self, req: CniGcRequest) -> Result<CniGcResult, CniFailure> {
+    pub async fn gc(&self, req: CniGcRequest) -> Result<CniGcResult, Failure<B>> {
         let valid = |r: &Record| {
             req.valid.contains(&CniAttachmentKey {
                 container_id: r.container_id.clone(),
@@ -354,16 +339,21 @@ impl CniService {
     /// CNI STATUS: whether ADD can be served now.
     pub async fn status(&self) -> CniStatus {
         let attachments = self.records().map(|r| r.len() as u32).unwrap_or(0);
-        let mut s =
-            CniStatus { ready: true, reason: None, hint: None, ipam: self.ipam.is_some(), attachments };
-        if let Err(e) = self.attach.bridge().await {
+        let mut s = CniStatus {
+            ready: true,
+            reason: None,
+            hint: None,
+            ipam: self.daemon.ipam().is_some(),
+            attachments,
+        };
+        if let Err(e) = self.daemon.bridge().await {
             s.ready = false;
             s.reason = Some(e.to_string());
             s.hint = Some("the daemon makes the bridge when it starts; see its log".into());
             return s;
         }
-        if let Some(ipam) = &self.ipam {
-            let state = weave_api::text::ipam_state(&ipam.status());
+        if let Some(ipam) = self.daemon.ipam() {
+            let state = ipam.state();
             if state.starts_with("all IP ranges owned by unreachable peers") {
                 s.ready = false;
                 s.reason = Some(format!("IPAM: {state}"));
@@ -377,7 +367,7 @@ impl CniService {
     }
 
     /// Every attachment, as the CNI result describes it.
-    pub async fn list(&self) -> Result<Vec<CniAttachment>, CniFailure> {
+    pub async fn list(&self) -> Result<Vec<CniAttachment>, Failure<B>> {
         let mut out = Vec::new();
         for r in self.records()? {
             out.push(self.view(&r, None).await);
@@ -390,9 +380,7 @@ impl CniService {
         let mut out = Vec::new();
         for r in self.records().unwrap_or_default() {
             let Some(path) = &r.netns else { continue };
-            if let Ok(Some(o)) =
-                self.attach.observe(NsRef::Path(PathBuf::from(path)), &r.container_id, &r.ifname).await
-            {
+            if let Ok(Some(o)) = self.daemon.observe(PathBuf::from(path), &r.container_id, &r.ifname).await {
                 if o.ours {
                     out.push(Attached { id: r.container_id.clone(), mac: o.mac, addrs: o.addrs });
                 }
@@ -402,16 +390,16 @@ impl CniService {
     }
 
     /// An attachment as the API shows it; `attached` is what ADD just made, if it was ADD.
-    async fn view(&self, r: &Record, attached: Option<&Attached>) -> CniAttachment {
+    async fn view(&self, r: &Record, attached: Option<&Interface>) -> CniAttachment {
         let mut interfaces = Vec::new();
         if let Some(path) = &r.netns {
-            let bridge_mac = self.attach.bridge().await.map(|b| b.mac).unwrap_or_default();
+            let bridge_mac = self.daemon.bridge().await.map(|b| b.mac).unwrap_or_default();
             interfaces.push(CniInterface {
                 name: self.bridge.clone(),
                 mac: format_mac(&bridge_mac),
                 sandbox: None,
             });
-            let (host, _) = veth_names(&r.container_id);
+            let host = self.daemon.host_veth(&r.container_id);
             interfaces.push(CniInterface {
                 mac: host_mac(&host).map(|m| format_mac(&m)).unwrap_or_default(),
                 name: host,
@@ -420,8 +408,8 @@ impl CniService {
             let mac = match attached {
                 Some(a) => Some(a.mac),
                 None => self
-                    .attach
-                    .observe(NsRef::Path(PathBuf::from(path)), &r.container_id, &r.ifname)
+                    .daemon
+                    .observe(PathBuf::from(path), &r.container_id, &r.ifname)
                     .await
                     .ok()
                     .flatten()
@@ -456,12 +444,12 @@ impl CniService {
     /// weaveDNS as the container's resolver: its listen address, or the container's gateway
     /// (the bridge) when it listens everywhere.
     fn resolver(&self, gateway: Option<Ipv4Addr>) -> Option<CniDns> {
-        let dns = self.dns.as_ref()?;
+        let domain = self.daemon.dns_domain()?;
         let server = match self.dns_listen.ip() {
             std::net::IpAddr::V4(ip) if !ip.is_unspecified() => ip,
             _ => gateway?,
         };
-        let domain = dns.responder().domain().trim_end_matches('.').to_string();
+        let domain = domain.trim_end_matches('.').to_string();
         Some(CniDns {
             nameservers: vec![server.to_string()],
             domain: None,

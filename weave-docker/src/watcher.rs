@@ -6,14 +6,12 @@
 //! after Docker comes back) reconciles: running containers are registered again, names and
 //! addresses of containers that no longer run are dropped.
 
-use super::client::{Container, ContainerEvent, DockerClient, DockerError};
-use super::Shared;
-use crate::attach::{TargetEvent, TargetMeta};
+use crate::client::{Container, ContainerEvent, DockerClient, DockerError};
+use crate::Shared;
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use weave_ipam::Address;
 use weave_netdev::{sysctl, Netlink, Netns};
 
 /// Events waiting to be handled; beyond that the stream waits (Docker buffers).
@@ -70,7 +68,7 @@ async fn ensure_network(shared: &Shared, client: &DockerClient) {
         tracing::info!("IPAM is disabled: not creating the Docker network {}", super::DEFAULT_NETWORK);
         return;
     };
-    let subnet = crate::ipam::to_net(ipam.default_subnet()).to_string();
+    let subnet = ipam.default_subnet().to_string();
     let [_, mesh] = shared.driver_names();
     let options = HashMap::from([(super::driver::MULTICAST_OPTION.to_string(), "true".to_string())]);
     match client.ensure_network(super::DEFAULT_NETWORK, &mesh, &subnet, options).await {
@@ -99,7 +97,7 @@ async fn reconcile(shared: &Arc<Shared>, client: &DockerClient) -> Result<(), Do
         }
     }
     if let Some(ipam) = &shared.ipam {
-        for (ident, _) in ipam.owned() {
+        for ident in ipam.owners() {
             if super::is_container_id(&ident) && !alive.contains(&ident) {
                 if let Err(e) = ipam.container_died(&ident).await {
                     tracing::warn!(container = %ident, "IPAM: {e}");
@@ -137,17 +135,15 @@ pub async fn started(shared: &Arc<Shared>, c: &Container) {
     for e in &ours {
         let Some(ip) = e.ip else { continue };
         if let Some(ipam) = &shared.ipam {
-            let addr = Address(u32::from(ip));
-            match ipam.owner_of(addr) {
+            match ipam.owner_of(ip) {
                 Some(owner) if owner == c.id => {}
                 Some(_) => {
-                    if let Err(err) = ipam.transfer(addr, &c.id).await {
+                    if let Err(err) = ipam.transfer(ip, &c.id).await {
                         tracing::warn!(container = %c.id, address = %ip, "taking over the address: {err}");
                     }
                 }
                 None => {
-                    let cidr =
-                        crate::ipam::to_cidr(ipnet::Ipv4Net::new(ip, e.prefix_len).unwrap_or(ip.into()));
+                    let cidr = ipnet::Ipv4Net::new(ip, e.prefix_len).unwrap_or(ip.into());
                     if let Err(err) = ipam.claim(&c.id, cidr, true, true).await {
                         tracing::warn!(container = %c.id, address = %ip, "claiming the address: {err}");
                     }
@@ -157,11 +153,7 @@ pub async fn started(shared: &Arc<Shared>, c: &Container) {
         register_names(shared, c, e.aliases.as_slice(), ip).await;
     }
     // Network policy selects it by its labels like any attached target.
-    shared.attach.announce(TargetEvent::Attached {
-        id: c.id.clone(),
-        addrs: endpoint_addrs(&ours),
-        meta: TargetMeta::default().with_container_labels(&c.labels),
-    });
+    shared.attach.announce_attached(&c.id, endpoint_addrs(&ours), &c.labels);
     let (id, pid, endpoints) =
         (c.id.clone(), c.pid, ours.iter().map(|e| e.endpoint_id.clone()).collect::<Vec<_>>());
     let r = tokio::task::spawn_blocking(move || plumb(&id, pid, &endpoints)).await;
@@ -198,7 +190,7 @@ pub fn names(c: &Container, aliases: &[String], domain: &str) -> Vec<String> {
 
 async fn register_names(shared: &Shared, c: &Container, aliases: &[String], ip: Ipv4Addr) {
     let Some(dns) = &shared.dns else { return };
-    let domain = dns.responder().domain().to_string();
+    let domain = dns.domain();
     for name in names(c, aliases, &domain) {
         match dns.name_in_domain(&name) {
             Ok(fqdn) => {
@@ -226,7 +218,7 @@ fn plumb(id: &str, pid: u32, endpoints: &[String]) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .into_iter()
         .map(|l| l.name)
-        .filter(|n| n.starts_with(crate::attach::CONTAINER_IF))
+        .filter(|n| n.starts_with(super::driver::DST_PREFIX))
         .collect();
     ns.run(move || -> Result<(), String> {
         for ifname in &names {
@@ -252,9 +244,7 @@ fn endpoint_addrs(endpoints: &[super::client::Endpoint]) -> Vec<ipnet::Ipv4Net> 
 /// Forgets a container we knew on the weave network, and tells policy it went.
 fn forget(shared: &Shared, id: &str) {
     if let Some(c) = shared.known_container(id) {
-        shared
-            .attach
-            .announce(TargetEvent::Detached { id: c.id.clone(), removed: endpoint_addrs(&c.endpoints) });
+        shared.attach.announce_detached(&c.id, endpoint_addrs(&c.endpoints));
     }
     shared.forget(id);
 }

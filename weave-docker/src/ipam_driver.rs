@@ -10,16 +10,15 @@
 //! the next request in that pool within [`RESTART_WINDOW`] gets it back (Docker says not which
 //! container asks, so a restart is recognised by timing; see the report).
 
-use super::plugin::{answer, empty, parse, PluginError, PluginResult};
-use super::Shared;
-use crate::ipam::{to_cidr, to_net, Ipam, IpamFailure};
+use crate::plugin::{answer, empty, parse, PluginError, PluginResult};
+use crate::ports::{Addresses, PortError};
+use crate::Shared;
 use ipnet::Ipv4Net;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use weave_ipam::{Address, OpError};
 
 /// Docker's option marking a request for the network's gateway.
 const REQUEST_TYPE: &str = "RequestAddressType";
@@ -89,7 +88,7 @@ fn parse_cidr(what: &str, s: &str) -> Result<Ipv4Net, PluginError> {
     })
 }
 
-fn ipam_error(e: IpamFailure) -> PluginError {
+fn ipam_error(e: PortError) -> PluginError {
     PluginError::new(e.to_string())
 }
 
@@ -98,7 +97,7 @@ impl IpamDriver {
         IpamDriver { shared, released: Mutex::new(Vec::new()) }
     }
 
-    fn ipam(&self) -> Result<&Arc<Ipam>, PluginError> {
+    fn ipam(&self) -> Result<&Arc<dyn Addresses>, PluginError> {
         self.shared.ipam.as_ref().ok_or_else(|| {
             PluginError::new("IP address allocation must be enabled to use the weavemesh IPAM driver (--ipalloc-range is empty)")
         })
@@ -122,11 +121,8 @@ impl IpamDriver {
                 "weave allocates IPv4 addresses only: create the network without --ipv6",
             ));
         }
-        let subnet = if req.pool.is_empty() {
-            to_net(self.ipam()?.default_subnet())
-        } else {
-            parse_cidr("pool", &req.pool)?
-        };
+        let subnet =
+            if req.pool.is_empty() { self.ipam()?.default_subnet() } else { parse_cidr("pool", &req.pool)? };
         let range = if req.sub_pool.is_empty() {
             subnet
         } else {
@@ -158,16 +154,13 @@ impl IpamDriver {
             match self.restarting(range).await {
                 Some(a) => a,
                 None => {
-                    let alloc = ipam.allocate_or_explain(
-                        weave_ipam::allocator::NO_CONTAINER_ID,
-                        to_cidr(range),
-                        false,
-                    );
+                    let alloc =
+                        ipam.allocate_or_explain(weave_ipam::allocator::NO_CONTAINER_ID, range, false);
                     let c = tokio::time::timeout(ALLOCATE_TIMEOUT, alloc)
                         .await
                         .map_err(|_| PluginError::new(format!("no address in {range} within {ALLOCATE_TIMEOUT:?}: is IPAM waiting for consensus (weave status ipam)?")))?
                         .map_err(ipam_error)?;
-                    to_net(c).addr()
+                    c.addr()
                 }
             }
         } else {
@@ -179,7 +172,7 @@ impl IpamDriver {
             }
             // The gateway we made up is the network address: nothing to claim.
             if ip != subnet.network() || options.get(REQUEST_TYPE).map(String::as_str) != Some(GATEWAY_TYPE) {
-                let cidr = to_cidr(Ipv4Net::new(ip, subnet.prefix_len()).expect("prefix of a parsed net"));
+                let cidr = Ipv4Net::new(ip, subnet.prefix_len()).expect("prefix of a parsed net");
                 ipam.claim(weave_ipam::allocator::NO_CONTAINER_ID, cidr, false, false)
                     .await
                     .map_err(ipam_error)?;
@@ -201,13 +194,12 @@ impl IpamDriver {
             return empty();
         }
         let ipam = self.ipam()?;
-        let addr = Address(u32::from(ip));
         tracing::info!(pool = %req.pool_id, address = %ip, "[ipam] ReleaseAddress");
-        match ipam.owner_of(addr) {
+        match ipam.owner_of(ip) {
             None => Err(PluginError::new(format!("address {ip} is not allocated on this peer"))),
             // Anonymous: the container never ran with it.
-            Some(owner) if owner == ip.to_string() => match ipam.delete(&owner).await {
-                Ok(_) | Err(IpamFailure::Op(OpError::NoAddresses(_))) => empty(),
+            Some(owner) if owner == ip.to_string() => match ipam.release_all(&owner).await {
+                Ok(()) => empty(),
                 Err(e) => Err(ipam_error(e)),
             },
             Some(container) => {
@@ -234,11 +226,10 @@ impl IpamDriver {
                 let i = released.iter().rposition(|r| range.contains(&r.addr))?;
                 released.remove(i)
             };
-            let addr = Address(u32::from(candidate.addr));
-            if ipam.owner_of(addr).as_deref() != Some(candidate.container.as_str()) {
+            if ipam.owner_of(candidate.addr).as_deref() != Some(candidate.container.as_str()) {
                 continue;
             }
-            match ipam.transfer(addr, &candidate.addr.to_string()).await {
+            match ipam.transfer(candidate.addr, &candidate.addr.to_string()).await {
                 Ok(_) => {
                     tracing::info!(address = %candidate.addr, container = %candidate.container, "[ipam] giving a restarting container its address back");
                     return Some(candidate.addr);

@@ -3,9 +3,8 @@
 //! through the attach service, from the start call, Docker's start events and the
 //! reconciliation at connect (so containers running at launch are attached again).
 
-use super::client::Container;
-use super::Shared;
-use crate::attach::AttachSpec;
+use crate::client::Container;
+use crate::Shared;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,26 +24,6 @@ pub struct ProxyConfig {
     pub multicast_route: bool,
     /// Holds `weavewait/w` (and `weavewait/nomcast` without the multicast route).
     pub data_dir: PathBuf,
-}
-
-impl ProxyConfig {
-    /// `None` with `--no-proxy`.
-    pub fn from_flags(c: &crate::config::Config) -> Option<ProxyConfig> {
-        if c.no_proxy {
-            return None;
-        }
-        Some(ProxyConfig {
-            listen: c.proxy_addrs.iter().filter_map(|a| ListenAddr::parse(a).ok()).collect(),
-            rewrite_inspect: c.rewrite_inspect,
-            without_dns: c.without_dns,
-            no_default_ipalloc: c.no_default_ipalloc,
-            hostname_from_label: c.hostname_from_label.clone(),
-            hostname_match: c.hostname_match.clone(),
-            hostname_replacement: c.hostname_replacement.clone(),
-            multicast_route: !c.no_multicast_route,
-            data_dir: c.data_dir.clone(),
-        })
-    }
 }
 
 /// What the rest of the integration needs of a running proxy.
@@ -78,11 +57,10 @@ impl weave_proxy::Hooks for Hooks {
     fn weave_if(&self, id: String) -> BoxFuture<Option<WeaveIf>> {
         let shared = self.shared.clone();
         Box::pin(async move {
-            let all = shared.attach.list().await.ok()?;
-            let a = all.into_iter().find(|a| a.id == id)?;
+            let a = shared.attach.interface(&id).await?;
             let first = a.addrs.first()?;
             Some(WeaveIf {
-                mac: crate::attach::format_mac(&a.mac),
+                mac: weave_netdev::format_mac(&a.mac),
                 ip: first.addr(),
                 prefix: first.prefix_len(),
             })
@@ -101,7 +79,7 @@ impl weave_proxy::Hooks for Hooks {
 /// else Docker's bridge address. `None` without weaveDNS.
 pub fn dns_server(shared: &Shared) -> Option<Ipv4Addr> {
     let dns = shared.dns.as_ref()?;
-    match dns.config.listen.ip() {
+    match dns.listen().ip() {
         std::net::IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
         _ => docker_bridge_ip(),
     }
@@ -119,11 +97,10 @@ pub fn docker_bridge_ip() -> Option<Ipv4Addr> {
 /// addresses). On failure the reason goes to the container's stderr (its log) and the
 /// container is killed, as Weave's proxy does.
 pub async fn attach(shared: &Arc<Shared>, id: &str, cidrs: Vec<String>) -> Result<(), String> {
-    let mut spec = AttachSpec::new(id, cidrs);
-    spec.multicast_route = shared.proxy().is_none_or(|p| p.config.multicast_route);
-    match shared.attach.attach(spec).await {
-        Ok(a) => {
-            tracing::info!(container = %&id[..id.len().min(12)], addrs = ?a.addrs, "proxy container on weave");
+    let multicast_route = shared.proxy().is_none_or(|p| p.config.multicast_route);
+    match shared.attach.attach(id, cidrs, multicast_route).await {
+        Ok(addrs) => {
+            tracing::info!(container = %&id[..id.len().min(12)], addrs = ?addrs, "proxy container on weave");
             Ok(())
         }
         Err(e) => {
@@ -169,7 +146,7 @@ pub fn start(shared: &Arc<Shared>, cfg: ProxyConfig, stop: CancellationToken) ->
     let mut rules = weave_proxy::Rules::new(
         &dir.display().to_string(),
         None,
-        shared.dns.as_ref().map(|d| d.responder().domain().to_string()).as_deref().unwrap_or("weave.local."),
+        shared.dns.as_ref().map(|d| d.domain()).as_deref().unwrap_or("weave.local."),
     );
     rules.hostname_from_label = cfg.hostname_from_label.clone();
     rules.hostname_match = weave_proxy::rewrite::compile_pattern(&cfg.hostname_match)

@@ -9,23 +9,27 @@
 //! networks the plugin knows.
 //!
 //! Modules: `client` (bollard), `plugin` (the socket server), `driver` (remote network
-//! driver), `ipam_driver` (remote IPAM driver), `watcher` (events and reconciliation).
+//! driver), `ipam_driver` (remote IPAM driver), `watcher` (events and reconciliation), `proxy`
+//! (the Docker API proxy's wiring), `ports` (what it needs of the daemon: IPAM, weaveDNS, the
+//! attach service, implemented by weave-daemon).
+
+#![forbid(unsafe_code)]
 
 pub mod client;
 pub mod driver;
 pub mod ipam_driver;
 pub mod plugin;
+pub mod ports;
 pub mod proxy;
 pub mod watcher;
 
 #[cfg(test)]
 mod tests;
 
-use crate::attach::target::{self, BoxFuture, ContainerResolver};
-use crate::attach::{AttachError, AttachService};
 use client::{Container, DockerClient, DockerError};
 use driver::Network;
-use std::collections::HashMap;
+use ports::{Addresses, Names, Targets};
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -34,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The Docker network ensured at launch, as Weave's.
 pub const DEFAULT_NETWORK: &str = "weave";
-/// Docker's bridges, whose containers weaveDNS answers (see `dns::clients`).
+/// Docker's bridges, whose containers weaveDNS answers (see weave-daemon's `dns::clients`).
 pub const BRIDGES: [&str; 2] = ["docker0", "docker_gwbridge"];
 /// Backoff between attempts to reach Docker.
 const RETRY_MIN: Duration = Duration::from_millis(500);
@@ -56,17 +60,6 @@ pub struct DockerConfig {
 }
 
 impl DockerConfig {
-    pub fn from_flags(c: &crate::config::Config) -> DockerConfig {
-        DockerConfig {
-            addr: c.docker_api.clone(),
-            plugin: !c.no_plugin,
-            plugin_socket: c.plugin_socket.clone(),
-            mesh_socket: c.plugin_mesh_socket.clone(),
-            dns: !c.no_dns,
-            proxy: proxy::ProxyConfig::from_flags(c),
-        }
-    }
-
     /// A driver's name: its socket's file name without `.sock`, as Weave.
     pub fn driver_name(socket: &std::path::Path) -> String {
         socket.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
@@ -91,10 +84,10 @@ pub enum State {
 /// What the plugin, the watcher and the API share.
 pub struct Shared {
     pub config: DockerConfig,
-    pub ipam: Option<Arc<crate::ipam::Ipam>>,
-    pub dns: Option<Arc<crate::dns::Dns>>,
+    pub ipam: Option<Arc<dyn Addresses>>,
+    pub dns: Option<Arc<dyn Names>>,
     /// The attach service: the plugin's endpoints are made and removed through it.
-    pub attach: Arc<AttachService>,
+    pub attach: Arc<dyn Targets>,
     /// Networks the plugin was told about or asked Docker about, by id.
     pub networks: Mutex<HashMap<String, Network>>,
     client: RwLock<Option<DockerClient>>,
@@ -108,9 +101,9 @@ pub struct Shared {
 impl Shared {
     pub fn new(
         config: DockerConfig,
-        ipam: Option<Arc<crate::ipam::Ipam>>,
-        dns: Option<Arc<crate::dns::Dns>>,
-        attach: Arc<AttachService>,
+        ipam: Option<Arc<dyn Addresses>>,
+        dns: Option<Arc<dyn Names>>,
+        attach: Arc<dyn Targets>,
     ) -> Shared {
         let state = if config.addr.is_empty() { State::Disabled } else { State::Connecting };
         Shared {
@@ -135,11 +128,9 @@ impl Shared {
         let _ = self.proxy.set(p);
     }
 
-    /// Without Docker, IPAM or DNS; the attach service's database in `dir`, its bridge one
-    /// that does not exist.
+    /// Without Docker, IPAM or DNS, over `attach`.
     #[cfg(test)]
-    pub fn for_tests(dir: &std::path::Path) -> Shared {
-        use crate::attach::{journal::StoreJournal, kernel::NetKernel, ports};
+    pub fn for_tests(attach: Arc<dyn Targets>) -> Shared {
         let config = DockerConfig {
             addr: String::new(),
             plugin: true,
@@ -148,10 +139,6 @@ impl Shared {
             dns: false,
             proxy: None,
         };
-        let store = crate::store::Store::open(&dir.join("weave.db")).expect("test database");
-        let kernel = NetKernel { bridge: "weave-no-such".into(), mtu: 1376, data_dir: dir.to_path_buf() };
-        let attach =
-            AttachService::new(ports::IpamBook(None), ports::DnsNames(None), kernel, StoreJournal(store));
         Shared::new(config, None, None, attach)
     }
 
@@ -245,9 +232,9 @@ impl Shared {
             if c.running && !c.endpoints.iter().any(|e| e.ip == Some(ip)) {
                 tracing::info!(%container, address = %ip, "disconnected from the weave network: releasing its address");
                 if let Some(dns) = &me.dns {
-                    dns.delete(None, Some(&container), Some(ip)).await;
+                    dns.delete(&container, ip).await;
                 }
-                if let Err(e) = ipam.free(&container, weave_ipam::Address(u32::from(ip))).await {
+                if let Err(e) = ipam.free(&container, ip).await {
                     tracing::warn!(%container, address = %ip, "releasing the address: {e}");
                 }
             }
@@ -255,35 +242,59 @@ impl Shared {
     }
 }
 
-/// Docker containers as attach targets: by full id (the watcher's view first), unique id
-/// prefix or name, through Docker.
-impl ContainerResolver for Shared {
-    fn resolve<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<target::Container, AttachError>> {
-        Box::pin(async move {
-            let c = match self.known_container(name) {
-                Some(c) => c,
-                None => {
-                    let client = self
-                        .require_client()
-                        .map_err(|e| AttachError::ContainersUnavailable(e.to_string()))?;
-                    match client.container(name).await {
-                        Ok(c) => c,
-                        Err(DockerError::NoSuchContainer(_)) => {
-                            return Err(AttachError::UnknownTarget {
-                                target: name.to_string(),
-                                why: "Docker has no container by that id or name".into(),
-                            })
-                        }
-                        Err(e) => return Err(AttachError::ContainersUnavailable(e.to_string())),
+/// A container found as an attach target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The full id.
+    pub id: String,
+    /// A process in its network namespace.
+    pub pid: u32,
+    /// The name `weave attach` gives it.
+    pub hostname: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Why a container cannot be an attach target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Docker cannot be asked (why).
+    Unavailable(String),
+    /// Docker has no such container.
+    Unknown {
+        target: String,
+        why: String,
+    },
+    NotRunning {
+        id: String,
+        name: String,
+    },
+}
+
+impl Shared {
+    /// Docker containers as attach targets: by full id (the watcher's view first), unique id
+    /// prefix or name, through Docker.
+    pub async fn resolve(&self, name: &str) -> Result<Found, Lookup> {
+        let c = match self.known_container(name) {
+            Some(c) => c,
+            None => {
+                let client = self.require_client().map_err(|e| Lookup::Unavailable(e.to_string()))?;
+                match client.container(name).await {
+                    Ok(c) => c,
+                    Err(DockerError::NoSuchContainer(_)) => {
+                        return Err(Lookup::Unknown {
+                            target: name.to_string(),
+                            why: "Docker has no container by that id or name".into(),
+                        })
                     }
+                    Err(e) => return Err(Lookup::Unavailable(e.to_string())),
                 }
-            };
-            if !c.running || c.pid == 0 {
-                return Err(AttachError::ContainerNotRunning { id: c.id, name: c.name });
             }
-            let hostname = self.container_fqdn(&c);
-            Ok(target::Container { id: c.id, pid: c.pid, hostname, labels: c.labels })
-        })
+        };
+        if !c.running || c.pid == 0 {
+            return Err(Lookup::NotRunning { id: c.id, name: c.name });
+        }
+        let hostname = self.container_fqdn(&c);
+        Ok(Found { id: c.id, pid: c.pid, hostname, labels: c.labels })
     }
 }
 
@@ -335,9 +346,9 @@ pub fn is_container_id(s: &str) -> bool {
 /// and the supervisor task. Returns the shared state.
 pub fn start(
     config: DockerConfig,
-    ipam: Option<Arc<crate::ipam::Ipam>>,
-    dns: Option<Arc<crate::dns::Dns>>,
-    attach: Arc<AttachService>,
+    ipam: Option<Arc<dyn Addresses>>,
+    dns: Option<Arc<dyn Names>>,
+    attach: Arc<dyn Targets>,
     stop: CancellationToken,
 ) -> anyhow::Result<Arc<Shared>> {
     let shared = Arc::new(Shared::new(config, ipam, dns, attach));
@@ -345,7 +356,7 @@ pub fn start(
         tracing::info!("Docker integration disabled (--docker-api '')");
         return Ok(shared);
     }
-    shared.attach.set_container_resolver(shared.clone());
+    shared.attach.serve_containers(shared.clone());
     if shared.config.plugin {
         let global = Arc::new(driver::NetworkDriver::new(
             &DockerConfig::driver_name(&shared.config.plugin_socket),
@@ -383,7 +394,7 @@ const DOCKER_RETRY_WINDOW: Duration = Duration::from_secs(45);
 /// Endpoints made by an earlier daemon whose container end is still on the host once Docker
 /// has stopped repeating the calls the restart cut (Join, or DeleteEndpoint after a failed
 /// start) are removed: nobody will use them.
-async fn remove_unjoined(attach: Arc<AttachService>, stop: CancellationToken) {
+async fn remove_unjoined(attach: Arc<dyn Targets>, stop: CancellationToken) {
     let before = match attach.unjoined_endpoints().await {
         Ok(v) if !v.is_empty() => v,
         Ok(_) => return,

@@ -4,13 +4,13 @@
 //! An ADD writes its row before it starts (state `Adding`) and again when done (`Ready`), both
 //! durably, so whatever a kill -9 interrupts is still found by DEL, GC and `weave ps`.
 
-use super::plan::Route;
-use crate::store::json_table::JsonTable;
-use crate::store::{Store, StoreError};
+use crate::plan::Route;
 use ipnet::Ipv4Net;
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
+use weave_store::json_table::JsonTable;
+use weave_store::{Store, StoreError};
 
 const ATTACHMENTS: JsonTable =
     JsonTable { def: TableDefinition::new("cni_attachments"), what: "CNI attachments" };

@@ -4,10 +4,10 @@
 //! endpoint id) with the host end on the `weave` bridge; Join hands Docker the other end to move
 //! into the container as `ethwe<N>`, with the multicast route when the network asks for it;
 //! DeleteEndpoint removes the pair. Both go through the attach service, which journals them
-//! (`crate::attach::endpoint`). Addresses come from the IPAM driver, never from here.
+//! (weave-daemon's `attach::endpoint`). Addresses come from the IPAM driver, never from here.
 
-use super::plugin::{answer, empty, parse, PluginError, PluginResult};
-use super::Shared;
+use crate::plugin::{answer, empty, parse, PluginError, PluginResult};
+use crate::Shared;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,8 +17,9 @@ use weave_netdev::Netlink;
 pub const MULTICAST_OPTION: &str = "works.weave.multicast";
 /// libnetwork's key of the options given to `docker network create -o`.
 const GENERIC: &str = "com.docker.network.generic";
-/// What Docker renames the interface to (it appends an index).
-const DST_PREFIX: &str = "ethwe";
+/// What Docker renames the interface to (it appends an index). `weave attach` names its
+/// interface `ethwe` too.
+pub const DST_PREFIX: &str = "ethwe";
 /// Docker ids are hex; libnetwork's are 64 characters. Longer input is refused.
 const MAX_ID: usize = 128;
 /// Characters of the endpoint id in interface names (IFNAMSIZ - 1 - len("vethwl")).
@@ -32,8 +33,16 @@ pub struct Network {
     pub multicast: bool,
 }
 
-/// The host and container ends of an endpoint's veth pair.
-pub use crate::attach::target::endpoint_veths as veth_pair;
+/// The host and container ends of an endpoint's veth pair, named by the first 9 characters
+/// of its id (what fits IFNAMSIZ), as Weave's. The attach service makes and removes them.
+pub fn veth_pair(endpoint_id: &str) -> (String, String) {
+    let tag: String = endpoint_id.chars().take(ID_IN_NAME).collect();
+    (format!("{PLUGIN_VETH}{tag}"), format!("{PLUGIN_PEER_VETH}{tag}"))
+}
+
+/// Prefixes of the endpoint veths, host end and container end (as Weave).
+pub const PLUGIN_VETH: &str = "vethwl";
+pub const PLUGIN_PEER_VETH: &str = "vethwg";
 
 /// Checks a network or endpoint id before it names anything.
 pub fn check_id(what: &str, id: &str) -> Result<(), PluginError> {
@@ -189,7 +198,7 @@ impl NetworkDriver {
             .create_endpoint(req.endpoint_id)
             .await
             .map_err(|e| PluginError::new(e.to_string()))?;
-        answer(serde_json::json!({ "Interface": { "MacAddress": crate::attach::format_mac(&mac) } }))
+        answer(serde_json::json!({ "Interface": { "MacAddress": weave_netdev::format_mac(&mac) } }))
     }
 
     pub async fn delete_endpoint(&self, body: &[u8]) -> PluginResult {

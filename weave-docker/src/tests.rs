@@ -3,50 +3,64 @@
 //! plumb interfaces and allocate addresses run end to end against a real dockerd: see
 //! tests/tests/docker.rs.)
 
-use super::driver::NetworkDriver;
-use super::ipam_driver::IpamDriver;
-use super::plugin::{router, MAX_BODY};
-use super::Shared;
+use crate::driver::NetworkDriver;
+use crate::ipam_driver::IpamDriver;
+use crate::plugin::{router, MAX_BODY};
+use crate::ports::{BoxFuture, Interface, PortError, Targets};
+use crate::Shared;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use ipnet::Ipv4Net;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-/// A directory of the test's own for the attach service's database (removed when dropped).
-struct TempDir(std::path::PathBuf);
+/// The attach service of these tests: no kernel, no endpoint was ever made.
+struct NoTargets;
 
-impl TempDir {
-    fn new() -> TempDir {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("weave-docker-test-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
+impl Targets for NoTargets {
+    fn create_endpoint(&self, _: String) -> BoxFuture<'_, Result<[u8; 6], PortError>> {
+        Box::pin(async { Err("no kernel in these tests".into()) })
     }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    fn delete_endpoint(&self, _: String) -> BoxFuture<'_, Result<bool, PortError>> {
+        Box::pin(async { Ok(false) })
     }
+    fn unjoined_endpoints(&self) -> BoxFuture<'_, Result<Vec<String>, PortError>> {
+        Box::pin(async { Ok(vec![]) })
+    }
+    fn remove_unjoined<'a>(&'a self, _: &'a [String]) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async { vec![] })
+    }
+    fn attach<'a>(
+        &'a self,
+        _: &'a str,
+        _: Vec<String>,
+        _: bool,
+    ) -> BoxFuture<'a, Result<Vec<Ipv4Net>, PortError>> {
+        Box::pin(async { Err("no kernel in these tests".into()) })
+    }
+    fn interface<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Option<Interface>> {
+        Box::pin(async { None })
+    }
+    fn announce_attached(&self, _: &str, _: Vec<Ipv4Net>, _: &BTreeMap<String, String>) {}
+    fn announce_detached(&self, _: &str, _: Vec<Ipv4Net>) {}
+    fn serve_containers(&self, _: Arc<Shared>) {}
 }
 
-fn shared() -> (Arc<Shared>, TempDir) {
-    let dir = TempDir::new();
-    (Arc::new(Shared::for_tests(&dir.0)), dir)
+fn shared() -> Arc<Shared> {
+    Arc::new(Shared::for_tests(Arc::new(NoTargets)))
 }
 
-fn mesh() -> (axum::Router, Arc<Shared>, TempDir) {
-    let (shared, dir) = shared();
+fn mesh() -> (axum::Router, Arc<Shared>) {
+    let shared = shared();
     let driver = Arc::new(NetworkDriver::new("weavemesh", "local", shared.clone()));
     let ipam = Arc::new(IpamDriver::new(shared.clone()));
-    (router(driver, Some(ipam)), shared, dir)
+    (router(driver, Some(ipam)), shared)
 }
 
-fn global() -> (axum::Router, TempDir) {
-    let (shared, dir) = shared();
-    (router(Arc::new(NetworkDriver::new("weave", "global", shared)), None), dir)
+fn global() -> axum::Router {
+    router(Arc::new(NetworkDriver::new("weave", "global", shared())), None)
 }
 
 async fn call(r: &axum::Router, path: &str, body: impl Into<Body>) -> (StatusCode, serde_json::Value) {
@@ -67,18 +81,18 @@ const EP: &str = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a
 
 #[tokio::test]
 async fn activation_and_capabilities_are_weaves() {
-    let (m, _, _dir) = mesh();
+    let (m, _) = mesh();
     assert_eq!(
         call(&m, "/Plugin.Activate", "").await.1,
         serde_json::json!({"Implements": ["NetworkDriver", "IpamDriver"]})
     );
     assert_eq!(
-        call(&global().0, "/Plugin.Activate", "").await.1,
+        call(&global(), "/Plugin.Activate", "").await.1,
         serde_json::json!({"Implements": ["NetworkDriver"]})
     );
     assert_eq!(call(&m, "/NetworkDriver.GetCapabilities", "").await.1, serde_json::json!({"Scope": "local"}));
     assert_eq!(
-        call(&global().0, "/NetworkDriver.GetCapabilities", "").await.1,
+        call(&global(), "/NetworkDriver.GetCapabilities", "").await.1,
         serde_json::json!({"Scope": "global"})
     );
     assert_eq!(
@@ -90,12 +104,12 @@ async fn activation_and_capabilities_are_weaves() {
         serde_json::json!({"LocalDefaultAddressSpace": "weavelocal", "GlobalDefaultAddressSpace": "weaveglobal"})
     );
     // The global driver has no IPAM driver.
-    assert_eq!(call(&global().0, "/IpamDriver.RequestPool", "{}").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(&global(), "/IpamDriver.RequestPool", "{}").await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn networks_take_weaves_multicast_option() {
-    let (m, shared, _dir) = mesh();
+    let (m, shared) = mesh();
     let body = format!(
         r#"{{"NetworkID":"{NET}","Options":{{"com.docker.network.generic":{{"works.weave.multicast":""}}}}}}"#
     );
@@ -133,7 +147,7 @@ async fn networks_take_weaves_multicast_option() {
 
 #[tokio::test]
 async fn malformed_requests_get_a_clear_err_and_change_nothing() {
-    let (m, shared, _dir) = mesh();
+    let (m, shared) = mesh();
     for (path, body, want) in [
         (
             "/NetworkDriver.CreateNetwork",
@@ -178,7 +192,7 @@ async fn malformed_requests_get_a_clear_err_and_change_nothing() {
 
 #[tokio::test]
 async fn unknown_networks_and_endpoints_are_named_in_the_error() {
-    let (m, _, _dir) = mesh();
+    let (m, _) = mesh();
     // Without Docker, a network never created here cannot be looked up.
     let body =
         format!(r#"{{"NetworkID":"{NET}","EndpointID":"{EP}","Interface":{{"Address":"10.32.0.1/12"}}}}"#);
@@ -208,14 +222,14 @@ async fn unknown_networks_and_endpoints_are_named_in_the_error() {
             .await;
     assert_eq!(err(&v), "Not supported: creating an interface from within CreateEndpoint");
     // A network of the other driver is not this one's.
-    let (g, _gdir) = global();
+    let g = global();
     let (_, v) = call(&g, "/NetworkDriver.CreateNetwork", format!(r#"{{"NetworkID":"{NET}"}}"#)).await;
     assert_eq!(v, serde_json::json!({}));
 }
 
 #[tokio::test]
 async fn ipam_calls_check_pools_and_addresses() {
-    let (m, _, _dir) = mesh();
+    let (m, _) = mesh();
     let (_, v) = call(
         &m,
         "/IpamDriver.RequestPool",

@@ -8,8 +8,8 @@
 //! bounded ([`MAX_BODY`]); unknown fields are ignored (newer Docker versions add some), missing
 //! or mistyped ones are refused.
 
-use super::driver::NetworkDriver;
-use super::ipam_driver::IpamDriver;
+use crate::driver::NetworkDriver;
+use crate::ipam_driver::IpamDriver;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};

@@ -5,8 +5,8 @@
 //! Routes are checked only where ADD made them (the spec lets later plugins change others);
 //! addresses must be on the interface and still reserved in IPAM for the container.
 
-use super::plan::Route;
-use super::records::Record;
+use crate::plan::Route;
+use crate::records::Record;
 use ipnet::Ipv4Net;
 use weave_api::{CniProblem, CniProblemKind};
 
@@ -112,8 +112,8 @@ pub fn problems(rec: Option<&Record>, exp: &Expected, obs: &Observed) -> Vec<Cni
 
 #[cfg(test)]
 mod tests {
-    use super::super::records::State;
     use super::*;
+    use crate::records::State;
 
     fn net(s: &str) -> Ipv4Net {
         s.parse().unwrap()
