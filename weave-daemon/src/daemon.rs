@@ -100,8 +100,11 @@ impl Daemon {
             p.store.clone(),
             BRIDGE,
         );
-        let policy =
-            crate::policy::handle::PolicyHandle::new(p.policy, p.mesh.clone(), p.identity.name.to_string());
+        let policy = crate::policy::handle::PolicyHandle::new(
+            p.policy,
+            Arc::new(p.mesh.clone()),
+            p.identity.name.to_string(),
+        );
         Arc::new(Daemon {
             cni,
             services,
