@@ -1,7 +1,7 @@
 //! Channel `weave-policy` ([`weave_policy::gossip::CHANNEL`]): the mesh calls these on its own
 //! task, so they only merge state and model; the kernel follows on the policy worker thread
 //! ([`spawn_kernel_worker`]). Weave Net peers relay the channel unread (their surrogate
-//! gossiper), so weave peers behind them still converge.
+//! gossiper), so weave peers behind them still converge. Changes go out through [`Mesh`].
 
 use super::service::PolicyService;
 use std::any::Any;

@@ -1,4 +1,4 @@
-//! The daemon's side of the policy service: runs its blocking calls off the async runtime,
+//! The policy service as the daemon holds it: runs its blocking calls off the async runtime,
 //! spreads every change on the policy gossip channel, and follows the attach service's
 //! targets (an attach brings the target's namespace, labels and named ports; a detach takes
 //! it away when its last address goes).
