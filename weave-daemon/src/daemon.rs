@@ -93,15 +93,13 @@ impl Daemon {
             BRIDGE,
             overlay_mtu(&p.config),
         );
-        let services = crate::services::Services::new(
-            attach.clone(),
-            p.ipam.clone(),
-            p.dns.clone(),
-            p.store.clone(),
-            BRIDGE,
+        let services =
+            crate::services::new(attach.clone(), p.ipam.clone(), p.dns.clone(), p.store.clone(), BRIDGE);
+        let policy = crate::policy::handle::PolicyHandle::new(
+            p.policy,
+            Arc::new(p.mesh.clone()),
+            p.identity.name.to_string(),
         );
-        let policy =
-            crate::policy::handle::PolicyHandle::new(p.policy, p.mesh.clone(), p.identity.name.to_string());
         Arc::new(Daemon {
             cni,
             services,

@@ -39,6 +39,8 @@ pub use endpoint::ENDPOINT_ID;
 pub use error::AttachError;
 pub use kernel::{format_mac, Attached, CONTAINER_IF};
 pub use replay::Replayed;
+// Policy owns what a target announces (its facts and events); attach sends them.
+pub use weave_policy_service::targets::{TargetEvent, TargetMeta};
 
 use ipnet::Ipv4Net;
 use journal::Journal;
@@ -128,59 +130,11 @@ impl AttachSpec {
     }
 }
 
-/// A target's policy-relevant facts (Kubernetes' namespace, labels and named ports).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TargetMeta {
-    pub namespace: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    /// Named ports: name -> (port, protocol).
-    pub ports: BTreeMap<String, (u16, String)>,
-}
-
-/// The Kubernetes label kubelet puts on a pod's containers naming the pod's namespace.
-const POD_NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
-/// At most this many of a container's labels reach policy (gossiped to every peer).
-const MAX_CONTAINER_LABELS: usize = 64;
-
-impl TargetMeta {
-    /// This meta, with a container's labels where the request gave none: those that are
-    /// valid Kubernetes labels (others, such as long descriptions, cannot be selected on and
-    /// are left out), and the pod's namespace from kubelet's label where none was given.
-    pub fn with_container_labels(&self, labels: &BTreeMap<String, String>) -> TargetMeta {
-        let mut m = self.clone();
-        if m.namespace.is_none() {
-            m.namespace = labels
-                .get(POD_NAMESPACE_LABEL)
-                .filter(|n| weave_policy::validate::dns_label(n).is_ok())
-                .cloned();
-        }
-        if m.labels.is_empty() {
-            m.labels = labels
-                .iter()
-                .filter(|(k, v)| {
-                    weave_policy::validate::label_key(k, "").is_ok()
-                        && weave_policy::validate::label_value(v, "").is_ok()
-                })
-                .take(MAX_CONTAINER_LABELS)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-        }
-        m
-    }
-}
-
 /// What a detach or hide removed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detached {
     pub id: String,
     pub removed: Vec<Ipv4Net>,
-}
-
-/// Targets coming and going, for subsystems that follow them (policy, services).
-#[derive(Debug, Clone, PartialEq)]
-pub enum TargetEvent {
-    Attached { id: String, addrs: Vec<Ipv4Net>, meta: TargetMeta },
-    Detached { id: String, removed: Vec<Ipv4Net> },
 }
 
 /// The service. Cheap to share (`Arc`); every operation runs in a task of its own.

@@ -6,7 +6,7 @@ use super::journal::{AttachIntent, Intent, Journal, Namespace, Op};
 use super::kernel::{Attached, Iface, Kernel, Observed, Plumb, Plumbed};
 use super::ports::{AddressBook, Names};
 use super::target::NsRef;
-use super::{AttachError, AttachService, AttachSpec, Ports, TargetEvent, TargetMeta};
+use super::{AttachError, AttachService, AttachSpec, Ports, TargetEvent};
 use crate::store::StoreError;
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, BTreeSet};
@@ -770,30 +770,4 @@ async fn detach_at_releases_everything_and_a_second_one_is_fine() {
     let again = s.detach_at("ctr-1".into(), None, "eth0".into()).await.unwrap();
     assert!(again.removed.is_empty());
     assert!(w.lock().unwrap().intents.is_empty());
-}
-
-#[test]
-fn container_labels_reach_policy_where_the_request_gave_none_and_only_valid_ones() {
-    let labels: BTreeMap<String, String> = [
-        ("app", "web"),
-        ("io.kubernetes.pod.namespace", "shop"),
-        ("com.example.description", "a long sentence with spaces"),
-        ("bad key!", "x"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let m = TargetMeta::default().with_container_labels(&labels);
-    assert_eq!(m.namespace.as_deref(), Some("shop"), "kubelet's label names the namespace");
-    let keys: Vec<&str> = m.labels.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["app", "io.kubernetes.pod.namespace"], "only valid Kubernetes labels");
-    // What the request says wins.
-    let asked = TargetMeta {
-        namespace: Some("prod".into()),
-        labels: [("tier".to_string(), "db".to_string())].into(),
-        ..TargetMeta::default()
-    };
-    let m = asked.with_container_labels(&labels);
-    assert_eq!((m.namespace.as_deref(), m.labels.len()), (Some("prod"), 1));
-    assert_eq!(m.labels["tier"], "db");
 }

@@ -23,22 +23,22 @@
 //! and whether anything still answers ARP at an exported address on another host).
 //!
 //! * [`spec`]: requests checked; [`store`]: the records; [`rules`]: the nftables batches;
-//!   [`kernel`]: addresses and tables; [`error`].
+//!   [`kernel`]: addresses and tables; [`error`]; [`ports`]: what the daemon gives it (the
+//!   attach service, IPAM, weaveDNS), as traits it implements.
+
+#![forbid(unsafe_code)]
 
 pub mod error;
 pub mod kernel;
+pub mod ports;
 pub mod rules;
 pub mod spec;
 pub mod store;
 
 pub use error::ServiceError;
 
-use crate::attach::target::NsRef;
-use crate::attach::{AttachService, TargetEvent};
-use crate::dns::Dns;
-use crate::ipam::{to_cidr, to_net, Ipam};
-use crate::store::Store;
 use ipnet::Ipv4Net;
+use ports::{Addresses, LocateError, Names, Namespace, Ports, Targets};
 use rules::{BindRule, HostRule};
 use spec::{Spec, TargetRef};
 use std::collections::BTreeMap;
@@ -48,62 +48,69 @@ use std::time::Duration;
 use store::{Phase, Record};
 use tokio::sync::broadcast;
 use weave_api::{Event, Service, ServiceRequest, ServiceState};
+use weave_store::Store;
 
 /// How often targets and tables are checked besides the target events.
 pub const RECHECK: Duration = Duration::from_secs(10);
 
+/// Why a service call failed, with the daemon's attach and IPAM errors.
+type Error<P> =
+    ServiceError<<<P as Ports>::Targets as Targets>::Error, <<P as Ports>::Addresses as Addresses>::Error>;
+/// How the daemon's targets' namespaces are reached.
+type Ns<P> = <<P as Ports>::Targets as Targets>::Ns;
+
 /// Where a service's traffic goes now.
 #[derive(Debug, Clone, PartialEq)]
-struct Resolved {
+struct Resolved<N> {
     /// The attached target's id (local targets).
     id: Option<String>,
     addr: Ipv4Addr,
     /// The target's namespace (local targets).
-    ns: Option<NsRef>,
+    ns: Option<N>,
 }
 
-struct Entry {
+struct Entry<N> {
     record: Record,
     /// Where its traffic goes, or why it cannot go anywhere (broken).
-    at: Result<Resolved, String>,
+    at: Result<Resolved<N>, String>,
 }
 
-impl Entry {
+impl<N> Entry<N> {
     fn in_force(&self) -> bool {
         self.record.phase != Phase::Removing && self.at.is_ok() && self.record.weave.is_some()
     }
 }
 
 /// The service. One operation at a time (the lock over the entries).
-pub struct Services {
-    attach: Arc<AttachService>,
-    ipam: Option<Arc<Ipam>>,
-    dns: Option<Arc<Dns>>,
+pub struct Services<P: Ports> {
+    attach: Arc<P::Targets>,
+    ipam: Option<Arc<P::Addresses>>,
+    dns: Option<Arc<P::Names>>,
     store: Store,
     bridge: String,
-    entries: tokio::sync::Mutex<BTreeMap<String, Entry>>,
+    entries: tokio::sync::Mutex<BTreeMap<String, Entry<Ns<P>>>>,
     snapshot: Mutex<Vec<Service>>,
     events: broadcast::Sender<Event>,
 }
 
 /// Runs blocking kernel work off the runtime.
-async fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static, A, I>(
     f: impl FnOnce() -> Result<T, weave_netdev::NetdevError> + Send + 'static,
-) -> Result<T, ServiceError> {
+) -> Result<T, ServiceError<A, I>> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => Ok(r?),
         Err(e) => Err(ServiceError::Invalid(format!("blocking task failed: {e}"))),
     }
 }
 
-impl Services {
+impl<P: Ports> Services<P> {
     pub fn new(
-        attach: Arc<AttachService>,
-        ipam: Option<Arc<Ipam>>,
-        dns: Option<Arc<Dns>>,
+        attach: Arc<P::Targets>,
+        ipam: Option<Arc<P::Addresses>>,
+        dns: Option<Arc<P::Names>>,
         store: Store,
         bridge: &str,
-    ) -> Arc<Services> {
+    ) -> Arc<Services<P>> {
         Arc::new(Services {
             attach,
             ipam,
@@ -127,7 +134,7 @@ impl Services {
     }
 
     /// Creates a service; the same request again answers the service it made.
-    pub async fn add(self: &Arc<Self>, req: ServiceRequest) -> Result<Service, ServiceError> {
+    pub async fn add(self: &Arc<Self>, req: ServiceRequest) -> Result<Service, Error<P>> {
         let me = self.clone();
         // In a task of its own: a client that goes away cannot cut the steps short.
         tokio::spawn(async move { me.run_add(req).await })
@@ -136,15 +143,15 @@ impl Services {
     }
 
     /// Removes a service: its name, rules, address and record.
-    pub async fn remove(self: &Arc<Self>, id: String) -> Result<(), ServiceError> {
+    pub async fn remove(self: &Arc<Self>, id: String) -> Result<(), Error<P>> {
         let me = self.clone();
         tokio::spawn(async move { me.run_remove(&id).await })
             .await
             .map_err(|e| ServiceError::Invalid(format!("service task failed: {e}")))?
     }
 
-    async fn run_add(&self, req: ServiceRequest) -> Result<Service, ServiceError> {
-        let mut spec = Spec::parse(req)?;
+    async fn run_add(&self, req: ServiceRequest) -> Result<Service, Error<P>> {
+        let mut spec = Spec::parse(req, |t| self.attach.check(t))?;
         // The name is checked and qualified before anything changes.
         if let Spec::Import { fqdn, .. } | Spec::Bind { fqdn, .. } = &mut spec {
             if let Some(name) = fqdn.take() {
@@ -181,7 +188,7 @@ impl Services {
             spec,
             weave: None,
             phase: Phase::Adding,
-            created: crate::timefmt::rfc3339(std::time::SystemTime::now()),
+            created: P::rfc3339(std::time::SystemTime::now()),
         };
         store::put(&self.store, &record)?;
         entries.insert(id.clone(), Entry { record: record.clone(), at: Ok(at.clone()) });
@@ -194,7 +201,7 @@ impl Services {
             self.name(&record).await;
             record.phase = Phase::Active;
             store::put(&self.store, &record)?;
-            Ok::<_, ServiceError>(())
+            Ok::<_, Error<P>>(())
         }
         .await;
         match result {
@@ -218,7 +225,7 @@ impl Services {
         }
     }
 
-    async fn run_remove(&self, id: &str) -> Result<(), ServiceError> {
+    async fn run_remove(&self, id: &str) -> Result<(), Error<P>> {
         let mut entries = self.entries.lock().await;
         let e = entries.get_mut(id).ok_or_else(|| ServiceError::NotFound(id.to_string()))?;
         e.record.phase = Phase::Removing;
@@ -234,19 +241,19 @@ impl Services {
     /// Takes a service away, last step first, carrying on past failures: its name, its rules
     /// (the tables rebuilt without it), its address, its IPAM ownership, its record. On a
     /// failure the record stays (marked removing) for the next start to finish.
-    async fn undo(&self, entries: &mut BTreeMap<String, Entry>, id: &str) -> Result<(), ServiceError> {
+    async fn undo(&self, entries: &mut BTreeMap<String, Entry<Ns<P>>>, id: &str) -> Result<(), Error<P>> {
         let Some(e) = entries.get_mut(id) else { return Ok(()) };
         e.record.phase = Phase::Removing;
         let (record, at) = (e.record.clone(), e.at.clone());
-        let mut first: Option<ServiceError> = None;
-        let mut keep = |r: Result<(), ServiceError>| {
+        let mut first: Option<Error<P>> = None;
+        let mut keep = |r: Result<(), Error<P>>| {
             if let Err(err) = r {
                 tracing::warn!(service = %id, "undoing: {err}");
                 first.get_or_insert(err);
             }
         };
         if let (Some(dns), Some(w)) = (&self.dns, record.weave) {
-            dns.delete(None, Some(&record.owner()), Some(w.addr())).await;
+            dns.delete(&record.owner(), w.addr()).await;
         }
         match (&record.spec, &at, record.weave) {
             (Spec::Bind { .. }, Ok(Resolved { id: Some(tid), ns: Some(ns), .. }), Some(w)) => {
@@ -266,10 +273,7 @@ impl Services {
             _ => {}
         }
         if let Some(ipam) = &self.ipam {
-            match ipam.delete(&record.owner()).await {
-                Ok(_) | Err(crate::ipam::IpamFailure::Op(weave_ipam::OpError::NoAddresses(_))) => {}
-                Err(e) => keep(Err(e.into())),
-            }
+            keep(ipam.release_all(&record.owner()).await.map_err(ServiceError::Ipam));
         }
         if let Some(err) = first {
             if let Some(e) = entries.get_mut(id) {
@@ -284,11 +288,11 @@ impl Services {
     }
 
     /// The weave address asked for, with its prefix: inside IPAM's range, else refused.
-    fn weave_net(&self, spec: &Spec) -> Result<Option<Ipv4Net>, ServiceError> {
+    fn weave_net(&self, spec: &Spec) -> Result<Option<Ipv4Net>, Error<P>> {
         let Some(w) = spec.weave() else { return Ok(None) };
         let prefix = match (&self.ipam, w.prefix) {
             (Some(ipam), p) => {
-                let (universe, default) = (to_net(ipam.universe()), to_net(ipam.default_subnet()));
+                let (universe, default) = (ipam.universe(), ipam.default_subnet());
                 if !universe.contains(&w.addr) {
                     return Err(ServiceError::OutOfRange {
                         addr: w.addr.to_string(),
@@ -318,12 +322,12 @@ impl Services {
         &self,
         r: &Record,
         asked: Option<Ipv4Net>,
-        at: &Resolved,
-    ) -> Result<Ipv4Net, ServiceError> {
+        at: &Resolved<Ns<P>>,
+    ) -> Result<Ipv4Net, Error<P>> {
         let owner = r.owner();
         if let Some(w) = asked {
             if let Some(ipam) = &self.ipam {
-                ipam.claim(&owner, to_cidr(w), false, false).await?;
+                ipam.claim(&owner, w).await.map_err(ServiceError::Ipam)?;
             }
             return Ok(w);
         }
@@ -335,18 +339,16 @@ impl Services {
         })?;
         let default = ipam.default_subnet();
         let subnet = match r.spec {
-            Spec::Export { .. }
-                if !to_net(default).contains(&at.addr) && to_net(ipam.universe()).contains(&at.addr) =>
-            {
+            Spec::Export { .. } if !default.contains(&at.addr) && ipam.universe().contains(&at.addr) => {
                 ipam.universe()
             }
             _ => default,
         };
-        Ok(to_net(ipam.allocate_or_explain(&owner, subnet, false).await?))
+        ipam.allocate(&owner, subnet).await.map_err(ServiceError::Ipam)
     }
 
     /// Puts the service's address where it lives and rebuilds the tables that hold its rules.
-    async fn plumb(&self, entries: &BTreeMap<String, Entry>, id: &str) -> Result<(), ServiceError> {
+    async fn plumb(&self, entries: &BTreeMap<String, Entry<Ns<P>>>, id: &str) -> Result<(), Error<P>> {
         let e = &entries[id];
         let Some(w) = e.record.weave else { return Ok(()) };
         match (&e.record.spec, &e.at) {
@@ -367,27 +369,27 @@ impl Services {
 
     async fn name(&self, r: &Record) {
         if let (Some(dns), Some(fqdn), Some(w)) = (&self.dns, r.spec.fqdn(), r.weave) {
-            if dns.add(fqdn, &r.owner(), w.addr()).await.is_none() {
+            if !dns.add(fqdn, &r.owner(), w.addr()).await {
                 tracing::info!(%fqdn, "not registering a name outside the DNS domain");
             }
         }
     }
 
-    async fn apply_host(&self, entries: &BTreeMap<String, Entry>) -> Result<(), ServiceError> {
+    async fn apply_host(&self, entries: &BTreeMap<String, Entry<Ns<P>>>) -> Result<(), Error<P>> {
         let rules = host_rules(entries);
         blocking(move || kernel::apply_host(&rules)).await
     }
 
     /// Tells the attach service which addresses are services': `weave hide` leaves those on
     /// the bridge alone, and a bound target's own address is told from its bound one.
-    fn reserve(&self, entries: &BTreeMap<String, Entry>) {
+    fn reserve(&self, entries: &BTreeMap<String, Entry<Ns<P>>>) {
         let addrs = entries.values().filter_map(|e| e.record.weave).collect();
         self.attach.reserve_bridge(addrs);
     }
 
     /// Where the service's traffic goes: a local target is looked up among the targets
     /// attached on this host (its first weave address that is not a service's).
-    async fn resolve(&self, spec: &Spec) -> Result<Resolved, ServiceError> {
+    async fn resolve(&self, spec: &Spec) -> Result<Resolved<Ns<P>>, Error<P>> {
         match spec {
             Spec::Export { target: TargetRef::Address(a), .. } => {
                 Ok(Resolved { id: None, addr: *a, ns: None })
@@ -396,19 +398,19 @@ impl Services {
             _ => {
                 let target = spec.local_target().unwrap_or_default();
                 let unknown = |why: String| ServiceError::UnknownTarget { target: target.to_string(), why };
-                let loc = match self.attach.locate(target).await {
+                let (loc_id, loc_ns) = match self.attach.locate(target).await {
                     Ok(l) => l,
-                    Err(crate::attach::AttachError::UnknownTarget { why, .. }) => return Err(unknown(why)),
-                    Err(e) => return Err(e.into()),
+                    Err(LocateError::Unknown(why)) => return Err(unknown(why)),
+                    Err(LocateError::Failed(e)) => return Err(ServiceError::Attach(e)),
                 };
-                let listed = self.attach.list().await?;
+                let listed = self.attach.list().await.map_err(ServiceError::Attach)?;
                 let reserved = self.attach.reserved_addrs();
                 let addr = listed
                     .iter()
-                    .find(|a| a.id == loc.id)
-                    .and_then(|a| a.addrs.iter().find(|n| !reserved.contains(n)).copied())
+                    .find(|(id, _)| *id == loc_id)
+                    .and_then(|(_, addrs)| addrs.iter().find(|n| !reserved.contains(n)).copied())
                     .ok_or_else(|| unknown("it is not attached to the weave network on this host".into()))?;
-                Ok(Resolved { id: Some(loc.id), addr: addr.addr(), ns: Some(loc.ns) })
+                Ok(Resolved { id: Some(loc_id), addr: addr.addr(), ns: Some(loc_ns) })
             }
         }
     }
@@ -455,7 +457,7 @@ impl Services {
     }
 
     /// Publishes the snapshot and the events of what changed since the last one.
-    async fn publish(&self, entries: &BTreeMap<String, Entry>) {
+    async fn publish(&self, entries: &BTreeMap<String, Entry<Ns<P>>>) {
         let now: Vec<Service> =
             entries.values().filter(|e| e.record.phase != Phase::Adding).map(view).collect();
         let before =
@@ -476,7 +478,7 @@ impl Services {
 
     /// At start, after the attach service's replay: undoes adds and finishes removals a kill -9
     /// cut short, and puts every active service back in the kernel and weaveDNS.
-    pub async fn start(self: &Arc<Self>) -> Result<(), ServiceError> {
+    pub async fn start(self: &Arc<Self>) -> Result<(), Error<P>> {
         let records = store::load(&self.store)?;
         let mut entries = self.entries.lock().await;
         for r in records {
@@ -514,7 +516,7 @@ impl Services {
 
     /// The address of a service back where it lives (the tables are rebuilt by the caller for
     /// the host, here for a bound target).
-    async fn restore(&self, entries: &BTreeMap<String, Entry>, id: &str) -> Result<(), ServiceError> {
+    async fn restore(&self, entries: &BTreeMap<String, Entry<Ns<P>>>, id: &str) -> Result<(), Error<P>> {
         let e = &entries[id];
         match (&e.record.spec, e.record.weave) {
             (Spec::Bind { .. }, _) => self.plumb(entries, id).await,
@@ -534,7 +536,7 @@ impl Services {
         loop {
             let check_tables = tokio::select! {
                 e = rx.recv() => match e {
-                    Ok(TargetEvent::Attached { .. } | TargetEvent::Detached { .. }) => false,
+                    Ok(_) => false,
                     Err(broadcast::error::RecvError::Lagged(_)) => false,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
@@ -617,20 +619,22 @@ impl Services {
                 (&e.record.spec, &e.at, e.record.weave)
             {
                 let (ns, tid) = (ns.clone(), tid.clone());
-                let r = blocking(move || kernel::apply_bind(&ns, &tid, None, Some(w), &[])).await;
+                let r: Result<(), Error<P>> =
+                    blocking(move || kernel::apply_bind(&ns, &tid, None, Some(w), &[])).await;
                 if let Err(err) = r {
                     tracing::warn!(service = %e.record.id, "removing the bound address: {err}");
                 }
             }
         }
-        if let Err(e) = blocking(kernel::remove_host).await {
+        let removed: Result<(), Error<P>> = blocking(kernel::remove_host).await;
+        if let Err(e) = removed {
             tracing::warn!("removing the services' NAT table: {e}");
         }
     }
 }
 
 /// The host's rules of every export and import in force.
-fn host_rules(entries: &BTreeMap<String, Entry>) -> Vec<HostRule> {
+fn host_rules<N>(entries: &BTreeMap<String, Entry<N>>) -> Vec<HostRule> {
     entries
         .values()
         .filter(|e| e.in_force())
@@ -655,7 +659,7 @@ fn host_rules(entries: &BTreeMap<String, Entry>) -> Vec<HostRule> {
 }
 
 /// The rules of every bind in force on the target `tid`.
-fn bind_rules(entries: &BTreeMap<String, Entry>, tid: &str) -> Vec<BindRule> {
+fn bind_rules<N>(entries: &BTreeMap<String, Entry<N>>, tid: &str) -> Vec<BindRule> {
     entries
         .values()
         .filter(|e| e.in_force())
@@ -670,7 +674,7 @@ fn bind_rules(entries: &BTreeMap<String, Entry>, tid: &str) -> Vec<BindRule> {
 }
 
 /// A service as the API shows it.
-fn view(e: &Entry) -> Service {
+fn view<N>(e: &Entry<N>) -> Service {
     let r = &e.record;
     let (target, port) = match &r.spec {
         Spec::Export { target: TargetRef::Local(t), port, .. } | Spec::Bind { target: t, port, .. } => {

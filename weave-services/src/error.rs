@@ -1,12 +1,11 @@
 //! Why a service request failed. The API maps each to an HTTP status in `api::error`.
+//! `A` and `I` are the attach service's and IPAM's own errors (see [`crate::ports`]).
 
-use crate::attach::AttachError;
-use crate::ipam::IpamFailure;
-use crate::store::StoreError;
 use weave_netdev::NetdevError;
+use weave_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
+pub enum ServiceError<A, I> {
     /// The request itself is wrong (a port out of range, an address that does not parse).
     #[error("{0}")]
     Invalid(String),
@@ -29,16 +28,16 @@ pub enum ServiceError {
     #[error("{0}")]
     BadName(String),
     #[error("{0}")]
-    Attach(#[from] AttachError),
+    Attach(#[source] A),
     #[error("{0}")]
-    Ipam(#[from] IpamFailure),
+    Ipam(#[source] I),
     #[error("{0}")]
     Kernel(#[from] NetdevError),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
 
-impl ServiceError {
+impl<A, I> ServiceError<A, I> {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             ServiceError::UnknownTarget { .. } => {
@@ -54,8 +53,14 @@ impl ServiceError {
             }
             ServiceError::NeedsIpam(_) => "give the weave address as IP/PREFIX with --as".into(),
             ServiceError::Store(_) => "check the disk under --data-dir".into(),
-            ServiceError::Attach(e) => return e.hint(),
+            // An attach failure's hint is the attach service's own (the API asks it).
             _ => return None,
         })
+    }
+}
+
+impl<A, I> From<crate::spec::Invalid> for ServiceError<A, I> {
+    fn from(e: crate::spec::Invalid) -> Self {
+        ServiceError::Invalid(e.0)
     }
 }

@@ -3,8 +3,7 @@
 //! them off the async runtime.
 
 use super::rules::{self, BindRule, HostRule};
-use crate::attach::target::NsRef;
-use crate::attach::CONTAINER_IF;
+use crate::ports::Namespace;
 use ipnet::Ipv4Net;
 use weave_netdev::{arp, nft, sysctl, NetdevError, Netlink, Netns};
 
@@ -77,13 +76,8 @@ pub fn host_table_present() -> bool {
     nft::table_exists("ip", rules::HOST_TABLE)
 }
 
-fn open(at: &NsRef, id: &str) -> Result<Netns, NetdevError> {
-    let r = match at {
-        NsRef::Named(n) => Netns::named(n),
-        NsRef::Path(p) => Netns::path(p),
-        NsRef::Pid(p) => Netns::pid(*p),
-    };
-    r.map_err(|e| {
+fn open(at: &impl Namespace, id: &str) -> Result<Netns, NetdevError> {
+    at.open().map_err(|e| {
         NetdevError::new(format!("open the network namespace of {id}"), std::io::Error::other(e.to_string()))
     })
 }
@@ -91,8 +85,8 @@ fn open(at: &NsRef, id: &str) -> Result<Netns, NetdevError> {
 /// In a bound target's namespace: `add` on its weave interface (and `del` off it), then its
 /// table rebuilt from `rules`. The table first when removing, so nothing points at a missing
 /// address.
-pub fn apply_bind(
-    at: &NsRef,
+pub fn apply_bind<N: Namespace>(
+    at: &N,
     id: &str,
     add: Option<Ipv4Net>,
     del: Option<Ipv4Net>,
@@ -100,7 +94,7 @@ pub fn apply_bind(
 ) -> Result<(), NetdevError> {
     let ns = open(at, id)?;
     let mut nl = Netlink::open_in(&ns)?;
-    let link = nl.link_by_name(CONTAINER_IF)?;
+    let link = nl.link_by_name(N::IFNAME)?;
     if let (Some(a), Some(link)) = (del, &link) {
         ns.run(|| nft::apply_batch(&rules::bind_batch(rules)))??;
         match nl.del_address(link, a) {
@@ -110,11 +104,11 @@ pub fn apply_bind(
         return Ok(());
     }
     if let Some(a) = add {
-        let link = link.ok_or_else(|| missing(&format!("the interface of {id}"), CONTAINER_IF))?;
+        let link = link.ok_or_else(|| missing(&format!("the interface of {id}"), N::IFNAME))?;
         if !nl.addresses(link.index)?.contains(&a) {
             nl.add_address(&link, a)?;
             let mac = link.mac.unwrap_or_default();
-            let sent = ns.run(|| arp::send_gratuitous_arp(CONTAINER_IF, a.addr(), mac))?;
+            let sent = ns.run(|| arp::send_gratuitous_arp(N::IFNAME, a.addr(), mac))?;
             if let Err(e) = sent {
                 tracing::debug!("gratuitous ARP for {a}: {e}");
             }
@@ -124,10 +118,10 @@ pub fn apply_bind(
 }
 
 /// Whether the target's interface has `addr` and its table exists.
-pub fn bind_present(at: &NsRef, id: &str, addr: Ipv4Net) -> bool {
+pub fn bind_present<N: Namespace>(at: &N, id: &str, addr: Ipv4Net) -> bool {
     let Ok(ns) = open(at, id) else { return false };
     let Ok(mut nl) = Netlink::open_in(&ns) else { return false };
-    let has = match nl.link_by_name(CONTAINER_IF) {
+    let has = match nl.link_by_name(N::IFNAME) {
         Ok(Some(l)) => nl.addresses(l.index).map(|a| a.contains(&addr)).unwrap_or(false),
         _ => false,
     };

@@ -8,11 +8,11 @@
 
 use super::drops::{self, DropLog, DropRecord};
 use super::enforce::Enforcer;
-use crate::store::Store;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use weave_policy::gossip::{GossipError, State, Writer};
 use weave_policy::{Model, Policy, PolicyError, PolicyId, Target, Verdict};
+use weave_store::Store;
 
 /// The store key of the replicated state.
 const STORE_KEY: &str = "policy-state";

@@ -2,8 +2,6 @@
 //! [`Spec`] (ports in range, addresses that parse, targets that name something), and the
 //! rules that tell two services apart or in conflict. Pure: no I/O.
 
-use super::error::ServiceError;
-use crate::attach::target::Target;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
@@ -54,12 +52,17 @@ pub enum Spec {
     },
 }
 
-fn invalid(msg: impl Into<String>) -> ServiceError {
-    ServiceError::Invalid(msg.into())
+/// A request that is wrong in itself ([`crate::ServiceError::Invalid`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid(msg: impl Into<String>) -> Invalid {
+    Invalid(msg.into())
 }
 
 /// A port of 1-65535.
-pub fn port(what: &str, p: u32) -> Result<u16, ServiceError> {
+pub fn port(what: &str, p: u32) -> Result<u16, Invalid> {
     match u16::try_from(p) {
         Ok(p) if p > 0 => Ok(p),
         _ => Err(invalid(format!("{what} {p} is out of range: give a port from 1 to 65535"))),
@@ -67,7 +70,7 @@ pub fn port(what: &str, p: u32) -> Result<u16, ServiceError> {
 }
 
 /// A unicast IPv4 address.
-fn unicast(what: &str, s: &str) -> Result<Ipv4Addr, ServiceError> {
+fn unicast(what: &str, s: &str) -> Result<Ipv4Addr, Invalid> {
     let a: Ipv4Addr =
         s.trim().parse().map_err(|_| invalid(format!("{what} {s:?} is not an IPv4 address")))?;
     if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
@@ -78,7 +81,7 @@ fn unicast(what: &str, s: &str) -> Result<Ipv4Addr, ServiceError> {
 
 /// A unicast address traffic can be forwarded to: the kernel drops what is routed to loopback
 /// from another interface, so such a service could never answer.
-fn forwardable(what: &str, s: &str) -> Result<Ipv4Addr, ServiceError> {
+fn forwardable(what: &str, s: &str) -> Result<Ipv4Addr, Invalid> {
     let a = unicast(what, s)?;
     if a.is_loopback() {
         return Err(invalid(format!(
@@ -90,7 +93,7 @@ fn forwardable(what: &str, s: &str) -> Result<Ipv4Addr, ServiceError> {
 }
 
 /// `IP` or `IP/PREFIX`.
-pub fn weave_addr(s: &str) -> Result<WeaveAddr, ServiceError> {
+pub fn weave_addr(s: &str) -> Result<WeaveAddr, Invalid> {
     let (ip, prefix) = match s.split_once('/') {
         Some((ip, p)) => {
             let p: u8 = p
@@ -110,14 +113,18 @@ fn fqdn(f: Option<String>) -> Option<String> {
 }
 
 impl Spec {
-    /// Checks a request; nothing outside it is looked at.
-    pub fn parse(req: ServiceRequest) -> Result<Spec, ServiceError> {
+    /// Checks a request; nothing outside it is looked at (`check_target` checks how a local
+    /// target is named).
+    pub fn parse<E: std::fmt::Display>(
+        req: ServiceRequest,
+        check_target: impl Fn(&str) -> Result<(), E>,
+    ) -> Result<Spec, Invalid> {
         Ok(match req {
             ServiceRequest::Export { target, port: p, protocol, publish_address, publish_port } => {
                 let target = match target.trim().parse::<Ipv4Addr>() {
                     Ok(_) => TargetRef::Address(forwardable("target", &target)?),
                     Err(_) => {
-                        Target::parse(&target).map_err(|e| invalid(e.to_string()))?;
+                        check_target(&target).map_err(|e| invalid(e.to_string()))?;
                         TargetRef::Local(target)
                     }
                 };
@@ -149,7 +156,7 @@ impl Spec {
                         "bind needs a target attached on this host (netns:NAME, a container, ...), not the address {target}"
                     )));
                 }
-                Target::parse(&target).map_err(|e| invalid(e.to_string()))?;
+                check_target(&target).map_err(|e| invalid(e.to_string()))?;
                 Spec::Bind {
                     target,
                     port: port("port", p)?,
@@ -256,6 +263,14 @@ impl Spec {
 mod tests {
     use super::*;
 
+    /// A stand-in for the attach service's target syntax (the daemon's): no blanks.
+    fn parse(req: ServiceRequest) -> Result<Spec, Invalid> {
+        Spec::parse(req, |t| match t.contains(' ') {
+            true => Err(format!("invalid target {t:?}")),
+            false => Ok(()),
+        })
+    }
+
     fn export(target: &str, port: u32, publish: Option<&str>, pp: u32) -> ServiceRequest {
         ServiceRequest::Export {
             target: target.into(),
@@ -268,7 +283,7 @@ mod tests {
 
     #[test]
     fn requests_are_checked_and_bad_ones_named() {
-        let s = Spec::parse(export("netns:web", 80, None, 8080)).unwrap();
+        let s = parse(export("netns:web", 80, None, 8080)).unwrap();
         assert_eq!(
             s,
             Spec::Export {
@@ -279,7 +294,7 @@ mod tests {
                 publish_port: 8080
             }
         );
-        let s = Spec::parse(export("10.32.0.9", 80, Some("10.99.0.1"), 80)).unwrap();
+        let s = parse(export("10.32.0.9", 80, Some("10.99.0.1"), 80)).unwrap();
         assert!(matches!(s, Spec::Export { target: TargetRef::Address(_), publish_addr: Some(_), .. }));
         for (req, says) in [
             (export("netns:web", 0, None, 80), "port 0 is out of range"),
@@ -289,10 +304,10 @@ mod tests {
             (export("224.0.0.1", 80, None, 80), "not a unicast address"),
             (export("127.0.0.1", 80, None, 80), "target 127.0.0.1 is a loopback address"),
         ] {
-            let e = Spec::parse(req).unwrap_err().to_string();
+            let e = parse(req).unwrap_err().to_string();
             assert!(e.contains(says), "{e} should say {says}");
         }
-        let e = Spec::parse(ServiceRequest::Import {
+        let e = parse(ServiceRequest::Import {
             address: "127.0.0.53".into(),
             port: 53,
             protocol: Protocol::Udp,
@@ -311,11 +326,11 @@ mod tests {
             weave_port: 53,
             fqdn: Some(" ".into()),
         };
-        let e = Spec::parse(bind("10.32.0.1", "10.32.9.9")).unwrap_err().to_string();
+        let e = parse(bind("10.32.0.1", "10.32.9.9")).unwrap_err().to_string();
         assert!(e.contains("bind needs a target attached on this host"), "{e}");
-        let e = Spec::parse(bind("netns:a", "10.32.9.9/40")).unwrap_err().to_string();
+        let e = parse(bind("netns:a", "10.32.9.9/40")).unwrap_err().to_string();
         assert!(e.contains("prefix length must be 1-32"), "{e}");
-        let s = Spec::parse(bind("netns:a", "10.32.9.9/12")).unwrap();
+        let s = parse(bind("netns:a", "10.32.9.9/12")).unwrap();
         assert_eq!(s.weave(), Some(WeaveAddr { addr: "10.32.9.9".parse().unwrap(), prefix: Some(12) }));
         assert_eq!(s.fqdn(), None, "a blank name is no name");
         assert_eq!(s.local_target(), Some("netns:a"));
@@ -324,8 +339,8 @@ mod tests {
 
     #[test]
     fn ids_are_stable_per_request_and_differ_between_requests() {
-        let a = Spec::parse(export("netns:web", 80, None, 8080)).unwrap();
-        let b = Spec::parse(export("netns:web", 80, None, 8081)).unwrap();
+        let a = parse(export("netns:web", 80, None, 8080)).unwrap();
+        let b = parse(export("netns:web", 80, None, 8081)).unwrap();
         assert_eq!(a.id(), a.clone().id());
         assert_ne!(a.id(), b.id());
         assert!(a.id().starts_with("svc-") && a.id().len() == 12, "{}", a.id());
@@ -333,12 +348,12 @@ mod tests {
 
     #[test]
     fn published_ports_and_weave_addresses_conflict() {
-        let any = Spec::parse(export("netns:a", 80, None, 8080)).unwrap();
-        let one = Spec::parse(export("netns:b", 81, Some("10.99.0.1"), 8080)).unwrap();
-        let other = Spec::parse(export("netns:b", 81, Some("10.99.0.2"), 8080)).unwrap();
+        let any = parse(export("netns:a", 80, None, 8080)).unwrap();
+        let one = parse(export("netns:b", 81, Some("10.99.0.1"), 8080)).unwrap();
+        let other = parse(export("netns:b", 81, Some("10.99.0.2"), 8080)).unwrap();
         assert!(any.conflict(None, "x", &one, None).unwrap().contains("tcp port 8080 is published already"));
         assert!(one.conflict(None, "x", &other, None).is_none(), "different host addresses");
-        let udp = Spec::parse(ServiceRequest::Export {
+        let udp = parse(ServiceRequest::Export {
             target: "netns:a".into(),
             port: 80,
             protocol: Protocol::Udp,
@@ -348,7 +363,7 @@ mod tests {
         .unwrap();
         assert!(any.conflict(None, "x", &udp, None).is_none(), "different protocols");
         let w: Ipv4Net = "10.32.0.7/12".parse().unwrap();
-        let imp = Spec::parse(ServiceRequest::Import {
+        let imp = parse(ServiceRequest::Import {
             address: "192.168.1.1".into(),
             port: 80,
             protocol: Protocol::Tcp,

@@ -1,5 +1,5 @@
 //! The policy rules in a real kernel: a host namespace with a `weave` bridge and three
-//! containers on it, the policy model rendered by the daemon's enforcer into nftables, and real
+//! containers on it, the policy model rendered by the enforcer into nftables, and real
 //! TCP and UDP connections that must pass or not. Checks replies through connection tracking,
 //! incremental target changes, the drop log and counters, and that a failed nft transaction
 //! leaves the rules in force.
@@ -8,9 +8,9 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
-use weave_daemon::policy::{drops, enforce::Enforcer};
 use weave_netdev::Netns;
 use weave_policy::{Direction, ElemChange, Model, Target};
+use weave_policy_service::{drops, enforce::Enforcer};
 
 /// A namespace deleted on drop.
 struct Ns(String);
@@ -252,7 +252,7 @@ fn policy_yaml(name: &str, port: u16) -> String {
     )
 }
 
-fn names(svc: &weave_daemon::policy::service::PolicyService) -> Vec<String> {
+fn names(svc: &weave_policy_service::service::PolicyService) -> Vec<String> {
     svc.list().into_iter().map(|p| p.id.to_string()).collect()
 }
 
@@ -260,12 +260,12 @@ fn names(svc: &weave_daemon::policy::service::PolicyService) -> Vec<String> {
 /// restart restores from the store; a partition with writes on both sides heals to one state.
 #[test]
 fn policy_service_gossip_restart_and_partition_heal_2() {
-    use weave_daemon::policy::service::PolicyService;
+    use weave_policy_service::service::PolicyService;
     let (h1, h2) = (lab(2), lab(2));
     let dir = std::env::temp_dir().join(format!("weave-policy-svc-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let store1 = weave_daemon::store::Store::open(&dir.join("h1.db")).unwrap();
+    let store1 = weave_store::Store::open(&dir.join("h1.db")).unwrap();
     let s1 = PolicyService::new("h1", Some(store1.clone()));
     let s2 = PolicyService::new("h2", None);
     let [(web, web_ip), _] = &h1.containers[..] else { unreachable!() };
@@ -319,6 +319,6 @@ fn policy_service_gossip_restart_and_partition_heal_2() {
     let d = h1.host.run(|| s1.delete(&id)).unwrap();
     h2.host.run(|| s2.on_gossip(&d)).unwrap();
     assert_eq!(names(&s2), ["default/db-in"]);
-    assert!(matches!(s1.delete(&id), Err(weave_daemon::policy::service::ServiceError::NotFound(_))));
+    assert!(matches!(s1.delete(&id), Err(weave_policy_service::service::ServiceError::NotFound(_))));
     let _ = std::fs::remove_dir_all(&dir);
 }

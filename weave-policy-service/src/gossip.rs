@@ -1,14 +1,26 @@
 //! Channel `weave-policy` ([`weave_policy::gossip::CHANNEL`]): the mesh calls these on its own
 //! task, so they only merge state and model; the kernel follows on the policy worker thread
 //! ([`spawn_kernel_worker`]). Weave Net peers relay the channel unread (their surrogate
-//! gossiper), so weave peers behind them still converge.
+//! gossiper), so weave peers behind them still converge. Changes go out through [`Mesh`].
 
 use super::service::PolicyService;
 use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use weave_mesh::{GossipData, GossipError, Gossiper, Outbox};
 use weave_policy::gossip::State;
 use weave_wire::PeerName;
+
+/// The mesh, as policy's changes go out on it (the daemon's router).
+pub trait Mesh: Send + Sync + 'static {
+    /// Queues `data` for every peer on gossip channel `channel`.
+    fn gossip_broadcast(
+        &self,
+        channel: &'static str,
+        data: Box<dyn GossipData>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
 
 /// Queued policy gossip; queued copies merge (newer versions win).
 #[derive(Clone)]

@@ -1,12 +1,11 @@
-//! The daemon's side of the policy service: runs its blocking calls off the async runtime,
+//! The policy service as the daemon holds it: runs its blocking calls off the async runtime,
 //! spreads every change on the policy gossip channel, and follows the attach service's
 //! targets (an attach brings the target's namespace, labels and named ports; a detach takes
 //! it away when its last address goes).
 
-use super::gossip::PolicyData;
+use super::gossip::{Mesh, PolicyData};
 use super::service::{PolicyService, ServiceError};
-use crate::attach::{AttachService, TargetEvent, TargetMeta};
-use crate::mesh::router::MeshHandle;
+use super::targets::{TargetEvent, TargetMeta, Targets};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +26,7 @@ const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct PolicyHandle {
     pub service: PolicyService,
-    mesh: MeshHandle,
+    mesh: Arc<dyn Mesh>,
     /// This peer's name: targets attached here carry it.
     host: String,
     /// `policy_drop` events.
@@ -43,7 +42,7 @@ pub struct LabelChange {
 }
 
 impl PolicyHandle {
-    pub fn new(service: PolicyService, mesh: MeshHandle, host: String) -> PolicyHandle {
+    pub fn new(service: PolicyService, mesh: Arc<dyn Mesh>, host: String) -> PolicyHandle {
         PolicyHandle { service, mesh, host, events: broadcast::channel(256).0 }
     }
 
@@ -176,7 +175,7 @@ impl PolicyHandle {
     /// addresses (a missed attach keeps the labels it had, or gets none), and namespace and
     /// pid targets policy has here that are no longer attached go. Containers stay: Docker's
     /// watcher reports their going, and listing them needs Docker.
-    async fn resync(&self, attach: &AttachService) {
+    async fn resync(&self, attach: &impl Targets) {
         let listed = match attach.list().await {
             Ok(l) => l,
             Err(e) => {
@@ -184,15 +183,15 @@ impl PolicyHandle {
                 return;
             }
         };
-        for a in &listed {
-            let addrs = a.addrs.iter().map(|n| n.addr()).collect();
-            if let Err(e) = self.attached(a.id.clone(), addrs, TargetMeta::default()).await {
-                tracing::warn!(target = %a.id, "network policy of a target: {e}");
+        for (id, addrs) in &listed {
+            let addrs = addrs.iter().map(|n| n.addr()).collect();
+            if let Err(e) = self.attached(id.clone(), addrs, TargetMeta::default()).await {
+                tracing::warn!(target = %id, "network policy of a target: {e}");
             }
         }
         let here: Vec<Target> = self.blocking(|s| s.local_targets()).await;
         for t in here {
-            let gone = !listed.iter().any(|a| a.id == t.id) && !crate::docker::is_container_id(&t.id);
+            let gone = !listed.iter().any(|(id, _)| *id == t.id) && !attach.is_container(&t.id);
             if gone {
                 if let Err(e) = self.detached(t.id.clone(), t.addrs.clone()).await {
                     tracing::warn!(target = %t.id, "network policy of a target: {e}");
@@ -205,7 +204,7 @@ impl PolicyHandle {
     /// Follows the attach service's targets and persists their changes every second, until
     /// `stop`; then persists what is left. Missed changes (a burst the channel could not hold)
     /// are made up by relisting the targets.
-    pub fn follow(self, attach: Arc<AttachService>, stop: CancellationToken) {
+    pub fn follow(self, attach: Arc<impl Targets>, stop: CancellationToken) {
         let mut targets = attach.subscribe();
         tokio::spawn(async move {
             let mut flush = tokio::time::interval(FLUSH_INTERVAL);
@@ -232,7 +231,7 @@ impl PolicyHandle {
                             missed = n,
                             "network policy missed target changes; relisting the targets"
                         );
-                        self.resync(&attach).await;
+                        self.resync(&*attach).await;
                         Ok(())
                     }
                     Err(broadcast::error::RecvError::Closed) => break,

@@ -3,11 +3,11 @@
 //! under way when a kill -9 came ([`Phase`]).
 
 use super::spec::Spec;
-use crate::store::json_table::JsonTable;
-use crate::store::{Store, StoreError};
 use ipnet::Ipv4Net;
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
+use weave_store::json_table::JsonTable;
+use weave_store::{Store, StoreError};
 
 const SERVICES: JsonTable = JsonTable { def: TableDefinition::new("services"), what: "services" };
 
@@ -63,7 +63,7 @@ pub fn load(store: &Store) -> Result<Vec<Record>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::spec::TargetRef;
+    use crate::spec::TargetRef;
 
     #[test]
     fn records_survive_reopening_and_deletes_stick() {
