@@ -28,8 +28,10 @@ const TOPOLOGY_UPDATE_DELAY: Duration = Duration::from_secs(1);
 const GC_DELAY: Duration = Duration::from_secs(1);
 /// Route changes are published at most this often.
 const ROUTES_DELAY: Duration = Duration::from_millis(100);
-/// Gossip messages in flight per connection; more wait (and merge) in the senders.
-const WINDOW: usize = 8;
+/// Gossip messages in flight per connection; more wait (and merge) in the senders. One, as
+/// Weave's gossip senders: while a mesh forms, a connection that is not keeping up sends one
+/// message with the latest state of every peer that changed rather than each change.
+const WINDOW: usize = 1;
 
 #[derive(Debug, Clone)]
 pub struct MeshConfig {
