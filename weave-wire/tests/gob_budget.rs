@@ -140,7 +140,7 @@ fn hand_written_streams_are_valid_gob() {
     assert_eq!(items.len(), 1);
     let fields = items[0].1.as_struct().unwrap();
     assert_eq!(fields.len(), 2);
-    assert_eq!(fields[0].0, "F");
+    assert_eq!(&*fields[0].0, "F");
 }
 
 #[test]

@@ -528,10 +528,10 @@ fn decode_struct(r: &mut Reader<'_>, ty: &Type, budget: &mut Budget) -> Result<V
                 ),
             ));
         };
-        budget.charge_items::<(String, Value)>(1, at)?;
+        budget.charge_items::<(Arc<str>, Value)>(1, at)?;
         budget.charge(name.len() as u64, at)?;
         let v = decode_value(r, fty, budget).map_err(|e| e.in_field(name))?;
-        out.push((name.to_string(), v));
+        out.push((name.clone(), v));
         next = index + 1;
     }
 }

@@ -156,7 +156,7 @@ pub(crate) fn wire_type_from_value(v: &Value) -> Result<WireType, String> {
         .unwrap_or_default()
         .to_string();
     let int = |field: &str| body.field(field).and_then(Value::as_int).unwrap_or(0);
-    Ok(match kind.as_str() {
+    Ok(match &**kind {
         "ArrayT" => WireType::Array { name, elem: int("Elem"), len: int("Len") },
         "SliceT" => WireType::Slice { name, elem: int("Elem") },
         "StructT" => {
@@ -184,14 +184,14 @@ pub(crate) fn wire_type_from_value(v: &Value) -> Result<WireType, String> {
 pub(crate) fn wire_type_to_value(id: i64, wt: &WireType) -> Value {
     let common = |name: &str| {
         (
-            "CommonType".to_string(),
+            "CommonType".into(),
             Value::Struct(vec![
-                ("Name".to_string(), Value::String(name.to_string())),
-                ("Id".to_string(), Value::Int(id)),
+                ("Name".into(), Value::String(name.to_string())),
+                ("Id".into(), Value::Int(id)),
             ]),
         )
     };
-    let int = |name: &str, x: i64| (name.to_string(), Value::Int(x));
+    let int = |name: &str, x: i64| (std::sync::Arc::<str>::from(name), Value::Int(x));
     let (kind, body) = match wt {
         WireType::Array { name, elem, len } => {
             ("ArrayT", vec![common(name), int("Elem", *elem), int("Len", *len)])
@@ -201,10 +201,10 @@ pub(crate) fn wire_type_to_value(id: i64, wt: &WireType) -> Value {
             let list = fields
                 .iter()
                 .map(|(n, fid)| {
-                    Value::Struct(vec![("Name".to_string(), Value::String(n.clone())), int("Id", *fid)])
+                    Value::Struct(vec![("Name".into(), Value::String(n.clone())), int("Id", *fid)])
                 })
                 .collect();
-            ("StructT", vec![common(name), ("Field".to_string(), Value::Slice(list))])
+            ("StructT", vec![common(name), ("Field".into(), Value::Slice(list))])
         }
         WireType::Map { name, key, elem } => {
             ("MapT", vec![common(name), int("Key", *key), int("Elem", *elem)])
@@ -218,5 +218,5 @@ pub(crate) fn wire_type_to_value(id: i64, wt: &WireType) -> Value {
             (field, vec![common(name)])
         }
     };
-    Value::Struct(vec![(kind.to_string(), Value::Struct(body))])
+    Value::Struct(vec![(kind.into(), Value::Struct(body))])
 }

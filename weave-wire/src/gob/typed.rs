@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
+use std::sync::Arc;
 
 use super::decode::Decoder;
 use super::error::{Error, Result, Seg};
@@ -274,22 +275,22 @@ impl<K: Gob + Eq + Hash, V: Gob> Gob for HashMap<K, V> {
 
 /// Appends a struct field unless Go would leave it out. Used by [`gob_struct!`](crate::gob_struct).
 #[doc(hidden)]
-pub fn push_field<T: Gob>(out: &mut Vec<(String, Value)>, go_name: &str, value: &T) {
+pub fn push_field<T: Gob>(out: &mut Vec<(Arc<str>, Value)>, go_name: &str, value: &T) {
     if let Some(v) = value.to_gob_field() {
-        out.push((go_name.to_string(), v));
+        out.push((go_name.into(), v));
     }
 }
 
 /// The field list of a struct value. Used by [`gob_struct!`](crate::gob_struct).
 #[doc(hidden)]
-pub fn struct_fields<'v>(value: &'v Value, go_name: &str) -> Result<&'v [(String, Value)]> {
+pub fn struct_fields<'v>(value: &'v Value, go_name: &str) -> Result<&'v [(Arc<str>, Value)]> {
     value.as_struct().ok_or_else(|| expected(&format!("struct {go_name}"), value))
 }
 
 /// Reads one field by Go name; absent means zero. Used by [`gob_struct!`](crate::gob_struct).
 #[doc(hidden)]
-pub fn field<T: Gob>(fields: &[(String, Value)], go_name: &str) -> Result<T> {
-    match fields.iter().find(|(n, _)| n == go_name) {
+pub fn field<T: Gob>(fields: &[(Arc<str>, Value)], go_name: &str) -> Result<T> {
+    match fields.iter().find(|(n, _)| &**n == go_name) {
         Some((_, v)) => T::from_gob(v),
         None => T::from_gob_absent(),
     }

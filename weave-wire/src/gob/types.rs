@@ -42,7 +42,7 @@ pub enum Value {
     /// Entries in wire order (Go sends maps in random order).
     Map(Vec<(Value, Value)>),
     /// Only the fields present on the wire, in field order. A missing field means "zero value".
-    Struct(Vec<(String, Value)>),
+    Struct(Vec<(Arc<str>, Value)>),
 }
 
 impl Type {
@@ -155,7 +155,7 @@ impl Value {
     /// A struct field by Go name (None if not a struct or the field is absent).
     pub fn field(&self, name: &str) -> Option<&Value> {
         match self {
-            Value::Struct(fields) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+            Value::Struct(fields) => fields.iter().find(|(n, _)| &**n == name).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -217,7 +217,7 @@ impl Value {
         }
     }
 
-    pub fn as_struct(&self) -> Option<&[(String, Value)]> {
+    pub fn as_struct(&self) -> Option<&[(Arc<str>, Value)]> {
         match self {
             Value::Struct(f) => Some(f),
             _ => None,

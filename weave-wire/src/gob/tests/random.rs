@@ -87,7 +87,7 @@ pub(crate) fn gen_value(rng: &mut Rng, ty: &Type) -> Value {
             let mut present = Vec::new();
             for (name, fty) in fields.iter() {
                 if rng.below(3) != 0 {
-                    present.push((name.to_string(), gen_value(rng, fty)));
+                    present.push((name.clone(), gen_value(rng, fty)));
                 }
             }
             Value::Struct(present)

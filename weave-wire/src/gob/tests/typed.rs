@@ -88,7 +88,7 @@ fn macro_builds_go_type() {
 fn zero_fields_are_left_out() {
     let p = PeerSummary { version: 0, nick_name: String::new(), ..peer() };
     let names: Vec<_> = match p.to_gob() {
-        Value::Struct(f) => f.into_iter().map(|(n, _)| n).collect(),
+        Value::Struct(f) => f.into_iter().map(|(n, _)| n.to_string()).collect(),
         other => panic!("{other:?}"),
     };
     assert_eq!(names, ["NameByte", "UID", "ShortID", "HasShortID"]);
