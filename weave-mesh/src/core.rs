@@ -26,6 +26,8 @@ pub const TOPOLOGY: &str = "topology";
 const TOPOLOGY_UPDATE_DELAY: Duration = Duration::from_secs(1);
 /// Unreachable peers are collected this long after an update.
 const GC_DELAY: Duration = Duration::from_secs(1);
+/// The connection maker runs at most this often.
+const MAKER_SPACING: Duration = Duration::from_millis(100);
 /// Route changes are published at most this often.
 const ROUTES_DELAY: Duration = Duration::from_millis(100);
 /// Gossip messages in flight per connection; more wait (and merge) in the senders. One, as
@@ -146,6 +148,8 @@ pub struct Mesh {
     pub(crate) maker: ConnectionMaker,
     maker_due: Option<Instant>,
     maker_dirty: bool,
+    /// When the connection maker last ran.
+    maker_ran: Option<Instant>,
     channels: BTreeMap<String, Box<dyn ErasedGossiper>>,
     decoders: BTreeMap<String, DecodeFns>,
     /// Shared with the connection tasks; rebuilt when a channel is registered.
@@ -177,6 +181,7 @@ impl Mesh {
             by_remote: BTreeMap::new(),
             maker_due: None,
             maker_dirty: true,
+            maker_ran: None,
             channels: BTreeMap::new(),
             decoders: BTreeMap::new(),
             decoder: Arc::new(Decoder::new(cfg_name, BTreeMap::new())),
@@ -643,8 +648,16 @@ impl Mesh {
     /// Runs the connection maker when something changed, and flushes pending gossip.
     fn after_input(&mut self, now: Instant) {
         if self.maker_dirty {
-            self.maker_dirty = false;
-            self.run_maker(now);
+            // Its work grows with the topology, and a forming mesh changes it with nearly every
+            // message: run it at most every MAKER_SPACING, with all the changes since.
+            match self.maker_ran.map(|t| t + MAKER_SPACING).filter(|due| now < *due) {
+                None => {
+                    self.maker_dirty = false;
+                    self.maker_ran = Some(now);
+                    self.run_maker(now);
+                }
+                Some(due) => self.maker_due = Some(due),
+            }
         }
         self.flush();
     }
