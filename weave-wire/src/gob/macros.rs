@@ -39,10 +39,15 @@ macro_rules! gob_struct {
 
         impl $crate::gob::Gob for $name {
             fn gob_type() -> $crate::gob::Type {
-                $crate::gob::Type::structure(
-                    $go_name,
-                    &[ $( ($go_field, <$fty as $crate::gob::Gob>::gob_type()), )* ],
-                )
+                // Built once: every decoded value is checked against it.
+                static TYPE: ::std::sync::OnceLock<$crate::gob::Type> = ::std::sync::OnceLock::new();
+                TYPE.get_or_init(|| {
+                    $crate::gob::Type::structure(
+                        $go_name,
+                        &[ $( ($go_field, <$fty as $crate::gob::Gob>::gob_type()), )* ],
+                    )
+                })
+                .clone()
             }
 
             #[allow(unused_mut)]
