@@ -5,7 +5,8 @@
 #   full: every peer is given every other peer's address
 # For each size and mode it prints the time until every peer has an established connection to
 # every other (or how far they got by the deadline), then, after the mesh has been idle for a
-# while, the resident memory (RSS) and CPU use of each daemon over an idle window.
+# while, the resident memory (RSS, and its private part: the rest is the binary's pages, shared
+# by every daemon on a host) and CPU use of each daemon over an idle window.
 #
 # Usage: bench/scale.sh [SIZES] [MODES]     (default: "50 100" "star full")
 #   BASELINE=/path/to/old/weave-daemon   run the same with that binary too and print ratios
@@ -114,6 +115,9 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
+# The private part of RSS: the rest is the binary's pages, shared by every daemon on a host.
+anon_kib() { awk '/^RssAnon/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
 declare -A RESULT=()
 
 run() { # label binary count mode
@@ -140,10 +144,11 @@ run() { # label binary count mode
   local before=() pid
   for pid in "${PIDS[@]}"; do before+=("$(cpu_ticks "$pid")"); done
   sleep "$IDLE"
-  local cpu=() rss=() k=0
+  local cpu=() rss=() anon=() k=0
   for pid in "${PIDS[@]}"; do
     cpu+=("$(( $(cpu_ticks "$pid") - before[k] ))")
     rss+=("$(rss_kib "$pid")")
+    anon+=("$(anon_kib "$pid")")
     k=$((k + 1))
   done
   local stats
@@ -151,6 +156,7 @@ run() { # label binary count mode
     '{ p = 100 * $1 / t / w; s += p; if (p > m) m = p } END { printf "idle CPU per daemon avg %.2f%% max %.2f%% of a core", s / NR, m }')
   local mem
   mem=$(printf '%s\n' "${rss[@]}" | awk '{ s += $1; if ($1 > m) m = $1 } END { printf "RSS per daemon avg %.1f MiB max %.1f MiB", s / NR / 1024, m / 1024 }')
+  mem="$mem ($(printf '%s\n' "${anon[@]}" | awk '{ s += $1; if ($1 > m) m = $1 } END { printf "private avg %.1f MiB max %.1f MiB", s / NR / 1024, m / 1024 }'))"
   echo "$label $mode $n peers: $how; $mem; $stats"
   RESULT[$label,$mode,$n]="${took:-x} $(printf '%s\n' "${rss[@]}" | awk '{ s += $1 } END { printf "%.1f", s / NR / 1024 }') $(printf '%s\n' "${cpu[@]}" | awk -v t="$TICK" -v w="$IDLE" '{ s += 100 * $1 / t / w } END { printf "%.3f", s / NR }')"
   cleanup
