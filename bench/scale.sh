@@ -3,7 +3,8 @@
 # underlay bridge, all started together, discovering each other
 #   star: every peer is given only peer 1 (discovery finds the rest)
 #   full: every peer is given every other peer's address
-# For each size and mode it prints the time until every peer has an established connection to
+# For each size and mode it prints the time from the start (every daemon is launched first and
+# waits at a gate, then all start at once) until every peer has an established connection to
 # every other (or how far they got by the deadline), then, after the mesh has been idle for a
 # while, the resident memory (RSS, and its private part: the rest is the binary's pages, shared
 # by every daemon on a host) and CPU use of each daemon over an idle window.
@@ -32,6 +33,7 @@ declare -a PIDS=()
 declare -a NSS=()
 
 cleanup() {
+  exec 5>&-
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   PIDS=()
@@ -90,9 +92,12 @@ launch() { # binary count mode
     else
       for j in $(seq 1 "$n"); do [ "$j" != "$i" ] && peers+=("$(addr "$j")"); done
     fi
-    ip netns exec "$P-h$i" "$bin" --name "$(printf '02:00:00:00:%02x:%02x' $((i / 256)) $((i % 256)))" \
+    # Each daemon waits at a gate (after saying it is there), so all of them start together
+    # and the time taken by launching N processes stays out of the measurement.
+    ip netns exec "$P-h$i" sh -c 'touch "$1"; read -r _ <"$0"; shift; exec "$@"' \
+      "/tmp/$P/go" "/tmp/$P/h$i.ready" "$bin" --name "$(printf '02:00:00:00:%02x:%02x' $((i / 256)) $((i % 256)))" \
       --nickname "p$i" --data-dir "/tmp/$P/h$i" --resolv-conf '' --docker-api '' \
-      --http-addr "$(addr "$i"):6784" "${EXTRA[@]}" "${peers[@]}" >"/tmp/$P/h$i.log" 2>&1 &
+      --http-addr "$(addr "$i"):6784" "${EXTRA[@]}" "${peers[@]}" >"/tmp/$P/h$i.log" 2>&1 5>&- &
     PIDS+=($!)
   done
 }
@@ -123,8 +128,13 @@ declare -A RESULT=()
 run() { # label binary count mode
   local label=$1 bin=$2 n=$3 mode=$4 t0 t1 took="" counts full
   hosts "$n"
-  t0=$(now)
+  # The gate: a FIFO held open here, so the daemons' opens do not block but their reads do,
+  # until one line per daemon is written.
+  rm -f "/tmp/$P/go"; mkfifo "/tmp/$P/go"; exec 5<>"/tmp/$P/go"
   launch "$bin" "$n" "$mode"
+  while [ "$(find "/tmp/$P" -maxdepth 1 -name 'h*.ready' | wc -l)" -lt "$n" ]; do sleep 0.1; done
+  t0=$(now)
+  printf '\n%.0s' $(seq 1 "$n") >&5
   while :; do
     counts=$(established "$n")
     full=$(echo "$counts" | awk -v want=$((n - 1)) '$1 == want { c++ } END { print c + 0 }')

@@ -324,6 +324,8 @@ fn a_killed_daemon_relaunched_reregisters_running_containers_and_docker_keeps_wo
     // Without its saved names, a relaunched daemon learns them from Docker alone.
     w.kill();
     std::fs::remove_file(h.data_dir.join("dns-entries.json")).expect("the saved DNS names");
+    // And the log of changes since they were written, if the last run made any.
+    let _ = std::fs::remove_file(h.data_dir.join("dns-entries.log"));
     let _w = launch(&d, h, &[]);
     wait_lookup(h, "stays.weave.local", &[&stays]);
     let ps = weave_ok(h, &["ps", "stays"]);

@@ -649,6 +649,8 @@ pub fn reset_host(data_dir: &Path) -> (Vec<String>, Vec<String>) {
         "restart.sentinel",
         crate::dns::persist::FILE,
         crate::dns::persist::DAMAGED,
+        crate::dns::persist::LOG,
+        crate::dns::persist::LOG_DAMAGED,
         crate::attach::nat::FILE,
     ] {
         let p = data_dir.join(file);

@@ -70,13 +70,26 @@ pub struct Dns {
     epoch: std::time::Instant,
 }
 
-/// The generations of local changes: staged (applied in memory) and written to the names file.
+/// The generations of local changes: staged (applied in memory) and written to disk.
 #[derive(Default)]
 struct Saves {
     staged: AtomicU64,
-    /// Held while writing, so writes happen one at a time (they share the temporary file).
-    committed: std::sync::Mutex<u64>,
+    /// Held while writing, so writes happen one at a time.
+    committed: std::sync::Mutex<Committed>,
+    /// Our names that became live (`true`) or went since the last write, in order: noted
+    /// under the nameserver's lock by every local change (gossip never changes which of our
+    /// names are live, see `Nameserver::receive`).
+    changes: std::sync::Mutex<Vec<(persist::Saved, bool)>>,
+    /// A write failed: the next one compares every name with what is on disk.
+    rescan: std::sync::atomic::AtomicBool,
     writes: AtomicU64,
+}
+
+#[derive(Default)]
+struct Committed {
+    generation: u64,
+    /// None without a state file.
+    store: Option<persist::Store>,
 }
 
 /// What to do with a query from a client.
@@ -123,7 +136,8 @@ impl Dns {
         dns.reload_upstream(&mut resolv::Watch::default());
         // Before the mesh runs, so our entries gossiped back by other peers find them here.
         if let Some(path) = &dns.config.state_file {
-            let saved = persist::load(path).unwrap_or_else(|e| {
+            let (store, saved) = persist::Store::open(path);
+            let saved = saved.unwrap_or_else(|e| {
                 tracing::warn!("{e}");
                 vec![]
             });
@@ -131,6 +145,8 @@ impl Dns {
             for e in saved {
                 ns.add_entry(&e.hostname, &e.container_id, e.addr, now());
             }
+            drop(ns);
+            dns.saves.committed.lock().unwrap_or_else(|e| e.into_inner()).store = Some(store);
         }
         Arc::new(dns)
     }
@@ -155,18 +171,24 @@ impl Dns {
 
     /// Writes our names unless generation `gen` is on disk already.
     fn flush(&self, gen: u64) {
-        let Some(path) = &self.config.state_file else { return };
         let mut committed = self.saves.committed.lock().unwrap_or_else(|e| e.into_inner());
-        if *committed >= gen {
+        if committed.generation >= gen {
             return;
         }
         let newest = self.saves.staged.load(Ordering::SeqCst);
-        let entries = persist::ours(&self.read());
-        if let Err(e) = persist::save(path, &entries) {
-            // Not marked committed: the next change writes again.
-            return tracing::warn!("saving DNS names to {}: {e}", path.display());
+        let changes = std::mem::take(&mut *self.saves.changes.lock().unwrap_or_else(|e| e.into_inner()));
+        let Some(store) = committed.store.as_mut() else { return };
+        let written = if self.saves.rescan.swap(false, Ordering::SeqCst) {
+            store.write(persist::ours(&self.read()))
+        } else {
+            store.apply(changes)
+        };
+        if let Err(e) = written {
+            // Not marked committed: the next change writes again, comparing every name.
+            self.saves.rescan.store(true, Ordering::SeqCst);
+            return tracing::warn!("saving DNS names: {e}");
         }
-        *committed = newest;
+        committed.generation = newest;
         self.saves.writes.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -329,6 +351,27 @@ impl Dns {
         r
     }
 
+    /// [`Dns::change`] for a local change of our names: what changed is noted for the next
+    /// write while the nameserver is still locked, so the notes keep the changes' order.
+    fn change_ours(&self, f: impl FnOnce(&mut Nameserver) -> Option<GossipData>) -> Option<GossipData> {
+        self.change(|ns| {
+            let data = f(ns);
+            if let (Some(d), Some(_)) = (&data, &self.config.state_file) {
+                let us = ns.our_name();
+                let mut changes = self.saves.changes.lock().unwrap_or_else(|e| e.into_inner());
+                changes.extend(d.entries.iter().filter(|e| e.origin == us).map(|e| {
+                    let name = persist::Saved {
+                        hostname: e.hostname.clone(),
+                        container_id: e.container_id.clone(),
+                        addr: e.addr,
+                    };
+                    (name, !e.is_tombstoned())
+                }));
+            }
+            data
+        })
+    }
+
     /// Saves our change, then broadcasts it on channel `nameserver` (nothing before the mesh
     /// runs).
     async fn broadcast(self: &Arc<Self>, data: Option<GossipData>) {
@@ -343,7 +386,7 @@ impl Dns {
     /// Registers `name` (qualified if needed) for `addr`; `None` when the name is outside our
     /// domain (ignored, as Weave).
     pub async fn add(self: &Arc<Self>, name: &str, container_id: &str, addr: Ipv4Addr) -> Option<Entry> {
-        let data = self.change(|ns| ns.add_entry_fqdn(name, container_id, addr, now()))?;
+        let data = self.change_ours(|ns| ns.add_entry_fqdn(name, container_id, addr, now()))?;
         let entry = data.entries.iter().next().cloned();
         self.broadcast(Some(data)).await;
         entry
@@ -357,7 +400,7 @@ impl Dns {
         addr: Option<Ipv4Addr>,
     ) -> Vec<Entry> {
         let hostname = hostname.map(weave_dns::names::fqdn);
-        let data = self.change(|ns| ns.delete(hostname.as_deref(), container_id, addr, now()));
+        let data = self.change_ours(|ns| ns.delete(hostname.as_deref(), container_id, addr, now()));
         let removed = data.as_ref().map(|d| d.entries.to_vec()).unwrap_or_default();
         self.broadcast(data).await;
         removed
@@ -379,7 +422,7 @@ impl Dns {
             let dead = exists(&id) == Some(false);
             if dead {
                 tracing::info!(target = %id, "target gone: removing its DNS names");
-                let data = self.change(|ns| ns.container_died(&id, now()));
+                let data = self.change_ours(|ns| ns.container_died(&id, now()));
                 self.broadcast(data).await;
             }
         }
@@ -398,7 +441,7 @@ impl Dns {
 
     /// Removes every name of the target `id` (detach of a target that is gone).
     pub async fn forget_target(self: &Arc<Self>, id: &str) {
-        let data = self.change(|ns| ns.container_died(id, now()));
+        let data = self.change_ours(|ns| ns.container_died(id, now()));
         self.broadcast(data).await;
     }
 
@@ -583,6 +626,54 @@ mod save_tests {
         }
         assert_eq!(dns.writes(), 2, "the queued changes did not share one write");
         assert_eq!(persist::load(&file).unwrap().len(), 51);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn removals_persist_and_a_failed_write_is_made_good_by_the_next() {
+        let dir = std::env::temp_dir().join(format!("weave-dns-removals-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = persist::path(&dir);
+        let config = DnsConfig {
+            domain: "weave.local.".into(),
+            ttl: 1,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            resolv_conf: String::new(),
+            state_file: Some(file.clone()),
+            allow_from: vec![],
+            bridges: vec![],
+        };
+        let names = |dns: &Dns| {
+            let mut v: Vec<String> = persist::ours(&dns.read()).into_iter().map(|s| s.hostname).collect();
+            v.sort();
+            v
+        };
+        let dns = Dns::new(config.clone(), PeerName(1));
+        for (i, n) in ["a", "b", "c"].iter().enumerate() {
+            dns.add(&format!("{n}.weave.local."), EXTERN_ID, Ipv4Addr::new(10, 0, 0, i as u8 + 1))
+                .await
+                .unwrap();
+        }
+        dns.delete(Some("b.weave.local."), None, None).await;
+        // The log cannot be written: the change is applied but not saved...
+        let log = dir.join(persist::LOG);
+        dns.saves.committed.lock().unwrap().store.as_mut().unwrap().close_log();
+        let kept = std::fs::read(&log).unwrap();
+        std::fs::remove_file(&log).unwrap();
+        std::fs::create_dir(&log).unwrap();
+        let writes = dns.writes();
+        dns.add("d.weave.local.", EXTERN_ID, Ipv4Addr::new(10, 0, 0, 4)).await.unwrap();
+        assert_eq!(dns.writes(), writes, "a failed write counted as done");
+        assert!(dns.saves.rescan.load(Ordering::SeqCst));
+        // ...until the next change writes, comparing every name with what is on disk.
+        std::fs::remove_dir(&log).unwrap();
+        std::fs::write(&log, kept).unwrap();
+        dns.delete(Some("a.weave.local."), None, None).await;
+        assert_eq!(dns.writes(), writes + 1);
+        drop(dns);
+        let again = Dns::new(config, PeerName(1));
+        assert_eq!(names(&again), ["c.weave.local.", "d.weave.local."]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
