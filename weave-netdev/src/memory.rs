@@ -2,7 +2,8 @@
 //!
 //! glibc's malloc keeps what a burst freed (a big mesh forming decodes many large topology
 //! messages at once, on several threads, each with an arena of its own) and the daemon's
-//! resident size stays at the burst's peak. `release_free` returns those pages.
+//! resident size stays at the burst's peak. `release_free` returns those pages, and
+//! `limit_arenas` keeps the number of arenas (each with free memory of its own) small.
 
 /// Returns the allocator's free pages to the kernel; the bytes resident before and after are
 /// not measured here (read /proc/self/status). A no-op where the C library is not glibc.
@@ -12,6 +13,24 @@ pub fn release_free() {
     // lists under its locks; glibc documents it as safe to call from any thread at any time.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Caps glibc's malloc arenas at `max`: by default it makes up to 8 per core, one for each
+/// thread that finds the others busy, and a daemon whose blocking pool grew during a burst
+/// keeps each one's free memory. Call before other threads start. False where it did not
+/// apply (not glibc, or glibc refused).
+pub fn limit_arenas(max: i32) -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt takes no pointers; it sets a tunable that glibc reads when a thread
+    // looks for an arena, under the allocator's own locks.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, max) == 1
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = max;
+        false
     }
 }
 
