@@ -37,6 +37,10 @@ const MAX_FRAMES_PER_PACKET: usize = 100;
 /// few dozen of them stay in cache), large ones for the non-DF path and jumbo underlays.
 const SMALL_BUF: usize = 2048;
 const LARGE_BUF: usize = 65536;
+/// Buffers each pool keeps: what a burst of packets in flight needs (a flush sends at most a
+/// capture burst), not what one broadcast to every peer took (a large buffer each: 3 MiB for
+/// 49 peers, resident for the daemon's life).
+const POOL_KEEP: [usize; 2] = [4 * CAPTURE_BURST, CAPTURE_BURST / 4];
 
 /// A packet of one frame starts with the sender's name and the frame record's header.
 const PACKET_HEAD: usize = 6 + 14;
@@ -605,7 +609,10 @@ impl Worker {
 
     /// Returns a packet buffer to its pool.
     fn recycle(&mut self, buf: Vec<u8>) {
-        self.pool[(buf.len() > SMALL_BUF) as usize].push(buf);
+        let class = (buf.len() > SMALL_BUF) as usize;
+        if self.pool[class].len() < POOL_KEEP[class] {
+            self.pool[class].push(buf);
+        }
     }
 
     /// Closes a packet: encrypts it and queues it for the next flush.
