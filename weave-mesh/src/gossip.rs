@@ -278,15 +278,20 @@ impl Senders {
 
     /// The next item to send, taking channels in turn.
     pub fn pick(&mut self) -> Option<Picked> {
+        // Runs for every connection after every input: the channel's name is copied only
+        // when there is something to send.
         for _ in 0..self.turn.len() {
             let channel = self.turn.pop_front()?;
-            self.turn.push_back(channel.clone());
-            let Some(q) = self.channels.get_mut(&channel) else { continue };
-            if let Some(data) = q.gossip.take() {
-                return Some(Picked::Gossip { channel, data });
-            }
-            if let Some((src, data)) = q.broadcasts.pop_first() {
-                return Some(Picked::Broadcast { channel, src, data });
+            let picked = self.channels.get_mut(&channel).and_then(|q| {
+                if let Some(data) = q.gossip.take() {
+                    return Some(Picked::Gossip { channel: channel.clone(), data });
+                }
+                let (src, data) = q.broadcasts.pop_first()?;
+                Some(Picked::Broadcast { channel: channel.clone(), src, data })
+            });
+            self.turn.push_back(channel);
+            if picked.is_some() {
+                return picked;
             }
         }
         None

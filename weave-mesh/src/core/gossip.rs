@@ -143,7 +143,11 @@ impl Mesh {
 
     /// Moves pending gossip into `Send` outputs while connections have room.
     pub(super) fn flush(&mut self) {
-        let ids: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.registered).map(|(id, _)| *id).collect();
+        let ready = |c: &&super::LocalConn| c.registered && c.inflight < WINDOW && !c.senders.is_empty();
+        if !self.conns.values().any(|c| ready(&c)) {
+            return;
+        }
+        let ids: Vec<ConnId> = self.conns.iter().filter(|(_, c)| ready(c)).map(|(id, _)| *id).collect();
         for id in ids {
             while let Some(c) = self.conns.get_mut(&id).filter(|c| c.inflight < WINDOW) {
                 let Some(picked) = c.senders.pick() else { break };
