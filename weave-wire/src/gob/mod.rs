@@ -33,6 +33,9 @@ mod macros;
 mod schema;
 
 pub mod decode;
+/// Used by [`gob_struct!`](crate::gob_struct); not a stable interface.
+#[doc(hidden)]
+pub mod direct;
 pub mod encode;
 pub mod typed;
 pub mod types;
