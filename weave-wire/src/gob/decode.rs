@@ -10,7 +10,9 @@
 //!   each id is resolved once and shared (`Arc`) by every field and value that uses it, and a type
 //!   whose tree would expand beyond [`MAX_TYPE_NODES`] or nest beyond [`MAX_DEPTH`] is refused, so
 //!   code that walks a decoded type as a tree stays cheap;
-//! * counts are checked against the bytes left before anything is sized from them.
+//! * counts are checked against the bytes left before anything is sized from them;
+//! * [`Decoder::next_as`] reads values straight into typed values ([`direct`](super::direct)),
+//!   charging what the generic path would for the same bytes: both refuse the same streams.
 
 use std::collections::HashMap;
 use std::mem::size_of;
@@ -183,10 +185,7 @@ impl<'a> Decoder<'a> {
             return Err(err.clone());
         }
         let result = self.next_inner();
-        if let Err(err) = &result {
-            self.failed = Some(err.clone());
-        }
-        result
+        self.remember(result)
     }
 
     /// The next top-level value converted to `T`; `Ok(None)` at the end of the stream.

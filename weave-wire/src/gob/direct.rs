@@ -1,17 +1,19 @@
-//! The direct path of [`Decoder::next_as`](super::Decoder::next_as): a value is read straight
+//! The direct path of [`Decoder::next_as`](crate::gob::Decoder::next_as): a value is read straight
 //! from the bytes into its [`Gob`] type, without the [`Value`] tree of the generic path.
 //!
 //! * Each [`Gob`] type checks a received type against itself (`wire_check`, Go's rules as in
 //!   [`check_compatible`]) and reads a value of it (`wire_read`). A
 //!   [`gob_struct!`](crate::gob_struct) type matches the fields the sender defined to its own
-//!   by name once per pair of types and decoder ([`Plans`]); unknown fields are skipped with
+//!   by name once per pair of types and decoder (`Plans`); unknown fields are skipped with
 //!   the received type, absent ones keep their zero value.
 //! * The bytes are read and checked by the same readers as the generic path, and the budget is
 //!   charged exactly what the generic path would charge for its tree: both accept and refuse
 //!   the same streams. What the direct path allocates is the typed value alone, which the
-//!   generic path also builds from its tree; vectors are never allocated beyond what was paid.
+//!   generic path also builds from its tree; a vector's up-front capacity never exceeds what
+//!   was paid for its elements.
 //! * Any error hands the message to the generic path (see `Decoder::read_direct`), so results
-//!   and errors are the generic path's. The errors built here only need to be errors.
+//!   and errors are the generic path's and the errors built here are never seen. A message is
+//!   thus decoded at most twice.
 
 use std::collections::HashMap;
 use std::mem::size_of;
@@ -32,7 +34,9 @@ pub struct WireCx<'c, 'a> {
 
 /// For each pair (received struct type, local struct type) seen by a decoder, which local field
 /// each received field is. Received types are shared per type id (the resolver builds each id
-/// once), so a plan is made once per type id and local type.
+/// once), so a plan is made once per type id and local type. A plan takes a word per received
+/// field, less than the definition of that field was charged; the local types are the
+/// program's, so the plans of a stream are bounded by its definitions.
 #[derive(Default)]
 pub(crate) struct Plans {
     list: Vec<Plan>,
