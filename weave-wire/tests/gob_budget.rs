@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use cap::Cap;
 use weave_wire::gob::{self, decode_all, Error};
 use weave_wire::protocol::Message;
+use weave_wire::topology::decode_topology;
 
 #[global_allocator]
 static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
@@ -237,4 +238,39 @@ fn captured_weave_streams_decode_within_the_bound() {
         }
     }
     assert!(streams >= 10, "{streams}");
+}
+
+/// A topology update with one peer and `n` empty connection summaries (one byte each): the
+/// most typed values its bytes can carry.
+fn many_empty_connections(n: u64) -> Vec<u8> {
+    let mut bytes = struct_def(
+        65,
+        b"connectionSummary",
+        &[(b"NameByte", 5), (b"RemoteTCPAddr", 6), (b"Outbound", 1), (b"Established", 1)],
+    );
+    bytes.extend(slice_def(66, 65));
+    bytes.extend(struct_def(67, b"peerSummary", &[(b"NameByte", 5)]));
+    bytes.extend(value(67, &[1, 6, 2, 0, 0, 0, 0, 1, 0]));
+    let mut body = vec![0];
+    uint(&mut body, n);
+    body.resize(body.len() + n as usize, 0);
+    bytes.extend(value(66, &body));
+    bytes
+}
+
+#[test]
+fn typed_decoding_stays_within_the_bound() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    let n = 1 << 20;
+    let bytes = many_empty_connections(n);
+    // Read directly into the typed values...
+    let peers = within(bound(bytes.len()), || decode_topology(&bytes)).unwrap();
+    assert_eq!(peers[0].1.len(), n as usize);
+    drop(peers);
+    // ...and, when the last element is invalid, through the generic path after the direct one
+    // read all the others and gave up.
+    let mut bad = bytes;
+    *bad.last_mut().unwrap() = 9; // a field delta beyond the struct's four fields
+    let e = within(bound(bad.len()), || decode_topology(&bad)).unwrap_err();
+    assert!(e.to_string().contains("beyond the 4 fields"), "{e}");
 }

@@ -10,12 +10,15 @@
 //!   each id is resolved once and shared (`Arc`) by every field and value that uses it, and a type
 //!   whose tree would expand beyond [`MAX_TYPE_NODES`] or nest beyond [`MAX_DEPTH`] is refused, so
 //!   code that walks a decoded type as a tree stays cheap;
-//! * counts are checked against the bytes left before anything is sized from them.
+//! * counts are checked against the bytes left before anything is sized from them;
+//! * [`Decoder::next_as`] reads values straight into typed values ([`direct`](super::direct)),
+//!   charging what the generic path would for the same bytes: both refuse the same streams.
 
 use std::collections::HashMap;
 use std::mem::size_of;
 use std::sync::Arc;
 
+use super::direct::{Plans, WireCx};
 use super::error::{Ctx, Error, Result, Seg};
 use super::schema::{self, IdName, WireType, FIRST_USER_ID, MAX_ID};
 use super::typed::{self, Gob};
@@ -56,6 +59,20 @@ pub struct Decoder<'a> {
     type_bytes: usize,
     /// Once decoding failed, the stream position is meaningless: keep reporting the error.
     failed: Option<Error>,
+    /// How received struct types map onto local ones, for the direct path.
+    plans: Plans,
+    /// Values the direct path handed to the generic one.
+    fallbacks: u64,
+}
+
+/// A value message whose definitions are registered: its type id, where the message body
+/// starts (the generic path positions its first charge there), where the value starts and
+/// where the message ends.
+struct ValueMsg {
+    id: i64,
+    start: usize,
+    value: usize,
+    end: usize,
 }
 
 /// Definitions in arrival order, an index by id, and the types resolved so far.
@@ -75,7 +92,7 @@ struct Resolved {
 }
 
 /// Memory a decoder may still allocate.
-struct Budget {
+pub(crate) struct Budget {
     left: u64,
     total: u64,
     input_len: usize,
@@ -88,7 +105,7 @@ impl Budget {
     }
 
     /// Pays for `bytes` about to be allocated.
-    fn charge(&mut self, bytes: u64, at: usize) -> Result<()> {
+    pub(crate) fn charge(&mut self, bytes: u64, at: usize) -> Result<()> {
         match self.left.checked_sub(bytes) {
             Some(left) => {
                 self.left = left;
@@ -105,7 +122,7 @@ impl Budget {
     }
 
     /// Pays for `n` items of type `T` (a vector about to be allocated).
-    fn charge_items<T>(&mut self, n: usize, at: usize) -> Result<()> {
+    pub(crate) fn charge_items<T>(&mut self, n: usize, at: usize) -> Result<()> {
         self.charge((n as u64).saturating_mul(size_of::<T>() as u64), at)
     }
 }
@@ -135,6 +152,8 @@ impl<'a> Decoder<'a> {
             budget: Budget::new(input.len()),
             type_bytes: 0,
             failed: None,
+            plans: Plans::default(),
+            fallbacks: 0,
         }
     }
 
@@ -166,21 +185,30 @@ impl<'a> Decoder<'a> {
             return Err(err.clone());
         }
         let result = self.next_inner();
-        if let Err(err) = &result {
-            self.failed = Some(err.clone());
-        }
-        result
+        self.remember(result)
     }
 
     /// The next top-level value converted to `T`; `Ok(None)` at the end of the stream.
+    ///
+    /// The value is read straight from the bytes into `T` (no [`Value`] tree) when it fits;
+    /// otherwise the generic path decodes the message again, so results and errors are exactly
+    /// those of [`next`](Self::next) followed by [`check_compatible`](typed::check_compatible)
+    /// and [`Gob::from_gob`].
     pub fn next_as<T: Gob>(&mut self) -> Result<Option<T>> {
-        match self.next()? {
-            Some((ty, value)) => {
-                typed::check_compatible(&ty, &T::gob_type())?;
-                T::from_gob(&value).map(Some)
-            }
-            None => Ok(None),
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
         }
+        let found = self.next_value_msg().and_then(|msg| msg.map(|m| self.resolve_msg(m)).transpose());
+        let Some((msg, ty)) = self.remember(found)? else {
+            return Ok(None);
+        };
+        if let Some(value) = self.read_direct(&msg, &ty) {
+            return Ok(Some(value));
+        }
+        let decoded = self.decode_msg(&msg, &ty);
+        let value = self.remember(decoded)?;
+        typed::check_compatible(&ty, &T::gob_type())?;
+        T::from_gob(&value).map(Some)
     }
 
     /// The next top-level value converted to `T`; an error at the end of the stream.
@@ -189,7 +217,37 @@ impl<'a> Decoder<'a> {
         self.next_as()?.ok_or_else(|| Error::truncated(at, 1, 0, "a value").with_ctx(Ctx::Stream))
     }
 
+    /// How many values [`next_as`](Self::next_as) could not read directly and decoded through
+    /// the generic path (values that do not fit their type, or invalid bytes).
+    #[doc(hidden)]
+    pub fn direct_fallbacks(&self) -> u64 {
+        self.fallbacks
+    }
+
+    /// Struct plans made so far (each pair of received and local struct types gets one).
+    #[cfg(test)]
+    pub(crate) fn plan_count(&self) -> usize {
+        self.plans.len()
+    }
+
+    /// Keeps a decoding error: the stream position is meaningless after it.
+    fn remember<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(err) = &result {
+            self.failed = Some(err.clone());
+        }
+        result
+    }
+
     fn next_inner(&mut self) -> Result<Option<(Type, Value)>> {
+        let Some((msg, ty)) = self.next_value_msg()?.map(|m| self.resolve_msg(m)).transpose()? else {
+            return Ok(None);
+        };
+        let value = self.decode_msg(&msg, &ty)?;
+        Ok(Some((ty, value)))
+    }
+
+    /// Reads messages up to the next value message, registering definitions on the way.
+    fn next_value_msg(&mut self) -> Result<Option<ValueMsg>> {
         while self.pos < self.input.len() {
             let mut head = Reader::new(self.input, self.pos, self.input.len());
             let len = head.uint("message length")?;
@@ -209,15 +267,44 @@ impl<'a> Decoder<'a> {
                 self.define(-id, &mut r, end - body).map_err(|e| e.with_ctx(Ctx::TypeDefinition(-id)))?;
                 continue;
             }
-            let result = self.resolve_top(id, body).and_then(|ty| {
-                self.budget.charge_items::<Value>(1, body)?;
-                let value = decode_top(&mut r, &ty, &mut self.budget)?;
-                expect_end(&r)?;
-                Ok((ty, value))
-            });
-            return result.map(Some).map_err(|e| e.with_ctx(Ctx::Value(id)));
+            return Ok(Some(ValueMsg { id, start: body, value: r.pos(), end }));
         }
         Ok(None)
+    }
+
+    /// A value message with its resolved type.
+    fn resolve_msg(&mut self, msg: ValueMsg) -> Result<(ValueMsg, Type)> {
+        match self.resolve_top(msg.id, msg.start) {
+            Ok(ty) => Ok((msg, ty)),
+            Err(e) => Err(e.with_ctx(Ctx::Value(msg.id))),
+        }
+    }
+
+    /// The generic path: the message's value as a tree.
+    fn decode_msg(&mut self, msg: &ValueMsg, ty: &Type) -> Result<Value> {
+        let mut r = Reader::new(self.input, msg.value, msg.end);
+        let decoded = self.budget.charge_items::<Value>(1, msg.start).and_then(|()| {
+            let value = decode_top(&mut r, ty, &mut self.budget)?;
+            expect_end(&r)?;
+            Ok(value)
+        });
+        decoded.map_err(|e| e.with_ctx(Ctx::Value(msg.id)))
+    }
+
+    /// The direct path: the message's value read straight into `T`, or `None` if that failed
+    /// for any reason. A failed attempt's charges are refunded: the generic path then decodes
+    /// the message as if the attempt had not happened. A successful one charged exactly what
+    /// the generic path would have, so both accept and refuse the same streams.
+    fn read_direct<T: Gob>(&mut self, msg: &ValueMsg, ty: &Type) -> Option<T> {
+        let left = self.budget.left;
+        let mut r = Reader::new(self.input, msg.value, msg.end);
+        let mut cx = WireCx::new(&mut r, &mut self.budget, &mut self.plans);
+        let result = cx.read_top::<T>(ty, msg.start);
+        if result.is_err() {
+            self.budget.left = left;
+            self.fallbacks += 1;
+        }
+        result.ok()
     }
 
     fn define(&mut self, id: i64, r: &mut Reader<'_>, msg_len: usize) -> Result<()> {
@@ -420,7 +507,7 @@ impl<'t> Resolver<'t> {
 /// What an `Arc<str>` allocates besides its bytes (two counters).
 const ARC_STR_HEADER: u64 = 16;
 
-fn expect_end(r: &Reader<'_>) -> Result<()> {
+pub(crate) fn expect_end(r: &Reader<'_>) -> Result<()> {
     match r.remaining() {
         0 => Ok(()),
         n => Err(Error::invalid(r.pos(), format!("{n} bytes left over at the end of the message"))),
@@ -433,51 +520,89 @@ fn decode_top(r: &mut Reader<'_>, ty: &Type, budget: &mut Budget) -> Result<Valu
     if let Type::Struct { .. } = ty {
         return decode_struct(r, ty, budget);
     }
+    top_delta(r, ty)?;
+    decode_value(r, ty, budget)
+}
+
+/// The zero byte in front of a top-level value that is not a struct.
+pub(crate) fn top_delta(r: &mut Reader<'_>, ty: &Type) -> Result<()> {
     let at = r.pos();
     match r.uint("singleton field delta")? {
-        0 => decode_value(r, ty, budget),
+        0 => Ok(()),
         d => {
             Err(Error::invalid(at, format!("a top-level {ty} value must start with a zero byte, found {d}")))
         }
     }
 }
 
+// The readers below are shared by the generic path, the direct path (`direct`) and its skipping
+// of unknown fields, so all three check the same things and charge the same amounts.
+
+/// `[]byte` contents, paid for.
+pub(crate) fn read_bytes<'a>(r: &mut Reader<'a>, budget: &mut Budget) -> Result<&'a [u8]> {
+    let at = r.pos();
+    let raw = r.counted("[]byte")?;
+    budget.charge(raw.len() as u64, at)?;
+    Ok(raw)
+}
+
+/// A string, which must be UTF-8, paid for.
+pub(crate) fn read_str<'a>(r: &mut Reader<'a>, budget: &mut Budget) -> Result<&'a str> {
+    let at = r.pos();
+    let raw = r.counted("string")?;
+    let s = std::str::from_utf8(raw)
+        .map_err(|e| Error::invalid(at, format!("string is not valid UTF-8 ({e})")))?;
+    budget.charge(s.len() as u64, at)?;
+    Ok(s)
+}
+
+/// A slice's length, with a `Value` per element paid for.
+pub(crate) fn slice_len(r: &mut Reader<'_>, budget: &mut Budget) -> Result<usize> {
+    let n = r.count("slice length", 1)?;
+    budget.charge_items::<Value>(n, r.pos())?;
+    Ok(n)
+}
+
+/// An array's length, which must be the type's, with a `Value` per element paid for.
+pub(crate) fn array_len(r: &mut Reader<'_>, len: usize, budget: &mut Budget) -> Result<usize> {
+    let at = r.pos();
+    let n = r.count("array length", 1)?;
+    if n != len {
+        return Err(Error::invalid(at, format!("array of type [{len}] arrived with {n} elements")));
+    }
+    budget.charge_items::<Value>(n, r.pos())?;
+    Ok(n)
+}
+
+/// A map's length, with a pair of `Value`s per entry paid for.
+pub(crate) fn map_len(r: &mut Reader<'_>, budget: &mut Budget) -> Result<usize> {
+    let at = r.pos();
+    let n = r.count("map length", 2)?;
+    budget.charge_items::<(Value, Value)>(n, at)?;
+    Ok(n)
+}
+
 /// One value of type `ty` (no field delta in front), whose own `Value` the caller paid for.
 /// Recursion follows `ty`, whose depth the resolver bounded.
-fn decode_value(r: &mut Reader<'_>, ty: &Type, budget: &mut Budget) -> Result<Value> {
-    let at = r.pos();
+pub(crate) fn decode_value(r: &mut Reader<'_>, ty: &Type, budget: &mut Budget) -> Result<Value> {
     Ok(match ty {
         // Go reads any non-zero uint as true.
         Type::Bool => Value::Bool(r.uint("bool")? != 0),
         Type::Int => Value::Int(r.int("int")?),
         Type::Uint => Value::Uint(r.uint("uint")?),
         Type::Float => Value::Float(r.float("float")?),
-        Type::Bytes => {
-            let raw = r.counted("[]byte")?;
-            budget.charge(raw.len() as u64, at)?;
-            Value::Bytes(raw.to_vec())
-        }
-        Type::String => {
-            let raw = r.counted("string")?;
-            let s = std::str::from_utf8(raw)
-                .map_err(|e| Error::invalid(at, format!("string is not valid UTF-8 ({e})")))?;
-            budget.charge(s.len() as u64, at)?;
-            Value::String(s.to_string())
-        }
+        Type::Bytes => Value::Bytes(read_bytes(r, budget)?.to_vec()),
+        Type::String => Value::String(read_str(r, budget)?.to_string()),
         Type::Slice(elem) => {
-            let n = r.count("slice length", 1)?;
+            let n = slice_len(r, budget)?;
             Value::Slice(decode_elems(r, elem, n, budget)?)
         }
         Type::Array(len, elem) => {
-            let n = r.count("array length", 1)?;
-            if n != *len {
-                return Err(Error::invalid(at, format!("array of type [{len}] arrived with {n} elements")));
-            }
+            let n = array_len(r, *len, budget)?;
             Value::Array(decode_elems(r, elem, n, budget)?)
         }
         Type::Map(kt, vt) => {
-            let n = r.count("map length", 2)?;
-            budget.charge_items::<(Value, Value)>(n, at)?;
+            let n = map_len(r, budget)?;
             let mut entries = Vec::with_capacity(n);
             for i in 0..n {
                 let k = decode_value(r, kt, budget).map_err(|e| e.in_seg(Seg::Key(i)))?;
@@ -490,8 +615,8 @@ fn decode_value(r: &mut Reader<'_>, ty: &Type, budget: &mut Budget) -> Result<Va
     })
 }
 
+/// `n` elements, whose `Value`s the caller paid for.
 fn decode_elems(r: &mut Reader<'_>, elem: &Type, n: usize, budget: &mut Budget) -> Result<Vec<Value>> {
-    budget.charge_items::<Value>(n, r.pos())?;
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         out.push(decode_value(r, elem, budget).map_err(|e| e.in_seg(Seg::Index(i)))?);
@@ -503,35 +628,58 @@ fn decode_elems(r: &mut Reader<'_>, elem: &Type, n: usize, budget: &mut Budget) 
 /// ended by a zero delta. Go's decoder also stops at the end of the message without the
 /// terminator; Go's encoder always writes it, so we require it (it keeps every item >= 1 byte).
 fn decode_struct(r: &mut Reader<'_>, ty: &Type, budget: &mut Budget) -> Result<Value> {
-    let Type::Struct { fields, .. } = ty else {
-        return Err(Error::invalid(r.pos(), format!("{ty} is not a struct")));
-    };
+    let fields = struct_fields(r, ty)?;
     let mut out = Vec::new();
-    let mut next = 0usize; // lowest field number the next delta may reach
-    loop {
-        let at = r.pos();
-        let delta = r.uint("struct field delta")?;
-        if delta == 0 {
-            return Ok(Value::Struct(out));
-        }
-        let found = usize::try_from(delta - 1)
-            .ok()
-            .and_then(|d| next.checked_add(d))
-            .and_then(|i| fields.get(i).map(|f| (i, f)));
-        let Some((index, (name, fty))) = found else {
-            return Err(Error::invalid(
-                at,
-                format!(
-                    "field delta {delta} after field {} is beyond the {} fields of {ty}",
-                    next as i64 - 1,
-                    fields.len()
-                ),
-            ));
-        };
-        budget.charge_items::<(Arc<str>, Value)>(1, at)?;
-        budget.charge(name.len() as u64, at)?;
+    let mut next = 0usize;
+    while let Some((_, (name, fty))) = next_field(r, ty, fields, &mut next, budget)? {
         let v = decode_value(r, fty, budget).map_err(|e| e.in_field(name))?;
         out.push((name.clone(), v));
-        next = index + 1;
     }
+    Ok(Value::Struct(out))
+}
+
+/// The fields of a struct type.
+pub(crate) fn struct_fields<'t>(r: &Reader<'_>, ty: &'t Type) -> Result<&'t [FieldDef]> {
+    match ty {
+        Type::Struct { fields, .. } => Ok(fields),
+        _ => Err(Error::invalid(r.pos(), format!("{ty} is not a struct"))),
+    }
+}
+
+/// A struct type's field: its name and type.
+pub(crate) type FieldDef = (Arc<str>, Type);
+
+/// Reads a field delta of a struct of type `ty`: the number and field whose value follows (an
+/// entry for it paid for), or `None` at the struct's end. `next` is the lowest field number
+/// the next delta may reach; it moves past the field returned.
+pub(crate) fn next_field<'t>(
+    r: &mut Reader<'_>,
+    ty: &Type,
+    fields: &'t [FieldDef],
+    next: &mut usize,
+    budget: &mut Budget,
+) -> Result<Option<(usize, &'t FieldDef)>> {
+    let at = r.pos();
+    let delta = r.uint("struct field delta")?;
+    if delta == 0 {
+        return Ok(None);
+    }
+    let found = usize::try_from(delta - 1)
+        .ok()
+        .and_then(|d| next.checked_add(d))
+        .and_then(|i| fields.get(i).map(|f| (i, f)));
+    let Some((index, field)) = found else {
+        return Err(Error::invalid(
+            at,
+            format!(
+                "field delta {delta} after field {} is beyond the {} fields of {ty}",
+                *next as i64 - 1,
+                fields.len()
+            ),
+        ));
+    };
+    budget.charge_items::<(Arc<str>, Value)>(1, at)?;
+    budget.charge(field.0.len() as u64, at)?;
+    *next = index + 1;
+    Ok(Some((index, field)))
 }

@@ -37,9 +37,9 @@ macro_rules! gob_struct {
             $( $(#[$fmeta])* $fvis $field: $fty, )*
         }
 
-        impl $crate::gob::Gob for $name {
-            fn gob_type() -> $crate::gob::Type {
-                // Built once: every decoded value is checked against it.
+        impl $name {
+            /// The Go type, built once: the direct decoding path keys its field plans by it.
+            fn __gob_struct_type() -> &'static $crate::gob::Type {
                 static TYPE: ::std::sync::OnceLock<$crate::gob::Type> = ::std::sync::OnceLock::new();
                 TYPE.get_or_init(|| {
                     $crate::gob::Type::structure(
@@ -47,7 +47,12 @@ macro_rules! gob_struct {
                         &[ $( ($go_field, <$fty as $crate::gob::Gob>::gob_type()), )* ],
                     )
                 })
-                .clone()
+            }
+        }
+
+        impl $crate::gob::Gob for $name {
+            fn gob_type() -> $crate::gob::Type {
+                Self::__gob_struct_type().clone()
             }
 
             #[allow(unused_mut)]
@@ -62,6 +67,39 @@ macro_rules! gob_struct {
                 let fields = $crate::gob::typed::struct_fields(value, $go_name)?;
                 ::std::result::Result::Ok(Self {
                     $( $field: $crate::gob::typed::field(fields, $go_field)?, )*
+                })
+            }
+
+            fn wire_check(
+                cx: &mut $crate::gob::direct::WireCx<'_, '_>,
+                wire: &$crate::gob::Type,
+            ) -> $crate::gob::Result<()> {
+                cx.check_struct(wire, Self::__gob_struct_type())
+            }
+
+            /// Fields straight from the wire: a received field fills the local field its plan
+            /// names (the first one sent wins, as in `from_gob`), others are skipped.
+            #[allow(unused_mut)]
+            fn wire_read(
+                cx: &mut $crate::gob::direct::WireCx<'_, '_>,
+                wire: &$crate::gob::Type,
+            ) -> $crate::gob::Result<Self> {
+                // Local field positions, as the plan numbers them.
+                #[allow(non_camel_case_types, dead_code)]
+                enum __GobField { $( $field, )* }
+                $( let mut $field: ::std::option::Option<$fty> = ::std::option::Option::None; )*
+                let mut reader = cx.struct_reader(wire, Self::__gob_struct_type())?;
+                while let ::std::option::Option::Some(f) = reader.next_field(cx)? {
+                    $(
+                        if f.local == ::std::option::Option::Some(__GobField::$field as usize) && $field.is_none() {
+                            $field = ::std::option::Option::Some(cx.read_field(&f)?);
+                            continue;
+                        }
+                    )*
+                    cx.skip_field(&f)?;
+                }
+                ::std::result::Result::Ok(Self {
+                    $( $field: $crate::gob::direct::received_or_absent($field, $go_field)?, )*
                 })
             }
         }

@@ -5,6 +5,9 @@
 //! * [`Decoder`] / [`decode_all`]: stream in, `(Type, Value)` pairs out ([`decode`]).
 //! * [`Encoder`]: `(Type, Value)` pairs in, a stream Go decodes out ([`encode`]).
 //! * [`Gob`] and [`gob_struct!`](crate::gob_struct): Rust types <-> values ([`typed`]).
+//! * [`Decoder::next_as`] reads a stream's values straight into [`Gob`] types, without the
+//!   `Value` tree, and falls back to the generic path for anything it cannot read
+//!   ([`direct`]): same results, errors and memory budget, a fraction of the work.
 //!
 //! Things about gob a user of this module must know:
 //! * A stream is a sequence of messages `uint length | int type id | body`. A negative id
@@ -33,6 +36,9 @@ mod macros;
 mod schema;
 
 pub mod decode;
+/// Used by [`gob_struct!`](crate::gob_struct); not a stable interface.
+#[doc(hidden)]
+pub mod direct;
 pub mod encode;
 pub mod typed;
 pub mod types;

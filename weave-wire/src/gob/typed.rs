@@ -19,6 +19,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use super::decode::Decoder;
+use super::direct::{mismatch, WireCx};
 use super::error::{Error, Result, Seg};
 use super::types::{Type, Value};
 
@@ -64,6 +65,37 @@ pub trait Gob: Sized {
             other => Err(expected("slice", other)),
         }
     }
+
+    /// Direct path ([`direct`](super::direct)): whether a value received as `wire` can be read
+    /// into `Self`, by Go's rules ([`check_compatible`]).
+    #[doc(hidden)]
+    fn wire_check(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<()> {
+        let _ = cx;
+        check_compatible(wire, &Self::gob_type())
+    }
+
+    /// Direct path: reads a value received as `wire`, which passed `wire_check`, whose own
+    /// `Value` the caller paid for. The default goes through the generic tree.
+    #[doc(hidden)]
+    fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+        Self::from_gob(&cx.decode_value(wire)?)
+    }
+
+    #[doc(hidden)]
+    fn vec_wire_check(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<()> {
+        match wire {
+            Type::Slice(elem) => Self::wire_check(cx, elem),
+            _ => Err(mismatch(wire, &Self::vec_gob_type())),
+        }
+    }
+
+    #[doc(hidden)]
+    fn vec_wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Vec<Self>> {
+        match wire {
+            Type::Slice(elem) => cx.slice(elem),
+            _ => Err(mismatch(wire, &Self::vec_gob_type())),
+        }
+    }
 }
 
 /// Decodes a whole stream that holds exactly one top-level value.
@@ -94,12 +126,19 @@ impl Gob for bool {
     fn from_gob(value: &Value) -> Result<Self> {
         value.as_bool().ok_or_else(|| expected("bool", value))
     }
+    fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+        match wire {
+            // Go reads any non-zero uint as true.
+            Type::Bool => Ok(cx.uint("bool")? != 0),
+            _ => Err(mismatch(wire, &Type::Bool)),
+        }
+    }
 }
 
 /// Gob has one unsigned and one signed integer type; every Rust width maps onto one of them and
 /// refuses values out of its own range.
 macro_rules! gob_integer {
-    ($gob:ident, $wide:ty, $as:ident, $what:literal: $($t:ty),*) => {$(
+    ($gob:ident, $wide:ty, $as:ident, $read:ident, $what:literal: $($t:ty),*) => {$(
         impl Gob for $t {
             fn gob_type() -> Type {
                 Type::$gob
@@ -113,11 +152,20 @@ macro_rules! gob_integer {
                     Error::convert(format!("value {x} out of range for {}", stringify!($t)))
                 })
             }
+            fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+                let x = match wire {
+                    Type::$gob => cx.$read($what)?,
+                    _ => return Err(mismatch(wire, &Type::$gob)),
+                };
+                <$t>::try_from(x).map_err(|_| {
+                    Error::convert(format!("value {x} out of range for {}", stringify!($t)))
+                })
+            }
         }
     )*};
 }
-gob_integer!(Uint, u64, as_uint, "uint": u16, u32, u64, usize);
-gob_integer!(Int, i64, as_int, "int": i8, i16, i32, i64, isize);
+gob_integer!(Uint, u64, as_uint, uint, "uint": u16, u32, u64, usize);
+gob_integer!(Int, i64, as_int, int, "int": i8, i16, i32, i64, isize);
 
 /// `u8` is a gob uint on its own, but `Vec<u8>` is gob bytes (Go's `[]byte`).
 impl Gob for u8 {
@@ -140,6 +188,25 @@ impl Gob for u8 {
     fn vec_from_gob(value: &Value) -> Result<Vec<Self>> {
         value.as_bytes().map(<[u8]>::to_vec).ok_or_else(|| expected("[]byte", value))
     }
+    fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+        let x = match wire {
+            Type::Uint => cx.uint("uint")?,
+            _ => return Err(mismatch(wire, &Type::Uint)),
+        };
+        u8::try_from(x).map_err(|_| Error::convert(format!("value {x} out of range for u8")))
+    }
+    fn vec_wire_check(_: &mut WireCx<'_, '_>, wire: &Type) -> Result<()> {
+        match wire {
+            Type::Bytes => Ok(()),
+            _ => Err(mismatch(wire, &Type::Bytes)),
+        }
+    }
+    fn vec_wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Vec<Self>> {
+        match wire {
+            Type::Bytes => Ok(cx.bytes()?.to_vec()),
+            _ => Err(mismatch(wire, &Type::Bytes)),
+        }
+    }
 }
 
 impl Gob for f64 {
@@ -152,6 +219,12 @@ impl Gob for f64 {
     fn from_gob(value: &Value) -> Result<Self> {
         value.as_float().ok_or_else(|| expected("float", value))
     }
+    fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+        match wire {
+            Type::Float => cx.float("float"),
+            _ => Err(mismatch(wire, &Type::Float)),
+        }
+    }
 }
 
 impl Gob for f32 {
@@ -163,12 +236,19 @@ impl Gob for f32 {
     }
     fn from_gob(value: &Value) -> Result<Self> {
         let x = value.as_float().ok_or_else(|| expected("float", value))?;
-        // Like Go: finite values beyond f32's range are an overflow, infinities are fine.
-        if x.is_finite() && x.abs() > f64::from(f32::MAX) {
-            return Err(Error::convert(format!("value {x} out of range for f32")));
-        }
-        Ok(x as f32)
+        f32_from(x)
     }
+    fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+        f32_from(f64::wire_read(cx, wire)?)
+    }
+}
+
+/// Like Go: finite values beyond f32's range are an overflow, infinities are fine.
+fn f32_from(x: f64) -> Result<f32> {
+    if x.is_finite() && x.abs() > f64::from(f32::MAX) {
+        return Err(Error::convert(format!("value {x} out of range for f32")));
+    }
+    Ok(x as f32)
 }
 
 impl Gob for String {
@@ -181,6 +261,12 @@ impl Gob for String {
     fn from_gob(value: &Value) -> Result<Self> {
         value.as_str().map(str::to_string).ok_or_else(|| expected("string", value))
     }
+    fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+        match wire {
+            Type::String => Ok(cx.str()?.to_string()),
+            _ => Err(mismatch(wire, &Type::String)),
+        }
+    }
 }
 
 impl<T: Gob> Gob for Vec<T> {
@@ -192,6 +278,12 @@ impl<T: Gob> Gob for Vec<T> {
     }
     fn from_gob(value: &Value) -> Result<Self> {
         T::vec_from_gob(value)
+    }
+    fn wire_check(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<()> {
+        T::vec_wire_check(cx, wire)
+    }
+    fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+        T::vec_wire_read(cx, wire)
     }
 }
 
@@ -207,11 +299,25 @@ impl<T: Gob, const N: usize> Gob for [T; N] {
             Value::Array(items) => items,
             other => return Err(expected("array", other)),
         };
-        let n = items.len();
-        elems_from_gob(items)?
-            .try_into()
-            .map_err(|_| Error::convert(format!("expected {N} array elements, found {n}")))
+        array_from(elems_from_gob(items)?)
     }
+    fn wire_check(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<()> {
+        match wire {
+            Type::Array(n, elem) if *n == N => T::wire_check(cx, elem),
+            _ => Err(mismatch(wire, &Self::gob_type())),
+        }
+    }
+    fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+        match wire {
+            Type::Array(len, elem) => array_from(cx.array(*len, elem)?),
+            _ => Err(mismatch(wire, &Self::gob_type())),
+        }
+    }
+}
+
+fn array_from<T, const N: usize>(items: Vec<T>) -> Result<[T; N]> {
+    let n = items.len();
+    items.try_into().map_err(|_| Error::convert(format!("expected {N} array elements, found {n}")))
 }
 
 /// `None` is Go's nil pointer or nil map: the struct field is left out, and an absent field
@@ -236,6 +342,12 @@ impl<T: Gob> Gob for Option<T> {
     fn from_gob_absent() -> Result<Self> {
         Ok(None)
     }
+    fn wire_check(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<()> {
+        T::wire_check(cx, wire)
+    }
+    fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+        T::wire_read(cx, wire).map(Some)
+    }
 }
 
 fn map_entries<K: Gob, V: Gob>(value: &Value) -> Result<impl Iterator<Item = Result<(K, V)>> + '_> {
@@ -258,6 +370,16 @@ impl<K: Gob + Ord, V: Gob> Gob for BTreeMap<K, V> {
     fn from_gob(value: &Value) -> Result<Self> {
         map_entries(value)?.collect()
     }
+    fn wire_check(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<()> {
+        map_wire_check::<K, V>(cx, wire)
+    }
+    fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+        let mut out = BTreeMap::new();
+        map_wire_read(cx, wire, |k, v| {
+            out.insert(k, v);
+        })?;
+        Ok(out)
+    }
 }
 
 /// Sent in iteration order (random, like Go's maps).
@@ -270,6 +392,34 @@ impl<K: Gob + Eq + Hash, V: Gob> Gob for HashMap<K, V> {
     }
     fn from_gob(value: &Value) -> Result<Self> {
         map_entries(value)?.collect()
+    }
+    fn wire_check(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<()> {
+        map_wire_check::<K, V>(cx, wire)
+    }
+    fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+        let mut out = HashMap::new();
+        map_wire_read(cx, wire, |k, v| {
+            out.insert(k, v);
+        })?;
+        Ok(out)
+    }
+}
+
+fn map_wire_check<K: Gob, V: Gob>(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<()> {
+    match wire {
+        Type::Map(kt, vt) => {
+            K::wire_check(cx, kt)?;
+            V::wire_check(cx, vt)
+        }
+        _ => Err(mismatch(wire, &Type::map(K::gob_type(), V::gob_type()))),
+    }
+}
+
+/// Duplicate keys: the last one wins, as in Go (and as `from_gob`).
+fn map_wire_read<K: Gob, V: Gob>(cx: &mut WireCx<'_, '_>, wire: &Type, add: impl FnMut(K, V)) -> Result<()> {
+    match wire {
+        Type::Map(kt, vt) => cx.map_entries(kt, vt, add),
+        _ => Err(mismatch(wire, &Type::map(K::gob_type(), V::gob_type()))),
     }
 }
 

@@ -2,6 +2,7 @@
 //! randomised round trips.
 
 mod basic;
+mod direct;
 mod errors;
 mod random;
 mod roundtrip;
