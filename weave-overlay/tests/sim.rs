@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 use weave_overlay::fastdp::control::{self as fastdp, HOLD_MAX, HOLD_MIN};
-use weave_overlay::fastdp::heartbeat::OUR_INTERVAL;
+use weave_overlay::fastdp::heartbeat::{MISSED, OUR_INTERVAL};
 use weave_overlay::fastdp::spec::DeviceSpec;
 use weave_overlay::forwarder::{Ctl, Up};
 use weave_overlay::sleeve::control as sleeve;
@@ -16,7 +16,10 @@ use weave_overlay::switch::{self, negotiate, ConnSwitch, SwitchRecord};
 use weave_wire::PeerName;
 
 const S: Duration = Duration::from_secs(1);
+const MS: Duration = Duration::from_millis(1);
 const LATENCY: Duration = Duration::from_millis(1);
+/// How long a weave peer's fastdp path may go without heartbeats: both ends offer ours.
+const TIMEOUT: Duration = Duration::from_millis(OUR_INTERVAL.as_millis() as u64 * MISSED as u64);
 /// The overlay MTU (fastdp's heartbeats are this plus an Ethernet header).
 const MTU: u32 = 1376;
 /// What VXLAN adds to a frame on the underlay (outer IPv4, UDP, VXLAN).
@@ -363,11 +366,11 @@ fn fastdp_is_used_falls_back_within_the_heartbeat_timeout_and_returns_2() {
     sim.run(60 * S);
     assert_eq!(sim.both(), [Some("fastdp"); 2], "steady");
 
-    // The underlay drops VXLAN: both ends move to sleeve within five heartbeats (the contract
-    // promises 15 s), the device leaves the bridge, and the switch says why.
+    // The underlay drops VXLAN: both ends move to sleeve within MISSED heartbeat intervals (the
+    // contract promises 15 s), the device leaves the bridge, and the switch says why.
     sim.net.vxlan_up = false;
     let fell = sim.wait_both("sleeve", 15 * S).expect("fallback within 15 s");
-    assert!(fell <= 5 * S + 200 * Duration::from_millis(1), "{fell:?}");
+    assert!(fell <= TIMEOUT + 200 * MS, "{fell:?}");
     for e in &sim.ends {
         assert!(!e.dev.on_bridge);
         let last = e.switches().last().cloned().unwrap();
@@ -380,7 +383,8 @@ fn fastdp_is_used_falls_back_within_the_heartbeat_timeout_and_returns_2() {
     // VXLAN is back: fastdp returns once it has stayed up for the hold (the contract: 30 s).
     sim.net.vxlan_up = true;
     let back = sim.wait_both("fastdp", 30 * S).expect("return within 30 s");
-    assert!(back <= HOLD_MIN + 2 * S, "{back:?}");
+    // Heartbeats resume within an interval, then the hold.
+    assert!(back <= OUR_INTERVAL + HOLD_MIN + 200 * MS, "{back:?}");
     assert!(sim.ends.iter().all(|e| e.dev.on_bridge));
     let last = sim.ends[0].switches().last().cloned().unwrap();
     assert_eq!((last.from.as_deref(), last.to.as_deref()), (Some("sleeve"), Some("fastdp")));
@@ -396,7 +400,7 @@ fn an_underlay_mtu_below_the_heartbeats_moves_to_sleeve_which_finds_the_new_mtu_
     // The underlay's MTU drops to 1400: full-size heartbeats (1390 + 36) no longer pass.
     sim.net.mtu = 1400;
     let fell = sim.wait_both("sleeve", 15 * S).expect("fallback");
-    assert!(fell <= 6 * S, "{fell:?}");
+    assert!(fell <= TIMEOUT + 200 * MS, "{fell:?}");
     // Sleeve learns the smaller MTU when its kernel refuses a full-size DF data packet (the
     // datapath says so) and searches again.
     for e in 0..2 {
@@ -444,17 +448,19 @@ fn a_flapping_path_switches_at_most_once_per_backoff_and_settles_on_sleeve_2() {
     sim.wait_both("fastdp", 5 * S).expect("fastdp");
     sim.run(10 * S);
     let start = sim.now;
-    // VXLAN fails for 8 s and comes back for 12 s, again and again, for ten minutes.
+    // VXLAN fails long enough to be noticed and comes back for 12 s (long enough to return after
+    // a hold of up to 8 s, not 16 s), again and again, for over ten minutes.
+    let (down, up) = (TIMEOUT + 3 * S, 12 * S);
     for _ in 0..30 {
         sim.net.vxlan_up = false;
-        sim.run(8 * S);
+        sim.run(down);
         sim.net.vxlan_up = true;
-        sim.run(12 * S);
+        sim.run(up);
     }
     for e in &sim.ends {
         let sw: Vec<SwitchRecord> = e.switches().into_iter().filter(|r| r.at >= start).collect();
         let returns: Vec<&SwitchRecord> = sw.iter().filter(|r| r.to.as_deref() == Some("fastdp")).collect();
-        // Without a backoff every 20 s cycle would switch twice: 60 switches.
+        // Without a backoff every cycle would switch twice: 60 switches.
         assert!(sw.len() <= 8, "{} switches: {sw:?}", sw.len());
         assert!(returns.len() <= 3, "{returns:?}");
         // Every return waited out a hold after the switch before it; the holds grew.
@@ -476,7 +482,7 @@ fn a_flapping_path_switches_at_most_once_per_backoff_and_settles_on_sleeve_2() {
     }
     // Once the path stays up, fastdp returns within the contract's 30 s.
     let back = sim.wait_both("fastdp", 30 * S).expect("return within 30 s");
-    assert!(back <= HOLD_MAX + 2 * S, "{back:?}");
+    assert!(back <= OUR_INTERVAL + HOLD_MAX + 200 * MS, "{back:?}");
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! The control core of one fastdp connection, as Weave's `fastDatapathForwarder`: make (or
 //! adopt) the peer's VXLAN device, send heartbeats through it (fast until acknowledged, then
 //! slow), acknowledge the peer's, and keep the device on the bridge exactly while the path is
-//! established and healthy. With a weave peer (both sent `FastDPHeartbeat`) every heartbeat is
-//! acknowledged and the timings are short, so a path that dies in either direction is noticed
-//! by both ends within seconds; with a Weave Net peer, Weave's 60 s rule applies.
+//! established and healthy. With a weave peer (both sent `FastDPHeartbeat`) heartbeats are
+//! acknowledged all along (once per [`ACK_EVERY`] intervals) and the timings are short, so a path
+//! that dies in either direction is noticed by both ends within seconds; with a Weave Net peer,
+//! Weave's 60 s rule applies.
 //!
 //! Damping: a path that stops carrying heartbeats is dropped at once (traffic must not wait on
 //! a dead path), but one that comes back returns only after it has stayed healthy for a hold
@@ -11,9 +12,13 @@
 //! the hold, up to [`HOLD_MAX`], so a flapping path settles on sleeve instead of moving traffic
 //! back and forth. The hold is where the traffic moves (the device joins the bridge), so the
 //! overlay switch, which follows what the forwarder reports, switches at most once per hold.
+//! During the hold a weave peer's path must keep showing heartbeats (and acknowledgements) at
+//! their pace: one [`RECOVER_MISSED`] intervals late starts the hold again. The timeout alone
+//! ([`MISSED`] intervals) would learn of a path that failed again during the hold only that
+//! late, and let it return after being up for as little as the hold less the timeout.
 //! With the heartbeat timings of weave peers that keeps the contract: fallback within 15 s of
-//! the path failing (5 s), return within 30 s of it recovering (a heartbeat interval plus at
-//! most 16 s).
+//! the path failing ([`MISSED`] intervals of [`OUR_INTERVAL`]: 10 s), return within 30 s of it
+//! recovering (a heartbeat interval, 2 s, plus at most 16 s).
 //!
 //! Driving it: [`Control::start`], then on the mesh's confirmation [`Control::confirm`]; for
 //! each valid heartbeat [`Control::heartbeat`]; for each control message [`Control::control`];
@@ -36,8 +41,18 @@ pub const CRYPTO_INIT_SA_REMOTE: u8 = 1;
 /// may have changed it behind our back).
 pub const RECHECK: Duration = Duration::from_secs(30);
 /// Between weave peers, heartbeats are acknowledged at most once per this many intervals
-/// (the peer gives up after `MISSED` without one).
+/// (the peer gives up after `MISSED` without one). The first heartbeat at least this many
+/// intervals after the last acknowledgement is acknowledged, so acknowledgements are at most
+/// `ACK_EVERY + 1` intervals apart while heartbeats flow, and one more for each lost one.
 pub const ACK_EVERY: u32 = 2;
+// Room for a lost heartbeat (or a late one) before the peer gives up on our acknowledgements.
+const _: () = assert!(ACK_EVERY + 2 < MISSED);
+/// Between weave peers, a path that came back and is waiting out its hold starts the hold again
+/// when a heartbeat is this many intervals late (and an acknowledgement `ACK_EVERY` intervals
+/// more): the hold judges the path on its heartbeats, not on the much longer timeout.
+pub const RECOVER_MISSED: u32 = 2;
+// Stricter than the timeout, with room for the acknowledgements' spacing.
+const _: () = assert!(ACK_EVERY + RECOVER_MISSED < MISSED);
 /// How long a path that came back must stay healthy before it carries traffic again.
 pub const HOLD_MIN: Duration = Duration::from_secs(2);
 pub const HOLD_MAX: Duration = Duration::from_secs(16);
@@ -48,8 +63,8 @@ pub const STABLE: Duration = Duration::from_secs(60);
 #[derive(Clone, Debug)]
 pub struct Params {
     pub remote: PeerName,
-    /// The peer's `FastDPHeartbeat` interval: it is a weave peer that acknowledges every
-    /// heartbeat.
+    /// The peer's `FastDPHeartbeat` interval: it is a weave peer that acknowledges our
+    /// heartbeats all along (once per `ACK_EVERY` intervals), not only the first.
     pub peer_interval: Option<Duration>,
     /// Our overlay MTU (a connection attribute).
     pub mtu: u32,
@@ -184,9 +199,10 @@ impl Control {
         if let Some(h) = self.next_heartbeat {
             d = d.min(h);
             if self.healthy || self.recovering.is_some() {
-                d = d.min(self.last_rx + self.timeout);
+                let (rx_limit, ack_limit) = self.limits();
+                d = d.min(self.last_rx + rx_limit);
                 if let (Some(ack), true) = (self.last_ack, self.p.peer_interval.is_some()) {
-                    d = d.min(ack + self.timeout);
+                    d = d.min(ack + ack_limit);
                 }
             }
             if let Some(since) = self.recovering {
@@ -368,16 +384,27 @@ impl Control {
         }
     }
 
+    /// How long the path may go without a heartbeat from the peer, and without an
+    /// acknowledgement of ours, before it is judged unhealthy: the timeout while healthy; with a
+    /// weave peer, much less for a path that came back and is waiting out its hold.
+    fn limits(&self) -> (Duration, Duration) {
+        match (self.healthy, self.p.peer_interval) {
+            (false, Some(_)) => (self.slow * RECOVER_MISSED, self.slow * (ACK_EVERY + RECOVER_MISSED)),
+            _ => (self.timeout, self.timeout),
+        }
+    }
+
     /// Why the path is unhealthy now, if it is: no heartbeat from the peer lately or, with a
     /// weave peer, no acknowledgement of ours (the path may have died in one direction only).
     fn unhealthy_reason(&self, now: Instant) -> Option<String> {
+        let (rx_limit, ack_limit) = self.limits();
         let since_rx = now.saturating_duration_since(self.last_rx);
-        if since_rx >= self.timeout {
+        if since_rx >= rx_limit {
             return Some(format!("no fastdp heartbeat from the peer for {}s", since_rx.as_secs()));
         }
         if let (Some(ack), Some(_)) = (self.last_ack, self.p.peer_interval) {
             let since_ack = now.saturating_duration_since(ack);
-            if since_ack >= self.timeout {
+            if since_ack >= ack_limit {
                 return Some(format!(
                     "the peer has not acknowledged our fastdp heartbeats for {}s",
                     since_ack.as_secs()

@@ -11,11 +11,16 @@ pub const WEAVE_FAST: Duration = Duration::from_millis(500);
 pub const WEAVE_SLOW: Duration = Duration::from_secs(10);
 pub const WEAVE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Our own slow interval, offered to peers in the `FastDPHeartbeat` feature.
-pub const OUR_INTERVAL: Duration = Duration::from_secs(1);
+/// Our own slow interval, offered to peers in the `FastDPHeartbeat` feature. Two weave peers
+/// both use the longer of their two offers, so a peer that offers a shorter one still agrees
+/// with us on the interval and the timeout. Each idle connection costs a heartbeat per interval
+/// each way (and an acknowledgement per `ACK_EVERY` intervals), hence not shorter.
+pub const OUR_INTERVAL: Duration = Duration::from_secs(2);
 /// Between weave peers, this many intervals without a heartbeat (or its acknowledgement)
-/// make fastdp unhealthy: 5 s with ours, well within the promised 15 s.
+/// make fastdp unhealthy: 10 s with ours, within the promised 15 s.
 pub const MISSED: u32 = 5;
+// The contract's 15 s, with an interval to spare for the timer and the switch.
+const _: () = assert!(OUR_INTERVAL.as_millis() * (MISSED as u128 + 1) <= 15_000);
 
 /// The length of a heartbeat on a path with overlay MTU `mtu`: a receive buffer one byte
 /// longer holds every heartbeat and shows a longer frame as one.
@@ -45,6 +50,13 @@ pub fn valid(frame: &[u8], uid: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weave_net_peers_keep_weaves_timings_whatever_ours_are() {
+        assert_eq!(WEAVE_FAST, Duration::from_millis(500));
+        assert_eq!(WEAVE_SLOW, Duration::from_secs(10));
+        assert_eq!(WEAVE_TIMEOUT, Duration::from_secs(60));
+    }
 
     #[test]
     fn layout_as_weave() {

@@ -51,8 +51,9 @@ pub struct Features {
     /// (Weave then uses sleeve directly, with raw control tags 1-3).
     pub overlays: Option<Vec<String>>,
     /// Our extension `FastDPHeartbeat` (Weave ignores keys it does not know): the sender's
-    /// fastdp heartbeat interval in milliseconds once established, and a promise to acknowledge
-    /// every heartbeat, so both ends notice a dead VXLAN path within seconds.
+    /// fastdp heartbeat interval in milliseconds once established, and a promise to keep
+    /// acknowledging heartbeats (not only the first, as Weave), so both ends notice a dead VXLAN
+    /// path within seconds. Both ends use the longer of the two intervals.
     pub fastdp_heartbeat_ms: Option<u32>,
     /// Our extension `SleeveCiphers` (`weave_crypto::aead::FEATURE_KEY`): the sleeve AEAD
     /// suites the sender offers, best first; absent from Weave Net peers and with

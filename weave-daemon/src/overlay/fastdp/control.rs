@@ -26,8 +26,8 @@ pub struct FwdParams {
     pub local: Option<Ipv4Addr>,
     /// The connection is encrypted (password, not trusted).
     pub encrypted: bool,
-    /// The peer's `FastDPHeartbeat` interval: it is a weave peer that acknowledges every
-    /// heartbeat.
+    /// The peer's `FastDPHeartbeat` interval: it is a weave peer that acknowledges our
+    /// heartbeats all along, not only the first.
     pub peer_interval: Option<Duration>,
 }
 

@@ -6,8 +6,14 @@ fn t0() -> Instant {
     Instant::now()
 }
 
-const S: Duration = Duration::from_secs(1);
 const MS: Duration = Duration::from_millis(1);
+/// The heartbeat interval between two weave peers (both offer ours).
+const I: Duration = OUR_INTERVAL;
+
+/// How long a weave peer's path may go without a heartbeat or an acknowledgement.
+fn timeout() -> Duration {
+    I * MISSED
+}
 
 fn spec(our_short: u16) -> DeviceSpec {
     DeviceSpec {
@@ -129,11 +135,11 @@ impl Dev {
         self.run();
     }
 
-    /// Both directions carry heartbeats for `d` (a weave peer: one each way per second).
+    /// Both directions carry heartbeats for `d` (a weave peer: one each way per interval).
     fn healthy_for(&mut self, d: Duration) {
         let end = self.now + d;
-        while self.now + S <= end {
-            self.advance(S);
+        while self.now + I <= end {
+            self.advance(I);
             self.heartbeat();
             self.ack();
         }
@@ -164,10 +170,10 @@ fn heartbeats_establish_fastdp_and_put_the_device_on_the_bridge() {
     d.ack();
     assert!(d.ups.contains(&Up::Established));
     assert!(d.on_bridge);
-    // Fast heartbeats until acknowledged, then one a second.
+    // Fast heartbeats until acknowledged, then one an interval.
     let before = d.sent;
-    d.healthy_for(10 * S);
-    assert!((9..=11).contains(&(d.sent - before)), "{} heartbeats in 10 s", d.sent - before);
+    d.healthy_for(10 * I);
+    assert!((9..=11).contains(&(d.sent - before)), "{} heartbeats in 10 intervals", d.sent - before);
     assert!(d.health().is_empty(), "{:?}", d.health());
 }
 
@@ -175,15 +181,16 @@ fn heartbeats_establish_fastdp_and_put_the_device_on_the_bridge() {
 fn a_dead_path_is_dropped_within_the_heartbeat_timeout_and_no_sooner() {
     let mut d = Dev::new(true);
     d.confirm();
-    d.healthy_for(3 * S);
+    d.healthy_for(3 * I);
     let died = d.now;
-    d.until(died + 5 * S - 10 * MS);
-    assert!(d.health().is_empty(), "still within five heartbeats");
+    d.until(died + timeout() - 10 * MS);
+    assert!(d.health().is_empty(), "still within {MISSED} heartbeats");
     assert!(d.on_bridge);
-    d.until(died + 5 * S);
+    d.until(died + timeout());
     let h = d.health();
     assert_eq!(h.len(), 1, "{h:?}");
-    assert!(!h[0].0 && h[0].1.contains("no fastdp heartbeat from the peer for 5s"), "{h:?}");
+    let why = format!("no fastdp heartbeat from the peer for {}s", timeout().as_secs());
+    assert!(!h[0].0 && h[0].1.contains(&why), "{h:?}");
     assert!(!d.on_bridge, "the device leaves the bridge with it");
 }
 
@@ -191,12 +198,15 @@ fn a_dead_path_is_dropped_within_the_heartbeat_timeout_and_no_sooner() {
 fn a_path_dead_one_way_is_noticed_by_the_missing_acknowledgements() {
     let mut d = Dev::new(true);
     d.confirm();
-    d.healthy_for(3 * S);
+    d.healthy_for(3 * I);
+    let died = d.now;
     // Their heartbeats still reach us; ours no longer reach them.
-    for _ in 0..6 {
-        d.advance(S);
+    for _ in 0..MISSED - 1 {
+        d.advance(I);
         d.heartbeat();
     }
+    assert!(d.health().is_empty(), "still within {MISSED} intervals");
+    d.until(died + timeout());
     let h = d.health();
     assert_eq!(h.len(), 1, "{h:?}");
     assert!(h[0].1.contains("has not acknowledged our fastdp heartbeats"), "{h:?}");
@@ -207,50 +217,87 @@ fn a_path_dead_one_way_is_noticed_by_the_missing_acknowledgements() {
 fn a_path_that_comes_back_returns_after_the_hold() {
     let mut d = Dev::new(true);
     d.confirm();
-    d.healthy_for(3 * S);
-    d.advance(6 * S);
+    d.healthy_for(3 * I);
+    d.advance(timeout() + I);
     assert!(!d.on_bridge);
     // Heartbeats flow again: the device returns once they have kept up for HOLD_MIN.
-    d.advance(S);
+    d.advance(I);
     d.heartbeat();
     d.ack();
     let back = d.now;
     assert!(!d.on_bridge, "held back at first");
-    d.healthy_for(HOLD_MIN + S);
+    d.healthy_for(HOLD_MIN - MS);
+    assert!(!d.on_bridge, "held back for HOLD_MIN");
+    d.until(back + HOLD_MIN);
     let h = d.health();
     assert_eq!(h.len(), 2, "{h:?}");
     assert!(h[1].0 && h[1].1.contains("resumed"), "{h:?}");
     assert!(d.on_bridge);
     assert_eq!(d.attaches, vec![true, false, true]);
-    let returned_within = d.now - back;
-    assert!(returned_within <= HOLD_MIN + S, "{returned_within:?}");
 }
 
 #[test]
 fn a_flapping_path_doubles_the_hold_and_a_stable_one_resets_it() {
     let mut d = Dev::new(true);
     d.confirm();
-    d.healthy_for(3 * S);
+    d.healthy_for(3 * I);
     let mut holds = vec![];
     for _ in 0..6 {
         // Down long enough to be noticed, then up long enough to return.
-        d.advance(6 * S);
+        d.advance(timeout() + I);
         assert!(!d.on_bridge);
         holds.push(d.c.hold());
-        d.healthy_for(HOLD_MAX + 2 * S);
+        d.healthy_for(HOLD_MAX + 2 * I);
         assert!(d.on_bridge, "returned after the hold");
     }
-    assert_eq!(holds, [2, 4, 8, 16, 16, 16].map(|s| s * S));
+    assert_eq!(holds, [1, 2, 4, 8, 16, 32].map(|k| (HOLD_MIN * k).min(HOLD_MAX)));
     // Up for longer than STABLE: the next failure starts from HOLD_MIN again.
     d.healthy_for(STABLE);
-    d.advance(6 * S);
+    d.advance(timeout() + I);
     assert_eq!(d.c.hold(), HOLD_MIN);
+}
+
+#[test]
+fn a_path_that_fails_again_during_the_hold_does_not_return_at_its_end() {
+    let mut d = Dev::new(true);
+    d.confirm();
+    d.healthy_for(3 * I);
+    // Flap until the hold is at its longest.
+    while d.c.hold() < HOLD_MAX {
+        d.advance(timeout() + I);
+        d.healthy_for(d.c.hold() + 2 * I);
+    }
+    d.advance(timeout() + I);
+    assert!(!d.on_bridge);
+    assert_eq!(d.c.hold(), HOLD_MAX);
+    // Heartbeats resume, then stop again before the hold is over (the timeout alone would
+    // notice only after it).
+    d.advance(I);
+    d.heartbeat();
+    d.ack();
+    let resumed = d.now;
+    d.healthy_for(HOLD_MAX - (RECOVER_MISSED + 1) * I);
+    d.until(resumed + HOLD_MAX + I);
+    assert!(!d.on_bridge, "not back after a hold it was not up for");
+    assert_eq!(d.health().last().map(|h| h.0), Some(false));
+    // Back for good: it returns once it has been up for the whole hold.
+    d.advance(I);
+    d.heartbeat();
+    d.ack();
+    let back = d.now;
+    d.healthy_for(HOLD_MAX - MS);
+    assert!(!d.on_bridge, "held back for the whole hold");
+    d.until(back + HOLD_MAX);
+    assert!(d.on_bridge);
 }
 
 #[test]
 fn with_a_weave_net_peer_weaves_60_second_rule_applies() {
     let mut d = Dev::new(false);
     d.confirm();
+    // Weave's fast heartbeats until acknowledged...
+    d.advance(4 * WEAVE_FAST);
+    assert_eq!(d.sent, 5);
     d.heartbeat();
     d.ack();
     assert!(d.on_bridge);
@@ -258,12 +305,19 @@ fn with_a_weave_net_peer_weaves_60_second_rule_applies() {
     d.heartbeat();
     let acks = d.ups.iter().filter(|u| matches!(u, Up::SendControl { .. })).count();
     assert_eq!(acks, 1);
-    let last = d.now;
-    d.until(last + 60 * S - MS);
+    // ...then Weave's slow ones, and Weave's timeout, whatever our own interval is.
+    let (last, sent) = (d.now, d.sent);
+    d.until(last + WEAVE_TIMEOUT - MS);
     assert!(d.on_bridge);
-    d.until(last + 60 * S);
+    let slow = (WEAVE_TIMEOUT.as_millis() / WEAVE_SLOW.as_millis()) as usize;
+    assert!(
+        (slow..=slow + 1).contains(&(d.sent - sent)),
+        "{} heartbeats in {WEAVE_TIMEOUT:?}",
+        d.sent - sent
+    );
+    d.until(last + WEAVE_TIMEOUT);
     assert!(!d.on_bridge);
-    assert!(d.health()[0].1.contains("for 60s"));
+    assert!(d.health()[0].1.contains(&format!("for {}s", WEAVE_TIMEOUT.as_secs())));
 }
 
 #[test]
@@ -288,12 +342,14 @@ fn a_restarted_daemon_keeps_an_adopted_device_on_the_bridge_while_heartbeats_flo
     assert!(d.on_bridge);
     d.heartbeat();
     d.ack();
-    d.healthy_for(30 * S);
+    d.healthy_for(15 * I);
     assert!(d.attaches.is_empty(), "never taken off: {:?}", d.attaches);
     // An adopted device whose peer never answers goes once the timeout says so.
     let mut d = Dev::with(params(true), true);
     d.confirm();
-    d.advance(5 * S);
+    d.advance(timeout() - MS);
+    assert!(d.attaches.is_empty(), "not before the timeout: {:?}", d.attaches);
+    d.advance(MS);
     assert_eq!(d.attaches, vec![false]);
 }
 
@@ -301,9 +357,9 @@ fn a_restarted_daemon_keeps_an_adopted_device_on_the_bridge_while_heartbeats_flo
 fn new_short_ids_remake_the_device_and_heartbeats_go_on() {
     let mut d = Dev::new(true);
     d.confirm();
-    d.healthy_for(3 * S);
+    d.healthy_for(3 * I);
     let sent = d.sent;
-    d.now += S;
+    d.now += I;
     d.c.tick(d.now, || Ok(spec(7)));
     d.run();
     assert_eq!(d.opened, vec![spec(1), spec(7)]);
@@ -311,7 +367,7 @@ fn new_short_ids_remake_the_device_and_heartbeats_go_on() {
     assert!(d.on_bridge, "established and healthy: the new device joins the bridge");
     assert_eq!(d.attaches[d.attaches.len() - 2..], [false, true], "off the bridge while remade");
     // Losing our short id fails fastdp.
-    d.now += S;
+    d.now += I;
     d.c.tick(d.now, || Err("we have no short id yet".into()));
     d.run();
     assert_eq!(d.failed.as_deref(), Some("we have no short id yet"));
@@ -321,7 +377,7 @@ fn new_short_ids_remake_the_device_and_heartbeats_go_on() {
 fn the_recheck_puts_back_a_device_moved_or_removed_behind_our_back() {
     let mut d = Dev::new(true);
     d.confirm();
-    d.healthy_for(3 * S);
+    d.healthy_for(3 * I);
     assert!(d.on_bridge);
     d.on_bridge = false; // someone took it off the bridge
     d.healthy_for(RECHECK);
@@ -333,15 +389,19 @@ fn the_recheck_puts_back_a_device_moved_or_removed_behind_our_back() {
     assert!(d.exists && d.on_bridge);
 }
 
-#[test]
-fn a_weave_peers_heartbeats_are_acknowledged_often_enough_but_not_each_one() {
+/// The acknowledgements sent while the peer's heartbeats arrive `every` apart for `n` of them,
+/// missing those whose index `lost` says; their number and the largest gap between them.
+fn acks_of(every: Duration, n: u32, lost: impl Fn(u32) -> bool) -> (usize, Duration, Dev) {
     let mut d = Dev::new(true);
     d.confirm();
     let acks =
         |d: &Dev| d.ups.iter().filter(|u| matches!(u, Up::SendControl { tag: HEARTBEAT_ACK, .. })).count();
     let (mut last, mut seen, mut max_gap) = (None::<Instant>, 0, Duration::ZERO);
-    for _ in 0..30 {
-        d.advance(S);
+    for i in 0..n {
+        d.advance(every);
+        if lost(i) {
+            continue;
+        }
         d.heartbeat();
         d.ack();
         if acks(&d) > seen {
@@ -352,11 +412,57 @@ fn a_weave_peers_heartbeats_are_acknowledged_often_enough_but_not_each_one() {
             last = Some(d.now);
         }
     }
-    assert!((10..=16).contains(&seen), "{seen} acknowledgements of 30 heartbeats");
-    let timeout = OUR_INTERVAL * MISSED;
+    (seen, max_gap, d)
+}
+
+#[test]
+fn a_weave_peers_heartbeats_are_acknowledged_often_enough_but_not_each_one() {
+    let n = 30;
+    let (seen, max_gap, d) = acks_of(I, n, |_| false);
+    let (fewest, most) = ((n / (ACK_EVERY + 1)) as usize, (n / ACK_EVERY + 1) as usize);
+    assert!((fewest..=most).contains(&seen), "{seen} acknowledgements of {n} heartbeats");
     assert!(
-        max_gap >= 2 * S && max_gap + 2 * S <= timeout,
-        "largest gap {max_gap:?}, the peer's timeout {timeout:?}"
+        max_gap >= I * ACK_EVERY && max_gap + 2 * I <= timeout(),
+        "largest gap {max_gap:?}, the peer's timeout {:?}",
+        timeout()
     );
     assert!(d.health().is_empty(), "{:?}", d.health());
+}
+
+#[test]
+fn acknowledgements_stay_inside_the_peers_timeout_with_early_or_lost_heartbeats() {
+    // Heartbeats a little early: the one due at ACK_EVERY intervals comes just too soon, so the
+    // next one is acknowledged: ACK_EVERY + 1 intervals apart, less the earliness.
+    let (_, max_gap, d) = acks_of(I - 10 * MS, 40, |_| false);
+    assert!(max_gap > I * ACK_EVERY && max_gap < I * (ACK_EVERY + 1), "{max_gap:?}");
+    assert!(max_gap + I < timeout(), "room for a lost heartbeat: {max_gap:?}");
+    assert!(d.health().is_empty(), "{:?}", d.health());
+    // Every fourth heartbeat lost on top: still acknowledged within the peer's timeout.
+    let (_, max_gap, d) = acks_of(I - 10 * MS, 40, |i| i % 4 == 3);
+    assert!(max_gap < timeout(), "largest gap {max_gap:?}, the peer's timeout {:?}", timeout());
+    assert!(d.health().is_empty(), "{:?}", d.health());
+}
+
+#[test]
+fn weave_peers_use_the_longer_of_their_intervals() {
+    // A peer offering a shorter interval (an older weave) gets ours, and the timeout with it.
+    let mut d = Dev::with(Params { peer_interval: Some(I / 2), ..params(true) }, false);
+    d.confirm();
+    d.heartbeat();
+    d.ack();
+    let last = d.now;
+    d.until(last + timeout() - MS);
+    assert!(d.on_bridge);
+    d.until(last + timeout());
+    assert!(!d.on_bridge);
+    // One offering a longer interval gets its own.
+    let mut d = Dev::with(Params { peer_interval: Some(2 * I), ..params(true) }, false);
+    d.confirm();
+    d.heartbeat();
+    d.ack();
+    let last = d.now;
+    d.until(last + 2 * timeout() - MS);
+    assert!(d.on_bridge);
+    d.until(last + 2 * timeout());
+    assert!(!d.on_bridge);
 }
