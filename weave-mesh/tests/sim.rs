@@ -519,6 +519,9 @@ fn converge(n: usize, star: bool, daemon_like: bool) -> (Sim, Duration) {
 #[test]
 fn twenty_peers_from_one_seed_become_a_full_mesh() {
     let (mut sim, _) = converge(20, true, false);
+    // The last connections' news is still on its way (one gossip message in flight per
+    // connection): it arrives without waiting for the periodic gossip (30 s).
+    sim.run_for(Duration::from_secs(2));
     sim.check_converged();
     sim.check_broadcasts(0);
 }
@@ -538,4 +541,28 @@ fn scale_run() {
         if star { "star" } else { "full" },
         cpu.elapsed()
     );
+}
+
+/// Peers that know each other through a hub connect to each other a few at a time. Each
+/// learns the others' news from the hub first, when it has no other neighbour to pass it to;
+/// what it could not pass on still reaches everyone within seconds, not at the next periodic
+/// gossip (30 s).
+#[test]
+fn news_a_peer_could_not_relay_goes_out_with_its_next_update() {
+    for seed in 0..8 {
+        let n = 16;
+        let mut sim = Sim::new(n, false, 100 + seed);
+        for i in 1..n {
+            sim.connect(i, 0);
+        }
+        sim.run_for(Duration::from_secs(3));
+        for i in 1..n {
+            for j in (i + 1)..n {
+                sim.connect(i, j);
+            }
+            sim.run_for(Duration::from_millis(300));
+        }
+        sim.run_for(Duration::from_secs(3));
+        sim.check_converged();
+    }
 }

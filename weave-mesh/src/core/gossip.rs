@@ -8,6 +8,7 @@ use crate::gossip::{
 };
 use crate::inbound::Payload;
 use crate::peers::{Peers, TopologyUpdate};
+use rand::RngExt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 use weave_wire::protocol::{GossipMsg, Message, UnicastMsg};
@@ -107,13 +108,40 @@ impl Mesh {
     /// recalculates them in the background): recalculating for every relayed message made a
     /// forming mesh's cost grow with the cube of its size.
     pub(super) fn relay(&mut self, except: PeerName, channel: &str, data: Pending) {
-        let hops = self.routes.random_neighbours(except, &mut self.rng);
+        let mut hops = self.routes.random_neighbours(except, &mut self.rng);
+        self.top_up_with_neighbours(except, &mut hops);
+        if hops.is_empty() {
+            // Our only neighbour told us: the news goes out with our next topology update,
+            // which a new connection brings within a second (instead of the periodic gossip).
+            if let Pending::Topology(TopologyNames(names)) = &data {
+                self.topology_pending.extend(names.iter().copied());
+            }
+            return;
+        }
         for hop in hops {
             if let Some(&id) = self.by_remote.get(&hop) {
                 if let Some(s) = self.conn_senders(id) {
                     s.send(channel, data.clone_pending());
                 }
             }
+        }
+    }
+
+    /// Routes come from both ends' announcements, so while a mesh forms they lag behind the
+    /// connections: a peer that just learnt the others through one neighbour routes everything
+    /// through it, and the news it relays would have no hop but the one it came from (and wait
+    /// for the periodic gossip, 30 s). Up to 2·log₂(peers) hops, the rest are drawn from our
+    /// own connections; gossip may go to any neighbour.
+    fn top_up_with_neighbours(&mut self, except: PeerName, hops: &mut Vec<PeerName>) {
+        let want = (2.0 * (self.peers.len() as f64).log2()).ceil() as usize;
+        if hops.len() >= want {
+            return;
+        }
+        let mut rest: Vec<PeerName> =
+            self.by_remote.keys().copied().filter(|p| *p != except && !hops.contains(p)).collect();
+        while hops.len() < want && !rest.is_empty() {
+            let i = self.rng.random_range(0..rest.len());
+            hops.push(rest.swap_remove(i));
         }
     }
 
