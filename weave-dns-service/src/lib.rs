@@ -568,9 +568,9 @@ mod admit_tests {
 mod save_tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_changes_share_one_write_and_each_is_on_disk_when_it_returns() {
-        let dir = std::env::temp_dir().join(format!("weave-dns-group-{}", std::process::id()));
+    /// An empty data directory of its own, the names file in it and a config saving there.
+    fn scratch(tag: &str) -> (std::path::PathBuf, std::path::PathBuf, DnsConfig) {
+        let dir = std::env::temp_dir().join(format!("weave-dns-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let file = persist::path(&dir);
@@ -583,6 +583,12 @@ mod save_tests {
             allow_from: vec![],
             bridges: vec![],
         };
+        (dir, file, config)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_changes_share_one_write_and_each_is_on_disk_when_it_returns() {
+        let (dir, file, config) = scratch("group");
         let dns = Dns::new(config, PeerName(1));
         let on_disk = |file: &std::path::Path, name: &str| {
             persist::load(file).unwrap().iter().any(|s| s.hostname == name)
@@ -631,19 +637,7 @@ mod save_tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn removals_persist_and_a_failed_write_is_made_good_by_the_next() {
-        let dir = std::env::temp_dir().join(format!("weave-dns-removals-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = persist::path(&dir);
-        let config = DnsConfig {
-            domain: "weave.local.".into(),
-            ttl: 1,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            resolv_conf: String::new(),
-            state_file: Some(file.clone()),
-            allow_from: vec![],
-            bridges: vec![],
-        };
+        let (dir, _, config) = scratch("removals");
         let names = |dns: &Dns| {
             let mut v: Vec<String> = persist::ours(&dns.read()).into_iter().map(|s| s.hostname).collect();
             v.sort();
