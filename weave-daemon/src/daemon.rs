@@ -175,7 +175,7 @@ impl Daemon {
             peers: m.peers().to_vec(),
             unicast_routes: m.unicast_routes().to_vec(),
             broadcast_routes: m.broadcast_routes().to_vec(),
-            connections: m.connections.clone(),
+            connections: m.connections().to_vec(),
             termination_count: m.termination_count,
             targets: m.targets.clone(),
             trusted_subnets: c.trusted_subnets.iter().map(|n| n.to_string()).collect(),

@@ -55,7 +55,7 @@ fn elements(peers: &BTreeSet<IpAddr>) -> String {
 /// resolves into a connection address once dialled).
 fn peer_addresses(s: &MeshSnapshot) -> BTreeSet<IpAddr> {
     let ip = |a: &str| a.parse::<SocketAddr>().map(|s| s.ip()).ok().or_else(|| a.parse::<IpAddr>().ok());
-    s.connections
+    s.connections()
         .iter()
         .map(|c| c.address.as_str())
         .chain(s.targets.iter().map(String::as_str))

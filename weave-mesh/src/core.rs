@@ -593,7 +593,7 @@ impl Mesh {
                 (
                     *name,
                     ConnSummary {
-                        remote_tcp_addr: c.addr.clone(),
+                        remote_tcp_addr: c.addr.as_str().into(),
                         outbound: c.outbound,
                         established: c.established,
                     },

@@ -224,7 +224,7 @@ impl ConnectionMaker {
                         continue;
                     }
                     let address = if c.outbound {
-                        c.remote_tcp_addr.clone()
+                        c.remote_tcp_addr.to_string()
                     } else if let Ok(a) = c.remote_tcp_addr.parse::<SocketAddr>() {
                         SocketAddr::new(a.ip(), self.port).to_string()
                     } else {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use weave_wire::topology::{
     decode_topology, ConnectionSummary, EncodedPeer, PartsEncoder, PeerSummary, PeerUpdate, TopologyError,
 };
-use weave_wire::PeerName;
+use weave_wire::{CompactString, PeerName};
 
 /// Short ids are 12 bits: fastdp packs two of them into a VXLAN VNI.
 pub const SHORT_ID_BITS: u32 = 12;
@@ -20,7 +20,7 @@ pub const SHORT_ID_BITS: u32 = 12;
 /// One connection as a peer announces it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnSummary {
-    pub remote_tcp_addr: String,
+    pub remote_tcp_addr: CompactString,
     pub outbound: bool,
     pub established: bool,
 }
@@ -80,7 +80,7 @@ impl Peer {
             .conns
             .iter()
             .map(|(name, c)| ConnectionSummary {
-                name_byte: name.bytes().to_vec(),
+                name_byte: name.bytes().as_slice().into(),
                 remote_tcp_addr: c.remote_tcp_addr.clone(),
                 outbound: c.outbound,
                 established: c.established,

@@ -169,10 +169,10 @@ impl Routes {
         use crate::peers::{ConnSummary, Peer};
         let mut all: BTreeMap<PeerName, Peer> = BTreeMap::new();
         for (a, b) in links.iter().flat_map(|&(a, b)| [(a, b), (b, a)]) {
-            all.entry(a)
-                .or_insert_with(|| Peer::new(a, String::new(), a.0, 1, None))
-                .conns
-                .insert(b, ConnSummary { remote_tcp_addr: String::new(), outbound: true, established: true });
+            all.entry(a).or_insert_with(|| Peer::new(a, String::new(), a.0, 1, None)).conns.insert(
+                b,
+                ConnSummary { remote_tcp_addr: Default::default(), outbound: true, established: true },
+            );
         }
         let ourself = all.remove(&us).unwrap_or_else(|| Peer::new(us, String::new(), us.0, 1, None));
         let mut peers = Peers::new(ourself);

@@ -10,5 +10,6 @@ pub mod protocol;
 pub mod sleeve;
 pub mod topology;
 
+pub use compact_str::CompactString;
 pub use peer_name::{PeerName, PeerNameError, PEER_NAME_FLAVOUR};
-pub use topology::{ConnectionSummary, PeerSummary};
+pub use topology::{ConnectionSummary, PeerSummary, ShortBytes};

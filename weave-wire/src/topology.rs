@@ -3,6 +3,10 @@
 
 use crate::gob::{self, Decoder, Encoder};
 use crate::{gob_struct, PeerName};
+pub use compact_str::CompactString;
+
+/// A peer name's bytes (6 for a MAC-style name), inline.
+pub type ShortBytes = smallvec::SmallVec<[u8; 8]>;
 
 gob_struct! {
     /// mesh's `peerSummary`: a peer's identity and the version of its connection list.
@@ -22,10 +26,10 @@ gob_struct! {
     /// mesh's `connectionSummary`: one connection of the peer it follows.
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct ConnectionSummary = "connectionSummary" {
-        /// The remote peer's name as 6 big-endian bytes.
-        pub name_byte: Vec<u8> = "NameByte",
-        /// `ip:port` of the remote end as the summarised peer sees it.
-        pub remote_tcp_addr: String = "RemoteTCPAddr",
+        /// The remote peer's name as 6 big-endian bytes (inline: no allocation per connection).
+        pub name_byte: ShortBytes = "NameByte",
+        /// `ip:port` of the remote end as the summarised peer sees it (inline up to 24 bytes).
+        pub remote_tcp_addr: CompactString = "RemoteTCPAddr",
         pub outbound: bool = "Outbound",
         pub established: bool = "Established",
     }
@@ -208,8 +212,12 @@ mod tests {
             };
             let conns = (0..conns as u64)
                 .map(|c| ConnectionSummary {
-                    name_byte: PeerName(c + 100).bytes().to_vec(),
-                    remote_tcp_addr: if c % 2 == 0 { format!("10.0.0.{c}:6783") } else { String::new() },
+                    name_byte: PeerName(c + 100).bytes().as_slice().into(),
+                    remote_tcp_addr: if c % 2 == 0 {
+                        format!("10.0.0.{c}:6783").into()
+                    } else {
+                        CompactString::default()
+                    },
                     outbound: c % 3 == 0,
                     established: c % 2 == 1,
                 })
@@ -237,7 +245,7 @@ mod tests {
                     has_short_id: true,
                 },
                 vec![ConnectionSummary {
-                    name_byte: a.bytes().to_vec(),
+                    name_byte: a.bytes().as_slice().into(),
                     remote_tcp_addr: "10.200.0.1:6783".into(),
                     outbound: true,
                     established: true,

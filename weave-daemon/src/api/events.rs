@@ -125,7 +125,7 @@ async fn traffic(d: &MeshApi) -> TrafficEvent {
         None => Default::default(),
     };
     let connections = m
-        .connections
+        .connections()
         .iter()
         .filter(|c| c.state == "established")
         .filter_map(|c| {

@@ -55,7 +55,7 @@ async fn connections(State(d): State<MeshApi>) -> Json<Vec<Connection>> {
     let counters = d.sleeve.as_ref().map(|s| s.counters()).unwrap_or_default();
     let devices = d.mesh.fastdp().map(|f| f.devices()).unwrap_or_default();
     Json(
-        m.connections
+        m.connections()
             .iter()
             .map(|c| {
                 let attrs = c.attrs.clone().unwrap_or_default();
@@ -127,7 +127,7 @@ async fn connections(State(d): State<MeshApi>) -> Json<Vec<Connection>> {
                     switches,
                     fastdp,
                     rtt_us: peer_name.and_then(|p| m.rtts.get(&p)?.get()).map(|d| d.as_micros() as u64),
-                    expected_peer: m.target_peers.get(&c.address).map(|p| p.to_string()),
+                    expected_peer: m.target_peer(&c.address).map(|p| p.to_string()),
                 }
             })
             .collect(),

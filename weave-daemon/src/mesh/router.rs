@@ -73,9 +73,9 @@ enum Cmd {
 struct ConnState {
     io: ConnHandle,
     /// The overlay's attributes (`name`, `mtu`, ...) for status.
-    attrs: BTreeMap<String, serde_json::Value>,
+    attrs: Arc<BTreeMap<String, serde_json::Value>>,
     /// The overlay switch's view: forwarders and the history of switches.
-    overlay: Option<OverlayStatus>,
+    overlay: Option<Arc<OverlayStatus>>,
 }
 
 impl ConnState {
@@ -290,18 +290,26 @@ struct LoopIo {
     password: bool,
 }
 
+/// While the mesh changes continuously (a mesh of many peers forming) the status snapshot is
+/// remade at most this often: each costs work in proportion to the connections and targets.
+const SNAPSHOT_SPACING: Duration = Duration::from_millis(100);
+
 async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Conns>, stop: CancellationToken) {
     let mut conns: HashMap<ConnId, ConnState> = HashMap::new();
     let mut last_snapshot = Instant::now();
     let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
     let mut answers: Vec<oneshot::Sender<()>> = Vec::new();
+    // Changes not in a snapshot yet.
+    let mut stale = false;
     loop {
         let deadline = tokio::time::Instant::from_std(mesh.next_deadline());
+        let snapshot_due = tokio::time::Instant::from_std(last_snapshot + SNAPSHOT_SPACING);
         let mut changed = false;
         let now = Instant::now();
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep_until(deadline) => mesh.tick(Instant::now()),
+            _ = tokio::time::sleep_until(snapshot_due), if stale => {}
             ev = io.ov_rx.recv() => {
                 let Some((conn, ev)) = ev else { break };
                 match ev {
@@ -319,13 +327,13 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Conns>, stop: Can
                     }
                     OverlayEvent::Attrs(a) => {
                         if let Some(c) = conns.get_mut(&conn) {
-                            c.attrs = a;
+                            c.attrs = Arc::new(a);
                         }
                         changed = true;
                     }
                     OverlayEvent::Status(s) => {
                         if let Some(c) = conns.get_mut(&conn) {
-                            c.overlay = Some(s);
+                            c.overlay = Some(Arc::new(s));
                         }
                         changed = true;
                     }
@@ -335,7 +343,7 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Conns>, stop: Can
                 let Some(ev) = ev else { break };
                 match ev {
                     FromConn::Ready { id, hs, conn } => {
-                        conns.insert(id, ConnState { io: conn, attrs: BTreeMap::new(), overlay: None });
+                        conns.insert(id, ConnState { io: conn, attrs: Default::default(), overlay: None });
                         mesh.connection_ready(now, id, *hs);
                     }
                     FromConn::Message { id, msg } => mesh.inbound(now, id, msg),
@@ -485,9 +493,13 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Conns>, stop: Can
                 sw.sleeve().set_routes(mesh.routes());
             }
         }
-        // Status readers see changes at once, and counters at most a few times a second.
-        if changed || !answers.is_empty() || last_snapshot.elapsed() > Duration::from_millis(500) {
+        // Status readers see changes within SNAPSHOT_SPACING (commands waiting on theirs at
+        // once), and counters at most a few times a second.
+        stale |= changed;
+        let since = last_snapshot.elapsed();
+        if !answers.is_empty() || (stale && since >= SNAPSHOT_SPACING) || since > Duration::from_millis(500) {
             last_snapshot = Instant::now();
+            stale = false;
             let view = |id| conns.get(&id).map(ConnState::view);
             let snap = MeshSnapshot::new(mesh.status(), io.password, view, last_snapshot, SystemTime::now());
             io.snap_tx.send_replace(Arc::new(snap));

@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use weave_api::{BroadcastRoute, LocalConnectionStatus, PeerConnectionStatus, PeerStatus, UnicastRoute};
-use weave_mesh::{ConnId, MeshStatus, Peer, Routes, TargetState};
+use weave_mesh::{ConnId, ConnectionStatus, MeshStatus, Peer, Routes, TargetState, TargetStatus};
 use weave_wire::PeerName;
 
-/// What the API shows about the mesh at one moment. The loop makes one after every change,
-/// so it holds the topology and routes as the mesh shares them, and renders them (in work
+/// What the API shows about the mesh at one moment. The loop makes one after changes, so it
+/// holds what the mesh and the connections share (pointers, mostly) and renders it (in work
 /// that grows with the square of the peers, and for broadcast routes their cube) only when
-/// something reads them.
+/// something reads it.
 #[derive(Debug, Clone, Default)]
 pub struct MeshSnapshot {
     pub name: PeerName,
@@ -26,16 +26,21 @@ pub struct MeshSnapshot {
     peers: OnceLock<Vec<PeerStatus>>,
     unicast_routes: OnceLock<Vec<UnicastRoute>>,
     broadcast_routes: OnceLock<Vec<BroadcastRoute>>,
-    pub connections: Vec<LocalConnectionStatus>,
+    /// Our connections with the shell's view of each, and the connection maker's targets, as
+    /// the mesh gave them; rendered into `connections` when read.
+    raw_connections: Vec<(ConnectionStatus, ConnView)>,
+    raw_targets: Vec<TargetStatus>,
+    password: bool,
+    /// The moment of the snapshot, monotonic and wall-clock: when targets are retried.
+    at: Option<(Instant, SystemTime)>,
+    connections: OnceLock<Vec<LocalConnectionStatus>>,
     pub targets: Vec<String>,
     pub termination_count: u64,
     /// The overlay switch's view of each connected peer's connection.
-    pub overlays: BTreeMap<PeerName, OverlayStatus>,
+    pub overlays: BTreeMap<PeerName, Arc<OverlayStatus>>,
     /// The kernel's smoothed RTT of each connected peer's TCP connection, kept current by
     /// the connection (not only when the snapshot is made).
     pub rtts: BTreeMap<PeerName, Rtt>,
-    /// The peer expected at each target's address (see `weave_mesh::Target::peer`).
-    pub target_peers: BTreeMap<String, PeerName>,
 }
 
 /// The kernel's RTT of one connection: written by its connection task, read by the API.
@@ -54,12 +59,13 @@ impl Rtt {
     }
 }
 
-/// What the shell knows about one connection beyond the mesh core.
+/// What the shell knows about one connection beyond the mesh core. Shared, so a snapshot
+/// costs a few pointers per connection.
 #[derive(Debug, Clone, Default)]
 pub struct ConnView {
     /// The overlay's attributes (`name`, `mtu`, ...), as Weave's report shows them.
-    pub attrs: BTreeMap<String, serde_json::Value>,
-    pub overlay: Option<OverlayStatus>,
+    pub attrs: Arc<BTreeMap<String, serde_json::Value>>,
+    pub overlay: Option<Arc<OverlayStatus>>,
     pub rtt: Option<Rtt>,
     /// The sleeve cipher negotiated, when the connection has a session key.
     pub cipher: Option<&'static str>,
@@ -80,24 +86,68 @@ impl MeshSnapshot {
         now: Instant,
         wall: SystemTime,
     ) -> MeshSnapshot {
-        let nicks: BTreeMap<PeerName, &str> = m.peers.iter().map(|p| (p.name, p.nickname.as_str())).collect();
-        let nick = |name: &PeerName| nicks.get(name).copied().unwrap_or_default().to_string();
-        let mut connections = Vec::new();
         let mut overlays = BTreeMap::new();
         let mut rtts = BTreeMap::new();
-        for c in &m.connections {
-            let view = conn(c.id).unwrap_or_default();
+        let raw_connections: Vec<(ConnectionStatus, ConnView)> = m
+            .connections
+            .into_iter()
+            .map(|c| {
+                let view = conn(c.id).unwrap_or_default();
+                if let Some(o) = &view.overlay {
+                    overlays.insert(c.remote, o.clone());
+                }
+                if let Some(rtt) = &view.rtt {
+                    rtts.insert(c.remote, rtt.clone());
+                }
+                (c, view)
+            })
+            .collect();
+        let us = &m.ourself;
+        MeshSnapshot {
+            name: us.name,
+            nickname: us.nickname.clone(),
+            uid: us.uid,
+            short_id: us.short_id,
+            version: us.version,
+            topology: m.peers,
+            routes: m.routes,
+            peers: OnceLock::new(),
+            unicast_routes: OnceLock::new(),
+            broadcast_routes: OnceLock::new(),
+            raw_connections,
+            raw_targets: m.targets,
+            password,
+            at: Some((now, wall)),
+            connections: OnceLock::new(),
+            targets: m.direct_peers,
+            termination_count: m.termination_count,
+            overlays,
+            rtts,
+        }
+    }
+
+    /// Our connections, then the targets the connection maker is waiting on or dialling, in
+    /// Weave's report shape.
+    pub fn connections(&self) -> &[LocalConnectionStatus] {
+        self.connections.get_or_init(|| self.render_connections())
+    }
+
+    /// The peer expected at a target's address (see `weave_mesh::Target::peer`).
+    pub fn target_peer(&self, address: &str) -> Option<PeerName> {
+        self.raw_targets.iter().find(|t| t.address == address).and_then(|t| t.peer)
+    }
+
+    fn render_connections(&self) -> Vec<LocalConnectionStatus> {
+        let nicks: BTreeMap<PeerName, &str> =
+            self.topology.iter().map(|p| (p.name, p.nickname.as_str())).collect();
+        let nick = |name: &PeerName| nicks.get(name).copied().unwrap_or_default().to_string();
+        let mut connections = Vec::new();
+        for (c, view) in &self.raw_connections {
             let remote = c.remote;
-            if let Some(o) = view.overlay {
-                overlays.insert(remote, o);
-            }
-            if let Some(rtt) = view.rtt {
-                rtts.insert(remote, rtt);
-            }
-            let mut attrs = view.attrs;
+            let mut attrs = (*view.attrs).clone();
             let overlay = attrs.get("name").and_then(|v| v.as_str()).unwrap_or("none").to_string();
             let mut info = format!("{overlay:<6} {remote}({})", nick(&remote));
-            if password {
+            if self.password {
                 if c.untrusted {
                     info = format!("{:<11} {info}", "encrypted");
                     if !attrs.is_empty() {
@@ -119,11 +169,8 @@ impl MeshSnapshot {
                 attrs: (!attrs.is_empty()).then_some(attrs),
             });
         }
-        let mut target_peers = BTreeMap::new();
-        for t in &m.targets {
-            if let Some(p) = t.peer {
-                target_peers.insert(t.address.clone(), p);
-            }
+        let Some((now, wall)) = self.at else { return connections };
+        for t in &self.raw_targets {
             let at = |i: Instant| {
                 let wall_at = if i >= now { wall + (i - now) } else { wall - (now - i) };
                 crate::timefmt::go_string(wall_at)
@@ -144,25 +191,7 @@ impl MeshSnapshot {
                 attrs: None,
             });
         }
-        let us = &m.ourself;
-        MeshSnapshot {
-            name: us.name,
-            nickname: us.nickname.clone(),
-            uid: us.uid,
-            short_id: us.short_id,
-            version: us.version,
-            topology: m.peers,
-            routes: m.routes,
-            peers: OnceLock::new(),
-            unicast_routes: OnceLock::new(),
-            broadcast_routes: OnceLock::new(),
-            connections,
-            targets: m.direct_peers,
-            termination_count: m.termination_count,
-            overlays,
-            rtts,
-            target_peers,
-        }
+        connections
     }
 }
 
@@ -186,7 +215,7 @@ impl MeshSnapshot {
                         .map(|(remote, c)| PeerConnectionStatus {
                             name: remote.to_string(),
                             nick_name: nicks.get(remote).copied().unwrap_or_default().to_string(),
-                            address: c.remote_tcp_addr.clone(),
+                            address: c.remote_tcp_addr.to_string(),
                             outbound: c.outbound,
                             established: c.established,
                         })
@@ -286,8 +315,8 @@ mod tests {
             switches: vec![],
         };
         let view = ConnView {
-            attrs: BTreeMap::from([("name".to_string(), serde_json::Value::from("sleeve"))]),
-            overlay: Some(overlay.clone()),
+            attrs: Arc::new(BTreeMap::from([("name".to_string(), serde_json::Value::from("sleeve"))])),
+            overlay: Some(Arc::new(overlay.clone())),
             rtt: Some(rtt.clone()),
             cipher: Some("aes-256-gcm"),
         };
@@ -298,14 +327,14 @@ mod tests {
             now,
             SystemTime::now(),
         );
-        assert_eq!(s.connections.len(), 1, "{:?}", s.connections);
-        let c = &s.connections[0];
+        assert_eq!(s.connections().len(), 1, "{:?}", s.connections());
+        let c = &s.connections()[0];
         assert_eq!((c.state.as_str(), c.address.as_str()), ("established", "10.0.0.2:6783"));
         // Weave's info column: encryption, overlay, peer(nick).
         assert_eq!(c.info, "encrypted   sleeve 02:00:00:00:00:02(host2)");
         assert_eq!(c.attrs.as_ref().unwrap()["encrypted"], serde_json::Value::from(true));
         assert_eq!(c.attrs.as_ref().unwrap()["cipher"], serde_json::Value::from("aes-256-gcm"));
-        assert_eq!(s.overlays.get(&them), Some(&overlay));
+        assert_eq!(s.overlays.get(&them).map(|o| &**o), Some(&overlay));
         // The RTT cell stays live: a later measurement shows without a new snapshot.
         rtt.set(Duration::from_micros(900));
         assert_eq!(s.rtts[&them].get(), Some(Duration::from_micros(900)));
@@ -321,8 +350,8 @@ mod tests {
         let now = Instant::now();
         let (mut mesh, them) = mesh_with_a_connection(now);
         let s = MeshSnapshot::new(mesh.status(), false, |_| None, now, SystemTime::now());
-        assert_eq!(s.connections[0].info, "none   02:00:00:00:00:02(host2)");
-        assert_eq!(s.connections[0].attrs, None);
+        assert_eq!(s.connections()[0].info, "none   02:00:00:00:00:02(host2)");
+        assert_eq!(s.connections()[0].attrs, None);
         assert!(!s.overlays.contains_key(&them) && !s.rtts.contains_key(&them));
     }
 }

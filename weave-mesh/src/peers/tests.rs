@@ -12,7 +12,7 @@ fn peer(n: u64, version: u64, uid: u64, short: Option<u16>) -> Peer {
 fn link(p: &mut Peer, to: u64, outbound: bool, established: bool) {
     p.conns.insert(
         name(to),
-        ConnSummary { remote_tcp_addr: format!("10.0.0.{to}:6783"), outbound, established },
+        ConnSummary { remote_tcp_addr: format!("10.0.0.{to}:6783").into(), outbound, established },
     );
 }
 

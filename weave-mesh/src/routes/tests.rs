@@ -9,10 +9,10 @@ fn n(x: u64) -> PeerName {
 fn topo(us: u64, links: &[(u64, u64)], one_way: &[(u64, u64)]) -> Peers {
     let mut all: BTreeMap<u64, Peer> = BTreeMap::new();
     let add = |a: u64, b: u64, all: &mut BTreeMap<u64, Peer>| {
-        all.entry(a)
-            .or_insert_with(|| Peer::new(n(a), String::new(), a, 1, None))
-            .conns
-            .insert(n(b), ConnSummary { remote_tcp_addr: String::new(), outbound: true, established: true });
+        all.entry(a).or_insert_with(|| Peer::new(n(a), String::new(), a, 1, None)).conns.insert(
+            n(b),
+            ConnSummary { remote_tcp_addr: Default::default(), outbound: true, established: true },
+        );
     };
     for &(a, b) in links {
         add(a, b, &mut all);

@@ -7,7 +7,9 @@
 //! | u8..u64, usize               | uint*       (gob uint)                                |
 //! | f32, f64                     | float32/64  (gob float)                               |
 //! | String                       | string                                                |
+//! | `CompactString` (inline)     | string                                                |
 //! | `Vec<u8>`                    | `[]byte`  (gob bytes, exactly as Go treats []uint8)   |
+//! | `SmallVec<[u8; 8]>` (inline) | `[]byte`                                              |
 //! | `Vec<T>`                     | `[]T`                                                 |
 //! | `[T; N]`                     | `[N]T` (also for u8: Go arrays of bytes are arrays)   |
 //! | `BTreeMap`/`HashMap<K, V>`   | non-nil `map[K]V`: sent even when empty               |
@@ -265,6 +267,44 @@ impl Gob for String {
         match wire {
             Type::String => Ok(cx.str()?.to_string()),
             _ => Err(mismatch(wire, &Type::String)),
+        }
+    }
+}
+
+/// Short strings (addresses, names) without an allocation each.
+impl Gob for compact_str::CompactString {
+    fn gob_type() -> Type {
+        Type::String
+    }
+    fn to_gob(&self) -> Value {
+        Value::String(self.to_string())
+    }
+    fn from_gob(value: &Value) -> Result<Self> {
+        value.as_str().map(compact_str::CompactString::from).ok_or_else(|| expected("string", value))
+    }
+    fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+        match wire {
+            Type::String => Ok(cx.str()?.into()),
+            _ => Err(mismatch(wire, &Type::String)),
+        }
+    }
+}
+
+/// Short byte strings (peer names) without an allocation each.
+impl Gob for smallvec::SmallVec<[u8; 8]> {
+    fn gob_type() -> Type {
+        Type::Bytes
+    }
+    fn to_gob(&self) -> Value {
+        Value::Bytes(self.to_vec())
+    }
+    fn from_gob(value: &Value) -> Result<Self> {
+        value.as_bytes().map(smallvec::SmallVec::from_slice).ok_or_else(|| expected("[]byte", value))
+    }
+    fn wire_read(cx: &mut WireCx<'_, '_>, wire: &Type) -> Result<Self> {
+        match wire {
+            Type::Bytes => Ok(smallvec::SmallVec::from_slice(cx.bytes()?)),
+            _ => Err(mismatch(wire, &Type::Bytes)),
         }
     }
 }
