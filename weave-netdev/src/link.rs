@@ -5,8 +5,8 @@ use super::netlink::{NetdevError, Netlink};
 use crate::netns::Netns;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
-    BridgePortState, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVeth, LinkAttribute, LinkFlags,
-    LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, BridgePortState, In6AddrGenMode, InfoBridgePort, InfoData, InfoKind,
+    InfoPortData, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use std::os::fd::{AsFd, AsRawFd};
@@ -261,6 +261,17 @@ impl Netlink {
     pub fn set_alias(&mut self, link: &Link, alias: &str) -> Result<(), NetdevError> {
         self.set_link(link, vec![LinkAttribute::IfAlias(alias.into())], &|| {
             format!("set alias of {} to {alias:?}", link.name)
+        })
+    }
+
+    /// Gives the link no IPv6 addresses of its own (`addrgenmode none`): a bridge port needs
+    /// none, and each link-local address adds a `fe80::/64` route that every IPv6 route lookup
+    /// in the namespace walks, and router solicitations and MLD reports sent through the port.
+    /// Set before the link goes up, when the kernel would make the address.
+    pub fn set_no_ipv6_addresses(&mut self, link: &Link) -> Result<(), NetdevError> {
+        let mode = AfSpecInet6::AddrGenMode(In6AddrGenMode::None);
+        self.set_link(link, vec![LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![mode])])], &|| {
+            format!("set addrgenmode none on {}", link.name)
         })
     }
 

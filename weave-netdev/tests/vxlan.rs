@@ -147,3 +147,26 @@ fn external_vxlan_takes_vni_per_entry() {
     nl.fdb_add(vx.index, MAC, ip(7), Some(0x123456)).unwrap();
     assert_eq!(nl.fdb_list(vx.index).unwrap(), [FdbEntry { mac: MAC, dst: ip(7), vni: Some(0x123456) }]);
 }
+
+/// A fastdp port gets no IPv6 address of its own (nor the `fe80::/64` route that comes with
+/// one), where a device left alone gets a link-local address when it goes up.
+#[test]
+fn a_port_set_to_make_no_ipv6_addresses_has_none_when_up() {
+    let t = TestNs::new();
+    let mut nl = t.netlink();
+    let mut made = |name: &str, vni: u32, none: bool| {
+        nl.create_vxlan(name, &VxlanConfig::new(vni, 4789 + vni as u16)).unwrap();
+        let link = nl.link_by_name(name).unwrap().unwrap();
+        if none {
+            nl.set_no_ipv6_addresses(&link).unwrap();
+        }
+        nl.set_up(&link, true).unwrap();
+    };
+    made("vxplain", 1, false);
+    made("vxnone", 2, true);
+    assert!(t.ip(&["-6", "addr", "show", "dev", "vxplain"]).contains("inet6 fe80::"), "the control has one");
+    let none = t.ip(&["-6", "addr", "show", "dev", "vxnone"]);
+    assert!(!none.contains("inet6"), "{none}");
+    assert!(t.ip(&["-d", "link", "show", "dev", "vxnone"]).contains("addrgenmode none"));
+    assert!(!t.ip(&["-6", "route", "show", "dev", "vxnone"]).contains("fe80::/64"));
+}

@@ -61,6 +61,11 @@ impl Devices {
         let link = nl.link_by_name(&name).map_err(|e| e.to_string())?.ok_or("the new device vanished")?;
         let setup = |nl: &mut Netlink| -> Result<(), weave_netdev::NetdevError> {
             nl.set_alias(&link, &alias)?;
+            // One per peer: link-local addresses on them slow every IPv6 lookup on the host.
+            // Best effort: a kernel without IPv6 refuses it, and has nothing to slow.
+            if let Err(e) = nl.set_no_ipv6_addresses(&link) {
+                tracing::debug!(device = name, "{e}");
+            }
             let port = (spec.remote.port() != spec.listen_port).then_some(spec.remote.port());
             nl.fdb_add_port(link.index, ZERO_MAC, Some(*spec.remote.ip()), Some(spec.vni_tx()), port)?;
             nl.set_up(&link, true)
