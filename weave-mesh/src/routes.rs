@@ -16,8 +16,8 @@ const NONE: u32 = u32::MAX;
 /// name order, so sorting indices sorts names, and each search is plain array work.
 #[derive(Debug, Default)]
 pub(crate) struct Graph {
+    /// In name order (an index is a position here).
     names: Vec<PeerName>,
-    index: BTreeMap<PeerName, u32>,
     /// Per peer, its announced connections to known peers in name order, each with whether
     /// it is established and announced established by the other end too.
     edges: Vec<Vec<(u32, bool)>>,
@@ -36,22 +36,27 @@ impl Graph {
         list.sort_by_key(|p| p.name);
         list.dedup_by_key(|p| p.name);
         let names: Vec<PeerName> = list.iter().map(|p| p.name).collect();
-        let index: BTreeMap<PeerName, u32> = names.iter().enumerate().map(|(i, n)| (*n, i as u32)).collect();
-        let edges = list
+        let find = |n: &PeerName| names.binary_search(n).ok().map(|i| i as u32);
+        // Each peer's connections come in name order, so each list is sorted by index: the
+        // other end's view of an edge is then a binary search, not a map lookup.
+        let mut edges: Vec<Vec<(u32, bool)>> = list
             .iter()
-            .map(|p| {
-                p.conns
-                    .iter()
-                    .filter_map(|(remote, c)| {
-                        let r = *index.get(remote)?;
-                        let back = list[r as usize].conns.get(&p.name);
-                        Some((r, c.established && back.is_some_and(|b| b.established)))
-                    })
-                    .collect()
-            })
+            .map(|p| p.conns.iter().filter_map(|(remote, c)| Some((find(remote)?, c.established))).collect())
             .collect();
-        let us = *index.get(&us)?;
-        Some(Graph { names, index, edges, us })
+        let announced: Vec<Vec<(u32, bool)>> = edges.clone();
+        for (i, list) in edges.iter_mut().enumerate() {
+            for (r, sym) in list.iter_mut() {
+                let back = &announced[*r as usize];
+                *sym = *sym && back.binary_search_by_key(&(i as u32), |e| e.0).is_ok_and(|k| back[k].1);
+            }
+        }
+        let us = find(&us)?;
+        Some(Graph { names, edges, us })
+    }
+
+    /// The index of a peer.
+    fn index(&self, name: &PeerName) -> Option<u32> {
+        self.names.binary_search(name).ok().map(|i| i as u32)
     }
 
     /// Breadth-first widening from `from`: for each peer reached, the neighbour of `from` it
@@ -210,7 +215,7 @@ impl Routes {
         source: &PeerName,
         symmetric: bool,
     ) -> &'a [PeerName] {
-        let Some(&i) = self.graph.index.get(source) else { return &[] };
+        let Some(i) = self.graph.index(source) else { return &[] };
         cache[i as usize].get_or_init(|| self.graph.broadcast_hops(i, symmetric))
     }
 

@@ -388,12 +388,17 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Conns>, stop: Can
             match out {
                 Output::Send { conn, body, gossip } => {
                     if let Some(c) = conns.get(&conn) {
-                        if c.io.writer.try_send(Write::Body(body, gossip)).is_err() {
-                            tracing::warn!(
-                                conn,
-                                "connection is not keeping up with what we send; closing it"
-                            );
-                            c.io.close.cancel();
+                        match c.io.writer.try_send(Write::Body(body, gossip)) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                tracing::warn!(
+                                    conn,
+                                    "connection is not keeping up with what we send; closing it"
+                                );
+                                c.io.close.cancel();
+                            }
+                            // The connection's task has ended; its Closed report is on the way.
+                            Err(mpsc::error::TrySendError::Closed(_)) => {}
                         }
                     }
                 }
