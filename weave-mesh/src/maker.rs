@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use weave_wire::PeerName;
 
 const INITIAL_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a peer waits before dialling a newly discovered peer with a smaller name, which
+/// dials it meanwhile (unless it cannot reach us).
+const DISCOVERED_DEFER: Duration = Duration::from_secs(3);
 const MAX_INTERVAL: Duration = Duration::from_secs(6 * 60);
 /// A connection that lasted this long past its scheduled try is retried at once when it ends.
 const RESET_AFTER: Duration = Duration::from_secs(60);
@@ -235,13 +238,25 @@ impl ConnectionMaker {
                 }
             }
         }
+        let us = peers.ourself().name;
         for address in wanted {
             if connected_addrs.contains(address.as_str()) {
                 continue;
             }
-            let t = self.targets.entry(address.clone()).or_insert_with(|| Target::new(now));
-            if let Some(p) = announced.get(&address) {
-                t.peer = Some(*p);
+            let peer = announced.get(&address).copied();
+            let t = self.targets.entry(address.clone()).or_insert_with(|| {
+                let mut t = Target::new(now);
+                // Two peers that learn of each other together would both dial, and one of the
+                // two connections be dropped at both ends (after a handshake and a full
+                // exchange of gossip each): of a newly discovered pair, the peer with the
+                // smaller name dials first.
+                if peer.is_some_and(|p| p < us) && !direct.contains(&address) {
+                    t.try_after = Some(now + DISCOVERED_DEFER);
+                }
+                t
+            });
+            if peer.is_some() {
+                t.peer = peer;
             }
             valid.insert(address);
         }

@@ -135,3 +135,36 @@ fn a_failing_target_remembers_the_peer_its_last_connection_reached() {
     let t = &m.targets()["10.0.0.2:6783"];
     assert_eq!((t.state, t.peer), (TargetState::Waiting, Some(PeerName(2))));
 }
+
+#[test]
+fn of_a_newly_discovered_pair_the_peer_with_the_smaller_name_dials_first() {
+    let t0 = Instant::now();
+    let mut ps = Peers::new(Peer::new(PeerName(5), "us".into(), 5, 1, Some(5)));
+    let mut p2 = Peer::new(PeerName(2), "b".into(), 2, 1, Some(2));
+    for (peer, addr) in [(3, "10.0.0.3:6783"), (6, "10.0.0.6:6783")] {
+        p2.conns.insert(
+            PeerName(peer),
+            ConnSummary { remote_tcp_addr: addr.into(), outbound: true, established: true },
+        );
+    }
+    p2.conns.insert(
+        PeerName(5),
+        ConnSummary { remote_tcp_addr: "10.0.0.5:6783".into(), outbound: false, established: true },
+    );
+    ps.apply_update(&weave_wire::topology::encode_topology(&[p2.summary()])).unwrap();
+    let ours = [OurConn { peer: PeerName(2), addr: "10.0.0.2:6783", outbound: true }];
+    let mut m = ConnectionMaker::new(6783, true);
+    let (now, next) = m.run(t0, &ours, &ps);
+    // 6 waits for us; 3 is to dial us, so we wait for it.
+    assert_eq!(now, [Attempt { address: "10.0.0.6:6783".into(), accept_new_peer: false }]);
+    assert_eq!(next, Some(t0 + DISCOVERED_DEFER));
+    // 3 did not dial us meanwhile (it may not reach us): we dial it.
+    let (later, _) = m.run(t0 + DISCOVERED_DEFER, &ours, &ps);
+    assert_eq!(later, [Attempt { address: "10.0.0.3:6783".into(), accept_new_peer: false }]);
+
+    // A peer we were given is dialled at once, whatever its name.
+    let mut m = ConnectionMaker::new(6783, true);
+    m.initiate(t0, vec![("10.0.0.3".into(), addr("10.0.0.3:0"))], false);
+    let (now, _) = m.run(t0, &ours, &ps);
+    assert!(now.iter().any(|a| a.address == "10.0.0.3:6783"), "{now:?}");
+}
