@@ -317,3 +317,30 @@ fn a_df_send_the_path_refuses_tells_the_control_task() {
     assert!(matches!(&events[..], [DataEvent::TooBig]), "{events:?}");
     assert_eq!(a.fwd(b.name).counters.drops.load(Ordering::Relaxed), 1);
 }
+
+/// Two connections to one peer are confirmed in either order (a duplicate the mesh is about
+/// to drop, a restarted peer's old connection winding down). When the one the table shows
+/// goes, the other carries the peer's traffic: before, the peer went unheard on sleeve until
+/// its heartbeats timed out (60 s).
+#[test]
+fn when_the_forwarder_in_use_goes_another_confirmed_one_of_the_peer_takes_over() {
+    use std::sync::Arc;
+    use weave_overlay::sleeve::forwarder::Forwarder;
+    let (a, _b) = pair_with_cipher(now(), 1400, None, SleeveCipher::Nacl, false);
+    let peer = PeerName(0x02_00_00_00_00_0b);
+    let fwd = |uid| Arc::new(Forwarder::new(peer, uid, None, None, Box::new(|_| {})));
+    let shown = || a.sh.fwds.load().get(&peer).map(|f| f.conn_uid);
+    let (kept, dropped) = (fwd(7), fwd(8));
+    a.sh.register(kept.clone());
+    a.sh.register(dropped.clone());
+    assert_eq!(shown(), Some(8), "the newest confirmed one is used");
+    a.sh.unregister(&dropped);
+    assert_eq!(shown(), Some(7), "the one left takes over");
+    // The other order: one that is not in use goes without changing anything.
+    let third = fwd(9);
+    a.sh.register(third.clone());
+    a.sh.unregister(&kept);
+    assert_eq!(shown(), Some(9));
+    a.sh.unregister(&third);
+    assert_eq!(shown(), None, "no confirmed connection left");
+}

@@ -56,8 +56,12 @@ pub struct Shared {
     pub us: PeerName,
     /// The mesh's routes, published on every change.
     pub routes: ArcSwap<Routes>,
-    /// The confirmed forwarder of each connected peer.
+    /// The confirmed forwarder of each connected peer (change it with [`Shared::register`]
+    /// and [`Shared::unregister`]).
     pub fwds: ArcSwap<FxHashMap<PeerName, ForwarderRef>>,
+    /// Every confirmed forwarder of each peer, oldest first: one, except while a duplicate
+    /// connection or a restarted peer's old one winds down. `fwds` shows the newest.
+    confirmed: Mutex<FxHashMap<PeerName, Vec<ForwarderRef>>>,
     pub macs: MacCache,
     pub underlay: Box<dyn Underlay>,
     pub port: Box<dyn LocalPort>,
@@ -79,6 +83,7 @@ impl Shared {
             us,
             routes: ArcSwap::from_pointee(Routes::default()),
             fwds: ArcSwap::from_pointee(Default::default()),
+            confirmed: Default::default(),
             macs: MacCache::default(),
             underlay,
             port,
@@ -86,6 +91,47 @@ impl Shared {
             rejected: Default::default(),
             retired: Default::default(),
         }
+    }
+}
+
+impl Shared {
+    /// A connection to the peer was confirmed: its forwarder carries the peer's traffic.
+    pub fn register(&self, fwd: ForwarderRef) {
+        let mut confirmed = self.confirmed.lock().unwrap_or_else(|e| e.into_inner());
+        confirmed.entry(fwd.remote).or_default().push(fwd.clone());
+        self.fwds.rcu(|m| {
+            let mut m = (**m).clone();
+            m.insert(fwd.remote, fwd.clone());
+            m
+        });
+    }
+
+    /// The forwarder's connection is gone. If it was the one carrying the peer's traffic, the
+    /// newest other confirmed one takes over: two connections to one peer are confirmed in
+    /// either order, and the one the mesh dropped must not leave the one it kept unheard.
+    pub fn unregister(&self, fwd: &ForwarderRef) {
+        let mut confirmed = self.confirmed.lock().unwrap_or_else(|e| e.into_inner());
+        let next = match confirmed.get_mut(&fwd.remote) {
+            Some(list) => {
+                list.retain(|f| !Arc::ptr_eq(f, fwd));
+                let next = list.last().cloned();
+                if list.is_empty() {
+                    confirmed.remove(&fwd.remote);
+                }
+                next
+            }
+            None => None,
+        };
+        self.fwds.rcu(|m| {
+            let mut m = (**m).clone();
+            if m.get(&fwd.remote).is_some_and(|f| Arc::ptr_eq(f, fwd)) {
+                match &next {
+                    Some(f) => m.insert(fwd.remote, f.clone()),
+                    None => m.remove(&fwd.remote),
+                };
+            }
+            m
+        });
     }
 }
 

@@ -60,8 +60,9 @@ pub struct Fastdp {
     sleeve: Arc<Sleeve>,
     /// Short ids of every known peer, ourselves included (published by the mesh).
     short_ids: ArcSwap<FxHashMap<PeerName, u16>>,
-    /// Devices a live connection uses, with that connection's UID.
-    live: Mutex<HashMap<String, u64>>,
+    /// Devices live connections use, with those connections' UIDs: one, except while a
+    /// duplicate connection or a restarted peer's old one winds down.
+    live: Mutex<Claims>,
     /// Devices nobody uses, since when.
     orphans: Mutex<HashMap<String, Instant>>,
     encrypted_unavailable: String,
@@ -95,7 +96,7 @@ impl Fastdp {
             devices,
             sleeve,
             short_ids: ArcSwap::from_pointee(Default::default()),
-            live: Mutex::new(HashMap::new()),
+            live: Mutex::new(Claims::default()),
             orphans: Mutex::new(orphans),
             encrypted_unavailable: cfg.encrypted_unavailable,
         });
@@ -141,7 +142,7 @@ impl Fastdp {
         let fd = self.clone();
         tokio::task::spawn_blocking(move || {
             for link in fd.devices.list() {
-                let live = fd.live.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&link.name);
+                let live = fd.live.lock().unwrap_or_else(|e| e.into_inner()).contains(&link.name);
                 if !live && link.alias.as_deref().and_then(device::alias_peer) == Some(peer) {
                     fd.sleeve.set_kernel_flood(peer, false);
                     fd.forget(&link.name);
@@ -175,20 +176,48 @@ impl Fastdp {
 
     fn claim(&self, name: &str, conn_uid: u64) {
         self.orphans.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), conn_uid);
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).claim(name, conn_uid);
     }
 
-    /// A connection no longer uses the device (unless a newer one took it over meanwhile).
+    /// A connection no longer uses the device; it is orphaned once no connection does.
     fn unclaim(&self, name: &str, conn_uid: u64) {
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        if live.get(name) == Some(&conn_uid) {
-            live.remove(name);
+        if self.live.lock().unwrap_or_else(|e| e.into_inner()).unclaim(name, conn_uid) {
             self.orphans.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), Instant::now());
         }
     }
 
     fn forget(&self, name: &str) {
         self.orphans.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+    }
+}
+
+/// The connections using each device: one, except while a duplicate connection or a
+/// restarted peer's old one winds down. Two connections to one peer claim its device in either
+/// order and end in either order; the device is unused only when both have.
+#[derive(Debug, Default)]
+struct Claims(HashMap<String, Vec<u64>>);
+
+impl Claims {
+    fn claim(&mut self, name: &str, conn_uid: u64) {
+        let uids = self.0.entry(name.to_string()).or_default();
+        if !uids.contains(&conn_uid) {
+            uids.push(conn_uid);
+        }
+    }
+
+    /// Whether that left the device unused.
+    fn unclaim(&mut self, name: &str, conn_uid: u64) -> bool {
+        let Some(uids) = self.0.get_mut(name) else { return false };
+        uids.retain(|u| *u != conn_uid);
+        let unused = uids.is_empty();
+        if unused {
+            self.0.remove(name);
+        }
+        unused
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
     }
 }
 
@@ -210,7 +239,7 @@ async fn reap(fd: Weak<Fastdp>) {
             let n = name.clone();
             let peer = tokio::task::spawn_blocking(move || {
                 // A connection may have claimed it since the list was made.
-                if fd2.live.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&n) {
+                if fd2.live.lock().unwrap_or_else(|e| e.into_inner()).contains(&n) {
                     return Ok(None);
                 }
                 let link = fd2.devices.list().into_iter().find(|l| l.name == n);
@@ -242,4 +271,24 @@ async fn reap(fd: Weak<Fastdp>) {
 pub fn previous_short_id() -> Option<u16> {
     let devices = Devices::new(Netlink::open().ok()?, "");
     devices.list().iter().find_map(|l| l.alias.as_deref().and_then(device::alias_our_short))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Claims;
+
+    #[test]
+    fn a_device_two_connections_claimed_is_unused_only_when_both_have_let_go() {
+        let mut c = Claims::default();
+        // The duplicate the mesh drops claimed last and lets go first.
+        c.claim("vethwe-vx1", 7);
+        c.claim("vethwe-vx1", 8);
+        assert!(!c.unclaim("vethwe-vx1", 8), "7 still uses it");
+        assert!(c.contains("vethwe-vx1"));
+        // Claiming again (a remade device) does not count twice.
+        c.claim("vethwe-vx1", 7);
+        assert!(c.unclaim("vethwe-vx1", 7));
+        assert!(!c.contains("vethwe-vx1"));
+        assert!(!c.unclaim("vethwe-vx1", 7), "nothing to let go of");
+    }
 }

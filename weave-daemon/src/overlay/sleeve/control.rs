@@ -83,14 +83,7 @@ async fn perform(
                         let _ = up.send(u).await;
                     }
                 }
-                Action::Register => {
-                    let (remote, f) = (fwd.remote, fwd.clone());
-                    sh.fwds.rcu(|m| {
-                        let mut m = (**m).clone();
-                        m.insert(remote, f.clone());
-                        m
-                    });
-                }
+                Action::Register => sh.register(fwd.clone()),
                 Action::SetAddr(a) => {
                     if fwd.addr().is_some_and(|old| old != a) {
                         tracing::info!("{} Peer UDP address changed to {a}", log_prefix(fwd));
@@ -128,20 +121,13 @@ fn send_special(fwd: &ForwarderRef, sh: &Shared, s: Special) -> Result<bool, Str
     Ok(too_big)
 }
 
-/// Takes the forwarder out of the datapath's table (unless a newer one replaced it), and its
-/// byte counts into the retired totals, under their lock so a reader never sees them twice or
-/// not at all.
+/// Takes the forwarder out of the datapath's table (another confirmed one of the peer's takes
+/// its place), and its byte counts into the retired totals, under their lock so a reader never
+/// sees them twice or not at all.
 fn unregister(fwd: &ForwarderRef, sh: &Shared) {
-    let remote = fwd.remote;
     let mut retired = sh.retired.lock().unwrap_or_else(|e| e.into_inner());
     let t = retired.entry(fwd.cipher_name()).or_default();
     t[0] += fwd.counters.tx_bytes.load(Ordering::Relaxed);
     t[1] += fwd.counters.rx_bytes.load(Ordering::Relaxed);
-    sh.fwds.rcu(|m| {
-        let mut m = (**m).clone();
-        if m.get(&remote).is_some_and(|f| Arc::ptr_eq(f, fwd)) {
-            m.remove(&remote);
-        }
-        m
-    });
+    sh.unregister(fwd);
 }
