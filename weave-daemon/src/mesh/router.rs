@@ -337,6 +337,13 @@ async fn mesh_loop(mut mesh: Mesh, mut io: LoopIo, shared: Arc<Conns>, stop: Can
                         }
                         changed = true;
                     }
+                    OverlayEvent::Switched(a, s) => {
+                        if let Some(c) = conns.get_mut(&conn) {
+                            c.attrs = Arc::new(a);
+                            c.overlay = Some(Arc::new(s));
+                        }
+                        changed = true;
+                    }
                 }
             }
             ev = io.conn_rx.recv() => {

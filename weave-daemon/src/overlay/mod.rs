@@ -36,6 +36,9 @@ pub enum OverlayEvent {
     Send(Vec<u8>),
     Attrs(BTreeMap<String, serde_json::Value>),
     Status(OverlayStatus),
+    /// A switch of forwarder: the new one's attributes and the status that records the
+    /// switch, together, so no status reader sees one without the other.
+    Switched(BTreeMap<String, serde_json::Value>, OverlayStatus),
 }
 
 /// Everything the overlay needs about a new connection.

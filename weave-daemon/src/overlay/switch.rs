@@ -102,7 +102,9 @@ pub async fn run(
     let mut sw = ConnSwitch::new(remote, compat, names);
     sw.start(Instant::now());
     loop {
-        for a in sw.take_actions() {
+        let mut actions = sw.take_actions().into_iter().peekable();
+        while let Some(a) = actions.next() {
+            let status = |s| OverlayStatus::from_core(s, Instant::now(), SystemTime::now());
             let ev = match a {
                 Action::Forward(i, c) => {
                     if let Some(Some(f)) = fwds.get(i) {
@@ -117,10 +119,11 @@ pub async fn run(
                 Action::Established => OverlayEvent::Established,
                 Action::Failed(e) => OverlayEvent::Failed(e),
                 Action::Send(body) => OverlayEvent::Send(body),
-                Action::Attrs(a) => OverlayEvent::Attrs(a),
-                Action::Status(s) => {
-                    OverlayEvent::Status(OverlayStatus::from_core(s, Instant::now(), SystemTime::now()))
-                }
+                Action::Attrs(a) => match actions.next_if(|n| matches!(n, Action::Status(_))) {
+                    Some(Action::Status(s)) => OverlayEvent::Switched(a, status(s)),
+                    _ => OverlayEvent::Attrs(a),
+                },
+                Action::Status(s) => OverlayEvent::Status(status(s)),
             };
             let _ = events.send((conn, ev)).await;
         }
