@@ -242,13 +242,14 @@ fn hijacked_streams_logs_exec_and_plain_calls_pass_through_the_proxy_1() {
     assert_eq!(logs.stdout, d.docker(&["logs", "big"]).stdout);
     assert_eq!(logs.stdout.len(), 300000);
 
-    // The same answers as dockerd itself.
+    // The same answers as dockerd itself (lists without their "N seconds ago" columns: the two
+    // calls may fall either side of a second).
     for args in [
-        &["ps", "-a", "--no-trunc"][..],
+        &["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Image}} {{.Command}} {{.Names}} {{.Ports}}"][..],
         &["inspect", "ticker"],
         &["inspect", "big"],
         &["version"],
-        &["images", "--no-trunc"],
+        &["images", "--no-trunc", "--format", "{{.ID}} {{.Repository}} {{.Tag}} {{.Size}}"],
     ] {
         assert_eq!(via_ok(&d, args), d.docker_ok(args), "docker {args:?}");
     }
